@@ -1,0 +1,5 @@
+//! avfs: durable, forkable workspaces for AI agents, and one safe door to run
+//! commands in them. The library half is usable without the CLI.
+
+pub mod cli;
+pub mod vault;

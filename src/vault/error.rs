@@ -1,0 +1,60 @@
+//! Errors raised by the store. Each variant is a failure a caller can act on;
+//! the CLI maps them to stable codes and exit statuses, the mount to errnos.
+
+use thiserror::Error;
+
+/// Everything that can go wrong inside `src/vault`.
+#[derive(Debug, Error)]
+pub enum VaultError {
+    /// No vault has that name.
+    #[error("vault '{0}' does not exist")]
+    VaultNotFound(String),
+    /// A vault with that name exists already.
+    #[error("vault '{0}' already exists")]
+    VaultExists(String),
+    /// No checkpoint of this vault has that name.
+    #[error("checkpoint '{0}' does not exist")]
+    CheckpointNotFound(String),
+    /// The vault already has a checkpoint with that name.
+    #[error("checkpoint '{0}' already exists")]
+    CheckpointExists(String),
+    /// A vault or checkpoint name that is not allowed.
+    #[error("invalid name '{name}': {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    /// A path that is not allowed inside a vault (escapes the root, NUL byte, too long...).
+    #[error("invalid path '{path}': {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    /// Nothing exists at this path.
+    #[error("no such file or directory: {0}")]
+    PathNotFound(String),
+    /// Something already exists at this path.
+    #[error("already exists: {0}")]
+    PathExists(String),
+    /// A directory was needed.
+    #[error("not a directory: {0}")]
+    NotADirectory(String),
+    /// A file or symlink was needed, but this is a directory.
+    #[error("is a directory: {0}")]
+    IsADirectory(String),
+    /// The directory still has entries.
+    #[error("directory not empty: {0}")]
+    DirectoryNotEmpty(String),
+    /// A rename or copy that would put a directory inside itself, or move the root.
+    #[error("invalid move: {0}")]
+    InvalidMove(String),
+    /// The store was written by a newer avfs.
+    #[error("store schema version {found} is newer than this avfs supports ({supported}); upgrade avfs")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// The store breaks one of its own consistency rules.
+    #[error("store is inconsistent: {0}")]
+    Corrupt(String),
+    /// The underlying SQLite database failed.
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Reading a content stream failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Result alias for store operations.
+pub type Result<T, E = VaultError> = std::result::Result<T, E>;

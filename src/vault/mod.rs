@@ -1,0 +1,21 @@
+//! The store: vaults as stacks of layers over content-addressed chunks, in one
+//! SQLite file. Knows nothing of the CLI, the terminal, the environment or
+//! JSON; configuration comes in as plain values.
+
+pub mod content;
+pub mod diff;
+pub mod error;
+pub mod journal;
+pub mod layer;
+pub mod path;
+pub mod schema;
+pub mod store;
+pub mod tree;
+
+pub use content::{CHUNK_SIZE, ContentHash, ContentReader, ContentWriter};
+pub use diff::{Change, ChangeKind, EntryState};
+pub use error::{Result, VaultError};
+pub use journal::Op;
+pub use path::VaultPath;
+pub use store::{Checkpoint, Owner, Restored, StateRef, Store, VaultInfo, now_ns, validate_label};
+pub use tree::{Attr, DirEntry, Kind, NewNode, ROOT_INO, RenameMode, Stamp, Tree, TreeWriter};

@@ -1,0 +1,180 @@
+//! The on-disk schema and its forward migrations (see `docs/format.md`).
+//!
+//! `PRAGMA user_version` holds the schema version. Opening a store runs every
+//! migration above the stored version in one transaction; a store newer than
+//! this binary is refused rather than guessed at.
+
+use super::error::{Result, VaultError};
+use rusqlite::Connection;
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` brings a store from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value ANY
+) STRICT;
+INSERT INTO meta(key, value) VALUES ('next_ino', 2);
+
+-- A layer holds the rows that differ from its parent. Only a vault's top layer
+-- is mutable; AUTOINCREMENT because a layer id must never be reused (ids grow
+-- along every chain, and chains are cached per connection).
+CREATE TABLE layers (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    parent     INTEGER REFERENCES layers(id),
+    depth      INTEGER NOT NULL,
+    frozen     INTEGER NOT NULL DEFAULT 0,
+    created_ns INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE vaults (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL UNIQUE,
+    top_layer   INTEGER NOT NULL REFERENCES layers(id),
+    forked_from TEXT,
+    base_layer  INTEGER REFERENCES layers(id),
+    created_ns  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE checkpoints (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    vault_id   INTEGER NOT NULL REFERENCES vaults(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    layer      INTEGER NOT NULL REFERENCES layers(id),
+    message    TEXT,
+    auto       INTEGER NOT NULL DEFAULT 0,
+    created_ns INTEGER NOT NULL,
+    UNIQUE (vault_id, name)
+) STRICT;
+
+-- Directory entries, keyed by (parent inode, name). child NULL is a whiteout:
+-- the name is deleted in this layer even though a lower layer has it.
+CREATE TABLE dirents (
+    parent INTEGER NOT NULL,
+    name   BLOB NOT NULL,
+    layer  INTEGER NOT NULL,
+    child  INTEGER,
+    PRIMARY KEY (parent, name, layer)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX dirents_by_layer ON dirents(layer);
+CREATE INDEX dirents_by_child ON dirents(child, layer) WHERE child IS NOT NULL;
+
+-- Inode attributes as of a layer. kind: 1 file, 2 directory, 3 symlink.
+CREATE TABLE inodes (
+    ino      INTEGER NOT NULL,
+    layer    INTEGER NOT NULL,
+    kind     INTEGER NOT NULL,
+    mode     INTEGER NOT NULL,
+    uid      INTEGER NOT NULL,
+    gid      INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    nlink    INTEGER NOT NULL,
+    content  BLOB,
+    target   BLOB,
+    PRIMARY KEY (ino, layer)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX inodes_by_layer ON inodes(layer);
+
+-- Immutable file contents, addressed by their content hash. Small contents
+-- live inline in `data`; larger ones are a list of chunks.
+CREATE TABLE contents (
+    hash BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    data BLOB
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE content_chunks (
+    content BLOB NOT NULL,
+    idx     INTEGER NOT NULL,
+    chunk   INTEGER NOT NULL REFERENCES chunks(id),
+    PRIMARY KEY (content, idx)
+) STRICT, WITHOUT ROWID;
+
+-- A rowid table so a read can open one chunk as a blob and read a slice of it.
+CREATE TABLE chunks (
+    id   INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL
+) STRICT;
+
+-- Append-only record of every mutation, each entry chained to the previous by hash.
+CREATE TABLE journal (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_ns   INTEGER NOT NULL,
+    vault     TEXT,
+    op        TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash      BLOB NOT NULL
+) STRICT;
+
+-- Frozen layers never change: refuse any row written into one.
+CREATE TRIGGER dirents_frozen BEFORE INSERT ON dirents
+WHEN (SELECT frozen FROM layers WHERE id = NEW.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+CREATE TRIGGER inodes_frozen BEFORE INSERT ON inodes
+WHEN (SELECT frozen FROM layers WHERE id = NEW.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+CREATE TRIGGER dirents_frozen_update BEFORE UPDATE ON dirents
+WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+CREATE TRIGGER inodes_frozen_update BEFORE UPDATE ON inodes
+WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+CREATE TRIGGER dirents_frozen_delete BEFORE DELETE ON dirents
+WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
+CREATE TRIGGER inodes_frozen_delete BEFORE DELETE ON inodes
+WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
+"#];
+
+/// Applies connection settings every handle needs.
+pub fn configure(conn: &Connection) -> Result<()> {
+    // WAL so readers never block the writer; NORMAL sync survives process
+    // crashes, and `Store::sync` makes a commit durable against power loss.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    // Writers queue behind each other instead of failing with SQLITE_BUSY: a
+    // long import holds the write lock for its whole (single) transaction.
+    conn.busy_timeout(std::time::Duration::from_secs(600))?;
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS chain (
+             top   INTEGER NOT NULL,
+             layer INTEGER NOT NULL,
+             PRIMARY KEY (top, layer)
+         ) WITHOUT ROWID;",
+    )?;
+    Ok(())
+}
+
+/// Brings the schema up to `SCHEMA_VERSION`, or refuses a newer store.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(VaultError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Another process may have migrated while we waited for the lock.
+    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

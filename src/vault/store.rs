@@ -1,0 +1,488 @@
+//! The store: one SQLite file holding every vault, and the transactions that
+//! change it. Vault-level operations (create, fork, checkpoint, restore) live
+//! here; tree operations run inside [`Store::read`] and [`Store::write`].
+//!
+//! Invariant: every mutation is one `BEGIN IMMEDIATE` transaction that re-reads
+//! the vault's top layer inside the transaction (another process may have
+//! checkpointed meanwhile) and appends one journal entry before committing.
+
+use super::diff::{self, Change};
+use super::error::{Result, VaultError};
+use super::journal::{self, Op};
+use super::layer;
+use super::path::VaultPath;
+use super::schema;
+use super::tree::{Kind, Stamp, Tree, TreeWriter, ROOT_INO};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Who owns what this store handle creates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Owner {
+    /// User id for new inodes.
+    pub uid: u32,
+    /// Group id for new inodes.
+    pub gid: u32,
+}
+
+/// A vault as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultInfo {
+    /// The vault's name.
+    pub name: String,
+    /// When it was created, ns since the epoch.
+    pub created_ns: i64,
+    /// The vault it was forked from, if any.
+    pub forked_from: Option<String>,
+    /// Its mutable top layer.
+    pub top_layer: i64,
+    /// How many layers its chain has below the top.
+    pub depth: i64,
+    /// How many checkpoints it has.
+    pub checkpoints: i64,
+}
+
+/// A named, frozen state of a vault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The vault it belongs to.
+    pub vault: String,
+    /// Its name, unique within the vault.
+    pub name: String,
+    /// The optional message given at save.
+    pub message: Option<String>,
+    /// True for checkpoints avfs took by itself (before a restore, by the proxy).
+    pub auto: bool,
+    /// When it was taken, ns since the epoch.
+    pub created_ns: i64,
+    /// The frozen layer holding its state.
+    pub layer: i64,
+}
+
+/// What a restore did.
+#[derive(Clone, Debug)]
+pub struct Restored {
+    /// The checkpoint now in effect.
+    pub checkpoint: Checkpoint,
+    /// The automatic checkpoint that keeps the state the restore replaced, if it had changes.
+    pub saved_previous: Option<Checkpoint>,
+}
+
+/// A state of a vault that can be read or diffed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateRef {
+    /// The vault as it is now.
+    Head {
+        /// Vault name.
+        vault: String,
+    },
+    /// A checkpoint of a vault.
+    Checkpoint {
+        /// Vault name.
+        vault: String,
+        /// Checkpoint name.
+        name: String,
+    },
+}
+
+/// Checks a vault or checkpoint name: 1–128 of `[A-Za-z0-9._-]`, starting alphanumeric.
+pub fn validate_label(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        Some("must not be empty")
+    } else if name.len() > 128 {
+        Some("must be at most 128 characters")
+    } else if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+        Some("must start with a letter or digit")
+    } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        Some("may contain only letters, digits, '.', '_' and '-'")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(VaultError::InvalidName {
+            name: name.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+struct VaultRow {
+    id: i64,
+    top: i64,
+}
+
+fn vault_row(conn: &Connection, name: &str) -> Result<VaultRow> {
+    conn.prepare_cached("SELECT id, top_layer FROM vaults WHERE name = ?1")?
+        .query_row([name], |r| Ok(VaultRow { id: r.get(0)?, top: r.get(1)? }))
+        .optional()?
+        .ok_or_else(|| VaultError::VaultNotFound(name.to_string()))
+}
+
+fn checkpoint_row(conn: &Connection, vault: &str, name: &str) -> Result<Checkpoint> {
+    conn.prepare_cached(
+        "SELECT c.name, c.message, c.auto, c.created_ns, c.layer FROM checkpoints c
+         JOIN vaults v ON v.id = c.vault_id WHERE v.name = ?1 AND c.name = ?2",
+    )?
+    .query_row([vault, name], |r| {
+        Ok(Checkpoint {
+            vault: vault.to_string(),
+            name: r.get(0)?,
+            message: r.get(1)?,
+            auto: r.get(2)?,
+            created_ns: r.get(3)?,
+            layer: r.get(4)?,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| VaultError::CheckpointNotFound(name.to_string()))
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    owner: Owner,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store file at `path`.
+    pub fn open(path: &Path, owner: Owner) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::from_connection(conn, owner)
+    }
+
+    /// A private in-memory store, for tests and benchmarks.
+    pub fn open_in_memory(owner: Owner) -> Result<Self> {
+        Self::from_connection(Connection::open_in_memory()?, owner)
+    }
+
+    fn from_connection(mut conn: Connection, owner: Owner) -> Result<Self> {
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        Ok(Self { conn, owner })
+    }
+
+    /// The underlying connection (read-only uses: integrity checks, stats).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn begin_write(&mut self) -> Result<Transaction<'_>> {
+        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            uid: self.owner.uid,
+            gid: self.owner.gid,
+            now_ns: now_ns(),
+        }
+    }
+
+    /// Makes everything committed so far durable against power loss.
+    pub fn sync(&self) -> Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    // ----- settings -----
+
+    /// A store-wide setting (e.g. the current vault).
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([format!("setting.{key}")], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets or clears a store-wide setting.
+    pub fn set_setting(&mut self, key: &str, value: Option<&str>) -> Result<()> {
+        let key = format!("setting.{key}");
+        match value {
+            Some(v) => self
+                .conn
+                .execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)", params![key, v])?,
+            None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+        Ok(())
+    }
+
+    // ----- vaults -----
+
+    /// Creates an empty vault holding only `/`.
+    pub fn create_vault(&mut self, name: &str) -> Result<VaultInfo> {
+        validate_label(name)?;
+        let stamp = self.stamp();
+        let tx = self.begin_write()?;
+        if vault_row(&tx, name).is_ok() {
+            return Err(VaultError::VaultExists(name.to_string()));
+        }
+        let top = layer::create(&tx, None, stamp.now_ns)?;
+        tx.execute(
+            "INSERT INTO vaults(name, top_layer, created_ns) VALUES (?1, ?2, ?3)",
+            params![name, top, stamp.now_ns],
+        )?;
+        let writer = TreeWriter::new(&tx, top, stamp)?;
+        writer.put_attr(&super::tree::Attr {
+            ino: ROOT_INO,
+            kind: Kind::Dir,
+            mode: 0o755,
+            uid: stamp.uid,
+            gid: stamp.gid,
+            size: 0,
+            mtime_ns: stamp.now_ns,
+            ctime_ns: stamp.now_ns,
+            nlink: 1,
+            content: None,
+            target: None,
+        })?;
+        journal::append(&tx, stamp.now_ns, Some(name), &Op::new("vault.create", name))?;
+        tx.commit()?;
+        self.vault_info(name)
+    }
+
+    /// Every vault, by name.
+    pub fn vaults(&self) -> Result<Vec<VaultInfo>> {
+        let names: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM vaults ORDER BY name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        names.iter().map(|n| self.vault_info(n)).collect()
+    }
+
+    /// One vault's details.
+    pub fn vault_info(&self, name: &str) -> Result<VaultInfo> {
+        self.conn
+            .prepare_cached(
+                "SELECT v.name, v.created_ns, v.forked_from, v.top_layer, l.depth,
+                        (SELECT count(*) FROM checkpoints c WHERE c.vault_id = v.id)
+                 FROM vaults v JOIN layers l ON l.id = v.top_layer WHERE v.name = ?1",
+            )?
+            .query_row([name], |r| {
+                Ok(VaultInfo {
+                    name: r.get(0)?,
+                    created_ns: r.get(1)?,
+                    forked_from: r.get(2)?,
+                    top_layer: r.get(3)?,
+                    depth: r.get(4)?,
+                    checkpoints: r.get(5)?,
+                })
+            })
+            .optional()?
+            .ok_or_else(|| VaultError::VaultNotFound(name.to_string()))
+    }
+
+    /// Deletes a vault and its checkpoints; forks of it are unaffected.
+    pub fn delete_vault(&mut self, name: &str) -> Result<()> {
+        let now = now_ns();
+        let tx = self.begin_write()?;
+        let row = vault_row(&tx, name)?;
+        tx.execute("DELETE FROM checkpoints WHERE vault_id = ?1", [row.id])?;
+        tx.execute("DELETE FROM vaults WHERE id = ?1", [row.id])?;
+        journal::append(&tx, now, Some(name), &Op::new("vault.delete", name))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forks `src` into a new vault `dst` in O(1): both share the frozen state.
+    pub fn fork_vault(&mut self, src: &str, dst: &str) -> Result<VaultInfo> {
+        validate_label(dst)?;
+        let now = now_ns();
+        let tx = self.begin_write()?;
+        let source = vault_row(&tx, src)?;
+        if vault_row(&tx, dst).is_ok() {
+            return Err(VaultError::VaultExists(dst.to_string()));
+        }
+        let base = Self::seal_top(&tx, &source, now)?;
+        let fork_top = layer::create(&tx, Some(base), now)?;
+        tx.execute(
+            "INSERT INTO vaults(name, top_layer, forked_from, base_layer, created_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![dst, fork_top, src, base, now],
+        )?;
+        journal::append(&tx, now, Some(dst), &Op::new("vault.fork", format!("{src} -> {dst}")))?;
+        tx.commit()?;
+        self.vault_info(dst)
+    }
+
+    /// Freezes a vault's state and gives it a fresh top layer; returns the frozen layer.
+    fn seal_top(tx: &Transaction<'_>, vault: &VaultRow, now: i64) -> Result<i64> {
+        let (sealed, froze) = layer::seal(tx, vault.top)?;
+        if froze {
+            let top = layer::create(tx, Some(sealed), now)?;
+            tx.execute("UPDATE vaults SET top_layer = ?1 WHERE id = ?2", [top, vault.id])?;
+        }
+        Ok(sealed)
+    }
+
+    // ----- tree transactions -----
+
+    /// Runs `f` against a consistent snapshot of a vault state.
+    pub fn read<T>(&mut self, at: &StateRef, f: impl FnOnce(&Tree<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction()?;
+        let top = Self::state_top(&tx, at)?;
+        let out = f(&Tree::new(&tx, top)?)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` as one transaction on a vault's head, journaled as `op`.
+    /// Nothing of `f`'s writes is visible unless it returns `Ok`.
+    pub fn write<T>(&mut self, vault: &str, op: Op, f: impl FnOnce(&TreeWriter<'_>) -> Result<T>) -> Result<T> {
+        let stamp = self.stamp();
+        let tx = self.begin_write()?;
+        let row = vault_row(&tx, vault)?;
+        let out = f(&TreeWriter::new(&tx, row.top, stamp)?)?;
+        journal::append(&tx, stamp.now_ns, Some(vault), &op)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn state_top(conn: &Connection, at: &StateRef) -> Result<i64> {
+        match at {
+            StateRef::Head { vault } => Ok(vault_row(conn, vault)?.top),
+            StateRef::Checkpoint { vault, name } => {
+                vault_row(conn, vault)?;
+                Ok(checkpoint_row(conn, vault, name)?.layer)
+            }
+        }
+    }
+
+    // ----- checkpoints -----
+
+    /// Freezes the vault's current state under `name`, in O(1).
+    pub fn checkpoint_save(&mut self, vault: &str, name: &str, message: Option<&str>) -> Result<Checkpoint> {
+        validate_label(name)?;
+        let now = now_ns();
+        let tx = self.begin_write()?;
+        let row = vault_row(&tx, vault)?;
+        if checkpoint_row(&tx, vault, name).is_ok() {
+            return Err(VaultError::CheckpointExists(name.to_string()));
+        }
+        let sealed = Self::seal_top(&tx, &row, now)?;
+        Self::insert_checkpoint(&tx, row.id, name, sealed, message, false, now)?;
+        journal::append(&tx, now, Some(vault), &Op::new("checkpoint.save", name))?;
+        tx.commit()?;
+        checkpoint_row(&self.conn, vault, name)
+    }
+
+    fn insert_checkpoint(
+        tx: &Transaction<'_>,
+        vault_id: i64,
+        name: &str,
+        layer: i64,
+        message: Option<&str>,
+        auto: bool,
+        now: i64,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO checkpoints(vault_id, name, layer, message, auto, created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![vault_id, name, layer, message, auto, now],
+        )?;
+        Ok(())
+    }
+
+    /// A vault's checkpoints, oldest first.
+    pub fn checkpoints(&self, vault: &str) -> Result<Vec<Checkpoint>> {
+        let row = vault_row(&self.conn, vault)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, message, auto, created_ns, layer FROM checkpoints WHERE vault_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([row.id], |r| {
+            Ok(Checkpoint {
+                vault: vault.to_string(),
+                name: r.get(0)?,
+                message: r.get(1)?,
+                auto: r.get(2)?,
+                created_ns: r.get(3)?,
+                layer: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One checkpoint.
+    pub fn checkpoint(&self, vault: &str, name: &str) -> Result<Checkpoint> {
+        vault_row(&self.conn, vault)?;
+        checkpoint_row(&self.conn, vault, name)
+    }
+
+    /// Puts the vault back to a checkpoint, in O(1). Changes made since the
+    /// last checkpoint are not thrown away: they are kept as an automatic
+    /// checkpoint named `pre-restore-N`, reported in [`Restored`].
+    pub fn checkpoint_restore(&mut self, vault: &str, name: &str) -> Result<Restored> {
+        let now = now_ns();
+        let tx = self.begin_write()?;
+        let row = vault_row(&tx, vault)?;
+        let target = checkpoint_row(&tx, vault, name)?;
+        let (current, froze) = layer::seal(&tx, row.top)?;
+        let top = layer::create(&tx, Some(target.layer), now)?;
+        tx.execute("UPDATE vaults SET top_layer = ?1 WHERE id = ?2", [top, row.id])?;
+        if !froze {
+            // An empty mutable layer is referenced by nothing else: drop it.
+            tx.execute("DELETE FROM layers WHERE id = ?1", [row.top])?;
+        }
+        let already_saved: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE vault_id = ?1 AND layer = ?2)",
+            [row.id, current],
+            |r| r.get(0),
+        )?;
+        let mut saved_previous = None;
+        if !already_saved {
+            let next: i64 = tx.query_row(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'checkpoints'), 0) + 1",
+                [],
+                |r| r.get(0),
+            )?;
+            let saved = format!("pre-restore-{next}");
+            let message = format!("state before restoring '{name}'");
+            Self::insert_checkpoint(&tx, row.id, &saved, current, Some(&message), true, now)?;
+            saved_previous = Some(saved);
+        }
+        journal::append(&tx, now, Some(vault), &Op::new("checkpoint.restore", name))?;
+        tx.commit()?;
+        Ok(Restored {
+            checkpoint: target,
+            saved_previous: saved_previous
+                .map(|s| checkpoint_row(&self.conn, vault, &s))
+                .transpose()?,
+        })
+    }
+
+    /// Deletes a checkpoint's name; its state stays while anything else reaches it.
+    pub fn checkpoint_delete(&mut self, vault: &str, name: &str) -> Result<()> {
+        let now = now_ns();
+        let tx = self.begin_write()?;
+        let row = vault_row(&tx, vault)?;
+        checkpoint_row(&tx, vault, name)?;
+        tx.execute(
+            "DELETE FROM checkpoints WHERE vault_id = ?1 AND name = ?2",
+            params![row.id, name],
+        )?;
+        journal::append(&tx, now, Some(vault), &Op::new("checkpoint.delete", name))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ----- diff -----
+
+    /// The changes from one state to another, optionally only under `paths`.
+    pub fn diff(&mut self, from: &StateRef, to: &StateRef, paths: &[VaultPath]) -> Result<Vec<Change>> {
+        let tx = self.conn.transaction()?;
+        let from_top = Self::state_top(&tx, from)?;
+        let to_top = Self::state_top(&tx, to)?;
+        let changes = diff::diff(&tx, from_top, to_top, paths)?;
+        tx.commit()?;
+        Ok(changes)
+    }
+}

@@ -1,0 +1,847 @@
+//! One state of a vault's file tree: inodes and directory entries looked up
+//! along a chain of layers.
+//!
+//! [`Tree`] reads the top-most row for a key along the chain; [`TreeWriter`]
+//! writes only into the chain's top (mutable) layer, copying an inode's row
+//! up before changing it. Path operations are built on the inode operations,
+//! which the FUSE mount uses directly.
+//!
+//! Paths never follow symlinks: a symlink in the middle of a path is "not a
+//! directory", so no CLI path can leave the vault through a link.
+
+use super::content::{ContentHash, ContentReader, ContentWriter};
+use super::error::{Result, VaultError};
+use super::layer;
+use super::path::{VaultPath, validate_name};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::io::Read;
+
+/// The root directory's inode in every vault.
+pub const ROOT_INO: u64 = 1;
+
+/// What an inode is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Kind {
+    /// A regular file with content.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link with a target.
+    Symlink,
+}
+
+impl Kind {
+    fn code(self) -> i64 {
+        match self {
+            Kind::File => 1,
+            Kind::Dir => 2,
+            Kind::Symlink => 3,
+        }
+    }
+
+    fn from_code(code: i64) -> Result<Self> {
+        match code {
+            1 => Ok(Kind::File),
+            2 => Ok(Kind::Dir),
+            3 => Ok(Kind::Symlink),
+            other => Err(VaultError::Corrupt(format!("unknown inode kind {other}"))),
+        }
+    }
+
+    /// The lower-case name used in output: `file`, `dir`, `symlink`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "dir",
+            Kind::Symlink => "symlink",
+        }
+    }
+}
+
+/// An inode's attributes as seen in one state of the tree.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Attr {
+    /// Inode number, stable across checkpoints and forks.
+    pub ino: u64,
+    /// File, directory or symlink.
+    pub kind: Kind,
+    /// Permission bits (`0o7777`), without the file-type bits.
+    pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// Content length for files, target length for symlinks, 0 for directories.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Status-change time, nanoseconds since the Unix epoch.
+    pub ctime_ns: i64,
+    /// Number of directory entries naming this inode (files and symlinks).
+    pub nlink: u32,
+    /// The content of a file.
+    pub content: Option<ContentHash>,
+    /// The target of a symlink.
+    pub target: Option<Vec<u8>>,
+}
+
+/// One name in a directory listing.
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    /// The entry's name.
+    pub name: Vec<u8>,
+    /// The attributes of the inode it names.
+    pub attr: Attr,
+}
+
+/// How a rename treats an existing destination (`renameat2` flags).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RenameMode {
+    /// Replace the destination if it exists (plain `rename`).
+    Replace,
+    /// Fail if the destination exists (`RENAME_NOREPLACE`).
+    NoReplace,
+    /// Swap source and destination, which must both exist (`RENAME_EXCHANGE`).
+    Exchange,
+}
+
+/// Who and when a write is attributed to.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp {
+    /// Owner for new inodes.
+    pub uid: u32,
+    /// Group for new inodes.
+    pub gid: u32,
+    /// Time written into mtime/ctime, nanoseconds since the epoch.
+    pub now_ns: i64,
+}
+
+fn display_name(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// Read access to one state of a vault: the chain of layers under `top`.
+pub struct Tree<'c> {
+    pub(crate) conn: &'c Connection,
+    pub(crate) top: i64,
+}
+
+impl<'c> Tree<'c> {
+    /// Views the state whose top-most layer is `top`.
+    pub fn new(conn: &'c Connection, top: i64) -> Result<Self> {
+        layer::ensure_chain(conn, top)?;
+        Ok(Self { conn, top })
+    }
+
+    /// The top layer of the chain this tree reads.
+    pub fn top_layer(&self) -> i64 {
+        self.top
+    }
+
+    /// The inode a directory entry names, if the name exists.
+    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<Option<u64>> {
+        let row: Option<Option<i64>> = self
+            .conn
+            .prepare_cached(
+                "SELECT child FROM dirents d WHERE parent = ?1 AND name = ?2
+                   AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?3 AND c.layer = d.layer)
+                 ORDER BY layer DESC LIMIT 1",
+            )?
+            .query_row(params![parent as i64, name, self.top], |r| r.get(0))
+            .optional()?;
+        Ok(row.flatten().map(|c| c as u64))
+    }
+
+    /// An inode's attributes, if it exists in this state.
+    pub fn attr(&self, ino: u64) -> Result<Option<Attr>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target
+                 FROM inodes i WHERE ino = ?1
+                   AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = i.layer)
+                 ORDER BY layer DESC LIMIT 1",
+            )?
+            .query_row(params![ino as i64, self.top], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, Option<Vec<u8>>>(8)?,
+                    r.get::<_, Option<Vec<u8>>>(9)?,
+                ))
+            })
+            .optional()?;
+        let Some((kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Attr {
+            ino,
+            kind: Kind::from_code(kind)?,
+            mode: mode as u32,
+            uid: uid as u32,
+            gid: gid as u32,
+            size: size as u64,
+            mtime_ns,
+            ctime_ns,
+            nlink: nlink as u32,
+            content: content.map(|c| ContentHash::from_blob(&c)).transpose()?,
+            target,
+        }))
+    }
+
+    /// Like [`Tree::attr`], for an inode that a directory entry names.
+    pub(crate) fn attr_of_child(&self, ino: u64) -> Result<Attr> {
+        self.attr(ino)?
+            .ok_or_else(|| VaultError::Corrupt(format!("entry names missing inode {ino}")))
+    }
+
+    /// A directory's entries as (name, inode), sorted by name bytes.
+    pub fn entries(&self, dir: u64) -> Result<Vec<(Vec<u8>, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, child FROM dirents d WHERE parent = ?1
+               AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = d.layer)
+             ORDER BY name, layer",
+        )?;
+        let mut out: Vec<(Vec<u8>, Option<u64>)> = Vec::new();
+        let rows = stmt.query_map(params![dir as i64, self.top], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<i64>>(1)?))
+        })?;
+        for row in rows {
+            let (name, child) = row?;
+            // Rows come lowest layer first, so a later row for the same name wins.
+            match out.last_mut() {
+                Some(last) if last.0 == name => last.1 = child.map(|c| c as u64),
+                _ => out.push((name, child.map(|c| c as u64))),
+            }
+        }
+        Ok(out.into_iter().filter_map(|(n, c)| c.map(|c| (n, c))).collect())
+    }
+
+    /// A directory's entries with their attributes, sorted by name.
+    pub fn read_dir(&self, dir: u64) -> Result<Vec<DirEntry>> {
+        self.entries(dir)?
+            .into_iter()
+            .map(|(name, ino)| {
+                Ok(DirEntry {
+                    name,
+                    attr: self.attr_of_child(ino)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The directory that holds directory `ino` (the root is its own parent).
+    pub fn parent_dir(&self, ino: u64) -> Result<Option<u64>> {
+        if ino == ROOT_INO {
+            return Ok(Some(ROOT_INO));
+        }
+        Ok(self.links_to(ino)?.first().map(|(parent, _)| *parent))
+    }
+
+    /// Every (parent, name) entry that names `ino` in this state.
+    pub fn links_to(&self, ino: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT parent, name FROM dirents d WHERE child = ?1
+               AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = d.layer)",
+        )?;
+        let candidates = stmt
+            .query_map(params![ino as i64, self.top], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::new();
+        // A row may be shadowed by a newer one for the same name: keep only live links.
+        for (parent, name) in candidates {
+            if self.lookup(parent, &name)? == Some(ino) {
+                out.push((parent, name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Resolves a path without following symlinks.
+    pub fn resolve(&self, path: &VaultPath) -> Result<Option<Attr>> {
+        let mut ino = ROOT_INO;
+        let components = path.components();
+        for (i, name) in components.iter().enumerate() {
+            match self.lookup(ino, name)? {
+                None => return Ok(None),
+                Some(child) => {
+                    if i + 1 < components.len() {
+                        let attr = self.attr_of_child(child)?;
+                        if attr.kind != Kind::Dir {
+                            return Err(VaultError::NotADirectory(
+                                VaultPath::parse(&path.components()[..=i].join(&b'/'))?.to_string(),
+                            ));
+                        }
+                    }
+                    ino = child;
+                }
+            }
+        }
+        self.attr(ino)
+    }
+
+    /// The attributes at `path`, or `PathNotFound`.
+    pub fn stat(&self, path: &VaultPath) -> Result<Attr> {
+        self.resolve(path)?
+            .ok_or_else(|| VaultError::PathNotFound(path.to_string()))
+    }
+
+    /// The directory at `path`, or `NotADirectory`/`PathNotFound`.
+    pub fn dir(&self, path: &VaultPath) -> Result<Attr> {
+        let attr = self.stat(path)?;
+        if attr.kind != Kind::Dir {
+            return Err(VaultError::NotADirectory(path.to_string()));
+        }
+        Ok(attr)
+    }
+
+    /// Opens a file's content for reading.
+    pub fn open(&self, attr: &Attr) -> Result<ContentReader<'c>> {
+        match (&attr.kind, &attr.content) {
+            (Kind::File, Some(hash)) => ContentReader::open(self.conn, hash),
+            (Kind::Dir, _) => Err(VaultError::IsADirectory(format!("inode {}", attr.ino))),
+            _ => Err(VaultError::Corrupt(format!("inode {} has no content", attr.ino))),
+        }
+    }
+
+    /// Every path at or below `path`, parents before children, names sorted.
+    pub fn walk(&self, path: &VaultPath) -> Result<Vec<(VaultPath, Attr)>> {
+        let root = self.stat(path)?;
+        let mut out = Vec::new();
+        let mut stack = vec![(path.clone(), root)];
+        while let Some((p, attr)) = stack.pop() {
+            if attr.kind == Kind::Dir {
+                let children = self.read_dir(attr.ino)?;
+                for entry in children.into_iter().rev() {
+                    stack.push((p.join(&entry.name), entry.attr));
+                }
+            }
+            out.push((p, attr));
+        }
+        Ok(out)
+    }
+}
+
+/// Write access to a vault's top layer; reads see the writes at once.
+pub struct TreeWriter<'c> {
+    tree: Tree<'c>,
+    stamp: Stamp,
+}
+
+impl<'c> std::ops::Deref for TreeWriter<'c> {
+    type Target = Tree<'c>;
+    fn deref(&self) -> &Tree<'c> {
+        &self.tree
+    }
+}
+
+impl<'c> TreeWriter<'c> {
+    /// Writes into `top`, which the caller has checked is its vault's mutable top layer.
+    pub(crate) fn new(conn: &'c Connection, top: i64, stamp: Stamp) -> Result<Self> {
+        Ok(Self {
+            tree: Tree::new(conn, top)?,
+            stamp,
+        })
+    }
+
+    /// The owner and clock this writer stamps on what it creates.
+    pub fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
+    fn alloc_ino(&self) -> Result<u64> {
+        let ino: i64 = self
+            .conn
+            .prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'next_ino' RETURNING value - 1")?
+            .query_row([], |r| r.get(0))?;
+        Ok(ino as u64)
+    }
+
+    /// Writes an inode's attributes into the top layer.
+    pub fn put_attr(&self, attr: &Attr) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO inodes
+                   (ino, layer, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                attr.ino as i64,
+                self.top,
+                attr.kind.code(),
+                attr.mode as i64,
+                attr.uid as i64,
+                attr.gid as i64,
+                attr.size as i64,
+                attr.mtime_ns,
+                attr.ctime_ns,
+                attr.nlink as i64,
+                attr.content.as_ref().map(|h| h.0.to_vec()),
+                attr.target,
+            ])?;
+        Ok(())
+    }
+
+    fn drop_attr(&self, ino: u64) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM inodes WHERE ino = ?1 AND layer = ?2")?
+            .execute(params![ino as i64, self.top])?;
+        Ok(())
+    }
+
+    fn put_dirent(&self, parent: u64, name: &[u8], child: u64) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO dirents(parent, name, layer, child) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![parent as i64, name, self.top, child as i64])?;
+        Ok(())
+    }
+
+    /// Removes a name: a whiteout if a lower layer has it, else just the top row.
+    fn drop_dirent(&self, parent: u64, name: &[u8]) -> Result<()> {
+        let below: Option<Option<i64>> = self
+            .conn
+            .prepare_cached(
+                "SELECT child FROM dirents d WHERE parent = ?1 AND name = ?2 AND layer < ?3
+                   AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?3 AND c.layer = d.layer)
+                 ORDER BY layer DESC LIMIT 1",
+            )?
+            .query_row(params![parent as i64, name, self.top], |r| r.get(0))
+            .optional()?;
+        if matches!(below, Some(Some(_))) {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO dirents(parent, name, layer, child) VALUES (?1, ?2, ?3, NULL)",
+                )?
+                .execute(params![parent as i64, name, self.top])?;
+        } else {
+            self.conn
+                .prepare_cached("DELETE FROM dirents WHERE parent = ?1 AND name = ?2 AND layer = ?3")?
+                .execute(params![parent as i64, name, self.top])?;
+        }
+        Ok(())
+    }
+
+    fn touch_dir(&self, dir: u64) -> Result<()> {
+        let mut attr = self.attr_of_child(dir)?;
+        attr.mtime_ns = self.stamp.now_ns;
+        attr.ctime_ns = self.stamp.now_ns;
+        self.put_attr(&attr)
+    }
+
+    fn require_dir(&self, ino: u64) -> Result<Attr> {
+        let attr = self.attr_of_child(ino)?;
+        if attr.kind != Kind::Dir {
+            return Err(VaultError::NotADirectory(format!("inode {ino}")));
+        }
+        Ok(attr)
+    }
+
+    /// Creates a new inode named `name` in directory `parent`.
+    pub fn create(&self, parent: u64, name: &[u8], node: NewNode) -> Result<Attr> {
+        validate_name(name)?;
+        self.require_dir(parent)?;
+        if self.lookup(parent, name)?.is_some() {
+            return Err(VaultError::PathExists(display_name(name)));
+        }
+        let now = self.stamp.now_ns;
+        let (kind, size, content, target) = match node.body {
+            NodeBody::Dir => (Kind::Dir, 0, None, None),
+            NodeBody::File { content, size } => (Kind::File, size, Some(content), None),
+            NodeBody::Symlink(target) => (Kind::Symlink, target.len() as u64, None, Some(target)),
+        };
+        let attr = Attr {
+            ino: self.alloc_ino()?,
+            kind,
+            mode: node.mode & 0o7777,
+            uid: self.stamp.uid,
+            gid: self.stamp.gid,
+            size,
+            mtime_ns: node.mtime_ns.unwrap_or(now),
+            ctime_ns: now,
+            nlink: 1,
+            content,
+            target,
+        };
+        self.put_attr(&attr)?;
+        self.put_dirent(parent, name, attr.ino)?;
+        self.touch_dir(parent)?;
+        Ok(attr)
+    }
+
+    /// Gives a file new content.
+    pub fn set_content(&self, ino: u64, content: ContentHash, size: u64) -> Result<Attr> {
+        let mut attr = self.attr_of_child(ino)?;
+        if attr.kind != Kind::File {
+            return Err(VaultError::IsADirectory(format!("inode {ino}")));
+        }
+        attr.content = Some(content);
+        attr.size = size;
+        attr.mtime_ns = self.stamp.now_ns;
+        attr.ctime_ns = self.stamp.now_ns;
+        self.put_attr(&attr)?;
+        Ok(attr)
+    }
+
+    /// Changes permission bits and/or modification time.
+    pub fn set_meta(&self, ino: u64, mode: Option<u32>, mtime_ns: Option<i64>) -> Result<Attr> {
+        let mut attr = self.attr_of_child(ino)?;
+        if let Some(mode) = mode {
+            attr.mode = mode & 0o7777;
+        }
+        if let Some(mtime) = mtime_ns {
+            attr.mtime_ns = mtime;
+        }
+        attr.ctime_ns = self.stamp.now_ns;
+        self.put_attr(&attr)?;
+        Ok(attr)
+    }
+
+    /// Adds a hard link to a non-directory inode.
+    pub fn link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Attr> {
+        validate_name(name)?;
+        self.require_dir(parent)?;
+        let mut attr = self.attr_of_child(ino)?;
+        if attr.kind == Kind::Dir {
+            return Err(VaultError::IsADirectory(format!("inode {ino}")));
+        }
+        if self.lookup(parent, name)?.is_some() {
+            return Err(VaultError::PathExists(display_name(name)));
+        }
+        attr.nlink += 1;
+        attr.ctime_ns = self.stamp.now_ns;
+        self.put_attr(&attr)?;
+        self.put_dirent(parent, name, ino)?;
+        self.touch_dir(parent)?;
+        Ok(attr)
+    }
+
+    /// Removes the name `name` from `parent` (a directory must be empty).
+    pub fn unlink(&self, parent: u64, name: &[u8]) -> Result<()> {
+        let ino = self
+            .lookup(parent, name)?
+            .ok_or_else(|| VaultError::PathNotFound(display_name(name)))?;
+        let mut attr = self.attr_of_child(ino)?;
+        if attr.kind == Kind::Dir && !self.entries(ino)?.is_empty() {
+            return Err(VaultError::DirectoryNotEmpty(display_name(name)));
+        }
+        self.drop_dirent(parent, name)?;
+        self.touch_dir(parent)?;
+        self.release_link(&mut attr)
+    }
+
+    /// Drops one link of an inode whose directory entry is already gone.
+    fn release_link(&self, attr: &mut Attr) -> Result<()> {
+        if attr.kind != Kind::Dir && attr.nlink > 1 {
+            attr.nlink -= 1;
+            attr.ctime_ns = self.stamp.now_ns;
+            return self.put_attr(attr);
+        }
+        // Unreachable now; lower layers keep their (frozen) rows.
+        self.drop_attr(attr.ino)
+    }
+
+    /// True if directory `ino` is `ancestor` or lies below it.
+    fn is_within(&self, mut ino: u64, ancestor: u64) -> Result<bool> {
+        loop {
+            if ino == ancestor {
+                return Ok(true);
+            }
+            if ino == ROOT_INO {
+                return Ok(false);
+            }
+            ino = self
+                .parent_dir(ino)?
+                .ok_or_else(|| VaultError::Corrupt(format!("directory {ino} has no parent")))?;
+        }
+    }
+
+    /// Moves an entry, as `renameat2` does with `mode`.
+    pub fn rename(&self, src_parent: u64, src_name: &[u8], dst_parent: u64, dst_name: &[u8], mode: RenameMode) -> Result<()> {
+        validate_name(dst_name)?;
+        self.require_dir(dst_parent)?;
+        let src = self
+            .lookup(src_parent, src_name)?
+            .ok_or_else(|| VaultError::PathNotFound(display_name(src_name)))?;
+        let src_attr = self.attr_of_child(src)?;
+        let dst = self.lookup(dst_parent, dst_name)?;
+        if src_attr.kind == Kind::Dir && self.is_within(dst_parent, src)? {
+            return Err(VaultError::InvalidMove(format!(
+                "cannot move directory '{}' inside itself",
+                display_name(src_name)
+            )));
+        }
+        match (mode, dst) {
+            (RenameMode::NoReplace, Some(_)) => {
+                return Err(VaultError::PathExists(display_name(dst_name)));
+            }
+            (RenameMode::Exchange, None) => {
+                return Err(VaultError::PathNotFound(display_name(dst_name)));
+            }
+            (RenameMode::Exchange, Some(dst)) => {
+                let dst_attr = self.attr_of_child(dst)?;
+                if dst_attr.kind == Kind::Dir && self.is_within(src_parent, dst)? {
+                    return Err(VaultError::InvalidMove(format!(
+                        "cannot move directory '{}' inside itself",
+                        display_name(dst_name)
+                    )));
+                }
+                self.put_dirent(src_parent, src_name, dst)?;
+                self.put_dirent(dst_parent, dst_name, src)?;
+                self.touch_dir(src_parent)?;
+                return self.touch_dir(dst_parent);
+            }
+            (_, Some(dst)) if dst == src => return Ok(()),
+            (_, Some(dst)) => {
+                let mut dst_attr = self.attr_of_child(dst)?;
+                match (src_attr.kind == Kind::Dir, dst_attr.kind == Kind::Dir) {
+                    (true, false) => return Err(VaultError::NotADirectory(display_name(dst_name))),
+                    (false, true) => return Err(VaultError::IsADirectory(display_name(dst_name))),
+                    (true, true) if !self.entries(dst)?.is_empty() => {
+                        return Err(VaultError::DirectoryNotEmpty(display_name(dst_name)));
+                    }
+                    _ => {}
+                }
+                self.release_link(&mut dst_attr)?;
+            }
+            (_, None) => {}
+        }
+        self.put_dirent(dst_parent, dst_name, src)?;
+        self.drop_dirent(src_parent, src_name)?;
+        self.touch_dir(src_parent)?;
+        if dst_parent != src_parent {
+            self.touch_dir(dst_parent)?;
+        }
+        Ok(())
+    }
+
+    // ----- path operations (the CLI's), built on the inode operations -----
+
+    /// Resolves `path`'s parent directory and returns it with the final name.
+    fn parent_of(&self, path: &VaultPath) -> Result<(u64, Vec<u8>)> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| VaultError::InvalidPath {
+                path: "/".into(),
+                reason: "the root cannot be the target of this operation",
+            })?
+            .to_vec();
+        let parent = path.parent().unwrap_or_default();
+        let dir = self.dir(&parent)?;
+        Ok((dir.ino, name))
+    }
+
+    /// Creates a directory; with `parents`, also missing ancestors and no error if it exists.
+    pub fn mkdir(&self, path: &VaultPath, parents: bool, mode: u32) -> Result<Attr> {
+        if !parents {
+            let (parent, name) = self.parent_of(path)?;
+            if self.lookup(parent, &name)?.is_some() {
+                return Err(VaultError::PathExists(path.to_string()));
+            }
+            return self.create(parent, &name, NewNode::dir(mode));
+        }
+        let mut dir = self.attr_of_child(ROOT_INO)?;
+        let mut here = VaultPath::root();
+        for name in path.components() {
+            here = here.join(name);
+            dir = match self.lookup(dir.ino, name)? {
+                Some(child) => {
+                    let attr = self.attr_of_child(child)?;
+                    if attr.kind != Kind::Dir {
+                        return Err(VaultError::NotADirectory(here.to_string()));
+                    }
+                    attr
+                }
+                None => self.create(dir.ino, name, NewNode::dir(mode))?,
+            };
+        }
+        Ok(dir)
+    }
+
+    /// Writes a file from a byte stream: replaces its content, or appends with `append`.
+    pub fn write_file(&self, path: &VaultPath, source: impl Read, append: bool, mode: u32) -> Result<Attr> {
+        let (parent, name) = self.parent_of(path)?;
+        let existing = match self.lookup(parent, &name)? {
+            Some(ino) => Some(self.attr_of_child(ino)?),
+            None => None,
+        };
+        let mut writer = match &existing {
+            Some(attr) if attr.kind == Kind::Dir => return Err(VaultError::IsADirectory(path.to_string())),
+            Some(attr) if attr.kind == Kind::Symlink => {
+                return Err(VaultError::PathExists(format!("{path} (a symlink; it is not followed)")));
+            }
+            Some(attr) if append => ContentWriter::append_to(self.conn, attr.content.as_ref().expect("file"))?,
+            _ => ContentWriter::new(self.conn),
+        };
+        writer.copy_from(source)?;
+        let (content, size) = writer.finish()?;
+        match existing {
+            Some(attr) => self.set_content(attr.ino, content, size),
+            None => self.create(parent, &name, NewNode::file(content, size, mode)),
+        }
+    }
+
+    /// Creates a symlink at `path` pointing at `target` (stored as given, never followed).
+    pub fn symlink(&self, path: &VaultPath, target: &[u8]) -> Result<Attr> {
+        if target.is_empty() || target.contains(&0) {
+            return Err(VaultError::InvalidPath {
+                path: display_name(target),
+                reason: "a symlink target must be non-empty and without NUL bytes",
+            });
+        }
+        let (parent, name) = self.parent_of(path)?;
+        self.create(parent, &name, NewNode::symlink(target.to_vec()))
+    }
+
+    /// Removes a path; directories need `recursive` (then everything below goes too).
+    pub fn remove(&self, path: &VaultPath, recursive: bool) -> Result<()> {
+        let (parent, name) = self.parent_of(path)?;
+        let attr = self.stat(path)?;
+        if attr.kind == Kind::Dir && !recursive {
+            return Err(VaultError::IsADirectory(path.to_string()));
+        }
+        // Children first, so every hard link count stays right.
+        let mut stack = vec![(parent, name, attr, false)];
+        while let Some((parent, name, attr, expanded)) = stack.pop() {
+            if attr.kind == Kind::Dir && !expanded {
+                let children = self.read_dir(attr.ino)?;
+                let dir = attr.ino;
+                stack.push((parent, name, attr, true));
+                for child in children {
+                    stack.push((dir, child.name, child.attr, false));
+                }
+                continue;
+            }
+            self.unlink(parent, &name)?;
+        }
+        Ok(())
+    }
+
+    /// Moves `src` to exactly `dst`, replacing a file or empty directory there.
+    pub fn rename_path(&self, src: &VaultPath, dst: &VaultPath) -> Result<()> {
+        let (src_parent, src_name) = self.parent_of(src)?;
+        let (dst_parent, dst_name) = self.parent_of(dst)?;
+        if self.lookup(src_parent, &src_name)?.is_none() {
+            return Err(VaultError::PathNotFound(src.to_string()));
+        }
+        self.rename(src_parent, &src_name, dst_parent, &dst_name, RenameMode::Replace)
+            .map_err(|e| with_path(e, dst))
+    }
+
+    /// Copies `src` to exactly `dst`; directories need `recursive`. Content is
+    /// shared, not copied: a file copy costs one row however large it is.
+    pub fn copy(&self, src: &VaultPath, dst: &VaultPath, recursive: bool) -> Result<Attr> {
+        let src_attr = self.stat(src)?;
+        if src_attr.kind == Kind::Dir {
+            if !recursive {
+                return Err(VaultError::IsADirectory(src.to_string()));
+            }
+            if dst.starts_with(src) {
+                return Err(VaultError::InvalidMove(format!("cannot copy '{src}' into itself")));
+            }
+        }
+        let (dst_parent, dst_name) = self.parent_of(dst)?;
+        if let Some(existing) = self.lookup(dst_parent, &dst_name)? {
+            let existing = self.attr_of_child(existing)?;
+            if src_attr.kind == Kind::File && existing.kind == Kind::File {
+                let content = src_attr.content.expect("file has content");
+                let attr = self.set_content(existing.ino, content, src_attr.size)?;
+                return self.set_meta(attr.ino, Some(src_attr.mode), None);
+            }
+            return Err(VaultError::PathExists(dst.to_string()));
+        }
+        // Snapshot the source subtree first so a copy never sees its own output.
+        let items = self.walk(src)?;
+        let mut made: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+        let mut first = None;
+        for (path, attr) in items {
+            let (parent, name) = if path == *src {
+                (dst_parent, dst_name.clone())
+            } else {
+                let src_parent_ino = self.ino_of_parent(&path, &made)?;
+                (src_parent_ino, path.file_name().expect("below src").to_vec())
+            };
+            let node = NewNode::like(&attr);
+            let created = self.create(parent, &name, node)?;
+            made.insert(attr.ino, created.ino);
+            first.get_or_insert(created);
+        }
+        Ok(first.expect("walk yields the source"))
+    }
+
+    fn ino_of_parent(&self, path: &VaultPath, made: &std::collections::HashMap<u64, u64>) -> Result<u64> {
+        let parent = path.parent().expect("below src");
+        let src_parent = self.stat(&parent)?;
+        made.get(&src_parent.ino)
+            .copied()
+            .ok_or_else(|| VaultError::Corrupt(format!("copy lost track of {parent}")))
+    }
+}
+
+/// Puts the full path into a name-only error from an inode operation.
+fn with_path(err: VaultError, path: &VaultPath) -> VaultError {
+    let p = path.to_string();
+    match err {
+        VaultError::PathExists(_) => VaultError::PathExists(p),
+        VaultError::NotADirectory(_) => VaultError::NotADirectory(p),
+        VaultError::IsADirectory(_) => VaultError::IsADirectory(p),
+        VaultError::DirectoryNotEmpty(_) => VaultError::DirectoryNotEmpty(p),
+        other => other,
+    }
+}
+
+/// What [`TreeWriter::create`] makes.
+pub struct NewNode {
+    mode: u32,
+    mtime_ns: Option<i64>,
+    body: NodeBody,
+}
+
+enum NodeBody {
+    Dir,
+    File { content: ContentHash, size: u64 },
+    Symlink(Vec<u8>),
+}
+
+impl NewNode {
+    /// A directory with permission bits `mode`.
+    pub fn dir(mode: u32) -> Self {
+        Self { mode, mtime_ns: None, body: NodeBody::Dir }
+    }
+
+    /// A file holding a stored content.
+    pub fn file(content: ContentHash, size: u64, mode: u32) -> Self {
+        Self { mode, mtime_ns: None, body: NodeBody::File { content, size } }
+    }
+
+    /// A symlink to `target`.
+    pub fn symlink(target: Vec<u8>) -> Self {
+        Self { mode: 0o777, mtime_ns: None, body: NodeBody::Symlink(target) }
+    }
+
+    /// The same kind, mode and content as `attr` (a copy).
+    pub fn like(attr: &Attr) -> Self {
+        let body = match attr.kind {
+            Kind::Dir => NodeBody::Dir,
+            Kind::File => NodeBody::File {
+                content: attr.content.expect("file has content"),
+                size: attr.size,
+            },
+            Kind::Symlink => NodeBody::Symlink(attr.target.clone().unwrap_or_default()),
+        };
+        Self { mode: attr.mode, mtime_ns: None, body }
+    }
+
+    /// Keeps this modification time instead of "now" (import, restore).
+    pub fn with_mtime(mut self, mtime_ns: i64) -> Self {
+        self.mtime_ns = Some(mtime_ns);
+        self
+    }
+}
