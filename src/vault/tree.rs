@@ -476,6 +476,13 @@ impl<'c> TreeWriter<'c> {
         Ok(attr)
     }
 
+    /// Streams bytes into the store as a content not yet attached to any file.
+    pub fn store_content(&self, source: impl Read) -> Result<(ContentHash, u64)> {
+        let mut writer = ContentWriter::new(self.conn);
+        writer.copy_from(source)?;
+        writer.finish()
+    }
+
     /// Gives a file new content.
     pub fn set_content(&self, ino: u64, content: ContentHash, size: u64) -> Result<Attr> {
         let mut attr = self.attr_of_child(ino)?;

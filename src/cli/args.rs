@@ -1,0 +1,258 @@
+//! The command line, as clap definitions only; behaviour lives in the `cmd_*` modules.
+
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Durable, forkable workspaces for AI agents.
+#[derive(Parser, Debug)]
+#[command(name = "avfs", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Print exactly one JSON document on stdout (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// The vault to work on [default: $AVFS_VAULT, else the current vault].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub vault: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create, list, fork, select and delete vaults.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Create directories.
+    Mkdir(MkdirArgs),
+    /// Write a file from an argument or stdin.
+    Write(WriteArgs),
+    /// Print a file's bytes.
+    Cat(PathArg),
+    /// List a directory.
+    Ls(LsArgs),
+    /// Show a directory tree.
+    Tree(TreeArgs),
+    /// Show a path's attributes.
+    Stat(PathArg),
+    /// Copy a file or (with -r) a directory; content is shared, not duplicated.
+    Cp(CpArgs),
+    /// Move or rename a path; into DST if DST is a directory.
+    Mv(MvArgs),
+    /// Remove paths.
+    Rm(RmArgs),
+    /// Copy a host directory into the vault (modes, symlinks, hard links, mtimes kept).
+    Import(ImportArgs),
+    /// Copy a vault path out to the host.
+    Export(ExportArgs),
+    /// Save, list, inspect, restore and delete checkpoints.
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
+    /// Show what changed between two states (checkpoints or vaults).
+    Diff(DiffArgs),
+}
+
+/// `avfs vault ...`
+#[derive(Subcommand, Debug)]
+pub enum VaultCommand {
+    /// Create an empty vault (it becomes current if none is).
+    Create {
+        /// Name: letters, digits, '.', '_' and '-'.
+        name: String,
+        /// Make it the current vault.
+        #[arg(long = "use")]
+        use_it: bool,
+    },
+    /// List vaults.
+    List,
+    /// Show a vault's details [default: the selected vault].
+    Info {
+        /// The vault.
+        name: Option<String>,
+    },
+    /// Make a vault the current one.
+    Use {
+        /// The vault.
+        name: String,
+    },
+    /// Delete a vault and its checkpoints (its forks keep their data).
+    Delete {
+        /// The vault.
+        name: String,
+    },
+    /// Fork a vault in O(1): the fork and the source evolve independently.
+    Fork {
+        /// The vault to fork.
+        source: String,
+        /// The new vault's name.
+        name: String,
+        /// Make the fork the current vault.
+        #[arg(long = "use")]
+        use_it: bool,
+    },
+}
+
+/// `avfs checkpoint ...`
+#[derive(Subcommand, Debug)]
+pub enum CheckpointCommand {
+    /// Freeze the vault's current state under a name, in O(1).
+    Save {
+        /// Name: letters, digits, '.', '_' and '-'.
+        name: String,
+        /// Why this checkpoint exists.
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// List checkpoints, oldest first.
+    List,
+    /// Show one checkpoint.
+    Info {
+        /// The checkpoint.
+        name: String,
+    },
+    /// Put the vault back to a checkpoint; unsaved changes are kept as `pre-restore-N`.
+    Restore {
+        /// The checkpoint.
+        name: String,
+    },
+    /// Delete a checkpoint's name.
+    Delete {
+        /// The checkpoint.
+        name: String,
+    },
+}
+
+/// A single vault path.
+#[derive(Args, Debug)]
+pub struct PathArg {
+    /// Path inside the vault.
+    pub path: OsString,
+}
+
+/// `avfs mkdir`
+#[derive(Args, Debug)]
+pub struct MkdirArgs {
+    /// Create missing parents; no error if the directory exists.
+    #[arg(short, long)]
+    pub parents: bool,
+    /// Permission bits, in octal.
+    #[arg(long, default_value = "755", value_parser = parse_mode)]
+    pub mode: u32,
+    /// Directories to create.
+    #[arg(required = true)]
+    pub paths: Vec<OsString>,
+}
+
+/// `avfs write`
+#[derive(Args, Debug)]
+pub struct WriteArgs {
+    /// Path inside the vault.
+    pub path: OsString,
+    /// The content; read from stdin when omitted.
+    pub content: Option<OsString>,
+    /// Append instead of replacing.
+    #[arg(short, long)]
+    pub append: bool,
+    /// Create missing parent directories.
+    #[arg(short, long)]
+    pub parents: bool,
+    /// Permission bits for a new file, in octal.
+    #[arg(long, default_value = "644", value_parser = parse_mode)]
+    pub mode: u32,
+}
+
+/// `avfs ls`
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Long format: mode, size, mtime.
+    #[arg(short, long)]
+    pub long: bool,
+    /// Directory (or file) to list [default: /].
+    pub path: Option<OsString>,
+}
+
+/// `avfs tree`
+#[derive(Args, Debug)]
+pub struct TreeArgs {
+    /// Root of the tree [default: /].
+    pub path: Option<OsString>,
+}
+
+/// `avfs cp`
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Copy directories recursively.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Source path.
+    pub src: OsString,
+    /// Destination path (or an existing directory to copy into).
+    pub dst: OsString,
+}
+
+/// `avfs mv`
+#[derive(Args, Debug)]
+pub struct MvArgs {
+    /// Source path.
+    pub src: OsString,
+    /// Destination path (or an existing directory to move into).
+    pub dst: OsString,
+}
+
+/// `avfs rm`
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Remove directories and everything below them.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Ignore paths that do not exist.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Paths to remove.
+    #[arg(required = true)]
+    pub paths: Vec<OsString>,
+}
+
+/// `avfs import`
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Host directory to copy from.
+    pub host_dir: PathBuf,
+    /// Vault directory to copy into [default: /].
+    pub dest: Option<OsString>,
+}
+
+/// `avfs export`
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Vault path to copy out.
+    pub src: OsString,
+    /// Host path to create.
+    pub host_path: PathBuf,
+    /// Write into an existing non-empty directory, replacing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `avfs diff`
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Older state: CHECKPOINT, vault:NAME or vault:NAME@CHECKPOINT [default: the latest checkpoint].
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Newer state, same forms [default: the vault as it is now].
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only changes at or below these paths.
+    pub paths: Vec<OsString>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("'{s}' is not an octal mode between 0 and 7777"))
+}

@@ -1,0 +1,302 @@
+//! File commands: `mkdir`, `write`, `cat`, `ls`, `tree`, `stat`, `cp`, `mv`, `rm`.
+
+use super::args::{CpArgs, LsArgs, MkdirArgs, MvArgs, PathArg, RmArgs, TreeArgs, WriteArgs};
+use super::error::{CliError, CliResult, ExitStatus};
+use super::human;
+use super::wire::{WireEntry, WirePath};
+use super::{Ctx, Output, vault_path};
+use crate::vault::{Kind, Op, StateRef, Tree, VaultError, VaultPath};
+use base64::Engine;
+use serde_json::json;
+use std::io::{IsTerminal, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+
+/// Largest file `cat --json` embeds; bigger ones stream with plain `cat`.
+const JSON_CAT_MAX: u64 = 16 * 1024 * 1024;
+
+fn head(vault: &str) -> StateRef {
+    StateRef::Head { vault: vault.to_string() }
+}
+
+/// `avfs mkdir [-p] PATH...`
+pub fn mkdir(ctx: &mut Ctx, args: MkdirArgs) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let paths = args.paths.iter().map(|p| vault_path(p)).collect::<CliResult<Vec<_>>>()?;
+    let detail = paths.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ");
+    let made = ctx.store()?.write(&vault, Op::new("mkdir", detail), |w| {
+        paths.iter().map(|p| Ok((p.clone(), w.mkdir(p, args.parents, args.mode)?))).collect::<Result<Vec<_>, VaultError>>()
+    })?;
+    let entries: Vec<_> = made.iter().map(|(p, a)| WireEntry::new(p, a)).collect();
+    let text = made.iter().map(|(p, _)| format!("created {p}/")).collect::<Vec<_>>().join("\n");
+    Ok(Output::doc(json!({ "entries": entries }), text))
+}
+
+/// `avfs write PATH [CONTENT] [--append]`
+pub fn write(ctx: &mut Ctx, args: WriteArgs) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let path = vault_path(&args.path)?;
+    let source: Box<dyn Read> = match &args.content {
+        Some(content) => Box::new(std::io::Cursor::new(content.as_bytes().to_vec())),
+        None => {
+            if std::io::stdin().is_terminal() {
+                return Err(CliError::invalid_argument("no CONTENT given and stdin is a terminal")
+                    .hint("pass the content as an argument, or pipe it: `... | avfs write PATH`"));
+            }
+            Box::new(std::io::stdin().lock())
+        }
+    };
+    let op = if args.append { "append" } else { "write" };
+    let attr = ctx.store()?.write(&vault, Op::new(op, path.to_string()), |w| {
+        if args.parents
+            && let Some(parent) = path.parent()
+        {
+            w.mkdir(&parent, true, 0o755)?;
+        }
+        w.write_file(&path, source, args.append, args.mode)
+    })?;
+    let verb = if args.append { "appended to" } else { "wrote" };
+    Ok(Output::doc(
+        json!({ "entry": WireEntry::new(&path, &attr) }),
+        format!("{verb} {path} ({})", human::size(attr.size)),
+    ))
+}
+
+/// `avfs cat PATH`: streams the bytes; with `--json`, embeds them (up to 16 MiB).
+pub fn cat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let path = vault_path(&args.path)?;
+    let json_mode = ctx.json;
+    let mut too_large = None;
+    let embedded = ctx.store()?.read(&head(&vault), |t| {
+        let attr = t.stat(&path)?;
+        match attr.kind {
+            Kind::Dir => return Err(VaultError::IsADirectory(path.to_string())),
+            Kind::Symlink => return Ok(Err(attr)),
+            Kind::File => {}
+        }
+        let mut reader = t.open(&attr)?;
+        if !json_mode {
+            let mut out = std::io::stdout().lock();
+            match std::io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => return Ok(Ok(None)),
+            }
+        }
+        if attr.size > JSON_CAT_MAX {
+            too_large = Some(attr.size);
+            return Ok(Ok(None));
+        }
+        let mut bytes = Vec::with_capacity(attr.size as usize);
+        reader.read_to_end(&mut bytes)?;
+        Ok(Ok(Some(bytes)))
+    })?;
+    let bytes = match embedded {
+        Err(link) => {
+            let target = String::from_utf8_lossy(link.target.as_deref().unwrap_or_default()).into_owned();
+            return Err(CliError::new(
+                "not_a_file",
+                ExitStatus::Conflict,
+                format!("{path} is a symlink to '{target}'; avfs does not follow symlinks"),
+            ));
+        }
+        Ok(None) if too_large.is_none() => return Ok(Output::Streamed),
+        Ok(None) => {
+            return Err(CliError::new(
+                "too_large",
+                ExitStatus::Usage,
+                format!("{path} is {} bytes, more than --json embeds (16 MiB)", too_large.unwrap_or(0)),
+            )
+            .hint("run `avfs cat` without --json to stream the bytes"));
+        }
+        Ok(Some(bytes)) => bytes,
+    };
+    let size = bytes.len();
+    let (encoding, content) = match String::from_utf8(bytes) {
+        Ok(text) => ("utf-8", text),
+        Err(e) => ("base64", base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+    };
+    let mut doc = json!({ "size": size, "encoding": encoding, "content": content });
+    merge_path(&mut doc, &path);
+    Ok(Output::doc(doc, String::new()))
+}
+
+fn merge_path(doc: &mut serde_json::Value, path: &VaultPath) {
+    if let (Some(obj), Ok(serde_json::Value::Object(p))) =
+        (doc.as_object_mut(), serde_json::to_value(WirePath::from_path(path)))
+    {
+        obj.extend(p);
+    }
+}
+
+/// `avfs ls [-l] [PATH]`
+pub fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let path = match &args.path {
+        Some(p) => vault_path(p)?,
+        None => VaultPath::root(),
+    };
+    let listed = ctx.store()?.read(&head(&vault), |t| {
+        let attr = t.stat(&path)?;
+        if attr.kind != Kind::Dir {
+            return Ok(vec![(path.clone(), attr)]);
+        }
+        Ok(t.read_dir(attr.ino)?.into_iter().map(|e| (path.join(&e.name), e.attr)).collect())
+    })?;
+    let entries: Vec<_> = listed.iter().map(|(p, a)| WireEntry::new(p, a)).collect();
+    let color = ctx.color();
+    let lines: Vec<String> = listed
+        .iter()
+        .map(|(p, a)| {
+            let name = String::from_utf8_lossy(p.file_name().unwrap_or(b"/")).into_owned();
+            let shown = human::entry_name(&name, a);
+            let shown = if a.kind == Kind::Dir { human::paint(color, "1;34", &shown) } else { shown };
+            if args.long {
+                format!("{} {:>10} {} {shown}", human::mode_string(a), a.size, human::short_time(a.mtime_ns))
+            } else {
+                shown
+            }
+        })
+        .collect();
+    let mut doc = json!({ "entries": entries });
+    merge_path(&mut doc, &path);
+    Ok(Output::doc(doc, lines.join("\n")))
+}
+
+/// `avfs tree [PATH]`
+pub fn tree(ctx: &mut Ctx, args: TreeArgs) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let path = match &args.path {
+        Some(p) => vault_path(p)?,
+        None => VaultPath::root(),
+    };
+    let all = ctx.store()?.read(&head(&vault), |t| t.walk(&path))?;
+    let entries: Vec<_> = all.iter().map(|(p, a)| WireEntry::new(p, a)).collect();
+    let text = render_tree(&path, &all);
+    let mut doc = json!({ "entries": entries });
+    merge_path(&mut doc, &path);
+    Ok(Output::doc(doc, text))
+}
+
+fn render_tree(root: &VaultPath, all: &[(VaultPath, crate::vault::Attr)]) -> String {
+    let base = root.components().len();
+    // Walk order is depth-first, so an entry is its parent's last child unless a
+    // later entry has the same parent.
+    let mut last = vec![true; all.len()];
+    let mut latest_child: std::collections::HashMap<VaultPath, usize> = std::collections::HashMap::new();
+    for (i, (p, _)) in all.iter().enumerate().skip(1) {
+        if let Some(prev) = latest_child.insert(p.parent().unwrap_or_default(), i) {
+            last[prev] = false;
+        }
+    }
+    let (mut dirs, mut files) = (0, 0);
+    let mut lines = vec![root.to_string()];
+    let mut open: Vec<bool> = Vec::new(); // per depth: does that ancestor have later siblings?
+    for (i, (p, a)) in all.iter().enumerate().skip(1) {
+        let depth = p.components().len() - base;
+        open.truncate(depth - 1);
+        let prefix: String = open.iter().map(|more| if *more { "│   " } else { "    " }).collect();
+        let name = String::from_utf8_lossy(p.file_name().unwrap_or_default()).into_owned();
+        let branch = if last[i] { "└── " } else { "├── " };
+        lines.push(format!("{prefix}{branch}{}", human::entry_name(&name, a)));
+        open.push(!last[i]);
+        if a.kind == Kind::Dir {
+            dirs += 1
+        } else {
+            files += 1
+        }
+    }
+    lines.push(format!("\n{dirs} directories, {files} files"));
+    lines.join("\n")
+}
+
+/// `avfs stat PATH`
+pub fn stat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let path = vault_path(&args.path)?;
+    let attr = ctx.store()?.read(&head(&vault), |t| t.stat(&path))?;
+    let mut text = format!(
+        "path:   {path}\nkind:   {}\nmode:   {:04o} ({})\nsize:   {} ({})\nmtime:  {}\ninode:  {}\nlinks:  {}\nowner:  {}:{}",
+        attr.kind.as_str(),
+        attr.mode,
+        human::mode_string(&attr),
+        attr.size,
+        human::size(attr.size),
+        super::wire::timestamp(attr.mtime_ns),
+        attr.ino,
+        attr.nlink,
+        attr.uid,
+        attr.gid
+    );
+    if let Some(hash) = attr.content {
+        text.push_str(&format!("\nhash:   {}", hash.to_hex()));
+    }
+    if let Some(target) = &attr.target {
+        text.push_str(&format!("\ntarget: {}", String::from_utf8_lossy(target)));
+    }
+    Ok(Output::doc(json!({ "entry": WireEntry::new(&path, &attr) }), text))
+}
+
+/// `dst`, or `dst/<name of src>` when `dst` is an existing directory (as cp and mv do).
+fn into_dir(t: &Tree<'_>, src: &VaultPath, dst: &VaultPath) -> Result<VaultPath, VaultError> {
+    match (t.resolve(dst)?, src.file_name()) {
+        (Some(a), Some(name)) if a.kind == Kind::Dir && dst != src => Ok(dst.join(name)),
+        _ => Ok(dst.clone()),
+    }
+}
+
+/// `avfs cp [-r] SRC DST`
+pub fn cp(ctx: &mut Ctx, args: CpArgs) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let (src, dst) = (vault_path(&args.src)?, vault_path(&args.dst)?);
+    let (target, attr) = ctx.store()?.write(&vault, Op::new("cp", format!("{src} {dst}")), |w| {
+        let target = into_dir(w, &src, &dst)?;
+        let attr = w.copy(&src, &target, args.recursive)?;
+        Ok((target, attr))
+    })
+    .map_err(recursive_hint)?;
+    Ok(Output::doc(json!({ "entry": WireEntry::new(&target, &attr) }), format!("copied {src} to {target}")))
+}
+
+/// `avfs mv SRC DST`
+pub fn mv(ctx: &mut Ctx, args: MvArgs) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let (src, dst) = (vault_path(&args.src)?, vault_path(&args.dst)?);
+    let (target, attr) = ctx.store()?.write(&vault, Op::new("mv", format!("{src} {dst}")), |w| {
+        let target = into_dir(w, &src, &dst)?;
+        w.rename_path(&src, &target)?;
+        Ok((target.clone(), w.stat(&target)?))
+    })?;
+    Ok(Output::doc(
+        json!({ "from": WirePath::from_path(&src), "entry": WireEntry::new(&target, &attr) }),
+        format!("moved {src} to {target}"),
+    ))
+}
+
+/// Points at -r when a directory was given to a command that needs it for directories.
+fn recursive_hint(err: VaultError) -> CliError {
+    let is_dir = matches!(err, VaultError::IsADirectory(_));
+    let err = CliError::from(err);
+    if is_dir { err.hint("use -r for directories") } else { err }
+}
+
+/// `avfs rm [-r] [-f] PATH...`
+pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let paths = args.paths.iter().map(|p| vault_path(p)).collect::<CliResult<Vec<_>>>()?;
+    let detail = paths.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ");
+    let removed = ctx.store()?.write(&vault, Op::new("rm", detail), |w| {
+        let mut removed = Vec::new();
+        for p in &paths {
+            match w.remove(p, args.recursive) {
+                Ok(()) => removed.push(p.clone()),
+                Err(VaultError::PathNotFound(_)) if args.force => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    })
+    .map_err(recursive_hint)?;
+    let wire: Vec<_> = removed.iter().map(WirePath::from_path).collect();
+    let text = removed.iter().map(|p| format!("removed {p}")).collect::<Vec<_>>().join("\n");
+    Ok(Output::doc(json!({ "removed": wire }), text))
+}

@@ -1,0 +1,104 @@
+//! Errors at the CLI edge: every failure gets a stable snake_case code and an
+//! exit status by category (documented in docs/json.md).
+
+use crate::vault::VaultError;
+use std::fmt;
+
+/// Exit status categories. Values are part of the public contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Something avfs did not expect: a bug or an environment problem.
+    Internal = 1,
+    /// The command line or an argument is wrong.
+    Usage = 2,
+    /// A vault, checkpoint or path does not exist.
+    NotFound = 3,
+    /// The request conflicts with what exists (already exists, not empty, wrong kind).
+    Conflict = 4,
+    /// The store or the host file system failed.
+    Storage = 5,
+}
+
+/// A failure as shown to the user.
+#[derive(Debug)]
+pub struct CliError {
+    /// Stable snake_case code.
+    pub code: &'static str,
+    /// One-line explanation.
+    pub message: String,
+    /// What to try next, when there is something useful to say.
+    pub hint: Option<String>,
+    /// The exit status category.
+    pub status: ExitStatus,
+}
+
+impl CliError {
+    /// A new error with no hint.
+    pub fn new(code: &'static str, status: ExitStatus, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            hint: None,
+            status,
+        }
+    }
+
+    /// Adds a hint line.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// A bad argument.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new("invalid_argument", ExitStatus::Usage, message)
+    }
+
+    /// Host file-system failure, naming the path involved.
+    pub fn host_io(path: &std::path::Path, err: std::io::Error) -> Self {
+        Self::new("io_error", ExitStatus::Storage, format!("{}: {err}", path.display()))
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<VaultError> for CliError {
+    fn from(err: VaultError) -> Self {
+        use ExitStatus::*;
+        let (code, status) = match &err {
+            VaultError::VaultNotFound(_) => ("vault_not_found", NotFound),
+            VaultError::CheckpointNotFound(_) => ("checkpoint_not_found", NotFound),
+            VaultError::PathNotFound(_) => ("path_not_found", NotFound),
+            VaultError::VaultExists(_) => ("vault_exists", Conflict),
+            VaultError::CheckpointExists(_) => ("checkpoint_exists", Conflict),
+            VaultError::PathExists(_) => ("path_exists", Conflict),
+            VaultError::NotADirectory(_) => ("not_a_directory", Conflict),
+            VaultError::IsADirectory(_) => ("is_a_directory", Conflict),
+            VaultError::DirectoryNotEmpty(_) => ("directory_not_empty", Conflict),
+            VaultError::InvalidName { .. } => ("invalid_name", Usage),
+            VaultError::InvalidPath { .. } => ("invalid_path", Usage),
+            VaultError::InvalidMove(_) => ("invalid_move", Usage),
+            VaultError::SchemaTooNew { .. } => ("schema_too_new", Storage),
+            VaultError::Corrupt(_) => ("store_corrupt", Storage),
+            VaultError::Sqlite(_) => ("storage_error", Storage),
+            VaultError::Io(_) => ("io_error", Storage),
+        };
+        let hint = match &err {
+            VaultError::VaultNotFound(_) => Some("see `avfs vault list`, or create it with `avfs vault create NAME`"),
+            VaultError::CheckpointNotFound(_) => Some("see `avfs checkpoint list`"),
+            _ => None,
+        };
+        let out = CliError::new(code, status, err.to_string());
+        match hint {
+            Some(h) => out.hint(h),
+            None => out,
+        }
+    }
+}
+
+/// Result alias for CLI commands.
+pub type CliResult<T> = Result<T, CliError>;
