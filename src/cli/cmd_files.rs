@@ -3,7 +3,7 @@
 use super::args::{CpArgs, LsArgs, MkdirArgs, MvArgs, PathArg, RmArgs, TreeArgs, WriteArgs};
 use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
-use super::wire::{WireEntry, WirePath};
+use super::wire::{WireEntry, WirePath, put_path};
 use super::{Ctx, Output, vault_path};
 use crate::vault::{Kind, Op, StateRef, Tree, VaultError, VaultPath};
 use base64::Engine;
@@ -116,16 +116,8 @@ pub fn cat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
         Err(e) => ("base64", base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
     };
     let mut doc = json!({ "size": size, "encoding": encoding, "content": content });
-    merge_path(&mut doc, &path);
+    put_path(&mut doc, "path", &path);
     Ok(Output::doc(doc, String::new()))
-}
-
-fn merge_path(doc: &mut serde_json::Value, path: &VaultPath) {
-    if let (Some(obj), Ok(serde_json::Value::Object(p))) =
-        (doc.as_object_mut(), serde_json::to_value(WirePath::from_path(path)))
-    {
-        obj.extend(p);
-    }
 }
 
 /// `avfs ls [-l] [PATH]`
@@ -158,7 +150,7 @@ pub fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<Output> {
         })
         .collect();
     let mut doc = json!({ "entries": entries });
-    merge_path(&mut doc, &path);
+    put_path(&mut doc, "path", &path);
     Ok(Output::doc(doc, lines.join("\n")))
 }
 
@@ -173,7 +165,7 @@ pub fn tree(ctx: &mut Ctx, args: TreeArgs) -> CliResult<Output> {
     let entries: Vec<_> = all.iter().map(|(p, a)| WireEntry::new(p, a)).collect();
     let text = render_tree(&path, &all);
     let mut doc = json!({ "entries": entries });
-    merge_path(&mut doc, &path);
+    put_path(&mut doc, "path", &path);
     Ok(Output::doc(doc, text))
 }
 
@@ -266,10 +258,9 @@ pub fn mv(ctx: &mut Ctx, args: MvArgs) -> CliResult<Output> {
         w.rename_path(&src, &target)?;
         Ok((target.clone(), w.stat(&target)?))
     })?;
-    Ok(Output::doc(
-        json!({ "from": WirePath::from_path(&src), "entry": WireEntry::new(&target, &attr) }),
-        format!("moved {src} to {target}"),
-    ))
+    let mut doc = json!({ "entry": WireEntry::new(&target, &attr) });
+    put_path(&mut doc, "from", &src);
+    Ok(Output::doc(doc, format!("moved {src} to {target}")))
 }
 
 /// Points at -r when a directory was given to a command that needs it for directories.

@@ -8,7 +8,7 @@
 use super::args::{ExportArgs, ImportArgs};
 use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
-use super::wire::WirePath;
+use super::wire::{WirePath, put_path};
 use super::{Ctx, Output, vault_path};
 use crate::vault::{Kind, NewNode, Op, StateRef, VaultError, VaultPath};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -211,7 +211,9 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
     })?;
     bar.finish_and_clear();
     let text = counts.summary(&format!("imported into {dest}:"));
-    Ok(Output::doc(json!({ "vault": vault, "dest": WirePath::from_path(&dest), "imported": counts }), text))
+    let mut doc = json!({ "vault": vault, "imported": counts });
+    put_path(&mut doc, "dest", &dest);
+    Ok(Output::doc(doc, text))
 }
 
 /// True if `path` is a directory with at least one entry.
@@ -326,8 +328,7 @@ pub fn export(ctx: &mut Ctx, args: ExportArgs) -> CliResult<Output> {
         Ok(counts)
     })?;
     let text = counts.summary(&format!("exported {src} to {}:", host.display()));
-    Ok(Output::doc(
-        json!({ "vault": vault, "src": WirePath::from_path(&src), "host_path": host.to_string_lossy(), "exported": counts }),
-        text,
-    ))
+    let mut doc = json!({ "vault": vault, "host_path": host.to_string_lossy(), "exported": counts });
+    put_path(&mut doc, "src", &src);
+    Ok(Output::doc(doc, text))
 }

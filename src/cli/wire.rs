@@ -43,6 +43,17 @@ impl WirePath {
     }
 }
 
+/// Sets `doc[key]` to a path string, plus `doc[key_b64]` when the path is not UTF-8.
+pub fn put_path(doc: &mut serde_json::Value, key: &str, path: &VaultPath) {
+    let wire = WirePath::from_path(path);
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert(key.to_string(), serde_json::Value::String(wire.path));
+        if let Some(b64) = wire.path_b64 {
+            obj.insert(format!("{key}_b64"), serde_json::Value::String(b64));
+        }
+    }
+}
+
 /// `0644`-style mode string.
 pub fn mode_octal(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)

@@ -1,0 +1,338 @@
+//! Drives the real `avfs` binary in a pinned environment: a private
+//! `AVFS_HOME`, no inherited `AVFS_*` variables, no stdin unless given.
+//! JSON output is parsed into test-owned structs, so a change in the wire
+//! format breaks a test instead of slipping through.
+#![allow(dead_code)]
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A private store and the binary under test.
+pub struct Avfs {
+    pub home: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8(self.stdout.clone()).expect("utf-8 stdout")
+    }
+}
+
+impl Avfs {
+    pub fn new() -> Self {
+        Self { home: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// A fresh store with one vault `main`, current.
+    pub fn with_vault() -> Self {
+        let avfs = Self::new();
+        avfs.ok(["vault", "create", "main"]);
+        avfs
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.home.path().join("store.db")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_avfs"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AVFS_HOME", self.home.path())
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    fn finish(out: Output) -> Run {
+        Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs with no stdin.
+    pub fn run<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.command().args(args).stdin(Stdio::null()).output().expect("spawn avfs");
+        Self::finish(out)
+    }
+
+    /// Runs with `input` on stdin.
+    pub fn run_stdin<I, S>(&self, args: I, input: &[u8]) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn avfs");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        Self::finish(child.wait_with_output().unwrap())
+    }
+
+    /// Runs a human-output command that must succeed; returns stdout.
+    pub fn ok<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+        let run = self.run(&args);
+        assert_eq!(run.status, 0, "avfs {args:?} failed: {}", run.stderr);
+        run.stdout_str()
+    }
+
+    /// Runs with `--json`, expects success, and parses the one document.
+    pub fn json<T: DeserializeOwned, I, S>(&self, args: I) -> T
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<std::ffi::OsString> = vec!["--json".into()];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        let run = self.run(&all);
+        assert_eq!(run.status, 0, "avfs {all:?} failed: {}", run.stdout_str());
+        assert!(run.stderr.is_empty(), "--json wrote to stderr: {}", run.stderr);
+        parse_one(&run.stdout)
+    }
+
+    /// Runs with `--json`, expects failure, and returns the error and exit status.
+    pub fn fails<I, S>(&self, args: I) -> (ErrorBody, i32)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<std::ffi::OsString> = vec!["--json".into()];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        let run = self.run(&all);
+        assert_ne!(run.status, 0, "avfs {all:?} should have failed");
+        let doc: ErrorDoc = parse_one(&run.stdout);
+        assert_eq!(doc.error.exit_status, run.status, "exit_status field matches the exit code");
+        (doc.error, run.status)
+    }
+
+    /// The bytes of a vault file, through `avfs cat`.
+    pub fn cat(&self, path: &str) -> Vec<u8> {
+        let run = self.run(["cat", path]);
+        assert_eq!(run.status, 0, "cat {path}: {}", run.stderr);
+        run.stdout
+    }
+}
+
+/// Parses stdout that must hold exactly one JSON document and nothing else.
+pub fn parse_one<T: DeserializeOwned>(stdout: &[u8]) -> T {
+    let mut stream = serde_json::Deserializer::from_slice(stdout).into_iter::<serde_json::Value>();
+    let first = stream.next().expect("one JSON document").expect("valid JSON");
+    assert!(stream.next().is_none(), "more than one JSON document on stdout");
+    serde_json::from_value(first.clone()).unwrap_or_else(|e| panic!("unexpected shape {e}: {first}"))
+}
+
+// ----- test-owned wire structs (deny_unknown_fields pins the contract) -----
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDoc {
+    pub error: ErrorBody,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    pub exit_status: i32,
+    pub hint: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub kind: String,
+    pub mode: String,
+    pub size: u64,
+    pub mtime: String,
+    pub mtime_ns: i64,
+    pub ino: u64,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub hash: Option<String>,
+    pub target: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct EntryDoc {
+    pub entry: Entry,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct EntriesDoc {
+    pub path: Option<String>,
+    pub path_b64: Option<String>,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Vault {
+    pub name: String,
+    pub created_at: String,
+    pub forked_from: Option<String>,
+    pub checkpoints: i64,
+    pub layer_depth: i64,
+    pub current: bool,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct VaultDoc {
+    pub vault: Vault,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct VaultList {
+    pub vaults: Vec<Vault>,
+    pub current: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub name: String,
+    pub vault: String,
+    pub message: Option<String>,
+    pub auto: bool,
+    pub created_at: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointDoc {
+    pub checkpoint: Checkpoint,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointList {
+    pub vault: String,
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreDoc {
+    pub checkpoint: Checkpoint,
+    pub saved_previous: Option<Checkpoint>,
+}
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Side {
+    pub kind: String,
+    pub mode: String,
+    pub size: u64,
+    pub hash: Option<String>,
+    pub target: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub change: String,
+    pub kind: String,
+    pub before: Option<Side>,
+    pub after: Option<Side>,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub added: usize,
+    pub modified: usize,
+    pub deleted: usize,
+    pub type_changed: usize,
+    pub total: usize,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DiffDoc {
+    pub from: String,
+    pub to: String,
+    pub changes: Vec<Change>,
+    pub summary: Summary,
+}
+
+impl DiffDoc {
+    /// `(change, path)` pairs, for whole-list comparisons.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.changes.iter().map(|c| (c.change.clone(), c.path.clone())).collect()
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub hard_links: u64,
+    pub bytes: u64,
+    pub skipped: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ImportDoc {
+    pub vault: String,
+    pub dest: String,
+    pub imported: Counts,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ExportDoc {
+    pub vault: String,
+    pub src: String,
+    pub host_path: String,
+    pub exported: Counts,
+}
+
+/// Builds `(change, path)` pairs from string literals.
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(c, p)| (c.to_string(), p.to_string())).collect()
+}
+
+/// Writes a host file, creating parents.
+pub fn host_file(root: &Path, rel: &str, bytes: &[u8]) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
