@@ -10,8 +10,16 @@ use serde_json::json;
 
 fn line(c: &Checkpoint) -> String {
     let auto = if c.auto { " (auto)" } else { "" };
-    let message = c.message.as_deref().map(|m| format!("  {m}")).unwrap_or_default();
-    format!("{:<24} {}{auto}{message}", c.name, human::short_time(c.created_ns))
+    let message = c
+        .message
+        .as_deref()
+        .map(|m| format!("  {m}"))
+        .unwrap_or_default();
+    format!(
+        "{:<24} {}{auto}{message}",
+        c.name,
+        human::short_time(c.created_ns)
+    )
 }
 
 /// Runs one `checkpoint` subcommand.
@@ -34,7 +42,10 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
             } else {
                 all.iter().map(line).collect::<Vec<_>>().join("\n")
             };
-            Ok(Output::doc(json!({ "vault": vault, "checkpoints": wire }), text))
+            Ok(Output::doc(
+                json!({ "vault": vault, "checkpoints": wire }),
+                text,
+            ))
         }
         CheckpointCommand::Info { name } => {
             let c = store.checkpoint(&vault, &name)?;
@@ -46,13 +57,19 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
                 if c.auto { "yes" } else { "no" },
                 c.message.as_deref().unwrap_or("-")
             );
-            Ok(Output::doc(json!({ "checkpoint": WireCheckpoint::from(&c) }), text))
+            Ok(Output::doc(
+                json!({ "checkpoint": WireCheckpoint::from(&c) }),
+                text,
+            ))
         }
         CheckpointCommand::Restore { name } => {
             let r = store.checkpoint_restore(&vault, &name)?;
             let mut text = format!("restored {vault} to checkpoint {name}");
             if let Some(saved) = &r.saved_previous {
-                text.push_str(&format!("\nthe state it replaced is kept as checkpoint {}", saved.name));
+                text.push_str(&format!(
+                    "\nthe state it replaced is kept as checkpoint {}",
+                    saved.name
+                ));
             }
             Ok(Output::doc(
                 json!({

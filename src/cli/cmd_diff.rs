@@ -14,16 +14,25 @@ use serde_json::json;
 /// Parses a state reference relative to the selected vault.
 pub fn parse_ref(raw: &str, vault: &str) -> CliResult<StateRef> {
     let Some(rest) = raw.strip_prefix("vault:") else {
-        return Ok(StateRef::Checkpoint { vault: vault.to_string(), name: raw.to_string() });
+        return Ok(StateRef::Checkpoint {
+            vault: vault.to_string(),
+            name: raw.to_string(),
+        });
     };
     let state = match rest.split_once('@') {
-        Some((v, c)) => StateRef::Checkpoint { vault: v.to_string(), name: c.to_string() },
-        None => StateRef::Head { vault: rest.to_string() },
+        Some((v, c)) => StateRef::Checkpoint {
+            vault: v.to_string(),
+            name: c.to_string(),
+        },
+        None => StateRef::Head {
+            vault: rest.to_string(),
+        },
     };
     match &state {
-        StateRef::Head { vault } | StateRef::Checkpoint { vault, .. } if vault.is_empty() => {
-            Err(CliError::invalid_argument(format!("'{raw}' names no vault")).hint("write vault:NAME or vault:NAME@CHECKPOINT"))
-        }
+        StateRef::Head { vault } | StateRef::Checkpoint { vault, .. } if vault.is_empty() => Err(
+            CliError::invalid_argument(format!("'{raw}' names no vault"))
+                .hint("write vault:NAME or vault:NAME@CHECKPOINT"),
+        ),
         _ => Ok(state),
     }
 }
@@ -42,17 +51,30 @@ pub fn run(ctx: &mut Ctx, args: DiffArgs) -> CliResult<Output> {
         Some(raw) => parse_ref(raw, &vault)?,
         None => {
             let latest = ctx.store()?.checkpoints(&vault)?.pop().ok_or_else(|| {
-                CliError::new("no_checkpoints", ExitStatus::NotFound, format!("{vault} has no checkpoint to diff from"))
-                    .hint("save one with `avfs checkpoint save NAME`, or pass --from")
+                CliError::new(
+                    "no_checkpoints",
+                    ExitStatus::NotFound,
+                    format!("{vault} has no checkpoint to diff from"),
+                )
+                .hint("save one with `avfs checkpoint save NAME`, or pass --from")
             })?;
-            StateRef::Checkpoint { vault: vault.clone(), name: latest.name }
+            StateRef::Checkpoint {
+                vault: vault.clone(),
+                name: latest.name,
+            }
         }
     };
     let to = match &args.to {
         Some(raw) => parse_ref(raw, &vault)?,
-        None => StateRef::Head { vault: vault.clone() },
+        None => StateRef::Head {
+            vault: vault.clone(),
+        },
     };
-    let paths = args.paths.iter().map(|p| vault_path(p)).collect::<CliResult<Vec<_>>>()?;
+    let paths = args
+        .paths
+        .iter()
+        .map(|p| vault_path(p))
+        .collect::<CliResult<Vec<_>>>()?;
     let changes = ctx.store()?.diff(&from, &to, &paths)?;
     let summary = WireSummary::of(&changes);
     let color = ctx.color();
@@ -65,10 +87,18 @@ pub fn run(ctx: &mut Ctx, args: DiffArgs) -> CliResult<Output> {
                 ChangeKind::Deleted => ("D", "31"),
                 ChangeKind::TypeChanged => ("T", "35"),
             };
-            let side = c.after.as_ref().or(c.before.as_ref()).expect("a change has a side");
+            let side = c
+                .after
+                .as_ref()
+                .or(c.before.as_ref())
+                .expect("a change has a side");
             let note = match (&c.before, &c.after) {
-                (Some(b), Some(a)) if b.kind != a.kind => format!("{} -> {}", b.kind.as_str(), a.kind.as_str()),
-                (Some(b), Some(a)) if b.mode != a.mode && b.content == a.content && b.target == a.target => {
+                (Some(b), Some(a)) if b.kind != a.kind => {
+                    format!("{} -> {}", b.kind.as_str(), a.kind.as_str())
+                }
+                (Some(b), Some(a))
+                    if b.mode != a.mode && b.content == a.content && b.target == a.target =>
+                {
                     format!("mode {:04o} -> {:04o}", b.mode, a.mode)
                 }
                 _ => format!("{}, {}", side.kind.as_str(), human::size(side.size)),

@@ -15,19 +15,36 @@ use std::os::unix::ffi::OsStrExt;
 const JSON_CAT_MAX: u64 = 16 * 1024 * 1024;
 
 fn head(vault: &str) -> StateRef {
-    StateRef::Head { vault: vault.to_string() }
+    StateRef::Head {
+        vault: vault.to_string(),
+    }
 }
 
 /// `avfs mkdir [-p] PATH...`
 pub fn mkdir(ctx: &mut Ctx, args: MkdirArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let paths = args.paths.iter().map(|p| vault_path(p)).collect::<CliResult<Vec<_>>>()?;
-    let detail = paths.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ");
+    let paths = args
+        .paths
+        .iter()
+        .map(|p| vault_path(p))
+        .collect::<CliResult<Vec<_>>>()?;
+    let detail = paths
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     let made = ctx.store()?.write(&vault, Op::new("mkdir", detail), |w| {
-        paths.iter().map(|p| Ok((p.clone(), w.mkdir(p, args.parents, args.mode)?))).collect::<Result<Vec<_>, VaultError>>()
+        paths
+            .iter()
+            .map(|p| Ok((p.clone(), w.mkdir(p, args.parents, args.mode)?)))
+            .collect::<Result<Vec<_>, VaultError>>()
     })?;
     let entries: Vec<_> = made.iter().map(|(p, a)| WireEntry::new(p, a)).collect();
-    let text = made.iter().map(|(p, _)| format!("created {p}/")).collect::<Vec<_>>().join("\n");
+    let text = made
+        .iter()
+        .map(|(p, _)| format!("created {p}/"))
+        .collect::<Vec<_>>()
+        .join("\n");
     Ok(Output::doc(json!({ "entries": entries }), text))
 }
 
@@ -39,21 +56,26 @@ pub fn write(ctx: &mut Ctx, args: WriteArgs) -> CliResult<Output> {
         Some(content) => Box::new(std::io::Cursor::new(content.as_bytes().to_vec())),
         None => {
             if std::io::stdin().is_terminal() {
-                return Err(CliError::invalid_argument("no CONTENT given and stdin is a terminal")
-                    .hint("pass the content as an argument, or pipe it: `... | avfs write PATH`"));
+                return Err(
+                    CliError::invalid_argument("no CONTENT given and stdin is a terminal").hint(
+                        "pass the content as an argument, or pipe it: `... | avfs write PATH`",
+                    ),
+                );
             }
             Box::new(std::io::stdin().lock())
         }
     };
     let op = if args.append { "append" } else { "write" };
-    let attr = ctx.store()?.write(&vault, Op::new(op, path.to_string()), |w| {
-        if args.parents
-            && let Some(parent) = path.parent()
-        {
-            w.mkdir(&parent, true, 0o755)?;
-        }
-        w.write_file(&path, source, args.append, args.mode)
-    })?;
+    let attr = ctx
+        .store()?
+        .write(&vault, Op::new(op, path.to_string()), |w| {
+            if args.parents
+                && let Some(parent) = path.parent()
+            {
+                w.mkdir(&parent, true, 0o755)?;
+            }
+            w.write_file(&path, source, args.append, args.mode)
+        })?;
     let verb = if args.append { "appended to" } else { "wrote" };
     Ok(Output::doc(
         json!({ "entry": WireEntry::new(&path, &attr) }),
@@ -92,7 +114,8 @@ pub fn cat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     })?;
     let bytes = match embedded {
         Err(link) => {
-            let target = String::from_utf8_lossy(link.target.as_deref().unwrap_or_default()).into_owned();
+            let target =
+                String::from_utf8_lossy(link.target.as_deref().unwrap_or_default()).into_owned();
             return Err(CliError::new(
                 "not_a_file",
                 ExitStatus::Conflict,
@@ -104,7 +127,10 @@ pub fn cat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
             return Err(CliError::new(
                 "too_large",
                 ExitStatus::Usage,
-                format!("{path} is {} bytes, more than --json embeds (16 MiB)", too_large.unwrap_or(0)),
+                format!(
+                    "{path} is {} bytes, more than --json embeds (16 MiB)",
+                    too_large.unwrap_or(0)
+                ),
             )
             .hint("run `avfs cat` without --json to stream the bytes"));
         }
@@ -113,7 +139,10 @@ pub fn cat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     let size = bytes.len();
     let (encoding, content) = match String::from_utf8(bytes) {
         Ok(text) => ("utf-8", text),
-        Err(e) => ("base64", base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+        Err(e) => (
+            "base64",
+            base64::engine::general_purpose::STANDARD.encode(e.as_bytes()),
+        ),
     };
     let mut doc = json!({ "size": size, "encoding": encoding, "content": content });
     put_path(&mut doc, "path", &path);
@@ -132,7 +161,10 @@ pub fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<Output> {
         if attr.kind != Kind::Dir {
             return Ok(vec![(path.clone(), attr)]);
         }
-        Ok(t.read_dir(attr.ino)?.into_iter().map(|e| (path.join(&e.name), e.attr)).collect())
+        Ok(t.read_dir(attr.ino)?
+            .into_iter()
+            .map(|e| (path.join(&e.name), e.attr))
+            .collect())
     })?;
     let entries: Vec<_> = listed.iter().map(|(p, a)| WireEntry::new(p, a)).collect();
     let color = ctx.color();
@@ -141,9 +173,18 @@ pub fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<Output> {
         .map(|(p, a)| {
             let name = String::from_utf8_lossy(p.file_name().unwrap_or(b"/")).into_owned();
             let shown = human::entry_name(&name, a);
-            let shown = if a.kind == Kind::Dir { human::paint(color, "1;34", &shown) } else { shown };
+            let shown = if a.kind == Kind::Dir {
+                human::paint(color, "1;34", &shown)
+            } else {
+                shown
+            };
             if args.long {
-                format!("{} {:>10} {} {shown}", human::mode_string(a), a.size, human::short_time(a.mtime_ns))
+                format!(
+                    "{} {:>10} {} {shown}",
+                    human::mode_string(a),
+                    a.size,
+                    human::short_time(a.mtime_ns)
+                )
             } else {
                 shown
             }
@@ -174,7 +215,8 @@ fn render_tree(root: &VaultPath, all: &[(VaultPath, crate::vault::Attr)]) -> Str
     // Walk order is depth-first, so an entry is its parent's last child unless a
     // later entry has the same parent.
     let mut last = vec![true; all.len()];
-    let mut latest_child: std::collections::HashMap<VaultPath, usize> = std::collections::HashMap::new();
+    let mut latest_child: std::collections::HashMap<VaultPath, usize> =
+        std::collections::HashMap::new();
     for (i, (p, _)) in all.iter().enumerate().skip(1) {
         if let Some(prev) = latest_child.insert(p.parent().unwrap_or_default(), i) {
             last[prev] = false;
@@ -186,7 +228,10 @@ fn render_tree(root: &VaultPath, all: &[(VaultPath, crate::vault::Attr)]) -> Str
     for (i, (p, a)) in all.iter().enumerate().skip(1) {
         let depth = p.components().len() - base;
         open.truncate(depth - 1);
-        let prefix: String = open.iter().map(|more| if *more { "│   " } else { "    " }).collect();
+        let prefix: String = open
+            .iter()
+            .map(|more| if *more { "│   " } else { "    " })
+            .collect();
         let name = String::from_utf8_lossy(p.file_name().unwrap_or_default()).into_owned();
         let branch = if last[i] { "└── " } else { "├── " };
         lines.push(format!("{prefix}{branch}{}", human::entry_name(&name, a)));
@@ -197,7 +242,13 @@ fn render_tree(root: &VaultPath, all: &[(VaultPath, crate::vault::Attr)]) -> Str
             files += 1
         }
     }
-    lines.push(format!("\n{dirs} directories, {files} files"));
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    lines.push(format!(
+        "\n{}, {}",
+        plural(dirs, "directory", "directories"),
+        plural(files, "file", "files")
+    ));
     lines.join("\n")
 }
 
@@ -225,7 +276,10 @@ pub fn stat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     if let Some(target) = &attr.target {
         text.push_str(&format!("\ntarget: {}", String::from_utf8_lossy(target)));
     }
-    Ok(Output::doc(json!({ "entry": WireEntry::new(&path, &attr) }), text))
+    Ok(Output::doc(
+        json!({ "entry": WireEntry::new(&path, &attr) }),
+        text,
+    ))
 }
 
 /// `dst`, or `dst/<name of src>` when `dst` is an existing directory (as cp and mv do).
@@ -240,24 +294,31 @@ fn into_dir(t: &Tree<'_>, src: &VaultPath, dst: &VaultPath) -> Result<VaultPath,
 pub fn cp(ctx: &mut Ctx, args: CpArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let (src, dst) = (vault_path(&args.src)?, vault_path(&args.dst)?);
-    let (target, attr) = ctx.store()?.write(&vault, Op::new("cp", format!("{src} {dst}")), |w| {
-        let target = into_dir(w, &src, &dst)?;
-        let attr = w.copy(&src, &target, args.recursive)?;
-        Ok((target, attr))
-    })
-    .map_err(recursive_hint)?;
-    Ok(Output::doc(json!({ "entry": WireEntry::new(&target, &attr) }), format!("copied {src} to {target}")))
+    let (target, attr) = ctx
+        .store()?
+        .write(&vault, Op::new("cp", format!("{src} {dst}")), |w| {
+            let target = into_dir(w, &src, &dst)?;
+            let attr = w.copy(&src, &target, args.recursive)?;
+            Ok((target, attr))
+        })
+        .map_err(recursive_hint)?;
+    Ok(Output::doc(
+        json!({ "entry": WireEntry::new(&target, &attr) }),
+        format!("copied {src} to {target}"),
+    ))
 }
 
 /// `avfs mv SRC DST`
 pub fn mv(ctx: &mut Ctx, args: MvArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let (src, dst) = (vault_path(&args.src)?, vault_path(&args.dst)?);
-    let (target, attr) = ctx.store()?.write(&vault, Op::new("mv", format!("{src} {dst}")), |w| {
-        let target = into_dir(w, &src, &dst)?;
-        w.rename_path(&src, &target)?;
-        Ok((target.clone(), w.stat(&target)?))
-    })?;
+    let (target, attr) =
+        ctx.store()?
+            .write(&vault, Op::new("mv", format!("{src} {dst}")), |w| {
+                let target = into_dir(w, &src, &dst)?;
+                w.rename_path(&src, &target)?;
+                Ok((target.clone(), w.stat(&target)?))
+            })?;
     let mut doc = json!({ "entry": WireEntry::new(&target, &attr) });
     put_path(&mut doc, "from", &src);
     Ok(Output::doc(doc, format!("moved {src} to {target}")))
@@ -267,27 +328,45 @@ pub fn mv(ctx: &mut Ctx, args: MvArgs) -> CliResult<Output> {
 fn recursive_hint(err: VaultError) -> CliError {
     let is_dir = matches!(err, VaultError::IsADirectory(_));
     let err = CliError::from(err);
-    if is_dir { err.hint("use -r for directories") } else { err }
+    if is_dir {
+        err.hint("use -r for directories")
+    } else {
+        err
+    }
 }
 
 /// `avfs rm [-r] [-f] PATH...`
 pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let paths = args.paths.iter().map(|p| vault_path(p)).collect::<CliResult<Vec<_>>>()?;
-    let detail = paths.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ");
-    let removed = ctx.store()?.write(&vault, Op::new("rm", detail), |w| {
-        let mut removed = Vec::new();
-        for p in &paths {
-            match w.remove(p, args.recursive) {
-                Ok(()) => removed.push(p.clone()),
-                Err(VaultError::PathNotFound(_)) if args.force => {}
-                Err(e) => return Err(e),
+    let paths = args
+        .paths
+        .iter()
+        .map(|p| vault_path(p))
+        .collect::<CliResult<Vec<_>>>()?;
+    let detail = paths
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let removed = ctx
+        .store()?
+        .write(&vault, Op::new("rm", detail), |w| {
+            let mut removed = Vec::new();
+            for p in &paths {
+                match w.remove(p, args.recursive) {
+                    Ok(()) => removed.push(p.clone()),
+                    Err(VaultError::PathNotFound(_)) if args.force => {}
+                    Err(e) => return Err(e),
+                }
             }
-        }
-        Ok(removed)
-    })
-    .map_err(recursive_hint)?;
+            Ok(removed)
+        })
+        .map_err(recursive_hint)?;
     let wire: Vec<_> = removed.iter().map(WirePath::from_path).collect();
-    let text = removed.iter().map(|p| format!("removed {p}")).collect::<Vec<_>>().join("\n");
+    let text = removed
+        .iter()
+        .map(|p| format!("removed {p}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     Ok(Output::doc(json!({ "removed": wire }), text))
 }

@@ -62,7 +62,9 @@ fn progress(show: bool, total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+    {
         bar.set_style(style);
     }
     bar
@@ -70,7 +72,10 @@ fn progress(show: bool, total: u64) -> ProgressBar {
 
 /// A host I/O error that names the host path.
 fn host_err(path: &Path, err: io::Error) -> VaultError {
-    VaultError::Io(io::Error::new(err.kind(), format!("{}: {err}", path.display())))
+    VaultError::Io(io::Error::new(
+        err.kind(),
+        format!("{}: {err}", path.display()),
+    ))
 }
 
 /// One host entry to import; `parent` indexes the item list (None: the import root).
@@ -100,7 +105,12 @@ fn scan(root: &Path) -> Result<(Vec<HostItem>, u64), VaultError> {
                 total += meta.len();
             }
             let is_dir = meta.is_dir();
-            items.push(HostItem { host: host.clone(), name: name.as_bytes().to_vec(), parent, meta });
+            items.push(HostItem {
+                host: host.clone(),
+                name: name.as_bytes().to_vec(),
+                parent,
+                meta,
+            });
             if is_dir {
                 stack.push((host, Some(items.len() - 1)));
             }
@@ -120,9 +130,13 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
         Some(d) => vault_path(d)?,
         None => VaultPath::root(),
     };
-    let root_meta = fs::metadata(&args.host_dir).map_err(|e| CliError::host_io(&args.host_dir, e))?;
+    let root_meta =
+        fs::metadata(&args.host_dir).map_err(|e| CliError::host_io(&args.host_dir, e))?;
     if !root_meta.is_dir() {
-        return Err(CliError::invalid_argument(format!("{} is not a directory", args.host_dir.display())));
+        return Err(CliError::invalid_argument(format!(
+            "{} is not a directory",
+            args.host_dir.display()
+        )));
     }
     let (items, total) = scan(&args.host_dir)?;
     let bar = progress(ctx.progress(), total);
@@ -142,7 +156,12 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
             let ft = item.meta.file_type();
             let mode = item.meta.mode() & 0o7777;
             let mtime = mtime_ns(&item.meta);
-            let conflict = || VaultError::PathExists(format!("{} (a different kind in the vault)", item.host.display()));
+            let conflict = || {
+                VaultError::PathExists(format!(
+                    "{} (a different kind in the vault)",
+                    item.host.display()
+                ))
+            };
             let ino = if ft.is_dir() {
                 counts.dirs += 1;
                 let ino = match existing {
@@ -160,7 +179,8 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
                     Some(_) => return Err(conflict()),
                     None => {}
                 }
-                let node = NewNode::symlink(target.as_os_str().as_bytes().to_vec()).with_mtime(mtime);
+                let node =
+                    NewNode::symlink(target.as_os_str().as_bytes().to_vec()).with_mtime(mtime);
                 w.create(parent, &item.name, node)?.ino
             } else if ft.is_file() {
                 let key = (item.meta.dev(), item.meta.ino());
@@ -176,10 +196,11 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
                 }
                 counts.files += 1;
                 let file = fs::File::open(&item.host).map_err(|e| host_err(&item.host, e))?;
-                let (content, size) = w.store_content(bar.wrap_read(file)).map_err(|e| match e {
-                    VaultError::Io(io) => host_err(&item.host, io),
-                    other => other,
-                })?;
+                let (content, size) =
+                    w.store_content(bar.wrap_read(file)).map_err(|e| match e {
+                        VaultError::Io(io) => host_err(&item.host, io),
+                        other => other,
+                    })?;
                 counts.bytes += size;
                 let ino = match existing {
                     Some(e) if e.kind == Kind::File => {
@@ -187,7 +208,14 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
                         w.set_meta(e.ino, Some(mode), Some(mtime))?.ino
                     }
                     Some(_) => return Err(conflict()),
-                    None => w.create(parent, &item.name, NewNode::file(content, size, mode).with_mtime(mtime))?.ino,
+                    None => {
+                        w.create(
+                            parent,
+                            &item.name,
+                            NewNode::file(content, size, mode).with_mtime(mtime),
+                        )?
+                        .ino
+                    }
                 };
                 if item.meta.nlink() > 1 {
                     linked.insert(key, ino);
@@ -235,8 +263,18 @@ fn clear(path: &Path, dirs: bool) -> io::Result<()> {
 fn set_times(path: &Path, mtime_ns: i64) -> io::Result<()> {
     use nix::sys::stat::{UtimensatFlags, utimensat};
     use nix::sys::time::TimeSpec;
-    let ts = TimeSpec::new(mtime_ns.div_euclid(1_000_000_000), mtime_ns.rem_euclid(1_000_000_000));
-    utimensat(nix::fcntl::AT_FDCWD, path, &ts, &ts, UtimensatFlags::NoFollowSymlink).map_err(io::Error::from)
+    let ts = TimeSpec::new(
+        mtime_ns.div_euclid(1_000_000_000),
+        mtime_ns.rem_euclid(1_000_000_000),
+    );
+    utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &ts,
+        &ts,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(io::Error::from)
 }
 
 /// `avfs export SRC HOST_PATH [--force]`
@@ -268,67 +306,84 @@ pub fn export(ctx: &mut Ctx, args: ExportArgs) -> CliResult<Output> {
     }
     let show = ctx.progress();
     let base = src.components().len();
-    let counts = ctx.store()?.read(&StateRef::Head { vault: vault.clone() }, |t| {
-        let items = t.walk(&src)?;
-        let bar = progress(show, items.iter().filter(|(_, a)| a.kind == Kind::File).map(|(_, a)| a.size).sum());
-        let mut counts = Counts::default();
-        let mut written: HashMap<u64, PathBuf> = HashMap::new();
-        let mut dirs: Vec<(PathBuf, u32, i64)> = Vec::new();
-        for (path, attr) in &items {
-            let mut out = host.clone();
-            for name in &path.components()[base..] {
-                out.push(OsStr::from_bytes(name));
-            }
-            let io_err = |e| host_err(&out, e);
-            match attr.kind {
-                Kind::Dir => {
-                    counts.dirs += 1;
-                    if !fs::symlink_metadata(&out).is_ok_and(|m| m.is_dir()) {
-                        clear(&out, false).map_err(io_err)?;
-                        fs::create_dir(&out).map_err(io_err)?;
+    let counts = ctx.store()?.read(
+        &StateRef::Head {
+            vault: vault.clone(),
+        },
+        |t| {
+            let items = t.walk(&src)?;
+            let bar = progress(
+                show,
+                items
+                    .iter()
+                    .filter(|(_, a)| a.kind == Kind::File)
+                    .map(|(_, a)| a.size)
+                    .sum(),
+            );
+            let mut counts = Counts::default();
+            let mut written: HashMap<u64, PathBuf> = HashMap::new();
+            let mut dirs: Vec<(PathBuf, u32, i64)> = Vec::new();
+            for (path, attr) in &items {
+                let mut out = host.clone();
+                for name in &path.components()[base..] {
+                    out.push(OsStr::from_bytes(name));
+                }
+                let io_err = |e| host_err(&out, e);
+                match attr.kind {
+                    Kind::Dir => {
+                        counts.dirs += 1;
+                        if !fs::symlink_metadata(&out).is_ok_and(|m| m.is_dir()) {
+                            clear(&out, false).map_err(io_err)?;
+                            fs::create_dir(&out).map_err(io_err)?;
+                        }
+                        dirs.push((out, attr.mode, attr.mtime_ns));
                     }
-                    dirs.push((out, attr.mode, attr.mtime_ns));
-                }
-                Kind::Symlink => {
-                    counts.symlinks += 1;
-                    clear(&out, true).map_err(io_err)?;
-                    let target = OsStr::from_bytes(attr.target.as_deref().unwrap_or_default());
-                    std::os::unix::fs::symlink(target, &out).map_err(io_err)?;
-                    set_times(&out, attr.mtime_ns).map_err(io_err)?;
-                }
-                Kind::File => {
-                    clear(&out, true).map_err(io_err)?;
-                    if let Some(first) = written.get(&attr.ino).filter(|_| attr.nlink > 1) {
-                        counts.hard_links += 1;
-                        fs::hard_link(first, &out).map_err(io_err)?;
-                        continue;
+                    Kind::Symlink => {
+                        counts.symlinks += 1;
+                        clear(&out, true).map_err(io_err)?;
+                        let target = OsStr::from_bytes(attr.target.as_deref().unwrap_or_default());
+                        std::os::unix::fs::symlink(target, &out).map_err(io_err)?;
+                        set_times(&out, attr.mtime_ns).map_err(io_err)?;
                     }
-                    counts.files += 1;
-                    counts.bytes += attr.size;
-                    // O_NOFOLLOW|O_EXCL: never write through a link planted meanwhile.
-                    let mut file = fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .custom_flags(nix::libc::O_NOFOLLOW)
-                        .open(&out)
-                        .map_err(io_err)?;
-                    io::copy(&mut t.open(attr)?, &mut bar.wrap_write(&mut file)).map_err(io_err)?;
-                    file.set_permissions(fs::Permissions::from_mode(attr.mode)).map_err(io_err)?;
-                    let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(attr.mtime_ns.max(0) as u64);
-                    file.set_modified(mtime).map_err(io_err)?;
-                    written.insert(attr.ino, out);
+                    Kind::File => {
+                        clear(&out, true).map_err(io_err)?;
+                        if let Some(first) = written.get(&attr.ino).filter(|_| attr.nlink > 1) {
+                            counts.hard_links += 1;
+                            fs::hard_link(first, &out).map_err(io_err)?;
+                            continue;
+                        }
+                        counts.files += 1;
+                        counts.bytes += attr.size;
+                        // O_NOFOLLOW|O_EXCL: never write through a link planted meanwhile.
+                        let mut file = fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .custom_flags(nix::libc::O_NOFOLLOW)
+                            .open(&out)
+                            .map_err(io_err)?;
+                        io::copy(&mut t.open(attr)?, &mut bar.wrap_write(&mut file))
+                            .map_err(io_err)?;
+                        file.set_permissions(fs::Permissions::from_mode(attr.mode))
+                            .map_err(io_err)?;
+                        let mtime = std::time::UNIX_EPOCH
+                            + std::time::Duration::from_nanos(attr.mtime_ns.max(0) as u64);
+                        file.set_modified(mtime).map_err(io_err)?;
+                        written.insert(attr.ino, out);
+                    }
                 }
             }
-        }
-        for (dir, mode, mtime) in dirs.into_iter().rev() {
-            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).map_err(|e| host_err(&dir, e))?;
-            set_times(&dir, mtime).map_err(|e| host_err(&dir, e))?;
-        }
-        bar.finish_and_clear();
-        Ok(counts)
-    })?;
+            for (dir, mode, mtime) in dirs.into_iter().rev() {
+                fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
+                    .map_err(|e| host_err(&dir, e))?;
+                set_times(&dir, mtime).map_err(|e| host_err(&dir, e))?;
+            }
+            bar.finish_and_clear();
+            Ok(counts)
+        },
+    )?;
     let text = counts.summary(&format!("exported {src} to {}:", host.display()));
-    let mut doc = json!({ "vault": vault, "host_path": host.to_string_lossy(), "exported": counts });
+    let mut doc =
+        json!({ "vault": vault, "host_path": host.to_string_lossy(), "exported": counts });
     put_path(&mut doc, "src", &src);
     Ok(Output::doc(doc, text))
 }

@@ -14,17 +14,36 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
         VaultCommand::Create { name, use_it } => {
             let info = ctx.store()?.create_vault(&name)?;
             let made_current = select_if(ctx, &name, use_it)?;
-            let note = if made_current { " (now the current vault)" } else { "" };
-            Ok(described(ctx, &info, format!("created vault {name}{note}"))?)
+            let note = if made_current {
+                " (now the current vault)"
+            } else {
+                ""
+            };
+            Ok(described(
+                ctx,
+                &info,
+                format!("created vault {name}{note}"),
+            )?)
         }
         VaultCommand::List => {
             let vaults = ctx.store()?.vaults()?;
             let current = ctx.current_vault()?;
-            let wire: Vec<_> = vaults.iter().map(|v| WireVault::new(v, current.as_deref())).collect();
+            let wire: Vec<_> = vaults
+                .iter()
+                .map(|v| WireVault::new(v, current.as_deref()))
+                .collect();
             let mut text = String::new();
             for v in &vaults {
-                let mark = if current.as_deref() == Some(v.name.as_str()) { "*" } else { " " };
-                let fork = v.forked_from.as_deref().map(|f| format!("  forked from {f}")).unwrap_or_default();
+                let mark = if current.as_deref() == Some(v.name.as_str()) {
+                    "*"
+                } else {
+                    " "
+                };
+                let fork = v
+                    .forked_from
+                    .as_deref()
+                    .map(|f| format!("  forked from {f}"))
+                    .unwrap_or_default();
                 text.push_str(&format!(
                     "{mark} {:<24} {:>4} checkpoints  created {}{fork}\n",
                     v.name,
@@ -35,7 +54,10 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
             if vaults.is_empty() {
                 text = "no vaults yet: create one with `avfs vault create NAME`".into();
             }
-            Ok(Output::doc(json!({ "vaults": wire, "current": current }), text))
+            Ok(Output::doc(
+                json!({ "vaults": wire, "current": current }),
+                text,
+            ))
         }
         VaultCommand::Info { name } => {
             let name = match name {
@@ -56,19 +78,33 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
         VaultCommand::Use { name } => {
             ctx.store()?.vault_info(&name)?;
             ctx.set_current_vault(Some(&name))?;
-            Ok(Output::doc(json!({ "current": name }), format!("current vault: {name}")))
+            Ok(Output::doc(
+                json!({ "current": name }),
+                format!("current vault: {name}"),
+            ))
         }
         VaultCommand::Delete { name } => {
             ctx.store()?.delete_vault(&name)?;
             if ctx.current_vault()?.as_deref() == Some(name.as_str()) {
                 ctx.set_current_vault(None)?;
             }
-            Ok(Output::doc(json!({ "deleted": name }), format!("deleted vault {name}")))
+            Ok(Output::doc(
+                json!({ "deleted": name }),
+                format!("deleted vault {name}"),
+            ))
         }
-        VaultCommand::Fork { source, name, use_it } => {
+        VaultCommand::Fork {
+            source,
+            name,
+            use_it,
+        } => {
             let info = ctx.store()?.fork_vault(&source, &name)?;
             let made_current = select_if(ctx, &name, use_it)?;
-            let note = if made_current { " (now the current vault)" } else { "" };
+            let note = if made_current {
+                " (now the current vault)"
+            } else {
+                ""
+            };
             described(ctx, &info, format!("forked {source} into {name}{note}"))
         }
     }
@@ -90,5 +126,8 @@ fn select_if(ctx: &mut Ctx, name: &str, asked: bool) -> CliResult<bool> {
 
 fn described(ctx: &mut Ctx, info: &VaultInfo, text: String) -> CliResult<Output> {
     let current = ctx.current_vault()?;
-    Ok(Output::doc(json!({ "vault": WireVault::new(info, current.as_deref()) }), text))
+    Ok(Output::doc(
+        json!({ "vault": WireVault::new(info, current.as_deref()) }),
+        text,
+    ))
 }

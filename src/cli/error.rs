@@ -56,7 +56,11 @@ impl CliError {
 
     /// Host file-system failure, naming the path involved.
     pub fn host_io(path: &std::path::Path, err: std::io::Error) -> Self {
-        Self::new("io_error", ExitStatus::Storage, format!("{}: {err}", path.display()))
+        Self::new(
+            "io_error",
+            ExitStatus::Storage,
+            format!("{}: {err}", path.display()),
+        )
     }
 }
 
@@ -88,7 +92,9 @@ impl From<VaultError> for CliError {
             VaultError::Io(_) => ("io_error", Storage),
         };
         let hint = match &err {
-            VaultError::VaultNotFound(_) => Some("see `avfs vault list`, or create it with `avfs vault create NAME`"),
+            VaultError::VaultNotFound(_) => {
+                Some("see `avfs vault list`, or create it with `avfs vault create NAME`")
+            }
             VaultError::CheckpointNotFound(_) => Some("see `avfs checkpoint list`"),
             _ => None,
         };

@@ -56,7 +56,10 @@ pub enum Output {
 impl Output {
     /// A document from a JSON value and its human rendering.
     pub fn doc(json: Value, human: impl Into<String>) -> Self {
-        Output::Doc { json, human: human.into() }
+        Output::Doc {
+            json,
+            human: human.into(),
+        }
     }
 }
 
@@ -101,7 +104,9 @@ impl Ctx {
     pub fn vault(&mut self) -> CliResult<String> {
         let chosen = match self.vault_flag.clone() {
             Some(v) => Some(v),
-            None => std::env::var(env::AVFS_VAULT).ok().filter(|v| !v.is_empty()),
+            None => std::env::var(env::AVFS_VAULT)
+                .ok()
+                .filter(|v| !v.is_empty()),
         };
         let name = match chosen {
             Some(v) => v,
@@ -128,7 +133,11 @@ impl Ctx {
 use std::os::unix::fs::DirBuilderExt;
 
 fn store_dir() -> CliResult<PathBuf> {
-    let var = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(home) = var(env::AVFS_HOME) {
         return Ok(home);
     }
@@ -138,8 +147,12 @@ fn store_dir() -> CliResult<PathBuf> {
     if let Some(home) = var(env::HOME) {
         return Ok(home.join(".local/share/avfs"));
     }
-    Err(CliError::new("no_store_location", ExitStatus::Usage, "cannot tell where the store lives")
-        .hint("set AVFS_HOME to a directory"))
+    Err(CliError::new(
+        "no_store_location",
+        ExitStatus::Usage,
+        "cannot tell where the store lives",
+    )
+    .hint("set AVFS_HOME to a directory"))
 }
 
 /// Parses a vault path argument.
@@ -160,11 +173,22 @@ pub fn main() -> ExitCode {
                 return ExitCode::from(e.exit_code() as u8);
             }
             let text = e.render().to_string();
-            let message = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            return report(CliError::new("usage_error", ExitStatus::Usage, message), true);
+            let message = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            return report(
+                CliError::new("usage_error", ExitStatus::Usage, message),
+                true,
+            );
         }
     };
-    let mut ctx = Ctx { json: cli.json, vault_flag: cli.vault, store: None };
+    let mut ctx = Ctx {
+        json: cli.json,
+        vault_flag: cli.vault,
+        store: None,
+    };
     match dispatch(&mut ctx, cli.command) {
         Ok(Output::Doc { json, human }) => {
             let mut out = std::io::stdout().lock();
@@ -186,7 +210,8 @@ pub fn main() -> ExitCode {
 
 fn report(err: CliError, json: bool) -> ExitCode {
     if json {
-        let mut body = json!({ "code": err.code, "message": err.message, "exit_status": err.status as u8 });
+        let mut body =
+            json!({ "code": err.code, "message": err.message, "exit_status": err.status as u8 });
         if let Some(hint) = &err.hint {
             body["hint"] = json!(hint);
         }

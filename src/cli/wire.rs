@@ -29,7 +29,10 @@ impl WirePath {
     /// Encodes raw path bytes.
     pub fn from_bytes(bytes: &[u8]) -> Self {
         match std::str::from_utf8(bytes) {
-            Ok(s) => Self { path: s.to_string(), path_b64: None },
+            Ok(s) => Self {
+                path: s.to_string(),
+                path_b64: None,
+            },
             Err(_) => Self {
                 path: String::from_utf8_lossy(bytes).into_owned(),
                 path_b64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
@@ -185,7 +188,12 @@ pub struct WireChange {
 
 impl From<&Change> for WireChange {
     fn from(c: &Change) -> Self {
-        let kind = c.after.as_ref().or(c.before.as_ref()).map(|e| e.kind.as_str()).unwrap_or("file");
+        let kind = c
+            .after
+            .as_ref()
+            .or(c.before.as_ref())
+            .map(|e| e.kind.as_str())
+            .unwrap_or("file");
         Self {
             path: WirePath::from_path(&c.path),
             change: c.change.as_str(),

@@ -91,9 +91,10 @@ impl<'c> ContentWriter<'c> {
                 }
                 writer.size = full as u64 * CHUNK_SIZE as u64;
                 if let Some(&tail) = stored.chunk_ids.get(full) {
-                    writer.buf = conn.query_row("SELECT data FROM chunks WHERE id = ?1", [tail], |r| {
-                        r.get(0)
-                    })?;
+                    writer.buf =
+                        conn.query_row("SELECT data FROM chunks WHERE id = ?1", [tail], |r| {
+                            r.get(0)
+                        })?;
                 }
             }
         }
@@ -151,7 +152,9 @@ impl<'c> ContentWriter<'c> {
             };
             let hash = ContentHash::compute(total, &chunk_hashes);
             self.conn
-                .prepare_cached("INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, ?3)")?
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, ?3)",
+                )?
                 .execute(params![&hash.0[..], total as i64, &self.buf])?;
             return Ok((hash, total));
         }
@@ -161,12 +164,14 @@ impl<'c> ContentWriter<'c> {
         let hash = ContentHash::compute(total, &self.chunk_hashes);
         let inserted = self
             .conn
-            .prepare_cached("INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, NULL)")?
+            .prepare_cached(
+                "INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, NULL)",
+            )?
             .execute(params![&hash.0[..], total as i64])?;
         if inserted > 0 {
-            let mut insert = self
-                .conn
-                .prepare_cached("INSERT INTO content_chunks(content, idx, chunk) VALUES (?1, ?2, ?3)")?;
+            let mut insert = self.conn.prepare_cached(
+                "INSERT INTO content_chunks(content, idx, chunk) VALUES (?1, ?2, ?3)",
+            )?;
             for (idx, id) in self.chunk_ids.iter().enumerate() {
                 insert.execute(params![&hash.0[..], idx as i64, id])?;
             }
@@ -209,8 +214,9 @@ impl StoredContent {
             .ok_or_else(|| VaultError::Corrupt(format!("missing content {}", hash.to_hex())))?;
         let mut chunk_ids = Vec::new();
         if inline.is_none() {
-            let mut stmt =
-                conn.prepare_cached("SELECT chunk FROM content_chunks WHERE content = ?1 ORDER BY idx")?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT chunk FROM content_chunks WHERE content = ?1 ORDER BY idx",
+            )?;
             for id in stmt.query_map([&hash.0[..]], |r| r.get(0))? {
                 chunk_ids.push(id?);
             }
@@ -269,9 +275,13 @@ impl<'c> ContentReader<'c> {
             let at = offset + done as u64;
             let idx = (at / CHUNK_SIZE as u64) as usize;
             let within = (at % CHUNK_SIZE as u64) as usize;
-            let blob = self
-                .conn
-                .blob_open(MAIN_DB, c"chunks", c"data", self.stored.chunk_ids[idx], true)?;
+            let blob = self.conn.blob_open(
+                MAIN_DB,
+                c"chunks",
+                c"data",
+                self.stored.chunk_ids[idx],
+                true,
+            )?;
             let take = (want - done).min(CHUNK_SIZE - within);
             blob.read_at_exact(&mut buf[done..done + take], within)?;
             done += take;
@@ -305,7 +315,10 @@ mod tests {
         let (hash, size) = w.finish().unwrap();
         assert_eq!(size, data.len() as u64);
         let mut out = Vec::new();
-        ContentReader::open(c, &hash).unwrap().read_to_end(&mut out).unwrap();
+        ContentReader::open(c, &hash)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, data);
         hash
     }
@@ -315,7 +328,9 @@ mod tests {
         let c = conn();
         roundtrip(&c, b"");
         roundtrip(&c, b"hello");
-        let big: Vec<u8> = (0..CHUNK_SIZE * 2 + 17).map(|i| (i * 7 % 251) as u8).collect();
+        let big: Vec<u8> = (0..CHUNK_SIZE * 2 + 17)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         roundtrip(&c, &big);
         roundtrip(&c, &big[..CHUNK_SIZE]);
     }
@@ -327,7 +342,9 @@ mod tests {
         let a = roundtrip(&c, &big);
         let b = roundtrip(&c, &big);
         assert_eq!(a, b);
-        let chunks: i64 = c.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0)).unwrap();
+        let chunks: i64 = c
+            .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(chunks, 1, "three equal chunks are stored once");
     }
 

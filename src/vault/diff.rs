@@ -114,7 +114,9 @@ impl<'t, 'c> DirPaths<'t, 'c> {
                 }
             }
             if pending.len() > 100_000 {
-                return Err(VaultError::Corrupt(format!("directory {dir} is its own ancestor")));
+                return Err(VaultError::Corrupt(format!(
+                    "directory {dir} is its own ancestor"
+                )));
             }
         };
         while let Some((ino, name)) = pending.pop() {
@@ -147,7 +149,12 @@ fn compare(before: Option<&Attr>, after: Option<&Attr>) -> Option<ChangeKind> {
 }
 
 /// The changes that turn the state under `from_top` into the state under `to_top`.
-pub fn diff(conn: &Connection, from_top: i64, to_top: i64, filter: &[VaultPath]) -> Result<Vec<Change>> {
+pub fn diff(
+    conn: &Connection,
+    from_top: i64,
+    to_top: i64,
+    filter: &[VaultPath],
+) -> Result<Vec<Change>> {
     let before = Tree::new(conn, from_top)?;
     let after = Tree::new(conn, to_top)?;
     let from_chain: HashSet<i64> = layer::chain(conn, from_top)?.into_iter().collect();
@@ -155,10 +162,13 @@ pub fn diff(conn: &Connection, from_top: i64, to_top: i64, filter: &[VaultPath])
 
     let mut touched_entries: BTreeSet<(u64, Vec<u8>)> = BTreeSet::new();
     let mut touched_inodes: BTreeSet<u64> = BTreeSet::new();
-    let mut entries_stmt = conn.prepare_cached("SELECT parent, name FROM dirents WHERE layer = ?1")?;
+    let mut entries_stmt =
+        conn.prepare_cached("SELECT parent, name FROM dirents WHERE layer = ?1")?;
     let mut inodes_stmt = conn.prepare_cached("SELECT ino FROM inodes WHERE layer = ?1")?;
     for layer in from_chain.symmetric_difference(&to_chain) {
-        for row in entries_stmt.query_map([layer], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))? {
+        for row in
+            entries_stmt.query_map([layer], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?
+        {
             touched_entries.insert(row?);
         }
         for row in inodes_stmt.query_map([layer], |r| r.get::<_, i64>(0))? {
@@ -195,13 +205,14 @@ pub fn diff(conn: &Connection, from_top: i64, to_top: i64, filter: &[VaultPath])
         let b = entry_at(&after, &path)?;
         // A directory that is not the same inode on the other side brings its subtree.
         for (tree, this, other) in [(&before, &a, &b), (&after, &b, &a)] {
-            if let Some(dir) = this.as_ref().filter(|d| d.kind == Kind::Dir) {
-                if other.as_ref().map(|o| o.ino) != Some(dir.ino) {
-                    for (name, _) in tree.entries(dir.ino)? {
-                        let child = path.join(&name);
-                        if seen.insert(child.clone()) {
-                            queue.push(child);
-                        }
+            let replaced = this
+                .as_ref()
+                .filter(|d| d.kind == Kind::Dir && other.as_ref().map(|o| o.ino) != Some(d.ino));
+            if let Some(dir) = replaced {
+                for (name, _) in tree.entries(dir.ino)? {
+                    let child = path.join(&name);
+                    if seen.insert(child.clone()) {
+                        queue.push(child);
                     }
                 }
             }

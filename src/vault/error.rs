@@ -43,7 +43,9 @@ pub enum VaultError {
     #[error("invalid move: {0}")]
     InvalidMove(String),
     /// The store was written by a newer avfs.
-    #[error("store schema version {found} is newer than this avfs supports ({supported}); upgrade avfs")]
+    #[error(
+        "store schema version {found} is newer than this avfs supports ({supported}); upgrade avfs"
+    )]
     SchemaTooNew { found: i64, supported: i64 },
     /// The store breaks one of its own consistency rules.
     #[error("store is inconsistent: {0}")]

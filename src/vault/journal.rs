@@ -25,7 +25,13 @@ impl Op {
 }
 
 /// The hash that chains an entry to its predecessor.
-pub fn entry_hash(prev: &[u8], time_ns: i64, vault: Option<&str>, op: &str, detail: &str) -> [u8; 32] {
+pub fn entry_hash(
+    prev: &[u8],
+    time_ns: i64,
+    vault: Option<&str>,
+    op: &str,
+    detail: &str,
+) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(prev);
     h.update(&time_ns.to_le_bytes());

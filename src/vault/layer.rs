@@ -42,7 +42,8 @@ pub fn ensure_chain(conn: &Connection, top: i64) -> Result<()> {
 /// The layers under `top`, top first.
 pub fn chain(conn: &Connection, top: i64) -> Result<Vec<i64>> {
     ensure_chain(conn, top)?;
-    let mut stmt = conn.prepare_cached("SELECT layer FROM temp.chain WHERE top = ?1 ORDER BY layer DESC")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT layer FROM temp.chain WHERE top = ?1 ORDER BY layer DESC")?;
     let rows = stmt.query_map([top], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
 }
@@ -50,11 +51,15 @@ pub fn chain(conn: &Connection, top: i64) -> Result<Vec<i64>> {
 /// Creates a new mutable layer on `parent` (or a root layer).
 pub fn create(conn: &Connection, parent: Option<i64>, now_ns: i64) -> Result<i64> {
     let depth: i64 = match parent {
-        Some(p) => conn.query_row("SELECT depth + 1 FROM layers WHERE id = ?1", [p], |r| r.get(0))?,
+        Some(p) => conn.query_row("SELECT depth + 1 FROM layers WHERE id = ?1", [p], |r| {
+            r.get(0)
+        })?,
         None => 0,
     };
-    conn.prepare_cached("INSERT INTO layers(parent, depth, frozen, created_ns) VALUES (?1, ?2, 0, ?3)")?
-        .execute(params![parent, depth, now_ns])?;
+    conn.prepare_cached(
+        "INSERT INTO layers(parent, depth, frozen, created_ns) VALUES (?1, ?2, 0, ?3)",
+    )?
+    .execute(params![parent, depth, now_ns])?;
     Ok(conn.last_insert_rowid())
 }
 

@@ -12,7 +12,7 @@ use super::journal::{self, Op};
 use super::layer;
 use super::path::VaultPath;
 use super::schema;
-use super::tree::{Kind, Stamp, Tree, TreeWriter, ROOT_INO};
+use super::tree::{Kind, ROOT_INO, Stamp, Tree, TreeWriter};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -100,9 +100,16 @@ pub fn validate_label(name: &str) -> Result<()> {
         Some("must not be empty")
     } else if name.len() > 128 {
         Some("must be at most 128 characters")
-    } else if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+    } else if !name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+    {
         Some("must start with a letter or digit")
-    } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
         Some("may contain only letters, digits, '.', '_' and '-'")
     } else {
         None
@@ -123,7 +130,12 @@ struct VaultRow {
 
 fn vault_row(conn: &Connection, name: &str) -> Result<VaultRow> {
     conn.prepare_cached("SELECT id, top_layer FROM vaults WHERE name = ?1")?
-        .query_row([name], |r| Ok(VaultRow { id: r.get(0)?, top: r.get(1)? }))
+        .query_row([name], |r| {
+            Ok(VaultRow {
+                id: r.get(0)?,
+                top: r.get(1)?,
+            })
+        })
         .optional()?
         .ok_or_else(|| VaultError::VaultNotFound(name.to_string()))
 }
@@ -177,7 +189,9 @@ impl Store {
     }
 
     fn begin_write(&mut self) -> Result<Transaction<'_>> {
-        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
     fn stamp(&self) -> Stamp {
@@ -190,7 +204,8 @@ impl Store {
 
     /// Makes everything committed so far durable against power loss.
     pub fn sync(&self) -> Result<()> {
-        self.conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
         Ok(())
     }
 
@@ -209,10 +224,13 @@ impl Store {
     pub fn set_setting(&mut self, key: &str, value: Option<&str>) -> Result<()> {
         let key = format!("setting.{key}");
         match value {
-            Some(v) => self
+            Some(v) => self.conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+                params![key, v],
+            )?,
+            None => self
                 .conn
-                .execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)", params![key, v])?,
-            None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+                .execute("DELETE FROM meta WHERE key = ?1", [key])?,
         };
         Ok(())
     }
@@ -246,7 +264,12 @@ impl Store {
             content: None,
             target: None,
         })?;
-        journal::append(&tx, stamp.now_ns, Some(name), &Op::new("vault.create", name))?;
+        journal::append(
+            &tx,
+            stamp.now_ns,
+            Some(name),
+            &Op::new("vault.create", name),
+        )?;
         tx.commit()?;
         self.vault_info(name)
     }
@@ -310,7 +333,12 @@ impl Store {
             "INSERT INTO vaults(name, top_layer, forked_from, base_layer, created_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![dst, fork_top, src, base, now],
         )?;
-        journal::append(&tx, now, Some(dst), &Op::new("vault.fork", format!("{src} -> {dst}")))?;
+        journal::append(
+            &tx,
+            now,
+            Some(dst),
+            &Op::new("vault.fork", format!("{src} -> {dst}")),
+        )?;
         tx.commit()?;
         self.vault_info(dst)
     }
@@ -320,7 +348,10 @@ impl Store {
         let (sealed, froze) = layer::seal(tx, vault.top)?;
         if froze {
             let top = layer::create(tx, Some(sealed), now)?;
-            tx.execute("UPDATE vaults SET top_layer = ?1 WHERE id = ?2", [top, vault.id])?;
+            tx.execute(
+                "UPDATE vaults SET top_layer = ?1 WHERE id = ?2",
+                [top, vault.id],
+            )?;
         }
         Ok(sealed)
     }
@@ -338,7 +369,12 @@ impl Store {
 
     /// Runs `f` as one transaction on a vault's head, journaled as `op`.
     /// Nothing of `f`'s writes is visible unless it returns `Ok`.
-    pub fn write<T>(&mut self, vault: &str, op: Op, f: impl FnOnce(&TreeWriter<'_>) -> Result<T>) -> Result<T> {
+    pub fn write<T>(
+        &mut self,
+        vault: &str,
+        op: Op,
+        f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
+    ) -> Result<T> {
         let stamp = self.stamp();
         let tx = self.begin_write()?;
         let row = vault_row(&tx, vault)?;
@@ -361,7 +397,12 @@ impl Store {
     // ----- checkpoints -----
 
     /// Freezes the vault's current state under `name`, in O(1).
-    pub fn checkpoint_save(&mut self, vault: &str, name: &str, message: Option<&str>) -> Result<Checkpoint> {
+    pub fn checkpoint_save(
+        &mut self,
+        vault: &str,
+        name: &str,
+        message: Option<&str>,
+    ) -> Result<Checkpoint> {
         validate_label(name)?;
         let now = now_ns();
         let tx = self.begin_write()?;
@@ -427,7 +468,10 @@ impl Store {
         let target = checkpoint_row(&tx, vault, name)?;
         let (current, froze) = layer::seal(&tx, row.top)?;
         let top = layer::create(&tx, Some(target.layer), now)?;
-        tx.execute("UPDATE vaults SET top_layer = ?1 WHERE id = ?2", [top, row.id])?;
+        tx.execute(
+            "UPDATE vaults SET top_layer = ?1 WHERE id = ?2",
+            [top, row.id],
+        )?;
         if !froze {
             // An empty mutable layer is referenced by nothing else: drop it.
             tx.execute("DELETE FROM layers WHERE id = ?1", [row.top])?;
@@ -477,7 +521,12 @@ impl Store {
     // ----- diff -----
 
     /// The changes from one state to another, optionally only under `paths`.
-    pub fn diff(&mut self, from: &StateRef, to: &StateRef, paths: &[VaultPath]) -> Result<Vec<Change>> {
+    pub fn diff(
+        &mut self,
+        from: &StateRef,
+        to: &StateRef,
+        paths: &[VaultPath],
+    ) -> Result<Vec<Change>> {
         let tx = self.conn.transaction()?;
         let from_top = Self::state_top(&tx, from)?;
         let to_top = Self::state_top(&tx, to)?;

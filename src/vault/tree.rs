@@ -177,7 +177,8 @@ impl<'c> Tree<'c> {
                 ))
             })
             .optional()?;
-        let Some((kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target)) = row else {
+        let Some((kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target)) = row
+        else {
             return Ok(None);
         };
         Ok(Some(Attr {
@@ -220,7 +221,10 @@ impl<'c> Tree<'c> {
                 _ => out.push((name, child.map(|c| c as u64))),
             }
         }
-        Ok(out.into_iter().filter_map(|(n, c)| c.map(|c| (n, c))).collect())
+        Ok(out
+            .into_iter()
+            .filter_map(|(n, c)| c.map(|c| (n, c)))
+            .collect())
     }
 
     /// A directory's entries with their attributes, sorted by name.
@@ -308,7 +312,10 @@ impl<'c> Tree<'c> {
         match (&attr.kind, &attr.content) {
             (Kind::File, Some(hash)) => ContentReader::open(self.conn, hash),
             (Kind::Dir, _) => Err(VaultError::IsADirectory(format!("inode {}", attr.ino))),
-            _ => Err(VaultError::Corrupt(format!("inode {} has no content", attr.ino))),
+            _ => Err(VaultError::Corrupt(format!(
+                "inode {} has no content",
+                attr.ino
+            ))),
         }
     }
 
@@ -360,7 +367,9 @@ impl<'c> TreeWriter<'c> {
     fn alloc_ino(&self) -> Result<u64> {
         let ino: i64 = self
             .conn
-            .prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'next_ino' RETURNING value - 1")?
+            .prepare_cached(
+                "UPDATE meta SET value = value + 1 WHERE key = 'next_ino' RETURNING value - 1",
+            )?
             .query_row([], |r| r.get(0))?;
         Ok(ino as u64)
     }
@@ -423,7 +432,9 @@ impl<'c> TreeWriter<'c> {
                 .execute(params![parent as i64, name, self.top])?;
         } else {
             self.conn
-                .prepare_cached("DELETE FROM dirents WHERE parent = ?1 AND name = ?2 AND layer = ?3")?
+                .prepare_cached(
+                    "DELETE FROM dirents WHERE parent = ?1 AND name = ?2 AND layer = ?3",
+                )?
                 .execute(params![parent as i64, name, self.top])?;
         }
         Ok(())
@@ -571,7 +582,14 @@ impl<'c> TreeWriter<'c> {
     }
 
     /// Moves an entry, as `renameat2` does with `mode`.
-    pub fn rename(&self, src_parent: u64, src_name: &[u8], dst_parent: u64, dst_name: &[u8], mode: RenameMode) -> Result<()> {
+    pub fn rename(
+        &self,
+        src_parent: u64,
+        src_name: &[u8],
+        dst_parent: u64,
+        dst_name: &[u8],
+        mode: RenameMode,
+    ) -> Result<()> {
         validate_name(dst_name)?;
         self.require_dir(dst_parent)?;
         let src = self
@@ -673,18 +691,30 @@ impl<'c> TreeWriter<'c> {
     }
 
     /// Writes a file from a byte stream: replaces its content, or appends with `append`.
-    pub fn write_file(&self, path: &VaultPath, source: impl Read, append: bool, mode: u32) -> Result<Attr> {
+    pub fn write_file(
+        &self,
+        path: &VaultPath,
+        source: impl Read,
+        append: bool,
+        mode: u32,
+    ) -> Result<Attr> {
         let (parent, name) = self.parent_of(path)?;
         let existing = match self.lookup(parent, &name)? {
             Some(ino) => Some(self.attr_of_child(ino)?),
             None => None,
         };
         let mut writer = match &existing {
-            Some(attr) if attr.kind == Kind::Dir => return Err(VaultError::IsADirectory(path.to_string())),
-            Some(attr) if attr.kind == Kind::Symlink => {
-                return Err(VaultError::PathExists(format!("{path} (a symlink; it is not followed)")));
+            Some(attr) if attr.kind == Kind::Dir => {
+                return Err(VaultError::IsADirectory(path.to_string()));
             }
-            Some(attr) if append => ContentWriter::append_to(self.conn, attr.content.as_ref().expect("file"))?,
+            Some(attr) if attr.kind == Kind::Symlink => {
+                return Err(VaultError::PathExists(format!(
+                    "{path} (a symlink; it is not followed)"
+                )));
+            }
+            Some(attr) if append => {
+                ContentWriter::append_to(self.conn, attr.content.as_ref().expect("file"))?
+            }
             _ => ContentWriter::new(self.conn),
         };
         writer.copy_from(source)?;
@@ -738,8 +768,14 @@ impl<'c> TreeWriter<'c> {
         if self.lookup(src_parent, &src_name)?.is_none() {
             return Err(VaultError::PathNotFound(src.to_string()));
         }
-        self.rename(src_parent, &src_name, dst_parent, &dst_name, RenameMode::Replace)
-            .map_err(|e| with_path(e, dst))
+        self.rename(
+            src_parent,
+            &src_name,
+            dst_parent,
+            &dst_name,
+            RenameMode::Replace,
+        )
+        .map_err(|e| with_path(e, dst))
     }
 
     /// Copies `src` to exactly `dst`; directories need `recursive`. Content is
@@ -751,7 +787,9 @@ impl<'c> TreeWriter<'c> {
                 return Err(VaultError::IsADirectory(src.to_string()));
             }
             if dst.starts_with(src) {
-                return Err(VaultError::InvalidMove(format!("cannot copy '{src}' into itself")));
+                return Err(VaultError::InvalidMove(format!(
+                    "cannot copy '{src}' into itself"
+                )));
             }
         }
         let (dst_parent, dst_name) = self.parent_of(dst)?;
@@ -773,7 +811,10 @@ impl<'c> TreeWriter<'c> {
                 (dst_parent, dst_name.clone())
             } else {
                 let src_parent_ino = self.ino_of_parent(&path, &made)?;
-                (src_parent_ino, path.file_name().expect("below src").to_vec())
+                (
+                    src_parent_ino,
+                    path.file_name().expect("below src").to_vec(),
+                )
             };
             let node = NewNode::like(&attr);
             let created = self.create(parent, &name, node)?;
@@ -783,7 +824,11 @@ impl<'c> TreeWriter<'c> {
         Ok(first.expect("walk yields the source"))
     }
 
-    fn ino_of_parent(&self, path: &VaultPath, made: &std::collections::HashMap<u64, u64>) -> Result<u64> {
+    fn ino_of_parent(
+        &self,
+        path: &VaultPath,
+        made: &std::collections::HashMap<u64, u64>,
+    ) -> Result<u64> {
         let parent = path.parent().expect("below src");
         let src_parent = self.stat(&parent)?;
         made.get(&src_parent.ino)
@@ -820,17 +865,29 @@ enum NodeBody {
 impl NewNode {
     /// A directory with permission bits `mode`.
     pub fn dir(mode: u32) -> Self {
-        Self { mode, mtime_ns: None, body: NodeBody::Dir }
+        Self {
+            mode,
+            mtime_ns: None,
+            body: NodeBody::Dir,
+        }
     }
 
     /// A file holding a stored content.
     pub fn file(content: ContentHash, size: u64, mode: u32) -> Self {
-        Self { mode, mtime_ns: None, body: NodeBody::File { content, size } }
+        Self {
+            mode,
+            mtime_ns: None,
+            body: NodeBody::File { content, size },
+        }
     }
 
     /// A symlink to `target`.
     pub fn symlink(target: Vec<u8>) -> Self {
-        Self { mode: 0o777, mtime_ns: None, body: NodeBody::Symlink(target) }
+        Self {
+            mode: 0o777,
+            mtime_ns: None,
+            body: NodeBody::Symlink(target),
+        }
     }
 
     /// The same kind, mode and content as `attr` (a copy).
@@ -843,7 +900,11 @@ impl NewNode {
             },
             Kind::Symlink => NodeBody::Symlink(attr.target.clone().unwrap_or_default()),
         };
-        Self { mode: attr.mode, mtime_ns: None, body }
+        Self {
+            mode: attr.mode,
+            mtime_ns: None,
+            body,
+        }
     }
 
     /// Keeps this modification time instead of "now" (import, restore).
