@@ -46,10 +46,21 @@ fn cat_json_embeds_text_or_base64() {
     let a = Avfs::with_vault();
     a.ok(["write", "/t.txt", "héllo"]);
     let doc: CatDoc = a.json(["cat", "/t.txt"]);
-    assert_eq!((doc.path.as_str(), doc.size, doc.encoding.as_str(), doc.content.as_str()), ("/t.txt", 6, "utf-8", "héllo"));
+    assert_eq!(
+        (
+            doc.path.as_str(),
+            doc.size,
+            doc.encoding.as_str(),
+            doc.content.as_str()
+        ),
+        ("/t.txt", 6, "utf-8", "héllo")
+    );
     a.run_stdin(["write", "/b.bin"], &[0xff, 0x00, 0xfe]);
     let doc: CatDoc = a.json(["cat", "/b.bin"]);
-    assert_eq!((doc.size, doc.encoding.as_str(), doc.content.as_str()), (3, "base64", "/wD+"));
+    assert_eq!(
+        (doc.size, doc.encoding.as_str(), doc.content.as_str()),
+        (3, "base64", "/wD+")
+    );
 }
 
 #[test]
@@ -67,21 +78,38 @@ fn ls_tree_and_stat_show_the_tree() {
     );
     let long = a.ok(["ls", "-l", "/src"]);
     let first: Vec<&str> = long.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!((first[0], first[1], first[4]), ("-rw-r--r--", "12", "main.rs"));
+    assert_eq!(
+        (first[0], first[1], first[4]),
+        ("-rw-r--r--", "12", "main.rs")
+    );
 
     let listing: EntriesDoc = a.json(["ls", "/src"]);
-    let names: Vec<_> = listing.entries.iter().map(|e| (e.path.as_str(), e.kind.as_str())).collect();
+    let names: Vec<_> = listing
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.kind.as_str()))
+        .collect();
     assert_eq!(names, [("/src/main.rs", "file"), ("/src/util", "dir")]);
     let tree: EntriesDoc = a.json(["tree", "/src"]);
     let paths: Vec<_> = tree.entries.iter().map(|e| e.path.as_str()).collect();
-    assert_eq!(paths, ["/src", "/src/main.rs", "/src/util", "/src/util/mod.rs"]);
+    assert_eq!(
+        paths,
+        ["/src", "/src/main.rs", "/src/util", "/src/util/mod.rs"]
+    );
 
     let st: EntryDoc = a.json(["stat", "/src/main.rs"]);
     assert_eq!(st.entry.size, 12);
     assert_eq!(st.entry.nlink, 1);
     assert_eq!(st.entry.hash.as_ref().map(String::len), Some(64));
     let dir: EntryDoc = a.json(["stat", "/src"]);
-    assert_eq!((dir.entry.kind.as_str(), dir.entry.mode.as_str(), dir.entry.hash.clone()), ("dir", "0755", None));
+    assert_eq!(
+        (
+            dir.entry.kind.as_str(),
+            dir.entry.mode.as_str(),
+            dir.entry.hash.clone()
+        ),
+        ("dir", "0755", None)
+    );
 }
 
 #[test]
@@ -115,7 +143,10 @@ fn cp_mv_rm() {
     assert_eq!(a.ok(["ls"]), "src/\n");
     a.ok(["rm", "/src/a"]);
     let removed: serde_json::Value = a.json(["rm", "-f", "/nope", "/src/sub/a"]);
-    assert_eq!(removed, serde_json::json!({ "removed": [{ "path": "/src/sub/a" }] }));
+    assert_eq!(
+        removed,
+        serde_json::json!({ "removed": [{ "path": "/src/sub/a" }] })
+    );
 }
 
 #[test]
@@ -128,7 +159,11 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
     let cases: Vec<(Vec<OsString>, &str, i32)> = vec![
         (args(&["write", "/../escape", "x"]), "invalid_path", 2),
         (args(&["write", "", "x"]), "invalid_path", 2),
-        (args(&["write", &format!("/{long}"), "x"]), "invalid_path", 2),
+        (
+            args(&["write", &format!("/{long}"), "x"]),
+            "invalid_path",
+            2,
+        ),
         (args(&["mkdir", "/d"]), "path_exists", 4),
         (args(&["mkdir", "/d/f/g"]), "not_a_directory", 4),
         (args(&["mkdir", "/missing/x"]), "path_not_found", 3),
@@ -148,7 +183,12 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
     ];
     for (argv, code, status) in cases {
         let (err, got) = a.fails(&argv);
-        assert_eq!((err.code.as_str(), got), (code, status), "for {argv:?}: {}", err.message);
+        assert_eq!(
+            (err.code.as_str(), got),
+            (code, status),
+            "for {argv:?}: {}",
+            err.message
+        );
         assert!(!err.message.is_empty());
     }
     // rm with several paths is all-or-nothing.
@@ -158,7 +198,10 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
     // Human mode: message on stderr, hint where useful, nothing on stdout.
     let run = a.run(["rm", "/d"]);
     assert_eq!((run.status, run.stdout.len()), (4, 0));
-    assert_eq!(run.stderr, "avfs: error: is a directory: /d\nhint: use -r for directories\n");
+    assert_eq!(
+        run.stderr,
+        "avfs: error: is a directory: /d\nhint: use -r for directories\n"
+    );
 }
 
 fn args(list: &[&str]) -> Vec<OsString> {
@@ -169,12 +212,20 @@ fn args(list: &[&str]) -> Vec<OsString> {
 fn non_utf8_names_are_kept_exactly() {
     let a = Avfs::with_vault();
     let name = OsString::from_vec(b"/caf\xe9.txt".to_vec());
-    let run = a.run([OsString::from("write"), name.clone(), OsString::from("bytes")]);
+    let run = a.run([
+        OsString::from("write"),
+        name.clone(),
+        OsString::from("bytes"),
+    ]);
     assert_eq!(run.status, 0, "{}", run.stderr);
     let listing: EntriesDoc = a.json(["ls"]);
     let entry = &listing.entries[0];
     assert_eq!(entry.path, "/caf\u{fffd}.txt");
-    assert_eq!(entry.path_b64.as_deref(), Some("L2NhZukudHh0"), "exact bytes, base64");
+    assert_eq!(
+        entry.path_b64.as_deref(),
+        Some("L2NhZukudHh0"),
+        "exact bytes, base64"
+    );
     let run = a.run([OsString::from("cat"), name]);
     assert_eq!(run.stdout, b"bytes");
 }
@@ -193,7 +244,13 @@ fn one_gib_streams_through_the_cli_in_bounded_memory() {
         }
         b
     };
-    let mut child = a.command().args(["write", "/big"]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = a
+        .command()
+        .args(["write", "/big"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut expected = blake3::Hasher::new();
     for i in 0..SIZE >> 20 {
@@ -205,7 +262,12 @@ fn one_gib_streams_through_the_cli_in_bounded_memory() {
     let (status, write_rss) = wait_with_rss(child);
     assert_eq!(status, 0);
 
-    let mut child = a.command().args(["cat", "/big"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = a
+        .command()
+        .args(["cat", "/big"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut got = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -220,10 +282,18 @@ fn one_gib_streams_through_the_cli_in_bounded_memory() {
     }
     let (status, cat_rss) = wait_with_rss(child);
     assert_eq!((status, total), (0, SIZE));
-    assert_eq!(got.finalize(), expected.finalize(), "1 GiB read back byte-exact");
+    assert_eq!(
+        got.finalize(),
+        expected.finalize(),
+        "1 GiB read back byte-exact"
+    );
     // Peak resident memory, not time: bounded means far below the file size.
     for (what, rss) in [("write", write_rss), ("cat", cat_rss)] {
-        assert!(rss < 200 << 20, "{what} peaked at {} MiB resident for a 1 GiB file", rss >> 20);
+        assert!(
+            rss < 200 << 20,
+            "{what} peaked at {} MiB resident for a 1 GiB file",
+            rss >> 20
+        );
     }
 }
 
@@ -236,6 +306,10 @@ fn wait_with_rss(child: std::process::Child) -> (i32, u64) {
     let r = unsafe { nix::libc::wait4(pid.as_raw(), &mut status, 0, &mut usage) };
     assert_eq!(r, pid.as_raw());
     std::mem::forget(child);
-    let code = if nix::libc::WIFEXITED(status) { nix::libc::WEXITSTATUS(status) } else { -1 };
+    let code = if nix::libc::WIFEXITED(status) {
+        nix::libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     (code, usage.ru_maxrss as u64 * 1024)
 }

@@ -15,9 +15,15 @@ fn vault_lifecycle_and_selection() {
 
     let made: VaultDoc = a.json(["vault", "create", "myproject"]);
     assert!(made.vault.current, "the first vault becomes current");
-    assert_eq!((made.vault.checkpoints, made.vault.forked_from.clone()), (0, None));
+    assert_eq!(
+        (made.vault.checkpoints, made.vault.forked_from.clone()),
+        (0, None)
+    );
     let other: VaultDoc = a.json(["vault", "create", "other"]);
-    assert!(!other.vault.current, "a second vault does not steal the selection");
+    assert!(
+        !other.vault.current,
+        "a second vault does not steal the selection"
+    );
 
     a.ok(["write", "/f", "in myproject"]);
     let fork: VaultDoc = a.json(["vault", "fork", "myproject", "task-001", "--use"]);
@@ -32,9 +38,19 @@ fn vault_lifecycle_and_selection() {
 
     // --vault beats AVFS_VAULT beats the current vault.
     a.ok(["--vault", "other", "write", "/f", "in other"]);
-    let run = a.command().env("AVFS_VAULT", "other").args(["cat", "/f"]).output().unwrap();
+    let run = a
+        .command()
+        .env("AVFS_VAULT", "other")
+        .args(["cat", "/f"])
+        .output()
+        .unwrap();
     assert_eq!(run.stdout, b"in other");
-    let run = a.command().env("AVFS_VAULT", "other").args(["--vault", "myproject", "cat", "/f"]).output().unwrap();
+    let run = a
+        .command()
+        .env("AVFS_VAULT", "other")
+        .args(["--vault", "myproject", "cat", "/f"])
+        .output()
+        .unwrap();
     assert_eq!(run.stdout, b"in myproject");
 
     let info: VaultDoc = a.json(["vault", "info"]);
@@ -56,7 +72,11 @@ fn vault_lifecycle_and_selection() {
         (vec!["vault", "create", "a:b"], "invalid_name", 2),
         (vec!["vault", "use", "ghost"], "vault_not_found", 3),
         (vec!["vault", "fork", "ghost", "x"], "vault_not_found", 3),
-        (vec!["vault", "fork", "task-001", "other"], "vault_exists", 4),
+        (
+            vec!["vault", "fork", "task-001", "other"],
+            "vault_exists",
+            4,
+        ),
         (vec!["vault", "delete", "ghost"], "vault_not_found", 3),
         (vec!["--vault", "ghost", "ls"], "vault_not_found", 3),
     ] {
@@ -75,7 +95,10 @@ fn fork_isolation_both_ways() {
     assert_eq!(a.ok(["--vault", "fork", "cat", "/shared"]), "v1");
     assert_eq!(a.fails(["cat", "/mine"]).0.code, "path_not_found");
     let d: DiffDoc = a.json(["diff", "--from", "vault:main", "--to", "vault:fork"]);
-    assert_eq!(d.pairs(), pairs(&[("added", "/mine"), ("modified", "/shared")]));
+    assert_eq!(
+        d.pairs(),
+        pairs(&[("added", "/mine"), ("modified", "/shared")])
+    );
 }
 
 #[test]
@@ -84,7 +107,12 @@ fn checkpoints_save_list_info_restore_delete() {
     a.ok(["write", "/f", "one"]);
     let saved: CheckpointDoc = a.json(["checkpoint", "save", "before-refactor", "-m", "why"]);
     assert_eq!(
-        (saved.checkpoint.name.as_str(), saved.checkpoint.vault.as_str(), saved.checkpoint.message.as_deref(), saved.checkpoint.auto),
+        (
+            saved.checkpoint.name.as_str(),
+            saved.checkpoint.vault.as_str(),
+            saved.checkpoint.message.as_deref(),
+            saved.checkpoint.auto
+        ),
         ("before-refactor", "main", Some("why"), false)
     );
     a.ok(["write", "/f", "two"]);
@@ -97,7 +125,10 @@ fn checkpoints_save_list_info_restore_delete() {
     let kept = restored.saved_previous.expect("unsaved changes are kept");
     assert!(kept.auto);
     a.ok(["checkpoint", "restore", &kept.name]);
-    assert_eq!((a.cat("/f"), a.cat("/g")), (b"two".to_vec(), b"new".to_vec()));
+    assert_eq!(
+        (a.cat("/f"), a.cat("/g")),
+        (b"two".to_vec(), b"new".to_vec())
+    );
 
     let list: CheckpointList = a.json(["checkpoint", "list"]);
     let names: Vec<_> = list.checkpoints.iter().map(|c| c.name.as_str()).collect();
@@ -111,10 +142,26 @@ fn checkpoints_save_list_info_restore_delete() {
 
     a.ok(["checkpoint", "delete", "before-refactor"]);
     for (argv, code, status) in [
-        (vec!["checkpoint", "info", "before-refactor"], "checkpoint_not_found", 3),
-        (vec!["checkpoint", "restore", "before-refactor"], "checkpoint_not_found", 3),
-        (vec!["checkpoint", "delete", "before-refactor"], "checkpoint_not_found", 3),
-        (vec!["checkpoint", "save", &kept.name], "checkpoint_exists", 4),
+        (
+            vec!["checkpoint", "info", "before-refactor"],
+            "checkpoint_not_found",
+            3,
+        ),
+        (
+            vec!["checkpoint", "restore", "before-refactor"],
+            "checkpoint_not_found",
+            3,
+        ),
+        (
+            vec!["checkpoint", "delete", "before-refactor"],
+            "checkpoint_not_found",
+            3,
+        ),
+        (
+            vec!["checkpoint", "save", &kept.name],
+            "checkpoint_exists",
+            4,
+        ),
         (vec!["checkpoint", "save", "no/slash"], "invalid_name", 2),
     ] {
         let (err, got) = a.fails(&argv);
@@ -130,17 +177,32 @@ fn host_manifest(root: &Path) -> Vec<(String, String, u32, i64, Vec<u8>)> {
         for entry in fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let m = fs::symlink_metadata(&path).unwrap();
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let mtime = m.mtime() * 1_000_000_000 + m.mtime_nsec();
             let (kind, body) = if m.file_type().is_symlink() {
-                ("symlink", fs::read_link(&path).unwrap().to_string_lossy().as_bytes().to_vec())
+                (
+                    "symlink",
+                    fs::read_link(&path)
+                        .unwrap()
+                        .to_string_lossy()
+                        .as_bytes()
+                        .to_vec(),
+                )
             } else if m.is_dir() {
                 stack.push(path.clone());
                 ("dir", Vec::new())
             } else {
                 ("file", fs::read(&path).unwrap())
             };
-            let mode = if kind == "symlink" { 0 } else { m.mode() & 0o7777 };
+            let mode = if kind == "symlink" {
+                0
+            } else {
+                m.mode() & 0o7777
+            };
             out.push((rel, kind.to_string(), mode, mtime, body));
         }
     }
@@ -161,7 +223,12 @@ fn sample_tree(root: &Path) {
     host_file(root, "big.bin", &big);
     // A nanosecond mtime, to prove it survives the round trip.
     let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 123_456_789);
-    fs::File::options().write(true).open(root.join("src/main.rs")).unwrap().set_modified(t).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(root.join("src/main.rs"))
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
 }
 
 #[test]
@@ -181,7 +248,10 @@ fn import_export_round_trip_keeps_modes_links_and_mtimes() {
     let exported: ExportDoc = a.json(["export".as_ref(), "/proj".as_ref(), out.as_os_str()]);
     assert_eq!(exported.exported.hard_links, 1);
     assert_eq!(host_manifest(&src), host_manifest(&out));
-    assert_eq!(fs::metadata(out.join("run.sh")).unwrap().ino(), fs::metadata(out.join("run-again.sh")).unwrap().ino());
+    assert_eq!(
+        fs::metadata(out.join("run.sh")).unwrap().ino(),
+        fs::metadata(out.join("run-again.sh")).unwrap().ino()
+    );
 
     // A non-empty destination is refused without --force and left alone.
     host_file(&out, "mine.txt", b"keep");
@@ -193,9 +263,17 @@ fn import_export_round_trip_keeps_modes_links_and_mtimes() {
     let victim = host.path().join("victim");
     fs::write(&victim, b"untouched").unwrap();
     std::os::unix::fs::symlink(&victim, out.join("big.bin")).unwrap();
-    a.ok(["export".as_ref(), "/proj".as_ref(), out.as_os_str(), "--force".as_ref()]);
+    a.ok([
+        "export".as_ref(),
+        "/proj".as_ref(),
+        out.as_os_str(),
+        "--force".as_ref(),
+    ]);
     assert_eq!(fs::read(&victim).unwrap(), b"untouched");
-    assert_eq!(fs::read(out.join("big.bin")).unwrap(), fs::read(src.join("big.bin")).unwrap());
+    assert_eq!(
+        fs::read(out.join("big.bin")).unwrap(),
+        fs::read(src.join("big.bin")).unwrap()
+    );
 
     // Importing a file (not a directory) is a usage error.
     let (err, _) = a.fails(["import".as_ref(), src.join("run.sh").as_os_str()]);
@@ -210,7 +288,11 @@ fn import_skips_special_files_and_a_conflict_changes_nothing() {
     let host = tempfile::tempdir().unwrap();
     host_file(host.path(), "ok.txt", b"fine");
     // A fifo is skipped, not an error.
-    nix::unistd::mkfifo(&host.path().join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    nix::unistd::mkfifo(
+        &host.path().join("pipe"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
     let doc: ImportDoc = a.json(["import".as_ref(), host.path().as_os_str(), "/x".as_ref()]);
     assert_eq!((doc.imported.files, doc.imported.skipped.len()), (1, 1));
     // A file where the import needs a directory aborts the whole import.
@@ -220,7 +302,11 @@ fn import_skips_special_files_and_a_conflict_changes_nothing() {
     a.ok(["write", "/x/sub", "a file in the way"]);
     let (err, status) = a.fails(["import".as_ref(), host.path().as_os_str(), "/x".as_ref()]);
     assert_eq!((err.code.as_str(), status), ("path_exists", 4));
-    assert_eq!(a.ok(["ls", "/x"]), "sub\n", "nothing of the failed import landed");
+    assert_eq!(
+        a.ok(["ls", "/x"]),
+        "sub\n",
+        "nothing of the failed import landed"
+    );
 }
 
 #[test]
@@ -246,12 +332,23 @@ fn restore_is_byte_exact_with_modes_symlinks_and_mtimes() {
 fn diff_reports_each_kind_of_change() {
     let a = Avfs::with_vault();
     a.ok(["mkdir", "-p", "/d/sub", "/gone"]);
-    for (p, c) in [("/d/a", "a"), ("/d/sub/b", "b"), ("/gone/x", "x"), ("/mode", "m"), ("/same", "s"), ("/kind", "k")] {
+    for (p, c) in [
+        ("/d/a", "a"),
+        ("/d/sub/b", "b"),
+        ("/gone/x", "x"),
+        ("/mode", "m"),
+        ("/same", "s"),
+        ("/kind", "k"),
+    ] {
         a.ok(["write", p, c]);
     }
     a.ok(["checkpoint", "save", "c1"]);
     let none: DiffDoc = a.json(["diff"]);
-    assert_eq!((none.changes.len(), none.summary.total), (0, 0), "a run that changes nothing reports nothing");
+    assert_eq!(
+        (none.changes.len(), none.summary.total),
+        (0, 0),
+        "a run that changes nothing reports nothing"
+    );
 
     a.ok(["write", "/d/a", "a2"]); // modified
     a.ok(["write", "/new", "n"]); // added
@@ -277,19 +374,37 @@ fn diff_reports_each_kind_of_change() {
             ("added", "/new"),
         ])
     );
-    assert_eq!(d.summary, Summary { added: 3, modified: 1, deleted: 4, type_changed: 1, total: 9 });
-    assert_eq!((d.from.as_str(), d.to.as_str()), ("vault:main@c1", "vault:main"));
+    assert_eq!(
+        d.summary,
+        Summary {
+            added: 3,
+            modified: 1,
+            deleted: 4,
+            type_changed: 1,
+            total: 9
+        }
+    );
+    assert_eq!(
+        (d.from.as_str(), d.to.as_str()),
+        ("vault:main@c1", "vault:main")
+    );
     let m = &d.changes[0];
     assert_eq!(m.kind, "file");
     let (before, after) = (m.before.clone().unwrap(), m.after.clone().unwrap());
     assert_eq!((before.size, after.size), (1, 2));
     assert_ne!(before.hash, after.hash);
     let t = d.changes.iter().find(|c| c.path == "/kind").unwrap();
-    assert_eq!((t.before.as_ref().unwrap().kind.as_str(), t.kind.as_str()), ("file", "dir"));
+    assert_eq!(
+        (t.before.as_ref().unwrap().kind.as_str(), t.kind.as_str()),
+        ("file", "dir")
+    );
 
     // Path filter, and the default --from (the latest checkpoint).
     let only: DiffDoc = a.json(["diff", "--from", "c1", "/gone"]);
-    assert_eq!(only.pairs(), pairs(&[("deleted", "/gone"), ("deleted", "/gone/x")]));
+    assert_eq!(
+        only.pairs(),
+        pairs(&[("deleted", "/gone"), ("deleted", "/gone/x")])
+    );
     let default: DiffDoc = a.json(["diff"]);
     assert_eq!(default.pairs(), d.pairs());
 
@@ -312,20 +427,39 @@ fn diff_counts_mode_only_and_symlink_target_changes() {
     std::os::unix::fs::symlink("a", host.path().join("link")).unwrap();
     a.ok(["import".as_ref(), host.path().as_os_str()]);
     a.ok(["checkpoint", "save", "c1"]);
-    fs::set_permissions(host.path().join("script"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        host.path().join("script"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     fs::remove_file(host.path().join("link")).unwrap();
     std::os::unix::fs::symlink("b", host.path().join("link")).unwrap();
     a.ok(["import".as_ref(), host.path().as_os_str()]);
     let d: DiffDoc = a.json(["diff", "--from", "c1"]);
-    assert_eq!(d.pairs(), pairs(&[("modified", "/link"), ("modified", "/script")]));
+    assert_eq!(
+        d.pairs(),
+        pairs(&[("modified", "/link"), ("modified", "/script")])
+    );
     let link = &d.changes[0];
     assert_eq!(
-        (link.before.as_ref().unwrap().target.as_deref(), link.after.as_ref().unwrap().target.as_deref()),
+        (
+            link.before.as_ref().unwrap().target.as_deref(),
+            link.after.as_ref().unwrap().target.as_deref()
+        ),
         (Some("a"), Some("b"))
     );
     let script = &d.changes[1];
-    assert_eq!((script.before.as_ref().unwrap().mode.as_str(), script.after.as_ref().unwrap().mode.as_str()), ("0644", "0755"));
-    assert_eq!(script.before.as_ref().unwrap().hash, script.after.as_ref().unwrap().hash);
+    assert_eq!(
+        (
+            script.before.as_ref().unwrap().mode.as_str(),
+            script.after.as_ref().unwrap().mode.as_str()
+        ),
+        ("0644", "0755")
+    );
+    assert_eq!(
+        script.before.as_ref().unwrap().hash,
+        script.after.as_ref().unwrap().hash
+    );
 }
 
 #[test]
@@ -336,7 +470,11 @@ fn diff_errors() {
         (vec!["diff", "--from", "ghost"], "checkpoint_not_found", 3),
         (vec!["diff", "--from", "vault:ghost"], "vault_not_found", 3),
         (vec!["diff", "--from", "vault:"], "invalid_argument", 2),
-        (vec!["diff", "--from", "vault:main@ghost"], "checkpoint_not_found", 3),
+        (
+            vec!["diff", "--from", "vault:main@ghost"],
+            "checkpoint_not_found",
+            3,
+        ),
     ] {
         let (err, got) = a.fails(&argv);
         assert_eq!((err.code.as_str(), got), (code, status), "for {argv:?}");

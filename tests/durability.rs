@@ -22,7 +22,9 @@ fn concurrent_writers_lose_nothing() {
                 let mut failures = Vec::new();
                 for r in 0..ROUNDS {
                     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_avfs"));
-                    cmd.env_clear().env("AVFS_HOME", &home).env("AVFS_VAULT", "main");
+                    cmd.env_clear()
+                        .env("AVFS_HOME", &home)
+                        .env("AVFS_VAULT", "main");
                     if w < WRITERS {
                         // Appends to one shared file interleave but never overwrite each other.
                         cmd.args(["write", "--append", "/log", &format!("w{w}r{r}\n")]);
@@ -39,12 +41,17 @@ fn concurrent_writers_lose_nothing() {
             })
         })
         .collect();
-    let failures: Vec<String> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let failures: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     assert!(failures.is_empty(), "writers failed: {failures:?}");
     let log = String::from_utf8(a.cat("/log")).unwrap();
     let mut lines: Vec<&str> = log.lines().collect();
     lines.sort();
-    let mut expected: Vec<String> = (0..WRITERS).flat_map(|w| (0..ROUNDS).map(move |r| format!("w{w}r{r}"))).collect();
+    let mut expected: Vec<String> = (0..WRITERS)
+        .flat_map(|w| (0..ROUNDS).map(move |r| format!("w{w}r{r}")))
+        .collect();
     expected.sort();
     assert_eq!(lines, expected);
     let list: CheckpointList = a.json(["checkpoint", "list"]);
@@ -55,7 +62,10 @@ fn concurrent_writers_lose_nothing() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % below
     }
 }
@@ -66,7 +76,8 @@ fn payload(i: usize, len: usize) -> Vec<u8> {
 
 fn integrity(store: &std::path::Path) -> String {
     let conn = rusqlite::Connection::open(store).unwrap();
-    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
@@ -105,14 +116,21 @@ fn sigkill_mid_write_keeps_the_store_clean_and_acknowledged_writes_intact() {
         }
         assert_eq!(integrity(&a.store_path()), "ok", "after kill #{i}");
     }
-    assert!(!killed.is_empty(), "the test must actually kill some writers");
+    assert!(
+        !killed.is_empty(),
+        "the test must actually kill some writers"
+    );
     for (path, data) in &acked {
         assert_eq!(&a.cat(path), data, "acknowledged write {path} intact");
     }
     // A killed write is all or nothing: never a truncated file.
     for (path, data) in &killed {
         let run = a.run(["cat", path]);
-        assert!(run.status == 3 || run.stdout == *data, "{path} is half-written ({} bytes)", run.stdout.len());
+        assert!(
+            run.status == 3 || run.stdout == *data,
+            "{path} is half-written ({} bytes)",
+            run.stdout.len()
+        );
     }
     // And the store keeps working after all that.
     a.ok(["write", "/after", "fine"]);
@@ -124,13 +142,21 @@ fn sigkill_during_import_leaves_nothing_partial() {
     let a = Avfs::with_vault();
     let host = tempfile::tempdir().unwrap();
     for i in 0..400 {
-        host_file(host.path(), &format!("d{}/f{i}", i % 20), &payload(i, 20_000));
+        host_file(
+            host.path(),
+            &format!("d{}/f{i}", i % 20),
+            &payload(i, 20_000),
+        );
     }
     let mut rng = Lcg(7);
     for round in 0..8 {
         let dest = format!("/imp{round}");
-        let mut child =
-            a.command().args(["import".as_ref(), host.path().as_os_str(), dest.as_ref()]).stdout(Stdio::null()).spawn().unwrap();
+        let mut child = a
+            .command()
+            .args(["import".as_ref(), host.path().as_os_str(), dest.as_ref()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(20 + rng.next(200)));
         let _ = child.kill();
         let ok = child.wait().unwrap().success();

@@ -483,12 +483,24 @@ impl Store {
         )?;
         let mut saved_previous = None;
         if !already_saved {
-            let next: i64 = tx.query_row(
+            let mut next: i64 = tx.query_row(
                 "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'checkpoints'), 0) + 1",
                 [],
                 |r| r.get(0),
             )?;
-            let saved = format!("pre-restore-{next}");
+            // A user may have named a checkpoint `pre-restore-N` already: skip taken names.
+            let saved = loop {
+                let candidate = format!("pre-restore-{next}");
+                let taken: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE vault_id = ?1 AND name = ?2)",
+                    params![row.id, candidate],
+                    |r| r.get(0),
+                )?;
+                if !taken {
+                    break candidate;
+                }
+                next += 1;
+            };
             let message = format!("state before restoring '{name}'");
             Self::insert_checkpoint(&tx, row.id, &saved, current, Some(&message), true, now)?;
             saved_previous = Some(saved);

@@ -31,7 +31,9 @@ impl Run {
 
 impl Avfs {
     pub fn new() -> Self {
-        Self { home: tempfile::tempdir().expect("temp dir") }
+        Self {
+            home: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     /// A fresh store with one vault `main`, current.
@@ -68,7 +70,12 @@ impl Avfs {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let out = self.command().args(args).stdin(Stdio::null()).output().expect("spawn avfs");
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn avfs");
         Self::finish(out)
     }
 
@@ -96,7 +103,10 @@ impl Avfs {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+        let args: Vec<_> = args
+            .into_iter()
+            .map(|a| a.as_ref().to_os_string())
+            .collect();
         let run = self.run(&args);
         assert_eq!(run.status, 0, "avfs {args:?} failed: {}", run.stderr);
         run.stdout_str()
@@ -112,7 +122,11 @@ impl Avfs {
         all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
         let run = self.run(&all);
         assert_eq!(run.status, 0, "avfs {all:?} failed: {}", run.stdout_str());
-        assert!(run.stderr.is_empty(), "--json wrote to stderr: {}", run.stderr);
+        assert!(
+            run.stderr.is_empty(),
+            "--json wrote to stderr: {}",
+            run.stderr
+        );
         parse_one(&run.stdout)
     }
 
@@ -127,7 +141,10 @@ impl Avfs {
         let run = self.run(&all);
         assert_ne!(run.status, 0, "avfs {all:?} should have failed");
         let doc: ErrorDoc = parse_one(&run.stdout);
-        assert_eq!(doc.error.exit_status, run.status, "exit_status field matches the exit code");
+        assert_eq!(
+            doc.error.exit_status, run.status,
+            "exit_status field matches the exit code"
+        );
         (doc.error, run.status)
     }
 
@@ -142,9 +159,16 @@ impl Avfs {
 /// Parses stdout that must hold exactly one JSON document and nothing else.
 pub fn parse_one<T: DeserializeOwned>(stdout: &[u8]) -> T {
     let mut stream = serde_json::Deserializer::from_slice(stdout).into_iter::<serde_json::Value>();
-    let first = stream.next().expect("one JSON document").expect("valid JSON");
-    assert!(stream.next().is_none(), "more than one JSON document on stdout");
-    serde_json::from_value(first.clone()).unwrap_or_else(|e| panic!("unexpected shape {e}: {first}"))
+    let first = stream
+        .next()
+        .expect("one JSON document")
+        .expect("valid JSON");
+    assert!(
+        stream.next().is_none(),
+        "more than one JSON document on stdout"
+    );
+    serde_json::from_value(first.clone())
+        .unwrap_or_else(|e| panic!("unexpected shape {e}: {first}"))
 }
 
 // ----- test-owned wire structs (deny_unknown_fields pins the contract) -----
@@ -293,7 +317,10 @@ pub struct DiffDoc {
 impl DiffDoc {
     /// `(change, path)` pairs, for whole-list comparisons.
     pub fn pairs(&self) -> Vec<(String, String)> {
-        self.changes.iter().map(|c| (c.change.clone(), c.path.clone())).collect()
+        self.changes
+            .iter()
+            .map(|c| (c.change.clone(), c.path.clone()))
+            .collect()
     }
 }
 
@@ -327,7 +354,9 @@ pub struct ExportDoc {
 
 /// Builds `(change, path)` pairs from string literals.
 pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(c, p)| (c.to_string(), p.to_string())).collect()
+    list.iter()
+        .map(|(c, p)| (c.to_string(), p.to_string()))
+        .collect()
 }
 
 /// Writes a host file, creating parents.
