@@ -2,4 +2,5 @@
 //! commands in them. The library half is usable without the CLI.
 
 pub mod cli;
+pub mod mount;
 pub mod vault;

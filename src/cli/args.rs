@@ -53,6 +53,12 @@ pub enum Command {
     Checkpoint(CheckpointCommand),
     /// Show what changed between two states (checkpoints or vaults).
     Diff(DiffArgs),
+    /// Mount a vault as a directory (FUSE); returns once mounted.
+    Mount(MountArgs),
+    /// Unmount a vault mounted with `avfs mount`.
+    Unmount(UnmountArgs),
+    /// List live mounts; cleans up mounts whose process died.
+    Mounts,
 }
 
 /// `avfs vault ...`
@@ -255,4 +261,31 @@ fn parse_mode(s: &str) -> Result<u32, String> {
         .ok()
         .filter(|m| *m <= 0o7777)
         .ok_or_else(|| format!("'{s}' is not an octal mode between 0 and 7777"))
+}
+
+/// `avfs mount [VAULT] DIR`
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// `[VAULT] DIR`: the vault [default: the selected vault] and an empty directory.
+    #[arg(num_args = 1..=2, required = true, value_names = ["VAULT", "DIR"])]
+    pub args: Vec<OsString>,
+    /// Refuse every change (EROFS).
+    #[arg(long)]
+    pub readonly: bool,
+    /// Mount this checkpoint (read-only) instead of the vault as it is now.
+    #[arg(long, value_name = "NAME")]
+    pub checkpoint: Option<String>,
+    /// Serve from this process until unmounted or interrupted, instead of in the background.
+    #[arg(long)]
+    pub foreground: bool,
+}
+
+/// `avfs unmount DIR`
+#[derive(Args, Debug)]
+pub struct UnmountArgs {
+    /// The mount point.
+    pub dir: PathBuf,
+    /// Detach even while files are open; the mount ends when they close.
+    #[arg(long)]
+    pub lazy: bool,
 }

@@ -1,7 +1,9 @@
 //! Errors at the CLI edge: every failure gets a stable snake_case code and an
 //! exit status by category (documented in docs/json.md).
 
+use crate::mount::MountError;
 use crate::vault::VaultError;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Exit status categories. Values are part of the public contract.
@@ -23,7 +25,7 @@ pub enum ExitStatus {
 #[derive(Debug)]
 pub struct CliError {
     /// Stable snake_case code.
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     /// One-line explanation.
     pub message: String,
     /// What to try next, when there is something useful to say.
@@ -36,7 +38,7 @@ impl CliError {
     /// A new error with no hint.
     pub fn new(code: &'static str, status: ExitStatus, message: impl Into<String>) -> Self {
         Self {
-            code,
+            code: Cow::Borrowed(code),
             message: message.into(),
             hint: None,
             status,
@@ -47,6 +49,23 @@ impl CliError {
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    /// An error another avfs process reported in JSON, passed on as it was.
+    pub fn relayed(code: String, message: String, hint: Option<String>, status: u8) -> Self {
+        let status = match status {
+            2 => ExitStatus::Usage,
+            3 => ExitStatus::NotFound,
+            4 => ExitStatus::Conflict,
+            5 => ExitStatus::Storage,
+            _ => ExitStatus::Internal,
+        };
+        Self {
+            code: Cow::Owned(code),
+            message,
+            hint,
+            status,
+        }
     }
 
     /// A bad argument.
@@ -102,6 +121,38 @@ impl From<VaultError> for CliError {
         match hint {
             Some(h) => out.hint(h),
             None => out,
+        }
+    }
+}
+
+impl From<MountError> for CliError {
+    fn from(err: MountError) -> Self {
+        use ExitStatus::*;
+        let (code, status) = match &err {
+            MountError::Vault(_) => {
+                let MountError::Vault(inner) = err else {
+                    unreachable!()
+                };
+                return inner.into();
+            }
+            MountError::MountpointMissing(_) => ("mountpoint_missing", NotFound),
+            MountError::NotMounted(_) => ("not_mounted", NotFound),
+            MountError::NotADirectory(_) => ("not_a_directory", Conflict),
+            MountError::NotEmpty(_) => ("mountpoint_not_empty", Conflict),
+            MountError::AlreadyMounted(_) => ("already_mounted", Conflict),
+            MountError::Busy(_) => ("mount_busy", Conflict),
+            MountError::FuseUnavailable(_) => ("fuse_unavailable", Storage),
+            MountError::Daemon(_) => ("mount_failed", Storage),
+            MountError::Io(_) => ("io_error", Storage),
+        };
+        let out = CliError::new(code, status, err.to_string());
+        match err {
+            MountError::Busy(_) => out.hint("close what is open inside it, or pass --lazy"),
+            MountError::NotEmpty(_) => out.hint("mount on an empty directory"),
+            MountError::FuseUnavailable(_) => {
+                out.hint("load the fuse module or run where /dev/fuse exists")
+            }
+            _ => out,
         }
     }
 }

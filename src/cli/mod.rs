@@ -6,6 +6,7 @@ pub mod args;
 mod cmd_checkpoint;
 mod cmd_diff;
 mod cmd_files;
+mod cmd_mount;
 mod cmd_transfer;
 mod cmd_vault;
 pub mod error;
@@ -69,23 +70,40 @@ pub struct Ctx {
     pub json: bool,
     vault_flag: Option<String>,
     store: Option<Store>,
+    store_dir: Option<PathBuf>,
 }
 
 impl Ctx {
+    /// The directory holding the store, created on first use. Every command
+    /// passes here first, so this is where dead mounts get cleaned up.
+    pub fn store_dir(&mut self) -> CliResult<PathBuf> {
+        if let Some(dir) = &self.store_dir {
+            return Ok(dir.clone());
+        }
+        let dir = store_dir()?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| CliError::host_io(&dir, e))?;
+        crate::mount::Registry::new(&dir).sweep(false);
+        self.store_dir = Some(dir.clone());
+        Ok(dir)
+    }
+
+    /// The owner stamped on what this process creates.
+    pub fn owner(&self) -> Owner {
+        Owner {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+        }
+    }
+
     /// The open store, opening (and creating) it on first use.
     pub fn store(&mut self) -> CliResult<&mut Store> {
         if self.store.is_none() {
-            let dir = store_dir()?;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|e| CliError::host_io(&dir, e))?;
-            let owner = Owner {
-                uid: nix::unistd::getuid().as_raw(),
-                gid: nix::unistd::getgid().as_raw(),
-            };
-            self.store = Some(Store::open(&dir.join("store.db"), owner)?);
+            let dir = self.store_dir()?;
+            self.store = Some(Store::open(&dir.join("store.db"), self.owner())?);
         }
         Ok(self.store.as_mut().expect("opened above"))
     }
@@ -188,6 +206,7 @@ pub fn main() -> ExitCode {
         json: cli.json,
         vault_flag: cli.vault,
         store: None,
+        store_dir: None,
     };
     match dispatch(&mut ctx, cli.command) {
         Ok(Output::Doc { json, human }) => {
@@ -241,5 +260,8 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Cp(args) => cmd_files::cp(ctx, args),
         Command::Mv(args) => cmd_files::mv(ctx, args),
         Command::Rm(args) => cmd_files::rm(ctx, args),
+        Command::Mount(args) => cmd_mount::mount(ctx, args),
+        Command::Unmount(args) => cmd_mount::unmount(ctx, args),
+        Command::Mounts => cmd_mount::mounts(ctx),
     }
 }

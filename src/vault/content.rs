@@ -36,7 +36,7 @@ impl ContentHash {
         Ok(Self(arr))
     }
 
-    fn compute(size: u64, chunk_hashes: &[[u8; 32]]) -> Self {
+    pub(crate) fn compute(size: u64, chunk_hashes: &[[u8; 32]]) -> Self {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"avfs-content-v1\0");
         hasher.update(&size.to_le_bytes());
@@ -181,7 +181,7 @@ impl<'c> ContentWriter<'c> {
 }
 
 /// Stores one chunk unless an identical one exists; returns its id and hash.
-fn store_chunk(conn: &Connection, data: &[u8]) -> Result<(i64, [u8; 32])> {
+pub(crate) fn store_chunk(conn: &Connection, data: &[u8]) -> Result<(i64, [u8; 32])> {
     let hash = *blake3::hash(data).as_bytes();
     let existing: Option<i64> = conn
         .prepare_cached("SELECT id FROM chunks WHERE hash = ?1")?

@@ -75,7 +75,8 @@ pub fn is_empty(conn: &Connection, layer: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT NOT EXISTS (SELECT 1 FROM dirents WHERE layer = ?1)
-                AND NOT EXISTS (SELECT 1 FROM inodes WHERE layer = ?1)",
+                AND NOT EXISTS (SELECT 1 FROM inodes WHERE layer = ?1)
+                AND NOT EXISTS (SELECT 1 FROM xattrs WHERE layer = ?1)",
         )?
         .query_row([layer], |r| r.get(0))?)
 }

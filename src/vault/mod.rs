@@ -4,6 +4,7 @@
 
 pub mod content;
 pub mod diff;
+pub mod editor;
 pub mod error;
 pub mod journal;
 pub mod layer;
@@ -14,6 +15,7 @@ pub mod tree;
 
 pub use content::{CHUNK_SIZE, ContentHash, ContentReader, ContentWriter};
 pub use diff::{Change, ChangeKind, EntryState};
+pub use editor::ContentEditor;
 pub use error::{Result, VaultError};
 pub use journal::Op;
 pub use path::VaultPath;

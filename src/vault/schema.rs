@@ -81,6 +81,16 @@ CREATE TABLE inodes (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX inodes_by_layer ON inodes(layer);
 
+-- Extended attributes as of a layer; value NULL is a whiteout (removed here).
+CREATE TABLE xattrs (
+    ino   INTEGER NOT NULL,
+    name  BLOB NOT NULL,
+    layer INTEGER NOT NULL,
+    value BLOB,
+    PRIMARY KEY (ino, name, layer)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX xattrs_by_layer ON xattrs(layer);
+
 -- Immutable file contents, addressed by their content hash. Small contents
 -- live inline in `data`; larger ones are a list of chunks.
 CREATE TABLE contents (
@@ -128,6 +138,15 @@ BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
 CREATE TRIGGER inodes_frozen_update BEFORE UPDATE ON inodes
 WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
 BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+CREATE TRIGGER xattrs_frozen BEFORE INSERT ON xattrs
+WHEN (SELECT frozen FROM layers WHERE id = NEW.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+CREATE TRIGGER xattrs_frozen_update BEFORE UPDATE ON xattrs
+WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+CREATE TRIGGER xattrs_frozen_delete BEFORE DELETE ON xattrs
+WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
 CREATE TRIGGER dirents_frozen_delete BEFORE DELETE ON dirents
 WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
 BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;

@@ -375,13 +375,43 @@ impl Store {
         op: Op,
         f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.write_txn(vault, Some(&op), f)
+    }
+
+    /// Runs `f` as one transaction on a vault's head without a journal entry of
+    /// its own: for the mount, which records one summary entry per session with
+    /// [`Store::journal`] instead of one per file-system call.
+    pub fn write_unjournaled<T>(
+        &mut self,
+        vault: &str,
+        f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.write_txn(vault, None, f)
+    }
+
+    fn write_txn<T>(
+        &mut self,
+        vault: &str,
+        op: Option<&Op>,
+        f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
+    ) -> Result<T> {
         let stamp = self.stamp();
         let tx = self.begin_write()?;
         let row = vault_row(&tx, vault)?;
         let out = f(&TreeWriter::new(&tx, row.top, stamp)?)?;
-        journal::append(&tx, stamp.now_ns, Some(vault), &op)?;
+        if let Some(op) = op {
+            journal::append(&tx, stamp.now_ns, Some(vault), op)?;
+        }
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Appends a journal entry on its own (e.g. a mount session's summary).
+    pub fn journal(&mut self, vault: Option<&str>, op: Op) -> Result<()> {
+        let tx = self.begin_write()?;
+        journal::append(&tx, now_ns(), vault, &op)?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn state_top(conn: &Connection, at: &StateRef) -> Result<i64> {

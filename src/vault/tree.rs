@@ -10,6 +10,7 @@
 //! directory", so no CLI path can leave the vault through a link.
 
 use super::content::{ContentHash, ContentReader, ContentWriter};
+use super::editor::ContentEditor;
 use super::error::{Result, VaultError};
 use super::layer;
 use super::path::{VaultPath, validate_name};
@@ -319,6 +320,69 @@ impl<'c> Tree<'c> {
         }
     }
 
+    /// An extended attribute's value, if set.
+    pub fn xattr(&self, ino: u64, name: &[u8]) -> Result<Option<Vec<u8>>> {
+        let row: Option<Option<Vec<u8>>> = self
+            .conn
+            .prepare_cached(
+                "SELECT value FROM xattrs x WHERE ino = ?1 AND name = ?2
+                   AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?3 AND c.layer = x.layer)
+                 ORDER BY layer DESC LIMIT 1",
+            )?
+            .query_row(params![ino as i64, name, self.top], |r| r.get(0))
+            .optional()?;
+        Ok(row.flatten())
+    }
+
+    /// The names of an inode's extended attributes, sorted.
+    pub fn xattr_names(&self, ino: u64) -> Result<Vec<Vec<u8>>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, value IS NOT NULL FROM xattrs x WHERE ino = ?1
+               AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = x.layer)
+             ORDER BY name, layer",
+        )?;
+        let mut out: Vec<(Vec<u8>, bool)> = Vec::new();
+        for row in stmt.query_map(params![ino as i64, self.top], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, bool>(1)?))
+        })? {
+            let (name, live) = row?;
+            match out.last_mut() {
+                Some(last) if last.0 == name => last.1 = live,
+                _ => out.push((name, live)),
+            }
+        }
+        Ok(out
+            .into_iter()
+            .filter(|(_, live)| *live)
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    /// Opens a file's content for random-access editing.
+    pub fn edit(&self, attr: &Attr) -> Result<ContentEditor> {
+        ContentEditor::open(self.conn, attr.content.as_ref())
+    }
+
+    /// Reads through an editor: its unsaved writes over the stored content.
+    pub fn read_edited(
+        &self,
+        editor: &ContentEditor,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        editor.read_at(self.conn, offset, buf)
+    }
+
+    /// Writes into an editor (only reads the store, to fill partial chunks).
+    pub fn write_edited(&self, editor: &mut ContentEditor, offset: u64, data: &[u8]) -> Result<()> {
+        editor.write_at(self.conn, offset, data)
+    }
+
+    /// Truncates or extends an editor's content.
+    pub fn truncate_edited(&self, editor: &mut ContentEditor, size: u64) -> Result<()> {
+        editor.truncate(self.conn, size)
+    }
+
     /// Every path at or below `path`, parents before children, names sorted.
     pub fn walk(&self, path: &VaultPath) -> Result<Vec<(VaultPath, Attr)>> {
         let root = self.stat(path)?;
@@ -503,6 +567,55 @@ impl<'c> TreeWriter<'c> {
         attr.content = Some(content);
         attr.size = size;
         attr.mtime_ns = self.stamp.now_ns;
+        attr.ctime_ns = self.stamp.now_ns;
+        self.put_attr(&attr)?;
+        Ok(attr)
+    }
+
+    /// Stores an editor's complete dirty chunks to free its memory.
+    pub fn spill_edited(&self, editor: &mut ContentEditor) -> Result<()> {
+        editor.spill(self.conn)
+    }
+
+    /// Makes an editor's content the file's content; `None` if the inode is gone
+    /// (an unlinked file whose last handle closes).
+    pub fn commit_edited(&self, ino: u64, editor: &mut ContentEditor) -> Result<Option<Attr>> {
+        if self.attr(ino)?.is_none() {
+            return Ok(None);
+        }
+        let (content, size) = editor.commit(self.conn)?;
+        self.set_content(ino, content, size).map(Some)
+    }
+
+    /// Sets or (with `None`) removes an extended attribute.
+    pub fn set_xattr(&self, ino: u64, name: &[u8], value: Option<&[u8]>) -> Result<()> {
+        self.attr_of_child(ino)?;
+        let below: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM xattrs x WHERE ino = ?1 AND name = ?2 AND layer < ?3
+                   AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?3 AND c.layer = x.layer))",
+            )?
+            .query_row(params![ino as i64, name, self.top], |r| r.get(0))?;
+        if value.is_none() && !below {
+            self.conn
+                .prepare_cached("DELETE FROM xattrs WHERE ino = ?1 AND name = ?2 AND layer = ?3")?
+                .execute(params![ino as i64, name, self.top])?;
+        } else {
+            self.conn
+                .prepare_cached("INSERT OR REPLACE INTO xattrs(ino, name, layer, value) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![ino as i64, name, self.top, value])?;
+        }
+        let mut attr = self.attr_of_child(ino)?;
+        attr.ctime_ns = self.stamp.now_ns;
+        self.put_attr(&attr)
+    }
+
+    /// Changes owner and/or group.
+    pub fn set_owner(&self, ino: u64, uid: Option<u32>, gid: Option<u32>) -> Result<Attr> {
+        let mut attr = self.attr_of_child(ino)?;
+        attr.uid = uid.unwrap_or(attr.uid);
+        attr.gid = gid.unwrap_or(attr.gid);
         attr.ctime_ns = self.stamp.now_ns;
         self.put_attr(&attr)?;
         Ok(attr)

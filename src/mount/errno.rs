@@ -1,0 +1,27 @@
+//! Vault errors as the errno a file-system call returns: mapped once, here.
+
+use crate::vault::VaultError;
+use fuser::Errno;
+
+/// The errno for a vault error.
+pub fn errno(err: &VaultError) -> Errno {
+    match err {
+        VaultError::PathNotFound(_)
+        | VaultError::VaultNotFound(_)
+        | VaultError::CheckpointNotFound(_) => Errno::ENOENT,
+        VaultError::PathExists(_)
+        | VaultError::VaultExists(_)
+        | VaultError::CheckpointExists(_) => Errno::EEXIST,
+        VaultError::NotADirectory(_) => Errno::ENOTDIR,
+        VaultError::IsADirectory(_) => Errno::EISDIR,
+        VaultError::DirectoryNotEmpty(_) => Errno::ENOTEMPTY,
+        VaultError::InvalidPath { reason, .. } if reason.contains("longer") => Errno::ENAMETOOLONG,
+        VaultError::InvalidPath { .. }
+        | VaultError::InvalidName { .. }
+        | VaultError::InvalidMove(_) => Errno::EINVAL,
+        VaultError::SchemaTooNew { .. }
+        | VaultError::Corrupt(_)
+        | VaultError::Sqlite(_)
+        | VaultError::Io(_) => Errno::EIO,
+    }
+}

@@ -1,0 +1,1102 @@
+//! The FUSE adapter: each kernel request becomes one vault operation, and
+//! every handler replies in exactly one place from a `Result<_, Errno>`.
+//!
+//! Writes go into a per-inode [`ContentEditor`] shared by every handle open
+//! on that inode (so two descriptors see each other's writes) and are
+//! committed in one transaction on flush, fsync and release; an editor's full
+//! dirty chunks are stored early once it holds [`SPILL_AT`] bytes, so memory
+//! stays bounded whatever the file size.
+
+use super::errno::errno;
+use crate::vault::{
+    Attr, ContentEditor, Kind, NewNode, RenameMode, StateRef, Store, Tree, TreeWriter, VaultError,
+};
+use fuser::{
+    AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long the kernel may cache entries and attributes.
+const TTL: Duration = Duration::from_secs(1);
+/// Dirty bytes one open file may hold in memory before its full chunks are stored.
+pub const SPILL_AT: usize = 16 << 20;
+/// Largest write the kernel sends at once.
+const MAX_WRITE: u32 = 1 << 20;
+
+/// What a mount shows and whether it may change it.
+#[derive(Clone, Debug)]
+pub struct MountTarget {
+    /// The vault.
+    pub vault: String,
+    /// A checkpoint to show instead of the head (always read-only).
+    pub checkpoint: Option<String>,
+    /// Refuse every change with EROFS.
+    pub readonly: bool,
+}
+
+impl MountTarget {
+    /// The vault state this mount reads.
+    pub fn state(&self) -> StateRef {
+        match &self.checkpoint {
+            Some(name) => StateRef::Checkpoint {
+                vault: self.vault.clone(),
+                name: name.clone(),
+            },
+            None => StateRef::Head {
+                vault: self.vault.clone(),
+            },
+        }
+    }
+
+    /// True when nothing may be written.
+    pub fn is_readonly(&self) -> bool {
+        self.readonly || self.checkpoint.is_some()
+    }
+}
+
+/// Counts of what a mount session changed, for its journal entry.
+#[derive(Default, Debug, Clone)]
+pub struct SessionStats {
+    /// Files whose content was committed.
+    pub files_written: u64,
+    /// Files, directories and symlinks created.
+    pub created: u64,
+    /// Entries removed.
+    pub removed: u64,
+    /// Renames.
+    pub renamed: u64,
+    /// Attribute changes (chmod, chown, utimens, xattrs).
+    pub attrs_changed: u64,
+}
+
+/// An inode some handle has open.
+struct OpenFile {
+    opens: usize,
+    editor: Option<ContentEditor>,
+    /// The latest attributes seen, served after the inode is unlinked.
+    last: Attr,
+}
+
+enum Handle {
+    File { ino: u64, append: bool },
+    Dir { entries: Vec<(Vec<u8>, Attr)> },
+}
+
+struct Inner {
+    store: Store,
+    files: HashMap<u64, OpenFile>,
+    handles: HashMap<u64, Handle>,
+    next_fh: u64,
+    stats: SessionStats,
+}
+
+/// A vault (or one of its checkpoints) served as a file system.
+pub struct VaultFs {
+    target: MountTarget,
+    state: StateRef,
+    store_dir: PathBuf,
+    writeback: AtomicBool,
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn to_time(ns: i64) -> SystemTime {
+    if ns >= 0 {
+        UNIX_EPOCH + Duration::from_nanos(ns as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_nanos(ns.unsigned_abs())
+    }
+}
+
+fn from_time(t: TimeOrNow) -> i64 {
+    let t = match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    };
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i64,
+        Err(e) => -(e.duration().as_nanos() as i64),
+    }
+}
+
+fn file_type(kind: Kind) -> FileType {
+    match kind {
+        Kind::File => FileType::RegularFile,
+        Kind::Dir => FileType::Directory,
+        Kind::Symlink => FileType::Symlink,
+    }
+}
+
+fn fuse_attr(attr: &Attr) -> FileAttr {
+    let mtime = to_time(attr.mtime_ns);
+    FileAttr {
+        ino: INodeNo(attr.ino),
+        size: attr.size,
+        blocks: attr.size.div_ceil(512),
+        atime: mtime,
+        mtime,
+        ctime: to_time(attr.ctime_ns),
+        crtime: mtime,
+        kind: file_type(attr.kind),
+        perm: (attr.mode & 0o7777) as u16,
+        nlink: if attr.kind == Kind::Dir {
+            2
+        } else {
+            attr.nlink
+        },
+        uid: attr.uid,
+        gid: attr.gid,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
+    let bytes = name.as_bytes();
+    if bytes.len() > crate::vault::path::NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(bytes)
+}
+
+impl Inner {
+    fn read<T>(
+        &mut self,
+        state: &StateRef,
+        f: impl FnOnce(&Tree<'_>) -> Result<T, VaultError>,
+    ) -> Result<T, Errno> {
+        self.store.read(state, f).map_err(|e| errno(&e))
+    }
+
+    /// Current attributes, with unsaved writes' size and unlinked-but-open files.
+    fn attr(&mut self, state: &StateRef, ino: u64) -> Result<Attr, Errno> {
+        let found = self.read(state, |t| t.attr(ino))?;
+        let open = self.files.get_mut(&ino);
+        match (found, open) {
+            (Some(mut attr), Some(of)) => {
+                if let Some(ed) = &of.editor {
+                    attr.size = ed.size();
+                }
+                of.last = attr.clone();
+                Ok(attr)
+            }
+            (Some(attr), None) => Ok(attr),
+            (None, Some(of)) => {
+                let mut attr = of.last.clone();
+                attr.nlink = 0;
+                if let Some(ed) = &of.editor {
+                    attr.size = ed.size();
+                }
+                Ok(attr)
+            }
+            (None, None) => Err(Errno::ENOENT),
+        }
+    }
+
+    /// Commits an inode's unsaved writes, if any, in one transaction.
+    fn commit(&mut self, vault: &str, ino: u64) -> Result<(), Errno> {
+        let Inner {
+            store,
+            files,
+            stats,
+            ..
+        } = self;
+        let Some(editor) = files.get_mut(&ino).and_then(|of| of.editor.as_mut()) else {
+            return Ok(());
+        };
+        if !editor.is_changed() {
+            return Ok(());
+        }
+        let committed = store
+            .write_unjournaled(vault, |w| w.commit_edited(ino, editor))
+            .map_err(|e| errno(&e))?;
+        if let (Some(attr), Some(of)) = (committed, files.get_mut(&ino)) {
+            of.last = attr;
+            stats.files_written += 1;
+        }
+        Ok(())
+    }
+
+    fn new_handle(&mut self, handle: Handle) -> u64 {
+        self.next_fh += 1;
+        self.handles.insert(self.next_fh, handle);
+        self.next_fh
+    }
+
+    fn open_file(&mut self, attr: &Attr, append: bool) -> u64 {
+        let of = self.files.entry(attr.ino).or_insert_with(|| OpenFile {
+            opens: 0,
+            editor: None,
+            last: attr.clone(),
+        });
+        of.opens += 1;
+        self.new_handle(Handle::File {
+            ino: attr.ino,
+            append,
+        })
+    }
+}
+
+fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    // A panic in another handler must not wedge the whole mount.
+    inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Commits what a mount session left unsaved and reports what it changed.
+pub struct Finisher {
+    inner: Arc<Mutex<Inner>>,
+    vault: String,
+}
+
+impl Finisher {
+    /// Commits every open file's unsaved writes; returns the session's counts.
+    pub fn finish(&self) -> SessionStats {
+        let mut inner = lock(&self.inner);
+        let inos: Vec<u64> = inner.files.keys().copied().collect();
+        for ino in inos {
+            let _ = inner.commit(&self.vault, ino);
+        }
+        inner.stats.clone()
+    }
+}
+
+impl VaultFs {
+    /// Serves `target` from `store`; `store_dir` is where the store file lives (for statfs).
+    pub fn new(store: Store, target: MountTarget, store_dir: &Path) -> Self {
+        Self {
+            state: target.state(),
+            target,
+            store_dir: store_dir.to_path_buf(),
+            writeback: AtomicBool::new(false),
+            inner: Arc::new(Mutex::new(Inner {
+                store,
+                files: HashMap::new(),
+                handles: HashMap::new(),
+                next_fh: 0,
+                stats: SessionStats::default(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        lock(&self.inner)
+    }
+
+    fn writable(&self) -> Result<(), Errno> {
+        if self.target.is_readonly() {
+            Err(Errno::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// One write transaction on the vault head.
+    fn change<T>(
+        &self,
+        inner: &mut Inner,
+        f: impl FnOnce(&TreeWriter<'_>) -> Result<T, VaultError>,
+    ) -> Result<T, Errno> {
+        self.writable()?;
+        inner
+            .store
+            .write_unjournaled(&self.target.vault, f)
+            .map_err(|e| errno(&e))
+    }
+
+    /// A handle that can finish the session after the file system is handed to fuser.
+    pub fn finisher(&self) -> Finisher {
+        Finisher {
+            inner: Arc::clone(&self.inner),
+            vault: self.target.vault.clone(),
+        }
+    }
+
+    fn do_lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, Errno> {
+        let name = checked_name(name)?;
+        let mut inner = self.lock();
+        let ino = inner
+            .read(&self.state, |t| t.lookup(parent, name))?
+            .ok_or(Errno::ENOENT)?;
+        inner.attr(&self.state, ino)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn do_setattr(
+        &self,
+        ino: u64,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        mtime: Option<TimeOrNow>,
+    ) -> Result<Attr, Errno> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        if let Some(size) = size {
+            let attr = inner.attr(&self.state, ino)?;
+            if attr.kind == Kind::Dir {
+                return Err(Errno::EISDIR);
+            }
+            let Inner { store, files, .. } = &mut *inner;
+            let of = files.entry(ino).or_insert_with(|| OpenFile {
+                opens: 0,
+                editor: None,
+                last: attr.clone(),
+            });
+            self.writable()?;
+            store
+                .write_unjournaled(&self.target.vault, |w| {
+                    if of.editor.is_none() {
+                        of.editor = Some(w.edit(&attr)?);
+                    }
+                    let editor = of.editor.as_mut().expect("set above");
+                    w.truncate_edited(editor, size)?;
+                    w.commit_edited(ino, editor)
+                })
+                .map_err(|e| errno(&e))?;
+            if of.opens == 0 {
+                files.remove(&ino);
+            }
+        }
+        if mode.is_some() || uid.is_some() || gid.is_some() || mtime.is_some() {
+            self.change(inner, |w| {
+                if uid.is_some() || gid.is_some() {
+                    w.set_owner(ino, uid, gid)?;
+                }
+                if mode.is_some() || mtime.is_some() {
+                    w.set_meta(ino, mode, mtime.map(from_time))?;
+                }
+                Ok(())
+            })?;
+            inner.stats.attrs_changed += 1;
+        }
+        inner.attr(&self.state, ino)
+    }
+
+    fn do_create_node(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        node: impl FnOnce(&TreeWriter<'_>) -> Result<NewNode, VaultError>,
+    ) -> Result<Attr, Errno> {
+        let name = checked_name(name)?;
+        let mut inner = self.lock();
+        let attr = self.change(&mut inner, |w| {
+            let node = node(w)?;
+            w.create(parent, name, node)
+        })?;
+        inner.stats.created += 1;
+        Ok(attr)
+    }
+
+    fn do_remove(&self, parent: u64, name: &OsStr, want_dir: bool) -> Result<(), Errno> {
+        let name = checked_name(name)?;
+        let mut inner = self.lock();
+        let ino = inner
+            .read(&self.state, |t| t.lookup(parent, name))?
+            .ok_or(Errno::ENOENT)?;
+        let attr = inner.attr(&self.state, ino)?;
+        match (want_dir, attr.kind == Kind::Dir) {
+            (true, false) => return Err(Errno::ENOTDIR),
+            (false, true) => return Err(Errno::EISDIR),
+            _ => {}
+        }
+        self.change(&mut inner, |w| w.unlink(parent, name))?;
+        if let Some(of) = inner.files.get_mut(&ino) {
+            of.last.nlink = of.last.nlink.saturating_sub(1);
+        }
+        inner.stats.removed += 1;
+        Ok(())
+    }
+
+    fn do_rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: RenameFlags,
+    ) -> Result<(), Errno> {
+        let (name, newname) = (checked_name(name)?, checked_name(newname)?);
+        let mode = if flags.contains(RenameFlags::RENAME_EXCHANGE) {
+            RenameMode::Exchange
+        } else if flags.contains(RenameFlags::RENAME_NOREPLACE) {
+            RenameMode::NoReplace
+        } else if flags.is_empty() {
+            RenameMode::Replace
+        } else {
+            return Err(Errno::EINVAL);
+        };
+        let mut inner = self.lock();
+        self.change(&mut inner, |w| {
+            w.rename(parent, name, newparent, newname, mode)
+        })?;
+        inner.stats.renamed += 1;
+        Ok(())
+    }
+
+    fn do_link(&self, ino: u64, newparent: u64, newname: &OsStr) -> Result<Attr, Errno> {
+        let newname = checked_name(newname)?;
+        let mut inner = self.lock();
+        let attr = self.change(&mut inner, |w| w.link(ino, newparent, newname))?;
+        inner.stats.created += 1;
+        Ok(attr)
+    }
+
+    fn do_open(&self, ino: u64, flags: OpenFlags) -> Result<u64, Errno> {
+        let wants_write = flags.0 & nix::libc::O_ACCMODE != nix::libc::O_RDONLY;
+        if wants_write {
+            self.writable()?;
+        }
+        let mut inner = self.lock();
+        let attr = inner.attr(&self.state, ino)?;
+        if attr.kind == Kind::Dir && wants_write {
+            return Err(Errno::EISDIR);
+        }
+        let append = flags.0 & nix::libc::O_APPEND != 0;
+        Ok(inner.open_file(&attr, append))
+    }
+
+    fn do_read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+        let mut inner = self.lock();
+        let attr = inner.attr(&self.state, ino)?;
+        if attr.kind != Kind::File {
+            return Err(Errno::EISDIR);
+        }
+        let len = (size as u64).min(attr.size.saturating_sub(offset)) as usize;
+        let mut buf = vec![0u8; len];
+        let Inner { store, files, .. } = &mut *inner;
+        let editor = files.get(&ino).and_then(|of| of.editor.as_ref());
+        let n = store
+            .read(&self.state, |t| match editor {
+                Some(ed) => t.read_edited(ed, offset, &mut buf),
+                None => t.open(&attr)?.read_at(offset, &mut buf),
+            })
+            .map_err(|e| errno(&e))?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn do_write(&self, ino: u64, fh: u64, offset: u64, data: &[u8]) -> Result<u32, Errno> {
+        self.writable()?;
+        let mut inner = self.lock();
+        let attr = inner.attr(&self.state, ino)?;
+        let append = matches!(
+            inner.handles.get(&fh),
+            Some(Handle::File { append: true, .. })
+        );
+        let Inner { store, files, .. } = &mut *inner;
+        let of = files.entry(ino).or_insert_with(|| OpenFile {
+            opens: 0,
+            editor: None,
+            last: attr.clone(),
+        });
+        let spill = store
+            .read(&self.state, |t| {
+                if of.editor.is_none() {
+                    of.editor = Some(t.edit(&attr)?);
+                }
+                let editor = of.editor.as_mut().expect("set above");
+                // With the writeback cache the kernel resolves O_APPEND itself.
+                let at = if append && !self.writeback.load(Ordering::Relaxed) {
+                    editor.size()
+                } else {
+                    offset
+                };
+                t.write_edited(editor, at, data)?;
+                Ok(editor.dirty_bytes() > SPILL_AT)
+            })
+            .map_err(|e| errno(&e))?;
+        if spill {
+            let editor = of.editor.as_mut().expect("written above");
+            store
+                .write_unjournaled(&self.target.vault, |w| w.spill_edited(editor))
+                .map_err(|e| errno(&e))?;
+        }
+        Ok(data.len() as u32)
+    }
+
+    fn do_release(&self, fh: u64) -> Result<(), Errno> {
+        let mut inner = self.lock();
+        let Some(Handle::File { ino, .. }) = inner.handles.remove(&fh) else {
+            return Ok(());
+        };
+        let result = inner.commit(&self.target.vault, ino);
+        if let Some(of) = inner.files.get_mut(&ino) {
+            of.opens = of.opens.saturating_sub(1);
+            if of.opens == 0 {
+                inner.files.remove(&ino);
+            }
+        }
+        result
+    }
+
+    fn do_fsync(&self, ino: u64) -> Result<(), Errno> {
+        let mut inner = self.lock();
+        inner.commit(&self.target.vault, ino)?;
+        inner.store.sync().map_err(|e| errno(&e))
+    }
+
+    fn do_opendir(&self, ino: u64) -> Result<u64, Errno> {
+        let mut inner = self.lock();
+        let (dir, parent, children) = inner.read(&self.state, |t| {
+            let dir = t
+                .attr(ino)?
+                .ok_or(VaultError::PathNotFound(format!("inode {ino}")))?;
+            if dir.kind != Kind::Dir {
+                return Err(VaultError::NotADirectory(format!("inode {ino}")));
+            }
+            let parent = t.parent_dir(ino)?.unwrap_or(ino);
+            let parent = t.attr(parent)?.unwrap_or_else(|| dir.clone());
+            Ok((dir, parent, t.read_dir(ino)?))
+        })?;
+        let mut entries = vec![(b".".to_vec(), dir), (b"..".to_vec(), parent)];
+        entries.extend(children.into_iter().map(|e| (e.name, e.attr)));
+        Ok(inner.new_handle(Handle::Dir { entries }))
+    }
+
+    /// Calls `add` for each directory entry from `offset` until it reports a full buffer.
+    fn each_dir_entry(
+        &self,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(u64, &[u8], &Attr) -> bool,
+    ) -> Result<(), Errno> {
+        let inner = self.lock();
+        let Some(Handle::Dir { entries }) = inner.handles.get(&fh) else {
+            return Err(Errno::EBADF);
+        };
+        for (i, (name, attr)) in entries.iter().enumerate().skip(offset as usize) {
+            if add(i as u64 + 1, name, attr) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn do_statfs(&self) -> Result<(u64, u64, u64, u32), Errno> {
+        let st =
+            nix::sys::statvfs::statvfs(&self.store_dir).map_err(|e| Errno::from_i32(e as i32))?;
+        Ok((
+            st.blocks() as u64,
+            st.blocks_free() as u64,
+            st.blocks_available() as u64,
+            st.fragment_size() as u32,
+        ))
+    }
+
+    fn do_setxattr(&self, ino: u64, name: &OsStr, value: &[u8], flags: i32) -> Result<(), Errno> {
+        let name = name.as_bytes();
+        let mut inner = self.lock();
+        let exists = inner.read(&self.state, |t| t.xattr(ino, name))?.is_some();
+        if flags & nix::libc::XATTR_CREATE != 0 && exists {
+            return Err(Errno::EEXIST);
+        }
+        if flags & nix::libc::XATTR_REPLACE != 0 && !exists {
+            return Err(Errno::ENODATA);
+        }
+        self.change(&mut inner, |w| w.set_xattr(ino, name, Some(value)))?;
+        inner.stats.attrs_changed += 1;
+        Ok(())
+    }
+
+    fn do_removexattr(&self, ino: u64, name: &OsStr) -> Result<(), Errno> {
+        let name = name.as_bytes();
+        let mut inner = self.lock();
+        if inner.read(&self.state, |t| t.xattr(ino, name))?.is_none() {
+            return Err(Errno::ENODATA);
+        }
+        self.change(&mut inner, |w| w.set_xattr(ino, name, None))?;
+        inner.stats.attrs_changed += 1;
+        Ok(())
+    }
+
+    fn do_fallocate(&self, ino: u64, offset: u64, length: u64, mode: i32) -> Result<(), Errno> {
+        if mode != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let size = self.lock().attr(&self.state, ino)?.size;
+        let end = offset.checked_add(length).ok_or(Errno::EFBIG)?;
+        if end > size {
+            self.do_setattr(ino, None, None, None, Some(end), None)?;
+        }
+        Ok(())
+    }
+}
+
+/// Replies with an xattr value or its size, as the `size` argument asks.
+fn reply_xattr(reply: ReplyXattr, data: Result<Vec<u8>, Errno>, size: u32) {
+    match data {
+        Err(e) => reply.error(e),
+        Ok(data) if size == 0 => reply.size(data.len() as u32),
+        Ok(data) if data.len() > size as usize => reply.error(Errno::ERANGE),
+        Ok(data) => reply.data(&data),
+    }
+}
+
+impl Filesystem for VaultFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let _ = config.set_max_write(MAX_WRITE);
+        let _ = config.set_max_readahead(MAX_WRITE);
+        let wanted = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_CACHE_SYMLINKS;
+        let _ = config.add_capabilities(wanted & config.capabilities());
+        if !self.target.is_readonly()
+            && config
+                .add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE)
+                .is_ok()
+        {
+            self.writeback.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn destroy(&mut self) {
+        self.finisher().finish();
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        match self.do_lookup(parent.0, name) {
+            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.lock().attr(&self.state, ino.0) {
+            Ok(attr) => reply.attr(&TTL, &fuse_attr(&attr)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        match self.do_setattr(ino.0, mode, uid, gid, size, mtime) {
+            Ok(attr) => reply.attr(&TTL, &fuse_attr(&attr)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.lock().attr(&self.state, ino.0) {
+            Ok(Attr {
+                target: Some(target),
+                ..
+            }) => reply.data(&target),
+            Ok(_) => reply.error(Errno::EINVAL),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        // Only regular files: devices, fifos and sockets have no place in a workspace store.
+        if mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
+            return reply.error(Errno::EPERM);
+        }
+        let result = self.do_create_node(parent.0, name, |w| {
+            let (content, size) = w.store_content(&[][..])?;
+            Ok(NewNode::file(content, size, mode & !umask))
+        });
+        match result {
+            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        match self.do_create_node(parent.0, name, |_| Ok(NewNode::dir(mode & !umask))) {
+            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match self.do_remove(parent.0, name, false) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match self.do_remove(parent.0, name, true) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let target = target.as_os_str().as_bytes().to_vec();
+        match self.do_create_node(parent.0, link_name, |_| Ok(NewNode::symlink(target))) {
+            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        match self.do_rename(parent.0, name, newparent.0, newname, flags) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        match self.do_link(ino.0, newparent.0, newname) {
+            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        match self.do_open(ino.0, flags) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.do_read(ino.0, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.do_write(ino.0, fh.0, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        match self.lock().commit(&self.target.vault, ino.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.do_release(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.do_fsync(ino.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.do_opendir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let result = self.each_dir_entry(fh.0, offset, |next, name, attr| {
+            reply.add(
+                INodeNo(attr.ino),
+                next,
+                file_type(attr.kind),
+                OsStr::from_bytes(name),
+            )
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let result = self.each_dir_entry(fh.0, offset, |next, name, attr| {
+            reply.add(
+                INodeNo(attr.ino),
+                next,
+                OsStr::from_bytes(name),
+                &TTL,
+                &fuse_attr(attr),
+                Generation(0),
+            )
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.lock().handles.remove(&fh.0);
+        reply.ok();
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        // Directory changes are committed as they happen; make them durable.
+        match self.lock().store.sync() {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        match self.do_statfs() {
+            Ok((blocks, bfree, bavail, frsize)) => reply.statfs(
+                blocks,
+                bfree,
+                bavail,
+                u64::from(u32::MAX),
+                u64::from(u32::MAX),
+                frsize,
+                255,
+                frsize,
+            ),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        match self.do_setxattr(ino.0, name, value, flags) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let value = self
+            .lock()
+            .read(&self.state, |t| t.xattr(ino.0, name.as_bytes()))
+            .and_then(|v| v.ok_or(Errno::ENODATA));
+        reply_xattr(reply, value, size);
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let names = self
+            .lock()
+            .read(&self.state, |t| t.xattr_names(ino.0))
+            .map(|names| {
+                names
+                    .into_iter()
+                    .flat_map(|mut n| {
+                        n.push(0);
+                        n
+                    })
+                    .collect::<Vec<u8>>()
+            });
+        reply_xattr(reply, names, size);
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match self.do_removexattr(ino.0, name) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+        // Permission bits are checked by the kernel (default_permissions); this
+        // only has to say whether the inode exists.
+        match self.lock().attr(&self.state, ino.0) {
+            Ok(_) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let result = self
+            .do_create_node(parent.0, name, |w| {
+                let (content, size) = w.store_content(&[][..])?;
+                Ok(NewNode::file(content, size, mode & !umask))
+            })
+            .map(|attr| {
+                let fh = self
+                    .lock()
+                    .open_file(&attr, flags & nix::libc::O_APPEND != 0);
+                (attr, fh)
+            });
+        match result {
+            Ok((attr, fh)) => reply.created(
+                &TTL,
+                &fuse_attr(&attr),
+                Generation(0),
+                FileHandle(fh),
+                FopenFlags::empty(),
+            ),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        match self.do_fallocate(ino.0, offset, length, mode) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Serving one mount in this process: checks, mounting, signal handling,
+//! and the clean-up that runs however the session ends.
+
+use super::error::MountError;
+use super::fs::{MountTarget, SessionStats, VaultFs};
+use super::registry::{MountRecord, Registry, is_fuse_mounted, unmount};
+use crate::vault::{Op, Owner, Store, now_ns};
+use fuser::{Config, MountOption, Session, SessionACL};
+use nix::sys::signal::{SigSet, Signal};
+use std::path::{Path, PathBuf};
+
+/// Everything needed to serve a mount.
+#[derive(Clone, Debug)]
+pub struct MountRequest {
+    /// The directory holding `store.db` (and the mount registry).
+    pub store_dir: PathBuf,
+    /// Owner stamped on what the mount creates.
+    pub owner: Owner,
+    /// What to show.
+    pub target: MountTarget,
+    /// Where to show it.
+    pub mountpoint: PathBuf,
+}
+
+/// Checks a mount point before anything is mounted; returns its absolute path.
+pub fn preflight(mountpoint: &Path) -> Result<PathBuf, MountError> {
+    let meta = match std::fs::metadata(mountpoint) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(MountError::MountpointMissing(mountpoint.to_path_buf()));
+        }
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOTCONN) => {
+            return Err(MountError::AlreadyMounted(mountpoint.to_path_buf()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !meta.is_dir() {
+        return Err(MountError::NotADirectory(mountpoint.to_path_buf()));
+    }
+    let absolute = std::fs::canonicalize(mountpoint)?;
+    if is_fuse_mounted(&absolute) {
+        return Err(MountError::AlreadyMounted(absolute));
+    }
+    if std::fs::read_dir(&absolute)?.next().is_some() {
+        return Err(MountError::NotEmpty(absolute));
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return Err(MountError::FuseUnavailable(
+            "/dev/fuse does not exist".into(),
+        ));
+    }
+    Ok(absolute)
+}
+
+fn config(target: &MountTarget) -> Config {
+    let mut options = vec![
+        MountOption::FSName(format!("avfs:{}", target.vault)),
+        MountOption::Subtype("avfs".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoAtime,
+        MountOption::NoDev,
+    ];
+    options.push(if target.is_readonly() {
+        MountOption::RO
+    } else {
+        MountOption::RW
+    });
+    let mut config = Config::default();
+    config.mount_options = options;
+    config.acl = SessionACL::Owner;
+    config.n_threads = Some(2);
+    config
+}
+
+/// Mounts, calls `ready` once the mount is live, and serves until the mount is
+/// unmounted or the process gets SIGTERM, SIGINT or SIGHUP. On the way out it
+/// commits unsaved writes, removes the mount record and journals a summary.
+pub fn serve(
+    request: &MountRequest,
+    ready: impl FnOnce(&MountRecord),
+) -> Result<SessionStats, MountError> {
+    let mountpoint = preflight(&request.mountpoint)?;
+    let mut store = Store::open(&request.store_dir.join("store.db"), request.owner)?;
+    store.read(&request.target.state(), |_| Ok(()))?;
+    let fs = VaultFs::new(store, request.target.clone(), &request.store_dir);
+    let finisher = fs.finisher();
+
+    // Block the stop signals before fuser starts its threads, so that only the
+    // waiter below ever sees them.
+    let mut signals = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        signals.add(s);
+    }
+    signals.thread_block().map_err(std::io::Error::from)?;
+
+    let session = Session::new(fs, &mountpoint, &config(&request.target)).map_err(|e| {
+        match e.raw_os_error() {
+            Some(nix::libc::ENODEV) | Some(nix::libc::ENOENT) => {
+                MountError::FuseUnavailable(e.to_string())
+            }
+            _ => MountError::Io(e),
+        }
+    })?;
+    let registry = Registry::new(&request.store_dir);
+    let record = MountRecord {
+        mountpoint: mountpoint.clone(),
+        vault: request.target.vault.clone(),
+        checkpoint: request.target.checkpoint.clone(),
+        readonly: request.target.is_readonly(),
+        pid: std::process::id(),
+        started_ns: now_ns(),
+    };
+    registry.add(&record)?;
+    ready(&record);
+
+    let watched = mountpoint.clone();
+    std::thread::spawn(move || {
+        if signals.wait().is_ok() {
+            // Open files keep a plain unmount busy: detach instead, and the
+            // session ends when the last of them closes.
+            if unmount(&watched, false).is_err() {
+                let _ = unmount(&watched, true);
+            }
+        }
+    });
+    let served = session.run();
+
+    let stats = finisher.finish();
+    registry.remove(&mountpoint);
+    let summary = format!(
+        "{}: {} files written, {} created, {} removed, {} renamed, {} attribute changes",
+        mountpoint.display(),
+        stats.files_written,
+        stats.created,
+        stats.removed,
+        stats.renamed,
+        stats.attrs_changed
+    );
+    if let Ok(mut store) = Store::open(&request.store_dir.join("store.db"), request.owner) {
+        let _ = store.journal(
+            Some(&request.target.vault),
+            Op::new("mount.session", summary),
+        );
+    }
+    served?;
+    Ok(stats)
+}
