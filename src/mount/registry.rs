@@ -113,14 +113,12 @@ pub fn unmount(path: &Path, lazy: bool) -> Result<(), MountError> {
                 args.push("-z");
             }
             for helper in ["fusermount3", "fusermount"] {
-                if let Ok(status) = std::process::Command::new(helper)
+                let status = std::process::Command::new(helper)
                     .args(&args)
                     .arg(path)
-                    .status()
-                {
-                    if status.success() {
-                        return Ok(());
-                    }
+                    .status();
+                if status.is_ok_and(|s| s.success()) {
+                    return Ok(());
                 }
             }
             Err(MountError::Io(io::Error::from_raw_os_error(
