@@ -4,6 +4,8 @@
 //! format breaks a test instead of slipping through.
 #![allow(dead_code)]
 
+pub mod fuse;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::ffi::OsStr;
