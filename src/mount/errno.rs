@@ -22,6 +22,10 @@ pub fn errno(err: &VaultError) -> Errno {
         VaultError::SchemaTooNew { .. }
         | VaultError::Corrupt(_)
         | VaultError::Sqlite(_)
-        | VaultError::Io(_) => Errno::EIO,
+        | VaultError::Io(_) => {
+            // The caller only sees EIO: keep the cause in the mount's log.
+            eprintln!("avfs mount: {err}");
+            Errno::EIO
+        }
     }
 }

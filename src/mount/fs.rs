@@ -29,6 +29,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const TTL: Duration = Duration::from_secs(1);
 /// Dirty bytes one open file may hold in memory before its full chunks are stored.
 pub const SPILL_AT: usize = 16 << 20;
+/// How long directory and attribute changes may wait in a batch before they are
+/// committed (file contents are committed on close and fsync).
+pub const BATCH_MAX_AGE: Duration = Duration::from_millis(20);
 /// Largest write the kernel sends at once.
 const MAX_WRITE: u32 = 1 << 20;
 
@@ -81,9 +84,23 @@ pub struct SessionStats {
 /// An inode some handle has open.
 struct OpenFile {
     opens: usize,
+    /// Unsaved writes over the stored content; also caches the chunk list for reads.
     editor: Option<ContentEditor>,
     /// The latest attributes seen, served after the inode is unlinked.
     last: Attr,
+    /// An mtime set explicitly since the last write, kept when the content commits.
+    mtime_override: Option<i64>,
+}
+
+impl OpenFile {
+    fn new(last: Attr) -> Self {
+        Self {
+            opens: 0,
+            editor: None,
+            last,
+            mtime_override: None,
+        }
+    }
 }
 
 enum Handle {
@@ -160,6 +177,27 @@ fn fuse_attr(attr: &Attr) -> FileAttr {
     }
 }
 
+/// The attributes of a cached "does not exist" answer (inode 0).
+fn negative_entry() -> FileAttr {
+    FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: UNIX_EPOCH,
+        mtime: UNIX_EPOCH,
+        ctime: UNIX_EPOCH,
+        crtime: UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
 fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
     let bytes = name.as_bytes();
     if bytes.len() > crate::vault::path::NAME_MAX {
@@ -210,20 +248,29 @@ impl Inner {
             stats,
             ..
         } = self;
-        let Some(editor) = files.get_mut(&ino).and_then(|of| of.editor.as_mut()) else {
+        let Some(of) = files.get_mut(&ino) else {
             return Ok(());
         };
-        if !editor.is_changed() {
+        let mtime = of.mtime_override;
+        let Some(editor) = of.editor.as_mut().filter(|e| e.is_changed()) else {
             return Ok(());
-        }
+        };
+        store.begin_batch().map_err(|e| errno(&e))?;
         let committed = store
-            .write_unjournaled(vault, |w| w.commit_edited(ino, editor))
+            .write_unjournaled(vault, |w| w.commit_edited(ino, editor, mtime))
             .map_err(|e| errno(&e))?;
         if let (Some(attr), Some(of)) = (committed, files.get_mut(&ino)) {
             of.last = attr;
             stats.files_written += 1;
         }
         Ok(())
+    }
+
+    /// Commits an inode's unsaved writes and the open batch, so that other
+    /// processes see everything done so far (on close and fsync).
+    fn publish(&mut self, vault: &str, ino: u64) -> Result<(), Errno> {
+        self.commit(vault, ino)?;
+        self.store.commit_batch().map_err(|e| errno(&e))
     }
 
     fn new_handle(&mut self, handle: Handle) -> u64 {
@@ -233,11 +280,10 @@ impl Inner {
     }
 
     fn open_file(&mut self, attr: &Attr, append: bool) -> u64 {
-        let of = self.files.entry(attr.ino).or_insert_with(|| OpenFile {
-            opens: 0,
-            editor: None,
-            last: attr.clone(),
-        });
+        let of = self
+            .files
+            .entry(attr.ino)
+            .or_insert_with(|| OpenFile::new(attr.clone()));
         of.opens += 1;
         self.new_handle(Handle::File {
             ino: attr.ino,
@@ -252,6 +298,7 @@ fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 }
 
 /// Commits what a mount session left unsaved and reports what it changed.
+#[derive(Clone)]
 pub struct Finisher {
     inner: Arc<Mutex<Inner>>,
     vault: String,
@@ -265,7 +312,17 @@ impl Finisher {
         for ino in inos {
             let _ = inner.commit(&self.vault, ino);
         }
+        let _ = inner.store.commit_batch();
         inner.stats.clone()
+    }
+
+    /// Commits the open batch of directory and attribute changes, if any; the
+    /// session calls this every [`BATCH_MAX_AGE`] so they reach other processes soon.
+    pub fn tick(&self) {
+        let mut inner = lock(&self.inner);
+        if let Err(e) = inner.store.commit_batch() {
+            eprintln!("avfs mount: commit failed: {e}");
+        }
     }
 }
 
@@ -306,6 +363,7 @@ impl VaultFs {
         f: impl FnOnce(&TreeWriter<'_>) -> Result<T, VaultError>,
     ) -> Result<T, Errno> {
         self.writable()?;
+        inner.store.begin_batch().map_err(|e| errno(&e))?;
         inner
             .store
             .write_unjournaled(&self.target.vault, f)
@@ -330,6 +388,7 @@ impl VaultFs {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     fn do_setattr(
         &self,
         ino: u64,
@@ -339,44 +398,66 @@ impl VaultFs {
         size: Option<u64>,
         mtime: Option<TimeOrNow>,
     ) -> Result<Attr, Errno> {
-        let mut inner = self.lock();
-        let inner = &mut *inner;
+        self.writable()?;
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let attr = inner.attr(&self.state, ino)?;
+        // An unlinked file that is still open has no row to change: its
+        // attributes live (and die) with the open file.
+        let in_tree = inner.read(&self.state, |t| t.attr(ino))?.is_some();
+        let mtime_ns = mtime.map(from_time);
         if let Some(size) = size {
-            let attr = inner.attr(&self.state, ino)?;
             if attr.kind == Kind::Dir {
                 return Err(Errno::EISDIR);
             }
             let Inner { store, files, .. } = &mut *inner;
-            let of = files.entry(ino).or_insert_with(|| OpenFile {
-                opens: 0,
-                editor: None,
-                last: attr.clone(),
-            });
-            self.writable()?;
-            store
-                .write_unjournaled(&self.target.vault, |w| {
+            let of = files
+                .entry(ino)
+                .or_insert_with(|| OpenFile::new(attr.clone()));
+            let editor = store
+                .read(&self.state, |t| {
                     if of.editor.is_none() {
-                        of.editor = Some(w.edit(&attr)?);
+                        of.editor = Some(t.edit(&attr)?);
                     }
                     let editor = of.editor.as_mut().expect("set above");
-                    w.truncate_edited(editor, size)?;
-                    w.commit_edited(ino, editor)
+                    t.truncate_edited(editor, size)?;
+                    Ok(editor)
                 })
                 .map_err(|e| errno(&e))?;
+            if in_tree {
+                store.begin_batch().map_err(|e| errno(&e))?;
+                store
+                    .write_unjournaled(&self.target.vault, |w| {
+                        w.commit_edited(ino, editor, mtime_ns)
+                    })
+                    .map_err(|e| errno(&e))?;
+            }
             if of.opens == 0 {
                 files.remove(&ino);
             }
         }
+        if let (Some(of), Some(ns)) = (inner.files.get_mut(&ino), mtime_ns) {
+            // Content committed later (on close) must keep this time (cp -p, tar).
+            of.mtime_override = Some(ns);
+        }
         if mode.is_some() || uid.is_some() || gid.is_some() || mtime.is_some() {
-            self.change(inner, |w| {
-                if uid.is_some() || gid.is_some() {
-                    w.set_owner(ino, uid, gid)?;
-                }
-                if mode.is_some() || mtime.is_some() {
-                    w.set_meta(ino, mode, mtime.map(from_time))?;
-                }
-                Ok(())
-            })?;
+            if in_tree {
+                self.change(inner, |w| {
+                    if uid.is_some() || gid.is_some() {
+                        w.set_owner(ino, uid, gid)?;
+                    }
+                    if mode.is_some() || mtime_ns.is_some() {
+                        w.set_meta(ino, mode, mtime_ns)?;
+                    }
+                    Ok(())
+                })?;
+            } else if let Some(of) = inner.files.get_mut(&ino) {
+                let last = &mut of.last;
+                last.mode = mode.map_or(last.mode, |m| m & 0o7777);
+                last.uid = uid.unwrap_or(last.uid);
+                last.gid = gid.unwrap_or(last.gid);
+                last.mtime_ns = mtime_ns.unwrap_or(last.mtime_ns);
+            }
             inner.stats.attrs_changed += 1;
         }
         inner.attr(&self.state, ino)
@@ -475,13 +556,21 @@ impl VaultFs {
         let len = (size as u64).min(attr.size.saturating_sub(offset)) as usize;
         let mut buf = vec![0u8; len];
         let Inner { store, files, .. } = &mut *inner;
-        let editor = files.get(&ino).and_then(|of| of.editor.as_ref());
+        // Read through the open file's editor: it loads the chunk list once, not per read.
+        let of = files
+            .entry(ino)
+            .or_insert_with(|| OpenFile::new(attr.clone()));
         let n = store
-            .read(&self.state, |t| match editor {
-                Some(ed) => t.read_edited(ed, offset, &mut buf),
-                None => t.open(&attr)?.read_at(offset, &mut buf),
+            .read(&self.state, |t| {
+                if of.editor.is_none() {
+                    of.editor = Some(t.edit(&attr)?);
+                }
+                t.read_edited(of.editor.as_ref().expect("set above"), offset, &mut buf)
             })
             .map_err(|e| errno(&e))?;
+        if of.opens == 0 {
+            files.remove(&ino);
+        }
         buf.truncate(n);
         Ok(buf)
     }
@@ -495,11 +584,11 @@ impl VaultFs {
             Some(Handle::File { append: true, .. })
         );
         let Inner { store, files, .. } = &mut *inner;
-        let of = files.entry(ino).or_insert_with(|| OpenFile {
-            opens: 0,
-            editor: None,
-            last: attr.clone(),
-        });
+        let of = files
+            .entry(ino)
+            .or_insert_with(|| OpenFile::new(attr.clone()));
+        // A write after an explicit mtime moves the time on again.
+        of.mtime_override = None;
         let spill = store
             .read(&self.state, |t| {
                 if of.editor.is_none() {
@@ -518,6 +607,7 @@ impl VaultFs {
             .map_err(|e| errno(&e))?;
         if spill {
             let editor = of.editor.as_mut().expect("written above");
+            store.begin_batch().map_err(|e| errno(&e))?;
             store
                 .write_unjournaled(&self.target.vault, |w| w.spill_edited(editor))
                 .map_err(|e| errno(&e))?;
@@ -530,7 +620,7 @@ impl VaultFs {
         let Some(Handle::File { ino, .. }) = inner.handles.remove(&fh) else {
             return Ok(());
         };
-        let result = inner.commit(&self.target.vault, ino);
+        let result = inner.publish(&self.target.vault, ino);
         if let Some(of) = inner.files.get_mut(&ino) {
             of.opens = of.opens.saturating_sub(1);
             if of.opens == 0 {
@@ -669,6 +759,10 @@ impl Filesystem for VaultFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.do_lookup(parent.0, name) {
             Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            // Inode 0 tells the kernel to cache "no such name" for the TTL: tools
+            // probe many missing paths. Creating the name through the mount
+            // replaces the negative entry at once.
+            Err(e) if e == Errno::ENOENT => reply.entry(&TTL, &negative_entry(), Generation(0)),
             Err(e) => reply.error(e),
         }
     }
@@ -863,7 +957,7 @@ impl Filesystem for VaultFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        match self.lock().commit(&self.target.vault, ino.0) {
+        match self.lock().publish(&self.target.vault, ino.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

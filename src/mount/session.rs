@@ -2,7 +2,7 @@
 //! and the clean-up that runs however the session ends.
 
 use super::error::MountError;
-use super::fs::{MountTarget, SessionStats, VaultFs};
+use super::fs::{BATCH_MAX_AGE, MountTarget, SessionStats, VaultFs};
 use super::registry::{MountRecord, Registry, is_fuse_mounted, unmount};
 use crate::vault::{Op, Owner, Store, now_ns};
 use fuser::{Config, MountOption, Session, SessionACL};
@@ -121,6 +121,13 @@ pub fn serve(
             if unmount(&watched, false).is_err() {
                 let _ = unmount(&watched, true);
             }
+        }
+    });
+    let ticker = finisher.clone();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(BATCH_MAX_AGE);
+            ticker.tick();
         }
     });
     let served = session.run();

@@ -163,6 +163,8 @@ fn checkpoint_row(conn: &Connection, vault: &str, name: &str) -> Result<Checkpoi
 pub struct Store {
     conn: Connection,
     owner: Owner,
+    /// A batch transaction is open (see [`Store::begin_batch`]).
+    batch: bool,
 }
 
 impl Store {
@@ -180,7 +182,11 @@ impl Store {
     fn from_connection(mut conn: Connection, owner: Owner) -> Result<Self> {
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
-        Ok(Self { conn, owner })
+        Ok(Self {
+            conn,
+            owner,
+            batch: false,
+        })
     }
 
     /// The underlying connection (read-only uses: integrity checks, stats).
@@ -189,9 +195,39 @@ impl Store {
     }
 
     fn begin_write(&mut self) -> Result<Transaction<'_>> {
+        self.commit_batch()?;
         Ok(self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// Starts grouping writes: until [`Store::commit_batch`], [`Store::write`] and
+    /// [`Store::write_unjournaled`] run inside one open transaction, each under its
+    /// own savepoint (a failed one still leaves nothing), and reads see them. Other
+    /// connections see nothing of the batch until it commits. For the mount, where
+    /// a commit per file-system call would dominate.
+    pub fn begin_batch(&mut self) -> Result<()> {
+        if !self.batch {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.batch = true;
+        }
+        Ok(())
+    }
+
+    /// Commits the open batch, if any.
+    pub fn commit_batch(&mut self) -> Result<()> {
+        if self.batch {
+            let committed = self.conn.execute_batch("COMMIT");
+            // A failed COMMIT may leave the transaction open (busy) or rolled back (full disk).
+            self.batch = committed.is_err() && !self.conn.is_autocommit();
+            committed?;
+        }
+        Ok(())
+    }
+
+    /// True while a batch is open.
+    pub fn in_batch(&self) -> bool {
+        self.batch
     }
 
     fn stamp(&self) -> Stamp {
@@ -202,8 +238,9 @@ impl Store {
         }
     }
 
-    /// Makes everything committed so far durable against power loss.
-    pub fn sync(&self) -> Result<()> {
+    /// Commits any open batch and makes everything committed durable against power loss.
+    pub fn sync(&mut self) -> Result<()> {
+        self.commit_batch()?;
         self.conn
             .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
         Ok(())
@@ -360,6 +397,10 @@ impl Store {
 
     /// Runs `f` against a consistent snapshot of a vault state.
     pub fn read<T>(&mut self, at: &StateRef, f: impl FnOnce(&Tree<'_>) -> Result<T>) -> Result<T> {
+        if self.batch {
+            let top = Self::state_top(&self.conn, at)?;
+            return f(&Tree::new(&self.conn, top)?);
+        }
         let tx = self.conn.transaction()?;
         let top = Self::state_top(&tx, at)?;
         let out = f(&Tree::new(&tx, top)?)?;
@@ -396,13 +437,32 @@ impl Store {
         f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
     ) -> Result<T> {
         let stamp = self.stamp();
-        let tx = self.begin_write()?;
-        let row = vault_row(&tx, vault)?;
-        let out = f(&TreeWriter::new(&tx, row.top, stamp)?)?;
-        if let Some(op) = op {
-            journal::append(&tx, stamp.now_ns, Some(vault), op)?;
+        if self.batch {
+            let sp = self.conn.savepoint()?;
+            let out = Self::apply(&sp, vault, op, stamp, f)?;
+            sp.commit()?;
+            return Ok(out);
         }
+        let tx = self.begin_write()?;
+        let out = Self::apply(&tx, vault, op, stamp, f)?;
         tx.commit()?;
+        Ok(out)
+    }
+
+    /// The body of a write: reads the vault's top layer inside the caller's
+    /// transaction, runs `f` on it, journals `op`.
+    fn apply<T>(
+        conn: &Connection,
+        vault: &str,
+        op: Option<&Op>,
+        stamp: Stamp,
+        f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let row = vault_row(conn, vault)?;
+        let out = f(&TreeWriter::new(conn, row.top, stamp)?)?;
+        if let Some(op) = op {
+            journal::append(conn, stamp.now_ns, Some(vault), op)?;
+        }
         Ok(out)
     }
 

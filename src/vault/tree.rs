@@ -17,6 +17,9 @@ use super::path::{VaultPath, validate_name};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::io::Read;
 
+/// `inodes.kind` of a row that deletes the inode in its layer.
+const WHITEOUT_KIND: i64 = 0;
+
 /// The root directory's inode in every vault.
 pub const ROOT_INO: u64 = 1;
 
@@ -182,6 +185,9 @@ impl<'c> Tree<'c> {
         else {
             return Ok(None);
         };
+        if kind == WHITEOUT_KIND {
+            return Ok(None);
+        }
         Ok(Some(Attr {
             ino,
             kind: Kind::from_code(kind)?,
@@ -463,10 +469,28 @@ impl<'c> TreeWriter<'c> {
         Ok(())
     }
 
+    /// Deletes an inode: a whiteout row if a lower layer has it, else just the top row.
     fn drop_attr(&self, ino: u64) -> Result<()> {
-        self.conn
-            .prepare_cached("DELETE FROM inodes WHERE ino = ?1 AND layer = ?2")?
-            .execute(params![ino as i64, self.top])?;
+        let below: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM inodes i WHERE ino = ?1 AND layer < ?2
+                   AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = i.layer))",
+            )?
+            .query_row(params![ino as i64, self.top], |r| r.get(0))?;
+        if below {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO inodes
+                       (ino, layer, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target)
+                     VALUES (?1, ?2, ?3, 0, 0, 0, 0, 0, 0, 0, NULL, NULL)",
+                )?
+                .execute(params![ino as i64, self.top, WHITEOUT_KIND])?;
+        } else {
+            self.conn
+                .prepare_cached("DELETE FROM inodes WHERE ino = ?1 AND layer = ?2")?
+                .execute(params![ino as i64, self.top])?;
+        }
         Ok(())
     }
 
@@ -577,14 +601,25 @@ impl<'c> TreeWriter<'c> {
         editor.spill(self.conn)
     }
 
-    /// Makes an editor's content the file's content; `None` if the inode is gone
-    /// (an unlinked file whose last handle closes).
-    pub fn commit_edited(&self, ino: u64, editor: &mut ContentEditor) -> Result<Option<Attr>> {
+    /// Makes an editor's content the file's content, stamped with `mtime_ns`
+    /// (default: now); `None` if the inode is gone (an unlinked file whose last
+    /// handle closes).
+    pub fn commit_edited(
+        &self,
+        ino: u64,
+        editor: &mut ContentEditor,
+        mtime_ns: Option<i64>,
+    ) -> Result<Option<Attr>> {
         if self.attr(ino)?.is_none() {
             return Ok(None);
         }
         let (content, size) = editor.commit(self.conn)?;
-        self.set_content(ino, content, size).map(Some)
+        let mut attr = self.set_content(ino, content, size)?;
+        if let Some(mtime) = mtime_ns {
+            attr.mtime_ns = mtime;
+            self.put_attr(&attr)?;
+        }
+        Ok(Some(attr))
     }
 
     /// Sets or (with `None`) removes an extended attribute.
