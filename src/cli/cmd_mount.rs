@@ -105,6 +105,8 @@ fn spawn_server(request: &MountRequest, args: &MountArgs) -> CliResult<MountReco
         .arg(&request.mountpoint)
         .arg("--foreground")
         .env(super::env::AVFS_HOME, &request.store_dir)
+        // Hold no directory busy but the mount point itself.
+        .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log);

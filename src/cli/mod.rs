@@ -81,6 +81,8 @@ impl Ctx {
             return Ok(dir.clone());
         }
         let dir = store_dir()?;
+        // Absolute, so that a mount's serving process (which runs from `/`) finds it too.
+        let dir = std::path::absolute(&dir).map_err(|e| CliError::host_io(&dir, e))?;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
