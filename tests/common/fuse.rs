@@ -36,12 +36,21 @@ impl Mounted {
     /// Mounts `vault` with extra `flags` (e.g. `--readonly`).
     pub fn new(avfs: &Avfs, vault: &str, flags: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("mount dir");
-        let mut args: Vec<std::ffi::OsString> = vec!["--json".into(), "mount".into(), vault.into(), dir.path().into()];
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--json".into(),
+            "mount".into(),
+            vault.into(),
+            dir.path().into(),
+        ];
         args.extend(flags.iter().map(Into::into));
         let run = avfs.run(&args);
         assert_eq!(run.status, 0, "mount failed: {}", run.stdout_str());
         let doc: MountDoc = super::parse_one(&run.stdout);
-        Self { dir, pid: doc.pid, home: avfs.home.path().to_path_buf() }
+        Self {
+            dir,
+            pid: doc.pid,
+            home: avfs.home.path().to_path_buf(),
+        }
     }
 
     /// The mount point.
@@ -62,7 +71,11 @@ impl Mounted {
             .arg(self.dir.path())
             .output()
             .expect("run avfs unmount");
-        assert!(out.status.success(), "unmount failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "unmount failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // Drop finds it already unmounted.
     }
 }
@@ -70,7 +83,10 @@ impl Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         let mounted = std::fs::read_to_string("/proc/self/mounts")
-            .map(|t| t.lines().any(|l| l.split(' ').nth(1) == Some(&*self.dir.path().to_string_lossy())))
+            .map(|t| {
+                t.lines()
+                    .any(|l| l.split(' ').nth(1) == Some(&*self.dir.path().to_string_lossy()))
+            })
             .unwrap_or(false);
         if mounted {
             let _ = nix::mount::umount2(self.dir.path(), nix::mount::MntFlags::MNT_DETACH);
