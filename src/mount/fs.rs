@@ -23,7 +23,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long the kernel may cache entries and attributes.
 const TTL: Duration = Duration::from_secs(1);
@@ -32,6 +32,9 @@ pub const SPILL_AT: usize = 16 << 20;
 /// How long directory and attribute changes may wait in a batch before they are
 /// committed (file contents are committed on close and fsync).
 pub const BATCH_MAX_AGE: Duration = Duration::from_millis(20);
+/// After a timed batch commit, how long new writes run unbatched so that
+/// other writers (who poll the lock every millisecond) can get in.
+const BATCH_GAP: Duration = Duration::from_millis(3);
 /// Largest write the kernel sends at once.
 const MAX_WRITE: u32 = 1 << 20;
 
@@ -114,6 +117,8 @@ struct Inner {
     handles: HashMap<u64, Handle>,
     next_fh: u64,
     stats: SessionStats,
+    /// No new batch before this instant: a gap in which other writers get the lock.
+    quiet_until: Option<Instant>,
 }
 
 /// A vault (or one of its checkpoints) served as a file system.
@@ -246,6 +251,7 @@ impl Inner {
             store,
             files,
             stats,
+            quiet_until,
             ..
         } = self;
         let Some(of) = files.get_mut(&ino) else {
@@ -255,7 +261,7 @@ impl Inner {
         let Some(editor) = of.editor.as_mut().filter(|e| e.is_changed()) else {
             return Ok(());
         };
-        store.begin_batch().map_err(|e| errno(&e))?;
+        begin_batch(store, quiet_until)?;
         let committed = store
             .write_unjournaled(vault, |w| w.commit_edited(ino, editor, mtime))
             .map_err(|e| errno(&e))?;
@@ -292,6 +298,15 @@ impl Inner {
     }
 }
 
+/// Opens a batch unless the mount is leaving a gap for other writers (then the
+/// write runs as its own transaction).
+fn begin_batch(store: &mut Store, quiet_until: &Option<Instant>) -> Result<(), Errno> {
+    if quiet_until.is_some_and(|t| Instant::now() < t) {
+        return Ok(());
+    }
+    store.begin_batch().map_err(|e| errno(&e))
+}
+
 fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
     // A panic in another handler must not wedge the whole mount.
     inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -320,8 +335,14 @@ impl Finisher {
     /// session calls this every [`BATCH_MAX_AGE`] so they reach other processes soon.
     pub fn tick(&self) {
         let mut inner = lock(&self.inner);
-        if let Err(e) = inner.store.commit_batch() {
-            eprintln!("avfs mount: commit failed: {e}");
+        if !inner.store.in_batch() {
+            return;
+        }
+        match inner.store.commit_batch() {
+            // Leave the write lock free for a moment: a busy mount would
+            // otherwise retake it at once and starve CLI writers.
+            Ok(()) => inner.quiet_until = Some(Instant::now() + BATCH_GAP),
+            Err(e) => eprintln!("avfs mount: commit failed: {e}"),
         }
     }
 }
@@ -340,6 +361,7 @@ impl VaultFs {
                 handles: HashMap::new(),
                 next_fh: 0,
                 stats: SessionStats::default(),
+                quiet_until: None,
             })),
         }
     }
@@ -363,7 +385,7 @@ impl VaultFs {
         f: impl FnOnce(&TreeWriter<'_>) -> Result<T, VaultError>,
     ) -> Result<T, Errno> {
         self.writable()?;
-        inner.store.begin_batch().map_err(|e| errno(&e))?;
+        begin_batch(&mut inner.store, &inner.quiet_until)?;
         inner
             .store
             .write_unjournaled(&self.target.vault, f)
@@ -410,7 +432,12 @@ impl VaultFs {
             if attr.kind == Kind::Dir {
                 return Err(Errno::EISDIR);
             }
-            let Inner { store, files, .. } = &mut *inner;
+            let Inner {
+                store,
+                files,
+                quiet_until,
+                ..
+            } = &mut *inner;
             let of = files
                 .entry(ino)
                 .or_insert_with(|| OpenFile::new(attr.clone()));
@@ -425,7 +452,7 @@ impl VaultFs {
                 })
                 .map_err(|e| errno(&e))?;
             if in_tree {
-                store.begin_batch().map_err(|e| errno(&e))?;
+                begin_batch(store, quiet_until)?;
                 store
                     .write_unjournaled(&self.target.vault, |w| {
                         w.commit_edited(ino, editor, mtime_ns)
@@ -543,6 +570,13 @@ impl VaultFs {
         if attr.kind == Kind::Dir && wants_write {
             return Err(Errno::EISDIR);
         }
+        // Close-to-open consistency: an editor with nothing unsaved is only a read
+        // cache, and another process may have committed new content since.
+        if let Some(of) = inner.files.get_mut(&ino)
+            && of.editor.as_ref().is_some_and(|e| !e.is_changed())
+        {
+            of.editor = None;
+        }
         let append = flags.0 & nix::libc::O_APPEND != 0;
         Ok(inner.open_file(&attr, append))
     }
@@ -583,7 +617,12 @@ impl VaultFs {
             inner.handles.get(&fh),
             Some(Handle::File { append: true, .. })
         );
-        let Inner { store, files, .. } = &mut *inner;
+        let Inner {
+            store,
+            files,
+            quiet_until,
+            ..
+        } = &mut *inner;
         let of = files
             .entry(ino)
             .or_insert_with(|| OpenFile::new(attr.clone()));
@@ -607,7 +646,7 @@ impl VaultFs {
             .map_err(|e| errno(&e))?;
         if spill {
             let editor = of.editor.as_mut().expect("written above");
-            store.begin_batch().map_err(|e| errno(&e))?;
+            begin_batch(store, quiet_until)?;
             store
                 .write_unjournaled(&self.target.vault, |w| w.spill_edited(editor))
                 .map_err(|e| errno(&e))?;

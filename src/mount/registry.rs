@@ -36,8 +36,18 @@ pub struct Registry {
     dir: PathBuf,
 }
 
-/// Mount points of the given FUSE subtype (`None`: any FUSE file system) in this namespace.
-pub fn fuse_mounts(subtype: Option<&str>) -> Vec<PathBuf> {
+/// Which FUSE mounts [`fuse_mounts`] lists.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Which {
+    /// Every FUSE file system.
+    Any,
+    /// Only avfs's: its source name starts with `avfs:` (a direct mount as root
+    /// reports type `fuse`; through fusermount it is `fuse.avfs`).
+    Avfs,
+}
+
+/// FUSE mount points in this mount namespace.
+pub fn fuse_mounts(which: Which) -> Vec<PathBuf> {
     let Ok(table) = fs::read_to_string("/proc/self/mounts") else {
         return Vec::new();
     };
@@ -45,10 +55,11 @@ pub fn fuse_mounts(subtype: Option<&str>) -> Vec<PathBuf> {
         .lines()
         .filter_map(|line| {
             let mut fields = line.split(' ');
-            let (_source, target, fstype) = (fields.next()?, fields.next()?, fields.next()?);
-            let matches = match subtype {
-                Some(sub) => fstype == format!("fuse.{sub}"),
-                None => fstype == "fuse" || fstype.starts_with("fuse."),
+            let (source, target, fstype) = (fields.next()?, fields.next()?, fields.next()?);
+            let fuse = fstype == "fuse" || fstype.starts_with("fuse.");
+            let matches = match which {
+                Which::Any => fuse,
+                Which::Avfs => fuse && (source.starts_with("avfs:") || fstype == "fuse.avfs"),
             };
             matches.then(|| PathBuf::from(unescape_mount_path(target)))
         })
@@ -80,7 +91,7 @@ fn unescape_mount_path(raw: &str) -> std::ffi::OsString {
 
 /// True if a FUSE file system is mounted at `path`.
 pub fn is_fuse_mounted(path: &Path) -> bool {
-    fuse_mounts(None).iter().any(|m| m == path)
+    fuse_mounts(Which::Any).iter().any(|m| m == path)
 }
 
 /// True if `pid` is a running (not zombie) process.
@@ -212,7 +223,7 @@ impl Registry {
             cleaned.push(record.mountpoint.clone());
         }
         if orphans {
-            for mountpoint in fuse_mounts(Some("avfs")) {
+            for mountpoint in fuse_mounts(Which::Avfs) {
                 let known = records
                     .iter()
                     .any(|r| r.mountpoint == mountpoint && pid_alive(r.pid));

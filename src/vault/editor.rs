@@ -299,6 +299,7 @@ impl ContentEditor {
         let mut ids = Vec::with_capacity(chunks as usize);
         let mut hashes = Vec::with_capacity(chunks as usize);
         let mut chunk_hash = conn.prepare_cached("SELECT hash FROM chunks WHERE id = ?1")?;
+        let mut zero_chunk: Option<(i64, [u8; 32])> = None;
         for idx in 0..chunks {
             let expected = (size - idx * CHUNK_SIZE as u64).min(CHUNK_SIZE as u64) as usize;
             let reusable = match (self.overlay.get(&idx), &self.base) {
@@ -311,11 +312,19 @@ impl ContentEditor {
                 }
                 _ => None,
             };
+            // A whole chunk inside a hole is zeros: store (and hash) that once.
+            let in_hole = expected == CHUNK_SIZE
+                && !self.overlay.contains_key(&idx)
+                && idx * CHUNK_SIZE as u64 >= self.base_size;
             let (id, hash) = match reusable {
                 Some(id) => {
                     let hash: Vec<u8> = chunk_hash.query_row([id], |r| r.get(0))?;
                     (id, ContentHash::from_blob(&hash)?.0)
                 }
+                None if in_hole => match zero_chunk {
+                    Some(zero) => zero,
+                    None => *zero_chunk.insert(store_chunk(conn, &vec![0u8; CHUNK_SIZE])?),
+                },
                 None => {
                     let mut data = vec![0u8; expected];
                     self.read_at(conn, idx * CHUNK_SIZE as u64, &mut data)?;
@@ -353,7 +362,7 @@ mod tests {
 
     fn conn() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
-        schema::configure(&c).unwrap();
+        schema::configure(&mut c).unwrap();
         schema::migrate(&mut c).unwrap();
         c
     }

@@ -155,8 +155,20 @@ WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
 BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
 "#];
 
+/// How long a writer waits for the write lock before giving up with SQLITE_BUSY.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// SQLite's busy handler: sleep 1 ms and retry, up to [`LOCK_WAIT`].
+fn wait_for_lock(attempt: i32) -> bool {
+    if attempt as u128 >= LOCK_WAIT.as_millis() {
+        return false;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    true
+}
+
 /// Applies connection settings every handle needs.
-pub fn configure(conn: &Connection) -> Result<()> {
+pub fn configure(conn: &mut Connection) -> Result<()> {
     // WAL so readers never block the writer; NORMAL sync survives process
     // crashes, and `Store::sync` makes a commit durable against power loss.
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -166,7 +178,9 @@ pub fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "cache_size", -65536)?;
     // Writers queue behind each other instead of failing with SQLITE_BUSY: a
     // long import holds the write lock for its whole (single) transaction.
-    conn.busy_timeout(std::time::Duration::from_secs(600))?;
+    // Poll every millisecond (SQLite's default backs off to 100 ms) so a waiter
+    // gets in during the short gaps a busy mount leaves between its batches.
+    conn.busy_handler(Some(wait_for_lock))?;
     // Plan each statement once. Without this SQLite re-prepares lookups whenever
     // a bound inode switches between 0/1 and other values (the root is 1), which
     // made path walks several times slower. The store never runs ANALYZE, so a

@@ -180,7 +180,7 @@ impl Store {
     }
 
     fn from_connection(mut conn: Connection, owner: Owner) -> Result<Self> {
-        schema::configure(&conn)?;
+        schema::configure(&mut conn)?;
         schema::migrate(&mut conn)?;
         Ok(Self {
             conn,
