@@ -93,6 +93,9 @@ struct OpenFile {
     last: Attr,
     /// An mtime set explicitly since the last write, kept when the content commits.
     mtime_override: Option<i64>,
+    /// A write asked for setuid/setgid to be dropped (the kernel leaves that
+    /// to us under FUSE_HANDLE_KILLPRIV_V2).
+    kill_suidgid: bool,
 }
 
 impl OpenFile {
@@ -102,6 +105,7 @@ impl OpenFile {
             editor: None,
             last,
             mtime_override: None,
+            kill_suidgid: false,
         }
     }
 }
@@ -258,12 +262,21 @@ impl Inner {
             return Ok(());
         };
         let mtime = of.mtime_override;
+        let kill = std::mem::take(&mut of.kill_suidgid);
         let Some(editor) = of.editor.as_mut().filter(|e| e.is_changed()) else {
             return Ok(());
         };
         begin_batch(store, quiet_until)?;
         let committed = store
-            .write_unjournaled(vault, |w| w.commit_edited(ino, editor, mtime))
+            .write_unjournaled(vault, |w| {
+                let attr = w.commit_edited(ino, editor, mtime)?;
+                match attr {
+                    Some(a) if kill && a.mode & 0o6000 != 0 => {
+                        w.set_meta(ino, Some(a.mode & !0o6000), None).map(Some)
+                    }
+                    other => Ok(other),
+                }
+            })
             .map_err(|e| errno(&e))?;
         if let (Some(attr), Some(of)) = (committed, files.get_mut(&ino)) {
             of.last = attr;
@@ -609,7 +622,14 @@ impl VaultFs {
         Ok(buf)
     }
 
-    fn do_write(&self, ino: u64, fh: u64, offset: u64, data: &[u8]) -> Result<u32, Errno> {
+    fn do_write(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        kill_suidgid: bool,
+    ) -> Result<u32, Errno> {
         self.writable()?;
         let mut inner = self.lock();
         let attr = inner.attr(&self.state, ino)?;
@@ -628,6 +648,7 @@ impl VaultFs {
             .or_insert_with(|| OpenFile::new(attr.clone()));
         // A write after an explicit mtime moves the time on again.
         of.mtime_override = None;
+        of.kill_suidgid |= kill_suidgid;
         let spill = store
             .read(&self.state, |t| {
                 if of.editor.is_none() {
@@ -776,7 +797,10 @@ impl Filesystem for VaultFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_write(MAX_WRITE);
         let _ = config.set_max_readahead(MAX_WRITE);
-        let wanted = InitFlags::FUSE_DO_READDIRPLUS
+        // HANDLE_KILLPRIV_V2: we drop setuid/setgid on write ourselves, so the
+        // kernel stops asking for security.capability before every write(2).
+        let wanted = InitFlags::FUSE_HANDLE_KILLPRIV_V2
+            | InitFlags::FUSE_DO_READDIRPLUS
             | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_CACHE_SYMLINKS;
@@ -977,12 +1001,13 @@ impl Filesystem for VaultFs {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.do_write(ino.0, fh.0, offset, data) {
+        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        match self.do_write(ino.0, fh.0, offset, data, kill) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         }
