@@ -20,11 +20,9 @@ fn head(vault: &str) -> StateRef {
     }
 }
 
-/// `avfs mkdir [-p] PATH...`
-pub fn mkdir(ctx: &mut Ctx, args: MkdirArgs) -> CliResult<Output> {
-    let vault = ctx.vault()?;
-    let paths = args
-        .paths
+/// Parses path arguments; also returns them joined, for the journal entry.
+fn vault_paths(raw: &[std::ffi::OsString]) -> CliResult<(Vec<VaultPath>, String)> {
+    let paths = raw
         .iter()
         .map(|p| vault_path(p))
         .collect::<CliResult<Vec<_>>>()?;
@@ -33,6 +31,13 @@ pub fn mkdir(ctx: &mut Ctx, args: MkdirArgs) -> CliResult<Output> {
         .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join(" ");
+    Ok((paths, detail))
+}
+
+/// `avfs mkdir [-p] PATH...`
+pub fn mkdir(ctx: &mut Ctx, args: MkdirArgs) -> CliResult<Output> {
+    let vault = ctx.vault()?;
+    let (paths, detail) = vault_paths(&args.paths)?;
     let made = ctx.store()?.write(&vault, Op::new("mkdir", detail), |w| {
         paths
             .iter()
@@ -338,16 +343,7 @@ fn recursive_hint(err: VaultError) -> CliError {
 /// `avfs rm [-r] [-f] PATH...`
 pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let paths = args
-        .paths
-        .iter()
-        .map(|p| vault_path(p))
-        .collect::<CliResult<Vec<_>>>()?;
-    let detail = paths
-        .iter()
-        .map(|p| p.to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let (paths, detail) = vault_paths(&args.paths)?;
     let removed = ctx
         .store()?
         .write(&vault, Op::new("rm", detail), |w| {

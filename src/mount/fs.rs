@@ -108,6 +108,14 @@ impl OpenFile {
             kill_suidgid: false,
         }
     }
+
+    /// The file's editor, opened on `attr`'s content the first time it is needed.
+    fn editor(&mut self, tree: &Tree<'_>, attr: &Attr) -> Result<&mut ContentEditor, VaultError> {
+        if self.editor.is_none() {
+            self.editor = Some(tree.edit(attr)?);
+        }
+        Ok(self.editor.as_mut().expect("set above"))
+    }
 }
 
 enum Handle {
@@ -456,10 +464,7 @@ impl VaultFs {
                 .or_insert_with(|| OpenFile::new(attr.clone()));
             let editor = store
                 .read(&self.state, |t| {
-                    if of.editor.is_none() {
-                        of.editor = Some(t.edit(&attr)?);
-                    }
-                    let editor = of.editor.as_mut().expect("set above");
+                    let editor = of.editor(t, &attr)?;
                     t.truncate_edited(editor, size)?;
                     Ok(editor)
                 })
@@ -609,10 +614,8 @@ impl VaultFs {
             .or_insert_with(|| OpenFile::new(attr.clone()));
         let n = store
             .read(&self.state, |t| {
-                if of.editor.is_none() {
-                    of.editor = Some(t.edit(&attr)?);
-                }
-                t.read_edited(of.editor.as_ref().expect("set above"), offset, &mut buf)
+                let editor = of.editor(t, &attr)?;
+                t.read_edited(editor, offset, &mut buf)
             })
             .map_err(|e| errno(&e))?;
         if of.opens == 0 {
@@ -651,10 +654,7 @@ impl VaultFs {
         of.kill_suidgid |= kill_suidgid;
         let spill = store
             .read(&self.state, |t| {
-                if of.editor.is_none() {
-                    of.editor = Some(t.edit(&attr)?);
-                }
-                let editor = of.editor.as_mut().expect("set above");
+                let editor = of.editor(t, &attr)?;
                 // With the writeback cache the kernel resolves O_APPEND itself.
                 let at = if append && !self.writeback.load(Ordering::Relaxed) {
                     editor.size()

@@ -140,21 +140,24 @@ fn vault_row(conn: &Connection, name: &str) -> Result<VaultRow> {
         .ok_or_else(|| VaultError::VaultNotFound(name.to_string()))
 }
 
+/// A checkpoint from a row of (name, message, auto, created_ns, layer).
+fn checkpoint_from_row(vault: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        vault: vault.to_string(),
+        name: r.get(0)?,
+        message: r.get(1)?,
+        auto: r.get(2)?,
+        created_ns: r.get(3)?,
+        layer: r.get(4)?,
+    })
+}
+
 fn checkpoint_row(conn: &Connection, vault: &str, name: &str) -> Result<Checkpoint> {
     conn.prepare_cached(
         "SELECT c.name, c.message, c.auto, c.created_ns, c.layer FROM checkpoints c
          JOIN vaults v ON v.id = c.vault_id WHERE v.name = ?1 AND c.name = ?2",
     )?
-    .query_row([vault, name], |r| {
-        Ok(Checkpoint {
-            vault: vault.to_string(),
-            name: r.get(0)?,
-            message: r.get(1)?,
-            auto: r.get(2)?,
-            created_ns: r.get(3)?,
-            layer: r.get(4)?,
-        })
-    })
+    .query_row([vault, name], |r| checkpoint_from_row(vault, r))
     .optional()?
     .ok_or_else(|| VaultError::CheckpointNotFound(name.to_string()))
 }
@@ -529,16 +532,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT name, message, auto, created_ns, layer FROM checkpoints WHERE vault_id = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([row.id], |r| {
-            Ok(Checkpoint {
-                vault: vault.to_string(),
-                name: r.get(0)?,
-                message: r.get(1)?,
-                auto: r.get(2)?,
-                created_ns: r.get(3)?,
-                layer: r.get(4)?,
-            })
-        })?;
+        let rows = stmt.query_map([row.id], |r| checkpoint_from_row(vault, r))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
