@@ -172,3 +172,78 @@ fn sigkill_during_import_leaves_nothing_partial() {
         }
     }
 }
+
+/// A tmpfs of a fixed size, unmounted on drop.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn new(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            dir.path(),
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(format!("size={size}").as_str()),
+        )
+        .expect("mounting a tmpfs needs root (the test suite runs as root in CI)");
+        Self(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.0.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_loses_nothing() {
+    let disk = SmallDisk::new("2m");
+    let a = Avfs::new();
+    let home = disk.0.path().join("home");
+    let run = |args: &[&str], input: &[u8]| {
+        let mut child = a
+            .command()
+            .env("AVFS_HOME", &home)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let feed = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = feed.join();
+        out
+    };
+    assert!(run(&["vault", "create", "main"], b"").status.success());
+    assert!(run(&["write", "/small", "kept"], b"").status.success());
+    let big = payload(1, 8 << 20);
+    let out = run(&["--json", "write", "/big"], &big);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = parse_one(&out.stdout);
+    assert_eq!(doc["error"]["code"], "disk_full", "{doc}");
+    let cat = run(&["cat", "/small"], b"");
+    assert_eq!(
+        cat.stdout,
+        b"kept",
+        "earlier data survives: {}",
+        String::from_utf8_lossy(&cat.stderr)
+    );
+    assert_eq!(
+        run(&["cat", "/big"], b"").status.code(),
+        Some(3),
+        "nothing of the failed write landed"
+    );
+    assert_eq!(integrity(&home.join("store.db")), "ok");
+}

@@ -92,6 +92,11 @@ impl fmt::Display for CliError {
 impl From<VaultError> for CliError {
     fn from(err: VaultError) -> Self {
         use ExitStatus::*;
+        if err.is_disk_full() {
+            return CliError::new("disk_full", Storage, err.to_string()).hint(
+                "free space on the disk that holds the store (AVFS_HOME); nothing was changed",
+            );
+        }
         let (code, status) = match &err {
             VaultError::VaultNotFound(_) => ("vault_not_found", NotFound),
             VaultError::CheckpointNotFound(_) => ("checkpoint_not_found", NotFound),

@@ -5,6 +5,9 @@ use fuser::Errno;
 
 /// The errno for a vault error.
 pub fn errno(err: &VaultError) -> Errno {
+    if err.is_disk_full() {
+        return Errno::ENOSPC;
+    }
     match err {
         VaultError::PathNotFound(_)
         | VaultError::VaultNotFound(_)

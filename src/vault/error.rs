@@ -58,5 +58,18 @@ pub enum VaultError {
     Io(#[from] std::io::Error),
 }
 
+impl VaultError {
+    /// True when the disk (or a quota on it) is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            VaultError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            VaultError::Io(e) => e.raw_os_error() == Some(28),
+            _ => false,
+        }
+    }
+}
+
 /// Result alias for store operations.
 pub type Result<T, E = VaultError> = std::result::Result<T, E>;
