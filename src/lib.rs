@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod mount;
+pub mod policy;
 pub mod vault;

@@ -59,6 +59,30 @@ pub enum Command {
     Unmount(UnmountArgs),
     /// List live mounts; cleans up mounts whose process died.
     Mounts,
+    /// Set, show and check the vault's policy (what commands may run, and touch).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `avfs policy ...`
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate a policy file (JSON) and make it the vault's policy.
+    Set {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Print the vault's policy.
+    Show,
+    /// Explain whether a command would be allowed; runs nothing. Exit status 126 when denied.
+    Check {
+        /// Check against this policy file instead of the vault's policy.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// The command, after `--`: program and arguments.
+        #[arg(last = true, required = true, value_name = "PROGRAM ARGS")]
+        command: Vec<OsString>,
+    },
 }
 
 /// `avfs vault ...`

@@ -2,6 +2,7 @@
 //! exit status by category (documented in docs/json.md).
 
 use crate::mount::MountError;
+use crate::policy::PolicyError;
 use crate::vault::VaultError;
 use std::borrow::Cow;
 use std::fmt;
@@ -159,6 +160,17 @@ impl From<MountError> for CliError {
             }
             _ => out,
         }
+    }
+}
+
+impl From<PolicyError> for CliError {
+    fn from(err: PolicyError) -> Self {
+        CliError::new(
+            "invalid_policy",
+            ExitStatus::Usage,
+            format!("invalid policy: {err}"),
+        )
+        .hint("fix the field the message names; docs/json.md describes policy files")
     }
 }
 

@@ -7,6 +7,7 @@ mod cmd_checkpoint;
 mod cmd_diff;
 mod cmd_files;
 mod cmd_mount;
+mod cmd_policy;
 mod cmd_transfer;
 mod cmd_vault;
 pub mod error;
@@ -49,6 +50,16 @@ pub enum Output {
         json: Value,
         /// The text for people (printed with a trailing newline unless empty).
         human: String,
+    },
+    /// A result document with a non-zero exit status that is not an error
+    /// (`policy check` of a denied command exits 126).
+    DocWithStatus {
+        /// The JSON document.
+        json: Value,
+        /// The text for people.
+        human: String,
+        /// The process exit status.
+        status: u8,
     },
     /// The command already wrote its output (e.g. `cat` streaming bytes).
     Streamed,
@@ -212,21 +223,33 @@ pub fn main() -> ExitCode {
     };
     match dispatch(&mut ctx, cli.command) {
         Ok(Output::Doc { json, human }) => {
-            let mut out = std::io::stdout().lock();
-            let written = if ctx.json {
-                writeln!(out, "{json}")
-            } else if human.is_empty() {
-                Ok(())
-            } else {
-                writeln!(out, "{}", human.trim_end_matches('\n'))
-            };
-            // A closed pipe (`avfs ls | head`) is not an error worth reporting.
-            let _ = written.and_then(|_| out.flush());
+            print_doc(&ctx, &json, &human);
             ExitCode::SUCCESS
+        }
+        Ok(Output::DocWithStatus {
+            json,
+            human,
+            status,
+        }) => {
+            print_doc(&ctx, &json, &human);
+            ExitCode::from(status)
         }
         Ok(Output::Streamed) => ExitCode::SUCCESS,
         Err(err) => report(err, ctx.json),
     }
+}
+
+fn print_doc(ctx: &Ctx, json: &Value, human: &str) {
+    let mut out = std::io::stdout().lock();
+    let written = if ctx.json {
+        writeln!(out, "{json}")
+    } else if human.is_empty() {
+        Ok(())
+    } else {
+        writeln!(out, "{}", human.trim_end_matches('\n'))
+    };
+    // A closed pipe (`avfs ls | head`) is not an error worth reporting.
+    let _ = written.and_then(|_| out.flush());
 }
 
 fn report(err: CliError, json: bool) -> ExitCode {
@@ -265,5 +288,6 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Mount(args) => cmd_mount::mount(ctx, args),
         Command::Unmount(args) => cmd_mount::unmount(ctx, args),
         Command::Mounts => cmd_mount::mounts(ctx),
+        Command::Policy(cmd) => cmd_policy::run(ctx, cmd),
     }
 }

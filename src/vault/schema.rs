@@ -48,6 +48,13 @@ CREATE TABLE checkpoints (
     created_ns INTEGER NOT NULL,
     UNIQUE (vault_id, name)
 ) STRICT;
+-- One policy per vault, as validated JSON text (the store does not parse it).
+CREATE TABLE policies (
+    vault_id   INTEGER PRIMARY KEY REFERENCES vaults(id) ON DELETE CASCADE,
+    json       TEXT NOT NULL,
+    updated_ns INTEGER NOT NULL
+) STRICT;
+
 CREATE INDEX checkpoints_by_layer ON checkpoints(vault_id, layer);
 CREATE INDEX layers_by_parent ON layers(parent);
 

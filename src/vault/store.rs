@@ -352,6 +352,7 @@ impl Store {
         let tx = self.begin_write()?;
         let row = vault_row(&tx, name)?;
         tx.execute("DELETE FROM checkpoints WHERE vault_id = ?1", [row.id])?;
+        tx.execute("DELETE FROM policies WHERE vault_id = ?1", [row.id])?;
         tx.execute("DELETE FROM vaults WHERE id = ?1", [row.id])?;
         journal::append(&tx, now, Some(name), &Op::new("vault.delete", name))?;
         tx.commit()?;
@@ -614,6 +615,34 @@ impl Store {
         Ok(())
     }
 
+    // ----- policies -----
+
+    /// Stores a vault's policy, replacing any previous one. The text is kept as
+    /// given: validating it is the caller's business.
+    pub fn set_policy(&mut self, vault: &str, json: &str) -> Result<()> {
+        let now = now_ns();
+        let tx = self.begin_write()?;
+        let row = vault_row(&tx, vault)?;
+        tx.execute(
+            "INSERT INTO policies(vault_id, json, updated_ns) VALUES (?1, ?2, ?3)
+             ON CONFLICT(vault_id) DO UPDATE SET json = excluded.json, updated_ns = excluded.updated_ns",
+            params![row.id, json, now],
+        )?;
+        journal::append(&tx, now, Some(vault), &Op::new("policy.set", json))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A vault's stored policy text, if it has one.
+    pub fn policy(&self, vault: &str) -> Result<Option<String>> {
+        let row = vault_row(&self.conn, vault)?;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT json FROM policies WHERE vault_id = ?1")?
+            .query_row([row.id], |r| r.get(0))
+            .optional()?)
+    }
+
     // ----- diff -----
 
     /// The changes from one state to another, optionally only under `paths`.
@@ -629,5 +658,43 @@ impl Store {
         let changes = diff::diff(&tx, from_top, to_top, paths)?;
         tx.commit()?;
         Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_is_stored_per_vault_journaled_and_deleted_with_it() {
+        let mut store = Store::open_in_memory(Owner { uid: 0, gid: 0 }).unwrap();
+        store.create_vault("a").unwrap();
+        store.create_vault("b").unwrap();
+        assert_eq!(store.policy("a").unwrap(), None);
+        store.set_policy("a", r#"{"timeout":"1s"}"#).unwrap();
+        store.set_policy("a", "{}").unwrap();
+        assert_eq!(store.policy("a").unwrap().as_deref(), Some("{}"));
+        assert_eq!(store.policy("b").unwrap(), None);
+        let journaled: i64 = store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM journal WHERE op = 'policy.set' AND vault = 'a'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(journaled, 2);
+        assert!(matches!(
+            store.set_policy("nope", "{}"),
+            Err(VaultError::VaultNotFound(_))
+        ));
+        store.delete_vault("a").unwrap();
+        store.create_vault("a").unwrap();
+        assert_eq!(store.policy("a").unwrap(), None);
+        let rows: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM policies", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
     }
 }

@@ -1,0 +1,131 @@
+//! `avfs policy set|show|check`: store a vault's policy, print it, and explain
+//! what it decides for a command without running anything.
+
+use super::args::PolicyCommand;
+use super::error::{CliError, CliResult, ExitStatus};
+use super::{Ctx, Output};
+use crate::policy::{Policy, PolicySpec};
+use serde_json::{Value, json};
+use std::ffi::OsString;
+use std::path::Path;
+
+/// Exit status of `policy check` when the command would be refused (as a shell
+/// reports a command found but not executable).
+const DENIED: u8 = 126;
+
+/// Reads and validates a policy file.
+fn load(file: &Path) -> CliResult<Policy> {
+    let text = std::fs::read_to_string(file).map_err(|e| CliError::host_io(file, e))?;
+    Policy::parse(&text).map_err(|e| {
+        let mut err = CliError::from(e);
+        err.message = format!("{} (in {})", err.message, file.display());
+        err
+    })
+}
+
+/// The vault's stored policy document, if any.
+fn stored(ctx: &mut Ctx, vault: &str) -> CliResult<Option<Value>> {
+    let Some(text) = ctx.store()?.policy(vault)? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        CliError::new(
+            "store_corrupt",
+            ExitStatus::Storage,
+            format!("the stored policy of {vault} is not JSON: {e}"),
+        )
+    })
+}
+
+/// Runs one `policy` subcommand.
+pub fn run(ctx: &mut Ctx, cmd: PolicyCommand) -> CliResult<Output> {
+    match cmd {
+        PolicyCommand::Set { file } => {
+            let vault = ctx.vault()?;
+            let policy = load(&file)?;
+            let normalized = policy.spec().to_json();
+            ctx.store()?.set_policy(&vault, &normalized.to_string())?;
+            Ok(Output::doc(
+                json!({ "vault": vault, "policy": normalized }),
+                format!("set the policy of {vault} from {}", file.display()),
+            ))
+        }
+        PolicyCommand::Show => {
+            let vault = ctx.vault()?;
+            let policy = stored(ctx, &vault)?;
+            let text = match &policy {
+                Some(p) => serde_json::to_string_pretty(p).expect("JSON value serializes"),
+                None => format!("{vault} has no policy: every command is allowed"),
+            };
+            Ok(Output::doc(
+                json!({ "vault": vault, "policy": policy }),
+                text,
+            ))
+        }
+        PolicyCommand::Check { policy, command } => check(ctx, policy.as_deref(), &command),
+    }
+}
+
+fn check(ctx: &mut Ctx, file: Option<&Path>, command: &[OsString]) -> CliResult<Output> {
+    let (policy, source, from) = match file {
+        Some(f) => (Some(load(f)?), "file", f.display().to_string()),
+        None => match ctx.vault() {
+            Ok(vault) => match ctx.store()?.policy(&vault)? {
+                Some(text) => {
+                    // Stored policies were validated when set; a failure here is corruption.
+                    let spec = PolicySpec::parse(&text).map_err(|e| {
+                        CliError::new(
+                            "store_corrupt",
+                            ExitStatus::Storage,
+                            format!("the stored policy of {vault} is invalid: {e}"),
+                        )
+                    })?;
+                    (Some(Policy::new(spec)?), "vault", format!("vault {vault}"))
+                }
+                None => (None, "none", String::new()),
+            },
+            // No vault selected at all: there is no policy to apply.
+            Err(e) if e.code == "no_current_vault" => (None, "none", String::new()),
+            Err(e) => return Err(e),
+        },
+    };
+    let (allowed, rule, reason) = match &policy {
+        Some(p) => {
+            let d = p.decide_command(command);
+            (d.allowed, d.rule, d.reason)
+        }
+        None => (
+            true,
+            None,
+            "there is no policy, so every command is allowed".to_string(),
+        ),
+    };
+    let argv: Vec<String> = command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut human = format!(
+        "{}: {}\n{reason}",
+        if allowed { "allowed" } else { "denied" },
+        argv.join(" ")
+    );
+    if !from.is_empty() {
+        human.push_str(&format!(" (policy of {from})"));
+    }
+    let doc = json!({
+        "allowed": allowed,
+        "command": argv,
+        "rule": rule,
+        "reason": reason,
+        "policy": source,
+    });
+    Ok(if allowed {
+        Output::doc(doc, human)
+    } else {
+        Output::DocWithStatus {
+            json: doc,
+            human,
+            status: DENIED,
+        }
+    })
+}

@@ -1,0 +1,15 @@
+//! Policies: what a command run through avfs may do. A policy is a JSON
+//! document (see [`PolicySpec`]) validated with errors that name the bad field,
+//! compiled into a [`Policy`] that decides commands and path operations.
+//! Depends only on serde, serde_json and globset: no CLI, no store.
+
+pub mod error;
+pub mod matcher;
+pub mod model;
+
+pub use error::PolicyError;
+pub use matcher::{CommandDecision, PathDecision, PathRuleRef, Policy};
+pub use model::{
+    ByteSize, CheckpointMode, CommandGlob, CommandRules, DurationSpec, EnvName, EnvRules, Op,
+    PathGlob, PathRule, PolicySpec,
+};

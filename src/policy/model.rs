@@ -1,0 +1,537 @@
+//! The policy document: serde structs, value types (durations, sizes, globs,
+//! ops) and parsing with errors that name the bad field.
+
+use super::error::PolicyError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A policy document as written; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Which programs may run; absent allows every command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<CommandRules>,
+    /// Which vault paths may be touched, and how; absent allows everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<PathRule>>,
+    /// The environment a command sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<EnvRules>,
+    /// How long a command may run before it is stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+    /// How long a stopped command gets between SIGTERM and SIGKILL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<DurationSpec>,
+    /// When to checkpoint around a command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointMode>,
+    /// How much of a command's output is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_limit: Option<ByteSize>,
+}
+
+/// Command allow and deny globs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRules {
+    /// Globs a command must match (one of them); absent allows every command not denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<CommandGlob>>,
+    /// Globs that refuse a command, whatever `allow` says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<CommandGlob>,
+}
+
+/// One path rule: a vault-relative glob and the operations it allows (or a denial).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathRule {
+    /// Vault-relative glob (`src/**`); a leading `/` is dropped.
+    pub glob: PathGlob,
+    /// Operations this rule allows.
+    #[serde(default)]
+    pub ops: Vec<Op>,
+    /// Refuses every operation on matching paths, whatever other rules say.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Environment pass-through and fixed variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvRules {
+    /// Variables passed through from the caller's environment.
+    #[serde(default)]
+    pub pass: Vec<EnvName>,
+    /// Variables set to fixed values.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+}
+
+/// When to checkpoint around a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointMode {
+    /// Checkpoint when the command changed something.
+    Auto,
+    /// Checkpoint after every command.
+    Always,
+    /// Never checkpoint.
+    Never,
+}
+
+/// An operation on a vault path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Op {
+    /// Reading a file or listing a directory.
+    Read,
+    /// Changing an existing file.
+    Write,
+    /// Creating a new path.
+    Create,
+    /// Removing a path.
+    Delete,
+}
+
+impl Op {
+    /// Every operation.
+    pub const ALL: [Op; 4] = [Op::Read, Op::Write, Op::Create, Op::Delete];
+
+    /// The operation's name in a policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Write => "write",
+            Op::Create => "create",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Op {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Op::ALL
+            .into_iter()
+            .find(|op| op.as_str() == s)
+            .ok_or_else(|| format!("unknown op {s:?} (expected read, write, create or delete)"))
+    }
+}
+
+impl TryFrom<String> for Op {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Op> for String {
+    fn from(op: Op) -> String {
+        op.as_str().to_string()
+    }
+}
+
+/// A command glob (`git push *`), checked to compile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommandGlob(pub String);
+
+impl CommandGlob {
+    /// Compiles the glob; `*` also matches `/`.
+    pub fn compile(&self) -> Result<globset::Glob, String> {
+        compile_glob(&self.0, false)
+    }
+}
+
+impl TryFrom<String> for CommandGlob {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        compile_glob(&s, false)?;
+        Ok(Self(s))
+    }
+}
+
+impl From<CommandGlob> for String {
+    fn from(g: CommandGlob) -> String {
+        g.0
+    }
+}
+
+/// A vault-relative path glob (`src/**`), checked to compile, leading `/` dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PathGlob(pub String);
+
+impl PathGlob {
+    /// Compiles the glob; `*` stays within one path component, `**` crosses them.
+    pub fn compile(&self) -> Result<globset::Glob, String> {
+        compile_glob(&self.0, true)
+    }
+}
+
+impl TryFrom<String> for PathGlob {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let trimmed = s.trim_start_matches('/');
+        let normalized = if trimmed.is_empty() && !s.is_empty() {
+            "**".to_string()
+        } else {
+            trimmed.to_string()
+        };
+        compile_glob(&normalized, true)?;
+        Ok(Self(normalized))
+    }
+}
+
+impl From<PathGlob> for String {
+    fn from(g: PathGlob) -> String {
+        g.0
+    }
+}
+
+fn compile_glob(s: &str, literal_separator: bool) -> Result<globset::Glob, String> {
+    if s.is_empty() {
+        return Err("empty glob".to_string());
+    }
+    globset::GlobBuilder::new(s)
+        .literal_separator(literal_separator)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| format!("invalid glob {s:?}: {}", e.kind()))
+}
+
+/// An environment variable name: non-empty, no `=` and no NUL.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EnvName(pub String);
+
+fn check_env_name(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.contains('=') || s.contains('\0') {
+        Err(format!("invalid environment variable name {s:?}"))
+    } else {
+        Ok(())
+    }
+}
+
+impl TryFrom<String> for EnvName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        check_env_name(&s)?;
+        Ok(Self(s))
+    }
+}
+
+impl From<EnvName> for String {
+    fn from(n: EnvName) -> String {
+        n.0
+    }
+}
+
+/// A duration written as an integer and a unit: `500ms`, `30s`, `10m`, `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DurationSpec(pub Duration);
+
+impl FromStr for DurationSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid duration {s:?} (expected e.g. 500ms, 30s, 10m, 1h)");
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let (digits, unit) = s.split_at(split);
+        if digits.is_empty() {
+            return Err(bad());
+        }
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let ms_per = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        };
+        let ms = n.checked_mul(ms_per).ok_or_else(bad)?;
+        Ok(Self(Duration::from_millis(ms)))
+    }
+}
+
+impl fmt::Display for DurationSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        for (unit, per) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+            if ms != 0 && ms.is_multiple_of(per) {
+                return write!(f, "{}{unit}", ms / per);
+            }
+        }
+        if ms == 0 {
+            f.write_str("0s")
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+impl TryFrom<String> for DurationSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<DurationSpec> for String {
+    fn from(d: DurationSpec) -> String {
+        d.to_string()
+    }
+}
+
+/// A size in bytes, written as an integer with an optional binary unit:
+/// `512`, `512B`, `64KiB`, `1MiB`, `2GiB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ByteSize(pub u64);
+
+const SIZE_UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid size {s:?} (expected e.g. 512, 64KiB, 1MiB, 1GiB)");
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (digits, unit) = s.split_at(split);
+        if digits.is_empty() {
+            return Err(bad());
+        }
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let per = match unit {
+            "" | "B" => 1,
+            _ => SIZE_UNITS
+                .iter()
+                .find(|(name, _)| *name == unit)
+                .map(|(_, per)| *per)
+                .ok_or_else(bad)?,
+        };
+        Ok(Self(n.checked_mul(per).ok_or_else(bad)?))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (unit, per) in SIZE_UNITS {
+            if self.0 != 0 && self.0.is_multiple_of(per) {
+                return write!(f, "{}{unit}", self.0 / per);
+            }
+        }
+        write!(f, "{}", self.0)
+    }
+}
+
+impl TryFrom<String> for ByteSize {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<ByteSize> for String {
+    fn from(b: ByteSize) -> String {
+        b.to_string()
+    }
+}
+
+impl PolicySpec {
+    /// Parses and validates a policy document; errors name the bad field.
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| PolicyError::new("", format!("not valid JSON: {e}")))?;
+        Self::from_value(value)
+    }
+
+    /// Validates an already-parsed JSON value as a policy document.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, PolicyError> {
+        if !value.is_object() {
+            return Err(PolicyError::new("", "a policy must be a JSON object"));
+        }
+        let spec: PolicySpec = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            PolicyError::new(path, e.into_inner().to_string())
+        })?;
+        if let Some(env) = &spec.env {
+            for key in env.set.keys() {
+                check_env_name(key).map_err(|m| PolicyError::new(format!("env.set.{key}"), m))?;
+            }
+        }
+        Ok(spec)
+    }
+
+    /// The normalized document (canonical durations and sizes, globs without a leading `/`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a policy always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        PolicySpec::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn policy_parses_the_full_example() {
+        let spec = PolicySpec::parse(
+            r#"{
+              "commands": { "allow": ["cargo *", "git *"], "deny": ["git push *"] },
+              "paths": [
+                { "glob": "**", "ops": ["read"] },
+                { "glob": "/src/**", "ops": ["read", "write", "create", "delete"] },
+                { "glob": "secrets/**", "ops": [], "deny": true }
+              ],
+              "env": { "pass": ["PATH", "HOME"], "set": { "CI": "1" } },
+              "timeout": "10m", "grace": "2000ms",
+              "checkpoint": "auto",
+              "output_limit": "1024KiB"
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(spec.paths.as_ref().unwrap()[1].glob.0, "src/**");
+        assert!(spec.paths.as_ref().unwrap()[2].deny);
+        assert_eq!(spec.timeout.unwrap().0, Duration::from_secs(600));
+        assert_eq!(spec.checkpoint, Some(CheckpointMode::Auto));
+        let json = spec.to_json();
+        assert_eq!(json["grace"], "2s");
+        assert_eq!(json["output_limit"], "1MiB");
+        assert_eq!(json["paths"][1]["glob"], "src/**");
+        assert!(json["paths"][0].get("deny").is_none());
+        // The normalized form parses back to the same policy.
+        assert_eq!(PolicySpec::from_value(json).unwrap(), spec);
+    }
+
+    #[test]
+    fn policy_empty_document_is_valid() {
+        assert_eq!(PolicySpec::parse("{}").unwrap(), PolicySpec::default());
+        assert_eq!(PolicySpec::default().to_json(), serde_json::json!({}));
+    }
+
+    #[test]
+    fn policy_errors_name_the_field() {
+        assert!(err(r#"{"bogus": 1}"#).starts_with("bogus: unknown field `bogus`"));
+        assert!(err(r#"{"commands": {"alow": []}}"#).starts_with("commands.alow: unknown field"));
+        assert!(
+            err(r#"{"paths": [{"glob": "a", "ops": []}, {"glob": "b", "ops": []}, {"glob": "c", "ops": ["read", "exec"]}]}"#)
+                .starts_with(r#"paths[2].ops[1]: unknown op "exec""#)
+        );
+        assert!(
+            err(r#"{"paths": [{"glob": "a", "ops": [], "when": 1}]}"#)
+                .starts_with("paths[0].when: unknown field")
+        );
+        assert!(
+            err(r#"{"timeout": "5 minutes"}"#)
+                .starts_with(r#"timeout: invalid duration "5 minutes""#)
+        );
+        assert!(err(r#"{"grace": 5}"#).starts_with("grace: invalid type"));
+        assert!(
+            err(r#"{"output_limit": "1MB"}"#).starts_with(r#"output_limit: invalid size "1MB""#)
+        );
+        assert!(err(r#"{"checkpoint": "sometimes"}"#).starts_with("checkpoint: unknown variant"));
+        assert!(
+            err(r#"{"commands": {"deny": ["ok", "git [push"]}}"#)
+                .starts_with(r#"commands.deny[1]: invalid glob "git [push""#)
+        );
+        assert!(
+            err(r#"{"paths": [{"glob": "src/{a"}]}"#).starts_with("paths[0].glob: invalid glob")
+        );
+        assert!(
+            err(r#"{"paths": [{"ops": ["read"]}]}"#).starts_with("paths[0]: missing field `glob`")
+        );
+        assert!(
+            err(r#"{"env": {"pass": ["A=B"]}}"#)
+                .starts_with("env.pass[0]: invalid environment variable name")
+        );
+        assert!(
+            err(r#"{"env": {"set": {"A=B": "1"}}}"#)
+                .starts_with("env.set.A=B: invalid environment variable name")
+        );
+        assert!(err("[]").contains("must be a JSON object"));
+        assert!(err("{").starts_with("not valid JSON"));
+    }
+
+    #[test]
+    fn policy_durations() {
+        let d = |s: &str| s.parse::<DurationSpec>().map(|d| d.0);
+        assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(d("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(d("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(d("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(d("0s"), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "5",
+            "s",
+            "5 minutes",
+            "1.5s",
+            "-1s",
+            "10M",
+            "1d",
+            "99999999999999999999h",
+        ] {
+            assert!(d(bad).is_err(), "{bad:?} should be refused");
+        }
+        let show = |s: &str| s.parse::<DurationSpec>().unwrap().to_string();
+        assert_eq!(show("1500ms"), "1500ms");
+        assert_eq!(show("120s"), "2m");
+        assert_eq!(show("60m"), "1h");
+        assert_eq!(show("0ms"), "0s");
+    }
+
+    #[test]
+    fn policy_sizes() {
+        let b = |s: &str| s.parse::<ByteSize>().map(|b| b.0);
+        assert_eq!(b("512"), Ok(512));
+        assert_eq!(b("512B"), Ok(512));
+        assert_eq!(b("64KiB"), Ok(64 << 10));
+        assert_eq!(b("1MiB"), Ok(1 << 20));
+        assert_eq!(b("2GiB"), Ok(2 << 30));
+        for bad in [
+            "",
+            "MiB",
+            "1 MiB",
+            "1MB",
+            "1.5MiB",
+            "-1",
+            "99999999999999999999GiB",
+        ] {
+            assert!(b(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(ByteSize(1536).to_string(), "1536");
+        assert_eq!(ByteSize(2048).to_string(), "2KiB");
+        assert_eq!(ByteSize(0).to_string(), "0");
+    }
+
+    #[test]
+    fn policy_ops_parse() {
+        assert_eq!("write".parse::<Op>(), Ok(Op::Write));
+        assert!(
+            "exec"
+                .parse::<Op>()
+                .unwrap_err()
+                .starts_with(r#"unknown op "exec""#)
+        );
+    }
+}
