@@ -277,3 +277,27 @@ fn check_needs_a_command() {
     assert_eq!(err.code, "usage_error");
     assert_eq!(status, 2);
 }
+
+#[test]
+fn a_fork_starts_with_its_source_policy_and_can_change_it_alone() {
+    let a = Avfs::with_vault();
+    let file = policy_file(&a, "p.json", EXAMPLE);
+    a.ok(["policy".as_ref(), "set".as_ref(), file.as_os_str()]);
+    a.ok(["vault", "fork", "main", "task", "--use"]);
+    let (d, status) = check(&a, &[], &["curl", "x"]);
+    assert_eq!(
+        (d.allowed, status, d.policy.as_str()),
+        (false, 126, "vault")
+    );
+    // A new policy on the fork leaves the source's alone.
+    let open = policy_file(&a, "open.json", r#"{"commands": {"allow": ["*"]}}"#);
+    a.ok(["policy".as_ref(), "set".as_ref(), open.as_os_str()]);
+    assert!(check(&a, &[], &["curl", "x"]).0.allowed);
+    let (d, _) = check(&a, &["--policy", file.to_str().unwrap()], &["curl", "x"]);
+    assert!(!d.allowed, "the file still denies");
+    a.ok(["vault", "use", "main"]);
+    assert!(
+        !check(&a, &[], &["curl", "x"]).0.allowed,
+        "the source keeps its policy"
+    );
+}

@@ -359,7 +359,8 @@ impl Store {
         Ok(())
     }
 
-    /// Forks `src` into a new vault `dst` in O(1): both share the frozen state.
+    /// Forks `src` into a new vault `dst` in O(1): both share the frozen state,
+    /// and the fork starts with a copy of the source's policy.
     pub fn fork_vault(&mut self, src: &str, dst: &str) -> Result<VaultInfo> {
         validate_label(dst)?;
         let now = now_ns();
@@ -373,6 +374,12 @@ impl Store {
         tx.execute(
             "INSERT INTO vaults(name, top_layer, forked_from, base_layer, created_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![dst, fork_top, src, base, now],
+        )?;
+        // A fork is policed like its source until someone sets its own policy.
+        tx.execute(
+            "INSERT INTO policies(vault_id, json, updated_ns)
+             SELECT ?1, json, ?2 FROM policies WHERE vault_id = ?3",
+            params![tx.last_insert_rowid(), now, source.id],
         )?;
         journal::append(
             &tx,
