@@ -306,6 +306,26 @@ impl Inner {
         self.next_fh
     }
 
+    /// Runs `f` with the store and the open-file entry of `attr.ino` (created
+    /// for the call if no handle has the file open). A created entry with no
+    /// unsaved writes is dropped again afterwards.
+    fn with_open_file<T>(
+        &mut self,
+        attr: &Attr,
+        f: impl FnOnce(&mut Store, &mut OpenFile, &Option<Instant>) -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        let of = self
+            .files
+            .entry(attr.ino)
+            .or_insert_with(|| OpenFile::new(attr.clone()));
+        let out = f(&mut self.store, of, &self.quiet_until);
+        let unsaved = of.editor.as_ref().is_some_and(|e| e.is_changed());
+        if of.opens == 0 && !unsaved {
+            self.files.remove(&attr.ino);
+        }
+        out
+    }
+
     fn open_file(&mut self, attr: &Attr, append: bool) -> u64 {
         let of = self
             .files
@@ -453,33 +473,24 @@ impl VaultFs {
             if attr.kind == Kind::Dir {
                 return Err(Errno::EISDIR);
             }
-            let Inner {
-                store,
-                files,
-                quiet_until,
-                ..
-            } = &mut *inner;
-            let of = files
-                .entry(ino)
-                .or_insert_with(|| OpenFile::new(attr.clone()));
-            let editor = store
-                .read(&self.state, |t| {
-                    let editor = of.editor(t, &attr)?;
-                    t.truncate_edited(editor, size)?;
-                    Ok(editor)
-                })
-                .map_err(|e| errno(&e))?;
-            if in_tree {
-                begin_batch(store, quiet_until)?;
-                store
-                    .write_unjournaled(&self.target.vault, |w| {
-                        w.commit_edited(ino, editor, mtime_ns)
+            inner.with_open_file(&attr, |store, of, quiet_until| {
+                let editor = store
+                    .read(&self.state, |t| {
+                        let editor = of.editor(t, &attr)?;
+                        t.truncate_edited(editor, size)?;
+                        Ok(editor)
                     })
                     .map_err(|e| errno(&e))?;
-            }
-            if of.opens == 0 {
-                files.remove(&ino);
-            }
+                if in_tree {
+                    begin_batch(store, quiet_until)?;
+                    store
+                        .write_unjournaled(&self.target.vault, |w| {
+                            w.commit_edited(ino, editor, mtime_ns)
+                        })
+                        .map_err(|e| errno(&e))?;
+                }
+                Ok(())
+            })?;
         }
         if let (Some(of), Some(ns)) = (inner.files.get_mut(&ino), mtime_ns) {
             // Content committed later (on close) must keep this time (cp -p, tar).
@@ -607,20 +618,15 @@ impl VaultFs {
         }
         let len = (size as u64).min(attr.size.saturating_sub(offset)) as usize;
         let mut buf = vec![0u8; len];
-        let Inner { store, files, .. } = &mut *inner;
         // Read through the open file's editor: it loads the chunk list once, not per read.
-        let of = files
-            .entry(ino)
-            .or_insert_with(|| OpenFile::new(attr.clone()));
-        let n = store
-            .read(&self.state, |t| {
-                let editor = of.editor(t, &attr)?;
-                t.read_edited(editor, offset, &mut buf)
-            })
-            .map_err(|e| errno(&e))?;
-        if of.opens == 0 {
-            files.remove(&ino);
-        }
+        let n = inner.with_open_file(&attr, |store, of, _| {
+            store
+                .read(&self.state, |t| {
+                    let editor = of.editor(t, &attr)?;
+                    t.read_edited(editor, offset, &mut buf)
+                })
+                .map_err(|e| errno(&e))
+        })?;
         buf.truncate(n);
         Ok(buf)
     }
@@ -640,39 +646,32 @@ impl VaultFs {
             inner.handles.get(&fh),
             Some(Handle::File { append: true, .. })
         );
-        let Inner {
-            store,
-            files,
-            quiet_until,
-            ..
-        } = &mut *inner;
-        let of = files
-            .entry(ino)
-            .or_insert_with(|| OpenFile::new(attr.clone()));
-        // A write after an explicit mtime moves the time on again.
-        of.mtime_override = None;
-        of.kill_suidgid |= kill_suidgid;
-        let spill = store
-            .read(&self.state, |t| {
-                let editor = of.editor(t, &attr)?;
-                // With the writeback cache the kernel resolves O_APPEND itself.
-                let at = if append && !self.writeback.load(Ordering::Relaxed) {
-                    editor.size()
-                } else {
-                    offset
-                };
-                t.write_edited(editor, at, data)?;
-                Ok(editor.dirty_bytes() > SPILL_AT)
-            })
-            .map_err(|e| errno(&e))?;
-        if spill {
-            let editor = of.editor.as_mut().expect("written above");
-            begin_batch(store, quiet_until)?;
-            store
-                .write_unjournaled(&self.target.vault, |w| w.spill_edited(editor))
+        inner.with_open_file(&attr, |store, of, quiet_until| {
+            // A write after an explicit mtime moves the time on again.
+            of.mtime_override = None;
+            of.kill_suidgid |= kill_suidgid;
+            let spill = store
+                .read(&self.state, |t| {
+                    let editor = of.editor(t, &attr)?;
+                    // With the writeback cache the kernel resolves O_APPEND itself.
+                    let at = if append && !self.writeback.load(Ordering::Relaxed) {
+                        editor.size()
+                    } else {
+                        offset
+                    };
+                    t.write_edited(editor, at, data)?;
+                    Ok(editor.dirty_bytes() > SPILL_AT)
+                })
                 .map_err(|e| errno(&e))?;
-        }
-        Ok(data.len() as u32)
+            if spill {
+                let editor = of.editor.as_mut().expect("written above");
+                begin_batch(store, quiet_until)?;
+                store
+                    .write_unjournaled(&self.target.vault, |w| w.spill_edited(editor))
+                    .map_err(|e| errno(&e))?;
+            }
+            Ok(data.len() as u32)
+        })
     }
 
     fn do_release(&self, fh: u64) -> Result<(), Errno> {
