@@ -4,4 +4,5 @@
 pub mod cli;
 pub mod mount;
 pub mod policy;
+pub mod proxy;
 pub mod vault;

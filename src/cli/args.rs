@@ -62,6 +62,74 @@ pub enum Command {
     /// Set, show and check the vault's policy (what commands may run, and touch).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run commands in a vault under its policy, with an automatic checkpoint,
+    /// a timeout and a report of every changed file.
+    #[command(subcommand)]
+    Proxy(ProxyCommand),
+}
+
+/// `avfs proxy ...`
+#[derive(Subcommand, Debug)]
+pub enum ProxyCommand {
+    /// Run one command in the vault and report what it did. Exit status: the
+    /// command's own; 124 timed out, 126 denied, 127 not found.
+    Exec(ProxyExecArgs),
+}
+
+/// `avfs proxy exec [options] -- PROGRAM ARGS...` or `--shell SCRIPT`
+#[derive(Args, Debug)]
+pub struct ProxyExecArgs {
+    /// Vault directory to run in.
+    #[arg(long, default_value = "/", value_name = "DIR")]
+    pub cwd: OsString,
+    /// Stop the command after this long (e.g. 30s, 10m) [default: the policy's, else 10m].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<crate::policy::DurationSpec>,
+    /// Time between SIGTERM and SIGKILL when stopping [default: the policy's, else 2s].
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<crate::policy::DurationSpec>,
+    /// Use this policy file instead of the vault's policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Checkpoint before the run: auto (unless --readonly), always, never [default: the policy's, else auto].
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "always", "never"])]
+    pub checkpoint: Option<String>,
+    /// Refuse every change (EROFS inside).
+    #[arg(long)]
+    pub readonly: bool,
+    /// Set a variable for the command (repeatable); overrides the policy.
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env_pair)]
+    pub env: Vec<(String, String)>,
+    /// fuse (mount), materialize (copy out and write back), or auto (fuse when it works).
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "fuse", "materialize"])]
+    pub mode: String,
+    /// Run in a mount at DIR (reused if avfs already mounts this vault there)
+    /// and leave it mounted. Not with a policy that has path rules.
+    #[arg(long, value_name = "DIR")]
+    pub keep_mount: Option<PathBuf>,
+    /// Output kept per stream (e.g. 64KiB) [default: the policy's, else 1MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub output_limit: Option<crate::policy::ByteSize>,
+    /// Run this script with `sh -c` instead of a program.
+    #[arg(
+        long,
+        value_name = "SCRIPT",
+        conflicts_with = "command",
+        required_unless_present = "command"
+    )]
+    pub shell: Option<String>,
+    /// The command, after `--`: program and arguments.
+    #[arg(last = true, value_name = "PROGRAM ARGS")]
+    pub command: Vec<OsString>,
+}
+
+fn parse_env_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !k.contains('\0') && !v.contains('\0') => {
+            Ok((k.to_string(), v.to_string()))
+        }
+        _ => Err(format!("'{s}' is not NAME=VALUE")),
+    }
 }
 
 /// `avfs policy ...`

@@ -89,7 +89,7 @@ pub fn mount(ctx: &mut Ctx, args: MountArgs) -> CliResult<Output> {
 }
 
 /// Starts the serving process and waits for its one-line report.
-fn spawn_server(request: &MountRequest, args: &MountArgs) -> CliResult<MountRecord> {
+pub(super) fn spawn_server(request: &MountRequest, args: &MountArgs) -> CliResult<MountRecord> {
     let registry = Registry::new(&request.store_dir);
     registry
         .ensure()

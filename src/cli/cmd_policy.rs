@@ -66,29 +66,46 @@ pub fn run(ctx: &mut Ctx, cmd: PolicyCommand) -> CliResult<Output> {
     }
 }
 
-fn check(ctx: &mut Ctx, file: Option<&Path>, command: &[OsString]) -> CliResult<Output> {
-    let (policy, source, from) = match file {
-        Some(f) => (Some(load(f)?), "file", f.display().to_string()),
-        None => match ctx.vault() {
-            Ok(vault) => match ctx.store()?.policy(&vault)? {
-                Some(text) => {
-                    // Stored policies were validated when set; a failure here is corruption.
-                    let spec = PolicySpec::parse(&text).map_err(|e| {
-                        CliError::new(
-                            "store_corrupt",
-                            ExitStatus::Storage,
-                            format!("the stored policy of {vault} is invalid: {e}"),
-                        )
-                    })?;
-                    (Some(Policy::new(spec)?), "vault", format!("vault {vault}"))
-                }
-                None => (None, "none", String::new()),
-            },
-            // No vault selected at all: there is no policy to apply.
-            Err(e) if e.code == "no_current_vault" => (None, "none", String::new()),
-            Err(e) => return Err(e),
-        },
+/// The policy that applies: `file` if given, else the vault's stored one,
+/// else none; with where it came from ("file", "vault" or "none") and, for
+/// people, which file or vault that is.
+pub fn resolve(
+    ctx: &mut Ctx,
+    vault: Option<&str>,
+    file: Option<&Path>,
+) -> CliResult<(Option<Policy>, &'static str, String)> {
+    if let Some(f) = file {
+        return Ok((Some(load(f)?), "file", f.display().to_string()));
+    }
+    let Some(vault) = vault else {
+        return Ok((None, "none", String::new()));
     };
+    let Some(text) = ctx.store()?.policy(vault)? else {
+        return Ok((None, "none", String::new()));
+    };
+    // Stored policies were validated when set; a failure here is corruption.
+    let spec = PolicySpec::parse(&text).map_err(|e| {
+        CliError::new(
+            "store_corrupt",
+            ExitStatus::Storage,
+            format!("the stored policy of {vault} is invalid: {e}"),
+        )
+    })?;
+    Ok((Some(Policy::new(spec)?), "vault", format!("vault {vault}")))
+}
+
+fn check(ctx: &mut Ctx, file: Option<&Path>, command: &[OsString]) -> CliResult<Output> {
+    let vault = if file.is_some() {
+        None
+    } else {
+        match ctx.vault() {
+            Ok(vault) => Some(vault),
+            // No vault selected at all: there is no stored policy to apply.
+            Err(e) if e.code == "no_current_vault" => None,
+            Err(e) => return Err(e),
+        }
+    };
+    let (policy, source, from) = resolve(ctx, vault.as_deref(), file)?;
     let (allowed, rule, reason) = match &policy {
         Some(p) => {
             let d = p.decide_command(command);

@@ -3,6 +3,7 @@
 
 use crate::mount::MountError;
 use crate::policy::PolicyError;
+use crate::proxy::ProxyError;
 use crate::vault::VaultError;
 use std::borrow::Cow;
 use std::fmt;
@@ -171,6 +172,21 @@ impl From<PolicyError> for CliError {
             format!("invalid policy: {err}"),
         )
         .hint("fix the field the message names; docs/json.md describes policy files")
+    }
+}
+
+impl From<ProxyError> for CliError {
+    fn from(err: ProxyError) -> Self {
+        match err {
+            ProxyError::Vault(e) => e.into(),
+            ProxyError::Mount(e) => e.into(),
+            ProxyError::EmptyCommand => {
+                CliError::new("usage_error", ExitStatus::Usage, err.to_string())
+            }
+            ProxyError::PathRulesNeedOwnMount => CliError::invalid_argument(err.to_string())
+                .hint("drop --keep-mount, or use a policy without path rules"),
+            ProxyError::Io(e) => CliError::new("io_error", ExitStatus::Storage, e.to_string()),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod cmd_diff;
 mod cmd_files;
 mod cmd_mount;
 mod cmd_policy;
+mod cmd_proxy;
 mod cmd_transfer;
 mod cmd_vault;
 pub mod error;
@@ -289,5 +290,6 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Unmount(args) => cmd_mount::unmount(ctx, args),
         Command::Mounts => cmd_mount::mounts(ctx),
         Command::Policy(cmd) => cmd_policy::run(ctx, cmd),
+        Command::Proxy(cmd) => cmd_proxy::run(ctx, cmd),
     }
 }

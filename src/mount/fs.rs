@@ -8,8 +8,11 @@
 //! stays bounded whatever the file size.
 
 use super::errno::errno;
+use super::guard::PathGuard;
+use crate::policy::Op as PathOp;
 use crate::vault::{
-    Attr, ContentEditor, Kind, NewNode, RenameMode, StateRef, Store, Tree, TreeWriter, VaultError,
+    Attr, ContentEditor, Kind, NewNode, ROOT_INO, RenameMode, StateRef, Store, Tree, TreeWriter,
+    VaultError, VaultPath,
 };
 use fuser::{
     AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
@@ -119,8 +122,16 @@ impl OpenFile {
 }
 
 enum Handle {
-    File { ino: u64, append: bool },
-    Dir { entries: Vec<(Vec<u8>, Attr)> },
+    File {
+        ino: u64,
+        append: bool,
+        /// Opened for writing on a path the rules do not let the caller read:
+        /// reads through this handle are refused (and recorded) as they come.
+        unreadable: Option<VaultPath>,
+    },
+    Dir {
+        entries: Vec<(Vec<u8>, Attr)>,
+    },
 }
 
 struct Inner {
@@ -139,6 +150,7 @@ pub struct VaultFs {
     state: StateRef,
     store_dir: PathBuf,
     writeback: AtomicBool,
+    guard: Option<Arc<PathGuard>>,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -326,7 +338,7 @@ impl Inner {
         out
     }
 
-    fn open_file(&mut self, attr: &Attr, append: bool) -> u64 {
+    fn open_file(&mut self, attr: &Attr, append: bool, unreadable: Option<VaultPath>) -> u64 {
         let of = self
             .files
             .entry(attr.ino)
@@ -335,6 +347,7 @@ impl Inner {
         self.new_handle(Handle::File {
             ino: attr.ino,
             append,
+            unreadable,
         })
     }
 }
@@ -396,6 +409,7 @@ impl VaultFs {
             target,
             store_dir: store_dir.to_path_buf(),
             writeback: AtomicBool::new(false),
+            guard: None,
             inner: Arc::new(Mutex::new(Inner {
                 store,
                 files: HashMap::new(),
@@ -407,8 +421,53 @@ impl VaultFs {
         }
     }
 
+    /// Enforces `guard`'s path rules on every operation of this mount.
+    pub fn with_guard(mut self, guard: Arc<PathGuard>) -> Self {
+        self.guard = Some(guard).filter(|g| g.is_active());
+        self
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         lock(&self.inner)
+    }
+
+    /// The path that names `ino`, when path rules apply to it: never for the
+    /// root (every run needs it) nor for an unlinked file (checked when opened).
+    fn guarded_path(&self, inner: &mut Inner, ino: u64) -> Result<Option<VaultPath>, Errno> {
+        if self.guard.is_none() || ino == ROOT_INO {
+            return Ok(None);
+        }
+        inner.read(&self.state, |t| t.path_of(ino))
+    }
+
+    /// Checks `op` on the path of `ino` against the path rules, if any.
+    fn guard_ino(&self, inner: &mut Inner, ino: u64, op: PathOp) -> Result<(), Errno> {
+        match (&self.guard, self.guarded_path(inner, ino)?) {
+            (Some(guard), Some(path)) => guard.check(&path, op),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks `op` on the entry `name` of directory `parent`, if path rules apply.
+    fn guard_entry(
+        &self,
+        inner: &mut Inner,
+        parent: u64,
+        name: &[u8],
+        op: PathOp,
+    ) -> Result<(), Errno> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        let dir = if parent == ROOT_INO {
+            Some(VaultPath::root())
+        } else {
+            inner.read(&self.state, |t| t.path_of(parent))?
+        };
+        match dir {
+            Some(dir) => guard.check(&dir.join(name), op),
+            None => Ok(()),
+        }
     }
 
     fn writable(&self) -> Result<(), Errno> {
@@ -465,6 +524,7 @@ impl VaultFs {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let attr = inner.attr(&self.state, ino)?;
+        self.guard_ino(inner, ino, PathOp::Write)?;
         // An unlinked file that is still open has no row to change: its
         // attributes live (and die) with the open file.
         let in_tree = inner.read(&self.state, |t| t.attr(ino))?.is_some();
@@ -527,6 +587,17 @@ impl VaultFs {
     ) -> Result<Attr, Errno> {
         let name = checked_name(name)?;
         let mut inner = self.lock();
+        if self.guard.is_some() {
+            self.writable()?;
+            // An existing name is EEXIST, as without rules: `mkdir -p` relies on it.
+            if inner
+                .read(&self.state, |t| t.lookup(parent, name))?
+                .is_some()
+            {
+                return Err(Errno::EEXIST);
+            }
+            self.guard_entry(&mut inner, parent, name, PathOp::Create)?;
+        }
         let attr = self.change(&mut inner, |w| {
             let node = node(w)?;
             w.create(parent, name, node)
@@ -547,6 +618,8 @@ impl VaultFs {
             (false, true) => return Err(Errno::EISDIR),
             _ => {}
         }
+        self.writable()?;
+        self.guard_entry(&mut inner, parent, name, PathOp::Delete)?;
         self.change(&mut inner, |w| w.unlink(parent, name))?;
         if let Some(of) = inner.files.get_mut(&ino) {
             of.last.nlink = of.last.nlink.saturating_sub(1);
@@ -574,6 +647,23 @@ impl VaultFs {
             return Err(Errno::EINVAL);
         };
         let mut inner = self.lock();
+        if self.guard.is_some() {
+            self.writable()?;
+            let replaced = inner.read(&self.state, |t| t.lookup(newparent, newname))?;
+            if mode == RenameMode::Exchange {
+                self.guard_entry(&mut inner, parent, name, PathOp::Write)?;
+                self.guard_entry(&mut inner, newparent, newname, PathOp::Write)?;
+            } else {
+                self.guard_entry(&mut inner, parent, name, PathOp::Delete)?;
+                // Renaming over a file rewrites it; onto a free name creates one.
+                let op = if replaced.is_some() {
+                    PathOp::Write
+                } else {
+                    PathOp::Create
+                };
+                self.guard_entry(&mut inner, newparent, newname, op)?;
+            }
+        }
         self.change(&mut inner, |w| {
             w.rename(parent, name, newparent, newname, mode)
         })?;
@@ -584,6 +674,10 @@ impl VaultFs {
     fn do_link(&self, ino: u64, newparent: u64, newname: &OsStr) -> Result<Attr, Errno> {
         let newname = checked_name(newname)?;
         let mut inner = self.lock();
+        if self.guard.is_some() {
+            self.writable()?;
+            self.guard_entry(&mut inner, newparent, newname, PathOp::Create)?;
+        }
         let attr = self.change(&mut inner, |w| w.link(ino, newparent, newname))?;
         inner.stats.created += 1;
         Ok(attr)
@@ -599,6 +693,19 @@ impl VaultFs {
         if attr.kind == Kind::Dir && wants_write {
             return Err(Errno::EISDIR);
         }
+        let mut unreadable = None;
+        if let (Some(guard), Some(path)) = (&self.guard, self.guarded_path(&mut inner, ino)?) {
+            if wants_write {
+                guard.check(&path, PathOp::Write)?;
+                // The writeback cache turns O_WRONLY into O_RDWR, so a read-write
+                // open cannot be refused for reading: its reads are, if they come.
+                if !guard.allows(&path, PathOp::Read) {
+                    unreadable = Some(path);
+                }
+            } else {
+                guard.check(&path, PathOp::Read)?;
+            }
+        }
         // Close-to-open consistency: an editor with nothing unsaved is only a read
         // cache, and another process may have committed new content since.
         if let Some(of) = inner.files.get_mut(&ino)
@@ -607,11 +714,21 @@ impl VaultFs {
             of.editor = None;
         }
         let append = flags.0 & nix::libc::O_APPEND != 0;
-        Ok(inner.open_file(&attr, append))
+        Ok(inner.open_file(&attr, append, unreadable))
     }
 
-    fn do_read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    fn do_read(&self, ino: u64, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         let mut inner = self.lock();
+        if let (
+            Some(guard),
+            Some(Handle::File {
+                unreadable: Some(path),
+                ..
+            }),
+        ) = (&self.guard, inner.handles.get(&fh))
+        {
+            guard.check(path, PathOp::Read)?;
+        }
         let attr = inner.attr(&self.state, ino)?;
         if attr.kind != Kind::File {
             return Err(Errno::EISDIR);
@@ -697,6 +814,7 @@ impl VaultFs {
 
     fn do_opendir(&self, ino: u64) -> Result<u64, Errno> {
         let mut inner = self.lock();
+        self.guard_ino(&mut inner, ino, PathOp::Read)?;
         let (dir, parent, children) = inner.read(&self.state, |t| {
             let dir = t
                 .attr(ino)?
@@ -746,6 +864,7 @@ impl VaultFs {
     fn do_setxattr(&self, ino: u64, name: &OsStr, value: &[u8], flags: i32) -> Result<(), Errno> {
         let name = name.as_bytes();
         let mut inner = self.lock();
+        self.guard_ino(&mut inner, ino, PathOp::Write)?;
         let exists = inner.read(&self.state, |t| t.xattr(ino, name))?.is_some();
         if flags & nix::libc::XATTR_CREATE != 0 && exists {
             return Err(Errno::EEXIST);
@@ -761,6 +880,7 @@ impl VaultFs {
     fn do_removexattr(&self, ino: u64, name: &OsStr) -> Result<(), Errno> {
         let name = name.as_bytes();
         let mut inner = self.lock();
+        self.guard_ino(&mut inner, ino, PathOp::Write)?;
         if inner.read(&self.state, |t| t.xattr(ino, name))?.is_none() {
             return Err(Errno::ENODATA);
         }
@@ -861,7 +981,12 @@ impl Filesystem for VaultFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.lock().attr(&self.state, ino.0) {
+        let attr = {
+            let mut inner = self.lock();
+            self.guard_ino(&mut inner, ino.0, PathOp::Read)
+                .and_then(|()| inner.attr(&self.state, ino.0))
+        };
+        match attr {
             Ok(Attr {
                 target: Some(target),
                 ..
@@ -980,14 +1105,14 @@ impl Filesystem for VaultFs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.do_read(ino.0, offset, size) {
+        match self.do_read(ino.0, fh.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }
@@ -1226,7 +1351,7 @@ impl Filesystem for VaultFs {
             .map(|attr| {
                 let fh = self
                     .lock()
-                    .open_file(&attr, flags & nix::libc::O_APPEND != 0);
+                    .open_file(&attr, flags & nix::libc::O_APPEND != 0, None);
                 (attr, fh)
             });
         match result {

@@ -7,10 +7,12 @@
 pub mod errno;
 pub mod error;
 pub mod fs;
+pub mod guard;
 pub mod registry;
 pub mod session;
 
 pub use error::MountError;
 pub use fs::{MountTarget, SessionStats, VaultFs};
+pub use guard::{PathGuard, Violation};
 pub use registry::{MountRecord, Registry};
-pub use session::{MountRequest, preflight, serve};
+pub use session::{LiveMount, MountRequest, preflight, serve};

@@ -2,12 +2,15 @@
 //! and the clean-up that runs however the session ends.
 
 use super::error::MountError;
-use super::fs::{BATCH_MAX_AGE, MountTarget, SessionStats, VaultFs};
+use super::fs::{BATCH_MAX_AGE, Finisher, MountTarget, SessionStats, VaultFs};
+use super::guard::PathGuard;
 use super::registry::{MountRecord, Registry, is_fuse_mounted, unmount};
 use crate::vault::{Op, Owner, Store, now_ns};
 use fuser::{Config, MountOption, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Everything needed to serve a mount.
 #[derive(Clone, Debug)]
@@ -72,6 +75,103 @@ fn config(target: &MountTarget) -> Config {
     config
 }
 
+/// A mount served by threads of this process until it is stopped.
+pub struct LiveMount {
+    record: MountRecord,
+    registry: Registry,
+    finisher: Finisher,
+    server: std::thread::JoinHandle<std::io::Result<()>>,
+    ticking: Arc<AtomicBool>,
+}
+
+impl LiveMount {
+    /// Mounts `request` and serves it on background threads; `guard`, when
+    /// given, enforces a policy's path rules on every operation.
+    pub fn start(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+    ) -> Result<Self, MountError> {
+        let mountpoint = preflight(&request.mountpoint)?;
+        let mut store = Store::open(&request.store_dir.join("store.db"), request.owner)?;
+        store.read(&request.target.state(), |_| Ok(()))?;
+        let mut fs = VaultFs::new(store, request.target.clone(), &request.store_dir);
+        if let Some(guard) = guard {
+            fs = fs.with_guard(guard);
+        }
+        let finisher = fs.finisher();
+        let session =
+            Session::new(fs, &mountpoint, &config(&request.target)).map_err(|e| {
+                match e.raw_os_error() {
+                    Some(nix::libc::ENODEV) | Some(nix::libc::ENOENT) => {
+                        MountError::FuseUnavailable(e.to_string())
+                    }
+                    _ => MountError::Io(e),
+                }
+            })?;
+        let registry = Registry::new(&request.store_dir);
+        let record = MountRecord {
+            mountpoint: mountpoint.clone(),
+            vault: request.target.vault.clone(),
+            checkpoint: request.target.checkpoint.clone(),
+            readonly: request.target.is_readonly(),
+            pid: std::process::id(),
+            started_ns: now_ns(),
+        };
+        // Recorded before serving: if this process dies, the next avfs command
+        // finds the record and detaches the dead mount.
+        if let Err(e) = registry.add(&record) {
+            drop(session); // unmounts
+            return Err(e.into());
+        }
+        let server = std::thread::Builder::new()
+            .name("avfs-fuse".into())
+            .spawn(move || session.run())?;
+        let ticking = Arc::new(AtomicBool::new(true));
+        let (ticker, running) = (finisher.clone(), Arc::clone(&ticking));
+        std::thread::spawn(move || {
+            while running.load(Ordering::Relaxed) {
+                std::thread::sleep(BATCH_MAX_AGE);
+                ticker.tick();
+            }
+        });
+        Ok(Self {
+            record,
+            registry,
+            finisher,
+            server,
+            ticking,
+        })
+    }
+
+    /// Where and what is mounted.
+    pub fn record(&self) -> &MountRecord {
+        &self.record
+    }
+
+    /// Unmounts (detaching lazily if something still holds files open) and
+    /// waits for the session to end; see [`LiveMount::wait`].
+    pub fn stop(self) -> Result<SessionStats, MountError> {
+        if unmount(&self.record.mountpoint, false).is_err() {
+            let _ = unmount(&self.record.mountpoint, true);
+        }
+        self.wait()
+    }
+
+    /// Waits until the mount is unmounted, then commits what is unsaved and
+    /// removes the mount record; returns what the session changed.
+    pub fn wait(self) -> Result<SessionStats, MountError> {
+        let served = self
+            .server
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the FUSE server thread panicked")));
+        self.ticking.store(false, Ordering::Relaxed);
+        let stats = self.finisher.finish();
+        self.registry.remove(&self.record.mountpoint);
+        served?;
+        Ok(stats)
+    }
+}
+
 /// Mounts, calls `ready` once the mount is live, and serves until the mount is
 /// unmounted or the process gets SIGTERM, SIGINT or SIGHUP. On the way out it
 /// commits unsaved writes, removes the mount record and journals a summary.
@@ -79,12 +179,6 @@ pub fn serve(
     request: &MountRequest,
     ready: impl FnOnce(&MountRecord),
 ) -> Result<SessionStats, MountError> {
-    let mountpoint = preflight(&request.mountpoint)?;
-    let mut store = Store::open(&request.store_dir.join("store.db"), request.owner)?;
-    store.read(&request.target.state(), |_| Ok(()))?;
-    let fs = VaultFs::new(store, request.target.clone(), &request.store_dir);
-    let finisher = fs.finisher();
-
     // Block the stop signals before fuser starts its threads, so that only the
     // waiter below ever sees them.
     let mut signals = SigSet::empty();
@@ -92,28 +186,10 @@ pub fn serve(
         signals.add(s);
     }
     signals.thread_block().map_err(std::io::Error::from)?;
+    let live = LiveMount::start(request, None)?;
+    ready(live.record());
 
-    let session = Session::new(fs, &mountpoint, &config(&request.target)).map_err(|e| {
-        match e.raw_os_error() {
-            Some(nix::libc::ENODEV) | Some(nix::libc::ENOENT) => {
-                MountError::FuseUnavailable(e.to_string())
-            }
-            _ => MountError::Io(e),
-        }
-    })?;
-    let registry = Registry::new(&request.store_dir);
-    let record = MountRecord {
-        mountpoint: mountpoint.clone(),
-        vault: request.target.vault.clone(),
-        checkpoint: request.target.checkpoint.clone(),
-        readonly: request.target.is_readonly(),
-        pid: std::process::id(),
-        started_ns: now_ns(),
-    };
-    registry.add(&record)?;
-    ready(&record);
-
-    let watched = mountpoint.clone();
+    let watched = live.record().mountpoint.clone();
     std::thread::spawn(move || {
         if signals.wait().is_ok() {
             // Open files keep a plain unmount busy: detach instead, and the
@@ -123,17 +199,9 @@ pub fn serve(
             }
         }
     });
-    let ticker = finisher.clone();
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(BATCH_MAX_AGE);
-            ticker.tick();
-        }
-    });
-    let served = session.run();
-
-    let stats = finisher.finish();
-    registry.remove(&mountpoint);
+    let mountpoint = live.record().mountpoint.clone();
+    let served = live.wait();
+    let stats = served.as_ref().cloned().unwrap_or_default();
     let summary = format!(
         "{}: {} files written, {} created, {} removed, {} renamed, {} attribute changes",
         mountpoint.display(),
@@ -149,6 +217,5 @@ pub fn serve(
             Op::new("mount.session", summary),
         );
     }
-    served?;
-    Ok(stats)
+    served
 }

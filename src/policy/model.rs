@@ -81,11 +81,11 @@ pub struct EnvRules {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckpointMode {
-    /// Checkpoint when the command changed something.
+    /// Checkpoint before every run that may write (not read-only ones).
     Auto,
-    /// Checkpoint after every command.
+    /// Checkpoint before every run, read-only ones too.
     Always,
-    /// Never checkpoint.
+    /// Keep no checkpoint (a temporary one still anchors the run's diff).
     Never,
 }
 

@@ -504,6 +504,27 @@ impl Store {
         name: &str,
         message: Option<&str>,
     ) -> Result<Checkpoint> {
+        self.save_checkpoint(vault, name, message, false)
+    }
+
+    /// As [`Store::checkpoint_save`], for a checkpoint avfs takes by itself
+    /// (marked `auto`, so that retention rules may delete it).
+    pub fn checkpoint_save_auto(
+        &mut self,
+        vault: &str,
+        name: &str,
+        message: Option<&str>,
+    ) -> Result<Checkpoint> {
+        self.save_checkpoint(vault, name, message, true)
+    }
+
+    fn save_checkpoint(
+        &mut self,
+        vault: &str,
+        name: &str,
+        message: Option<&str>,
+        auto: bool,
+    ) -> Result<Checkpoint> {
         validate_label(name)?;
         let now = now_ns();
         let tx = self.begin_write()?;
@@ -512,7 +533,7 @@ impl Store {
             return Err(VaultError::CheckpointExists(name.to_string()));
         }
         let sealed = Self::seal_top(&tx, &row, now)?;
-        Self::insert_checkpoint(&tx, row.id, name, sealed, message, false, now)?;
+        Self::insert_checkpoint(&tx, row.id, name, sealed, message, auto, now)?;
         journal::append(&tx, now, Some(vault), &Op::new("checkpoint.save", name))?;
         tx.commit()?;
         checkpoint_row(&self.conn, vault, name)

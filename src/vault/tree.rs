@@ -276,6 +276,28 @@ impl<'c> Tree<'c> {
         Ok(out)
     }
 
+    /// One path that names `ino` in this state (its first live link at each
+    /// level), or `None` when nothing names it (an unlinked file still open).
+    pub fn path_of(&self, ino: u64) -> Result<Option<VaultPath>> {
+        let mut names = Vec::new();
+        let mut at = ino;
+        while at != ROOT_INO {
+            let Some((parent, name)) = self.links_to(at)?.into_iter().next() else {
+                return Ok(None);
+            };
+            names.push(name);
+            // A cycle would mean a corrupt store; a path is never deeper than this.
+            if names.len() > super::path::PATH_MAX {
+                return Err(VaultError::Corrupt(format!(
+                    "inode {ino} has no path to the root"
+                )));
+            }
+            at = parent;
+        }
+        names.reverse();
+        Ok(Some(names.iter().fold(VaultPath::root(), |p, n| p.join(n))))
+    }
+
     /// Resolves a path without following symlinks.
     pub fn resolve(&self, path: &VaultPath) -> Result<Option<Attr>> {
         let mut ino = ROOT_INO;

@@ -1,0 +1,19 @@
+//! The proxy: runs one command against a vault under a policy and reports
+//! what it did. The steps: decide (policy), checkpoint, present the vault
+//! (a private FUSE mount, or a materialized copy where FUSE is missing), run
+//! the command in its own process group with a timeout, take the vault down
+//! again, diff, journal. Knows nothing of the CLI: the report is plain data.
+
+pub mod checkpoint;
+pub mod child;
+pub mod env;
+pub mod error;
+pub mod materialize;
+pub mod output;
+pub mod run;
+pub mod signals;
+
+pub use error::ProxyError;
+pub use run::{
+    ModeChoice, PathRules, PolicySource, RunMode, RunReport, RunRequest, command_line, execute,
+};

@@ -1,0 +1,409 @@
+//! One proxied run, start to end: decide, checkpoint, mount (or copy out),
+//! run, unmount (or write back), diff, journal.
+
+use super::checkpoint;
+use super::child::{self, ChildOutcome, ChildSpec};
+use super::env;
+use super::error::ProxyError;
+use super::materialize::Materialized;
+use crate::mount::{LiveMount, MountError, MountRequest, MountTarget, PathGuard, Violation};
+use crate::policy::{CheckpointMode, CommandDecision, Policy};
+use crate::vault::{Change, Checkpoint, Op, Owner, StateRef, Store, VaultPath};
+use nix::sys::signal::Signal;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+/// Timeout when neither the command line nor the policy sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Grace period between SIGTERM and SIGKILL when nothing sets one.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
+/// Bytes of output kept per stream when nothing sets a limit.
+pub const DEFAULT_OUTPUT_LIMIT: u64 = 1 << 20;
+
+/// How the caller wants the vault presented to the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeChoice {
+    /// FUSE when it works here, else materialize.
+    Auto,
+    /// FUSE or fail.
+    Fuse,
+    /// Copy out, run, write back.
+    Materialize,
+}
+
+/// How the vault was presented to the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Mounted in a private directory.
+    Fuse,
+    /// Copied out and written back.
+    Materialize,
+}
+
+/// How the policy's path rules were applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRules {
+    /// The policy has none.
+    None,
+    /// Checked by the mount on every operation (EACCES).
+    Enforced,
+    /// Applied around a materialized run: unreadable paths left out of the
+    /// copy, refused changes not written back.
+    WriteBack,
+}
+
+/// Where the policy came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicySource {
+    /// No policy: everything allowed.
+    None,
+    /// The vault's stored policy.
+    Vault,
+    /// A file given for this run.
+    File,
+}
+
+/// Everything a run needs; `None` settings fall back to the policy, then to defaults.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Directory of the store.
+    pub store_dir: PathBuf,
+    /// Owner of what the run creates.
+    pub owner: Owner,
+    /// The vault to run in.
+    pub vault: String,
+    /// Program and arguments.
+    pub argv: Vec<OsString>,
+    /// The script, when `argv` is `sh -c SCRIPT` made from `--shell`.
+    pub shell: Option<String>,
+    /// Vault directory to run in.
+    pub cwd: VaultPath,
+    /// The policy (allow-all when there is none).
+    pub policy: Policy,
+    /// Where the policy came from.
+    pub policy_source: PolicySource,
+    /// Stop the run after this long.
+    pub timeout: Option<Duration>,
+    /// Time between SIGTERM and SIGKILL.
+    pub grace: Option<Duration>,
+    /// When to keep a checkpoint.
+    pub checkpoint: Option<CheckpointMode>,
+    /// Bytes of output kept per stream.
+    pub output_limit: Option<u64>,
+    /// Refuse every change.
+    pub readonly: bool,
+    /// The caller's environment, filtered by the policy.
+    pub caller_env: Vec<(OsString, OsString)>,
+    /// Variables set for this run, over everything else.
+    pub env: Vec<(String, String)>,
+    /// FUSE, materialize, or whichever works.
+    pub mode: ModeChoice,
+    /// Run in this live mount of the vault (served by another process)
+    /// instead of a private one; it stays mounted.
+    pub existing_mount: Option<PathBuf>,
+    /// Automatic run checkpoints kept per vault.
+    pub keep_checkpoints: usize,
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The vault.
+    pub vault: String,
+    /// What ran.
+    pub argv: Vec<OsString>,
+    /// The `--shell` script, if that is what ran.
+    pub shell: Option<String>,
+    /// The vault directory it ran in.
+    pub cwd: VaultPath,
+    /// How the vault was presented.
+    pub mode: RunMode,
+    /// How path rules were applied.
+    pub path_rules: PathRules,
+    /// The policy's verdict on the command.
+    pub decision: CommandDecision,
+    /// Where the policy came from.
+    pub policy_source: PolicySource,
+    /// The checkpoint kept from before the run.
+    pub checkpoint: Option<Checkpoint>,
+    /// How the command ended; `None` when it was denied.
+    pub outcome: Option<ChildOutcome>,
+    /// What changed in the vault from before the run to after it.
+    pub changes: Vec<Change>,
+    /// Operations the path rules refused.
+    pub violations: Vec<Violation>,
+    /// More were refused than listed.
+    pub violations_truncated: bool,
+}
+
+impl RunReport {
+    /// The status avfs exits with: the child's own, else 124 timed out, 126
+    /// denied or not executable, 127 not found, 128 + N for signal N.
+    pub fn exit_status(&self) -> i32 {
+        let Some(outcome) = &self.outcome else {
+            return 126;
+        };
+        if let Some(e) = &outcome.exec_error {
+            return e.status;
+        }
+        if let Some(signal) = outcome.interrupted {
+            return 128 + signal as i32;
+        }
+        if outcome.timed_out {
+            return 124;
+        }
+        match (outcome.exit_code, outcome.signal) {
+            (Some(code), _) => code,
+            (None, Some(signal)) => 128 + signal,
+            (None, None) => 1,
+        }
+    }
+}
+
+/// The base of a run's diff: a checkpoint kept for the user, or a temporary one.
+struct Base {
+    checkpoint: Checkpoint,
+    keep: bool,
+}
+
+/// Runs one command through the whole pipeline. `stop` delivers the stop
+/// signals avfs receives meanwhile (they end the run like a timeout).
+pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, ProxyError> {
+    if req.argv.is_empty() || req.argv[0].is_empty() {
+        return Err(ProxyError::EmptyCommand);
+    }
+    let db = req.store_dir.join("store.db");
+    let mut store = Store::open(&db, req.owner)?;
+    let head = StateRef::Head {
+        vault: req.vault.clone(),
+    };
+    store.read(&head, |t| t.dir(&req.cwd))?;
+    let spec = req.policy.spec();
+    let path_rules_present = spec.paths.is_some();
+    let decision = req.policy.decide_command(&req.argv);
+    let mut report = RunReport {
+        vault: req.vault.clone(),
+        argv: req.argv.clone(),
+        shell: req.shell.clone(),
+        cwd: req.cwd.clone(),
+        mode: RunMode::Fuse,
+        path_rules: PathRules::None,
+        decision,
+        policy_source: req.policy_source,
+        checkpoint: None,
+        outcome: None,
+        changes: Vec::new(),
+        violations: Vec::new(),
+        violations_truncated: false,
+    };
+    if !report.decision.allowed {
+        journal(&mut store, &report);
+        return Ok(report);
+    }
+    if path_rules_present && req.existing_mount.is_some() {
+        return Err(ProxyError::PathRulesNeedOwnMount);
+    }
+
+    let checkpoint_mode = req
+        .checkpoint
+        .or(spec.checkpoint)
+        .unwrap_or(CheckpointMode::Auto);
+    let keep = match checkpoint_mode {
+        CheckpointMode::Auto => !req.readonly,
+        CheckpointMode::Always => true,
+        CheckpointMode::Never => false,
+    };
+    checkpoint::prune(
+        &mut store,
+        &req.vault,
+        req.keep_checkpoints.saturating_sub(1),
+    )?;
+    // A read-only run changes nothing, so it needs no base unless one is kept.
+    let base = if keep || !req.readonly {
+        let message = command_line(&req.argv);
+        Some(Base {
+            checkpoint: checkpoint::take(&mut store, &req.vault, &message)?,
+            keep,
+        })
+    } else {
+        None
+    };
+    report.checkpoint = base
+        .as_ref()
+        .filter(|b| b.keep)
+        .map(|b| b.checkpoint.clone());
+
+    let guard = Arc::new(PathGuard::new(req.policy.clone()));
+    let child_spec = |dir: &Path| ChildSpec {
+        argv: req.argv.clone(),
+        cwd: host_dir(dir, &req.cwd),
+        env: env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env),
+        timeout: Some(
+            req.timeout
+                .or(spec.timeout.map(|d| d.0))
+                .unwrap_or(DEFAULT_TIMEOUT),
+        ),
+        grace: req
+            .grace
+            .or(spec.grace.map(|d| d.0))
+            .unwrap_or(DEFAULT_GRACE),
+        output_limit: req
+            .output_limit
+            .or(spec.output_limit.map(|b| b.0))
+            .unwrap_or(DEFAULT_OUTPUT_LIMIT),
+    };
+
+    let ran = run_in_mode(req, &mut store, &guard, stop, &child_spec, &mut report);
+    if let Err(e) = ran {
+        // Nothing ran: the checkpoint taken for it is noise.
+        if let Some(b) = &base {
+            let _ = store.checkpoint_delete(&req.vault, &b.checkpoint.name);
+        }
+        return Err(e);
+    }
+    if path_rules_present {
+        report.path_rules = match report.mode {
+            RunMode::Fuse => PathRules::Enforced,
+            RunMode::Materialize => PathRules::WriteBack,
+        };
+    }
+    (report.violations, report.violations_truncated) = guard.violations();
+
+    if let Some(base) = &base {
+        let from = StateRef::Checkpoint {
+            vault: req.vault.clone(),
+            name: base.checkpoint.name.clone(),
+        };
+        report.changes = store.diff(&from, &head, &[])?;
+        if !base.keep {
+            store.checkpoint_delete(&req.vault, &base.checkpoint.name)?;
+        }
+    }
+    journal(&mut store, &report);
+    Ok(report)
+}
+
+/// Presents the vault in the chosen mode, runs the command and takes the
+/// vault's presentation down again, filling in `report.mode` and `report.outcome`.
+fn run_in_mode(
+    req: &RunRequest,
+    store: &mut Store,
+    guard: &Arc<PathGuard>,
+    stop: &Receiver<Signal>,
+    child_spec: &dyn Fn(&Path) -> ChildSpec,
+    report: &mut RunReport,
+) -> Result<(), ProxyError> {
+    if let Some(dir) = &req.existing_mount {
+        report.mode = RunMode::Fuse;
+        report.outcome = Some(child::run(&child_spec(dir), stop));
+        // fsync of the mount's root commits the serving process's open batch,
+        // so the diff below sees every change the command made.
+        std::fs::File::open(dir)?.sync_all()?;
+        return Ok(());
+    }
+    let runs = req.store_dir.join("runs");
+    std::fs::create_dir_all(&runs)?;
+    let dir = tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(&runs)?
+        // Never removed recursively: if an unmount failed, that would delete
+        // the vault's files through the mount. Emptied and removed below.
+        .keep();
+    let want_fuse = match req.mode {
+        ModeChoice::Fuse => true,
+        ModeChoice::Materialize => false,
+        ModeChoice::Auto => Path::new("/dev/fuse").exists(),
+    };
+    let live = if want_fuse {
+        let request = MountRequest {
+            store_dir: req.store_dir.clone(),
+            owner: req.owner,
+            target: MountTarget {
+                vault: req.vault.clone(),
+                checkpoint: None,
+                readonly: req.readonly,
+            },
+            mountpoint: dir.clone(),
+        };
+        match LiveMount::start(&request, Some(Arc::clone(guard))) {
+            Ok(live) => Some(live),
+            Err(MountError::FuseUnavailable(_) | MountError::Io(_))
+                if req.mode == ModeChoice::Auto =>
+            {
+                None
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                return Err(e.into());
+            }
+        }
+    } else {
+        None
+    };
+    let result = match live {
+        Some(live) => {
+            report.mode = RunMode::Fuse;
+            let mountpoint = live.record().mountpoint.clone();
+            report.outcome = Some(child::run(&child_spec(&mountpoint), stop));
+            live.stop().map(|_| ()).map_err(ProxyError::from)
+        }
+        None => {
+            report.mode = RunMode::Materialize;
+            let copy = Materialized::create(store, &req.vault, &dir, guard)?;
+            report.outcome = Some(child::run(&child_spec(copy.root()), stop));
+            if req.readonly {
+                Ok(())
+            } else {
+                copy.write_back(store, &req.vault, guard)
+                    .map(|_| ())
+                    .map_err(ProxyError::from)
+            }
+        }
+    };
+    // Materialize removed its copy; a FUSE mount point is empty once unmounted.
+    let _ = std::fs::remove_dir(&dir);
+    result
+}
+
+/// The host directory for a vault directory under `root`.
+fn host_dir(root: &Path, cwd: &VaultPath) -> PathBuf {
+    let mut out = root.to_path_buf();
+    for name in cwd.components() {
+        out.push(std::ffi::OsStr::from_bytes(name));
+    }
+    out
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+/// The command as one line (lossy for non-UTF-8 arguments).
+pub fn command_line(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Appends the run to the vault's journal. A failure here must not hide the
+/// run's result, which the caller is about to print.
+fn journal(store: &mut Store, report: &RunReport) {
+    let outcome = report.outcome.as_ref();
+    let detail = serde_json::json!({
+        "command": command_line(&report.argv),
+        "cwd": report.cwd.to_string(),
+        "allowed": report.decision.allowed,
+        "checkpoint": report.checkpoint.as_ref().map(|c| c.name.clone()),
+        "exit_status": report.exit_status(),
+        "timed_out": outcome.is_some_and(|o| o.timed_out),
+        "duration_ms": outcome.map_or(0, |o| o.duration.as_millis() as u64),
+        "changes": report.changes.len(),
+        "violations": report.violations.len(),
+    });
+    let _ = store.journal(
+        Some(&report.vault),
+        Op::new("proxy.exec", detail.to_string()),
+    );
+}

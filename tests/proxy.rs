@@ -1,0 +1,818 @@
+//! `avfs proxy exec` end to end, through the real binary: the `Run` document,
+//! change detection in both modes (FUSE and materialize), timeouts that leave
+//! no process and no mount behind, policies (commands and paths), checkpoints
+//! and their retention, output bounds, the environment, and Ctrl-C.
+
+mod common;
+
+use common::fuse::fuse_available;
+use common::{Avfs, Change, Checkpoint, CheckpointList, Summary};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Decision {
+    allowed: bool,
+    rule: Option<String>,
+    reason: String,
+    policy: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Violation {
+    path: String,
+    path_b64: Option<String>,
+    op: String,
+    rule: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RunDoc {
+    vault: String,
+    command: Vec<String>,
+    shell: Option<String>,
+    cwd: String,
+    mode: String,
+    path_rules: String,
+    decision: Decision,
+    checkpoint: Option<Checkpoint>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    timed_out: bool,
+    interrupted: Option<String>,
+    exec_error: Option<String>,
+    duration_ms: u64,
+    stdout: String,
+    stdout_b64: Option<String>,
+    stdout_truncated: bool,
+    stdout_bytes: u64,
+    stderr: String,
+    stderr_b64: Option<String>,
+    stderr_truncated: bool,
+    stderr_bytes: u64,
+    changes: Vec<Change>,
+    summary: Summary,
+    violations: Vec<Violation>,
+    violations_truncated: bool,
+}
+
+impl RunDoc {
+    fn pairs(&self) -> Vec<(String, String)> {
+        self.changes
+            .iter()
+            .map(|c| (c.change.clone(), c.path.clone()))
+            .collect()
+    }
+}
+
+/// Runs `proxy exec` with `flags` and `-- command`; returns the document and exit status.
+fn exec(a: &Avfs, flags: &[&str], command: &[&str]) -> (RunDoc, i32) {
+    let mut args = vec!["--json", "proxy", "exec"];
+    args.extend_from_slice(flags);
+    args.push("--");
+    args.extend_from_slice(command);
+    let run = a.run(&args);
+    assert!(
+        run.stderr.is_empty(),
+        "--json wrote to stderr: {}",
+        run.stderr
+    );
+    (common::parse_one(&run.stdout), run.status)
+}
+
+/// Runs a shell script through `--shell`.
+fn shell(a: &Avfs, flags: &[&str], script: &str) -> (RunDoc, i32) {
+    let mut args = vec!["--json", "proxy", "exec", "--shell", script];
+    args.extend_from_slice(flags);
+    let run = a.run(&args);
+    assert!(
+        run.stderr.is_empty(),
+        "--json wrote to stderr: {}",
+        run.stderr
+    );
+    (common::parse_one(&run.stdout), run.status)
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    common::pairs(list)
+}
+
+/// No avfs mount is left in this namespace under the store's run directory.
+fn assert_no_run_mount(a: &Avfs) {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let home = a.home.path().to_string_lossy().into_owned();
+    assert!(
+        !mounts.lines().any(|l| l.contains(&home)),
+        "a mount was left behind: {mounts}"
+    );
+    let runs = a.home.path().join("runs");
+    if runs.exists() {
+        assert_eq!(
+            std::fs::read_dir(&runs).unwrap().count(),
+            0,
+            "a run directory was left behind"
+        );
+    }
+}
+
+/// Processes whose command line starts with `marker` (so not avfs itself,
+/// whose arguments may contain it).
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let line = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if line.starts_with(marker) {
+                found.push(format!("{}: {line}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+/// A vault with a small, varied tree.
+fn seeded() -> Avfs {
+    let a = Avfs::with_vault();
+    a.ok(["mkdir", "-p", "/src/old", "/docs"]);
+    a.ok(["write", "/src/lib.rs", "pub fn one() -> u32 { 1 }\n"]);
+    a.ok(["write", "/src/old/gone.rs", "// old\n"]);
+    a.ok(["write", "/docs/readme.md", "# hello\n"]);
+    a.ok(["write", "/run.sh", "echo run\n"]);
+    a.ok(["write", "/keep.txt", "same\n"]);
+    a
+}
+
+/// The same edits in either mode show up exactly as `avfs diff` would show them.
+fn changes_are_reported_exactly(mode: &str) {
+    let a = seeded();
+    let script = "set -e
+        echo added > new.txt
+        echo more >> src/lib.rs
+        rm docs/readme.md
+        mv src/old src/renamed
+        chmod 755 run.sh
+        ln -s lib.rs src/link
+        mkdir -p deep/er
+        echo x > deep/er/file
+        printf same'\\n' > keep.txt";
+    let (doc, status) = shell(&a, &["--mode", mode], script);
+    assert_eq!(status, 0, "{doc:?}");
+    assert_eq!(doc.mode, mode);
+    assert_eq!(doc.exit_code, Some(0));
+    assert_eq!(
+        doc.pairs(),
+        pairs(&[
+            ("added", "/deep"),
+            ("added", "/deep/er"),
+            ("added", "/deep/er/file"),
+            ("deleted", "/docs/readme.md"),
+            ("added", "/new.txt"),
+            ("modified", "/run.sh"),
+            ("modified", "/src/lib.rs"),
+            ("added", "/src/link"),
+            ("deleted", "/src/old"),
+            ("deleted", "/src/old/gone.rs"),
+            ("added", "/src/renamed"),
+            ("added", "/src/renamed/gone.rs"),
+        ])
+    );
+    let by_path: BTreeMap<_, _> = doc.changes.iter().map(|c| (c.path.as_str(), c)).collect();
+    let chmod = by_path["/run.sh"];
+    assert_eq!(chmod.before.as_ref().unwrap().mode, "0644");
+    assert_eq!(chmod.after.as_ref().unwrap().mode, "0755");
+    assert_eq!(
+        chmod.before.as_ref().unwrap().hash,
+        chmod.after.as_ref().unwrap().hash
+    );
+    let link = by_path["/src/link"];
+    assert_eq!(link.kind, "symlink");
+    assert_eq!(
+        link.after.as_ref().unwrap().target.as_deref(),
+        Some("lib.rs")
+    );
+    assert_eq!(
+        doc.summary,
+        Summary {
+            added: 7,
+            modified: 2,
+            deleted: 3,
+            type_changed: 0,
+            total: 12
+        }
+    );
+    // The vault holds exactly what the command left, and the report agrees with `avfs diff`.
+    assert_eq!(a.cat("/src/lib.rs"), b"pub fn one() -> u32 { 1 }\nmore\n");
+    assert_eq!(a.cat("/src/renamed/gone.rs"), b"// old\n");
+    let cp = doc.checkpoint.as_ref().expect("a checkpoint");
+    let diff: common::DiffDoc = a.json(["diff", "--from", &cp.name]);
+    assert_eq!(diff.changes, doc.changes);
+
+    // A type change, then a run that changes nothing reports nothing.
+    let (doc, _) = shell(&a, &["--mode", mode], "rm new.txt && mkdir new.txt");
+    assert_eq!(doc.pairs(), pairs(&[("type_changed", "/new.txt")]));
+    let (doc, status) = exec(&a, &["--mode", mode], &["cat", "src/lib.rs"]);
+    assert_eq!(status, 0);
+    assert_eq!(doc.stdout, "pub fn one() -> u32 { 1 }\nmore\n");
+    assert!(doc.changes.is_empty(), "{:?}", doc.changes);
+    assert_eq!(doc.summary.total, 0);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn fuse_runs_report_every_kind_of_change_exactly() {
+    if !fuse_available() {
+        return;
+    }
+    changes_are_reported_exactly("fuse");
+}
+
+#[test]
+fn materialized_runs_report_every_kind_of_change_exactly() {
+    changes_are_reported_exactly("materialize");
+}
+
+#[test]
+fn the_run_document_describes_the_command_and_its_output() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    let (doc, status) = shell(&a, &["--cwd", "/src"], "pwd >&2; ls; exit 3");
+    assert_eq!(status, 3);
+    assert_eq!(doc.exit_code, Some(3));
+    assert_eq!(doc.signal, None);
+    assert!(!doc.timed_out);
+    assert_eq!(doc.vault, "main");
+    assert_eq!(doc.shell.as_deref(), Some("pwd >&2; ls; exit 3"));
+    assert_eq!(doc.command, ["sh", "-c", "pwd >&2; ls; exit 3"]);
+    assert_eq!(doc.cwd, "/src");
+    assert_eq!(doc.stdout, "lib.rs\nold\n");
+    assert!(doc.stderr.ends_with("/src\n"), "{}", doc.stderr);
+    assert_eq!(doc.stdout_bytes, 11);
+    assert!(!doc.stdout_truncated && !doc.stderr_truncated);
+    assert_eq!(doc.path_rules, "none");
+    assert!(doc.decision.allowed);
+    assert_eq!(doc.decision.policy, "none");
+    let cp = doc.checkpoint.unwrap();
+    assert!(cp.auto && cp.name.starts_with("run-"), "{cp:?}");
+    assert_eq!(cp.message.as_deref(), Some("sh -c pwd >&2; ls; exit 3"));
+
+    // A command killed by a signal: no exit code, 128 + N.
+    let (doc, status) = shell(&a, &[], "kill -9 $$");
+    assert_eq!((doc.exit_code, doc.signal, status), (None, Some(9), 137));
+
+    // Not found and not executable, as a shell reports them.
+    let (doc, status) = exec(&a, &[], &["no-such-program-xyz"]);
+    assert_eq!(status, 127);
+    assert_eq!(doc.exit_code, None);
+    assert!(doc.exec_error.unwrap().contains("not found"));
+    let (doc, status) = exec(&a, &[], &["./run.sh"]);
+    assert_eq!(status, 126);
+    assert!(doc.exec_error.unwrap().contains("not executable"));
+
+    // A directory that is not there is an avfs error, before anything runs.
+    let (err, status) = a.fails(["proxy", "exec", "--cwd", "/nope", "--", "true"]);
+    assert_eq!((err.code.as_str(), status), ("path_not_found", 3));
+    let (err, status) = a.fails(["--vault", "ghost", "proxy", "exec", "--", "true"]);
+    assert_eq!((err.code.as_str(), status), ("vault_not_found", 3));
+    let (err, status) = a.fails(["proxy", "exec"]);
+    assert_eq!((err.code.as_str(), status), ("usage_error", 2));
+}
+
+#[test]
+fn output_is_bounded_and_binary_output_comes_as_base64() {
+    let a = Avfs::with_vault();
+    let (doc, _) = shell(
+        &a,
+        &["--output-limit", "1KiB", "--mode", "materialize"],
+        "head -c 100000 /dev/zero | tr '\\0' a; printf '\\377\\376' >&2",
+    );
+    assert!(doc.stdout_truncated);
+    assert_eq!(doc.stdout_bytes, 100_000);
+    assert!(doc.stdout.starts_with(&"a".repeat(512)));
+    assert!(doc.stdout.ends_with(&"a".repeat(512)));
+    assert!(
+        doc.stdout.contains("[… 98976 bytes omitted …]"),
+        "{}",
+        doc.stdout
+    );
+    assert!(!doc.stderr_truncated);
+    assert_eq!(doc.stderr_bytes, 2);
+    assert_eq!(doc.stderr_b64.as_deref(), Some("//4="));
+    assert_eq!(doc.stdout_b64, None);
+}
+
+#[test]
+fn the_environment_is_curated() {
+    let a = Avfs::with_vault();
+    let mut cmd = a.command();
+    cmd.env("SECRET_TOKEN", "leak")
+        .env("LANG", "C.UTF-8")
+        .args([
+            "--json",
+            "proxy",
+            "exec",
+            "--mode",
+            "materialize",
+            "--env",
+            "EXTRA=1",
+            "--",
+            "env",
+        ]);
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let doc: RunDoc = common::parse_one(&out.stdout);
+    let mut names: Vec<&str> = doc
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .collect();
+    names.sort();
+    // The harness passes only PATH, AVFS_HOME and NO_COLOR: of those the
+    // default list keeps PATH; LANG passes; secrets and avfs's own do not.
+    assert_eq!(names, ["EXTRA", "LANG", "PATH"]);
+
+    let policy = a.home.path().join("env.json");
+    std::fs::write(
+        &policy,
+        r#"{"env": {"pass": ["SECRET_TOKEN"], "set": {"CI": "1"}}}"#,
+    )
+    .unwrap();
+    let mut cmd = a.command();
+    cmd.env("SECRET_TOKEN", "passed").args([
+        "--json",
+        "proxy",
+        "exec",
+        "--mode",
+        "materialize",
+        "--policy",
+    ]);
+    cmd.arg(&policy).args(["--", "/usr/bin/env"]);
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let doc: RunDoc = common::parse_one(&out.stdout);
+    let mut lines: Vec<&str> = doc.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["CI=1", "SECRET_TOKEN=passed"]);
+}
+
+#[test]
+fn a_timeout_stops_the_whole_tree_and_unmounts() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let started = Instant::now();
+    let (doc, status) = exec(
+        &a,
+        &["--timeout", "1s", "--grace", "1s"],
+        &["sh", "-c", "echo before; sleep 307 & sleep 308; echo never"],
+    );
+    assert_eq!(status, 124);
+    assert!(doc.timed_out);
+    assert_eq!(doc.exit_code, None);
+    assert_eq!(doc.signal, Some(15));
+    assert_eq!(doc.stdout, "before\n");
+    assert!(doc.duration_ms >= 1000, "{}", doc.duration_ms);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(processes_with("sleep 30"), Vec::<String>::new());
+    assert_no_run_mount(&a);
+
+    // A process that ignores SIGTERM and leaves the process group is killed too.
+    let (doc, status) = shell(
+        &a,
+        &["--timeout", "1s", "--grace", "500ms"],
+        "trap '' TERM; setsid sh -c 'trap \"\" TERM; sleep 309' & sleep 310",
+    );
+    assert_eq!(status, 124);
+    assert_eq!(doc.signal, Some(9));
+    assert_eq!(processes_with("sleep 309"), Vec::<String>::new());
+    assert_eq!(processes_with("sleep 310"), Vec::<String>::new());
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn what_a_finished_command_leaves_running_is_stopped() {
+    let a = Avfs::with_vault();
+    let (doc, status) = shell(&a, &["--mode", "materialize"], "sleep 311 & echo bye");
+    assert_eq!(status, 0);
+    assert_eq!(doc.stdout, "bye\n");
+    assert!(!doc.timed_out);
+    assert_eq!(processes_with("sleep 311"), Vec::<String>::new());
+}
+
+#[test]
+fn ctrl_c_of_avfs_stops_the_command_unmounts_and_still_reports() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    let child = a
+        .command()
+        .args(["--json", "proxy", "exec", "--", "sh", "-c"])
+        .arg("echo started > marker; echo go; exec sleep 312")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processes_with("sleep 312").is_empty() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let doc: RunDoc = common::parse_one(&out.stdout);
+    assert_eq!(doc.interrupted.as_deref(), Some("SIGINT"));
+    assert_eq!(doc.stdout, "go\n");
+    assert_eq!(doc.pairs(), pairs(&[("added", "/marker")]));
+    assert_eq!(processes_with("sleep 312"), Vec::<String>::new());
+    assert_no_run_mount(&a);
+}
+
+const POLICY: &str = r#"{
+  "commands": { "allow": ["sh *", "cat *", "true"], "deny": ["curl *", "sh -c *curl*"] },
+  "paths": [
+    { "glob": "**",          "ops": ["read"] },
+    { "glob": "src/**",      "ops": ["read", "write", "create", "delete"] },
+    { "glob": "secrets/**",  "ops": [], "deny": true }
+  ]
+}"#;
+
+fn with_policy() -> Avfs {
+    let a = seeded();
+    a.ok(["mkdir", "/secrets"]);
+    a.ok(["write", "/secrets/key", "hunter2\n"]);
+    std::fs::write(a.home.path().join("policy.json"), POLICY).unwrap();
+    a.ok([
+        "policy",
+        "set",
+        a.home.path().join("policy.json").to_str().unwrap(),
+    ]);
+    a
+}
+
+#[test]
+fn a_denied_command_runs_nothing_and_exits_126() {
+    let a = with_policy();
+    let before: CheckpointList = a.json(["checkpoint", "list"]);
+    let (doc, status) = exec(&a, &[], &["curl", "http://example.com"]);
+    assert_eq!(status, 126);
+    assert!(!doc.decision.allowed);
+    assert_eq!(doc.decision.rule.as_deref(), Some("curl *"));
+    assert_eq!(doc.decision.policy, "vault");
+    assert!(doc.decision.reason.contains("deny rule"));
+    assert_eq!((doc.exit_code, doc.checkpoint.is_none()), (None, true));
+    assert!(doc.changes.is_empty());
+    let (doc, status) = exec(&a, &[], &["python3", "-c", "print(1)"]);
+    assert_eq!(status, 126);
+    assert_eq!(doc.decision.rule, None);
+    let after: CheckpointList = a.json(["checkpoint", "list"]);
+    assert_eq!(before.checkpoints.len(), after.checkpoints.len());
+}
+
+fn path_rules_hold(mode: &str) {
+    let a = with_policy();
+    let script = "cat secrets/key; echo ok > src/new.rs; echo no > top.txt; \
+                  echo no >> docs/readme.md; rm keep.txt; mv src/lib.rs src/moved.rs; \
+                  touch \"$(printf 'bad\\377')\"; true";
+    let (doc, status) = shell(&a, &["--mode", mode], script);
+    assert_eq!(status, 0, "{doc:?}");
+    assert!(
+        !doc.stdout.contains("hunter2"),
+        "a secret leaked: {}",
+        doc.stdout
+    );
+    assert_eq!(
+        doc.pairs(),
+        pairs(&[
+            ("deleted", "/src/lib.rs"),
+            ("added", "/src/moved.rs"),
+            ("added", "/src/new.rs"),
+        ])
+    );
+    let (odd, plain): (Vec<_>, Vec<_>) = doc.violations.iter().partition(|v| v.path_b64.is_some());
+    assert_eq!(odd.len(), 1, "{odd:?}");
+    assert_eq!(odd[0].path_b64.as_deref(), Some("L2JhZP8="));
+    assert_eq!(odd[0].op, "create");
+    let refused: Vec<(String, String, Option<String>)> = plain
+        .iter()
+        .map(|v| (v.op.clone(), v.path.clone(), v.rule.clone()))
+        .collect();
+    let mut expected = vec![
+        ("create".to_string(), "/top.txt".to_string(), None),
+        ("write".to_string(), "/docs/readme.md".to_string(), None),
+        ("delete".to_string(), "/keep.txt".to_string(), None),
+    ];
+    if mode == "fuse" {
+        assert_eq!(doc.path_rules, "enforced");
+        // Refused at once, in the order tried; the secret was refused too.
+        expected.insert(
+            0,
+            (
+                "read".to_string(),
+                "/secrets/key".to_string(),
+                Some("secrets/**".to_string()),
+            ),
+        );
+        assert!(doc.stderr.contains("Permission denied"), "{}", doc.stderr);
+        assert_eq!(refused, expected);
+    } else {
+        // Refused when written back; the secret was never copied out.
+        assert_eq!(doc.path_rules, "write_back");
+        let mut sorted = refused.clone();
+        sorted.sort();
+        expected.sort();
+        assert_eq!(sorted, expected);
+    }
+    assert!(!doc.violations_truncated);
+    assert_eq!(a.cat("/keep.txt"), b"same\n");
+    assert_eq!(a.cat("/docs/readme.md"), b"# hello\n");
+    assert_eq!(a.cat("/secrets/key"), b"hunter2\n");
+    assert_eq!(a.cat("/src/new.rs"), b"ok\n");
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn fuse_path_rules_refuse_with_eacces_and_list_violations() {
+    if !fuse_available() {
+        return;
+    }
+    path_rules_hold("fuse");
+}
+
+#[test]
+fn materialized_path_rules_refuse_at_write_back() {
+    path_rules_hold("materialize");
+}
+
+#[test]
+fn fifty_runs_in_a_second_make_fifty_checkpoints_and_retention_prunes_them() {
+    let a = Avfs::with_vault();
+    a.ok(["checkpoint", "save", "named"]);
+    let started = Instant::now();
+    let mut names = Vec::new();
+    for _ in 0..50 {
+        let (doc, status) = exec(&a, &["--mode", "materialize"], &["true"]);
+        assert_eq!(status, 0);
+        names.push(doc.checkpoint.unwrap().name);
+    }
+    eprintln!("50 runs took {:?}", started.elapsed());
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 50);
+    let list: CheckpointList = a.json(["checkpoint", "list"]);
+    assert_eq!(list.checkpoints.len(), 51);
+
+    // Keep 10: the oldest run checkpoints go, the named one stays.
+    let run = a
+        .command()
+        .env("AVFS_RUN_CHECKPOINTS", "10")
+        .args([
+            "--json",
+            "proxy",
+            "exec",
+            "--mode",
+            "materialize",
+            "--",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let list: CheckpointList = a.json(["checkpoint", "list"]);
+    let left: Vec<&str> = list.checkpoints.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(left.len(), 11);
+    assert_eq!(left[0], "named");
+    assert_eq!(
+        left[1..10],
+        names[41..].iter().map(String::as_str).collect::<Vec<_>>()[..]
+    );
+
+    // never: no checkpoint kept, changes still reported.
+    let before = list.checkpoints.len();
+    let (doc, _) = exec(
+        &a,
+        &["--checkpoint", "never", "--mode", "materialize"],
+        &["touch", "t"],
+    );
+    assert!(doc.checkpoint.is_none());
+    assert_eq!(doc.pairs(), pairs(&[("added", "/t")]));
+    let list: CheckpointList = a.json(["checkpoint", "list"]);
+    assert_eq!(list.checkpoints.len(), before);
+}
+
+#[test]
+fn readonly_runs_change_nothing() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    let (doc, status) = shell(&a, &["--readonly"], "echo x > src/lib.rs");
+    assert_ne!(status, 0);
+    assert!(
+        doc.stderr.contains("Read-only file system"),
+        "{}",
+        doc.stderr
+    );
+    assert!(doc.checkpoint.is_none());
+    assert!(doc.changes.is_empty());
+    let (doc, _) = shell(&a, &["--readonly", "--checkpoint", "always"], "true");
+    assert!(doc.checkpoint.is_some());
+}
+
+#[test]
+fn keep_mount_leaves_the_mount_for_the_next_run() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let dir_s = dir.path().to_str().unwrap();
+    let (doc, status) = shell(&a, &["--keep-mount", dir_s], "echo 1 > one");
+    assert_eq!(status, 0, "{doc:?}");
+    assert_eq!(doc.pairs(), pairs(&[("added", "/one")]));
+    assert!(dir.path().join("one").exists(), "still mounted");
+    let (doc, _) = shell(&a, &["--keep-mount", dir_s], "mkdir two && rm one");
+    assert_eq!(
+        doc.pairs(),
+        pairs(&[("deleted", "/one"), ("added", "/two")])
+    );
+    a.ok(["unmount", dir_s]);
+    // Path rules need a mount of the run's own.
+    let (err, status) = a.fails([
+        "proxy",
+        "exec",
+        "--keep-mount",
+        dir_s,
+        "--policy",
+        a.home.path().join("nope.json").to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    assert_eq!((err.code.as_str(), status), ("io_error", 5));
+    std::fs::write(a.home.path().join("p.json"), POLICY).unwrap();
+    let (err, status) = a.fails([
+        "proxy",
+        "exec",
+        "--keep-mount",
+        dir_s,
+        "--policy",
+        a.home.path().join("p.json").to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    assert_eq!((err.code.as_str(), status), ("invalid_argument", 2));
+}
+
+/// Writes a tiny crate with one passing test into the vault.
+fn small_crate(a: &Avfs) {
+    a.ok(["mkdir", "-p", "/app/src"]);
+    a.ok([
+        "write",
+        "/app/Cargo.toml",
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    ]);
+    a.ok([
+        "write",
+        "/app/src/lib.rs",
+        "pub fn add(a: u32, b: u32) -> u32 { a + b }\n\
+         #[cfg(test)]\nmod tests { #[test] fn adds() { assert_eq!(super::add(1, 2), 3); } }\n",
+    ]);
+}
+
+/// Every file of the vault with its content, through `avfs export`.
+fn snapshot(a: &Avfs) -> BTreeMap<String, Vec<u8>> {
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("x");
+    a.ok(["export", "/", target.to_str().unwrap()]);
+    let mut files = BTreeMap::new();
+    let mut stack = vec![target.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p
+                .strip_prefix(&target)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                stack.push(p);
+                files.insert(rel, b"<dir>".to_vec());
+            } else if meta.is_file() {
+                files.insert(rel, std::fs::read(&p).unwrap());
+            } else {
+                files.insert(
+                    rel,
+                    std::fs::read_link(&p)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                );
+            }
+        }
+    }
+    files
+}
+
+fn cargo_test_in_a_vault(mode: &str) {
+    let a = Avfs::with_vault();
+    small_crate(&a);
+    let before = snapshot(&a);
+    let mut cmd = a.command();
+    for var in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    let out = cmd
+        .args([
+            "--json",
+            "proxy",
+            "exec",
+            "--mode",
+            mode,
+            "--cwd",
+            "/app",
+            "--timeout",
+            "5m",
+        ])
+        .args(["--", "cargo", "test", "--offline"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let doc: RunDoc = common::parse_one(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", doc.stderr);
+    assert!(
+        doc.stdout.contains("test tests::adds ... ok"),
+        "{}",
+        doc.stdout
+    );
+    let paths: Vec<&str> = doc.changes.iter().map(|c| c.path.as_str()).collect();
+    assert!(paths.contains(&"/app/Cargo.lock"), "{paths:?}");
+    assert!(paths.contains(&"/app/target"), "{paths:?}");
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("/app/target/debug/deps/app-")),
+        "{paths:?}"
+    );
+    assert!(doc.changes.iter().all(|c| c.change == "added"));
+    // Restoring the run's checkpoint brings the vault back byte for byte.
+    let cp = doc.checkpoint.unwrap().name;
+    a.ok(["checkpoint", "restore", &cp]);
+    assert_eq!(snapshot(&a), before);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn cargo_test_through_the_proxy_lists_what_cargo_wrote_and_restores() {
+    if !fuse_available() {
+        return;
+    }
+    cargo_test_in_a_vault("fuse");
+}
+
+#[test]
+fn cargo_test_materialized_lists_what_cargo_wrote_and_restores() {
+    cargo_test_in_a_vault("materialize");
+}
+
+#[test]
+fn every_run_is_journaled() {
+    let a = with_policy();
+    exec(&a, &["--mode", "materialize"], &["true"]);
+    exec(&a, &[], &["curl", "x"]);
+    assert_eq!(journaled_runs(&a.store_path()), 2);
+}
+
+/// Counts `proxy.exec` journal rows with the sqlite3 tool (the store is plain SQLite).
+fn journaled_runs(db: &Path) -> usize {
+    let out = std::process::Command::new("sqlite3")
+        .arg(db)
+        .arg("SELECT count(*) FROM journal WHERE op = 'proxy.exec'")
+        .output()
+        .expect("sqlite3 is installed by scripts/test");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
