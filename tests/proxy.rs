@@ -378,7 +378,7 @@ fn a_timeout_stops_the_whole_tree_and_unmounts() {
     let (doc, status) = exec(
         &a,
         &["--timeout", "1s", "--grace", "1s"],
-        &["sh", "-c", "echo before; sleep 307 & sleep 308; echo never"],
+        &["sh", "-c", "echo before; sleep 30701 & sleep 30801; echo never"],
     );
     assert_eq!(status, 124);
     assert!(doc.timed_out);
@@ -387,30 +387,31 @@ fn a_timeout_stops_the_whole_tree_and_unmounts() {
     assert_eq!(doc.stdout, "before\n");
     assert!(doc.duration_ms >= 1000, "{}", doc.duration_ms);
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert_eq!(processes_with("sleep 30"), Vec::<String>::new());
+    assert_eq!(processes_with("sleep 30701"), Vec::<String>::new());
+    assert_eq!(processes_with("sleep 30801"), Vec::<String>::new());
     assert_no_run_mount(&a);
 
     // A process that ignores SIGTERM and leaves the process group is killed too.
     let (doc, status) = shell(
         &a,
         &["--timeout", "1s", "--grace", "500ms"],
-        "trap '' TERM; setsid sh -c 'trap \"\" TERM; sleep 309' & sleep 310",
+        "trap '' TERM; setsid sh -c 'trap \"\" TERM; sleep 30901' & sleep 31001",
     );
     assert_eq!(status, 124);
     assert_eq!(doc.signal, Some(9));
-    assert_eq!(processes_with("sleep 309"), Vec::<String>::new());
-    assert_eq!(processes_with("sleep 310"), Vec::<String>::new());
+    assert_eq!(processes_with("sleep 30901"), Vec::<String>::new());
+    assert_eq!(processes_with("sleep 31001"), Vec::<String>::new());
     assert_no_run_mount(&a);
 }
 
 #[test]
 fn what_a_finished_command_leaves_running_is_stopped() {
     let a = Avfs::with_vault();
-    let (doc, status) = shell(&a, &["--mode", "materialize"], "sleep 311 & echo bye");
+    let (doc, status) = shell(&a, &["--mode", "materialize"], "sleep 31101 & echo bye");
     assert_eq!(status, 0);
     assert_eq!(doc.stdout, "bye\n");
     assert!(!doc.timed_out);
-    assert_eq!(processes_with("sleep 311"), Vec::<String>::new());
+    assert_eq!(processes_with("sleep 31101"), Vec::<String>::new());
 }
 
 #[test]
@@ -422,14 +423,14 @@ fn ctrl_c_of_avfs_stops_the_command_unmounts_and_still_reports() {
     let child = a
         .command()
         .args(["--json", "proxy", "exec", "--", "sh", "-c"])
-        .arg("echo started > marker; echo go; exec sleep 312")
+        .arg("echo started > marker; echo go; exec sleep 31201")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while processes_with("sleep 312").is_empty() {
+    while processes_with("sleep 31201").is_empty() {
         assert!(Instant::now() < deadline, "the command never started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -444,7 +445,7 @@ fn ctrl_c_of_avfs_stops_the_command_unmounts_and_still_reports() {
     assert_eq!(doc.interrupted.as_deref(), Some("SIGINT"));
     assert_eq!(doc.stdout, "go\n");
     assert_eq!(doc.pairs(), pairs(&[("added", "/marker")]));
-    assert_eq!(processes_with("sleep 312"), Vec::<String>::new());
+    assert_eq!(processes_with("sleep 31201"), Vec::<String>::new());
     assert_no_run_mount(&a);
 }
 
