@@ -1,0 +1,574 @@
+/// <reference types="node" />
+// Types of agentvfs. The shapes are avfs's JSON documents (docs/json.md) with
+// keys in camelCase; a policy stays in its file format (snake_case keys).
+
+/** A JSON document exactly as avfs printed it (snake_case keys; `mtime_ns` as bigint). */
+export type RawDocument = { [key: string]: unknown };
+
+/** A result that also carries, non-enumerable, the whole document avfs printed. */
+export type WithRaw<T> = T & { readonly raw: RawDocument };
+
+/** The kind of an entry. */
+export type Kind = "file" | "dir" | "symlink";
+
+/** A file, directory or symlink in a vault. */
+export interface Entry {
+  /** Absolute vault path (lossy when not UTF-8: see `pathB64`). */
+  path: string;
+  /** The path's exact bytes, base64, present only when they are not UTF-8 (see `exactBytes`). */
+  pathB64?: string;
+  kind: Kind;
+  /** Permission bits, four octal digits ("0644"). */
+  mode: string;
+  size: number;
+  /** RFC 3339 UTC time with nanoseconds. */
+  mtime: string;
+  /** Nanoseconds since the epoch (a bigint: a number cannot hold it exactly). */
+  mtimeNs: bigint;
+  ino: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  /** avfs content hash (64 hex digits) for files, else null. */
+  hash: string | null;
+  /** Symlink target for symlinks, else null. */
+  target: string | null;
+}
+
+/** A vault: a workspace with its own history of checkpoints. */
+export interface Vault {
+  name: string;
+  createdAt: string;
+  /** The vault it was forked from, or null. */
+  forkedFrom: string | null;
+  /** Number of checkpoints. */
+  checkpoints: number;
+  layerDepth: number;
+  /** Whether it is the store's current vault. */
+  current: boolean;
+}
+
+/** What `listVaults` returns. */
+export interface VaultList {
+  vaults: Vault[];
+  /** The store's current vault, or null. */
+  current: string | null;
+}
+
+/** A named, frozen state of a vault. */
+export interface Checkpoint {
+  name: string;
+  vault: string;
+  message: string | null;
+  /** True when avfs took it itself (`pre-restore-N`, `run-...`). */
+  auto: boolean;
+  createdAt: string;
+}
+
+/** What `checkpointRestore` did. */
+export interface RestoreResult {
+  checkpoint: Checkpoint;
+  /** The unsaved state before the restore, kept as an automatic checkpoint, or null if it was one already. */
+  savedPrevious: Checkpoint | null;
+}
+
+/** One side of a change. */
+export interface ChangeSide {
+  kind: Kind;
+  mode: string;
+  size: number;
+  hash: string | null;
+  target: string | null;
+}
+
+/** How a path changed. */
+export type ChangeType = "added" | "modified" | "deleted" | "type_changed";
+
+/** One changed path. */
+export interface Change {
+  path: string;
+  pathB64?: string;
+  change: ChangeType;
+  /** The kind after the change (before it, for deletions). */
+  kind: Kind;
+  /** Null for additions. */
+  before: ChangeSide | null;
+  /** Null for deletions. */
+  after: ChangeSide | null;
+}
+
+/** Counts of changes by type. */
+export interface DiffSummary {
+  added: number;
+  modified: number;
+  deleted: number;
+  typeChanged: number;
+  total: number;
+}
+
+/** The differences between two states. */
+export interface Diff {
+  /** Normalized reference: `vault:NAME` or `vault:NAME@CHECKPOINT`. */
+  from: string;
+  to: string;
+  /** Sorted by path. */
+  changes: Change[];
+  summary: DiffSummary;
+}
+
+/** What `mv` did. */
+export interface Moved {
+  /** The source path, normalized. */
+  from: string;
+  fromB64?: string;
+  /** The entry at its new path. */
+  entry: Entry;
+}
+
+/** A path `rm` removed. */
+export interface RemovedPath {
+  path: string;
+  pathB64?: string;
+}
+
+/** What an import or export copied. */
+export interface Counts {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardLinks: number;
+  bytes: number;
+  /** What was not copied (fifos, sockets, devices) and why. */
+  skipped: { path: string; pathB64?: string; reason: string }[];
+}
+
+/** What `importDir` did. */
+export interface ImportResult {
+  vault: string;
+  dest: string;
+  destB64?: string;
+  imported: Counts;
+}
+
+/** What `export` did. */
+export interface ExportResult {
+  vault: string;
+  src: string;
+  srcB64?: string;
+  hostPath: string;
+  exported: Counts;
+}
+
+/** A live FUSE mount. */
+export interface Mount {
+  mountpoint: string;
+  vault: string;
+  /** The mounted checkpoint, or null for the vault as it is. */
+  checkpoint: string | null;
+  mode: "rw" | "ro";
+  /** The serving process. */
+  pid: number;
+}
+
+/** What `mounts` lists. */
+export interface MountList {
+  mounts: Mount[];
+  /** Dead mounts this call detached. */
+  cleaned: string[];
+}
+
+/** What `unmount` did. */
+export interface UnmountResult {
+  unmounted: string;
+  vault: string | null;
+  lazy: boolean;
+}
+
+/** An operation a path rule can grant. */
+export type PathOp = "read" | "write" | "create" | "delete";
+
+/** When `proxy exec` checkpoints before a run. */
+export type CheckpointMode = "auto" | "always" | "never";
+
+/** A path rule of a policy. */
+export interface PathRule {
+  /** Vault-relative glob (`*` within a component, `**` across them). */
+  glob: string;
+  ops: PathOp[];
+  deny?: boolean;
+}
+
+/** A policy, in the policy file format (docs/json.md "Policies"; keys stay snake_case). */
+export interface Policy {
+  commands?: { allow?: string[]; deny?: string[] };
+  paths?: PathRule[];
+  env?: { pass?: string[]; set?: Record<string, string> };
+  /** Duration: an integer and ms, s, m or h ("10m"). */
+  timeout?: string;
+  grace?: string;
+  checkpoint?: CheckpointMode;
+  /** Size: an integer, optionally with B, KiB, MiB or GiB. */
+  output_limit?: string;
+}
+
+/** What a policy decides for a command. */
+export interface Decision {
+  allowed: boolean;
+  /** The command as matched (non-UTF-8 bytes shown lossily). */
+  command: string[];
+  /** The glob that decided, or null when none matched. */
+  rule: string | null;
+  reason: string;
+  /** Which policy decided: the vault's, a `--policy` file, or none. */
+  policy: "vault" | "file" | "none";
+}
+
+/** The decision inside a run (the command is the run's `command`). */
+export type RunDecision = Omit<Decision, "command">;
+
+/** An operation the path rules refused during a run. */
+export interface Violation {
+  path: string;
+  pathB64?: string;
+  op: PathOp;
+  /** The glob of the rule that denied, or null when no rule granted the op. */
+  rule: string | null;
+}
+
+/** What a `proxyExec` / `proxyShell` run did (docs/json.md "Proxy runs"). */
+export interface Run {
+  vault: string;
+  /** The argument vector run (`["sh", "-c", script]` for a shell run). */
+  command: string[];
+  /** The script of a shell run, else null. */
+  shell: string | null;
+  /** The vault directory the command ran in. */
+  cwd: string;
+  /** `fuse` (mounted) or `materialize` (copied out and written back). */
+  mode: "fuse" | "materialize";
+  pathRules: "none" | "enforced" | "write_back";
+  decision: RunDecision;
+  /** The checkpoint taken before the run, or null. */
+  checkpoint: Checkpoint | null;
+  /** The child's exit status; null if killed by a signal or never started. */
+  exitCode: number | null;
+  /** The signal number that ended the child, or null. */
+  signal: number | null;
+  timedOut: boolean;
+  /** The signal avfs itself got during the run, or null. */
+  interrupted: "SIGINT" | "SIGTERM" | "SIGHUP" | null;
+  /** Why the program could not be started (e.g. not found), or null. */
+  execError: string | null;
+  durationMs: number;
+  /** Output up to the output limit (first and last halves kept around an omission line when over). */
+  stdout: string;
+  stdoutTruncated: boolean;
+  /** Number of bytes the stream produced in all. */
+  stdoutBytes: number;
+  /** Exact output bytes, base64, present only when not UTF-8 (see `exactBytes(run, "stdout")`). */
+  stdoutB64?: string;
+  stderr: string;
+  stderrTruncated: boolean;
+  stderrBytes: number;
+  stderrB64?: string;
+  /** What the run changed. */
+  changes: Change[];
+  summary: DiffSummary;
+  violations: Violation[];
+  violationsTruncated: boolean;
+  /** Added by agentvfs: the command ran to completion with exit code 0 (not timed out, not interrupted). */
+  succeeded: boolean;
+}
+
+/** Options of `proxyExec` and `proxyShell`; absent ones come from the policy, then avfs defaults. */
+export interface RunOptions {
+  /** Time limit: a duration string ("5m", "1500ms") or milliseconds. */
+  timeout?: string | number;
+  /** Between SIGTERM and SIGKILL on timeout: a duration string or milliseconds. */
+  grace?: string | number;
+  /** The vault directory to run in (default `/`). */
+  cwd?: string;
+  /** Refuse every change. */
+  readonly?: boolean;
+  checkpoint?: CheckpointMode;
+  /** Per-stream output limit: a size string ("1MiB") or bytes. */
+  outputLimit?: string | number;
+  /** Environment variables for the command; they override the policy's. */
+  env?: Record<string, string>;
+  /** `fuse` (mount), `materialize` (copy out, write back), or `auto` (default: fuse when it works). */
+  mode?: "auto" | "fuse" | "materialize";
+  /** Run in a mount at this host directory and leave it mounted (reused if the vault is mounted there already). */
+  keepMount?: string;
+  /** Run under this policy (object, or policy file path) instead of the vault's. */
+  policy?: Policy | string;
+  /** Reject with PolicyDenied when denied (default true); false resolves with the denied run. */
+  check?: boolean;
+  /** Aborting it sends avfs SIGTERM: the command is stopped and the run resolves with `interrupted: "SIGTERM"`. */
+  signal?: AbortSignal;
+}
+
+/** Options of the AVFS constructor. */
+export interface AVFSOptions {
+  /** The avfs binary: a path, or a name on PATH (default: `AVFS_BIN`, else `avfs` on PATH). */
+  binary?: string;
+  /** The store directory, passed as `AVFS_HOME` (default: the environment's, else the XDG data dir). */
+  home?: string;
+  /** More environment variables for avfs (e.g. `AVFS_RUN_CHECKPOINTS`). */
+  env?: Record<string, string>;
+}
+
+/** A handle on an avfs store and (optionally) one vault in it; every method runs the avfs binary. */
+export class AVFS {
+  /**
+   * @param vault the vault commands work on (`--vault`); default: `AVFS_VAULT`, else the store's current vault
+   * @throws BinaryNotFound when the avfs binary cannot be found
+   */
+  constructor(vault?: string | null, options?: AVFSOptions);
+  /** The vault this object works on, or null for the default one. */
+  readonly vault: string | null;
+  /** The avfs binary this object runs (an absolute path). */
+  readonly binary: string;
+  /** The same settings, working on another vault (e.g. a fork). */
+  forVault(vault: string): AVFS;
+
+  // Vaults
+  /** Creates an empty vault (`use`: make it the current vault). */
+  createVault(name: string, options?: { use?: boolean }): Promise<WithRaw<Vault>>;
+  /** Lists every vault of the store, and which one is current. */
+  listVaults(): Promise<WithRaw<VaultList>>;
+  /** Shows one vault (default: this object's vault, else the current one). */
+  vaultInfo(name?: string): Promise<WithRaw<Vault>>;
+  /** Makes a vault the store's current vault; returns its name. */
+  useVault(name: string): Promise<string>;
+  /** Deletes a vault and its checkpoints (its forks keep their data); returns its name. */
+  deleteVault(name: string): Promise<string>;
+  /** Forks `source` into a new vault `name`, in O(1); returns the fork. */
+  forkVault(source: string, name: string, options?: { use?: boolean }): Promise<WithRaw<Vault>>;
+
+  // Files
+  /** Creates directories (`parents`: also missing parents, no error if one exists); one entry per path. */
+  mkdir(paths: string | string[], options?: { parents?: boolean; mode?: number | string }): Promise<Entry[]>;
+  /**
+   * Writes a file from a string (UTF-8) or bytes. `parents` (default true) creates
+   * missing directories; `mode` (e.g. 0o600 or "600") applies to a new file.
+   */
+  write(
+    path: string,
+    content: string | Uint8Array,
+    options?: { append?: boolean; parents?: boolean; mode?: number | string },
+  ): Promise<WithRaw<Entry>>;
+  /** Reads a file's bytes, of any size. */
+  readBytes(path: string): Promise<Buffer>;
+  /** Reads a file as UTF-8 text (invalid bytes become U+FFFD). */
+  readText(path: string): Promise<string>;
+  /** Lists a directory (default `/`); a file lists itself. */
+  ls(path?: string): Promise<Entry[]>;
+  /** Every entry under `path` (default `/`), depth-first, parents first. */
+  tree(path?: string): Promise<Entry[]>;
+  /** A path's attributes (symlinks are not followed). */
+  stat(path: string): Promise<WithRaw<Entry>>;
+  /** Whether `path` exists. */
+  exists(path: string): Promise<boolean>;
+  /** Copies a file, or a directory with `recursive`; returns the copy. */
+  cp(src: string, dst: string, options?: { recursive?: boolean }): Promise<WithRaw<Entry>>;
+  /** Moves or renames a path (into `dst` if it is a directory). */
+  mv(src: string, dst: string): Promise<WithRaw<Moved>>;
+  /** Removes paths (`recursive` for directories, `force` to skip missing ones); returns what was removed. */
+  rm(paths: string | string[], options?: { recursive?: boolean; force?: boolean }): Promise<RemovedPath[]>;
+  /** Copies a host directory into the vault at `dest` (default `/`). */
+  importDir(hostDir: string, dest?: string): Promise<WithRaw<ImportResult>>;
+  /** Copies a vault path out to a new host path (`force`: into an existing non-empty directory). */
+  export(src: string, hostPath: string, options?: { force?: boolean }): Promise<WithRaw<ExportResult>>;
+
+  // Checkpoints and diff
+  /** Saves the vault's current state under `name`, in O(1). */
+  checkpointSave(name: string, options?: { message?: string }): Promise<WithRaw<Checkpoint>>;
+  /** Lists the vault's checkpoints, oldest first. */
+  checkpointList(): Promise<Checkpoint[]>;
+  /** Shows one checkpoint. */
+  checkpointInfo(name: string): Promise<WithRaw<Checkpoint>>;
+  /** Puts the vault back to a checkpoint; unsaved work is kept as `savedPrevious`. */
+  checkpointRestore(name: string): Promise<WithRaw<RestoreResult>>;
+  /** Deletes a checkpoint's name; returns it. */
+  checkpointDelete(name: string): Promise<string>;
+  /** Changes from `from` (default: latest checkpoint) to `to` (default: now), under `paths` if given. */
+  diff(options?: { from?: string; to?: string; paths?: string[] }): Promise<WithRaw<Diff>>;
+
+  // Policy
+  /** Validates a policy (object or file path) and makes it the vault's; returns it normalized. */
+  policySet(policy: Policy | string): Promise<Policy>;
+  /** The vault's policy, or null when it has none. */
+  policyShow(): Promise<Policy | null>;
+  /** What the policy decides for `argv`; runs nothing; resolves whether allowed or not. */
+  policyCheck(argv: string[], options?: { policy?: Policy | string }): Promise<WithRaw<Decision>>;
+
+  // Proxy
+  /**
+   * Runs `argv` (program and arguments, no shell) in the vault under its policy.
+   * Resolves whatever the command did (see `exitCode`, `timedOut`, `execError`);
+   * rejects with PolicyDenied when the policy denies it, unless `check: false`.
+   */
+  proxyExec(argv: string[], options?: RunOptions): Promise<WithRaw<Run>>;
+  /** Runs a shell script (`sh -c script`) in the vault, as proxyExec does. */
+  proxyShell(script: string, options?: RunOptions): Promise<WithRaw<Run>>;
+
+  // Mounts
+  /** Mounts the vault (or a checkpoint, read-only) on an existing empty directory. */
+  mount(dir: string, options?: { readonly?: boolean; checkpoint?: string }): Promise<WithRaw<Mount>>;
+  /** Unmounts, once everything written is committed (`lazy`: even while files are open). */
+  unmount(dir: string, options?: { lazy?: boolean }): Promise<WithRaw<UnmountResult>>;
+  /** Live mounts of the store. */
+  mounts(): Promise<WithRaw<MountList>>;
+  /** Mounts on `dir`, calls `use`, and always unmounts (lazily if busy); resolves with what `use` returned. */
+  withMount<T>(
+    dir: string,
+    use: (mount: WithRaw<Mount>) => T | Promise<T>,
+    options?: { readonly?: boolean; checkpoint?: string },
+  ): Promise<T>;
+  /** As above, on a new temporary directory, removed afterwards. */
+  withMount<T>(
+    use: (mount: WithRaw<Mount>) => T | Promise<T>,
+    options?: { readonly?: boolean; checkpoint?: string },
+  ): Promise<T>;
+}
+
+/** The exact bytes of a field avfs may show lossily (`path`, `dest`, `src`, `from`, `stdout`, `stderr`). */
+export function exactBytes(obj: object, field?: string): Buffer;
+
+/** Every error code avfs documents. */
+export type ErrorCode =
+  | "usage_error" | "invalid_argument" | "invalid_policy" | "invalid_path" | "invalid_name"
+  | "invalid_move" | "too_large" | "no_store_location"
+  | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "no_current_vault"
+  | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
+  | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
+  | "directory_not_empty" | "not_a_file" | "destination_exists" | "mountpoint_not_empty"
+  | "already_mounted" | "mount_busy"
+  | "disk_full" | "storage_error" | "store_corrupt" | "schema_too_new" | "io_error"
+  | "fuse_unavailable" | "mount_failed";
+
+/** Details every AVFSError carries. */
+export interface ErrorDetails {
+  code: string;
+  exitStatus?: number | null;
+  hint?: string | null;
+  raw?: RawDocument | null;
+  command?: string[] | null;
+}
+
+/** Base class of every error agentvfs raises. */
+export class AVFSError extends Error {
+  constructor(message: string, details: ErrorDetails);
+  /** Stable snake_case code (an avfs code, or `policy_denied`, `binary_not_found`, `protocol_error`). */
+  readonly code: string;
+  /** avfs's exit status, or null when it did not run or was killed. */
+  readonly exitStatus: number | null;
+  /** Something to try, when avfs had a suggestion. */
+  readonly hint: string | null;
+  /** The document avfs printed for this error, unconverted. */
+  readonly raw: RawDocument | null;
+  /** The avfs arguments that failed (without the binary). */
+  readonly command: string[] | null;
+}
+
+/** Exit status 1: a bug in avfs or an environment problem. */
+export class InternalError extends AVFSError {}
+/** Exit status 2: the command line or an argument is wrong. */
+export class BadInput extends AVFSError {}
+/** Exit status 3: a vault, checkpoint, path or mount does not exist. */
+export class NotFound extends AVFSError {}
+/** Exit status 4: the operation conflicts with what exists. */
+export class Conflict extends AVFSError {}
+/** Exit status 5: storage or host I/O failure. */
+export class StorageFailure extends AVFSError {}
+
+/** The policy denied the command (exit status 126); nothing ran. */
+export class PolicyDenied extends AVFSError {
+  readonly code: "policy_denied";
+  /** Why it was denied. */
+  readonly decision: RunDecision;
+  /** The denied run, for proxyExec / proxyShell. */
+  readonly result: WithRaw<Run>;
+}
+/** The avfs binary was not found or cannot be run. */
+export class BinaryNotFound extends AVFSError {
+  readonly code: "binary_not_found";
+}
+/** avfs did not print the one JSON document the contract promises. */
+export class ProtocolError extends AVFSError {
+  readonly code: "protocol_error";
+  /** What avfs printed on stdout. */
+  readonly stdout: string;
+  /** What avfs printed on stderr. */
+  readonly stderr: string;
+}
+
+/** `usage_error`: unknown command or flag, missing argument, bad flag value. */
+export class UsageError extends BadInput { readonly code: "usage_error"; }
+/** `invalid_argument`: an argument is well-formed but unusable. */
+export class InvalidArgument extends BadInput { readonly code: "invalid_argument"; }
+/** `invalid_policy`: a policy is not valid (the message names the field). */
+export class InvalidPolicy extends BadInput { readonly code: "invalid_policy"; }
+/** `invalid_path`: `..` above the root, NUL byte, over-long name or path, empty path. */
+export class InvalidPath extends BadInput { readonly code: "invalid_path"; }
+/** `invalid_name`: a vault or checkpoint name is not 1–128 of `[A-Za-z0-9._-]`. */
+export class InvalidName extends BadInput { readonly code: "invalid_name"; }
+/** `invalid_move`: moving or copying a directory into itself. */
+export class InvalidMove extends BadInput { readonly code: "invalid_move"; }
+/** `too_large`: `cat --json` of a file over 16 MiB. */
+export class TooLarge extends BadInput { readonly code: "too_large"; }
+/** `no_store_location`: neither AVFS_HOME, XDG_DATA_HOME nor HOME is set. */
+export class NoStoreLocation extends BadInput { readonly code: "no_store_location"; }
+/** `vault_not_found`: no such vault. */
+export class VaultNotFound extends NotFound { readonly code: "vault_not_found"; }
+/** `checkpoint_not_found`: no such checkpoint. */
+export class CheckpointNotFound extends NotFound { readonly code: "checkpoint_not_found"; }
+/** `path_not_found`: no such file or directory in the vault. */
+export class PathNotFound extends NotFound { readonly code: "path_not_found"; }
+/** `no_current_vault`: no vault given and no current vault. */
+export class NoCurrentVault extends NotFound { readonly code: "no_current_vault"; }
+/** `no_checkpoints`: `diff` without `from` in a vault with no checkpoint. */
+export class NoCheckpoints extends NotFound { readonly code: "no_checkpoints"; }
+/** `mountpoint_missing`: the mount directory does not exist. */
+export class MountpointMissing extends NotFound { readonly code: "mountpoint_missing"; }
+/** `not_mounted`: unmount of a directory avfs has not mounted. */
+export class NotMounted extends NotFound { readonly code: "not_mounted"; }
+/** `vault_exists`: a vault of that name exists. */
+export class VaultExists extends Conflict { readonly code: "vault_exists"; }
+/** `checkpoint_exists`: a checkpoint of that name exists. */
+export class CheckpointExists extends Conflict { readonly code: "checkpoint_exists"; }
+/** `path_exists`: the path exists. */
+export class PathExists extends Conflict { readonly code: "path_exists"; }
+/** `not_a_directory`: a path component is not a directory. */
+export class NotADirectory extends Conflict { readonly code: "not_a_directory"; }
+/** `is_a_directory`: a file operation on a directory. */
+export class IsADirectory extends Conflict { readonly code: "is_a_directory"; }
+/** `directory_not_empty`: removing a non-empty directory without `recursive`. */
+export class DirectoryNotEmpty extends Conflict { readonly code: "directory_not_empty"; }
+/** `not_a_file`: reading a symlink (avfs never follows symlinks). */
+export class NotAFile extends Conflict { readonly code: "not_a_file"; }
+/** `destination_exists`: export into an existing non-empty directory without `force`. */
+export class DestinationExists extends Conflict { readonly code: "destination_exists"; }
+/** `mountpoint_not_empty`: the mount directory is not empty. */
+export class MountpointNotEmpty extends Conflict { readonly code: "mountpoint_not_empty"; }
+/** `already_mounted`: the directory is a mount point already. */
+export class AlreadyMounted extends Conflict { readonly code: "already_mounted"; }
+/** `mount_busy`: unmount while files are open inside (use `lazy`). */
+export class MountBusy extends Conflict { readonly code: "mount_busy"; }
+/** `disk_full`: the disk holding the store is full; nothing changed. */
+export class DiskFull extends StorageFailure { readonly code: "disk_full"; }
+/** `storage_error`: SQLite failed. */
+export class StorageError extends StorageFailure { readonly code: "storage_error"; }
+/** `store_corrupt`: a store consistency rule is broken. */
+export class StoreCorrupt extends StorageFailure { readonly code: "store_corrupt"; }
+/** `schema_too_new`: the store was written by a newer avfs. */
+export class SchemaTooNew extends StorageFailure { readonly code: "schema_too_new"; }
+/** `io_error`: reading or writing a host file failed. */
+export class IoError extends StorageFailure { readonly code: "io_error"; }
+/** `fuse_unavailable`: no /dev/fuse, or the kernel refused the mount. */
+export class FuseUnavailable extends StorageFailure { readonly code: "fuse_unavailable"; }
+/** `mount_failed`: the serving process failed or did not answer. */
+export class MountFailed extends StorageFailure { readonly code: "mount_failed"; }
+
+/** The error class of each avfs error code. */
+export const errorClasses: Readonly<Record<ErrorCode, typeof AVFSError>>;

@@ -1,0 +1,46 @@
+"use strict";
+/** Vault commands: `avfs vault create|list|info|use|delete|fork`. */
+
+const { RUNNER } = require("./runner");
+const { toResult } = require("./convert");
+
+/** Methods of AVFS for vaults. */
+const vaultMethods = {
+  /** Creates an empty vault (`{use: true}` makes it the current vault). */
+  async createVault(name, { use = false } = {}) {
+    const { doc } = await this[RUNNER].json(["vault", "create", ...(use ? ["--use"] : []), "--", name]);
+    return toResult(doc, doc.vault);
+  },
+
+  /** Lists every vault of the store, and which one is current. */
+  async listVaults() {
+    const { doc } = await this[RUNNER].json(["vault", "list"]);
+    return toResult(doc);
+  },
+
+  /** Shows one vault (default: this object's vault, else the current one). */
+  async vaultInfo(name) {
+    const { doc } = await this[RUNNER].json(["vault", "info", ...(name === undefined ? [] : ["--", name])]);
+    return toResult(doc, doc.vault);
+  },
+
+  /** Makes a vault the store's current vault; returns its name. */
+  async useVault(name) {
+    const { doc } = await this[RUNNER].json(["vault", "use", "--", name]);
+    return doc.current;
+  },
+
+  /** Deletes a vault and its checkpoints (its forks keep their data); returns its name. */
+  async deleteVault(name) {
+    const { doc } = await this[RUNNER].json(["vault", "delete", "--", name]);
+    return doc.deleted;
+  },
+
+  /** Forks `source` into a new vault `name`, in O(1); returns the fork. */
+  async forkVault(source, name, { use = false } = {}) {
+    const { doc } = await this[RUNNER].json(["vault", "fork", ...(use ? ["--use"] : []), "--", source, name]);
+    return toResult(doc, doc.vault);
+  },
+};
+
+module.exports = { vaultMethods };

@@ -1,0 +1,103 @@
+// Error mapping: one class per documented code, under its exit-status class.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile, writeFile, chmod } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  AVFS, AVFSError, BadInput, NotFound, Conflict, StorageFailure, InternalError,
+  VaultNotFound, VaultExists, InvalidName, UsageError, BinaryNotFound, ProtocolError, errorClasses,
+} from "../index.mjs";
+import { errorFromDocument } from "../lib/errors.js";
+import { BINARY, freshVault, rejection, tempDir } from "./support.mjs";
+
+const CATEGORY_BY_STATUS = { 2: BadInput, 3: NotFound, 4: Conflict, 5: StorageFailure };
+
+/** `{code: exitStatus}` from the exit-status table of docs/json.md (the contract's own list). */
+async function documentedCodes() {
+  const doc = await readFile(new URL("../../../docs/json.md", import.meta.url), "utf8");
+  const codes = {};
+  for (const [, status, cells] of doc.matchAll(/^\| ([1-5]) \| [^|]+ \| ([^|]*) \|$/gm)) {
+    for (const [, code] of cells.matchAll(/`([a-z_]+)`/g)) codes[code] = Number(status);
+  }
+  return codes;
+}
+
+test("every code documented in docs/json.md has a class, under its exit status's class", async () => {
+  const documented = await documentedCodes();
+  assert.ok(Object.keys(documented).length >= 30, "the table was not parsed");
+  assert.deepEqual(Object.keys(errorClasses).sort(), Object.keys(documented).sort());
+  for (const [code, status] of Object.entries(documented)) {
+    const ErrorClass = errorClasses[code];
+    const pascal = code.split("_").map((w) => w[0].toUpperCase() + w.slice(1)).join("");
+    assert.equal(ErrorClass.name, pascal);
+    assert.ok(ErrorClass.prototype instanceof CATEGORY_BY_STATUS[status], `${code} is not under exit status ${status}`);
+    assert.ok(ErrorClass.prototype instanceof AVFSError);
+  }
+});
+
+test("an error document becomes its class with code, message, exit status, hint and raw", () => {
+  const doc = { error: { code: "vault_exists", message: "vault 'a' exists", exit_status: 4, hint: "pick another name" } };
+  const err = errorFromDocument(doc, ["vault", "create", "a"]);
+  assert.ok(err instanceof VaultExists && err instanceof Conflict && err instanceof Error);
+  assert.deepEqual(
+    { name: err.name, code: err.code, message: err.message, exitStatus: err.exitStatus, hint: err.hint, raw: err.raw, command: err.command },
+    { name: "VaultExists", code: "vault_exists", message: "vault 'a' exists", exitStatus: 4, hint: "pick another name", raw: doc, command: ["vault", "create", "a"] },
+  );
+});
+
+test("a code newer than this package falls back to the class of its exit status", () => {
+  const err = errorFromDocument({ error: { code: "quota_exceeded", message: "m", exit_status: 4 } }, []);
+  assert.equal(err.constructor, Conflict);
+  assert.equal(err.code, "quota_exceeded");
+  assert.equal(err.hint, null);
+  assert.equal(errorFromDocument({ error: { code: "bug", message: "m", exit_status: 1 } }, []).constructor, InternalError);
+  assert.equal(errorFromDocument({ error: { code: "odd", message: "m", exit_status: 9 } }, []).constructor, AVFSError);
+});
+
+test("a missing vault rejects with VaultNotFound from the real binary", async (t) => {
+  const { avfs } = await freshVault(t);
+  const err = await rejection(avfs.forVault("nope").ls());
+  assert.ok(err instanceof VaultNotFound && err instanceof NotFound);
+  assert.equal(err.code, "vault_not_found");
+  assert.equal(err.exitStatus, 3);
+  assert.equal(err.message, "vault 'nope' does not exist");
+  assert.match(err.hint, /avfs vault create/);
+  assert.equal(err.raw.error.code, "vault_not_found");
+  assert.deepEqual(err.command, ["--json", "--vault", "nope", "ls", "--", "/"]);
+});
+
+test("bad input from the real binary: invalid name, and usage error", async (t) => {
+  const { avfs } = await freshVault(t);
+  const invalid = await rejection(avfs.createVault("-bad name"));
+  assert.ok(invalid instanceof InvalidName && invalid instanceof BadInput);
+  assert.equal(invalid.exitStatus, 2);
+  const usage = await rejection(avfs.mkdir("/a", { mode: "xyz" }));
+  assert.ok(usage instanceof UsageError && usage instanceof BadInput);
+  assert.match(usage.message, /invalid value 'xyz' for '--mode <MODE>'/);
+});
+
+test("no binary: BinaryNotFound says where it looked", async (t) => {
+  assert.throws(() => new AVFS("v", { binary: "/nonexistent/avfs" }),
+    (err) => err instanceof BinaryNotFound && err.code === "binary_not_found" && /the binary option/.test(err.message));
+  const saved = { AVFS_BIN: process.env.AVFS_BIN, PATH: process.env.PATH };
+  t.after(() => Object.assign(process.env, saved));
+  delete process.env.AVFS_BIN;
+  process.env.PATH = await tempDir(t);
+  assert.throws(() => new AVFS("v"), (err) => err instanceof BinaryNotFound && /set AVFS_BIN/.test(err.message));
+  process.env.AVFS_BIN = "/nonexistent/avfs";
+  assert.throws(() => new AVFS("v"), (err) => err instanceof BinaryNotFound && /from AVFS_BIN/.test(err.message));
+  process.env.AVFS_BIN = BINARY;
+  assert.equal(new AVFS("v").binary, BINARY);
+});
+
+test("output that is not one JSON document rejects with ProtocolError", async (t) => {
+  const fake = join(await tempDir(t), "avfs");
+  await writeFile(fake, "#!/bin/sh\necho 'not json'\necho 'it broke' >&2\nexit 1\n");
+  await chmod(fake, 0o755);
+  const err = await rejection(new AVFS("v", { binary: fake }).listVaults());
+  assert.ok(err instanceof ProtocolError);
+  assert.equal(err.exitStatus, 1);
+  assert.equal(err.stdout, "not json\n");
+  assert.equal(err.stderr, "it broke\n");
+  assert.match(err.message, /printed no JSON document \(exit status 1\): it broke/);
+});

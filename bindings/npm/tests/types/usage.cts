@@ -1,0 +1,25 @@
+// Type-checked (never run) by tests/package.test.mjs: the declarations as a
+// CommonJS TypeScript user sees them.
+import agentvfs = require("agentvfs");
+
+const avfs = new agentvfs.AVFS("agent-workspace");
+
+async function main(): Promise<void> {
+  const run = await avfs.proxyExec(["cargo", "test"], { timeout: "5m" });
+  const exitCode: number | null = run.exitCode;
+  try {
+    await avfs.vaultInfo("nope");
+  } catch (err) {
+    if (err instanceof agentvfs.PolicyDenied) {
+      console.log(err.result.decision.rule);
+    }
+    if (err instanceof agentvfs.VaultNotFound) {
+      const status: number | null = err.exitStatus;
+      console.log(status, exitCode);
+    }
+  }
+  // @ts-expect-error checkpointSave's message goes in the options
+  await avfs.checkpointSave("name", "message");
+}
+
+export = main;

@@ -1,0 +1,74 @@
+// Type-checked (never run) by tests/package.test.mjs: the declarations as an ESM
+// TypeScript user sees them. Each @ts-expect-error must be an error, or tsc fails.
+import { AVFS, AVFSError, PolicyDenied, VaultNotFound, NotFound, exactBytes, errorClasses } from "agentvfs";
+import type { Run, Entry, Policy, WithRaw, Diff } from "agentvfs";
+import agentvfs from "agentvfs";
+
+const avfs = new AVFS("agent-workspace", { binary: "/usr/bin/avfs", home: "/tmp/h", env: { AVFS_RUN_CHECKPOINTS: "5" } });
+const current: AVFS = new AVFS();
+const vaultName: string | null = avfs.vault;
+
+const vault = await avfs.createVault("agent-workspace", { use: true });
+const forkedFrom: string | null = (await avfs.forkVault("agent-workspace", "task-001")).forkedFrom;
+const entry: WithRaw<Entry> = await avfs.write("/src/main.py", Buffer.from("x"), { parents: true, mode: 0o644 });
+const mtimeNs: bigint = entry.mtimeNs;
+const exact: Buffer = exactBytes(entry);
+const text: string = await avfs.readText("/src/main.py");
+const bytes: Buffer = await avfs.readBytes("/src/main.py");
+const entries: Entry[] = await avfs.tree();
+const diff: Diff = await avfs.diff({ from: "pre-change", paths: ["/src"] });
+const restored = await avfs.checkpointRestore("pre-change");
+const previousName: string | undefined = restored.savedPrevious?.name;
+
+const policy: Policy = { commands: { deny: ["git push *"] }, output_limit: "1MiB" };
+await avfs.policySet(policy);
+const decision = await avfs.policyCheck(["git", "push"], { policy: "/tmp/policy.json" });
+const allowed: boolean = decision.allowed;
+
+const run: Run = await avfs.proxyExec(["cargo", "test"], { timeout: "5m", check: false, policy });
+const exitCode: number | null = run.exitCode;
+const timedOut: boolean = run.timedOut;
+const changed: string[] = run.changes.map((c) => c.path);
+const rawRun: unknown = (await avfs.proxyShell("make", { timeout: 60_000 })).raw;
+
+const value: number = await avfs.withMount("/mnt/w", async (mount) => mount.pid, { readonly: true });
+const inTemp: string = await avfs.withMount((mount) => mount.mountpoint);
+const currentVault: string | null = (await avfs.listVaults()).current;
+const movedFrom: string = (await avfs.mv("/a", "/b")).from;
+const succeeded: boolean = (await avfs.proxyExec(["make"], { signal: AbortSignal.timeout(1000) })).succeeded;
+const fork: AVFS = avfs.forVault("task-001");
+await avfs.export("/src", "/tmp/out", { force: true });
+
+try {
+  await avfs.stat("/nope");
+} catch (err) {
+  if (err instanceof VaultNotFound) {
+    const code: "vault_not_found" = err.code;
+    const status: number | null = err.exitStatus;
+  }
+  if (err instanceof NotFound || err instanceof AVFSError) {
+    const hint: string | null = err.hint;
+  }
+  if (err instanceof PolicyDenied) {
+    const deniedRun: Run = err.result;
+    const rule: string | null = err.decision.rule;
+  }
+}
+const VaultNotFoundClass: typeof AVFSError = errorClasses.vault_not_found;
+const sameClass: typeof AVFS = agentvfs.AVFS;
+
+// @ts-expect-error proxyExec takes an array, not a command line
+await avfs.proxyExec("cargo test");
+// @ts-expect-error exitCode may be null
+const notNull: number = run.exitCode;
+// @ts-expect-error mtimeNs is a bigint
+const asNumber: number = entry.mtimeNs;
+// @ts-expect-error there is no such code
+const badCode = errorClasses.no_such_code;
+// @ts-expect-error write takes a string or bytes
+await avfs.write("/f", 42);
+// @ts-expect-error listVaults resolves with an object, not an array
+(await avfs.listVaults()).map((v) => v.name);
+
+export { vault, forkedFrom, mtimeNs, exact, text, bytes, entries, diff, previousName, allowed, exitCode, timedOut,
+  changed, rawRun, value, inTemp, currentVault, movedFrom, succeeded, fork, current, vaultName, VaultNotFoundClass, sameClass, notNull, asNumber, badCode };
