@@ -817,3 +817,43 @@ fn journaled_runs(db: &Path) -> usize {
         .expect("sqlite3 is installed by scripts/test");
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
+
+#[test]
+fn two_agents_run_in_one_vault_at_once_and_lose_nothing() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let spawn = |prefix: &str| {
+        a.command()
+            .args(["--json", "proxy", "exec", "--shell"])
+            .arg(format!(
+                "for i in $(seq 40); do echo $i > {prefix}$i; mkdir -p d{prefix}/$i; done"
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn("a"), spawn("b"));
+    for (child, prefix) in [(first, "a"), (second, "b")] {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        let doc: RunDoc = common::parse_one(&out.stdout);
+        let own: Vec<&Change> = doc
+            .changes
+            .iter()
+            .filter(|c| c.path.starts_with(&format!("/{prefix}")))
+            .collect();
+        // Each run sees at least its own 40 files (the other's may show too:
+        // the diff covers the vault from before the run to after it).
+        assert_eq!(own.len(), 40, "{:?}", doc.pairs());
+    }
+    for prefix in ["a", "b"] {
+        for i in 1..=40 {
+            assert_eq!(a.cat(&format!("/{prefix}{i}")), format!("{i}\n").as_bytes());
+        }
+    }
+    assert_no_run_mount(&a);
+}
