@@ -378,7 +378,11 @@ fn a_timeout_stops_the_whole_tree_and_unmounts() {
     let (doc, status) = exec(
         &a,
         &["--timeout", "1s", "--grace", "1s"],
-        &["sh", "-c", "echo before; sleep 30701 & sleep 30801; echo never"],
+        &[
+            "sh",
+            "-c",
+            "echo before; sleep 30701 & sleep 30801; echo never",
+        ],
     );
     assert_eq!(status, 124);
     assert!(doc.timed_out);
@@ -839,7 +843,12 @@ fn two_agents_run_in_one_vault_at_once_and_lose_nothing() {
     let (first, second) = (spawn("a"), spawn("b"));
     for (child, prefix) in [(first, "a"), (second, "b")] {
         let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let doc: RunDoc = common::parse_one(&out.stdout);
         let own: Vec<&Change> = doc
             .changes
@@ -856,4 +865,39 @@ fn two_agents_run_in_one_vault_at_once_and_lose_nothing() {
         }
     }
     assert_no_run_mount(&a);
+}
+
+#[test]
+fn a_killed_avfs_leaves_nothing_the_next_run_does_not_clean_up() {
+    let fuse = fuse_available();
+    let a = seeded();
+    for (mode, marker) in [("materialize", "sleep 31301"), ("fuse", "sleep 31302")] {
+        if mode == "fuse" && !fuse {
+            continue;
+        }
+        let mut child = a
+            .command()
+            .args(["--json", "proxy", "exec", "--mode", mode, "--", "sleep"])
+            .arg(&marker[6..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while processes_with(marker).is_empty() {
+            assert!(Instant::now() < deadline, "the command never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The command was avfs's direct child: it dies with it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes_with(marker).is_empty() {
+            assert!(Instant::now() < deadline, "{marker} outlived avfs");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (doc, status) = exec(&a, &["--mode", mode], &["cat", "keep.txt"]);
+        assert_eq!((status, doc.stdout.as_str()), (0, "same\n"));
+        assert_no_run_mount(&a);
+    }
 }

@@ -6,6 +6,7 @@ use super::child::{self, ChildOutcome, ChildSpec};
 use super::env;
 use super::error::ProxyError;
 use super::materialize::Materialized;
+use crate::mount::registry::{is_fuse_mounted, pid_alive};
 use crate::mount::{LiveMount, MountError, MountRequest, MountTarget, PathGuard, Violation};
 use crate::policy::{CheckpointMode, CommandDecision, Policy};
 use crate::vault::{Change, Checkpoint, Op, Owner, StateRef, Store, VaultPath};
@@ -306,8 +307,9 @@ fn run_in_mode(
     }
     let runs = req.store_dir.join("runs");
     std::fs::create_dir_all(&runs)?;
+    sweep_stale_runs(&runs);
     let dir = tempfile::Builder::new()
-        .prefix("run-")
+        .prefix(&format!("run-{}-", std::process::id()))
         .tempdir_in(&runs)?
         // Never removed recursively: if an unmount failed, that would delete
         // the vault's files through the mount. Emptied and removed below.
@@ -366,6 +368,30 @@ fn run_in_mode(
     // Materialize removed its copy; a FUSE mount point is empty once unmounted.
     let _ = std::fs::remove_dir(&dir);
     result
+}
+
+/// Removes the run directories of avfs processes that died without cleaning
+/// up (SIGKILL): named `run-<pid>-*`, their pid gone, no longer a mount point
+/// (every avfs command has detached dead mounts before this runs).
+fn sweep_stale_runs(runs: &Path) {
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("run-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        let path = entry.path();
+        if let Some(pid) = pid
+            && !pid_alive(pid)
+            && !is_fuse_mounted(&path)
+        {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// The host directory for a vault directory under `root`.
