@@ -242,11 +242,13 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         argv: req.argv.clone(),
         cwd: host_dir(dir, &req.cwd),
         env: env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env),
+        // As with timeout(1), a zero timeout means none.
         timeout: Some(
             req.timeout
                 .or(spec.timeout.map(|d| d.0))
                 .unwrap_or(DEFAULT_TIMEOUT),
-        ),
+        )
+        .filter(|t| !t.is_zero()),
         grace: req
             .grace
             .or(spec.grace.map(|d| d.0))
