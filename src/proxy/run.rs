@@ -261,8 +261,9 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
 
     let ran = run_in_mode(req, &mut store, &guard, stop, &child_spec, &mut report);
     if let Err(e) = ran {
-        // Nothing ran: the checkpoint taken for it is noise.
-        if let Some(b) = &base {
+        // If the command never started, its checkpoint is noise; if it ran, the
+        // checkpoint is the way back from whatever it did, and stays (if kept).
+        if let Some(b) = base.as_ref().filter(|b| report.outcome.is_none() || !b.keep) {
             let _ = store.checkpoint_delete(&req.vault, &b.checkpoint.name);
         }
         return Err(e);
