@@ -9,6 +9,7 @@ use common::fuse::fuse_available;
 use common::{Avfs, Change, Checkpoint, CheckpointList, Summary};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -38,6 +39,7 @@ struct RunDoc {
     command: Vec<String>,
     shell: Option<String>,
     cwd: String,
+    cwd_b64: Option<String>,
     mode: String,
     path_rules: String,
     decision: Decision,
@@ -291,6 +293,7 @@ fn the_run_document_describes_the_command_and_its_output() {
     assert_eq!((err.code.as_str(), status), ("vault_not_found", 3));
     let (err, status) = a.fails(["proxy", "exec"]);
     assert_eq!((err.code.as_str(), status), ("usage_error", 2));
+    assert!(err.message.contains("--shell"), "{}", err.message);
 }
 
 #[test]
@@ -644,6 +647,56 @@ fn readonly_runs_change_nothing() {
     assert!(doc.changes.is_empty());
     let (doc, _) = shell(&a, &["--readonly", "--checkpoint", "always"], "true");
     assert!(doc.checkpoint.is_some());
+}
+
+#[test]
+fn readonly_materialized_runs_write_nothing_back_and_say_what_they_dropped() {
+    let a = seeded();
+    let (doc, status) = shell(
+        &a,
+        &["--readonly", "--mode", "materialize"],
+        "echo x > src/lib.rs; touch new; rm keep.txt",
+    );
+    assert_eq!(status, 0);
+    assert!(doc.changes.is_empty(), "{:?}", doc.pairs());
+    let mut refused: Vec<(String, String, Option<String>)> = doc
+        .violations
+        .iter()
+        .map(|v| (v.op.clone(), v.path.clone(), v.rule.clone()))
+        .collect();
+    refused.sort();
+    assert_eq!(
+        refused,
+        [
+            ("create".to_string(), "/new".to_string(), None),
+            ("delete".to_string(), "/keep.txt".to_string(), None),
+            ("write".to_string(), "/src/lib.rs".to_string(), None),
+        ]
+    );
+    assert_eq!(a.cat("/src/lib.rs"), b"pub fn one() -> u32 { 1 }\n");
+    assert_eq!(a.cat("/keep.txt"), b"same\n");
+}
+
+#[test]
+fn a_non_utf8_cwd_comes_with_its_exact_bytes() {
+    let a = Avfs::with_vault();
+    let name = std::ffi::OsStr::from_bytes(b"/d\xff");
+    let mut args: Vec<&std::ffi::OsStr> = vec!["mkdir".as_ref(), name];
+    assert_eq!(a.run(&args).status, 0);
+    args = ["--json", "proxy", "exec", "--mode", "materialize", "--cwd"]
+        .iter()
+        .map(|s| s.as_ref())
+        .collect();
+    args.push(name);
+    args.extend(
+        ["--", "pwd"]
+            .iter()
+            .map(|s| -> &std::ffi::OsStr { s.as_ref() }),
+    );
+    let run = a.run(&args);
+    let doc: RunDoc = common::parse_one(&run.stdout);
+    assert_eq!(doc.cwd, "/d\u{fffd}");
+    assert_eq!(doc.cwd_b64.as_deref(), Some("L2T/"));
 }
 
 #[test]

@@ -94,7 +94,7 @@ pub struct ProxyExecArgs {
     /// Checkpoint before the run: auto (unless --readonly), always, never [default: the policy's, else auto].
     #[arg(long, value_name = "MODE", value_parser = ["auto", "always", "never"])]
     pub checkpoint: Option<String>,
-    /// Refuse every change (EROFS inside).
+    /// Refuse every change (EROFS inside a mount; in materialize mode, nothing is written back).
     #[arg(long)]
     pub readonly: bool,
     /// Set a variable for the command (repeatable); overrides the policy.

@@ -184,7 +184,6 @@ pub fn document(r: &RunReport) -> Value {
         "vault": r.vault,
         "command": r.argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
         "shell": r.shell,
-        "cwd": r.cwd.display_lossy(),
         "mode": match r.mode { RunMode::Fuse => "fuse", RunMode::Materialize => "materialize" },
         "path_rules": match r.path_rules {
             PathRules::None => "none",
@@ -213,6 +212,7 @@ pub fn document(r: &RunReport) -> Value {
         "violations": violations,
         "violations_truncated": r.violations_truncated,
     });
+    super::wire::put_path(&mut doc, "cwd", &r.cwd);
     let empty = CapturedOutput::default();
     put_output(&mut doc, "stdout", outcome.map_or(&empty, |o| &o.stdout));
     put_output(&mut doc, "stderr", outcome.map_or(&empty, |o| &o.stderr));

@@ -204,12 +204,20 @@ pub fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(e.exit_code() as u8);
             }
+            // The message is everything before clap's usage block, on one
+            // line: "required arguments were not provided: <NAME>".
             let text = e.render().to_string();
-            let message = text
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
+            let before_usage = text.split("\n\nUsage:").next().unwrap_or_default();
+            let joined = before_usage
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let message = joined.trim_start_matches("error: ");
+            let message = if message.is_empty() {
+                "invalid arguments"
+            } else {
+                message
+            };
             return report(
                 CliError::new("usage_error", ExitStatus::Usage, message),
                 true,

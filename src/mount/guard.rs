@@ -44,6 +44,13 @@ impl PathGuard {
         }
     }
 
+    /// Grants reading and nothing else, everywhere (a read-only run).
+    pub fn read_only() -> Self {
+        let policy = Policy::parse(r#"{"paths": [{"glob": "**", "ops": ["read"]}]}"#)
+            .expect("a valid built-in policy");
+        Self::new(policy)
+    }
+
     /// True when the policy has path rules at all.
     pub fn is_active(&self) -> bool {
         self.policy.spec().paths.is_some()
@@ -60,21 +67,33 @@ impl PathGuard {
         if decision.allowed {
             return Ok(());
         }
-        let mut record = self.record.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (path.clone(), op);
-        if !record.seen.contains(&key) {
-            if record.list.len() < MAX_VIOLATIONS {
-                record.list.push(Violation {
-                    path: path.clone(),
-                    op,
-                    rule: decision.rule.map(|r| r.glob),
-                });
-                record.seen.insert(key);
-            } else {
-                record.truncated = true;
-            }
-        }
+        self.record(Violation {
+            path: path.clone(),
+            op,
+            rule: decision.rule.map(|r| r.glob),
+        });
         Err(Errno::EACCES)
+    }
+
+    /// Adds violations found elsewhere (another guard's), as if refused here.
+    pub fn record_all(&self, violations: Vec<Violation>) {
+        for v in violations {
+            self.record(v);
+        }
+    }
+
+    fn record(&self, violation: Violation) {
+        let mut record = self.record.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (violation.path.clone(), violation.op);
+        if record.seen.contains(&key) {
+            return;
+        }
+        if record.list.len() < MAX_VIOLATIONS {
+            record.list.push(violation);
+            record.seen.insert(key);
+        } else {
+            record.truncated = true;
+        }
     }
 
     /// The violations so far, in order, and whether more were refused than kept.

@@ -263,7 +263,10 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     if let Err(e) = ran {
         // If the command never started, its checkpoint is noise; if it ran, the
         // checkpoint is the way back from whatever it did, and stays (if kept).
-        if let Some(b) = base.as_ref().filter(|b| report.outcome.is_none() || !b.keep) {
+        if let Some(b) = base
+            .as_ref()
+            .filter(|b| report.outcome.is_none() || !b.keep)
+        {
             let _ = store.checkpoint_delete(&req.vault, &b.checkpoint.name);
         }
         return Err(e);
@@ -359,13 +362,16 @@ fn run_in_mode(
             report.mode = RunMode::Materialize;
             let copy = Materialized::create(store, &req.vault, &dir, guard)?;
             report.outcome = Some(child::run(&child_spec(copy.root()), stop));
+            // A read-only run writes nothing back; what it tried is still
+            // worth listing, as refusals with no rule.
+            let read_only = PathGuard::read_only();
+            let rules = if req.readonly { &read_only } else { guard };
+            let written = copy.write_back(store, &req.vault, rules);
             if req.readonly {
-                Ok(())
-            } else {
-                copy.write_back(store, &req.vault, guard)
-                    .map(|_| ())
-                    .map_err(ProxyError::from)
+                let (refused, _) = read_only.violations();
+                guard.record_all(refused);
             }
+            written.map(|_| ()).map_err(ProxyError::from)
         }
     };
     // Materialize removed its copy; a FUSE mount point is empty once unmounted.

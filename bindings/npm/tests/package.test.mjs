@@ -113,3 +113,11 @@ test("every js example of README.md runs as written", async (t) => {
     "[ '/notes.md' ]\npath_not_found: no such file or directory: /missing.md\n",
   ]);
 });
+
+test("the project README shows this package's first example unchanged", async () => {
+  const ours = await readFile(join(PACKAGE_DIR, "README.md"), "utf8");
+  const project = await readFile(join(PACKAGE_DIR, "..", "..", "README.md"), "utf8");
+  const blocks = (text) => [...text.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((match) => match[1]);
+  assert.deepEqual(blocks(project), blocks(ours).slice(0, 1),
+    "README.md's Node example differs from the one tested here");
+});

@@ -1,0 +1,506 @@
+"""`AVFS`: one method per avfs command, each a thin call to the binary with `--json`.
+
+A method builds the command line, lets the runner execute it, and parses the
+document into a dataclass from `types`. Adding a command is one such method (and,
+for a new JSON shape, one dataclass).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable, Collection, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+
+from ._binary import locate_binary
+from ._runner import Arg, Runner
+from .errors import MountBusy, PathNotFound, PolicyDenied, ProtocolError, TooLarge
+from .policy import Policy, PolicyInput, policy_file
+from .types import (
+    Checkpoint,
+    Diff,
+    Entry,
+    Exported,
+    Imported,
+    Mount,
+    MountList,
+    Moved,
+    PathRef,
+    PolicyCheck,
+    Restored,
+    Run,
+    Unmounted,
+    Vault,
+    VaultList,
+)
+
+__all__ = ["AVFS", "Duration", "Content"]
+
+T = TypeVar("T")
+
+#: A vault path: text, or exact bytes for names that are not UTF-8.
+VaultPath = Union[str, bytes]
+#: A host path.
+HostPath = Union[str, "os.PathLike[str]"]
+#: A duration: avfs syntax ("500ms", "30s", "5m", "1h"), seconds, or a timedelta.
+Duration = Union[str, int, float, datetime.timedelta]
+#: File content: text (written as UTF-8) or bytes.
+Content = Union[str, bytes, bytearray, memoryview]
+
+
+def _duration(value: Duration) -> str:
+    """Formats a duration the way avfs reads it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a duration must be a string, a number of seconds or a timedelta")
+    seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
+    return f"{round(seconds * 1000)}ms"
+
+
+def _mode(value: Union[int, str]) -> str:
+    """Formats permission bits as the octal string avfs reads (0o644 -> "644")."""
+    return format(value, "o") if isinstance(value, int) else value
+
+
+def _option(flag: str, value: Arg) -> Arg:
+    """`--flag=value` as one argument, so a value starting with `-` is not read as a flag."""
+    value = value if isinstance(value, (str, bytes)) else os.fspath(value)
+    if isinstance(value, bytes):
+        return flag.encode() + b"=" + value
+    return f"{flag}={value}"
+
+
+def _content(value: Content) -> bytes:
+    """The bytes to write for `value` (text is UTF-8)."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return bytes(value)
+
+
+@dataclass(frozen=True)
+class _ProxyOptions:
+    """The options of `proxy exec` that `proxy_exec` and `proxy_shell` share."""
+
+    timeout: Optional[Duration]
+    grace: Optional[Duration]
+    cwd: Optional[VaultPath]
+    env: Optional[Mapping[str, str]]
+    readonly: bool
+    checkpoint: Optional[str]
+    policy: Optional[PolicyInput]
+    mode: Optional[str]
+    keep_mount: Optional[HostPath]
+    output_limit: Optional[Union[int, str]]
+
+    def to_args(self, stack: contextlib.ExitStack) -> List[Arg]:
+        """The command-line options; a policy given as data lives in a file until `stack` closes."""
+        args: List[Arg] = []
+        if self.timeout is not None:
+            args.append(_option("--timeout", _duration(self.timeout)))
+        if self.grace is not None:
+            args.append(_option("--grace", _duration(self.grace)))
+        if self.cwd is not None:
+            args.append(_option("--cwd", self.cwd))
+        for name, value in (self.env or {}).items():
+            args.append(_option("--env", f"{name}={value}"))
+        if self.readonly:
+            args.append("--readonly")
+        if self.checkpoint is not None:
+            args.append(_option("--checkpoint", self.checkpoint))
+        if self.policy is not None:
+            args.append(_option("--policy", stack.enter_context(policy_file(self.policy))))
+        if self.mode is not None:
+            args.append(_option("--mode", self.mode))
+        if self.keep_mount is not None:
+            args.append(_option("--keep-mount", self.keep_mount))
+        if self.output_limit is not None:
+            args.append(_option("--output-limit", str(self.output_limit)))
+        return args
+
+
+class AVFS:
+    """A client for one avfs store and, optionally, one vault it works on by default.
+
+    `vault`: passed as `--vault` to every command that works on a vault (None: avfs
+    picks $AVFS_VAULT, else the current vault). `home`: the store directory, passed as
+    $AVFS_HOME (None: avfs's default). `binary`: the avfs executable (None: $AVFS_BIN,
+    else `avfs` on PATH); it is located now, so a missing binary fails here.
+    """
+
+    def __init__(
+        self,
+        vault: Optional[str] = None,
+        *,
+        home: Optional[HostPath] = None,
+        binary: Optional[HostPath] = None,
+    ) -> None:
+        self.vault = vault
+        self.home = None if home is None else os.path.abspath(os.fspath(home))
+        self.binary = locate_binary(binary)
+        self._runner = Runner(self.binary, self.home)
+
+    def __repr__(self) -> str:
+        return f"AVFS(vault={self.vault!r}, home={self.home!r}, binary={self.binary!r})"
+
+    def for_vault(self, vault: Optional[str]) -> AVFS:
+        """A client on the same store and binary that works on another vault."""
+        return AVFS(vault, home=self.home, binary=self.binary)
+
+    # ----- plumbing -----
+
+    def _call(
+        self,
+        args: Sequence[Arg],
+        parse: Callable[[Mapping[str, Any]], T],
+        *,
+        in_vault: bool = True,
+        stdin: Optional[bytes] = None,
+        ok_statuses: Optional[Collection[int]] = (0,),
+    ) -> T:
+        """Runs one command (with `--vault` when `in_vault`) and parses its document."""
+        prefix = self._vault_flag() if in_vault else []
+        document = self._runner.json([*prefix, *args], stdin=stdin, ok_statuses=ok_statuses)
+        try:
+            return parse(document)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ProtocolError(
+                f"unexpected document from avfs {' '.join(map(str, args[:2]))}: "
+                f"{type(error).__name__}: {error}",
+                document=document,
+            ) from error
+
+    def _vault_flag(self) -> List[Arg]:
+        """`--vault=NAME` when this client has a vault."""
+        return [_option("--vault", self.vault)] if self.vault is not None else []
+
+    # ----- vaults -----
+
+    def create_vault(self, name: str, *, use: bool = False) -> Vault:
+        """Creates an empty vault (`use`: make it current; the first vault always is)."""
+        return self._call(
+            ["vault", "create", *(["--use"] if use else []), "--", name],
+            lambda d: Vault.from_json(d["vault"]),
+            in_vault=False,
+        )
+
+    def fork_vault(self, source: str, name: str, *, use: bool = False) -> Vault:
+        """Forks `source` into a new vault `name` in O(1); returns the fork."""
+        return self._call(
+            ["vault", "fork", *(["--use"] if use else []), "--", source, name],
+            lambda d: Vault.from_json(d["vault"]),
+            in_vault=False,
+        )
+
+    def list_vaults(self) -> VaultList:
+        """Every vault, and which one is current."""
+        return self._call(["vault", "list"], VaultList.from_json, in_vault=False)
+
+    def vault_info(self, name: Optional[str] = None) -> Vault:
+        """One vault's details (default: this client's vault, else the current one)."""
+        target = name if name is not None else self.vault
+        return self._call(
+            ["vault", "info", "--", *([target] if target is not None else [])],
+            lambda d: Vault.from_json(d["vault"]),
+            in_vault=False,
+        )
+
+    def use_vault(self, name: str) -> str:
+        """Makes `name` the store's current vault (this client's `vault` is unchanged)."""
+        return self._call(["vault", "use", "--", name], lambda d: str(d["current"]), in_vault=False)
+
+    def delete_vault(self, name: str) -> str:
+        """Deletes a vault and its checkpoints (its forks keep their data); returns its name."""
+        return self._call(["vault", "delete", "--", name], lambda d: str(d["deleted"]), in_vault=False)
+
+    # ----- files -----
+
+    def mkdir(self, *paths: VaultPath, parents: bool = False, mode: Optional[Union[int, str]] = None) -> List[Entry]:
+        """Creates directories (`parents`: also missing parents, no error if present)."""
+        args: List[Arg] = ["mkdir", *(["-p"] if parents else [])]
+        if mode is not None:
+            args.append(_option("--mode", _mode(mode)))
+        return self._call([*args, "--", *paths], lambda d: [Entry.from_json(e) for e in d["entries"]])
+
+    def write(
+        self,
+        path: VaultPath,
+        content: Content,
+        *,
+        append: bool = False,
+        parents: bool = True,
+        mode: Optional[Union[int, str]] = None,
+    ) -> Entry:
+        """Writes a file (text as UTF-8, or bytes), creating missing parent directories unless `parents=False`."""
+        args: List[Arg] = ["write"]
+        if append:
+            args.append("--append")
+        if parents:
+            args.append("--parents")
+        if mode is not None:
+            args.append(_option("--mode", _mode(mode)))
+        # Content goes through stdin: no argv size limit, and any bytes work.
+        return self._call([*args, "--", path], lambda d: Entry.from_json(d["entry"]), stdin=_content(content))
+
+    def read_bytes(self, path: VaultPath) -> bytes:
+        """A file's exact bytes, streamed (no size limit)."""
+        completed = self._runner.run([*self._vault_flag(), "cat", "--", path])
+        if completed.status == 0:
+            return completed.stdout
+        # Plain `cat` reports errors as text; ask again with --json for the typed error.
+        # (If the file appeared in between, that answer is the content.)
+        return self._cat_json(path)[0]
+
+    def read_text(self, path: VaultPath, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """A file's content decoded as text (UnicodeDecodeError if it is not, with errors="strict")."""
+        try:
+            data, text = self._cat_json(path)
+        except TooLarge:
+            # Over 16 MiB avfs will not embed the file in JSON; stream it instead.
+            return self.read_bytes(path).decode(encoding, errors)
+        if text is not None and encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            return text
+        return data.decode(encoding, errors)
+
+    def _cat_json(self, path: VaultPath) -> Tuple[bytes, Optional[str]]:
+        """`cat --json`: the file's bytes, and its text when avfs found it to be UTF-8."""
+
+        def parse(d: Mapping[str, Any]) -> Tuple[bytes, Optional[str]]:
+            if d["encoding"] == "utf-8":
+                return d["content"].encode("utf-8"), d["content"]
+            if d["encoding"] == "base64":
+                return base64.b64decode(d["content"]), None
+            raise ValueError(f"unknown encoding {d['encoding']!r}")
+
+        return self._call(["cat", "--", path], parse)
+
+    def ls(self, path: VaultPath = "/") -> List[Entry]:
+        """A directory's entries (a file lists itself)."""
+        return self._call(["ls", "--", path], lambda d: [Entry.from_json(e) for e in d["entries"]])
+
+    def tree(self, path: VaultPath = "/") -> List[Entry]:
+        """Every entry under `path`, itself included, parents first, names in byte order."""
+        return self._call(["tree", "--", path], lambda d: [Entry.from_json(e) for e in d["entries"]])
+
+    def stat(self, path: VaultPath) -> Entry:
+        """One path's attributes (symlinks are not followed)."""
+        return self._call(["stat", "--", path], lambda d: Entry.from_json(d["entry"]))
+
+    def exists(self, path: VaultPath) -> bool:
+        """True if something (file, directory or symlink) is at `path`."""
+        try:
+            self.stat(path)
+        except PathNotFound:
+            return False
+        return True
+
+    def cp(self, src: VaultPath, dst: VaultPath, *, recursive: bool = False) -> Entry:
+        """Copies a file, or a directory with `recursive`; returns the copy."""
+        args: List[Arg] = ["cp", *(["-r"] if recursive else []), "--", src, dst]
+        return self._call(args, lambda d: Entry.from_json(d["entry"]))
+
+    def mv(self, src: VaultPath, dst: VaultPath) -> Moved:
+        """Moves or renames a path (into `dst` if it is a directory)."""
+        return self._call(["mv", "--", src, dst], Moved.from_json)
+
+    def rm(self, *paths: VaultPath, recursive: bool = False, force: bool = False) -> List[PathRef]:
+        """Removes paths (`force`: skip missing ones); returns what was removed."""
+        args: List[Arg] = ["rm", *(["-r"] if recursive else []), *(["-f"] if force else []), "--", *paths]
+        return self._call(args, lambda d: [PathRef.from_json(p) for p in d["removed"]])
+
+    def import_dir(self, host_dir: HostPath, dest: VaultPath = "/") -> Imported:
+        """Copies a host directory into the vault (modes, symlinks, hard links, mtimes kept)."""
+        return self._call(["import", "--", host_dir, dest], Imported.from_json)
+
+    def export(self, src: VaultPath, host_path: HostPath, *, force: bool = False) -> Exported:
+        """Copies a vault path out to the host (`force`: into a non-empty directory)."""
+        args: List[Arg] = ["export", *(["--force"] if force else []), "--", src, host_path]
+        return self._call(args, Exported.from_json)
+
+    # ----- checkpoints and diff -----
+
+    def checkpoint_save(self, name: str, message: Optional[str] = None) -> Checkpoint:
+        """Freezes the vault's current state under `name`, in O(1)."""
+        args: List[Arg] = ["checkpoint", "save"]
+        if message is not None:
+            args.append(_option("--message", message))
+        return self._call([*args, "--", name], lambda d: Checkpoint.from_json(d["checkpoint"]))
+
+    def checkpoint_list(self) -> List[Checkpoint]:
+        """The vault's checkpoints, oldest first."""
+        return self._call(["checkpoint", "list"], lambda d: [Checkpoint.from_json(c) for c in d["checkpoints"]])
+
+    def checkpoint_info(self, name: str) -> Checkpoint:
+        """One checkpoint."""
+        return self._call(["checkpoint", "info", "--", name], lambda d: Checkpoint.from_json(d["checkpoint"]))
+
+    def checkpoint_restore(self, name: str) -> Restored:
+        """Puts the vault back to a checkpoint; unsaved work is kept as `saved_previous`."""
+        return self._call(["checkpoint", "restore", "--", name], Restored.from_json)
+
+    def checkpoint_delete(self, name: str) -> str:
+        """Deletes a checkpoint's name; returns it."""
+        return self._call(["checkpoint", "delete", "--", name], lambda d: str(d["deleted"]))
+
+    def diff(self, *paths: VaultPath, from_ref: Optional[str] = None, to_ref: Optional[str] = None) -> Diff:
+        """Changes between two states (default: the latest checkpoint to now), optionally under `paths`.
+
+        References: `CHECKPOINT`, `vault:NAME` or `vault:NAME@CHECKPOINT`.
+        """
+        args: List[Arg] = ["diff"]
+        if from_ref is not None:
+            args.append(_option("--from", from_ref))
+        if to_ref is not None:
+            args.append(_option("--to", to_ref))
+        return self._call([*args, "--", *paths], Diff.from_json)
+
+    # ----- policy -----
+
+    def policy_set(self, policy: PolicyInput) -> Policy:
+        """Validates and stores the vault's policy; returns it as avfs normalized it."""
+        with policy_file(policy) as path:
+            return self._call(["policy", "set", "--", path], lambda d: Policy.from_json(d["policy"]))
+
+    def policy_show(self) -> Optional[Policy]:
+        """The vault's policy, or None if it has none (everything is allowed)."""
+        return self._call(
+            ["policy", "show"],
+            lambda d: None if d["policy"] is None else Policy.from_json(d["policy"]),
+        )
+
+    def policy_check(self, program: Arg, *args: Arg, policy: Optional[PolicyInput] = None) -> PolicyCheck:
+        """Whether a command would be allowed (by `policy`, else the vault's); runs nothing, never raises on denial."""
+        with contextlib.ExitStack() as stack:
+            options: List[Arg] = []
+            if policy is not None:
+                options.append(_option("--policy", stack.enter_context(policy_file(policy))))
+            # 126 is how avfs says "denied" here; the document is a normal one.
+            return self._call(
+                ["policy", "check", *options, "--", program, *args],
+                PolicyCheck.from_json,
+                ok_statuses=(0, 126),
+            )
+
+    # ----- proxy -----
+
+    def proxy_exec(
+        self,
+        program: Arg,
+        *args: Arg,
+        timeout: Optional[Duration] = None,
+        grace: Optional[Duration] = None,
+        cwd: Optional[VaultPath] = None,
+        env: Optional[Mapping[str, str]] = None,
+        readonly: bool = False,
+        checkpoint: Optional[str] = None,
+        policy: Optional[PolicyInput] = None,
+        mode: Optional[str] = None,
+        keep_mount: Optional[HostPath] = None,
+        output_limit: Optional[Union[int, str]] = None,
+        raise_on_denied: bool = True,
+    ) -> Run:
+        """Runs `program args...` in the vault under its policy; returns the `Run`.
+
+        A non-zero exit, a timeout (`timed_out`) or a missing program (`exec_error`)
+        is reported in the result, not raised. A command the policy denies raises
+        `PolicyDenied` (its `.result` is the Run) unless `raise_on_denied=False`.
+        Options left at None take the policy's value, else avfs's default.
+        """
+        options = _ProxyOptions(
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit
+        )
+        return self._proxy(["--", program, *args], options, raise_on_denied)
+
+    def proxy_shell(
+        self,
+        script: str,
+        *,
+        timeout: Optional[Duration] = None,
+        grace: Optional[Duration] = None,
+        cwd: Optional[VaultPath] = None,
+        env: Optional[Mapping[str, str]] = None,
+        readonly: bool = False,
+        checkpoint: Optional[str] = None,
+        policy: Optional[PolicyInput] = None,
+        mode: Optional[str] = None,
+        keep_mount: Optional[HostPath] = None,
+        output_limit: Optional[Union[int, str]] = None,
+        raise_on_denied: bool = True,
+    ) -> Run:
+        """Runs a shell script (`sh -c SCRIPT`) in the vault, with the options of `proxy_exec`."""
+        options = _ProxyOptions(
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit
+        )
+        return self._proxy([_option("--shell", script)], options, raise_on_denied)
+
+    def _proxy(self, command: List[Arg], options: _ProxyOptions, raise_on_denied: bool) -> Run:
+        """Runs `proxy exec OPTIONS COMMAND`; raises PolicyDenied if asked to."""
+        with contextlib.ExitStack() as stack:
+            # The exit status is the child's (or 124, 126, 127): any status with a Run
+            # document is a normal outcome; only an error document raises.
+            document, run = self._call(
+                ["proxy", "exec", *options.to_args(stack), *command],
+                lambda d: (d, Run.from_json(d)),
+                ok_statuses=None,
+            )
+        if raise_on_denied and not run.allowed:
+            raise PolicyDenied(run, document)
+        return run
+
+    # ----- mounts -----
+
+    def mount(self, directory: HostPath, *, readonly: bool = False, checkpoint: Optional[str] = None) -> Mount:
+        """Mounts the vault (or one of its checkpoints, read-only) on an empty host directory; returns once live."""
+        args: List[Arg] = ["mount"]
+        if readonly:
+            args.append("--readonly")
+        if checkpoint is not None:
+            args.append(_option("--checkpoint", checkpoint))
+        args += ["--", *([self.vault] if self.vault is not None else []), directory]
+        return self._call(args, Mount.from_json, in_vault=False)
+
+    def unmount(self, directory: HostPath, *, lazy: bool = False) -> Unmounted:
+        """Unmounts once everything written is committed (`lazy`: detach even while files are open)."""
+        args: List[Arg] = ["unmount", *(["--lazy"] if lazy else []), "--", directory]
+        return self._call(args, Unmounted.from_json, in_vault=False)
+
+    def mounts(self) -> MountList:
+        """Live mounts of this store (and dead ones this call cleaned up)."""
+        return self._call(["mounts"], MountList.from_json, in_vault=False)
+
+    @contextlib.contextmanager
+    def mounted(
+        self,
+        directory: Optional[HostPath] = None,
+        *,
+        readonly: bool = False,
+        checkpoint: Optional[str] = None,
+    ) -> Iterator[Mount]:
+        """Mounts for the duration of a `with` block and always unmounts, even on error.
+
+        With no `directory`, a temporary one is made and removed afterwards. If files
+        are still open inside at the end, the unmount is lazy (the mount ends when they
+        close) so that the mount never outlives the block.
+        """
+        made = directory is None
+        path = tempfile.mkdtemp(prefix="avfs-mount-") if directory is None else os.fspath(directory)
+        try:
+            mount = self.mount(path, readonly=readonly, checkpoint=checkpoint)
+            try:
+                yield mount
+            finally:
+                # `path` rather than `mount.mountpoint`: JSON shows host paths lossily.
+                try:
+                    self.unmount(path)
+                except MountBusy:
+                    self.unmount(path, lazy=True)
+        finally:
+            if made:
+                # Best effort: a leftover empty temporary directory is harmless, and
+                # raising here would hide the error that ended the block.
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
+
