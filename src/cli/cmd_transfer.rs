@@ -10,6 +10,7 @@ use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::{WirePath, put_path};
 use super::{Ctx, Output, vault_path};
+use crate::proxy::materialize::{mtime_ns, set_times};
 use crate::vault::{Kind, NewNode, Op, StateRef, VaultError, VaultPath};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -117,10 +118,6 @@ fn scan(root: &Path) -> Result<(Vec<HostItem>, u64), VaultError> {
         }
     }
     Ok((items, total))
-}
-
-fn mtime_ns(meta: &fs::Metadata) -> i64 {
-    meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
 }
 
 /// `avfs import HOST_DIR [DEST]`
@@ -258,23 +255,6 @@ fn clear(path: &Path, dirs: bool) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-fn set_times(path: &Path, mtime_ns: i64) -> io::Result<()> {
-    use nix::sys::stat::{UtimensatFlags, utimensat};
-    use nix::sys::time::TimeSpec;
-    let ts = TimeSpec::new(
-        mtime_ns.div_euclid(1_000_000_000),
-        mtime_ns.rem_euclid(1_000_000_000),
-    );
-    utimensat(
-        nix::fcntl::AT_FDCWD,
-        path,
-        &ts,
-        &ts,
-        UtimensatFlags::NoFollowSymlink,
-    )
-    .map_err(io::Error::from)
 }
 
 /// `avfs export SRC HOST_PATH [--force]`
