@@ -66,6 +66,8 @@ pub enum Command {
     /// a timeout and a report of every changed file.
     #[command(subcommand)]
     Proxy(ProxyCommand),
+    /// List the journal of every change (hash-chained), or verify it.
+    Audit(super::args_ops::AuditArgs),
 }
 
 /// `avfs proxy ...`

@@ -3,6 +3,8 @@
 //! environment and terminal access of avfs happens here.
 
 pub mod args;
+pub mod args_ops;
+mod cmd_audit;
 mod cmd_checkpoint;
 mod cmd_diff;
 mod cmd_files;
@@ -299,5 +301,6 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Mounts => cmd_mount::mounts(ctx),
         Command::Policy(cmd) => cmd_policy::run(ctx, cmd),
         Command::Proxy(cmd) => cmd_proxy::run(ctx, cmd),
+        Command::Audit(args) => cmd_audit::run(ctx, args),
     }
 }

@@ -8,10 +8,11 @@ use super::error::{Result, VaultError};
 use rusqlite::Connection;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` brings a store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value ANY
@@ -160,7 +161,19 @@ BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
 CREATE TRIGGER inodes_frozen_delete BEFORE DELETE ON inodes
 WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
 BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
-"#];
+"#,
+    MIGRATION_2,
+];
+
+/// Version 2: the journal's head anchor, file versions, the full-text index,
+/// quotas and usage counters (docs/format.md, revision history).
+const MIGRATION_2: &str = r#"
+-- The newest journal entry, so that `audit verify` also notices a deleted tail.
+INSERT INTO meta(key, value)
+SELECT 'journal_head_id', COALESCE((SELECT max(id) FROM journal), 0);
+INSERT INTO meta(key, value)
+SELECT 'journal_head_hash', COALESCE((SELECT hash FROM journal ORDER BY id DESC LIMIT 1), zeroblob(32));
+"#;
 
 /// How long a writer waits for the write lock before giving up with SQLITE_BUSY.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);

@@ -197,7 +197,8 @@ impl Store {
         &self.conn
     }
 
-    fn begin_write(&mut self) -> Result<Transaction<'_>> {
+    /// Commits any open batch and starts a `BEGIN IMMEDIATE` transaction.
+    pub(crate) fn begin_write(&mut self) -> Result<Transaction<'_>> {
         self.commit_batch()?;
         Ok(self
             .conn

@@ -367,3 +367,36 @@ pub fn host_file(root: &Path, rel: &str, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, bytes).unwrap();
 }
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub time: String,
+    pub time_ns: i64,
+    pub vault: Option<String>,
+    pub op: String,
+    pub detail: String,
+    pub hash: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct AuditDoc {
+    pub entries: Vec<AuditEntry>,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditProblem {
+    pub id: i64,
+    pub problem: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyDoc {
+    pub intact: bool,
+    pub entries: u64,
+    pub problems: Vec<AuditProblem>,
+}
