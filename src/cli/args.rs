@@ -68,6 +68,8 @@ pub enum Command {
     Proxy(ProxyCommand),
     /// List the journal of every change (hash-chained), or verify it.
     Audit(super::args_ops::AuditArgs),
+    /// Count files, directories and bytes per vault, and what the store spends after deduplication.
+    Stats,
 }
 
 /// `avfs proxy ...`

@@ -11,6 +11,7 @@ mod cmd_files;
 mod cmd_mount;
 mod cmd_policy;
 mod cmd_proxy;
+mod cmd_stats;
 mod cmd_transfer;
 mod cmd_vault;
 pub mod error;
@@ -302,5 +303,6 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Policy(cmd) => cmd_policy::run(ctx, cmd),
         Command::Proxy(cmd) => cmd_proxy::run(ctx, cmd),
         Command::Audit(args) => cmd_audit::run(ctx, args),
+        Command::Stats => cmd_stats::run(ctx),
     }
 }

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod layer;
 pub mod path;
 pub mod schema;
+pub mod stats;
 pub mod store;
 pub mod tree;
 

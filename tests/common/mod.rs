@@ -400,3 +400,36 @@ pub struct VerifyDoc {
     pub entries: u64,
     pub problems: Vec<AuditProblem>,
 }
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaultStats {
+    pub name: String,
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub logical_bytes: u64,
+    pub chain_depth: u64,
+    pub checkpoints: u64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StoreStats {
+    pub vaults: u64,
+    pub layers: u64,
+    pub checkpoints: u64,
+    pub contents: u64,
+    pub chunks: u64,
+    pub logical_bytes: u64,
+    pub stored_bytes: u64,
+    pub dedup_ratio: f64,
+    pub db_bytes: u64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StatsDoc {
+    pub vaults: Vec<VaultStats>,
+    pub store: StoreStats,
+}
