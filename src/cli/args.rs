@@ -70,6 +70,10 @@ pub enum Command {
     Audit(super::args_ops::AuditArgs),
     /// Count files, directories and bytes per vault, and what the store spends after deduplication.
     Stats,
+    /// Print lines matching a regular expression (binary files are skipped).
+    Grep(super::args_ops::GrepArgs),
+    /// List entries by name glob, type, size and depth.
+    Find(super::args_ops::FindArgs),
 }
 
 /// `avfs proxy ...`

@@ -2,6 +2,7 @@
 //! kept apart from `args.rs` so each family's flags stay in one place.
 
 use clap::{Args, Subcommand};
+use std::ffi::OsString;
 
 /// `avfs audit [--since TIME] [--limit N]` / `avfs audit verify`
 #[derive(Args, Debug)]
@@ -23,4 +24,77 @@ pub struct AuditArgs {
 pub enum AuditCommand {
     /// Check every entry against its hash and its link to the previous one; exit status 5 if broken.
     Verify,
+}
+
+/// `avfs grep REGEX [PATH] [-i] [-n] [-l]`
+#[derive(Args, Debug)]
+pub struct GrepArgs {
+    /// Regular expression (Rust `regex` syntax), matched against each line.
+    pub pattern: String,
+    /// File or directory to search [default: /].
+    pub path: Option<OsString>,
+    /// Match case-insensitively.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    /// Show line numbers (JSON always has them).
+    #[arg(short = 'n', long)]
+    pub line_number: bool,
+    /// List only the files that match.
+    #[arg(short = 'l', long)]
+    pub files_with_matches: bool,
+}
+
+/// `--type` of `avfs find`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindType {
+    /// Regular files.
+    F,
+    /// Directories.
+    D,
+    /// Symbolic links.
+    L,
+}
+
+/// `avfs find [PATH] [--name GLOB] [--type f|d|l] [--min-size N] [--max-size N] [--max-depth N]`
+#[derive(Args, Debug)]
+pub struct FindArgs {
+    /// Where to start [default: /].
+    pub path: Option<OsString>,
+    /// Keep entries whose name matches this glob (`*.rs`, `test_?.py`, `{a,b}*`).
+    #[arg(long, value_name = "GLOB")]
+    pub name: Option<String>,
+    /// Keep only files (f), directories (d) or symlinks (l).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<FindType>,
+    /// Keep files of at least this size (bytes, or with K, M, G, KiB, MiB, GiB).
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub min_size: Option<u64>,
+    /// Keep files of at most this size.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_size: Option<u64>,
+    /// Descend at most this many levels below PATH (0: PATH only).
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<usize>,
+}
+
+/// A byte count: an integer with an optional unit (`B`, `K`/`KiB`, `M`/`MiB`, `G`/`GiB`, `T`/`TiB`; powers of 1024).
+pub fn parse_size(raw: &str) -> Result<u64, String> {
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (n, unit) = raw.split_at(split);
+    let shift = match unit {
+        "" | "B" => 0,
+        "K" | "KiB" | "k" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        "T" | "TiB" => 40,
+        _ => {
+            return Err(format!(
+                "'{raw}' is not a size (write e.g. 4096, 10K, 5MiB, 1G)"
+            ));
+        }
+    };
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("'{raw}' is not a size (write e.g. 4096, 10K, 5MiB, 1G)"))
 }

@@ -11,6 +11,7 @@ mod cmd_files;
 mod cmd_mount;
 mod cmd_policy;
 mod cmd_proxy;
+mod cmd_scan;
 mod cmd_stats;
 mod cmd_transfer;
 mod cmd_vault;
@@ -304,5 +305,7 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Proxy(cmd) => cmd_proxy::run(ctx, cmd),
         Command::Audit(args) => cmd_audit::run(ctx, args),
         Command::Stats => cmd_stats::run(ctx),
+        Command::Grep(args) => cmd_scan::grep(ctx, args),
+        Command::Find(args) => cmd_scan::find(ctx, args),
     }
 }

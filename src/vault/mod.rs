@@ -9,6 +9,7 @@ pub mod error;
 pub mod journal;
 pub mod layer;
 pub mod path;
+pub mod scan;
 pub mod schema;
 pub mod stats;
 pub mod store;

@@ -433,3 +433,38 @@ pub struct StatsDoc {
     pub vaults: Vec<VaultStats>,
     pub store: StoreStats,
 }
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GrepMatch {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub line: u64,
+    pub text: String,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PathOnly {
+    pub path: String,
+    pub path_b64: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct GrepDoc {
+    pub pattern: String,
+    pub matches: Vec<GrepMatch>,
+    pub files: Vec<PathOnly>,
+    pub binary_skipped: u64,
+}
+
+impl GrepDoc {
+    /// `(path, line, text)` triples, for whole-list comparisons.
+    pub fn triples(&self) -> Vec<(String, u64, String)> {
+        self.matches
+            .iter()
+            .map(|m| (m.path.clone(), m.line, m.text.clone()))
+            .collect()
+    }
+}
