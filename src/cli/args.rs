@@ -30,8 +30,8 @@ pub enum Command {
     Mkdir(MkdirArgs),
     /// Write a file from an argument or stdin.
     Write(WriteArgs),
-    /// Print a file's bytes.
-    Cat(PathArg),
+    /// Print a file's bytes (or, with -v N, one of its versions).
+    Cat(super::args_ops::CatArgs),
     /// List a directory.
     Ls(LsArgs),
     /// Show a directory tree.
@@ -74,6 +74,19 @@ pub enum Command {
     Grep(super::args_ops::GrepArgs),
     /// List entries by name glob, type, size and depth.
     Find(super::args_ops::FindArgs),
+    /// Full-text search (ranked, with snippets) of the vault's text files.
+    Search(super::args_ops::SearchArgs),
+    /// List every version of a file: number, size, hash, time, and what wrote it.
+    Log(PathArg),
+    /// Restore a version of a file as a new change.
+    Checkout(super::args_ops::CheckoutArgs),
+    /// Undo the last change of a file.
+    Revert(PathArg),
+    /// Set, show and clear the vault's quota (bytes, files, file size).
+    #[command(subcommand)]
+    Quota(super::args_ops::QuotaCommand),
+    /// Free content and layers that no vault, checkpoint or fork reaches.
+    Gc(super::args_ops::GcArgs),
 }
 
 /// `avfs proxy ...`
@@ -352,8 +365,17 @@ pub struct DiffArgs {
     /// Newer state, same forms [default: the vault as it is now].
     #[arg(long)]
     pub to: Option<String>,
-    /// Only changes at or below these paths.
+    /// Only changes at or below these paths (with --v1: the one file whose versions to compare).
     pub paths: Vec<OsString>,
+    /// Compare version N of the file PATH (see `avfs log`) instead of two states.
+    #[arg(long, value_name = "N", conflicts_with_all = ["from", "to"])]
+    pub v1: Option<u64>,
+    /// With --v1: the newer version [default: the file's newest version].
+    #[arg(long, value_name = "M", requires = "v1")]
+    pub v2: Option<u64>,
+    /// Add a unified text diff to each changed file.
+    #[arg(long)]
+    pub patch: bool,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {

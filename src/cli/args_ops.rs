@@ -98,3 +98,62 @@ pub fn parse_size(raw: &str) -> Result<u64, String> {
         .and_then(|n| n.checked_mul(1u64 << shift))
         .ok_or_else(|| format!("'{raw}' is not a size (write e.g. 4096, 10K, 5MiB, 1G)"))
 }
+
+/// `avfs cat PATH [-v N]`
+#[derive(Args, Debug)]
+pub struct CatArgs {
+    /// Path inside the vault.
+    pub path: OsString,
+    /// Print this version of the file instead of its current content (see `avfs log`).
+    #[arg(short = 'v', long = "version", value_name = "N")]
+    pub version: Option<u64>,
+}
+
+/// `avfs checkout PATH -v N`
+#[derive(Args, Debug)]
+pub struct CheckoutArgs {
+    /// Path inside the vault (it may have been deleted since).
+    pub path: OsString,
+    /// The version to restore (see `avfs log PATH`).
+    #[arg(short = 'v', long = "version", value_name = "N", required = true)]
+    pub version: u64,
+}
+
+/// `avfs search QUERY [--limit N]`
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// FTS5 query: words, "exact phrases", AND / OR / NOT, prefix*.
+    pub query: String,
+    /// Show at most this many results.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+}
+
+/// `avfs quota ...`
+#[derive(Subcommand, Debug)]
+pub enum QuotaCommand {
+    /// Set the vault's limits (flags not given keep their value); enforced on every write path.
+    Set {
+        /// Most bytes all files together may hold (K, M, G, KiB... accepted).
+        #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+        max_bytes: Option<u64>,
+        /// Most entries: files, directories and symlinks (`/` not counted).
+        #[arg(long, value_name = "N")]
+        max_files: Option<u64>,
+        /// Largest size a single file may have.
+        #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+        max_file_size: Option<u64>,
+    },
+    /// Show the vault's limits and usage.
+    Show,
+    /// Remove every limit.
+    Clear,
+}
+
+/// `avfs gc [--dry-run]`
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Report what would be freed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}

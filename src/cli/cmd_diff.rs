@@ -46,6 +46,9 @@ fn describe(state: &StateRef) -> String {
 
 /// Runs `diff`.
 pub fn run(ctx: &mut Ctx, args: DiffArgs) -> CliResult<Output> {
+    if let Some(v1) = args.v1 {
+        return super::cmd_history::diff_versions(ctx, &args.paths, v1, args.v2);
+    }
     let vault = ctx.vault()?;
     let from = match &args.from {
         Some(raw) => parse_ref(raw, &vault)?,
@@ -110,7 +113,20 @@ pub fn run(ctx: &mut Ctx, args: DiffArgs) -> CliResult<Output> {
         "{} changes: {} added, {} modified, {} deleted, {} type changed",
         summary.total, summary.added, summary.modified, summary.deleted, summary.type_changed
     ));
-    let wire: Vec<_> = changes.iter().map(WireChange::from).collect();
+    let mut wire: Vec<_> = changes
+        .iter()
+        .map(|c| serde_json::to_value(WireChange::from(c)).expect("serializable"))
+        .collect();
+    if args.patch {
+        let patches = super::cmd_history::patches(ctx, &from, &changes)?;
+        for ((doc, patch), line) in wire.iter_mut().zip(&patches).zip(lines.iter_mut()) {
+            doc["patch"] = json!(patch);
+            if let Some(p) = patch.as_deref().filter(|p| !p.is_empty()) {
+                line.push('\n');
+                line.push_str(p.trim_end());
+            }
+        }
+    }
     Ok(Output::doc(
         json!({ "from": describe(&from), "to": describe(&to), "changes": wire, "summary": summary }),
         lines.join("\n"),

@@ -12,7 +12,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
 /// Largest file `cat --json` embeds; bigger ones stream with plain `cat`.
-const JSON_CAT_MAX: u64 = 16 * 1024 * 1024;
+pub(super) const JSON_CAT_MAX: u64 = 16 * 1024 * 1024;
 
 fn head(vault: &str) -> StateRef {
     StateRef::Head {
@@ -89,7 +89,10 @@ pub fn write(ctx: &mut Ctx, args: WriteArgs) -> CliResult<Output> {
 }
 
 /// `avfs cat PATH`: streams the bytes; with `--json`, embeds them (up to 16 MiB).
-pub fn cat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
+pub fn cat(ctx: &mut Ctx, args: super::args_ops::CatArgs) -> CliResult<Output> {
+    if let Some(n) = args.version {
+        return super::cmd_history::cat_version(ctx, &args.path, n);
+    }
     let vault = ctx.vault()?;
     let path = vault_path(&args.path)?;
     let json_mode = ctx.json;
@@ -141,6 +144,11 @@ pub fn cat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
         }
         Ok(Some(bytes)) => bytes,
     };
+    Ok(Output::doc(cat_doc(&path, bytes), String::new()))
+}
+
+/// The `cat --json` document: the bytes as UTF-8 text, or base64.
+pub(super) fn cat_doc(path: &VaultPath, bytes: Vec<u8>) -> serde_json::Value {
     let size = bytes.len();
     let (encoding, content) = match String::from_utf8(bytes) {
         Ok(text) => ("utf-8", text),
@@ -150,8 +158,8 @@ pub fn cat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
         ),
     };
     let mut doc = json!({ "size": size, "encoding": encoding, "content": content });
-    put_path(&mut doc, "path", &path);
-    Ok(Output::doc(doc, String::new()))
+    put_path(&mut doc, "path", path);
+    doc
 }
 
 /// `avfs ls [-l] [PATH]`

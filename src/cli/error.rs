@@ -112,6 +112,12 @@ impl From<VaultError> for CliError {
             VaultError::InvalidName { .. } => ("invalid_name", Usage),
             VaultError::InvalidPath { .. } => ("invalid_path", Usage),
             VaultError::InvalidMove(_) => ("invalid_move", Usage),
+            VaultError::VersionNotFound { .. } => ("version_not_found", NotFound),
+            VaultError::VersionDeleted { .. } => ("version_deleted", Conflict),
+            VaultError::NothingToRevert(_) => ("nothing_to_revert", Conflict),
+            VaultError::QuotaExceeded { .. } => ("quota_exceeded", Conflict),
+            VaultError::FileTooLarge { .. } => ("file_too_large", Conflict),
+            VaultError::InvalidQuery { .. } => ("invalid_query", Usage),
             VaultError::SchemaTooNew { .. } => ("schema_too_new", Storage),
             VaultError::Corrupt(_) => ("store_corrupt", Storage),
             VaultError::Sqlite(_) => ("storage_error", Storage),
@@ -122,6 +128,13 @@ impl From<VaultError> for CliError {
                 Some("see `avfs vault list`, or create it with `avfs vault create NAME`")
             }
             VaultError::CheckpointNotFound(_) => Some("see `avfs checkpoint list`"),
+            VaultError::VersionNotFound { .. } => Some("see `avfs log PATH`"),
+            VaultError::QuotaExceeded { .. } | VaultError::FileTooLarge { .. } => {
+                Some("nothing was changed; see `avfs quota show`, free space or raise the limit")
+            }
+            VaultError::InvalidQuery { .. } => Some(
+                "search takes FTS5 query syntax: words, \"exact phrases\", AND/OR/NOT, prefix*",
+            ),
             _ => None,
         };
         let out = CliError::new(code, status, err.to_string());

@@ -8,10 +8,14 @@ mod cmd_audit;
 mod cmd_checkpoint;
 mod cmd_diff;
 mod cmd_files;
+mod cmd_history;
+mod cmd_maint;
 mod cmd_mount;
 mod cmd_policy;
 mod cmd_proxy;
+mod cmd_quota;
 mod cmd_scan;
+mod cmd_search;
 mod cmd_stats;
 mod cmd_transfer;
 mod cmd_vault;
@@ -307,5 +311,11 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Stats => cmd_stats::run(ctx),
         Command::Grep(args) => cmd_scan::grep(ctx, args),
         Command::Find(args) => cmd_scan::find(ctx, args),
+        Command::Search(args) => cmd_search::run(ctx, args),
+        Command::Log(args) => cmd_history::log(ctx, args),
+        Command::Checkout(args) => cmd_history::checkout(ctx, args),
+        Command::Revert(args) => cmd_history::revert(ctx, args),
+        Command::Quota(cmd) => cmd_quota::run(ctx, cmd),
+        Command::Gc(args) => cmd_maint::gc(ctx, args),
     }
 }

@@ -16,6 +16,12 @@ pub fn errno(err: &VaultError) -> Errno {
         | VaultError::VaultExists(_)
         | VaultError::CheckpointExists(_) => Errno::EEXIST,
         VaultError::NotADirectory(_) => Errno::ENOTDIR,
+        VaultError::QuotaExceeded { .. } => Errno::EDQUOT,
+        VaultError::FileTooLarge { .. } => Errno::EFBIG,
+        VaultError::VersionNotFound { .. } => Errno::ENOENT,
+        VaultError::VersionDeleted { .. }
+        | VaultError::NothingToRevert(_)
+        | VaultError::InvalidQuery { .. } => Errno::EINVAL,
         VaultError::IsADirectory(_) => Errno::EISDIR,
         VaultError::DirectoryNotEmpty(_) => Errno::ENOTEMPTY,
         VaultError::InvalidPath { reason, .. } if reason.contains("longer") => Errno::ENAMETOOLONG,

@@ -42,6 +42,29 @@ pub enum VaultError {
     /// A rename or copy that would put a directory inside itself, or move the root.
     #[error("invalid move: {0}")]
     InvalidMove(String),
+    /// The path has no version with that number.
+    #[error("{path} has no version {version}")]
+    VersionNotFound { path: String, version: u64 },
+    /// That version records the path's deletion: it has no content.
+    #[error("version {version} of {path} is its deletion; it has no content")]
+    VersionDeleted { path: String, version: u64 },
+    /// The path's history has a single change that cannot be undone (it deleted a path with no earlier version).
+    #[error("nothing to revert for {0}")]
+    NothingToRevert(String),
+    /// A write would take the vault past its quota of bytes or files.
+    #[error("quota exceeded in vault '{vault}': {what} would be {would_be}, the limit is {limit}")]
+    QuotaExceeded {
+        vault: String,
+        what: &'static str,
+        would_be: u64,
+        limit: u64,
+    },
+    /// A file would be larger than the vault's largest allowed file.
+    #[error("file too large: {size} bytes, the vault's limit is {limit} bytes per file")]
+    FileTooLarge { size: u64, limit: u64 },
+    /// A full-text query that does not parse.
+    #[error("invalid search query '{query}': {reason}")]
+    InvalidQuery { query: String, reason: String },
     /// The store was written by a newer avfs.
     #[error(
         "store schema version {found} is newer than this avfs supports ({supported}); upgrade avfs"

@@ -173,6 +173,57 @@ INSERT INTO meta(key, value)
 SELECT 'journal_head_id', COALESCE((SELECT max(id) FROM journal), 0);
 INSERT INTO meta(key, value)
 SELECT 'journal_head_hash', COALESCE((SELECT hash FROM journal ORDER BY id DESC LIMIT 1), zeroblob(32));
+
+-- Every committed change of a file's content at a path, written in the layer
+-- (and transaction) of the change. content NULL: the path was deleted.
+-- A state's history of a path is the rows whose layer is in its chain, so a
+-- fork shares its source's history up to the fork and checkpoints keep theirs.
+CREATE TABLE versions (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    layer   INTEGER NOT NULL,
+    path    BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    ino     INTEGER NOT NULL,
+    content BLOB,
+    size    INTEGER NOT NULL,
+    time_ns INTEGER NOT NULL,
+    source  TEXT NOT NULL
+) STRICT;
+CREATE INDEX versions_by_path ON versions(path, layer);
+CREATE INDEX versions_by_layer ON versions(layer);
+CREATE INDEX versions_by_content ON versions(content) WHERE content IS NOT NULL;
+CREATE TRIGGER versions_frozen BEFORE INSERT ON versions
+WHEN (SELECT frozen FROM layers WHERE id = NEW.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+CREATE TRIGGER versions_frozen_update BEFORE UPDATE ON versions
+WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
+BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+
+-- Full-text index, one document per distinct text content (not per file):
+-- identical files, forks and checkpoints share it. docid NULL: the content was
+-- looked at and deliberately not indexed (binary, not UTF-8, or too large).
+CREATE VIRTUAL TABLE search_text USING fts5(body, tokenize = 'unicode61');
+CREATE TABLE search_docs (
+    hash  BLOB PRIMARY KEY,
+    docid INTEGER
+) STRICT, WITHOUT ROWID;
+-- Which inodes hold a content (search results, gc) and which contents use a
+-- chunk (gc's sweep).
+CREATE INDEX inodes_by_content ON inodes(content) WHERE content IS NOT NULL;
+CREATE INDEX content_chunks_by_chunk ON content_chunks(chunk);
+
+-- Limits per vault (NULL: no limit) and usage counters of a vault's head and
+-- of each frozen layer's state (NULL: not known yet; counted on demand).
+CREATE TABLE quotas (
+    vault_id      INTEGER PRIMARY KEY REFERENCES vaults(id) ON DELETE CASCADE,
+    max_bytes     INTEGER,
+    max_files     INTEGER,
+    max_file_size INTEGER
+) STRICT;
+ALTER TABLE vaults ADD COLUMN usage_files INTEGER;
+ALTER TABLE vaults ADD COLUMN usage_bytes INTEGER;
+ALTER TABLE layers ADD COLUMN usage_files INTEGER;
+ALTER TABLE layers ADD COLUMN usage_bytes INTEGER;
 "#;
 
 /// How long a writer waits for the write lock before giving up with SQLITE_BUSY.

@@ -288,7 +288,7 @@ impl Store {
         }
         let top = layer::create(&tx, None, stamp.now_ns)?;
         tx.execute(
-            "INSERT INTO vaults(name, top_layer, created_ns) VALUES (?1, ?2, ?3)",
+            "INSERT INTO vaults(name, top_layer, created_ns, usage_files, usage_bytes) VALUES (?1, ?2, ?3, 0, 0)",
             params![name, top, stamp.now_ns],
         )?;
         let writer = TreeWriter::new(&tx, top, stamp)?;
@@ -354,6 +354,7 @@ impl Store {
         let row = vault_row(&tx, name)?;
         tx.execute("DELETE FROM checkpoints WHERE vault_id = ?1", [row.id])?;
         tx.execute("DELETE FROM policies WHERE vault_id = ?1", [row.id])?;
+        tx.execute("DELETE FROM quotas WHERE vault_id = ?1", [row.id])?;
         tx.execute("DELETE FROM vaults WHERE id = ?1", [row.id])?;
         journal::append(&tx, now, Some(name), &Op::new("vault.delete", name))?;
         tx.commit()?;
@@ -373,14 +374,21 @@ impl Store {
         let base = Self::seal_top(&tx, &source, now)?;
         let fork_top = layer::create(&tx, Some(base), now)?;
         tx.execute(
-            "INSERT INTO vaults(name, top_layer, forked_from, base_layer, created_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![dst, fork_top, src, base, now],
+            "INSERT INTO vaults(name, top_layer, forked_from, base_layer, created_ns, usage_files, usage_bytes)
+             SELECT ?1, ?2, ?3, ?4, ?5, usage_files, usage_bytes FROM vaults WHERE id = ?6",
+            params![dst, fork_top, src, base, now, source.id],
         )?;
-        // A fork is policed like its source until someone sets its own policy.
+        let fork_id = tx.last_insert_rowid();
+        // A fork is policed (and limited) like its source until someone sets its own.
         tx.execute(
             "INSERT INTO policies(vault_id, json, updated_ns)
              SELECT ?1, json, ?2 FROM policies WHERE vault_id = ?3",
-            params![tx.last_insert_rowid(), now, source.id],
+            params![fork_id, now, source.id],
+        )?;
+        tx.execute(
+            "INSERT INTO quotas(vault_id, max_bytes, max_files, max_file_size)
+             SELECT ?1, max_bytes, max_files, max_file_size FROM quotas WHERE vault_id = ?2",
+            params![fork_id, source.id],
         )?;
         journal::append(
             &tx,
@@ -396,6 +404,7 @@ impl Store {
     fn seal_top(tx: &Transaction<'_>, vault: &VaultRow, now: i64) -> Result<i64> {
         let (sealed, froze) = layer::seal(tx, vault.top)?;
         if froze {
+            super::quota::freeze_usage(tx, vault.id, sealed)?;
             let top = layer::create(tx, Some(sealed), now)?;
             tx.execute(
                 "UPDATE vaults SET top_layer = ?1 WHERE id = ?2",
@@ -471,7 +480,12 @@ impl Store {
         f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
     ) -> Result<T> {
         let row = vault_row(conn, vault)?;
-        let out = f(&TreeWriter::new(conn, row.top, stamp)?)?;
+        let limits = super::quota::load(conn, row.id)?;
+        // Versions written without a journal entry of their own come from the mount.
+        let source = op.map_or("mount", |op| op.name.as_str());
+        let writer = TreeWriter::new(conn, row.top, stamp)?.configure(source, limits);
+        let out = f(&writer)?;
+        super::quota::settle(conn, vault, row.id, row.top, &limits, writer.usage_delta())?;
         if let Some(op) = op {
             journal::append(conn, stamp.now_ns, Some(vault), op)?;
         }
@@ -581,11 +595,15 @@ impl Store {
         let row = vault_row(&tx, vault)?;
         let target = checkpoint_row(&tx, vault, name)?;
         let (current, froze) = layer::seal(&tx, row.top)?;
+        if froze {
+            super::quota::freeze_usage(&tx, row.id, current)?;
+        }
         let top = layer::create(&tx, Some(target.layer), now)?;
         tx.execute(
             "UPDATE vaults SET top_layer = ?1 WHERE id = ?2",
             [top, row.id],
         )?;
+        super::quota::adopt_usage(&tx, row.id, target.layer)?;
         if !froze {
             // An empty mutable layer is referenced by nothing else: drop it.
             tx.execute("DELETE FROM layers WHERE id = ?1", [row.top])?;

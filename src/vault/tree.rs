@@ -430,9 +430,19 @@ impl<'c> Tree<'c> {
 }
 
 /// Write access to a vault's top layer; reads see the writes at once.
+///
+/// Every write path (CLI, mount, proxy) goes through here, so the writer also
+/// records file versions, feeds the full-text index, counts usage and enforces
+/// the per-file size limit (`history.rs`, `search.rs`, `quota.rs`).
 pub struct TreeWriter<'c> {
     tree: Tree<'c>,
     stamp: Stamp,
+    /// What versions written here are attributed to (`write`, `mount`...).
+    source: String,
+    /// The vault's quota, checked as files change.
+    limits: super::quota::Limits,
+    /// Change in (inodes, file bytes) of the state so far, for the usage counters.
+    usage: std::cell::Cell<(i64, i64)>,
 }
 
 impl<'c> std::ops::Deref for TreeWriter<'c> {
@@ -448,12 +458,43 @@ impl<'c> TreeWriter<'c> {
         Ok(Self {
             tree: Tree::new(conn, top)?,
             stamp,
+            source: "write".into(),
+            limits: super::quota::Limits::default(),
+            usage: std::cell::Cell::new((0, 0)),
         })
+    }
+
+    /// Attributes this writer's versions to `source` and enforces `limits`.
+    pub(crate) fn configure(mut self, source: &str, limits: super::quota::Limits) -> Self {
+        self.source = source.to_string();
+        self.limits = limits;
+        self
     }
 
     /// The owner and clock this writer stamps on what it creates.
     pub fn stamp(&self) -> Stamp {
         self.stamp
+    }
+
+    /// What versions written here are attributed to.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Change in (inodes, file bytes) this writer has made so far.
+    pub(crate) fn usage_delta(&self) -> (i64, i64) {
+        self.usage.get()
+    }
+
+    fn count_usage(&self, inodes: i64, bytes: i64) {
+        let (i, b) = self.usage.get();
+        self.usage.set((i + inodes, b + bytes));
+    }
+
+    /// A new file content: within the size limit, and offered to the search index.
+    fn accept_content(&self, content: &ContentHash, size: u64) -> Result<()> {
+        self.limits.check_file_size(size)?;
+        super::search::index_content(self.conn, content, size)
     }
 
     fn alloc_ino(&self) -> Result<u64> {
@@ -575,7 +616,10 @@ impl<'c> TreeWriter<'c> {
         let now = self.stamp.now_ns;
         let (kind, size, content, target) = match node.body {
             NodeBody::Dir => (Kind::Dir, 0, None, None),
-            NodeBody::File { content, size } => (Kind::File, size, Some(content), None),
+            NodeBody::File { content, size } => {
+                self.accept_content(&content, size)?;
+                (Kind::File, size, Some(content), None)
+            }
             NodeBody::Symlink(target) => (Kind::Symlink, target.len() as u64, None, Some(target)),
         };
         let attr = Attr {
@@ -594,6 +638,9 @@ impl<'c> TreeWriter<'c> {
         self.put_attr(&attr)?;
         self.put_dirent(parent, name, attr.ino)?;
         self.touch_dir(parent)?;
+        let bytes = if kind == Kind::File { size as i64 } else { 0 };
+        self.count_usage(1, bytes);
+        self.record_entry(parent, name, attr.ino, Some(&attr))?;
         Ok(attr)
     }
 
@@ -610,11 +657,19 @@ impl<'c> TreeWriter<'c> {
         if attr.kind != Kind::File {
             return Err(VaultError::IsADirectory(format!("inode {ino}")));
         }
+        let unchanged = attr.content == Some(content);
+        if !unchanged {
+            self.accept_content(&content, size)?;
+            self.count_usage(0, size as i64 - attr.size as i64);
+        }
         attr.content = Some(content);
         attr.size = size;
         attr.mtime_ns = self.stamp.now_ns;
         attr.ctime_ns = self.stamp.now_ns;
         self.put_attr(&attr)?;
+        if !unchanged {
+            self.record_content(&attr)?;
+        }
         Ok(attr)
     }
 
@@ -722,6 +777,7 @@ impl<'c> TreeWriter<'c> {
         }
         self.drop_dirent(parent, name)?;
         self.touch_dir(parent)?;
+        self.record_entry(parent, name, ino, None)?;
         self.release_link(&mut attr)
     }
 
@@ -733,6 +789,12 @@ impl<'c> TreeWriter<'c> {
             return self.put_attr(attr);
         }
         // Unreachable now; lower layers keep their (frozen) rows.
+        let bytes = if attr.kind == Kind::File {
+            attr.size as i64
+        } else {
+            0
+        };
+        self.count_usage(-1, -bytes);
         self.drop_attr(attr.ino)
     }
 
@@ -791,7 +853,9 @@ impl<'c> TreeWriter<'c> {
                 self.put_dirent(src_parent, src_name, dst)?;
                 self.put_dirent(dst_parent, dst_name, src)?;
                 self.touch_dir(src_parent)?;
-                return self.touch_dir(dst_parent);
+                self.touch_dir(dst_parent)?;
+                self.record_entry(src_parent, src_name, dst, Some(&dst_attr))?;
+                return self.record_entry(dst_parent, dst_name, src, Some(&src_attr));
             }
             (_, Some(dst)) if dst == src => return Ok(()),
             (_, Some(dst)) => {
@@ -814,7 +878,11 @@ impl<'c> TreeWriter<'c> {
         if dst_parent != src_parent {
             self.touch_dir(dst_parent)?;
         }
-        Ok(())
+        // A file moved is a deletion at its old path and a change at its new
+        // one: that is how an editor's atomic save (write temp, rename over)
+        // becomes a version of the file it replaces.
+        self.record_entry(src_parent, src_name, src, None)?;
+        self.record_entry(dst_parent, dst_name, src, Some(&src_attr))
     }
 
     // ----- path operations (the CLI's), built on the inode operations -----

@@ -468,3 +468,156 @@ impl GrepDoc {
             .collect()
     }
 }
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Version {
+    pub version: u64,
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub size: u64,
+    pub hash: Option<String>,
+    pub deleted: bool,
+    pub time: String,
+    pub time_ns: i64,
+    pub source: String,
+    pub checkpoint: Option<String>,
+    pub run: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct LogDoc {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub versions: Vec<Version>,
+}
+
+impl LogDoc {
+    /// `(version, size, source)` triples; a deletion has size 0 and `deleted`.
+    pub fn summary(&self) -> Vec<(u64, u64, String)> {
+        self.versions
+            .iter()
+            .map(|v| (v.version, v.size, v.source.clone()))
+            .collect()
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CatDoc {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub size: u64,
+    pub encoding: String,
+    pub content: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutDoc {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub entry: Entry,
+    pub from_version: u64,
+    pub version: Version,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RevertDoc {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub entry: Option<Entry>,
+    pub version: Version,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VersionSide {
+    pub version: u64,
+    pub size: u64,
+    pub hash: Option<String>,
+    pub deleted: bool,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct VersionDiffDoc {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub v1: VersionSide,
+    pub v2: VersionSide,
+    pub binary: bool,
+    pub too_large: bool,
+    pub patch: Option<String>,
+    pub added_lines: usize,
+    pub removed_lines: usize,
+}
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PatchedChange {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub change: String,
+    pub kind: String,
+    pub before: Option<Side>,
+    pub after: Option<Side>,
+    pub patch: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PatchedDiffDoc {
+    pub from: String,
+    pub to: String,
+    pub changes: Vec<PatchedChange>,
+    pub summary: Summary,
+}
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SearchHit {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub score: f64,
+    pub hash: String,
+    pub snippet: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SearchDoc {
+    pub query: String,
+    pub results: Vec<SearchHit>,
+}
+
+impl SearchDoc {
+    pub fn paths(&self) -> Vec<String> {
+        self.results.iter().map(|r| r.path.clone()).collect()
+    }
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaLimits {
+    pub max_bytes: Option<u64>,
+    pub max_files: Option<u64>,
+    pub max_file_size: Option<u64>,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaUsage {
+    pub bytes: u64,
+    pub files: u64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaDoc {
+    pub vault: String,
+    pub quota: QuotaLimits,
+    pub usage: QuotaUsage,
+}

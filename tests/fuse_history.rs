@@ -1,0 +1,118 @@
+//! FUSE end to end for issue 5: versions, search and quotas see what is
+//! written through a mount, exactly as they see CLI writes.
+
+mod common;
+
+use common::fuse::{Mounted, fuse_available};
+use common::{Avfs, LogDoc, QuotaDoc, QuotaUsage, SearchDoc};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+
+#[test]
+fn writes_appends_overwrites_and_atomic_saves_through_the_mount_are_versions() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let m = Mounted::new(&a, "main", &[]);
+    fs::write(m.join("f"), b"one\n").unwrap();
+    OpenOptions::new()
+        .append(true)
+        .open(m.join("f"))
+        .unwrap()
+        .write_all(b"two\n")
+        .unwrap();
+    fs::write(m.join("f"), b"three\n").unwrap();
+    // An editor's atomic save: write a temporary file, rename it over.
+    fs::write(m.join(".f.swp"), b"four\n").unwrap();
+    fs::rename(m.join(".f.swp"), m.join("f")).unwrap();
+    m.unmount();
+    let log: LogDoc = a.json(["log", "/f"]);
+    let contents: Vec<Vec<u8>> = log
+        .versions
+        .iter()
+        .map(|v| a.run(["cat", "/f", "-v", &v.version.to_string()]).stdout)
+        .collect();
+    // Creating a file and truncating it (O_TRUNC) are committed changes of
+    // their own in a mount; every version must be a state the file really had,
+    // in order, ending with the last.
+    let real: Vec<&[u8]> = vec![b"", b"one\n", b"one\ntwo\n", b"", b"three\n", b"four\n"];
+    let mut at = 0;
+    for c in &contents {
+        at += real[at..]
+            .iter()
+            .position(|r| r == c)
+            .unwrap_or_else(|| panic!("{c:?} is not a real state, in order: {contents:?}"));
+    }
+    for must in [&b"one\n"[..], b"one\ntwo\n", b"three\n", b"four\n"] {
+        assert!(
+            contents.iter().any(|c| c == must),
+            "{must:?} missing from {contents:?}"
+        );
+    }
+    assert_eq!(contents.last().unwrap(), b"four\n");
+    assert!(log.versions.iter().all(|v| v.source == "mount"));
+    assert_eq!(
+        log.versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        (1..=log.versions.len() as u64).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn search_finds_text_written_through_the_mount() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let m = Mounted::new(&a, "main", &[]);
+    fs::create_dir(m.join("notes")).unwrap();
+    fs::write(m.join("notes/today.md"), b"remember the aardvark meeting").unwrap();
+    // Visible to the CLI once the file is closed, while still mounted.
+    let doc: SearchDoc = a.json(["search", "aardvark"]);
+    assert_eq!(doc.paths(), ["/notes/today.md"]);
+    assert!(doc.results[0].snippet.contains("[aardvark]"));
+    fs::write(m.join("notes/today.md"), b"meeting moved").unwrap();
+    m.unmount();
+    let doc: SearchDoc = a.json(["search", "aardvark"]);
+    assert!(doc.results.is_empty());
+}
+
+#[test]
+fn a_quota_exceeded_inside_the_mount_is_edquot_and_stores_nothing_partial() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    a.ok(["write", "/keep", "kept"]);
+    a.ok(["quota", "set", "--max-bytes", "1M", "--max-file-size", "2M"]);
+    let m = Mounted::new(&a, "main", &[]);
+    let mut f = fs::File::create(m.join("big")).unwrap();
+    let data = vec![b'x'; 1536 * 1024];
+    let err = f
+        .write_all(&data)
+        .and_then(|_| f.sync_all())
+        .expect_err("over the quota");
+    assert_eq!(err.raw_os_error(), Some(nix::libc::EDQUOT), "{err}");
+    drop(f);
+    // A file over the per-file limit is EFBIG.
+    let mut g = fs::File::create(m.join("huge")).unwrap();
+    let err = g
+        .write_all(&vec![b'y'; 3 * 1024 * 1024])
+        .and_then(|_| g.sync_all())
+        .expect_err("over the file size limit");
+    assert_eq!(err.raw_os_error(), Some(nix::libc::EFBIG), "{err}");
+    drop(g);
+    // Small writes still fit.
+    fs::write(m.join("small"), b"fits").unwrap();
+    m.unmount();
+    let big = a.json::<common::EntryDoc, _, _>(["stat", "/big"]).entry;
+    assert_eq!(
+        big.size, 0,
+        "created empty, never given the partial content"
+    );
+    let log: LogDoc = a.json(["log", "/big"]);
+    assert!(log.versions.iter().all(|v| v.size == 0));
+    let quota: QuotaDoc = a.json(["quota", "show"]);
+    assert_eq!(quota.usage, QuotaUsage { bytes: 8, files: 4 });
+    assert_eq!(a.cat("/small"), b"fits");
+}
