@@ -87,6 +87,8 @@ pub enum Command {
     Quota(super::args_ops::QuotaCommand),
     /// Free content and layers that no vault, checkpoint or fork reaches.
     Gc(super::args_ops::GcArgs),
+    /// Remove old automatic checkpoints and old file versions (then `gc` frees their space).
+    Prune(super::args_ops::PruneArgs),
 }
 
 /// `avfs proxy ...`

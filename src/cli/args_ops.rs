@@ -157,3 +157,29 @@ pub struct GcArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+/// `avfs prune ...`
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Keep only the newest N automatic checkpoints (proxy runs, pre-restore) of each vault.
+    #[arg(long, value_name = "N")]
+    pub keep_checkpoints: Option<u64>,
+    /// Delete automatic checkpoints older than AGE (`30m`, `12h`, `7d`) or an RFC 3339 time.
+    #[arg(long, value_name = "AGE")]
+    pub checkpoints_older_than: Option<String>,
+    /// Apply the checkpoint rules to named checkpoints too.
+    #[arg(long)]
+    pub named: bool,
+    /// Keep only the newest N versions of each file (the current one always stays).
+    #[arg(long, value_name = "N")]
+    pub keep_versions: Option<u64>,
+    /// Delete versions older than AGE (the current one always stays).
+    #[arg(long, value_name = "AGE")]
+    pub versions_older_than: Option<String>,
+    /// Prune every vault, not only the selected one.
+    #[arg(long)]
+    pub all_vaults: bool,
+    /// Report what would be removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}

@@ -1,11 +1,12 @@
-//! Store maintenance: `avfs gc`.
+//! Store maintenance: `avfs gc` and `avfs prune`.
 
-use super::args_ops::GcArgs;
-use super::error::CliResult;
+use super::args_ops::{GcArgs, PruneArgs};
+use super::error::{CliError, CliResult};
 use super::human;
 use super::{Ctx, Output};
 use crate::mount::Registry;
 use crate::vault::gc::GcOptions;
+use crate::vault::prune::PruneRules;
 use serde_json::json;
 
 /// `avfs gc [--dry-run]`
@@ -39,5 +40,67 @@ pub fn gc(ctx: &mut Ctx, args: GcArgs) -> CliResult<Output> {
                        "chunks": report.chunks, "bytes": report.bytes },
         }),
         text,
+    ))
+}
+
+/// `avfs prune`
+pub fn prune(ctx: &mut Ctx, args: PruneArgs) -> CliResult<Output> {
+    let age = |raw: &Option<String>| {
+        raw.as_deref()
+            .map(super::cmd_audit::parse_since)
+            .transpose()
+    };
+    let rules = PruneRules {
+        keep_checkpoints: args.keep_checkpoints,
+        checkpoints_before_ns: age(&args.checkpoints_older_than)?,
+        named: args.named,
+        keep_versions: args.keep_versions,
+        versions_before_ns: age(&args.versions_older_than)?,
+    };
+    if args.keep_checkpoints.is_none()
+        && args.checkpoints_older_than.is_none()
+        && args.keep_versions.is_none()
+        && args.versions_older_than.is_none()
+    {
+        return Err(CliError::invalid_argument("prune needs a rule: nothing to prune by")
+            .hint("pass --keep-checkpoints N, --checkpoints-older-than AGE, --keep-versions N or --versions-older-than AGE"));
+    }
+    if args.keep_versions == Some(0) {
+        return Err(CliError::invalid_argument(
+            "--keep-versions must be at least 1 (the current version always stays)",
+        ));
+    }
+    let vaults = if args.all_vaults {
+        ctx.store()?.vaults()?.into_iter().map(|v| v.name).collect()
+    } else {
+        vec![ctx.vault()?]
+    };
+    let mut docs = Vec::new();
+    let mut lines = Vec::new();
+    for vault in vaults {
+        let report = ctx.store()?.prune(&vault, &rules, args.dry_run)?;
+        lines.push(format!(
+            "{vault}: {} {} checkpoints{}, {} versions",
+            if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            },
+            report.checkpoints.len(),
+            if report.checkpoints.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", report.checkpoints.join(", "))
+            },
+            report.versions
+        ));
+        docs.push(json!({ "vault": vault, "checkpoints": report.checkpoints, "versions": report.versions }));
+    }
+    if !args.dry_run {
+        lines.push("run `avfs gc` to free the space they held".into());
+    }
+    Ok(Output::doc(
+        json!({ "dry_run": args.dry_run, "pruned": docs }),
+        lines.join("\n"),
     ))
 }

@@ -317,5 +317,6 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Revert(args) => cmd_history::revert(ctx, args),
         Command::Quota(cmd) => cmd_quota::run(ctx, cmd),
         Command::Gc(args) => cmd_maint::gc(ctx, args),
+        Command::Prune(args) => cmd_maint::prune(ctx, args),
     }
 }

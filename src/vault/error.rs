@@ -48,7 +48,8 @@ pub enum VaultError {
     /// That version records the path's deletion: it has no content.
     #[error("version {version} of {path} is its deletion; it has no content")]
     VersionDeleted { path: String, version: u64 },
-    /// The path's history has a single change that cannot be undone (it deleted a path with no earlier version).
+    /// The path's history holds no earlier state to go back to (its only change
+    /// is a deletion, or earlier versions were pruned).
     #[error("nothing to revert for {0}")]
     NothingToRevert(String),
     /// A write would take the vault past its quota of bytes or files.

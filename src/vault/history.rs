@@ -240,7 +240,8 @@ impl TreeWriter<'_> {
                     Ok(None)
                 }
             },
-            None if last.content.is_some() => {
+            // Version 1 created the file; a lone later one had its past pruned.
+            None if last.content.is_some() && last.version == 1 => {
                 self.remove(path, false)?;
                 Ok(None)
             }

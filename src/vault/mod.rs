@@ -11,6 +11,7 @@ pub mod history;
 pub mod journal;
 pub mod layer;
 pub mod path;
+pub mod prune;
 pub mod quota;
 pub mod scan;
 pub mod schema;
