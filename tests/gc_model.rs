@@ -1,6 +1,7 @@
-//! Property test of `gc` (invariant 5): against a model of every vault head and
-//! every checkpoint, random writes, removals, checkpoints (saved, restored,
-//! deleted), forks, vault deletions and gc runs. After every gc:
+//! Property test of `gc` (invariant 5) and `compact`: against a model of every
+//! vault head and every checkpoint, random writes, removals, checkpoints (saved,
+//! restored, deleted), forks, vault deletions, gc and compact runs. After every
+//! compact, all states read back as modelled, and after every gc:
 //!
 //! - everything a vault or checkpoint reaches reads back byte for byte, and so
 //!   does every version its history still lists (gc never frees reachable content);
@@ -47,6 +48,7 @@ enum Step {
         vault: usize,
     },
     Gc,
+    Compact,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -61,6 +63,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => v.clone().prop_map(|vault| Step::Fork { vault }),
         1 => v.prop_map(|vault| Step::DeleteVault { vault }),
         2 => Just(Step::Gc),
+        1 => Just(Step::Compact),
     ]
 }
 
@@ -173,14 +176,18 @@ impl World {
             }
             Step::Gc => {
                 self.store.gc(GcOptions::default()).unwrap();
-                self.check();
+                self.check(true);
+            }
+            Step::Compact => {
+                self.store.compact().unwrap();
+                self.check(false);
             }
         }
     }
 
-    /// Every state reads back as modelled, with its whole history, and the
-    /// store keeps exactly what those states reach.
-    fn check(&mut self) {
+    /// Every state reads back as modelled, with its whole history, and (right
+    /// after gc) the store keeps exactly what those states reach.
+    fn check(&mut self, collected: bool) {
         let mut states: Vec<(StateRef, Files)> = self
             .heads
             .iter()
@@ -236,6 +243,13 @@ impl World {
             reached.extend(hashes);
         }
         let conn = self.store.connection();
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        if !collected {
+            return;
+        }
         let stored: BTreeSet<ContentHash> = conn
             .prepare("SELECT hash FROM contents")
             .unwrap()

@@ -89,6 +89,8 @@ pub enum Command {
     Gc(super::args_ops::GcArgs),
     /// Remove old automatic checkpoints and old file versions (then `gc` frees their space).
     Prune(super::args_ops::PruneArgs),
+    /// Squash layer chains no checkpoint or fork needs, then VACUUM the database.
+    Compact,
 }
 
 /// `avfs proxy ...`

@@ -1,4 +1,4 @@
-//! Store maintenance: `avfs gc` and `avfs prune`.
+//! Store maintenance: `avfs gc`, `avfs prune` and `avfs compact`.
 
 use super::args_ops::{GcArgs, PruneArgs};
 use super::error::{CliError, CliResult};
@@ -102,5 +102,22 @@ pub fn prune(ctx: &mut Ctx, args: PruneArgs) -> CliResult<Output> {
     Ok(Output::doc(
         json!({ "dry_run": args.dry_run, "pruned": docs }),
         lines.join("\n"),
+    ))
+}
+
+/// `avfs compact`
+pub fn compact(ctx: &mut Ctx) -> CliResult<Output> {
+    let report = ctx.store()?.compact()?;
+    Ok(Output::doc(
+        json!({
+            "layers_merged": report.layers_merged,
+            "db_bytes_before": report.db_bytes_before, "db_bytes_after": report.db_bytes_after,
+        }),
+        format!(
+            "merged {} layers; database {} -> {}",
+            report.layers_merged,
+            human::size(report.db_bytes_before),
+            human::size(report.db_bytes_after)
+        ),
     ))
 }

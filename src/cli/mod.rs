@@ -318,5 +318,6 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Quota(cmd) => cmd_quota::run(ctx, cmd),
         Command::Gc(args) => cmd_maint::gc(ctx, args),
         Command::Prune(args) => cmd_maint::prune(ctx, args),
+        Command::Compact => cmd_maint::compact(ctx),
     }
 }

@@ -2,6 +2,7 @@
 //! SQLite file. Knows nothing of the CLI, the terminal, the environment or
 //! JSON; configuration comes in as plain values.
 
+pub mod compact;
 pub mod content;
 pub mod diff;
 pub mod editor;
