@@ -194,7 +194,9 @@ pub(super) struct Patch {
     pub text: Option<String>,
     /// Why there is no text: `binary` or `too_large`.
     pub skipped: Option<&'static str>,
+    /// Lines only in the newer side.
     pub added_lines: usize,
+    /// Lines only in the older side.
     pub removed_lines: usize,
 }
 
