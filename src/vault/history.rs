@@ -142,6 +142,18 @@ impl Tree<'_> {
 }
 
 impl TreeWriter<'_> {
+    /// [`Tree::history_path_of`] for a directory, remembered for this writer.
+    fn dir_path(&self, dir: u64) -> Result<Option<VaultPath>> {
+        if let Some(p) = self.dir_paths.borrow().get(&dir) {
+            return Ok(Some(p.clone()));
+        }
+        let found = self.history_path_of(dir)?;
+        if let Some(p) = &found {
+            self.dir_paths.borrow_mut().insert(dir, p.clone());
+        }
+        Ok(found)
+    }
+
     /// Records that `path` now holds `content` (or, with `None`, was deleted),
     /// unless that is what its newest version already says.
     pub(crate) fn record_version(
@@ -182,7 +194,7 @@ impl TreeWriter<'_> {
             return Ok(());
         };
         for (parent, name) in self.links_to(attr.ino)? {
-            if let Some(dir) = self.history_path_of(parent)? {
+            if let Some(dir) = self.dir_path(parent)? {
                 self.record_version(&dir.join(&name), attr.ino, Some((content, attr.size)))?;
             }
         }
@@ -198,7 +210,7 @@ impl TreeWriter<'_> {
         ino: u64,
         attr: Option<&Attr>,
     ) -> Result<()> {
-        let Some(dir) = self.history_path_of(parent)? else {
+        let Some(dir) = self.dir_path(parent)? else {
             return Ok(());
         };
         let content = match attr {

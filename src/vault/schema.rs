@@ -207,6 +207,8 @@ CREATE TABLE search_docs (
     hash  BLOB PRIMARY KEY,
     docid INTEGER
 ) STRICT, WITHOUT ROWID;
+-- A search goes from the FTS row back to its content.
+CREATE INDEX search_docs_by_docid ON search_docs(docid) WHERE docid IS NOT NULL;
 -- Which inodes hold a content (search results, gc) and which contents use a
 -- chunk (gc's sweep).
 CREATE INDEX inodes_by_content ON inodes(content) WHERE content IS NOT NULL;

@@ -443,6 +443,10 @@ pub struct TreeWriter<'c> {
     limits: super::quota::Limits,
     /// Change in (inodes, file bytes) of the state so far, for the usage counters.
     usage: std::cell::Cell<(i64, i64)>,
+    /// Paths of directories this writer has resolved for versions, so a bulk
+    /// write (import, cp -r) does not walk up the tree once per file. Cleared
+    /// whenever a directory is moved or removed.
+    pub(crate) dir_paths: std::cell::RefCell<std::collections::HashMap<u64, VaultPath>>,
 }
 
 impl<'c> std::ops::Deref for TreeWriter<'c> {
@@ -461,6 +465,7 @@ impl<'c> TreeWriter<'c> {
             source: "write".into(),
             limits: super::quota::Limits::default(),
             usage: std::cell::Cell::new((0, 0)),
+            dir_paths: Default::default(),
         })
     }
 
@@ -777,6 +782,9 @@ impl<'c> TreeWriter<'c> {
         }
         self.drop_dirent(parent, name)?;
         self.touch_dir(parent)?;
+        if attr.kind == Kind::Dir {
+            self.dir_paths.borrow_mut().clear();
+        }
         self.record_entry(parent, name, ino, None)?;
         self.release_link(&mut attr)
     }
@@ -828,6 +836,8 @@ impl<'c> TreeWriter<'c> {
             .lookup(src_parent, src_name)?
             .ok_or_else(|| VaultError::PathNotFound(display_name(src_name)))?;
         let src_attr = self.attr_of_child(src)?;
+        // A directory moving (or being replaced or swapped) changes cached paths.
+        self.dir_paths.borrow_mut().clear();
         let dst = self.lookup(dst_parent, dst_name)?;
         if src_attr.kind == Kind::Dir && self.is_within(dst_parent, src)? {
             return Err(VaultError::InvalidMove(format!(
