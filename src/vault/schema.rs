@@ -289,9 +289,58 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(sql)?;
+        // Only stores that had data before version 2 need it backfilled.
+        if version == 1 && current >= 1 {
+            backfill_v2(&tx)?;
+        }
         tx.pragma_update(None, "user_version", version as i64 + 1)?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Brings a store from before version 2 up to its rules: each file of each
+/// vault's head gets a first version (source `migration`, in the head's
+/// mutable top layer), its text is indexed, and each head's usage is counted.
+/// Checkpoints keep no history of their own from before the migration.
+fn backfill_v2(conn: &Connection) -> Result<()> {
+    use super::tree::{Kind, Stamp, TreeWriter};
+    let vaults: Vec<(i64, i64)> = conn
+        .prepare("SELECT id, top_layer FROM vaults ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let stamp = Stamp {
+        uid: 0,
+        gid: 0,
+        now_ns: super::store::now_ns(),
+    };
+    for (id, top) in vaults {
+        let writer = TreeWriter::new(conn, top, stamp)?
+            .configure("migration", super::quota::Limits::default());
+        let mut seen = std::collections::HashSet::new();
+        let (mut files, mut bytes) = (0i64, 0i64);
+        for (path, attr) in writer.walk(&super::path::VaultPath::root())? {
+            if path.is_root() {
+                continue;
+            }
+            let first_link = seen.insert(attr.ino);
+            if first_link {
+                files += 1;
+            }
+            let (Kind::File, Some(content)) = (attr.kind, attr.content) else {
+                continue;
+            };
+            if first_link {
+                bytes += attr.size as i64;
+            }
+            writer.record_version(&path, attr.ino, Some((content, attr.size)))?;
+            super::search::index_content(conn, &content, attr.size)?;
+        }
+        conn.execute(
+            "UPDATE vaults SET usage_files = ?1, usage_bytes = ?2 WHERE id = ?3",
+            rusqlite::params![files, bytes, id],
+        )?;
+    }
     Ok(())
 }
 
@@ -355,11 +404,22 @@ mod tests {
             vault: "old".into(),
         };
         let f = VaultPath::parse_str("/f").unwrap();
-        assert!(
-            store.log(&head, &f).unwrap().is_empty(),
+        let log = store.log(&head, &f).unwrap();
+        let versions: Vec<_> = log
+            .iter()
+            .map(|(v, _)| (v.version, v.source.as_str(), v.size))
+            .collect();
+        assert_eq!(
+            versions,
+            [(1, "migration", 5)],
             "history starts at the migration"
         );
-        // Usage was never counted in version 1: it is counted on demand.
+        assert_eq!(
+            store.search(&head, "hello", 10).unwrap().len(),
+            1,
+            "existing text is indexed"
+        );
+        // Usage was never counted in version 1: the migration counts it.
         assert_eq!(
             store.quota("old").unwrap(),
             (Limits::default(), Usage { files: 1, bytes: 5 })
@@ -392,11 +452,11 @@ mod tests {
             matches!(err, crate::vault::VaultError::QuotaExceeded { .. }),
             "{err}"
         );
-        assert_eq!(store.log(&head, &f).unwrap().len(), 1);
+        assert_eq!(store.log(&head, &f).unwrap().len(), 2);
         assert_eq!(store.search(&head, "goodbye", 10).unwrap().len(), 1);
+        assert!(store.search(&head, "hello", 10).unwrap().is_empty());
         let report = store.gc(crate::vault::gc::GcOptions::default()).unwrap();
-        // "hello" was overwritten in the mutable top and predates history: garbage.
-        assert_eq!(report.contents, 1);
+        assert_eq!(report.contents, 0, "version 1 keeps \"hello\"");
         let mut bytes = String::new();
         store
             .read(&head, |t| {
