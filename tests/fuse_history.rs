@@ -116,3 +116,70 @@ fn a_quota_exceeded_inside_the_mount_is_edquot_and_stores_nothing_partial() {
     assert_eq!(quota.usage, QuotaUsage { bytes: 8, files: 4 });
     assert_eq!(a.cat("/small"), b"fits");
 }
+
+#[derive(serde::Deserialize)]
+struct RunCheckpoint {
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct RunDoc {
+    checkpoint: Option<RunCheckpoint>,
+}
+
+/// A proxy run's changes are versions that name the run's checkpoint; a later
+/// CLI write is not attributed to it.
+fn proxy_runs_are_named_in_the_log(mode: &str) {
+    let a = Avfs::with_vault();
+    a.ok(["write", "/f", "before\n"]);
+    let run = a.run([
+        "--json",
+        "proxy",
+        "exec",
+        "--mode",
+        mode,
+        "--shell",
+        "echo during >> f && echo new > g",
+    ]);
+    assert_eq!(run.status, 0, "{}", run.stdout_str());
+    let doc: RunDoc = common::parse_one(&run.stdout);
+    let name = doc.checkpoint.expect("an automatic checkpoint").name;
+    a.ok(["write", "--append", "/f", "after\n"]);
+    let log: LogDoc = a.json(["log", "/f"]);
+    let seen: Vec<_> = log
+        .versions
+        .iter()
+        .map(|v| (v.size, v.source.as_str(), v.run.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (7, "write", None),
+            (14, "mount", Some(name.as_str())),
+            (20, "append", None)
+        ],
+        "{mode}"
+    );
+    assert_eq!(
+        log.versions[0].checkpoint.as_deref(),
+        Some(name.as_str()),
+        "the run's checkpoint froze v1"
+    );
+    let g: LogDoc = a.json(["log", "/g"]);
+    assert_eq!(g.versions[0].run.as_deref(), Some(name.as_str()));
+    let found: SearchDoc = a.json(["search", "during"]);
+    assert_eq!(found.paths(), ["/f"]);
+}
+
+#[test]
+fn fuse_proxy_runs_are_named_in_the_log() {
+    if !fuse_available() {
+        return;
+    }
+    proxy_runs_are_named_in_the_log("fuse");
+}
+
+#[test]
+fn materialized_proxy_runs_are_named_in_the_log() {
+    proxy_runs_are_named_in_the_log("materialize");
+}

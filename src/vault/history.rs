@@ -11,7 +11,7 @@ use super::content::{ContentHash, ContentReader};
 use super::error::{Result, VaultError};
 use super::path::VaultPath;
 use super::store::{StateRef, Store};
-use super::tree::{Attr, Kind, NewNode, ROOT_INO, Tree, TreeWriter};
+use super::tree::{Attr, Kind, NewNode, Tree, TreeWriter};
 use rusqlite::{OptionalExtension, params};
 
 /// One version of a path.
@@ -57,27 +57,6 @@ impl Version {
 const VERSION_COLUMNS: &str = "path, version, ino, content, size, time_ns, source, layer";
 
 impl Tree<'_> {
-    /// One path naming directory (or file) `ino`: its first live link at each level.
-    pub(crate) fn history_path_of(&self, ino: u64) -> Result<Option<VaultPath>> {
-        let mut names = Vec::new();
-        let mut at = ino;
-        while at != ROOT_INO {
-            let Some((parent, name)) = self.links_to(at)?.into_iter().next() else {
-                return Ok(None);
-            };
-            names.push(name);
-            if names.len() > 4096 {
-                return Err(VaultError::Corrupt(format!(
-                    "inode {ino} has no path to the root"
-                )));
-            }
-            at = parent;
-        }
-        Ok(Some(
-            names.iter().rev().fold(VaultPath::root(), |p, n| p.join(n)),
-        ))
-    }
-
     /// The newest version of `path` in this state.
     pub fn latest_version(&self, path: &VaultPath) -> Result<Option<Version>> {
         let sql = format!(
@@ -142,12 +121,12 @@ impl Tree<'_> {
 }
 
 impl TreeWriter<'_> {
-    /// [`Tree::history_path_of`] for a directory, remembered for this writer.
+    /// [`Tree::path_of`] for a directory, remembered for this writer.
     fn dir_path(&self, dir: u64) -> Result<Option<VaultPath>> {
         if let Some(p) = self.dir_paths.borrow().get(&dir) {
             return Ok(Some(p.clone()));
         }
-        let found = self.history_path_of(dir)?;
+        let found = self.path_of(dir)?;
         if let Some(p) = &found {
             self.dir_paths.borrow_mut().insert(dir, p.clone());
         }

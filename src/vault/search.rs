@@ -137,7 +137,7 @@ impl Store {
                         continue;
                     }
                     for (parent, name) in t.links_to(ino as u64)? {
-                        if let Some(dir) = t.history_path_of(parent)? {
+                        if let Some(dir) = t.path_of(parent)? {
                             paths.push(dir.join(&name));
                         }
                     }
