@@ -125,3 +125,30 @@ fn find_rejects_bad_globs_types_and_sizes() {
         assert_eq!((err.code.as_str(), status), ("usage_error", 2), "{bad:?}");
     }
 }
+
+#[test]
+fn grep_searches_the_first_mebibyte_of_a_huge_line_and_counts_lines_right() {
+    let a = Avfs::with_vault();
+    let mut text = b"first\n".to_vec();
+    text.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
+    text.extend_from_slice(b"TAIL\nlast line\nno newline at end");
+    a.run_stdin(["write", "/huge"], &text);
+    let doc: GrepDoc = a.json(["grep", "last|first|end$"]);
+    let lines: Vec<_> = doc
+        .matches
+        .iter()
+        .map(|m| (m.line, m.text.clone()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (1, "first".to_string()),
+            (3, "last line".to_string()),
+            (4, "no newline at end".to_string())
+        ]
+    );
+    let doc: GrepDoc = a.json(["grep", "TAIL"]);
+    assert!(doc.matches.is_empty(), "past the first MiB of line 2");
+    let doc: GrepDoc = a.json(["grep", "^a+$"]);
+    assert_eq!((doc.matches[0].line, doc.matches[0].text.len()), (2, 4096));
+}

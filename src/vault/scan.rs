@@ -4,12 +4,40 @@
 use super::error::Result;
 use super::path::VaultPath;
 use super::tree::{Attr, Kind, Tree};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 
 /// A file whose first this-many bytes hold a NUL is binary (as git and ripgrep decide).
 const BINARY_PROBE: usize = 8000;
 /// Longest line text a match carries; the rest is cut (the match itself still counts).
 const LINE_TEXT_MAX: usize = 4096;
+/// Longest part of one line that is searched: a file with no newline (minified,
+/// generated) must not be loaded whole into memory.
+const LINE_SEARCH_MAX: usize = 1024 * 1024;
+
+/// Reads one line into `line` (without its newline), keeping at most
+/// [`LINE_SEARCH_MAX`] bytes of it and skipping the rest; false at the end.
+fn read_line_bounded(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<bool> {
+    line.clear();
+    let mut any = false;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(any);
+        }
+        any = true;
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        let room = LINE_SEARCH_MAX.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = done.unwrap_or(buf.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(true);
+        }
+    }
+}
 
 /// Which entries `find` keeps; every condition must hold.
 pub struct FindQuery<'a> {
@@ -115,15 +143,8 @@ pub fn grep(
         let mut found = false;
         let mut line = Vec::new();
         let mut number = 0u64;
-        loop {
-            line.clear();
-            if reader.by_ref().read_until(b'\n', &mut line)? == 0 {
-                break;
-            }
+        while read_line_bounded(&mut reader, &mut line)? {
             number += 1;
-            if line.last() == Some(&b'\n') {
-                line.pop();
-            }
             if !regex.is_match(&line) {
                 continue;
             }
