@@ -183,3 +183,38 @@ fn fuse_proxy_runs_are_named_in_the_log() {
 fn materialized_proxy_runs_are_named_in_the_log() {
     proxy_runs_are_named_in_the_log("materialize");
 }
+
+#[test]
+fn a_runaway_writer_over_the_quota_stores_nothing_in_the_mount() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    a.ok(["quota", "set", "--max-bytes", "1M"]);
+    let m = Mounted::new(&a, "main", &[]);
+    let mut f = fs::File::create(m.join("runaway")).unwrap();
+    let block = vec![b'z'; 1024 * 1024];
+    // Far past the point where the mount would store chunks early (16 MiB):
+    // each write that grows the file past the quota is refused before that.
+    let mut first_error = None;
+    for _ in 0..48 {
+        if let Err(e) = f.write_all(&block) {
+            first_error.get_or_insert(e);
+            break;
+        }
+    }
+    let synced = f.sync_all();
+    drop(f);
+    let err = first_error
+        .or(synced.err())
+        .expect("the quota refuses the writes");
+    assert_eq!(err.raw_os_error(), Some(nix::libc::EDQUOT), "{err}");
+    m.unmount();
+    let stats: common::StatsDoc = a.json(["stats"]);
+    assert_eq!(
+        stats.store.chunks, 0,
+        "no chunk of the refused data was stored"
+    );
+    let quota: QuotaDoc = a.json(["quota", "show"]);
+    assert_eq!(quota.usage, QuotaUsage { bytes: 0, files: 1 });
+}

@@ -776,8 +776,22 @@ impl VaultFs {
                     } else {
                         offset
                     };
+                    let end = at + data.len() as u64;
+                    if end > editor.size() {
+                        t.check_growth(&self.target.vault, ino, end)?;
+                    }
                     t.write_edited(editor, at, data)?;
                     Ok(editor.dirty_bytes() > SPILL_AT)
+                })
+                .inspect_err(|e| {
+                    // Over the quota: drop the file's unsaved changes too, so
+                    // that nothing partial of it is ever committed.
+                    if matches!(
+                        e,
+                        VaultError::QuotaExceeded { .. } | VaultError::FileTooLarge { .. }
+                    ) {
+                        of.editor = None;
+                    }
                 })
                 .map_err(|e| errno(&e))?;
             if spill {

@@ -216,3 +216,44 @@ impl Store {
         Ok((limits, usage))
     }
 }
+
+impl Tree<'_> {
+    /// Refuses, before anything is stored, a write that would make file `ino`
+    /// `new_size` bytes long past vault `vault`'s quota: the mount calls this
+    /// as a write grows a file, so a runaway writer cannot fill the disk with
+    /// data it will never be allowed to commit. The check at commit
+    /// ([`settle`]) stays the authoritative one; this one reads only, and
+    /// skips the byte limit while the vault's usage is not counted yet.
+    pub fn check_growth(&self, vault: &str, ino: u64, new_size: u64) -> Result<()> {
+        let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT q.max_bytes, q.max_file_size, v.usage_bytes
+                 FROM vaults v JOIN quotas q ON q.vault_id = v.id WHERE v.name = ?1",
+            )?
+            .query_row([vault], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let Some((max_bytes, max_file_size, used)) = row else {
+            return Ok(());
+        };
+        let limits = Limits {
+            max_bytes: max_bytes.map(|v| v as u64),
+            max_files: None,
+            max_file_size: max_file_size.map(|v| v as u64),
+        };
+        limits.check_file_size(new_size)?;
+        if let (Some(limit), Some(used)) = (limits.max_bytes, used) {
+            let committed = self.attr(ino)?.map_or(0, |a| a.size);
+            let would_be = (used.max(0) as u64).saturating_sub(committed) + new_size;
+            if new_size > committed && would_be > limit {
+                return Err(VaultError::QuotaExceeded {
+                    vault: vault.to_string(),
+                    what: "bytes",
+                    would_be,
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+}
