@@ -247,3 +247,25 @@ fn forks_share_history_up_to_the_fork_and_checkpoints_are_named() {
     a.ok(["checkpoint", "restore", "c1"]);
     assert_eq!(log(&a, "/f").versions.len(), 1);
 }
+
+#[test]
+fn a_moved_directory_takes_its_files_histories_along() {
+    let a = Avfs::with_vault();
+    a.ok(["write", "-p", "/src/a.rs", "1"]);
+    a.ok(["write", "/src/a.rs", "22"]);
+    a.ok(["mv", "/src", "/lib"]);
+    assert_eq!(
+        log(&a, "/lib/a.rs").summary(),
+        [s(1, 1, "write"), s(2, 2, "write")]
+    );
+    let doc = log(&a, "/lib/a.rs");
+    assert!(doc.versions.iter().all(|v| v.path == "/lib/a.rs"));
+    a.ok(["revert", "/lib/a.rs"]);
+    assert_eq!(a.cat("/lib/a.rs"), b"1");
+    // The old directory is gone, and with it any way to name its entries.
+    let (err, _) = a.fails(["log", "/src/a.rs"]);
+    assert_eq!(err.code, "path_not_found");
+    // A new directory of the same name starts a history of its own.
+    a.ok(["write", "-p", "/src/a.rs", "new"]);
+    assert_eq!(log(&a, "/src/a.rs").summary(), [s(1, 3, "write")]);
+}

@@ -1,6 +1,9 @@
 //! File history: every committed change of a file's content at a path is a
 //! version, numbered from 1 per path along a state's chain of layers.
 //!
+//! Versions are kept per directory entry (parent directory inode, name), so
+//! recording one never has to work out a full path (a write through the mount
+//! stays cheap) and a directory that moves takes its files' histories along.
 //! [`TreeWriter`] records versions itself (on create, content change, rename
 //! and unlink), in the layer and transaction of the change, so the CLI, the
 //! mount and the proxy all produce them. A version row lives in the layer it
@@ -36,60 +39,78 @@ pub struct Version {
 }
 
 impl Version {
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Self)> {
-        let content: Option<Vec<u8>> = r.get(3)?;
-        Ok((
-            r.get(0)?,
-            Self {
-                version: r.get::<_, i64>(1)? as u64,
-                path: VaultPath::root(),
-                ino: r.get::<_, i64>(2)? as u64,
-                content: content.and_then(|c| ContentHash::from_blob(&c).ok()),
-                size: r.get::<_, i64>(4)? as u64,
-                time_ns: r.get(5)?,
-                source: r.get(6)?,
-                layer: r.get(7)?,
-            },
-        ))
+    /// A version from a row of [`VERSION_COLUMNS`], at `path`.
+    fn from_row(path: &VaultPath, r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let content: Option<Vec<u8>> = r.get(2)?;
+        Ok(Self {
+            version: r.get::<_, i64>(0)? as u64,
+            path: path.clone(),
+            ino: r.get::<_, i64>(1)? as u64,
+            content: content.and_then(|c| ContentHash::from_blob(&c).ok()),
+            size: r.get::<_, i64>(3)? as u64,
+            time_ns: r.get(4)?,
+            source: r.get(5)?,
+            layer: r.get(6)?,
+        })
     }
 }
 
-const VERSION_COLUMNS: &str = "path, version, ino, content, size, time_ns, source, layer";
+const VERSION_COLUMNS: &str = "version, ino, content, size, time_ns, source, layer";
+
+/// The rows of one entry's versions in a state, newest first.
+const ENTRY_VERSIONS: &str = "FROM versions v WHERE parent = ?1 AND name = ?2
+   AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?3 AND c.layer = v.layer)
+ ORDER BY version DESC";
 
 impl Tree<'_> {
-    /// The newest version of `path` in this state.
-    pub fn latest_version(&self, path: &VaultPath) -> Result<Option<Version>> {
-        let sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM versions v WHERE path = ?1
-               AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = v.layer)
-             ORDER BY version DESC LIMIT 1"
-        );
+    /// The directory entry (parent inode, name) a path names, if its parent
+    /// directory exists in this state.
+    fn entry_of(&self, path: &VaultPath) -> Result<Option<(u64, Vec<u8>)>> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(None);
+        };
+        Ok(match self.resolve(&parent) {
+            Ok(Some(dir)) if dir.kind == Kind::Dir => Some((dir.ino, name.to_vec())),
+            Ok(_) | Err(VaultError::NotADirectory(_)) => None,
+            Err(e) => return Err(e),
+        })
+    }
+
+    /// The newest version recorded for entry `name` of directory `parent`.
+    fn latest_at(&self, parent: u64, name: &[u8], path: &VaultPath) -> Result<Option<Version>> {
         Ok(self
             .conn
-            .prepare_cached(&sql)?
-            .query_row(params![path.to_bytes(), self.top], Version::from_row)
-            .optional()?
-            .map(|(_, mut v)| {
-                v.path = path.clone();
-                v
-            }))
+            .prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} {ENTRY_VERSIONS} LIMIT 1"
+            ))?
+            .query_row(params![parent as i64, name, self.top], |r| {
+                Version::from_row(path, r)
+            })
+            .optional()?)
+    }
+
+    /// The newest version of `path` in this state.
+    pub fn latest_version(&self, path: &VaultPath) -> Result<Option<Version>> {
+        match self.entry_of(path)? {
+            Some((parent, name)) => self.latest_at(parent, &name, path),
+            None => Ok(None),
+        }
     }
 
     /// Every version of `path` in this state, oldest first.
     pub fn versions(&self, path: &VaultPath) -> Result<Vec<Version>> {
-        let sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM versions v WHERE path = ?1
-               AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = v.layer)
-             ORDER BY version"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![path.to_bytes(), self.top], Version::from_row)?;
-        rows.map(|r| {
-            let (_, mut v) = r?;
-            v.path = path.clone();
-            Ok(v)
-        })
-        .collect()
+        let Some((parent, name)) = self.entry_of(path)? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {VERSION_COLUMNS} {ENTRY_VERSIONS}"))?;
+        let rows = stmt.query_map(params![parent as i64, name, self.top], |r| {
+            Version::from_row(path, r)
+        })?;
+        let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
     }
 
     /// Version `n` of `path`, or `VersionNotFound`.
@@ -121,27 +142,16 @@ impl Tree<'_> {
 }
 
 impl TreeWriter<'_> {
-    /// [`Tree::path_of`] for a directory, remembered for this writer.
-    fn dir_path(&self, dir: u64) -> Result<Option<VaultPath>> {
-        if let Some(p) = self.dir_paths.borrow().get(&dir) {
-            return Ok(Some(p.clone()));
-        }
-        let found = self.path_of(dir)?;
-        if let Some(p) = &found {
-            self.dir_paths.borrow_mut().insert(dir, p.clone());
-        }
-        Ok(found)
-    }
-
-    /// Records that `path` now holds `content` (or, with `None`, was deleted),
-    /// unless that is what its newest version already says.
+    /// Records that entry `name` of directory `parent` now holds `content`
+    /// (or, with `None`, was deleted), unless its newest version says so already.
     pub(crate) fn record_version(
         &self,
-        path: &VaultPath,
+        parent: u64,
+        name: &[u8],
         ino: u64,
         content: Option<(ContentHash, u64)>,
     ) -> Result<()> {
-        let latest = self.latest_version(path)?;
+        let latest = self.latest_at(parent, name, &VaultPath::root())?;
         let next = match &latest {
             Some(v) if v.content == content.map(|c| c.0) => return Ok(()),
             Some(v) => v.version + 1,
@@ -151,12 +161,13 @@ impl TreeWriter<'_> {
         };
         self.conn
             .prepare_cached(
-                "INSERT INTO versions(layer, path, version, ino, content, size, time_ns, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO versions(layer, parent, name, version, ino, content, size, time_ns, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 self.top,
-                path.to_bytes(),
+                parent as i64,
+                name,
                 next as i64,
                 ino as i64,
                 content.map(|c| c.0.0.to_vec()),
@@ -167,15 +178,13 @@ impl TreeWriter<'_> {
         Ok(())
     }
 
-    /// Records a file's content at every path that names it.
+    /// Records a file's content at every entry that names it.
     pub(crate) fn record_content(&self, attr: &Attr) -> Result<()> {
         let Some(content) = attr.content.filter(|_| attr.kind == Kind::File) else {
             return Ok(());
         };
         for (parent, name) in self.links_to(attr.ino)? {
-            if let Some(dir) = self.dir_path(parent)? {
-                self.record_version(&dir.join(&name), attr.ino, Some((content, attr.size)))?;
-            }
+            self.record_version(parent, &name, attr.ino, Some((content, attr.size)))?;
         }
         Ok(())
     }
@@ -189,15 +198,12 @@ impl TreeWriter<'_> {
         ino: u64,
         attr: Option<&Attr>,
     ) -> Result<()> {
-        let Some(dir) = self.dir_path(parent)? else {
-            return Ok(());
-        };
         let content = match attr {
             Some(a) if a.kind == Kind::File => a.content.map(|c| (c, a.size)),
             Some(_) => return Ok(()),
             None => None,
         };
-        self.record_version(&dir.join(name), ino, content)
+        self.record_version(parent, name, ino, content)
     }
 
     /// Gives `path` the content of version `n` again, as a new change.

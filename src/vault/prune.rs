@@ -88,7 +88,7 @@ impl Store {
             report.versions = tx.execute(
                 "DELETE FROM versions WHERE id IN (
                    SELECT id FROM (
-                     SELECT id, time_ns, row_number() OVER (PARTITION BY path ORDER BY version DESC) AS rn
+                     SELECT id, time_ns, row_number() OVER (PARTITION BY parent, name ORDER BY version DESC) AS rn
                      FROM versions v
                      WHERE EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?1 AND c.layer = v.layer))
                    WHERE rn > 1 AND (rn > ?2 OR time_ns < ?3))",

@@ -174,14 +174,16 @@ SELECT 'journal_head_id', COALESCE((SELECT max(id) FROM journal), 0);
 INSERT INTO meta(key, value)
 SELECT 'journal_head_hash', COALESCE((SELECT hash FROM journal ORDER BY id DESC LIMIT 1), zeroblob(32));
 
--- Every committed change of a file's content at a path, written in the layer
--- (and transaction) of the change. content NULL: the path was deleted.
+-- Every committed change of a file's content at a directory entry (parent
+-- inode, name), written in the layer (and transaction) of the change.
+-- content NULL: the entry was deleted.
 -- A state's history of a path is the rows whose layer is in its chain, so a
 -- fork shares its source's history up to the fork and checkpoints keep theirs.
 CREATE TABLE versions (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     layer   INTEGER NOT NULL,
-    path    BLOB NOT NULL,
+    parent  INTEGER NOT NULL,
+    name    BLOB NOT NULL,
     version INTEGER NOT NULL,
     ino     INTEGER NOT NULL,
     content BLOB,
@@ -189,7 +191,7 @@ CREATE TABLE versions (
     time_ns INTEGER NOT NULL,
     source  TEXT NOT NULL
 ) STRICT;
-CREATE INDEX versions_by_path ON versions(path, layer);
+CREATE INDEX versions_by_entry ON versions(parent, name, layer);
 CREATE INDEX versions_by_layer ON versions(layer);
 CREATE INDEX versions_by_content ON versions(content) WHERE content IS NOT NULL;
 CREATE TRIGGER versions_frozen BEFORE INSERT ON versions
@@ -209,6 +211,10 @@ CREATE TABLE search_docs (
 ) STRICT, WITHOUT ROWID;
 -- A search goes from the FTS row back to its content.
 CREATE INDEX search_docs_by_docid ON search_docs(docid) WHERE docid IS NOT NULL;
+-- Contents files got since the last search; a search indexes them first.
+CREATE TABLE search_pending (
+    hash BLOB PRIMARY KEY
+) STRICT, WITHOUT ROWID;
 -- Which inodes hold a content (search results, gc) and which contents use a
 -- chunk (gc's sweep).
 CREATE INDEX inodes_by_content ON inodes(content) WHERE content IS NOT NULL;
@@ -254,6 +260,11 @@ pub fn configure(conn: &mut Connection) -> Result<()> {
     // Poll every millisecond (SQLite's default backs off to 100 ms) so a waiter
     // gets in during the short gaps a busy mount leaves between its batches.
     conn.busy_handler(Some(wait_for_lock))?;
+    // Every statement of a write path should stay prepared: one file written
+    // through the mount runs some 30 distinct statements (tree, history,
+    // index queue, quota), and rusqlite's default cache of 16 made each of
+    // them be parsed and planned again, every time.
+    conn.set_prepared_statement_cache_capacity(256);
     // Plan each statement once. Without this SQLite re-prepares lookups whenever
     // a bound inode switches between 0/1 and other values (the root is 1), which
     // made path walks several times slower. The store never runs ANALYZE, so a
@@ -301,7 +312,8 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// Brings a store from before version 2 up to its rules: each file of each
 /// vault's head gets a first version (source `migration`, in the head's
-/// mutable top layer), its text is indexed, and each head's usage is counted.
+/// mutable top layer), its text is queued for the index, and each head's
+/// usage is counted.
 /// Checkpoints keep no history of their own from before the migration.
 fn backfill_v2(conn: &Connection) -> Result<()> {
     use super::tree::{Kind, Stamp, TreeWriter};
@@ -318,11 +330,16 @@ fn backfill_v2(conn: &Connection) -> Result<()> {
         let writer = TreeWriter::new(conn, top, stamp)?
             .configure("migration", super::quota::Limits::default());
         let mut seen = std::collections::HashSet::new();
+        let mut dirs = std::collections::HashMap::new();
         let (mut files, mut bytes) = (0i64, 0i64);
+        // Parents come before their children in a walk.
         for (path, attr) in writer.walk(&super::path::VaultPath::root())? {
-            if path.is_root() {
-                continue;
+            if attr.kind == Kind::Dir {
+                dirs.insert(path.clone(), attr.ino);
             }
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
             let first_link = seen.insert(attr.ino);
             if first_link {
                 files += 1;
@@ -333,8 +350,11 @@ fn backfill_v2(conn: &Connection) -> Result<()> {
             if first_link {
                 bytes += attr.size as i64;
             }
-            writer.record_version(&path, attr.ino, Some((content, attr.size)))?;
-            super::search::index_content(conn, &content, attr.size)?;
+            let parent = dirs.get(&parent).copied().ok_or_else(|| {
+                VaultError::Corrupt(format!("{path} walked before its directory"))
+            })?;
+            writer.record_version(parent, name, attr.ino, Some((content, attr.size)))?;
+            super::search::enqueue(conn, &content)?;
         }
         conn.execute(
             "UPDATE vaults SET usage_files = ?1, usage_bytes = ?2 WHERE id = ?3",

@@ -1,11 +1,15 @@
 //! Full-text search (SQLite FTS5), kept up to date by every write path.
 //!
-//! The index holds one document per distinct *content*, not per file: a
-//! content is indexed once when a file first gets it ([`TreeWriter`] calls
-//! [`index_content`]), and identical files, forks and checkpoints share that
-//! document. A search ranks contents and then keeps those that files of the
-//! searched state hold. Binary, non-UTF-8 and large contents are recorded as
-//! skipped, deliberately: they are not text worth ranking.
+//! The index holds one document per distinct *content*, not per file, so
+//! identical files, forks and checkpoints share it. Every write path queues a
+//! content when a file first gets it ([`TreeWriter`] calls [`enqueue`], one
+//! row insert inside the write's transaction); [`Store::search`] first indexes
+//! whatever is queued, in one transaction, then searches. Indexing at the
+//! write itself cost a mount 0.7 ms per small file: each close commits, and
+//! FTS5 writes (and merges) a segment per commit. A search ranks contents and
+//! then keeps those that files of the searched state hold. Binary, non-UTF-8
+//! and large contents are recorded as skipped, deliberately: they are not
+//! text worth ranking.
 //!
 //! [`TreeWriter`]: super::tree::TreeWriter
 
@@ -21,8 +25,39 @@ pub const INDEX_MAX: u64 = 1024 * 1024;
 /// A content with a NUL in its first this-many bytes is binary.
 const BINARY_PROBE: usize = 8000;
 
+/// Queues a content for the index unless it was indexed (or skipped) already.
+pub(crate) fn enqueue(conn: &Connection, hash: &ContentHash) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO search_pending(hash)
+         SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM search_docs WHERE hash = ?1)",
+    )?
+    .execute([&hash.0[..]])?;
+    Ok(())
+}
+
+/// Indexes every queued content that a file still holds, inside the caller's
+/// write transaction; returns how many it looked at. A content only old
+/// versions hold is dropped from the queue unrecorded: search cannot find it,
+/// and it is queued again if a file gets it back.
+pub(crate) fn drain(conn: &Connection) -> Result<u64> {
+    let pending: Vec<(Vec<u8>, Option<i64>, bool)> = conn
+        .prepare(
+            "SELECT p.hash, c.size, EXISTS (SELECT 1 FROM inodes i WHERE i.content = p.hash)
+             FROM search_pending p LEFT JOIN contents c ON c.hash = p.hash",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (hash, size, held) in &pending {
+        if let (Some(size), true) = (size, held) {
+            index_content(conn, &ContentHash::from_blob(hash)?, *size as u64)?;
+        }
+    }
+    conn.execute("DELETE FROM search_pending", [])?;
+    Ok(pending.len() as u64)
+}
+
 /// Indexes a content's text, once per content; skips binary and huge ones.
-pub(crate) fn index_content(conn: &Connection, hash: &ContentHash, size: u64) -> Result<()> {
+fn index_content(conn: &Connection, hash: &ContentHash, size: u64) -> Result<()> {
     let known: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM search_docs WHERE hash = ?1)")?
         .query_row([&hash.0[..]], |r| r.get(0))?;
@@ -56,6 +91,10 @@ pub(crate) fn index_content(conn: &Connection, hash: &ContentHash, size: u64) ->
 
 /// Drops the index documents of contents that no longer exist (for gc).
 pub(crate) fn forget_missing(conn: &Connection) -> Result<u64> {
+    conn.execute(
+        "DELETE FROM search_pending WHERE NOT EXISTS (SELECT 1 FROM contents c WHERE c.hash = search_pending.hash)",
+        [],
+    )?;
     conn.execute(
         "DELETE FROM search_text WHERE rowid IN (
            SELECT docid FROM search_docs d WHERE docid IS NOT NULL
@@ -107,6 +146,7 @@ impl Store {
                 reason: "the query is empty".into(),
             });
         }
+        self.update_search_index()?;
         self.read(at, |t| {
             let mut stmt = t.conn.prepare_cached(
                 "SELECT d.hash, bm25(search_text), snippet(search_text, 0, '[', ']', '…', 12)
@@ -155,6 +195,23 @@ impl Store {
             hits.truncate(limit);
             Ok(hits)
         })
+    }
+
+    /// Indexes what the write paths queued since the last search (one write
+    /// transaction, only when something is queued); returns how many contents
+    /// it looked at.
+    pub fn update_search_index(&mut self) -> Result<u64> {
+        let queued: bool = self
+            .connection()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM search_pending)")?
+            .query_row([], |r| r.get(0))?;
+        if !queued {
+            return Ok(0);
+        }
+        let tx = self.begin_write()?;
+        let n = drain(&tx)?;
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Whether a content was indexed (`Some(true)`), skipped (`Some(false)`) or never seen.

@@ -443,10 +443,6 @@ pub struct TreeWriter<'c> {
     limits: super::quota::Limits,
     /// Change in (inodes, file bytes) of the state so far, for the usage counters.
     usage: std::cell::Cell<(i64, i64)>,
-    /// Paths of directories this writer has resolved for versions, so a bulk
-    /// write (import, cp -r) does not walk up the tree once per file. Cleared
-    /// whenever a directory is moved or removed.
-    pub(crate) dir_paths: std::cell::RefCell<std::collections::HashMap<u64, VaultPath>>,
 }
 
 impl<'c> std::ops::Deref for TreeWriter<'c> {
@@ -465,7 +461,6 @@ impl<'c> TreeWriter<'c> {
             source: "write".into(),
             limits: super::quota::Limits::default(),
             usage: std::cell::Cell::new((0, 0)),
-            dir_paths: Default::default(),
         })
     }
 
@@ -496,10 +491,10 @@ impl<'c> TreeWriter<'c> {
         self.usage.set((i + inodes, b + bytes));
     }
 
-    /// A new file content: within the size limit, and offered to the search index.
+    /// A new file content: within the size limit, and queued for the search index.
     fn accept_content(&self, content: &ContentHash, size: u64) -> Result<()> {
         self.limits.check_file_size(size)?;
-        super::search::index_content(self.conn, content, size)
+        super::search::enqueue(self.conn, content)
     }
 
     fn alloc_ino(&self) -> Result<u64> {
@@ -782,9 +777,6 @@ impl<'c> TreeWriter<'c> {
         }
         self.drop_dirent(parent, name)?;
         self.touch_dir(parent)?;
-        if attr.kind == Kind::Dir {
-            self.dir_paths.borrow_mut().clear();
-        }
         self.record_entry(parent, name, ino, None)?;
         self.release_link(&mut attr)
     }
@@ -836,8 +828,6 @@ impl<'c> TreeWriter<'c> {
             .lookup(src_parent, src_name)?
             .ok_or_else(|| VaultError::PathNotFound(display_name(src_name)))?;
         let src_attr = self.attr_of_child(src)?;
-        // A directory moving (or being replaced or swapped) changes cached paths.
-        self.dir_paths.borrow_mut().clear();
         let dst = self.lookup(dst_parent, dst_name)?;
         if src_attr.kind == Kind::Dir && self.is_within(dst_parent, src)? {
             return Err(VaultError::InvalidMove(format!(
@@ -888,9 +878,10 @@ impl<'c> TreeWriter<'c> {
         if dst_parent != src_parent {
             self.touch_dir(dst_parent)?;
         }
-        // A file moved is a deletion at its old path and a change at its new
+        // A file moved is a deletion at its old entry and a change at its new
         // one: that is how an editor's atomic save (write temp, rename over)
-        // becomes a version of the file it replaces.
+        // becomes a version of the file it replaces. (A directory moved keeps
+        // its entries, and so its files' histories.)
         self.record_entry(src_parent, src_name, src, None)?;
         self.record_entry(dst_parent, dst_name, src, Some(&src_attr))
     }
