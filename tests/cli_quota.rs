@@ -52,6 +52,8 @@ fn quota_set_show_clear_with_usage() {
     );
     let (err, _) = a.fails(["quota", "set", "--max-bytes", "lots"]);
     assert_eq!(err.code, "usage_error");
+    let (err, status) = a.fails(["quota", "set"]);
+    assert_eq!((err.code.as_str(), status), ("invalid_argument", 2));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! every write path (CLI, mount, proxy).
 
 use super::args_ops::QuotaCommand;
-use super::error::CliResult;
+use super::error::{CliError, CliResult};
 use super::human;
 use super::{Ctx, Output};
 use crate::vault::quota::{Limits, Usage};
@@ -20,6 +20,10 @@ pub fn run(ctx: &mut Ctx, cmd: QuotaCommand) -> CliResult<Output> {
             max_files,
             max_file_size,
         } => {
+            if max_bytes.is_none() && max_files.is_none() && max_file_size.is_none() {
+                return Err(CliError::invalid_argument("quota set needs a limit to set")
+                    .hint("pass --max-bytes, --max-files or --max-file-size; `avfs quota clear` removes them"));
+            }
             let (old, _) = store.quota(&vault)?;
             let limits = Limits {
                 max_bytes: max_bytes.or(old.max_bytes),
