@@ -2140,6 +2140,13 @@ fn avfs_mounts_cleans_up_a_dead_mount_that_has_no_record() {
     wait_for("the killed server to exit", Duration::from_secs(10), || {
         process_gone(m.pid)
     });
+    // A zombie leader can still have threads holding /dev/fuse open (files go
+    // with the last thread): wait until the kernel has aborted the connection.
+    wait_for(
+        "the dead mount to fail with ENOTCONN",
+        Duration::from_secs(10),
+        || matches!(fs::metadata(m.path()), Err(e) if e.raw_os_error() == Some(nix::libc::ENOTCONN)),
+    );
     // Forget the record, as if the server had died before writing it.
     let records = avfs.home.path().join("mounts");
     for entry in fs::read_dir(&records).expect("the mount registry") {
