@@ -199,7 +199,7 @@ fn search_bench(db: &Path, config: &Config) -> BenchResult<()> {
         ("phrase", format!("\"{} {}\"", word(0), word(0))),
         ("prefix", format!("{}*", word(7))),
     ];
-    println!("### Search over {} documents\n", config.docs);
+    println!("#### Search over {} documents\n", config.docs);
     println!(
         "Written in {:.2} s ({:.0} documents/s, versions included); the first search then \
          indexed them in {:.2} s ({:.0} documents/s). Each query: one `Store::search`, \
@@ -259,7 +259,7 @@ fn gc_bench(db: &Path, config: &Config) -> BenchResult<()> {
         assert_eq!(report.contents as usize, config.files);
     }
     let files = config.files;
-    println!("### gc over {files} files\n");
+    println!("#### gc over {files} files\n");
     println!(
         "A vault of {files} files of 300 bytes (unique contents; built in {:.2} s, {:.0} files/s) \
          and a checkpoint of it; ms.\n",

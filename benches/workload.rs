@@ -2,8 +2,8 @@
 //! write and read at 1 KiB, 64 KiB and 1 MiB; listing 10, 100 and 1,000
 //! entries; concurrent agents (1 to 16) running the mixed workload on one
 //! vault; 10 to 100 vaults worked in parallel; fork, checkpoint save and
-//! checkpoint restore at 1,000, 10,000 and 100,000 files. Full-text search is
-//! not built yet (its branch is unmerged): its cases answer "unsupported".
+//! checkpoint restore at 1,000, 10,000 and 100,000 files; full-text search
+//! over 100 and 10,000 documents.
 //!
 //! The cases and their data live in `benches/harness`, shared with the
 //! agentvfs twin (`benches/peer/agentvfs.rs`), so both do the same work.
@@ -194,10 +194,26 @@ impl Subject for Avfs {
                 })?;
                 self.fixture = Some(s);
             }
-            Case::Search(_) => {
-                return Ok(Reply::Unsupported(
-                    "full-text search (avfs search, SQLite FTS5) is on an unmerged branch".into(),
-                ));
+            Case::Search(docs) => {
+                let mut s = Scratch::new(&[VAULT])?;
+                let store = &mut s.store;
+                let dir = vp("/s")?;
+                store.write(VAULT, Op::new("bench.build", "search"), |w| {
+                    w.mkdir(&dir, true, 0o755)?;
+                    for i in 0..docs {
+                        w.write_file(
+                            &dir.join(format!("d{i}.txt").as_bytes()),
+                            &harness::content(i as u64, 1024)[..],
+                            false,
+                            0o644,
+                        )?;
+                    }
+                    Ok(())
+                })?;
+                // Writes queue their contents; index them here, untimed, as
+                // agentvfs indexes inside its (untimed) writes.
+                store.update_search_index()?;
+                self.fixture = Some(s);
             }
             Case::Mixed(_) | Case::Vaults(_) => {}
             Case::Fork(n) | Case::Save(n) | Case::Restore(n) => {
@@ -257,7 +273,17 @@ impl Subject for Avfs {
                     Ok(())
                 })
             }
-            Case::Search(_) => Ok(Reply::Unsupported("not built yet".into())),
+            Case::Search(_) => {
+                let s = self.fixture.as_mut().ok_or("not prepared")?;
+                let head = head(VAULT);
+                timed(BATCH as u64, || {
+                    for i in 0..BATCH {
+                        let word = harness::SEARCH_WORDS[i % harness::SEARCH_WORDS.len()];
+                        s.store.search(&head, word, 10)?;
+                    }
+                    Ok(())
+                })
+            }
             Case::Mixed(agents) => run_mixed(agents, rep),
             Case::Vaults(n) => run_vaults(n),
             Case::Fork(n) => {
@@ -384,10 +410,10 @@ fn run_agent(store: &mut Store, agent: usize, rep: usize, plan: &[MixOp]) -> Ben
                 list(store, VAULT, &dir)?;
             }
             MixOp::Search => {
-                // SEARCH SHARE: `avfs search` is not merged yet, so the plan
-                // draws no Search steps (harness::MIX_WITH_SEARCH). Fill in a
-                // full-text query over the vault here when it lands.
-                return Err("search step drawn, but avfs has no search yet".into());
+                // Also indexes what this and the other agents wrote since the
+                // last search: avfs's writes only queue their contents.
+                let word = harness::SEARCH_WORDS[i % harness::SEARCH_WORDS.len()];
+                store.search(&head(VAULT), word, 10)?;
             }
             MixOp::Delete => {
                 let Some(k) = pick.pick(files.len()) else {

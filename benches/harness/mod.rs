@@ -290,13 +290,10 @@ pub const MIX: [(MixKind, f64); 7] = [
     (MixKind::Move, 2.0),
 ];
 
-/// SEARCH SHARE: false until `avfs search` (SQLite FTS5) is merged. While
-/// false, the plan draws no `Search` steps and the other six shares are
-/// scaled up in proportion (30/90, 35/90, ...), on both sides, so the two
-/// stores still run the same workload. To fill in the search share: set this
-/// to true and implement `MixOp::Search` in `benches/workload.rs` (agentvfs's
-/// side already does it).
-pub const MIX_WITH_SEARCH: bool = false;
+/// SEARCH SHARE: whether the plan draws `Search` steps. When false, the other
+/// six shares are scaled up in proportion (30/90, 35/90, ...), on both sides,
+/// so the two stores still run the same workload.
+pub const MIX_WITH_SEARCH: bool = true;
 
 /// The words `MixOp::Search` queries, one per step in turn.
 pub const SEARCH_WORDS: [&str; 4] = ["note", "todo", "kernel", "benchmark"];
