@@ -437,10 +437,11 @@ export function exactBytes(obj: object, field?: string): Buffer;
 
 /** Every error code avfs documents. */
 export type ErrorCode =
-  | "usage_error" | "invalid_argument" | "invalid_policy" | "invalid_path" | "invalid_name"
-  | "invalid_move" | "too_large" | "no_store_location"
-  | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "no_current_vault"
-  | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
+  | "usage_error" | "invalid_argument" | "invalid_pattern" | "invalid_query" | "invalid_policy"
+  | "invalid_path" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location"
+  | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found"
+  | "no_current_vault" | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
+  | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert"
   | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
   | "directory_not_empty" | "not_a_file" | "destination_exists" | "mountpoint_not_empty"
   | "already_mounted" | "mount_busy"
@@ -507,6 +508,10 @@ export class ProtocolError extends AVFSError {
 export class UsageError extends BadInput { readonly code: "usage_error"; }
 /** `invalid_argument`: an argument is well-formed but unusable. */
 export class InvalidArgument extends BadInput { readonly code: "invalid_argument"; }
+/** `invalid_pattern`: a `grep` regular expression or `find --name` glob does not compile. */
+export class InvalidPattern extends BadInput { readonly code: "invalid_pattern"; }
+/** `invalid_query`: a `search` query FTS5 cannot parse, or an empty one. */
+export class InvalidQuery extends BadInput { readonly code: "invalid_query"; }
 /** `invalid_policy`: a policy is not valid (the message names the field). */
 export class InvalidPolicy extends BadInput { readonly code: "invalid_policy"; }
 /** `invalid_path`: `..` above the root, NUL byte, over-long name or path, empty path. */
@@ -525,6 +530,8 @@ export class VaultNotFound extends NotFound { readonly code: "vault_not_found"; 
 export class CheckpointNotFound extends NotFound { readonly code: "checkpoint_not_found"; }
 /** `path_not_found`: no such file or directory in the vault. */
 export class PathNotFound extends NotFound { readonly code: "path_not_found"; }
+/** `version_not_found`: the path has no version with that number (see `avfs log`). */
+export class VersionNotFound extends NotFound { readonly code: "version_not_found"; }
 /** `no_current_vault`: no vault given and no current vault. */
 export class NoCurrentVault extends NotFound { readonly code: "no_current_vault"; }
 /** `no_checkpoints`: `diff` without `from` in a vault with no checkpoint. */
@@ -533,6 +540,14 @@ export class NoCheckpoints extends NotFound { readonly code: "no_checkpoints"; }
 export class MountpointMissing extends NotFound { readonly code: "mountpoint_missing"; }
 /** `not_mounted`: unmount of a directory avfs has not mounted. */
 export class NotMounted extends NotFound { readonly code: "not_mounted"; }
+/** `quota_exceeded`: the write would take the vault past its quota of bytes or files; nothing changed. */
+export class QuotaExceeded extends Conflict { readonly code: "quota_exceeded"; }
+/** `file_too_large`: the write would make a file larger than the vault's limit; nothing changed. */
+export class FileTooLarge extends Conflict { readonly code: "file_too_large"; }
+/** `version_deleted`: that version records the path's deletion; it has no content. */
+export class VersionDeleted extends Conflict { readonly code: "version_deleted"; }
+/** `nothing_to_revert`: the path has no earlier state left to go back to. */
+export class NothingToRevert extends Conflict { readonly code: "nothing_to_revert"; }
 /** `vault_exists`: a vault of that name exists. */
 export class VaultExists extends Conflict { readonly code: "vault_exists"; }
 /** `checkpoint_exists`: a checkpoint of that name exists. */

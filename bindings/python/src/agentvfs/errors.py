@@ -23,6 +23,8 @@ __all__ = [
     "StorageFailure",
     "UsageError",
     "InvalidArgument",
+    "InvalidPattern",
+    "InvalidQuery",
     "InvalidPolicy",
     "InvalidPath",
     "InvalidName",
@@ -32,10 +34,15 @@ __all__ = [
     "VaultNotFound",
     "CheckpointNotFound",
     "PathNotFound",
+    "VersionNotFound",
     "NoCurrentVault",
     "NoCheckpoints",
     "MountpointMissing",
     "NotMounted",
+    "QuotaExceeded",
+    "FileTooLarge",
+    "VersionDeleted",
+    "NothingToRevert",
     "VaultExists",
     "CheckpointExists",
     "PathExists",
@@ -143,6 +150,18 @@ class InvalidArgument(BadInput):
     code = "invalid_argument"
 
 
+class InvalidPattern(BadInput):
+    """`invalid_pattern`: a `grep` regular expression or `find --name` glob does not compile."""
+
+    code = "invalid_pattern"
+
+
+class InvalidQuery(BadInput):
+    """`invalid_query`: a `search` query FTS5 cannot parse, or an empty one."""
+
+    code = "invalid_query"
+
+
 class InvalidPolicy(BadInput):
     """`invalid_policy`: a policy is not valid; the message names the bad field."""
 
@@ -197,6 +216,12 @@ class PathNotFound(NotFound):
     code = "path_not_found"
 
 
+class VersionNotFound(NotFound):
+    """`version_not_found`: the path has no version with that number (see `avfs log`)."""
+
+    code = "version_not_found"
+
+
 class NoCurrentVault(NotFound):
     """`no_current_vault`: no vault was given and none is current."""
 
@@ -219,6 +244,30 @@ class NotMounted(NotFound):
     """`not_mounted`: avfs has not mounted that directory."""
 
     code = "not_mounted"
+
+
+class QuotaExceeded(Conflict):
+    """`quota_exceeded`: the write would take the vault past its quota; nothing was changed."""
+
+    code = "quota_exceeded"
+
+
+class FileTooLarge(Conflict):
+    """`file_too_large`: the write would make a file larger than the vault's limit."""
+
+    code = "file_too_large"
+
+
+class VersionDeleted(Conflict):
+    """`version_deleted`: that version records the path's deletion; it has no content."""
+
+    code = "version_deleted"
+
+
+class NothingToRevert(Conflict):
+    """`nothing_to_revert`: the path has no earlier state left to go back to."""
+
+    code = "nothing_to_revert"
 
 
 class VaultExists(Conflict):
