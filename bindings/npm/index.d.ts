@@ -95,6 +95,12 @@ export interface Change {
   before: ChangeSide | null;
   /** Null for deletions. */
   after: ChangeSide | null;
+  /**
+   * Only with `diff({patch: true})`: a unified diff (`--- a/PATH` / `+++ b/PATH`,
+   * `/dev/null` for an added or deleted file), or null for directories, symlinks,
+   * binary files and files over 16 MiB.
+   */
+  patch?: string | null;
 }
 
 /** Counts of changes by type. */
@@ -114,6 +120,215 @@ export interface Diff {
   /** Sorted by path. */
   changes: Change[];
   summary: DiffSummary;
+}
+
+/** One version of a file: a committed change of its content at its path (docs/json.md "History"). */
+export interface Version {
+  /** Numbered from 1 per path; not reused after `prune`. */
+  version: number;
+  path: string;
+  pathB64?: string;
+  size: number;
+  /** Content hash, or null for a deletion. */
+  hash: string | null;
+  /** True when this version records the file's deletion (or its move away). */
+  deleted: boolean;
+  /** RFC 3339 UTC time with nanoseconds. */
+  time: string;
+  /** Nanoseconds since the epoch. */
+  timeNs: bigint;
+  /** What made the change: a CLI command (`write`, `append`, `cp`, `mv`, `rm`, `checkout`, `revert`…), `mount` or `migration`. */
+  source: string;
+  /** The checkpoint that froze the change, or null while it is only in the vault's head. */
+  checkpoint: string | null;
+  /** For changes made through a mount during a proxy run, the run's automatic checkpoint, else null. */
+  run: string | null;
+}
+
+/** What `checkout` did. */
+export interface CheckoutResult {
+  path: string;
+  pathB64?: string;
+  /** The file as it is now. */
+  entry: Entry;
+  /** The version whose content was given back. */
+  fromVersion: number;
+  /** The new version this made. */
+  version: Version;
+}
+
+/** What `revert` did. */
+export interface RevertResult {
+  path: string;
+  pathB64?: string;
+  /** The file as it is now, or null when the revert removed it. */
+  entry: Entry | null;
+  /** The new version this made. */
+  version: Version;
+}
+
+/** One side of a `diffVersions`. */
+export interface VersionSide {
+  version: number;
+  size: number;
+  hash: string | null;
+  deleted: boolean;
+}
+
+/** The difference between two versions of one file. */
+export interface VersionDiff {
+  path: string;
+  pathB64?: string;
+  v1: VersionSide;
+  v2: VersionSide;
+  /** Either side is binary (a NUL byte in its first 8,000 bytes, or not UTF-8): `patch` is null. */
+  binary: boolean;
+  /** Either side is over 16 MiB: `patch` is null. */
+  tooLarge: boolean;
+  /** Unified diff (`--- PATH@vN` / `+++ PATH@vM`, 3 lines of context; empty when equal), or null. */
+  patch: string | null;
+  addedLines: number;
+  removedLines: number;
+}
+
+/** A line `grep` matched. */
+export interface GrepMatch {
+  path: string;
+  pathB64?: string;
+  /** 1-based line number. */
+  line: number;
+  /** The line without its newline, cut at 4 KiB, lossy where not UTF-8. */
+  text: string;
+}
+
+/** What `grep` found. */
+export interface GrepResult {
+  pattern: string;
+  /** Each matching line, in `tree` order (empty with `filesOnly`). */
+  matches: GrepMatch[];
+  /** The files with a match. */
+  files: { path: string; pathB64?: string }[];
+  /** Binary files (a NUL byte in the first 8,000 bytes) skipped. */
+  binarySkipped: number;
+}
+
+/** A file `search` ranked. */
+export interface SearchHit {
+  path: string;
+  pathB64?: string;
+  /** BM25 relevance, higher is better (three decimals). */
+  score: number;
+  /** Content hash: identical files are one document, each path a hit with the same score. */
+  hash: string;
+  /** The best fragment, matches in `[` `]`. */
+  snippet: string;
+}
+
+/** Counts of one vault as it is now. */
+export interface VaultStats {
+  name: string;
+  /** A hard-linked file counts once. */
+  files: number;
+  /** Includes `/`. */
+  dirs: number;
+  symlinks: number;
+  logicalBytes: number;
+  /** Layers a lookup may visit (the top included). */
+  chainDepth: number;
+  checkpoints: number;
+}
+
+/** Counts of the whole store. */
+export interface StoreStats {
+  vaults: number;
+  layers: number;
+  checkpoints: number;
+  contents: number;
+  chunks: number;
+  /** Sum of the vaults' `logicalBytes`. */
+  logicalBytes: number;
+  /** What the store keeps of content (each chunk once), checkpoints, versions and unreachable content included. */
+  storedBytes: number;
+  /** `logicalBytes / storedBytes`, three decimals (1.0 when nothing is stored). */
+  dedupRatio: number;
+  /** The database file's size, without its WAL. */
+  dbBytes: number;
+}
+
+/** What `stats` returns. */
+export interface Stats {
+  /** By name. */
+  vaults: VaultStats[];
+  store: StoreStats;
+}
+
+/** What `gc` freed (or, with `dryRun`, would free). */
+export interface GcResult {
+  dryRun: boolean;
+  /** A mount is live: chunks stored since the previous gc were kept for the next one. */
+  sparedRecentChunks: boolean;
+  freed: { layers: number; rows: number; contents: number; chunks: number; bytes: number };
+}
+
+/** What `prune` removed (or, with `dryRun`, would remove). */
+export interface PruneResult {
+  dryRun: boolean;
+  pruned: { vault: string; checkpoints: string[]; versions: number }[];
+}
+
+/** What `compact` did. */
+export interface CompactResult {
+  layersMerged: number;
+  dbBytesBefore: number;
+  dbBytesAfter: number;
+}
+
+/** A vault's quota (null: no limit) and what it uses now. */
+export interface QuotaInfo {
+  vault: string;
+  quota: { maxBytes: number | null; maxFiles: number | null; maxFileSize: number | null };
+  /** `files` counts files, directories and symlinks (not `/`). */
+  usage: { bytes: number; files: number };
+}
+
+/** Options of `prune`; at least one rule (`keep*` or `*OlderThan`) is required. */
+export interface PruneOptions {
+  /** Keep only the newest N automatic checkpoints. */
+  keepCheckpoints?: number;
+  /** Delete automatic checkpoints older than this age ("7d", "12h"), RFC 3339 time or Date. */
+  checkpointsOlderThan?: string | Date;
+  /** Apply the checkpoint rules to named checkpoints too. */
+  named?: boolean;
+  /** Keep only the newest N (at least 1) versions of each file. */
+  keepVersions?: number;
+  /** Delete versions older than this (the current one always stays). */
+  versionsOlderThan?: string | Date;
+  /** Prune every vault, not only this one. */
+  allVaults?: boolean;
+  /** Report what would be removed; change nothing. */
+  dryRun?: boolean;
+}
+
+/** An entry of the store's journal. */
+export interface AuditEntry {
+  id: number;
+  time: string;
+  timeNs: bigint;
+  /** The vault, or null for store-wide operations. */
+  vault: string | null;
+  /** The command: `write`, `checkpoint.save`, `proxy.exec`, `mount.session`… */
+  op: string;
+  detail: string;
+  /** Chains the entry to the previous one. */
+  hash: string;
+}
+
+/** What `auditVerify` found. */
+export interface AuditVerification {
+  intact: boolean;
+  /** Number of entries checked. */
+  entries: number;
+  problems: { id: number; problem: string }[];
 }
 
 /** What `mv` did. */
@@ -357,10 +572,10 @@ export class AVFS {
     content: string | Uint8Array,
     options?: { append?: boolean; parents?: boolean; mode?: number | string },
   ): Promise<WithRaw<Entry>>;
-  /** Reads a file's bytes, of any size. */
-  readBytes(path: string): Promise<Buffer>;
-  /** Reads a file as UTF-8 text (invalid bytes become U+FFFD). */
-  readText(path: string): Promise<string>;
+  /** Reads a file's bytes, of any size (`version`: that version of it, see `log`). */
+  readBytes(path: string, options?: { version?: number }): Promise<Buffer>;
+  /** Reads a file (`version`: that version of it) as UTF-8 text (invalid bytes become U+FFFD). */
+  readText(path: string, options?: { version?: number }): Promise<string>;
   /** Lists a directory (default `/`); a file lists itself. */
   ls(path?: string): Promise<Entry[]>;
   /** Every entry under `path` (default `/`), depth-first, parents first. */
@@ -391,8 +606,61 @@ export class AVFS {
   checkpointRestore(name: string): Promise<WithRaw<RestoreResult>>;
   /** Deletes a checkpoint's name; returns it. */
   checkpointDelete(name: string): Promise<string>;
-  /** Changes from `from` (default: latest checkpoint) to `to` (default: now), under `paths` if given. */
-  diff(options?: { from?: string; to?: string; paths?: string[] }): Promise<WithRaw<Diff>>;
+  /**
+   * Changes from `from` (default: latest checkpoint) to `to` (default: now), under
+   * `paths` if given; `patch`: each change gets a unified diff in `patch`.
+   */
+  diff(options?: { from?: string; to?: string; paths?: string[]; patch?: boolean }): Promise<WithRaw<Diff>>;
+
+  // History
+  /** The versions of the file at `path`, oldest first (an existing directory: none). */
+  log(path: string): Promise<Version[]>;
+  /** Gives version `version`'s content back as a new version (recreates a deleted file). */
+  checkout(path: string, version: number): Promise<WithRaw<CheckoutResult>>;
+  /** Undoes the file's newest change (`entry` null: the file is gone again); reverting a revert redoes. */
+  revert(path: string): Promise<WithRaw<RevertResult>>;
+  /** Unified diff between versions `v1` and `v2` (default: the newest) of one file. */
+  diffVersions(path: string, v1: number, v2?: number): Promise<WithRaw<VersionDiff>>;
+
+  // Search
+  /** Lines matching a Rust regex in the files at or below `path` (default `/`); no match is not an error. */
+  grep(pattern: string, path?: string, options?: { ignoreCase?: boolean; filesOnly?: boolean }): Promise<WithRaw<GrepResult>>;
+  /** Entries at or below `path` (default `/`) passing every filter given, in `tree` order. */
+  find(
+    path?: string,
+    options?: {
+      /** Glob on the entry's name: `*`, `?`, `[ab]`, `{x,y}`. */
+      name?: string;
+      type?: "f" | "d" | "l" | Kind;
+      /** Files only: bytes, or "10K", "1MiB"… */
+      minSize?: number | string;
+      maxSize?: number | string;
+      /** 0: `path` itself. */
+      maxDepth?: number;
+    },
+  ): Promise<Entry[]>;
+  /** Text files ranked for an FTS5 query, best first, at most `limit` (default 20). */
+  search(query: string, options?: { limit?: number }): Promise<SearchHit[]>;
+
+  // Maintenance
+  /** Counts and sizes of every vault and of the store. */
+  stats(): Promise<WithRaw<Stats>>;
+  /** Frees what nothing reaches any more (`dryRun`: only count it). */
+  gc(options?: { dryRun?: boolean }): Promise<WithRaw<GcResult>>;
+  /** Removes old automatic checkpoints and old versions; `gc` then frees the space. */
+  prune(options: PruneOptions): Promise<WithRaw<PruneResult>>;
+  /** Merges unnamed layers into their child, then VACUUMs the database. */
+  compact(): Promise<WithRaw<CompactResult>>;
+  /** Sets the limits given (sizes: bytes or "1MiB"), keeps the others. */
+  quotaSet(limits: { maxBytes?: number | string; maxFiles?: number; maxFileSize?: number | string }): Promise<WithRaw<QuotaInfo>>;
+  /** The vault's quota and usage. */
+  quotaShow(): Promise<WithRaw<QuotaInfo>>;
+  /** Removes every limit. */
+  quotaClear(): Promise<WithRaw<QuotaInfo>>;
+  /** The store's journal, oldest first: the newest `limit` (default 100) entries at or after `since` (age, RFC 3339 or Date). */
+  audit(options?: { since?: string | Date; limit?: number }): Promise<AuditEntry[]>;
+  /** Checks the journal's hash chain; resolves whether intact or not (see `intact`). */
+  auditVerify(): Promise<WithRaw<AuditVerification>>;
 
   // Policy
   /** Validates a policy (object or file path) and makes it the vault's; returns it normalized. */
@@ -437,12 +705,11 @@ export function exactBytes(obj: object, field?: string): Buffer;
 
 /** Every error code avfs documents. */
 export type ErrorCode =
-  | "usage_error" | "invalid_argument" | "invalid_pattern" | "invalid_query" | "invalid_policy"
-  | "invalid_path" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location"
-  | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found"
-  | "no_current_vault" | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
-  | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert"
-  | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
+  | "usage_error" | "invalid_argument" | "invalid_pattern" | "invalid_query" | "invalid_policy" | "invalid_path"
+  | "invalid_name" | "invalid_move" | "too_large" | "no_store_location"
+  | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
+  | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
+  | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert" | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
   | "directory_not_empty" | "not_a_file" | "destination_exists" | "mountpoint_not_empty"
   | "already_mounted" | "mount_busy"
   | "disk_full" | "storage_error" | "store_corrupt" | "schema_too_new" | "io_error"
@@ -508,7 +775,7 @@ export class ProtocolError extends AVFSError {
 export class UsageError extends BadInput { readonly code: "usage_error"; }
 /** `invalid_argument`: an argument is well-formed but unusable. */
 export class InvalidArgument extends BadInput { readonly code: "invalid_argument"; }
-/** `invalid_pattern`: a `grep` regular expression or `find --name` glob does not compile. */
+/** `invalid_pattern`: a `grep` regular expression or a `find` name glob does not compile. */
 export class InvalidPattern extends BadInput { readonly code: "invalid_pattern"; }
 /** `invalid_query`: a `search` query FTS5 cannot parse, or an empty one. */
 export class InvalidQuery extends BadInput { readonly code: "invalid_query"; }
@@ -530,7 +797,7 @@ export class VaultNotFound extends NotFound { readonly code: "vault_not_found"; 
 export class CheckpointNotFound extends NotFound { readonly code: "checkpoint_not_found"; }
 /** `path_not_found`: no such file or directory in the vault. */
 export class PathNotFound extends NotFound { readonly code: "path_not_found"; }
-/** `version_not_found`: the path has no version with that number (see `avfs log`). */
+/** `version_not_found`: the path has no such version (see `log`), or no history to revert. */
 export class VersionNotFound extends NotFound { readonly code: "version_not_found"; }
 /** `no_current_vault`: no vault given and no current vault. */
 export class NoCurrentVault extends NotFound { readonly code: "no_current_vault"; }
@@ -540,13 +807,13 @@ export class NoCheckpoints extends NotFound { readonly code: "no_checkpoints"; }
 export class MountpointMissing extends NotFound { readonly code: "mountpoint_missing"; }
 /** `not_mounted`: unmount of a directory avfs has not mounted. */
 export class NotMounted extends NotFound { readonly code: "not_mounted"; }
-/** `quota_exceeded`: the write would take the vault past its quota of bytes or files; nothing changed. */
+/** `quota_exceeded`: the write would pass the vault's `maxBytes` or `maxFiles`; nothing changed. */
 export class QuotaExceeded extends Conflict { readonly code: "quota_exceeded"; }
-/** `file_too_large`: the write would make a file larger than the vault's limit; nothing changed. */
+/** `file_too_large`: the write would make a file larger than `maxFileSize`; nothing changed. */
 export class FileTooLarge extends Conflict { readonly code: "file_too_large"; }
-/** `version_deleted`: that version records the path's deletion; it has no content. */
+/** `version_deleted`: reading or checking out a version that records the file's deletion. */
 export class VersionDeleted extends Conflict { readonly code: "version_deleted"; }
-/** `nothing_to_revert`: the path has no earlier state left to go back to. */
+/** `nothing_to_revert`: no earlier state of the file is left (its only version is a deletion, or the others were pruned). */
 export class NothingToRevert extends Conflict { readonly code: "nothing_to_revert"; }
 /** `vault_exists`: a vault of that name exists. */
 export class VaultExists extends Conflict { readonly code: "vault_exists"; }

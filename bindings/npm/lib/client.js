@@ -15,6 +15,9 @@ const { diffMethods } = require("./diff");
 const { policyMethods } = require("./policy");
 const { proxyMethods } = require("./proxy");
 const { mountMethods } = require("./mounts");
+const { historyMethods } = require("./history");
+const { searchMethods } = require("./search");
+const { maintenanceMethods } = require("./maintenance");
 
 /** A handle on an avfs store and (optionally) one vault in it; every method runs the avfs binary. */
 class AVFS {
@@ -63,6 +66,9 @@ Object.assign(
   policyMethods,
   proxyMethods,
   mountMethods,
+  historyMethods,
+  searchMethods,
+  maintenanceMethods,
 );
 
 module.exports = { AVFS };

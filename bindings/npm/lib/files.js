@@ -4,6 +4,7 @@
 const { RUNNER } = require("./runner");
 const { camelize, toResult } = require("./convert");
 const { errorClasses } = require("./errors");
+const { versionArg } = require("./args");
 
 /** Permission bits as avfs takes them (octal digits): 0o644 and "644" both give "644". */
 function octal(mode) {
@@ -45,14 +46,18 @@ const fileMethods = {
     return toResult(doc, doc.entry);
   },
 
-  /** Reads a file's bytes, of any size (plain `avfs cat` streams them). */
-  async readBytes(path) {
-    return this[RUNNER].bytes(["cat", "--", path]);
+  /**
+   * Reads a file's bytes, of any size (plain `avfs cat` streams them); with
+   * `version`, that version of the file (see `log`), even after its deletion.
+   */
+  async readBytes(path, { version } = {}) {
+    const args = ["cat", ...(version === undefined ? [] : ["--version", versionArg(version)])];
+    return this[RUNNER].bytes([...args, "--", path]);
   },
 
-  /** Reads a file as UTF-8 text (bytes that are not UTF-8 become U+FFFD, as in `fs.readFile(f, "utf8")`). */
-  async readText(path) {
-    return (await this.readBytes(path)).toString("utf8");
+  /** Reads a file (or, with `version`, that version) as UTF-8 text (bytes that are not UTF-8 become U+FFFD, as in `fs.readFile(f, "utf8")`). */
+  async readText(path, { version } = {}) {
+    return (await this.readBytes(path, { version })).toString("utf8");
   },
 
   /** Lists a directory (default `/`); a file lists itself. */

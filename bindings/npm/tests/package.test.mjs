@@ -100,7 +100,7 @@ test("the TypeScript declarations type-check from ESM and CommonJS consumers", a
 test("every js example of README.md runs as written", async (t) => {
   const readme = await readFile(join(PACKAGE_DIR, "README.md"), "utf8");
   const examples = [...readme.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((match) => match[1]);
-  assert.ok(examples.length >= 2, "README.md has its examples");
+  assert.ok(examples.length >= 3, "README.md has its examples");
   const outputs = [];
   for (const [i, code] of examples.entries()) {
     // CommonJS examples use require(); the others are ES modules.
@@ -111,6 +111,7 @@ test("every js example of README.md runs as written", async (t) => {
   assert.deepEqual(outputs, [
     "1 false [ 'modified /src/main.py' ]\nprint('hi')\n\ndenied: deny rule \"git push *\" matches the command line\n",
     "[ '/notes.md' ]\npath_not_found: no such file or directory: /missing.md\n",
+    "[ 'v1 write 22', 'v2 write 27' ]\nstep 1: read the code\n\n/plan.md step 1: [rewrite] everything\n\n3 step 1: read the code\n\n",
   ]);
 });
 

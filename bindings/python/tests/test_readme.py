@@ -39,7 +39,7 @@ def test_readme_examples_run(
     monkeypatch.setenv("AVFS_HOME", str(home))
 
     blocks = python_blocks()
-    assert len(blocks) >= 4
+    assert len(blocks) >= 5
     namespace: Dict[str, Any] = {}
     exec(compile(blocks[0], "README.md example", "exec"), namespace)
 
@@ -56,6 +56,13 @@ def test_readme_examples_run(
         exec(compile(block, f"README.md block {number}", "exec"), namespace)
     assert namespace["run"].exit_code == 0
     assert namespace["run"].stdout.endswith("done\n")
+    # History and search: the revert went back to the restored content.
+    assert [v.source for v in namespace["versions"]][-1] == "write"
+    assert avfs.log("/src/main.py")[-1].source == "revert"
+    assert [hit.path for hit in namespace["hits"]] == ["/src/main.py"]
+    assert "[print]" in namespace["hits"][0].snippet
+    assert [(m.path, m.line) for m in namespace["lines"]] == [("/src/main.py", 1)]
+    assert [entry.path for entry in namespace["files"]] == ["/src/main.py"]
 
 
 def test_the_project_readme_shows_this_example_unchanged() -> None:

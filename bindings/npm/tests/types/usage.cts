@@ -18,6 +18,14 @@ async function main(): Promise<void> {
       console.log(status, exitCode);
     }
   }
+  const versions = await avfs.log("/f");
+  const version: number = versions[versions.length - 1].version;
+  const hits = await avfs.search("hello");
+  console.log(version, hits.map((hit) => hit.score), (await avfs.auditVerify()).problems);
+  const err = await avfs.revert("/f").catch((e: unknown) => e);
+  if (err instanceof agentvfs.NothingToRevert || err instanceof agentvfs.VersionNotFound) {
+    console.log(err.code);
+  }
   // @ts-expect-error checkpointSave's message goes in the options
   await avfs.checkpointSave("name", "message");
 }

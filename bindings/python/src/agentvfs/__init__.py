@@ -7,7 +7,7 @@ It drives the avfs binary with `--json` and reimplements nothing:
     avfs.create_vault("agent-workspace")
 """
 
-from .client import AVFS, Content, Duration
+from .client import AVFS, Content, Duration, Since, Size
 from .errors import *  # noqa: F401,F403 (every error class is public; errors.__all__ lists them)
 from .errors import __all__ as _error_names
 from .policy import CommandRules, EnvRules, PathRule, Policy, PolicyInput
@@ -20,6 +20,8 @@ __all__ = [
     "AVFS",
     "Content",
     "Duration",
+    "Size",
+    "Since",
     "Policy",
     "PolicyInput",
     "CommandRules",

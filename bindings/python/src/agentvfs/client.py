@@ -20,24 +20,37 @@ from ._runner import Arg, Runner
 from .errors import MountBusy, PathNotFound, PolicyDenied, ProtocolError, TooLarge
 from .policy import Policy, PolicyInput, policy_file
 from .types import (
+    AuditEntry,
+    AuditVerification,
     Checkpoint,
+    CheckedOut,
+    Compacted,
     Diff,
     Entry,
     Exported,
+    GcResult,
+    GrepResult,
     Imported,
     Mount,
     MountList,
     Moved,
     PathRef,
     PolicyCheck,
+    PruneResult,
+    QuotaInfo,
     Restored,
+    Reverted,
     Run,
+    SearchHit,
+    Stats,
     Unmounted,
     Vault,
     VaultList,
+    Version,
+    VersionDiff,
 )
 
-__all__ = ["AVFS", "Duration", "Content"]
+__all__ = ["AVFS", "Duration", "Content", "Size", "Since"]
 
 T = TypeVar("T")
 
@@ -49,6 +62,14 @@ HostPath = Union[str, "os.PathLike[str]"]
 Duration = Union[str, int, float, datetime.timedelta]
 #: File content: text (written as UTF-8) or bytes.
 Content = Union[str, bytes, bytearray, memoryview]
+#: A size: bytes, or avfs syntax ("512K", "10MiB", "1G").
+Size = Union[int, str]
+#: A point in time for `audit` and `prune`: an avfs age ("30s", "10m", "2h", "7d"),
+#: an RFC 3339 time string, a timedelta (that long ago) or an aware datetime.
+Since = Union[str, datetime.timedelta, datetime.datetime]
+
+#: `find` types: avfs's letters, and the `Entry.kind` names for convenience.
+_FIND_TYPES = {"f": "f", "d": "d", "l": "l", "file": "f", "dir": "d", "symlink": "l"}
 
 
 def _duration(value: Duration) -> str:
@@ -72,6 +93,35 @@ def _option(flag: str, value: Arg) -> Arg:
     if isinstance(value, bytes):
         return flag.encode() + b"=" + value
     return f"{flag}={value}"
+
+
+def _size(value: Size) -> str:
+    """Formats a size the way avfs reads it (a number of bytes, or "10MiB" as is)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError("a size must be a number of bytes or a string such as '10MiB'")
+    return str(value)
+
+
+def _count(value: int) -> str:
+    """Formats a count (limit, depth, version number), refusing what is not an integer."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return str(value)
+
+
+def _since(value: Since) -> str:
+    """Formats a point in time as avfs reads it: an age or an RFC 3339 time."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime.timedelta):
+        # avfs ages take whole units (s, m, h, d); round up so nothing newer is left out.
+        seconds = -(-value // datetime.timedelta(seconds=1))
+        return f"{max(seconds, 0)}s"
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise ValueError("a datetime for avfs must be timezone-aware (its meaning is otherwise ambiguous)")
+        return value.isoformat()
+    raise TypeError("expected an age string, an RFC 3339 string, a timedelta or an aware datetime")
 
 
 def _content(value: Content) -> bytes:
@@ -245,27 +295,43 @@ class AVFS:
         # Content goes through stdin: no argv size limit, and any bytes work.
         return self._call([*args, "--", path], lambda d: Entry.from_json(d["entry"]), stdin=_content(content))
 
-    def read_bytes(self, path: VaultPath) -> bytes:
-        """A file's exact bytes, streamed (no size limit)."""
-        completed = self._runner.run([*self._vault_flag(), "cat", "--", path])
+    def read_bytes(self, path: VaultPath, *, version: Optional[int] = None) -> bytes:
+        """A file's exact bytes, streamed (no size limit); `version`: that version instead (see `log`)."""
+        version_args = self._version_args(version)
+        completed = self._runner.run([*self._vault_flag(), "cat", *version_args, "--", path])
         if completed.status == 0:
             return completed.stdout
         # Plain `cat` reports errors as text; ask again with --json for the typed error.
         # (If the file appeared in between, that answer is the content.)
-        return self._cat_json(path)[0]
+        return self._cat_json(path, version)[0]
 
-    def read_text(self, path: VaultPath, encoding: str = "utf-8", errors: str = "strict") -> str:
-        """A file's content decoded as text (UnicodeDecodeError if it is not, with errors="strict")."""
+    def read_text(
+        self,
+        path: VaultPath,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        *,
+        version: Optional[int] = None,
+    ) -> str:
+        """A file's content decoded as text (UnicodeDecodeError if it is not, with errors="strict").
+
+        `version`: that version of the file instead of its current content (see `log`).
+        """
         try:
-            data, text = self._cat_json(path)
+            data, text = self._cat_json(path, version)
         except TooLarge:
             # Over 16 MiB avfs will not embed the file in JSON; stream it instead.
-            return self.read_bytes(path).decode(encoding, errors)
+            return self.read_bytes(path, version=version).decode(encoding, errors)
         if text is not None and encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
             return text
         return data.decode(encoding, errors)
 
-    def _cat_json(self, path: VaultPath) -> Tuple[bytes, Optional[str]]:
+    @staticmethod
+    def _version_args(version: Optional[int]) -> List[Arg]:
+        """`--version=N` when a version is asked for."""
+        return [] if version is None else [_option("--version", _count(version))]
+
+    def _cat_json(self, path: VaultPath, version: Optional[int] = None) -> Tuple[bytes, Optional[str]]:
         """`cat --json`: the file's bytes, and its text when avfs found it to be UTF-8."""
 
         def parse(d: Mapping[str, Any]) -> Tuple[bytes, Optional[str]]:
@@ -275,7 +341,7 @@ class AVFS:
                 return base64.b64decode(d["content"]), None
             raise ValueError(f"unknown encoding {d['encoding']!r}")
 
-        return self._call(["cat", "--", path], parse)
+        return self._call(["cat", *self._version_args(version), "--", path], parse)
 
     def ls(self, path: VaultPath = "/") -> List[Entry]:
         """A directory's entries (a file lists itself)."""
@@ -345,17 +411,187 @@ class AVFS:
         """Deletes a checkpoint's name; returns it."""
         return self._call(["checkpoint", "delete", "--", name], lambda d: str(d["deleted"]))
 
-    def diff(self, *paths: VaultPath, from_ref: Optional[str] = None, to_ref: Optional[str] = None) -> Diff:
+    def diff(
+        self,
+        *paths: VaultPath,
+        from_ref: Optional[str] = None,
+        to_ref: Optional[str] = None,
+        patch: bool = False,
+    ) -> Diff:
         """Changes between two states (default: the latest checkpoint to now), optionally under `paths`.
 
-        References: `CHECKPOINT`, `vault:NAME` or `vault:NAME@CHECKPOINT`.
+        References: `CHECKPOINT`, `vault:NAME` or `vault:NAME@CHECKPOINT`. `patch`: give
+        each changed text file a unified diff (`Change.patch`).
         """
         args: List[Arg] = ["diff"]
         if from_ref is not None:
             args.append(_option("--from", from_ref))
         if to_ref is not None:
             args.append(_option("--to", to_ref))
+        if patch:
+            args.append("--patch")
         return self._call([*args, "--", *paths], Diff.from_json)
+
+    # ----- history -----
+
+    def log(self, path: VaultPath) -> List[Version]:
+        """Every version of the file at `path`, oldest first (a directory has none)."""
+        return self._call(["log", "--", path], lambda d: [Version.from_json(v) for v in d["versions"]])
+
+    def checkout(self, path: VaultPath, version: int) -> CheckedOut:
+        """Makes version `version` of the file its content again, as a new version (recreates it if deleted)."""
+        return self._call(["checkout", *self._version_args(version), "--", path], CheckedOut.from_json)
+
+    def revert(self, path: VaultPath) -> Reverted:
+        """Undoes the file's newest change, as a new version (reverting a revert redoes)."""
+        return self._call(["revert", "--", path], Reverted.from_json)
+
+    def diff_versions(self, path: VaultPath, v1: int, v2: Optional[int] = None) -> VersionDiff:
+        """Compares two versions of one file (`v2` default: the newest) as a unified diff."""
+        args: List[Arg] = ["diff", _option("--v1", _count(v1))]
+        if v2 is not None:
+            args.append(_option("--v2", _count(v2)))
+        return self._call([*args, "--", path], VersionDiff.from_json)
+
+    # ----- grep, find, search -----
+
+    def grep(
+        self,
+        pattern: str,
+        path: VaultPath = "/",
+        *,
+        ignore_case: bool = False,
+        files_only: bool = False,
+    ) -> GrepResult:
+        """Lines matching a Rust regex in every file at or below `path`; binary files are skipped.
+
+        `files_only` (`-l`): only `files` is filled, each file stops at its first match.
+        No match is an empty result, not an error.
+        """
+        args: List[Arg] = ["grep", *(["-i"] if ignore_case else []), *(["-l"] if files_only else [])]
+        return self._call([*args, "--", pattern, path], GrepResult.from_json)
+
+    def find(
+        self,
+        path: VaultPath = "/",
+        *,
+        name: Optional[str] = None,
+        type: Optional[str] = None,
+        min_size: Optional[Size] = None,
+        max_size: Optional[Size] = None,
+        max_depth: Optional[int] = None,
+    ) -> List[Entry]:
+        """Entries at or below `path` (itself included) that pass every filter, in `tree` order.
+
+        `name`: a glob on the entry's name; `type`: "f"/"file", "d"/"dir", "l"/"symlink";
+        `min_size`/`max_size`: files only; `max_depth`: 0 is `path` itself.
+        """
+        args: List[Arg] = ["find"]
+        if name is not None:
+            args.append(_option("--name", name))
+        if type is not None:
+            if type not in _FIND_TYPES:
+                raise ValueError(f"type must be one of {', '.join(map(repr, _FIND_TYPES))}, not {type!r}")
+            args.append(_option("--type", _FIND_TYPES[type]))
+        if min_size is not None:
+            args.append(_option("--min-size", _size(min_size)))
+        if max_size is not None:
+            args.append(_option("--max-size", _size(max_size)))
+        if max_depth is not None:
+            args.append(_option("--max-depth", _count(max_depth)))
+        return self._call([*args, "--", path], lambda d: [Entry.from_json(e) for e in d["entries"]])
+
+    def search(self, query: str, *, limit: Optional[int] = None) -> List[SearchHit]:
+        """Ranks the vault's text files for an FTS5 query, best first (avfs's default limit: 20)."""
+        args: List[Arg] = ["search", *([_option("--limit", _count(limit))] if limit is not None else [])]
+        return self._call([*args, "--", query], lambda d: [SearchHit.from_json(r) for r in d["results"]])
+
+    # ----- maintenance -----
+
+    def stats(self) -> Stats:
+        """Counts per vault (all of them) and what the store spends after deduplication."""
+        return self._call(["stats"], Stats.from_json, in_vault=False)
+
+    def gc(self, *, dry_run: bool = False) -> GcResult:
+        """Frees what no vault, checkpoint or fork reaches, store-wide (`dry_run`: only count)."""
+        return self._call(["gc", *(["--dry-run"] if dry_run else [])], GcResult.from_json, in_vault=False)
+
+    def prune(
+        self,
+        *,
+        keep_checkpoints: Optional[int] = None,
+        checkpoints_older_than: Optional[Since] = None,
+        named: bool = False,
+        keep_versions: Optional[int] = None,
+        versions_older_than: Optional[Since] = None,
+        all_vaults: bool = False,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Removes old automatic checkpoints (`named`: named ones too) and old file versions.
+
+        Works on this client's vault, or every vault with `all_vaults`. At least one rule
+        is required (else `InvalidArgument`). Ages: "7d", "12h", an RFC 3339 string, a
+        timedelta or an aware datetime. `gc` then frees the space.
+        """
+        args: List[Arg] = ["prune"]
+        if keep_checkpoints is not None:
+            args.append(_option("--keep-checkpoints", _count(keep_checkpoints)))
+        if checkpoints_older_than is not None:
+            args.append(_option("--checkpoints-older-than", _since(checkpoints_older_than)))
+        if named:
+            args.append("--named")
+        if keep_versions is not None:
+            args.append(_option("--keep-versions", _count(keep_versions)))
+        if versions_older_than is not None:
+            args.append(_option("--versions-older-than", _since(versions_older_than)))
+        if all_vaults:
+            args.append("--all-vaults")
+        if dry_run:
+            args.append("--dry-run")
+        return self._call(args, PruneResult.from_json, in_vault=not all_vaults)
+
+    def compact(self) -> Compacted:
+        """Squashes layer chains nothing names, then VACUUMs the database (store-wide)."""
+        return self._call(["compact"], Compacted.from_json, in_vault=False)
+
+    def quota_set(
+        self,
+        *,
+        max_bytes: Optional[Size] = None,
+        max_files: Optional[int] = None,
+        max_file_size: Optional[Size] = None,
+    ) -> QuotaInfo:
+        """Sets the limits given (the others keep their value); returns limits and usage."""
+        args: List[Arg] = ["quota", "set"]
+        if max_bytes is not None:
+            args.append(_option("--max-bytes", _size(max_bytes)))
+        if max_files is not None:
+            args.append(_option("--max-files", _count(max_files)))
+        if max_file_size is not None:
+            args.append(_option("--max-file-size", _size(max_file_size)))
+        return self._call(args, QuotaInfo.from_json)
+
+    def quota_show(self) -> QuotaInfo:
+        """The vault's limits (None: no limit) and its usage now."""
+        return self._call(["quota", "show"], QuotaInfo.from_json)
+
+    def quota_clear(self) -> QuotaInfo:
+        """Removes every limit; returns the (empty) limits and usage."""
+        return self._call(["quota", "clear"], QuotaInfo.from_json)
+
+    def audit(self, *, since: Optional[Since] = None, limit: Optional[int] = None) -> List[AuditEntry]:
+        """The store-wide journal, oldest first: the newest `limit` (default 100) entries at or after `since`."""
+        args: List[Arg] = ["audit"]
+        if since is not None:
+            args.append(_option("--since", _since(since)))
+        if limit is not None:
+            args.append(_option("--limit", _count(limit)))
+        return self._call(args, lambda d: [AuditEntry.from_json(e) for e in d["entries"]], in_vault=False)
+
+    def audit_verify(self) -> AuditVerification:
+        """Checks the journal's hash chain; a broken journal is a result (`intact` False), not an error."""
+        # avfs exits 5 with a normal document when the journal is broken.
+        return self._call(["audit", "verify"], AuditVerification.from_json, in_vault=False, ok_statuses=(0, 5))
 
     # ----- policy -----
 

@@ -151,7 +151,7 @@ class InvalidArgument(BadInput):
 
 
 class InvalidPattern(BadInput):
-    """`invalid_pattern`: a `grep` regular expression or `find --name` glob does not compile."""
+    """`invalid_pattern`: a `grep` regular expression or a `find` name glob does not compile."""
 
     code = "invalid_pattern"
 
@@ -217,7 +217,7 @@ class PathNotFound(NotFound):
 
 
 class VersionNotFound(NotFound):
-    """`version_not_found`: the path has no version with that number (see `avfs log`)."""
+    """`version_not_found`: the path has no such version (see `log`), or no history to revert."""
 
     code = "version_not_found"
 
@@ -247,25 +247,25 @@ class NotMounted(NotFound):
 
 
 class QuotaExceeded(Conflict):
-    """`quota_exceeded`: the write would take the vault past its quota; nothing was changed."""
+    """`quota_exceeded`: the write would take the vault past `max_bytes` or `max_files`; nothing changed."""
 
     code = "quota_exceeded"
 
 
 class FileTooLarge(Conflict):
-    """`file_too_large`: the write would make a file larger than the vault's limit."""
+    """`file_too_large`: the write would make a file larger than `max_file_size`; nothing changed."""
 
     code = "file_too_large"
 
 
 class VersionDeleted(Conflict):
-    """`version_deleted`: that version records the path's deletion; it has no content."""
+    """`version_deleted`: reading or checking out a version that records the path's deletion."""
 
     code = "version_deleted"
 
 
 class NothingToRevert(Conflict):
-    """`nothing_to_revert`: the path has no earlier state left to go back to."""
+    """`nothing_to_revert`: the path has no earlier state left (only a deletion, or pruned)."""
 
     code = "nothing_to_revert"
 

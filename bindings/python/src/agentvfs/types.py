@@ -38,6 +38,28 @@ __all__ = [
     "PolicyCheck",
     "Violation",
     "Run",
+    "Version",
+    "CheckedOut",
+    "Reverted",
+    "VersionSide",
+    "VersionDiff",
+    "GrepMatch",
+    "GrepResult",
+    "SearchHit",
+    "VaultStats",
+    "StoreStats",
+    "Stats",
+    "Freed",
+    "GcResult",
+    "Pruned",
+    "PruneResult",
+    "Compacted",
+    "QuotaLimits",
+    "QuotaUsage",
+    "QuotaInfo",
+    "AuditEntry",
+    "AuditProblem",
+    "AuditVerification",
 ]
 
 Document = Mapping[str, Any]
@@ -329,7 +351,11 @@ class Side:
 
 @dataclass(frozen=True)
 class Change:
-    """One changed path: `change` is added, modified, deleted or type_changed."""
+    """One changed path: `change` is added, modified, deleted or type_changed.
+
+    `patch` is only filled by `diff(patch=True)`: a unified diff, or None for
+    directories, symlinks, binary and huge files (and always None without `patch=True`).
+    """
 
     path: str
     change: str
@@ -337,6 +363,7 @@ class Change:
     before: Optional[Side]
     after: Optional[Side]
     path_b64: Optional[str] = None
+    patch: Optional[str] = None
 
     @property
     def path_bytes(self) -> bytes:
@@ -354,6 +381,7 @@ class Change:
             before=None if before is None else Side.from_json(before),
             after=None if after is None else Side.from_json(after),
             path_b64=doc.get("path_b64"),
+            patch=doc.get("patch"),
         )
 
 
@@ -606,4 +634,488 @@ class Run:
             violations_truncated=doc["violations_truncated"],
             stdout_b64=doc.get("stdout_b64"),
             stderr_b64=doc.get("stderr_b64"),
+        )
+
+
+# ----- history -----
+
+
+@dataclass(frozen=True)
+class Version:
+    """One committed change of a file at a path (`log`), numbered from 1 per path.
+
+    `hash` is None when the version records the deletion (`deleted`). `source` is what
+    made it (`write`, `cp`, `mount`, `checkout`, `revert`, `migration`...); `checkpoint`
+    the checkpoint that froze it (None while only in the head); `run` the automatic
+    checkpoint of the `proxy exec` run that made it, if any.
+    """
+
+    version: int
+    path: str
+    size: int
+    hash: Optional[str]
+    deleted: bool
+    time: str
+    time_ns: int
+    source: str
+    checkpoint: Optional[str]
+    run: Optional[str]
+    path_b64: Optional[str] = None
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's exact bytes."""
+        return _exact(self.path, self.path_b64)
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Version:
+        """Parses a `Version` object."""
+        return cls(
+            version=doc["version"],
+            path=doc["path"],
+            size=doc["size"],
+            hash=doc["hash"],
+            deleted=doc["deleted"],
+            time=doc["time"],
+            time_ns=doc["time_ns"],
+            source=doc["source"],
+            checkpoint=doc["checkpoint"],
+            run=doc["run"],
+            path_b64=doc.get("path_b64"),
+        )
+
+
+@dataclass(frozen=True)
+class CheckedOut:
+    """What `checkout` did: the file as it is now, the version restored, the new version."""
+
+    path: str
+    entry: Entry
+    from_version: int
+    version: Version
+    path_b64: Optional[str] = None
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's exact bytes."""
+        return _exact(self.path, self.path_b64)
+
+    @classmethod
+    def from_json(cls, doc: Document) -> CheckedOut:
+        """Parses the `checkout` document."""
+        return cls(
+            path=doc["path"],
+            entry=Entry.from_json(doc["entry"]),
+            from_version=doc["from_version"],
+            version=Version.from_json(doc["version"]),
+            path_b64=doc.get("path_b64"),
+        )
+
+
+@dataclass(frozen=True)
+class Reverted:
+    """What `revert` did: the file as it is now (None: removed again) and the new version."""
+
+    path: str
+    entry: Optional[Entry]
+    version: Version
+    path_b64: Optional[str] = None
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's exact bytes."""
+        return _exact(self.path, self.path_b64)
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Reverted:
+        """Parses the `revert` document."""
+        entry = doc["entry"]
+        return cls(
+            path=doc["path"],
+            entry=None if entry is None else Entry.from_json(entry),
+            version=Version.from_json(doc["version"]),
+            path_b64=doc.get("path_b64"),
+        )
+
+
+@dataclass(frozen=True)
+class VersionSide:
+    """One side of a `VersionDiff`: version number, size, hash (None if deleted), deleted."""
+
+    version: int
+    size: int
+    hash: Optional[str]
+    deleted: bool
+
+    @classmethod
+    def from_json(cls, doc: Document) -> VersionSide:
+        """Parses a `VersionSide` object."""
+        return cls(version=doc["version"], size=doc["size"], hash=doc["hash"], deleted=doc["deleted"])
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """Two versions of one file compared (`diff PATH --v1 N --v2 M`).
+
+    `patch` is a unified diff (empty when equal), or None when a side is binary
+    (`binary`) or over 16 MiB (`too_large`).
+    """
+
+    path: str
+    v1: VersionSide
+    v2: VersionSide
+    binary: bool
+    too_large: bool
+    patch: Optional[str]
+    added_lines: int
+    removed_lines: int
+    path_b64: Optional[str] = None
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's exact bytes."""
+        return _exact(self.path, self.path_b64)
+
+    @classmethod
+    def from_json(cls, doc: Document) -> VersionDiff:
+        """Parses a `VersionDiff` document."""
+        return cls(
+            path=doc["path"],
+            v1=VersionSide.from_json(doc["v1"]),
+            v2=VersionSide.from_json(doc["v2"]),
+            binary=doc["binary"],
+            too_large=doc["too_large"],
+            patch=doc["patch"],
+            added_lines=doc["added_lines"],
+            removed_lines=doc["removed_lines"],
+            path_b64=doc.get("path_b64"),
+        )
+
+
+# ----- grep and search -----
+
+
+@dataclass(frozen=True)
+class GrepMatch:
+    """A matching line: the file, its 1-based line number, its text (cut at 4 KiB, lossy)."""
+
+    path: str
+    line: int
+    text: str
+    path_b64: Optional[str] = None
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's exact bytes."""
+        return _exact(self.path, self.path_b64)
+
+    @classmethod
+    def from_json(cls, doc: Document) -> GrepMatch:
+        """Parses one `matches` item."""
+        return cls(path=doc["path"], line=doc["line"], text=doc["text"], path_b64=doc.get("path_b64"))
+
+
+@dataclass(frozen=True)
+class GrepResult:
+    """What `grep` found: matching lines (empty with `files_only`), files with a match, binary files skipped."""
+
+    pattern: str
+    matches: List[GrepMatch]
+    files: List[PathRef]
+    binary_skipped: int
+
+    @classmethod
+    def from_json(cls, doc: Document) -> GrepResult:
+        """Parses the `grep` document."""
+        return cls(
+            pattern=doc["pattern"],
+            matches=[GrepMatch.from_json(m) for m in doc["matches"]],
+            files=[PathRef.from_json(f) for f in doc["files"]],
+            binary_skipped=doc["binary_skipped"],
+        )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One `search` result: the file, its BM25 score (higher is better), content hash, snippet (matches in `[ ]`)."""
+
+    path: str
+    score: float
+    hash: str
+    snippet: str
+    path_b64: Optional[str] = None
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's exact bytes."""
+        return _exact(self.path, self.path_b64)
+
+    @classmethod
+    def from_json(cls, doc: Document) -> SearchHit:
+        """Parses one `results` item."""
+        return cls(
+            path=doc["path"],
+            score=float(doc["score"]),
+            hash=doc["hash"],
+            snippet=doc["snippet"],
+            path_b64=doc.get("path_b64"),
+        )
+
+
+# ----- maintenance -----
+
+
+@dataclass(frozen=True)
+class VaultStats:
+    """One vault as it is now: counts, bytes (hard links once), lookup chain depth, checkpoints."""
+
+    name: str
+    files: int
+    dirs: int
+    symlinks: int
+    logical_bytes: int
+    chain_depth: int
+    checkpoints: int
+
+    @classmethod
+    def from_json(cls, doc: Document) -> VaultStats:
+        """Parses a `VaultStats` object."""
+        return cls(
+            name=doc["name"],
+            files=doc["files"],
+            dirs=doc["dirs"],
+            symlinks=doc["symlinks"],
+            logical_bytes=doc["logical_bytes"],
+            chain_depth=doc["chain_depth"],
+            checkpoints=doc["checkpoints"],
+        )
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """The whole store: object counts, logical vs stored bytes, dedup ratio, database size."""
+
+    vaults: int
+    layers: int
+    checkpoints: int
+    contents: int
+    chunks: int
+    logical_bytes: int
+    stored_bytes: int
+    dedup_ratio: float
+    db_bytes: int
+
+    @classmethod
+    def from_json(cls, doc: Document) -> StoreStats:
+        """Parses a `StoreStats` object."""
+        return cls(
+            vaults=doc["vaults"],
+            layers=doc["layers"],
+            checkpoints=doc["checkpoints"],
+            contents=doc["contents"],
+            chunks=doc["chunks"],
+            logical_bytes=doc["logical_bytes"],
+            stored_bytes=doc["stored_bytes"],
+            dedup_ratio=float(doc["dedup_ratio"]),
+            db_bytes=doc["db_bytes"],
+        )
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The `stats` document: every vault (by name) and the store."""
+
+    vaults: List[VaultStats]
+    store: StoreStats
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Stats:
+        """Parses the `stats` document."""
+        return cls(vaults=[VaultStats.from_json(v) for v in doc["vaults"]], store=StoreStats.from_json(doc["store"]))
+
+
+@dataclass(frozen=True)
+class Freed:
+    """What `gc` freed (or would free): layers, rows, contents, chunks, content bytes."""
+
+    layers: int
+    rows: int
+    contents: int
+    chunks: int
+    bytes: int
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Freed:
+        """Parses a `freed` object."""
+        return cls(
+            layers=doc["layers"],
+            rows=doc["rows"],
+            contents=doc["contents"],
+            chunks=doc["chunks"],
+            bytes=doc["bytes"],
+        )
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """What `gc` did (`dry_run`: only counted); `spared_recent_chunks` while a mount is live."""
+
+    dry_run: bool
+    spared_recent_chunks: bool
+    freed: Freed
+
+    @classmethod
+    def from_json(cls, doc: Document) -> GcResult:
+        """Parses the `gc` document."""
+        return cls(
+            dry_run=doc["dry_run"],
+            spared_recent_chunks=doc["spared_recent_chunks"],
+            freed=Freed.from_json(doc["freed"]),
+        )
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What `prune` removed from one vault: checkpoint names and a count of versions."""
+
+    vault: str
+    checkpoints: List[str]
+    versions: int
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Pruned:
+        """Parses one `pruned` item."""
+        return cls(vault=doc["vault"], checkpoints=list(doc["checkpoints"]), versions=doc["versions"])
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What `prune` did (`dry_run`: only reported), per vault."""
+
+    dry_run: bool
+    pruned: List[Pruned]
+
+    @classmethod
+    def from_json(cls, doc: Document) -> PruneResult:
+        """Parses the `prune` document."""
+        return cls(dry_run=doc["dry_run"], pruned=[Pruned.from_json(p) for p in doc["pruned"]])
+
+
+@dataclass(frozen=True)
+class Compacted:
+    """What `compact` did: layers merged, database size before and after VACUUM."""
+
+    layers_merged: int
+    db_bytes_before: int
+    db_bytes_after: int
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Compacted:
+        """Parses the `compact` document."""
+        return cls(
+            layers_merged=doc["layers_merged"],
+            db_bytes_before=doc["db_bytes_before"],
+            db_bytes_after=doc["db_bytes_after"],
+        )
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    """A vault's limits (None: no limit)."""
+
+    max_bytes: Optional[int]
+    max_files: Optional[int]
+    max_file_size: Optional[int]
+
+    @classmethod
+    def from_json(cls, doc: Document) -> QuotaLimits:
+        """Parses a `quota` object."""
+        return cls(max_bytes=doc["max_bytes"], max_files=doc["max_files"], max_file_size=doc["max_file_size"])
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """What the vault uses now: bytes (hard links once) and entries (`/` not counted)."""
+
+    bytes: int
+    files: int
+
+    @classmethod
+    def from_json(cls, doc: Document) -> QuotaUsage:
+        """Parses a `usage` object."""
+        return cls(bytes=doc["bytes"], files=doc["files"])
+
+
+@dataclass(frozen=True)
+class QuotaInfo:
+    """The `quota` document: the vault, its limits (`quota`) and its usage now."""
+
+    vault: str
+    quota: QuotaLimits
+    usage: QuotaUsage
+
+    @classmethod
+    def from_json(cls, doc: Document) -> QuotaInfo:
+        """Parses the `quota set/show/clear` document."""
+        return cls(
+            vault=doc["vault"],
+            quota=QuotaLimits.from_json(doc["quota"]),
+            usage=QuotaUsage.from_json(doc["usage"]),
+        )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One journal entry: id, time, vault (None: store-wide), op (`write`, `gc`...), detail, chain hash."""
+
+    id: int
+    time: str
+    time_ns: int
+    vault: Optional[str]
+    op: str
+    detail: str
+    hash: str
+
+    @classmethod
+    def from_json(cls, doc: Document) -> AuditEntry:
+        """Parses an `AuditEntry` object."""
+        return cls(
+            id=doc["id"],
+            time=doc["time"],
+            time_ns=doc["time_ns"],
+            vault=doc["vault"],
+            op=doc["op"],
+            detail=doc["detail"],
+            hash=doc["hash"],
+        )
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """A journal entry `audit verify` found broken, and how."""
+
+    id: int
+    problem: str
+
+    @classmethod
+    def from_json(cls, doc: Document) -> AuditProblem:
+        """Parses one `problems` item."""
+        return cls(id=doc["id"], problem=doc["problem"])
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """What `audit verify` found: whether the journal is intact, its length, its problems."""
+
+    intact: bool
+    entries: int
+    problems: List[AuditProblem]
+
+    @classmethod
+    def from_json(cls, doc: Document) -> AuditVerification:
+        """Parses the `audit verify` document."""
+        return cls(
+            intact=doc["intact"],
+            entries=doc["entries"],
+            problems=[AuditProblem.from_json(p) for p in doc["problems"]],
         )
