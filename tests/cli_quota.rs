@@ -50,6 +50,25 @@ fn quota_set_show_clear_with_usage() {
             max_file_size: None
         }
     );
+    // The journal says what changed in plain words.
+    let audit: AuditDoc = a.json(["audit"]);
+    let quota_ops: Vec<(String, String)> = audit
+        .entries
+        .iter()
+        .filter(|e| e.op.starts_with("quota."))
+        .map(|e| (e.op.clone(), e.detail.clone()))
+        .collect();
+    assert_eq!(
+        quota_ops,
+        pairs(&[
+            (
+                "quota.set",
+                "max_bytes=1024 max_files=10 max_file_size=none"
+            ),
+            ("quota.set", "max_bytes=1024 max_files=10 max_file_size=100"),
+            ("quota.clear", ""),
+        ])
+    );
     let (err, _) = a.fails(["quota", "set", "--max-bytes", "lots"]);
     assert_eq!(err.code, "usage_error");
     let (err, status) = a.fails(["quota", "set"]);

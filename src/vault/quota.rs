@@ -187,16 +187,22 @@ impl Store {
             )?;
         }
         let usage = current(&tx, id, top)?;
-        let detail = format!(
-            "max_bytes={:?} max_files={:?} max_file_size={:?}",
-            limits.max_bytes, limits.max_files, limits.max_file_size
-        );
-        super::journal::append(
-            &tx,
-            now,
-            Some(vault),
-            &super::journal::Op::new("quota.set", detail),
-        )?;
+        // The journal is hash-chained and read by people: a stable, plain form.
+        let limit = |v: Option<u64>| v.map_or("none".to_string(), |n| n.to_string());
+        let (op, detail) = if limits.is_unlimited() {
+            ("quota.clear", String::new())
+        } else {
+            (
+                "quota.set",
+                format!(
+                    "max_bytes={} max_files={} max_file_size={}",
+                    limit(limits.max_bytes),
+                    limit(limits.max_files),
+                    limit(limits.max_file_size)
+                ),
+            )
+        };
+        super::journal::append(&tx, now, Some(vault), &super::journal::Op::new(op, detail))?;
         tx.commit()?;
         Ok((limits, usage))
     }
