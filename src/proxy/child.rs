@@ -24,6 +24,10 @@ use wait_timeout::ChildExt;
 const POLL: Duration = Duration::from_millis(50);
 /// How long to wait for output pipes to close once the process tree is gone.
 const PIPE_DRAIN: Duration = Duration::from_secs(2);
+/// How long SIGKILLed processes may take to go: only one stuck in the kernel
+/// (uninterruptible I/O on some other file system) takes longer, and the run
+/// must still end and report.
+const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// What to run and under which limits.
 #[derive(Debug, Clone)]
@@ -172,7 +176,8 @@ pub fn run(spec: &ChildSpec, stop: &Receiver<Signal>) -> ChildOutcome {
 }
 
 /// Ends the run's whole process tree: SIGTERM, then SIGKILL for what is left
-/// after `grace`. Returns the main child's status (if this reaped it).
+/// after `grace` (giving up on what is still there [`KILL_WAIT`] later).
+/// Returns the main child's status (if this reaped it).
 fn stop_tree(child: &mut Child, grace: Duration, spared: &Spared) -> Option<ExitStatus> {
     let main = Pid::from_raw(child.id() as i32);
     let mut status = child.try_wait().ok().flatten();
@@ -191,14 +196,18 @@ fn stop_tree(child: &mut Child, grace: Duration, spared: &Spared) -> Option<Exit
             })
             .filter(|p| *p != main || status.is_none())
             .collect();
-        if alive.is_empty() {
+        if alive.is_empty() || Instant::now() >= kill_at + KILL_WAIT {
             return status;
         }
         if signal == Signal::SIGTERM && Instant::now() >= kill_at {
             signal = Signal::SIGKILL;
             signalled.clear();
         }
-        let _ = killpg(main, signal);
+        // Only while the main child is unreaped: its pid (the group's id)
+        // cannot have been reused by another process until then.
+        if status.is_none() {
+            let _ = killpg(main, signal);
+        }
         for pid in &alive {
             if !signalled.contains(pid) {
                 let _ = kill(*pid, signal);
