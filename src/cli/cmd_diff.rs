@@ -8,7 +8,7 @@ use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::{WireChange, WireSummary};
 use super::{Ctx, Output, vault_path};
-use crate::vault::{ChangeKind, StateRef};
+use crate::vault::StateRef;
 use serde_json::json;
 
 /// Parses a state reference relative to the selected vault.
@@ -84,12 +84,7 @@ pub fn run(ctx: &mut Ctx, args: DiffArgs) -> CliResult<Output> {
     let mut lines: Vec<String> = changes
         .iter()
         .map(|c| {
-            let (tag, code) = match c.change {
-                ChangeKind::Added => ("A", "32"),
-                ChangeKind::Modified => ("M", "33"),
-                ChangeKind::Deleted => ("D", "31"),
-                ChangeKind::TypeChanged => ("T", "35"),
-            };
+            let (tag, code) = human::change_tag(c.change);
             let side = c
                 .after
                 .as_ref()

@@ -260,12 +260,7 @@ fn human_text(r: &RunReport, color: bool) -> String {
     }
     text.push('\n');
     for c in &r.changes {
-        let (tag, code) = match c.change {
-            crate::vault::ChangeKind::Added => ("A", "32"),
-            crate::vault::ChangeKind::Modified => ("M", "33"),
-            crate::vault::ChangeKind::Deleted => ("D", "31"),
-            crate::vault::ChangeKind::TypeChanged => ("T", "35"),
-        };
+        let (tag, code) = human::change_tag(c.change);
         text.push_str(&human::paint(color, code, &format!("{tag}  {}", c.path)));
         text.push('\n');
     }

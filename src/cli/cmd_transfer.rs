@@ -10,7 +10,7 @@ use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::{WirePath, put_path};
 use super::{Ctx, Output, vault_path};
-use crate::proxy::materialize::{mtime_ns, set_times};
+use crate::proxy::materialize::{host_err, mtime_ns, set_times};
 use crate::vault::{Kind, NewNode, Op, StateRef, VaultError, VaultPath};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -69,14 +69,6 @@ fn progress(show: bool, total: u64) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-/// A host I/O error that names the host path.
-fn host_err(path: &Path, err: io::Error) -> VaultError {
-    VaultError::Io(io::Error::new(
-        err.kind(),
-        format!("{}: {err}", path.display()),
-    ))
 }
 
 /// One host entry to import; `parent` indexes the item list (None: the import root).

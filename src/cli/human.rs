@@ -1,6 +1,16 @@
 //! Text rendering for people: mode strings, sizes, times, colours.
 
-use crate::vault::{Attr, Kind};
+use crate::vault::{Attr, ChangeKind, Kind};
+
+/// A change's one-letter tag (`A`, `M`, `D`, `T`) and its ANSI colour code.
+pub fn change_tag(kind: ChangeKind) -> (&'static str, &'static str) {
+    match kind {
+        ChangeKind::Added => ("A", "32"),
+        ChangeKind::Modified => ("M", "33"),
+        ChangeKind::Deleted => ("D", "31"),
+        ChangeKind::TypeChanged => ("T", "35"),
+    }
+}
 
 /// `drwxr-xr-x`-style mode string.
 pub fn mode_string(attr: &Attr) -> String {

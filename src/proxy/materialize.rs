@@ -69,7 +69,8 @@ pub struct WriteBack {
     pub refused: u64,
 }
 
-fn host_err(path: &Path, err: io::Error) -> VaultError {
+/// A host I/O error that names the host path.
+pub fn host_err(path: &Path, err: io::Error) -> VaultError {
     VaultError::Io(io::Error::new(
         err.kind(),
         format!("{}: {err}", path.display()),
@@ -99,7 +100,8 @@ pub fn set_times(path: &Path, mtime_ns: i64) -> io::Result<()> {
     .map_err(io::Error::from)
 }
 
-fn host_path(root: &Path, path: &VaultPath) -> PathBuf {
+/// Where vault path `path` is under the host directory `root`.
+pub fn host_path(root: &Path, path: &VaultPath) -> PathBuf {
     let mut out = root.to_path_buf();
     for name in path.components() {
         out.push(std::ffi::OsStr::from_bytes(name));

@@ -5,7 +5,7 @@ use super::checkpoint;
 use super::child::{self, ChildOutcome, ChildSpec};
 use super::env;
 use super::error::ProxyError;
-use super::materialize::Materialized;
+use super::materialize::{Materialized, host_path};
 use crate::mount::registry::{is_fuse_mounted, pid_alive};
 use crate::mount::{LiveMount, MountError, MountRequest, MountTarget, PathGuard, Violation};
 use crate::policy::{CheckpointMode, CommandDecision, Policy};
@@ -240,7 +240,7 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     let guard = Arc::new(PathGuard::new(req.policy.clone()));
     let child_spec = |dir: &Path| ChildSpec {
         argv: req.argv.clone(),
-        cwd: host_dir(dir, &req.cwd),
+        cwd: host_path(dir, &req.cwd),
         env: env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env),
         // As with timeout(1), a zero timeout means none.
         timeout: Some(
@@ -402,17 +402,6 @@ fn sweep_stale_runs(runs: &Path) {
         }
     }
 }
-
-/// The host directory for a vault directory under `root`.
-fn host_dir(root: &Path, cwd: &VaultPath) -> PathBuf {
-    let mut out = root.to_path_buf();
-    for name in cwd.components() {
-        out.push(std::ffi::OsStr::from_bytes(name));
-    }
-    out
-}
-
-use std::os::unix::ffi::OsStrExt;
 
 /// The command as one line (lossy for non-UTF-8 arguments).
 pub fn command_line(argv: &[OsString]) -> String {
