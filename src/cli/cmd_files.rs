@@ -97,29 +97,32 @@ pub fn cat(ctx: &mut Ctx, args: super::args_ops::CatArgs) -> CliResult<Output> {
     let path = vault_path(&args.path)?;
     let json_mode = ctx.json;
     let mut too_large = None;
-    let embedded = ctx.store()?.read(&head(&vault), |t| {
-        let attr = t.stat(&path)?;
-        match attr.kind {
-            Kind::Dir => return Err(VaultError::IsADirectory(path.to_string())),
-            Kind::Symlink => return Ok(Err(attr)),
-            Kind::File => {}
-        }
-        let mut reader = t.open(&attr)?;
-        if !json_mode {
-            let mut out = std::io::stdout().lock();
-            match std::io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-                _ => return Ok(Ok(None)),
+    let embedded = ctx
+        .store()?
+        .read(&head(&vault), |t| {
+            let attr = t.stat(&path)?;
+            match attr.kind {
+                Kind::Dir => return Err(VaultError::IsADirectory(path.to_string())),
+                Kind::Symlink => return Ok(Err(attr)),
+                Kind::File => {}
             }
-        }
-        if attr.size > JSON_CAT_MAX {
-            too_large = Some(attr.size);
-            return Ok(Ok(None));
-        }
-        let mut bytes = Vec::with_capacity(attr.size as usize);
-        reader.read_to_end(&mut bytes)?;
-        Ok(Ok(Some(bytes)))
-    })?;
+            let mut reader = t.open(&attr)?;
+            if !json_mode {
+                let mut out = std::io::stdout().lock();
+                match std::io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                    _ => return Ok(Ok(None)),
+                }
+            }
+            if attr.size > JSON_CAT_MAX {
+                too_large = Some(attr.size);
+                return Ok(Ok(None));
+            }
+            let mut bytes = Vec::with_capacity(attr.size as usize);
+            reader.read_to_end(&mut bytes)?;
+            Ok(Ok(Some(bytes)))
+        })
+        .map_err(|e| e.at_path(&path))?;
     let bytes = match embedded {
         Err(link) => {
             let target =

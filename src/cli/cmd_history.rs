@@ -76,23 +76,26 @@ pub fn cat_version(ctx: &mut Ctx, raw: &std::ffi::OsStr, n: u64) -> CliResult<Ou
     let vault = ctx.vault()?;
     let path = vault_path(raw)?;
     let json_mode = ctx.json;
-    let bytes = ctx.store()?.read(&head(&vault), |t| {
-        let v = t.version(&path, n)?;
-        let mut reader = t.open_version(&v)?;
-        if !json_mode {
-            let mut out = std::io::stdout().lock();
-            match std::io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-                _ => return Ok(None),
+    let bytes = ctx
+        .store()?
+        .read(&head(&vault), |t| {
+            let v = t.version(&path, n)?;
+            let mut reader = t.open_version(&v)?;
+            if !json_mode {
+                let mut out = std::io::stdout().lock();
+                match std::io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                    _ => return Ok(None),
+                }
             }
-        }
-        if v.size > super::cmd_files::JSON_CAT_MAX {
-            return Ok(Some(Err(v.size)));
-        }
-        let mut bytes = Vec::with_capacity(v.size as usize);
-        reader.read_to_end(&mut bytes)?;
-        Ok(Some(Ok(bytes)))
-    })?;
+            if v.size > super::cmd_files::JSON_CAT_MAX {
+                return Ok(Some(Err(v.size)));
+            }
+            let mut bytes = Vec::with_capacity(v.size as usize);
+            reader.read_to_end(&mut bytes)?;
+            Ok(Some(Ok(bytes)))
+        })
+        .map_err(|e| e.at_path(&path))?;
     match bytes {
         None => Ok(Output::Streamed),
         Some(Err(size)) => Err(CliError::new(

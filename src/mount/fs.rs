@@ -904,15 +904,50 @@ impl VaultFs {
     }
 
     fn do_fallocate(&self, ino: u64, offset: u64, length: u64, mode: i32) -> Result<(), Errno> {
-        if mode != 0 {
-            return Err(Errno::EOPNOTSUPP);
-        }
-        let size = self.lock().attr(&self.state, ino)?.size;
+        use nix::libc::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE};
         let end = offset.checked_add(length).ok_or(Errno::EFBIG)?;
-        if end > size {
+        let keep_size = mode & FALLOC_FL_KEEP_SIZE != 0;
+        let zero = match mode & !FALLOC_FL_KEEP_SIZE {
+            0 => false,
+            // Punching needs KEEP_SIZE, as on every Linux file system.
+            FALLOC_FL_PUNCH_HOLE if keep_size => true,
+            FALLOC_FL_ZERO_RANGE => true,
+            FALLOC_FL_PUNCH_HOLE => return Err(Errno::EINVAL),
+            _ => return Err(Errno::EOPNOTSUPP),
+        };
+        self.writable()?;
+        let size = self.lock().attr(&self.state, ino)?.size;
+        // Holes cost nothing, so there is nothing to reserve: only the size moves.
+        if end > size && !keep_size {
             self.do_setattr(ino, None, None, None, Some(end), None)?;
         }
-        Ok(())
+        if !zero {
+            return Ok(());
+        }
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let attr = inner.attr(&self.state, ino)?;
+        if attr.kind != Kind::File {
+            return Err(Errno::ENODEV);
+        }
+        self.guard_ino(inner, ino, PathOp::Write)?;
+        let in_tree = inner.read(&self.state, |t| t.attr(ino))?.is_some();
+        inner.with_open_file(&attr, |store, of, quiet_until| {
+            let editor = store
+                .read(&self.state, |t| {
+                    let editor = of.editor(t, &attr)?;
+                    t.zero_edited(editor, offset, length)?;
+                    Ok(editor)
+                })
+                .map_err(|e| errno(&e))?;
+            if in_tree {
+                begin_batch(store, quiet_until)?;
+                store
+                    .write_unjournaled(&self.target.vault, |w| w.commit_edited(ino, editor, None))
+                    .map_err(|e| errno(&e))?;
+            }
+            Ok(())
+        })
     }
 }
 

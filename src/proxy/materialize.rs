@@ -71,10 +71,14 @@ pub struct WriteBack {
 
 /// A host I/O error that names the host path.
 pub fn host_err(path: &Path, err: io::Error) -> VaultError {
-    VaultError::Io(io::Error::new(
-        err.kind(),
-        format!("{}: {err}", path.display()),
-    ))
+    match VaultError::from(err) {
+        VaultError::Io(err) => VaultError::Io(io::Error::new(
+            err.kind(),
+            format!("{}: {err}", path.display()),
+        )),
+        // A damaged chunk read while copying out stays a store error.
+        other => other.at_path(&path.display()),
+    }
 }
 
 /// Nanoseconds since the epoch of a host file's mtime.

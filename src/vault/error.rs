@@ -79,10 +79,32 @@ pub enum VaultError {
     Sqlite(#[from] rusqlite::Error),
     /// Reading a content stream failed.
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for VaultError {
+    /// Unwraps a store error that travelled through `std::io::Read` (a
+    /// [`super::ContentReader`] read inside `io::copy`), so that a damaged chunk
+    /// stays `Corrupt` instead of becoming an i/o error.
+    fn from(err: std::io::Error) -> Self {
+        if err.get_ref().is_some_and(|inner| inner.is::<VaultError>()) {
+            let inner = err.into_inner().expect("checked above");
+            return *inner.downcast::<VaultError>().expect("checked above");
+        }
+        VaultError::Io(err)
+    }
 }
 
 impl VaultError {
+    /// Names `path` in a corruption found while reading it, so the user learns
+    /// which file is damaged.
+    pub fn at_path(self, path: &impl std::fmt::Display) -> Self {
+        match self {
+            VaultError::Corrupt(what) => VaultError::Corrupt(format!("{path}: {what}")),
+            other => other,
+        }
+    }
+
     /// True when the disk (or a quota on it) is full.
     pub fn is_disk_full(&self) -> bool {
         match self {

@@ -119,7 +119,12 @@ pub(crate) fn settle(
         return Ok(());
     }
     conn.prepare_cached(
-        "UPDATE vaults SET usage_files = usage_files + ?1, usage_bytes = usage_bytes + ?2
+        // Sparse files may add up past what an integer holds: the sum then
+        // stays at the largest one (SQLite turns an overflowing sum into a REAL,
+        // which min() brings back), past any quota anyone can set; a count
+        // that saturated is approximate from then on, and never negative.
+        "UPDATE vaults SET usage_files = usage_files + ?1,
+                usage_bytes = max(0, min(usage_bytes + ?2, 9223372036854775807))
          WHERE id = ?3 AND usage_files IS NOT NULL AND usage_bytes IS NOT NULL",
     )?
     .execute(params![files, bytes, vault_id])?;

@@ -411,6 +411,11 @@ impl<'c> Tree<'c> {
         editor.truncate(self.conn, size)
     }
 
+    /// Zeros a range of an editor's content, keeping its size (a punched hole).
+    pub fn zero_edited(&self, editor: &mut ContentEditor, offset: u64, len: u64) -> Result<()> {
+        editor.zero_range(self.conn, offset, len)
+    }
+
     /// Every path at or below `path`, parents before children, names sorted.
     pub fn walk(&self, path: &VaultPath) -> Result<Vec<(VaultPath, Attr)>> {
         let root = self.stat(path)?;
@@ -488,7 +493,7 @@ impl<'c> TreeWriter<'c> {
 
     fn count_usage(&self, inodes: i64, bytes: i64) {
         let (i, b) = self.usage.get();
-        self.usage.set((i + inodes, b + bytes));
+        self.usage.set((i + inodes, b.saturating_add(bytes)));
     }
 
     /// A new file content: within the size limit, and queued for the search index.
