@@ -404,6 +404,11 @@ pub struct MountArgs {
     /// Serve from this process until unmounted or interrupted, instead of in the background.
     #[arg(long)]
     pub foreground: bool,
+    /// Let other users use the mount (an agent running as its own uid); the
+    /// kernel still checks each file's permissions. Needs root, or
+    /// `user_allow_other` in /etc/fuse.conf.
+    #[arg(long)]
+    pub allow_other: bool,
 }
 
 /// `avfs unmount DIR`

@@ -103,8 +103,8 @@ pub fn cat(ctx: &mut Ctx, args: super::args_ops::CatArgs) -> CliResult<Output> {
             let attr = t.stat(&path)?;
             match attr.kind {
                 Kind::Dir => return Err(VaultError::IsADirectory(path.to_string())),
-                Kind::Symlink => return Ok(Err(attr)),
                 Kind::File => {}
+                _ => return Ok(Err(attr)),
             }
             let mut reader = t.open(&attr)?;
             if !json_mode {
@@ -124,14 +124,15 @@ pub fn cat(ctx: &mut Ctx, args: super::args_ops::CatArgs) -> CliResult<Output> {
         })
         .map_err(|e| e.at_path(&path))?;
     let bytes = match embedded {
-        Err(link) => {
-            let target =
-                String::from_utf8_lossy(link.target.as_deref().unwrap_or_default()).into_owned();
-            return Err(CliError::new(
-                "not_a_file",
-                ExitStatus::Conflict,
-                format!("{path} is a symlink to '{target}'; avfs does not follow symlinks"),
-            ));
+        Err(other) => {
+            let message = match &other.target {
+                Some(target) => format!(
+                    "{path} is a symlink to '{}'; avfs does not follow symlinks",
+                    String::from_utf8_lossy(target)
+                ),
+                None => format!("{path} is a {}, which has no content", other.kind.as_str()),
+            };
+            return Err(CliError::new("not_a_file", ExitStatus::Conflict, message));
         }
         Ok(None) if too_large.is_none() => return Ok(Output::Streamed),
         Ok(None) => {

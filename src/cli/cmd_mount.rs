@@ -42,7 +42,7 @@ fn record_line(r: &MountRecord) -> String {
     format!("{}  {what}  {mode}  pid {}", r.mountpoint.display(), r.pid)
 }
 
-/// `avfs mount [VAULT] DIR [--readonly] [--checkpoint NAME] [--foreground]`
+/// `avfs mount [VAULT] DIR [--readonly] [--checkpoint NAME] [--foreground] [--allow-other]`
 pub fn mount(ctx: &mut Ctx, args: MountArgs) -> CliResult<Output> {
     let (vault, dir) = match args.args.as_slice() {
         [dir] => (ctx.vault()?, PathBuf::from(dir)),
@@ -63,6 +63,7 @@ pub fn mount(ctx: &mut Ctx, args: MountArgs) -> CliResult<Output> {
             readonly: args.readonly,
         },
         mountpoint,
+        allow_other: args.allow_other,
     };
     if args.foreground {
         let json = ctx.json;
@@ -112,6 +113,9 @@ pub(super) fn spawn_server(request: &MountRequest, args: &MountArgs) -> CliResul
         .stderr(log);
     if args.readonly {
         cmd.arg("--readonly");
+    }
+    if args.allow_other {
+        cmd.arg("--allow-other");
     }
     if let Some(cp) = &args.checkpoint {
         cmd.arg("--checkpoint").arg(cp);

@@ -145,12 +145,14 @@ fn kept_mount(
             readonly,
         },
         mountpoint: crate::mount::preflight(&absolute)?,
+        allow_other: false,
     };
     let args = MountArgs {
         args: Vec::new(),
         readonly,
         checkpoint: None,
         foreground: false,
+        allow_other: false,
     };
     Ok(spawn_server(&request, &args)?.mountpoint)
 }

@@ -10,7 +10,7 @@ use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::{WirePath, put_path};
 use super::{Ctx, Output, vault_path};
-use crate::proxy::materialize::{host_err, mtime_ns, set_times};
+use crate::proxy::materialize::{host_err, make_special, mtime_ns, set_times, special_of};
 use crate::vault::{Kind, NewNode, Op, StateRef, VaultError, VaultPath};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -30,6 +30,8 @@ struct Counts {
     dirs: u64,
     symlinks: u64,
     hard_links: u64,
+    /// Fifos, sockets and device nodes.
+    special: u64,
     bytes: u64,
     skipped: Vec<Skipped>,
 }
@@ -51,6 +53,9 @@ impl Counts {
             self.symlinks,
             self.hard_links
         );
+        if self.special > 0 {
+            s.push_str(&format!(", {} fifos, sockets or devices", self.special));
+        }
         for skip in &self.skipped {
             s.push_str(&format!("\nskipped {}: {}", skip.path.path, skip.reason));
         }
@@ -210,10 +215,19 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
                     linked.insert(key, ino);
                 }
                 ino
+            } else if let Some((kind, rdev)) = special_of(&item.meta) {
+                counts.special += 1;
+                match existing {
+                    Some(e) if e.kind == kind => w.unlink(parent, &item.name)?,
+                    Some(_) => return Err(conflict()),
+                    None => {}
+                }
+                let node = NewNode::special(kind, mode, rdev).with_mtime(mtime);
+                w.create(parent, &item.name, node)?.ino
             } else {
                 counts.skipped.push(Skipped {
                     path: WirePath::from_bytes(item.host.as_os_str().as_bytes()),
-                    reason: "not a regular file, directory or symlink",
+                    reason: "not a file, directory, symlink, fifo, socket or device",
                 });
                 inos.push(0);
                 continue;
@@ -341,6 +355,26 @@ pub fn export(ctx: &mut Ctx, args: ExportArgs) -> CliResult<Output> {
                             + std::time::Duration::from_nanos(attr.mtime_ns.max(0) as u64);
                         file.set_modified(mtime).map_err(io_err)?;
                         written.insert(attr.ino, out);
+                    }
+                    special => {
+                        clear(&out, true).map_err(io_err)?;
+                        match make_special(&out, attr) {
+                            Ok(()) => {
+                                counts.special += 1;
+                                set_times(&out, attr.mtime_ns).map_err(io_err)?;
+                            }
+                            Err(e) if special == Kind::Socket || e.kind() == io::ErrorKind::PermissionDenied => {
+                                counts.skipped.push(Skipped {
+                                    path: WirePath::from_bytes(out.as_os_str().as_bytes()),
+                                    reason: if special == Kind::Socket {
+                                        "a socket's name is not exported (it means nothing without its listener)"
+                                    } else {
+                                        "making a device node needs root"
+                                    },
+                                });
+                            }
+                            Err(e) => return Err(io_err(e)),
+                        }
                     }
                 }
             }

@@ -178,6 +178,10 @@ fn file_type(kind: Kind) -> FileType {
         Kind::File => FileType::RegularFile,
         Kind::Dir => FileType::Directory,
         Kind::Symlink => FileType::Symlink,
+        Kind::Fifo => FileType::NamedPipe,
+        Kind::Socket => FileType::Socket,
+        Kind::CharDevice => FileType::CharDevice,
+        Kind::BlockDevice => FileType::BlockDevice,
     }
 }
 
@@ -187,20 +191,16 @@ fn fuse_attr(attr: &Attr) -> FileAttr {
         ino: INodeNo(attr.ino),
         size: attr.size,
         blocks: attr.size.div_ceil(512),
-        atime: mtime,
+        atime: to_time(attr.atime_ns),
         mtime,
         ctime: to_time(attr.ctime_ns),
         crtime: mtime,
         kind: file_type(attr.kind),
         perm: (attr.mode & 0o7777) as u16,
-        nlink: if attr.kind == Kind::Dir {
-            2
-        } else {
-            attr.nlink
-        },
+        nlink: attr.nlink,
         uid: attr.uid,
         gid: attr.gid,
-        rdev: 0,
+        rdev: attr.rdev as u32,
         blksize: 4096,
         flags: 0,
     }
@@ -225,6 +225,55 @@ fn negative_entry() -> FileAttr {
         blksize: 4096,
         flags: 0,
     }
+}
+
+/// Who made a request: new inodes belong to them, as on any POSIX file system.
+#[derive(Clone, Copy, Debug)]
+struct Caller {
+    uid: u32,
+    gid: u32,
+}
+
+impl Caller {
+    fn of(req: &Request) -> Self {
+        Self {
+            uid: req.uid(),
+            gid: req.gid(),
+        }
+    }
+
+    /// Root may do what the kernel grants CAP_FSETID and CAP_CHOWN for.
+    fn is_root(self) -> bool {
+        self.uid == 0
+    }
+
+    /// Gives a new node its owner: the caller, with the group of a setgid
+    /// parent directory (which also passes its setgid bit to subdirectories:
+    /// BSD group semantics, as Linux's `inode_init_owner`). A file's setgid
+    /// bit is dropped when its group is not the caller's and the caller is not
+    /// root.
+    fn owns(self, parent: &Attr, node: NewNode) -> NewNode {
+        let setgid_dir = parent.mode & 0o2000 != 0;
+        let gid = if setgid_dir { parent.gid } else { self.gid };
+        let mut mode = node.mode();
+        if setgid_dir && node.is_dir() {
+            mode |= 0o2000;
+        } else if !node.is_dir() && gid != self.gid && !self.is_root() {
+            mode &= !0o2000;
+        }
+        node.with_mode(mode).with_owner(self.uid, gid)
+    }
+}
+
+/// The mode left after a change that must drop setuid/setgid (a chown, or a
+/// write or truncate by someone without CAP_FSETID): setuid always goes,
+/// setgid only with group-execute (without it, it marks mandatory locking).
+fn killed_suid(mode: u32) -> u32 {
+    let mut mode = mode & !0o4000;
+    if mode & 0o010 != 0 {
+        mode &= !0o2000;
+    }
+    mode
 }
 
 fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
@@ -511,13 +560,18 @@ impl VaultFs {
 
     #[allow(clippy::too_many_arguments)]
     #[allow(clippy::too_many_arguments)]
+    /// One `setattr`: `caller` is who asked (None: avfs itself, e.g. the size
+    /// change of an `fallocate`), which decides whether setuid/setgid go.
+    #[allow(clippy::too_many_arguments)]
     fn do_setattr(
         &self,
+        caller: Option<Caller>,
         ino: u64,
         mode: Option<u32>,
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
+        atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
     ) -> Result<Attr, Errno> {
         self.writable()?;
@@ -529,6 +583,20 @@ impl VaultFs {
         // attributes live (and die) with the open file.
         let in_tree = inner.read(&self.state, |t| t.attr(ino))?.is_some();
         let mtime_ns = mtime.map(from_time);
+        let atime_ns = atime.map(from_time);
+        // Under HANDLE_KILLPRIV_V2 dropping setuid/setgid is ours to do: on a
+        // chown always, on a truncate by someone without CAP_FSETID.
+        let chown = uid.is_some() || gid.is_some();
+        let truncate_by_user = size.is_some() && caller.is_some_and(|c| !c.is_root());
+        let mode = match mode {
+            None if attr.kind != Kind::Dir
+                && (chown || truncate_by_user)
+                && killed_suid(attr.mode) != attr.mode =>
+            {
+                Some(killed_suid(attr.mode))
+            }
+            mode => mode,
+        };
         if let Some(size) = size {
             if attr.kind == Kind::Dir {
                 return Err(Errno::EISDIR);
@@ -556,14 +624,18 @@ impl VaultFs {
             // Content committed later (on close) must keep this time (cp -p, tar).
             of.mtime_override = Some(ns);
         }
-        if mode.is_some() || uid.is_some() || gid.is_some() || mtime.is_some() {
+        let times = mtime_ns.is_some() || atime_ns.is_some();
+        if mode.is_some() || chown || times {
             if in_tree {
                 self.change(inner, |w| {
-                    if uid.is_some() || gid.is_some() {
+                    if chown {
                         w.set_owner(ino, uid, gid)?;
                     }
-                    if mode.is_some() || mtime_ns.is_some() {
-                        w.set_meta(ino, mode, mtime_ns)?;
+                    if mode.is_some() {
+                        w.set_meta(ino, mode, None)?;
+                    }
+                    if times {
+                        w.set_times(ino, atime_ns, mtime_ns)?;
                     }
                     Ok(())
                 })?;
@@ -573,6 +645,7 @@ impl VaultFs {
                 last.uid = uid.unwrap_or(last.uid);
                 last.gid = gid.unwrap_or(last.gid);
                 last.mtime_ns = mtime_ns.unwrap_or(last.mtime_ns);
+                last.atime_ns = atime_ns.unwrap_or(last.atime_ns);
             }
             inner.stats.attrs_changed += 1;
         }
@@ -581,6 +654,7 @@ impl VaultFs {
 
     fn do_create_node(
         &self,
+        caller: Caller,
         parent: u64,
         name: &OsStr,
         node: impl FnOnce(&TreeWriter<'_>) -> Result<NewNode, VaultError>,
@@ -598,8 +672,9 @@ impl VaultFs {
             }
             self.guard_entry(&mut inner, parent, name, PathOp::Create)?;
         }
+        let dir = inner.attr(&self.state, parent)?;
         let attr = self.change(&mut inner, |w| {
-            let node = node(w)?;
+            let node = caller.owns(&dir, node(w)?);
             w.create(parent, name, node)
         })?;
         inner.stats.created += 1;
@@ -674,8 +749,11 @@ impl VaultFs {
     fn do_link(&self, ino: u64, newparent: u64, newname: &OsStr) -> Result<Attr, Errno> {
         let newname = checked_name(newname)?;
         let mut inner = self.lock();
-        if self.guard.is_some() {
+        if let Some(guard) = self.guard.clone() {
             self.writable()?;
+            if let Some(source) = self.guarded_path(&mut inner, ino)? {
+                guard.check_link(&source)?;
+            }
             self.guard_entry(&mut inner, newparent, newname, PathOp::Create)?;
         }
         let attr = self.change(&mut inner, |w| w.link(ino, newparent, newname))?;
@@ -919,7 +997,7 @@ impl VaultFs {
         let size = self.lock().attr(&self.state, ino)?.size;
         // Holes cost nothing, so there is nothing to reserve: only the size moves.
         if end > size && !keep_size {
-            self.do_setattr(ino, None, None, None, Some(end), None)?;
+            self.do_setattr(None, ino, None, None, None, Some(end), None, None)?;
         }
         if !zero {
             return Ok(());
@@ -1007,13 +1085,13 @@ impl Filesystem for VaultFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         _fh: Option<FileHandle>,
@@ -1023,7 +1101,8 @@ impl Filesystem for VaultFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self.do_setattr(ino.0, mode, uid, gid, size, mtime) {
+        let caller = Some(Caller::of(req));
+        match self.do_setattr(caller, ino.0, mode, uid, gid, size, atime, mtime) {
             Ok(attr) => reply.attr(&TTL, &fuse_attr(&attr)),
             Err(e) => reply.error(e),
         }
@@ -1047,21 +1126,31 @@ impl Filesystem for VaultFs {
 
     fn mknod(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
         umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        // Only regular files: devices, fifos and sockets have no place in a workspace store.
-        if mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
-            return reply.error(Errno::EPERM);
-        }
-        let result = self.do_create_node(parent.0, name, |w| {
-            let (content, size) = w.store_content(&[][..])?;
-            Ok(NewNode::file(content, size, mode & !umask))
+        use nix::libc::{S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
+        // The kernel checked CAP_MKNOD for devices before asking.
+        let special = match mode & S_IFMT {
+            S_IFREG | 0 => None,
+            S_IFIFO => Some((Kind::Fifo, 0)),
+            S_IFSOCK => Some((Kind::Socket, 0)),
+            S_IFCHR => Some((Kind::CharDevice, u64::from(rdev))),
+            S_IFBLK => Some((Kind::BlockDevice, u64::from(rdev))),
+            _ => return reply.error(Errno::EINVAL),
+        };
+        let perm = mode & !umask & 0o7777;
+        let result = self.do_create_node(Caller::of(req), parent.0, name, |w| match special {
+            Some((kind, rdev)) => Ok(NewNode::special(kind, perm, rdev)),
+            None => {
+                let (content, size) = w.store_content(&[][..])?;
+                Ok(NewNode::file(content, size, perm))
+            }
         });
         match result {
             Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
@@ -1071,14 +1160,15 @@ impl Filesystem for VaultFs {
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
         umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.do_create_node(parent.0, name, |_| Ok(NewNode::dir(mode & !umask))) {
+        let node = |_: &TreeWriter<'_>| Ok(NewNode::dir(mode & !umask));
+        match self.do_create_node(Caller::of(req), parent.0, name, node) {
             Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
             Err(e) => reply.error(e),
         }
@@ -1100,14 +1190,15 @@ impl Filesystem for VaultFs {
 
     fn symlink(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
         target: &Path,
         reply: ReplyEntry,
     ) {
         let target = target.as_os_str().as_bytes().to_vec();
-        match self.do_create_node(parent.0, link_name, |_| Ok(NewNode::symlink(target))) {
+        let node = |_: &TreeWriter<'_>| Ok(NewNode::symlink(target));
+        match self.do_create_node(Caller::of(req), parent.0, link_name, node) {
             Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
             Err(e) => reply.error(e),
         }
@@ -1384,7 +1475,7 @@ impl Filesystem for VaultFs {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -1393,7 +1484,7 @@ impl Filesystem for VaultFs {
         reply: ReplyCreate,
     ) {
         let result = self
-            .do_create_node(parent.0, name, |w| {
+            .do_create_node(Caller::of(req), parent.0, name, |w| {
                 let (content, size) = w.store_content(&[][..])?;
                 Ok(NewNode::file(content, size, mode & !umask))
             })

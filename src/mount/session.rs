@@ -23,6 +23,8 @@ pub struct MountRequest {
     pub target: MountTarget,
     /// Where to show it.
     pub mountpoint: PathBuf,
+    /// Let other users in (`allow_other`); the kernel still checks permissions.
+    pub allow_other: bool,
 }
 
 /// Checks a mount point before anything is mounted; returns its absolute path.
@@ -55,7 +57,7 @@ pub fn preflight(mountpoint: &Path) -> Result<PathBuf, MountError> {
     Ok(absolute)
 }
 
-fn config(target: &MountTarget) -> Config {
+fn config(target: &MountTarget, allow_other: bool) -> Config {
     let mut options = vec![
         MountOption::FSName(format!("avfs:{}", target.vault)),
         MountOption::Subtype("avfs".into()),
@@ -70,7 +72,13 @@ fn config(target: &MountTarget) -> Config {
     });
     let mut config = Config::default();
     config.mount_options = options;
-    config.acl = SessionACL::Owner;
+    // Others (an agent running as its own uid) only when asked: permission
+    // checks stay the kernel's (DefaultPermissions) either way.
+    config.acl = if allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
     config.n_threads = Some(2);
     config
 }
@@ -99,15 +107,17 @@ impl LiveMount {
             fs = fs.with_guard(guard);
         }
         let finisher = fs.finisher();
-        let session =
-            Session::new(fs, &mountpoint, &config(&request.target)).map_err(|e| {
-                match e.raw_os_error() {
-                    Some(nix::libc::ENODEV) | Some(nix::libc::ENOENT) => {
-                        MountError::FuseUnavailable(e.to_string())
-                    }
-                    _ => MountError::Io(e),
-                }
-            })?;
+        let session = Session::new(
+            fs,
+            &mountpoint,
+            &config(&request.target, request.allow_other),
+        )
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ENODEV) | Some(nix::libc::ENOENT) => {
+                MountError::FuseUnavailable(e.to_string())
+            }
+            _ => MountError::Io(e),
+        })?;
         let registry = Registry::new(&request.store_dir);
         let record = MountRecord {
             mountpoint: mountpoint.clone(),

@@ -101,10 +101,14 @@ pub enum Op {
     Create,
     /// Removing a path.
     Delete,
+    /// Giving an existing file another name (a hard link). Not an operation a
+    /// rule grants: it needs the rights of reading the file linked, and is
+    /// only named in violations.
+    Link,
 }
 
 impl Op {
-    /// Every operation.
+    /// Every operation a rule can grant.
     pub const ALL: [Op; 4] = [Op::Read, Op::Write, Op::Create, Op::Delete];
 
     /// The operation's name in a policy.
@@ -114,6 +118,7 @@ impl Op {
             Op::Write => "write",
             Op::Create => "create",
             Op::Delete => "delete",
+            Op::Link => "link",
         }
     }
 }

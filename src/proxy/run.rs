@@ -335,6 +335,7 @@ fn run_in_mode(
                 readonly: req.readonly,
             },
             mountpoint: dir.clone(),
+            allow_other: false,
         };
         match LiveMount::start(&request, Some(Arc::clone(guard))) {
             Ok(live) => Some(live),

@@ -69,8 +69,8 @@ fn merge(conn: &Connection, layer: i64, child: i64) -> Result<()> {
         params![layer, child],
     )?;
     conn.execute(
-        "INSERT OR IGNORE INTO inodes(ino, layer, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target)
-         SELECT ino, ?2, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target FROM inodes WHERE layer = ?1",
+        "INSERT OR IGNORE INTO inodes(ino, layer, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target, atime_ns, rdev)
+         SELECT ino, ?2, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target, atime_ns, rdev FROM inodes WHERE layer = ?1",
         params![layer, child],
     )?;
     conn.execute(

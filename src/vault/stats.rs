@@ -74,6 +74,9 @@ impl Store {
                         s.logical_bytes += attr.size;
                     }
                     Kind::File => {}
+                    // Fifos, sockets and device nodes are files without bytes.
+                    _ if seen.insert(attr.ino) => s.files += 1,
+                    _ => {}
                 }
             }
             Ok(s)

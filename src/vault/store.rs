@@ -300,8 +300,10 @@ impl Store {
             gid: stamp.gid,
             size: 0,
             mtime_ns: stamp.now_ns,
+            atime_ns: stamp.now_ns,
             ctime_ns: stamp.now_ns,
-            nlink: 1,
+            nlink: 2,
+            rdev: 0,
             content: None,
             target: None,
         })?;

@@ -333,6 +333,7 @@ pub struct Counts {
     pub dirs: u64,
     pub symlinks: u64,
     pub hard_links: u64,
+    pub special: u64,
     pub bytes: u64,
     pub skipped: Vec<serde_json::Value>,
 }
