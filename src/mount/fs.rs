@@ -8,6 +8,7 @@
 //! stays bounded whatever the file size.
 
 use super::errno::errno;
+use super::fault;
 use super::guard::PathGuard;
 use crate::policy::Op as PathOp;
 use crate::vault::{
@@ -16,16 +17,16 @@ use crate::vault::{
 };
 use fuser::{
     AccessFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, InitFlags, KernelConfig, LockOwner, Notifier, OpenFlags, RenameFlags, ReplyAttr,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long the kernel may cache entries and attributes.
@@ -99,6 +100,10 @@ struct OpenFile {
     /// A write asked for setuid/setgid to be dropped (the kernel leaves that
     /// to us under FUSE_HANDLE_KILLPRIV_V2).
     kill_suidgid: bool,
+    /// A request on this file failed halfway (it panicked): its unsaved writes
+    /// are gone, so reads, writes and commits through it fail with EIO until
+    /// every handle has closed, rather than anything partial being committed.
+    broken: bool,
 }
 
 impl OpenFile {
@@ -109,11 +114,17 @@ impl OpenFile {
             last,
             mtime_override: None,
             kill_suidgid: false,
+            broken: false,
         }
     }
 
     /// The file's editor, opened on `attr`'s content the first time it is needed.
     fn editor(&mut self, tree: &Tree<'_>, attr: &Attr) -> Result<&mut ContentEditor, VaultError> {
+        if self.broken {
+            return Err(VaultError::Io(std::io::Error::other(
+                "an earlier request on this open file failed; its unsaved writes are lost",
+            )));
+        }
         if self.editor.is_none() {
             self.editor = Some(tree.edit(attr)?);
         }
@@ -152,6 +163,8 @@ pub struct VaultFs {
     writeback: AtomicBool,
     guard: Option<Arc<PathGuard>>,
     inner: Arc<Mutex<Inner>>,
+    /// The channel for telling the kernel to drop what it caches, once mounted.
+    kernel: Arc<OnceLock<Notifier>>,
 }
 
 fn to_time(ns: i64) -> SystemTime {
@@ -281,6 +294,9 @@ impl Inner {
         let Some(of) = files.get_mut(&ino) else {
             return Ok(());
         };
+        if of.broken {
+            return Err(Errno::EIO);
+        }
         let mtime = of.mtime_override;
         let kill = std::mem::take(&mut of.kill_suidgid);
         let Some(editor) = of.editor.as_mut().filter(|e| e.is_changed()) else {
@@ -338,6 +354,15 @@ impl Inner {
         out
     }
 
+    /// After a request on `ino` panicked: its open file's unsaved writes may be
+    /// half-applied, so they are dropped and the file fails with EIO until closed.
+    fn quarantine(&mut self, ino: u64) {
+        if let Some(of) = self.files.get_mut(&ino) {
+            of.editor = None;
+            of.broken = true;
+        }
+    }
+
     fn open_file(&mut self, attr: &Attr, append: bool, unreadable: Option<VaultPath>) -> u64 {
         let of = self
             .files
@@ -379,7 +404,12 @@ impl Finisher {
         let mut inner = lock(&self.inner);
         let inos: Vec<u64> = inner.files.keys().copied().collect();
         for ino in inos {
-            let _ = inner.commit(&self.vault, ino);
+            // One file failing (even by a panic) must not cost the others their commit.
+            if !fault::contain("commit", ino, || {
+                let _ = inner.commit(&self.vault, ino);
+            }) {
+                inner.quarantine(ino);
+            }
         }
         let _ = inner.store.commit_batch();
         inner.stats.clone()
@@ -388,6 +418,10 @@ impl Finisher {
     /// Commits the open batch of directory and attribute changes, if any; the
     /// session calls this every [`BATCH_MAX_AGE`] so they reach other processes soon.
     pub fn tick(&self) {
+        fault::contain("batch commit", ROOT_INO, || self.tick_once());
+    }
+
+    fn tick_once(&self) {
         let mut inner = lock(&self.inner);
         if !inner.store.in_batch() {
             return;
@@ -410,6 +444,7 @@ impl VaultFs {
             store_dir: store_dir.to_path_buf(),
             writeback: AtomicBool::new(false),
             guard: None,
+            kernel: Arc::new(OnceLock::new()),
             inner: Arc::new(Mutex::new(Inner {
                 store,
                 files: HashMap::new(),
@@ -429,6 +464,27 @@ impl VaultFs {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         lock(&self.inner)
+    }
+
+    /// Serves one request on `ino` (its whole handler, reply included) so that
+    /// a panic fails only that request; see [`fault`].
+    fn serve(&self, op: &str, ino: u64, handler: impl FnOnce()) {
+        if !fault::contain(op, ino, handler) {
+            self.lock().quarantine(ino);
+            // The kernel may cache what the failed request was about (pages a
+            // failed write carried, a size): make it ask again. Not from this
+            // thread: the kernel may hold the inode's locks until we return.
+            if let Some(kernel) = self.kernel.get().cloned() {
+                std::thread::spawn(move || {
+                    let _ = kernel.inval_inode(INodeNo(ino), 0, 0);
+                });
+            }
+        }
+    }
+
+    /// Where the session puts its kernel notifier once it is mounted.
+    pub fn kernel_slot(&self) -> Arc<OnceLock<Notifier>> {
+        Arc::clone(&self.kernel)
     }
 
     /// The path that names `ino`, when path rules apply to it: never for the
@@ -600,7 +656,9 @@ impl VaultFs {
         }
         let attr = self.change(&mut inner, |w| {
             let node = node(w)?;
-            w.create(parent, name, node)
+            let attr = w.create(parent, name, node)?;
+            fault::trigger(name);
+            Ok(attr)
         })?;
         inner.stats.created += 1;
         Ok(attr)
@@ -781,6 +839,7 @@ impl VaultFs {
                         t.check_growth(&self.target.vault, ino, end)?;
                     }
                     t.write_edited(editor, at, data)?;
+                    fault::trigger(data);
                     Ok(editor.dirty_bytes() > SPILL_AT)
                 })
                 .inspect_err(|e| {
@@ -949,25 +1008,32 @@ impl Filesystem for VaultFs {
     }
 
     fn destroy(&mut self) {
-        self.finisher().finish();
+        let finisher = self.finisher();
+        fault::contain("destroy", ROOT_INO, || {
+            finisher.finish();
+        });
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.do_lookup(parent.0, name) {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
-            // Inode 0 tells the kernel to cache "no such name" for the TTL: tools
-            // probe many missing paths. Creating the name through the mount
-            // replaces the negative entry at once.
-            Err(e) if e == Errno::ENOENT => reply.entry(&TTL, &negative_entry(), Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        self.serve("lookup", parent.0, || {
+            match self.do_lookup(parent.0, name) {
+                Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+                // Inode 0 tells the kernel to cache "no such name" for the TTL: tools
+                // probe many missing paths. Creating the name through the mount
+                // replaces the negative entry at once.
+                Err(e) if e == Errno::ENOENT => reply.entry(&TTL, &negative_entry(), Generation(0)),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.lock().attr(&self.state, ino.0) {
-            Ok(attr) => reply.attr(&TTL, &fuse_attr(&attr)),
-            Err(e) => reply.error(e),
-        }
+        self.serve("getattr", ino.0, || {
+            match self.lock().attr(&self.state, ino.0) {
+                Ok(attr) => reply.attr(&TTL, &fuse_attr(&attr)),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn setattr(
@@ -988,26 +1054,30 @@ impl Filesystem for VaultFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self.do_setattr(ino.0, mode, uid, gid, size, mtime) {
-            Ok(attr) => reply.attr(&TTL, &fuse_attr(&attr)),
-            Err(e) => reply.error(e),
-        }
+        self.serve("setattr", ino.0, || {
+            match self.do_setattr(ino.0, mode, uid, gid, size, mtime) {
+                Ok(attr) => reply.attr(&TTL, &fuse_attr(&attr)),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        let attr = {
-            let mut inner = self.lock();
-            self.guard_ino(&mut inner, ino.0, PathOp::Read)
-                .and_then(|()| inner.attr(&self.state, ino.0))
-        };
-        match attr {
-            Ok(Attr {
-                target: Some(target),
-                ..
-            }) => reply.data(&target),
-            Ok(_) => reply.error(Errno::EINVAL),
-            Err(e) => reply.error(e),
-        }
+        self.serve("readlink", ino.0, || {
+            let attr = {
+                let mut inner = self.lock();
+                self.guard_ino(&mut inner, ino.0, PathOp::Read)
+                    .and_then(|()| inner.attr(&self.state, ino.0))
+            };
+            match attr {
+                Ok(Attr {
+                    target: Some(target),
+                    ..
+                }) => reply.data(&target),
+                Ok(_) => reply.error(Errno::EINVAL),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn mknod(
@@ -1020,18 +1090,20 @@ impl Filesystem for VaultFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        // Only regular files: devices, fifos and sockets have no place in a workspace store.
-        if mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
-            return reply.error(Errno::EPERM);
-        }
-        let result = self.do_create_node(parent.0, name, |w| {
-            let (content, size) = w.store_content(&[][..])?;
-            Ok(NewNode::file(content, size, mode & !umask))
+        self.serve("mknod", parent.0, || {
+            // Only regular files: devices, fifos and sockets have no place in a workspace store.
+            if mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
+                return reply.error(Errno::EPERM);
+            }
+            let result = self.do_create_node(parent.0, name, |w| {
+                let (content, size) = w.store_content(&[][..])?;
+                Ok(NewNode::file(content, size, mode & !umask))
+            });
+            match result {
+                Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+                Err(e) => reply.error(e),
+            }
         });
-        match result {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
-            Err(e) => reply.error(e),
-        }
     }
 
     fn mkdir(
@@ -1043,24 +1115,30 @@ impl Filesystem for VaultFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.do_create_node(parent.0, name, |_| Ok(NewNode::dir(mode & !umask))) {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        self.serve("mkdir", parent.0, || {
+            match self.do_create_node(parent.0, name, |_| Ok(NewNode::dir(mode & !umask))) {
+                Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.do_remove(parent.0, name, false) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.serve("unlink", parent.0, || {
+            match self.do_remove(parent.0, name, false) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.do_remove(parent.0, name, true) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.serve("rmdir", parent.0, || {
+            match self.do_remove(parent.0, name, true) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn symlink(
@@ -1071,11 +1149,13 @@ impl Filesystem for VaultFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let target = target.as_os_str().as_bytes().to_vec();
-        match self.do_create_node(parent.0, link_name, |_| Ok(NewNode::symlink(target))) {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        self.serve("symlink", parent.0, || {
+            let target = target.as_os_str().as_bytes().to_vec();
+            match self.do_create_node(parent.0, link_name, |_| Ok(NewNode::symlink(target))) {
+                Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn rename(
@@ -1088,10 +1168,12 @@ impl Filesystem for VaultFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        match self.do_rename(parent.0, name, newparent.0, newname, flags) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.serve("rename", parent.0, || {
+            match self.do_rename(parent.0, name, newparent.0, newname, flags) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn link(
@@ -1102,17 +1184,19 @@ impl Filesystem for VaultFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        match self.do_link(ino.0, newparent.0, newname) {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        self.serve("link", ino.0, || {
+            match self.do_link(ino.0, newparent.0, newname) {
+                Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.do_open(ino.0, flags) {
+        self.serve("open", ino.0, || match self.do_open(ino.0, flags) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn read(
@@ -1126,10 +1210,12 @@ impl Filesystem for VaultFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.do_read(ino.0, fh.0, offset, size) {
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(e),
-        }
+        self.serve("read", ino.0, || {
+            match self.do_read(ino.0, fh.0, offset, size) {
+                Ok(data) => reply.data(&data),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn write(
@@ -1144,11 +1230,13 @@ impl Filesystem for VaultFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
-        match self.do_write(ino.0, fh.0, offset, data, kill) {
-            Ok(n) => reply.written(n),
-            Err(e) => reply.error(e),
-        }
+        self.serve("write", ino.0, || {
+            let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+            match self.do_write(ino.0, fh.0, offset, data, kill) {
+                Ok(n) => reply.written(n),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn flush(
@@ -1159,26 +1247,28 @@ impl Filesystem for VaultFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        match self.lock().publish(&self.target.vault, ino.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.serve("flush", ino.0, || {
+            match self.lock().publish(&self.target.vault, ino.0) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        match self.do_release(fh.0) {
+        self.serve("release", ino.0, || match self.do_release(fh.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn fsync(
@@ -1189,94 +1279,102 @@ impl Filesystem for VaultFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.do_fsync(ino.0) {
+        self.serve("fsync", ino.0, || match self.do_fsync(ino.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.do_opendir(ino.0) {
+        self.serve("opendir", ino.0, || match self.do_opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn readdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let result = self.each_dir_entry(fh.0, offset, |next, name, attr| {
-            reply.add(
-                INodeNo(attr.ino),
-                next,
-                file_type(attr.kind),
-                OsStr::from_bytes(name),
-            )
+        self.serve("readdir", ino.0, || {
+            let result = self.each_dir_entry(fh.0, offset, |next, name, attr| {
+                reply.add(
+                    INodeNo(attr.ino),
+                    next,
+                    file_type(attr.kind),
+                    OsStr::from_bytes(name),
+                )
+            });
+            match result {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
         });
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
     }
 
     fn readdirplus(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let result = self.each_dir_entry(fh.0, offset, |next, name, attr| {
-            reply.add(
-                INodeNo(attr.ino),
-                next,
-                OsStr::from_bytes(name),
-                &TTL,
-                &fuse_attr(attr),
-                Generation(0),
-            )
+        self.serve("readdirplus", ino.0, || {
+            let result = self.each_dir_entry(fh.0, offset, |next, name, attr| {
+                reply.add(
+                    INodeNo(attr.ino),
+                    next,
+                    OsStr::from_bytes(name),
+                    &TTL,
+                    &fuse_attr(attr),
+                    Generation(0),
+                )
+            });
+            match result {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
         });
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
     }
 
     fn releasedir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.lock().handles.remove(&fh.0);
-        reply.ok();
+        self.serve("releasedir", ino.0, || {
+            self.lock().handles.remove(&fh.0);
+            reply.ok();
+        });
     }
 
     fn fsyncdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // Directory changes are committed as they happen; make them durable.
-        match self.lock().store.sync() {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        self.serve("fsyncdir", ino.0, || {
+            // Directory changes are committed as they happen; make them durable.
+            match self.lock().store.sync() {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        match self.do_statfs() {
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        self.serve("statfs", ino.0, || match self.do_statfs() {
             Ok((blocks, bfree, bavail, frsize)) => reply.statfs(
                 blocks,
                 bfree,
@@ -1288,7 +1386,7 @@ impl Filesystem for VaultFs {
                 frsize,
             ),
             Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn setxattr(
@@ -1301,50 +1399,60 @@ impl Filesystem for VaultFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        match self.do_setxattr(ino.0, name, value, flags) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.serve("setxattr", ino.0, || {
+            match self.do_setxattr(ino.0, name, value, flags) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let value = self
-            .lock()
-            .read(&self.state, |t| t.xattr(ino.0, name.as_bytes()))
-            .and_then(|v| v.ok_or(Errno::ENODATA));
-        reply_xattr(reply, value, size);
+        self.serve("getxattr", ino.0, || {
+            let value = self
+                .lock()
+                .read(&self.state, |t| t.xattr(ino.0, name.as_bytes()))
+                .and_then(|v| v.ok_or(Errno::ENODATA));
+            reply_xattr(reply, value, size);
+        });
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let names = self
-            .lock()
-            .read(&self.state, |t| t.xattr_names(ino.0))
-            .map(|names| {
-                names
-                    .into_iter()
-                    .flat_map(|mut n| {
-                        n.push(0);
-                        n
-                    })
-                    .collect::<Vec<u8>>()
-            });
-        reply_xattr(reply, names, size);
+        self.serve("listxattr", ino.0, || {
+            let names = self
+                .lock()
+                .read(&self.state, |t| t.xattr_names(ino.0))
+                .map(|names| {
+                    names
+                        .into_iter()
+                        .flat_map(|mut n| {
+                            n.push(0);
+                            n
+                        })
+                        .collect::<Vec<u8>>()
+                });
+            reply_xattr(reply, names, size);
+        });
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.do_removexattr(ino.0, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.serve("removexattr", ino.0, || {
+            match self.do_removexattr(ino.0, name) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        // Permission bits are checked by the kernel (default_permissions); this
-        // only has to say whether the inode exists.
-        match self.lock().attr(&self.state, ino.0) {
-            Ok(_) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.serve("access", ino.0, || {
+            // Permission bits are checked by the kernel (default_permissions); this
+            // only has to say whether the inode exists.
+            match self.lock().attr(&self.state, ino.0) {
+                Ok(_) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn create(
@@ -1357,27 +1465,29 @@ impl Filesystem for VaultFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let result = self
-            .do_create_node(parent.0, name, |w| {
-                let (content, size) = w.store_content(&[][..])?;
-                Ok(NewNode::file(content, size, mode & !umask))
-            })
-            .map(|attr| {
-                let fh = self
-                    .lock()
-                    .open_file(&attr, flags & nix::libc::O_APPEND != 0, None);
-                (attr, fh)
-            });
-        match result {
-            Ok((attr, fh)) => reply.created(
-                &TTL,
-                &fuse_attr(&attr),
-                Generation(0),
-                FileHandle(fh),
-                FopenFlags::empty(),
-            ),
-            Err(e) => reply.error(e),
-        }
+        self.serve("create", parent.0, || {
+            let result = self
+                .do_create_node(parent.0, name, |w| {
+                    let (content, size) = w.store_content(&[][..])?;
+                    Ok(NewNode::file(content, size, mode & !umask))
+                })
+                .map(|attr| {
+                    let fh = self
+                        .lock()
+                        .open_file(&attr, flags & nix::libc::O_APPEND != 0, None);
+                    (attr, fh)
+                });
+            match result {
+                Ok((attr, fh)) => reply.created(
+                    &TTL,
+                    &fuse_attr(&attr),
+                    Generation(0),
+                    FileHandle(fh),
+                    FopenFlags::empty(),
+                ),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 
     fn fallocate(
@@ -1390,9 +1500,11 @@ impl Filesystem for VaultFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        match self.do_fallocate(ino.0, offset, length, mode) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.serve("fallocate", ino.0, || {
+            match self.do_fallocate(ino.0, offset, length, mode) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            }
+        });
     }
 }

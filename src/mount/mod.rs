@@ -6,6 +6,7 @@
 
 pub mod errno;
 pub mod error;
+pub mod fault;
 pub mod fs;
 pub mod guard;
 pub mod registry;

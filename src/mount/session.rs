@@ -99,6 +99,7 @@ impl LiveMount {
             fs = fs.with_guard(guard);
         }
         let finisher = fs.finisher();
+        let kernel = fs.kernel_slot();
         let session =
             Session::new(fs, &mountpoint, &config(&request.target)).map_err(|e| {
                 match e.raw_os_error() {
@@ -108,6 +109,7 @@ impl LiveMount {
                     _ => MountError::Io(e),
                 }
             })?;
+        let _ = kernel.set(session.notifier());
         let registry = Registry::new(&request.store_dir);
         let record = MountRecord {
             mountpoint: mountpoint.clone(),
