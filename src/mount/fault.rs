@@ -1,11 +1,13 @@
 //! Blast radius: a failure while serving one request fails that request, never
 //! the mount.
 //!
-//! Every kernel request runs under [`contain`]. A panic in its handler unwinds
-//! to there: the reply, dropped unsent on the way, answers the kernel with EIO
-//! (fuser's rule for a reply that is never sent), every SQLite savepoint and
-//! transaction the handler had open rolls back as it is dropped, the cause is
-//! logged to stderr, and the serving thread lives on to take the next request.
+//! Every kernel request's work runs under [`contain`], before its reply. A
+//! panic in it unwinds to there: every SQLite savepoint and transaction the
+//! work had open rolls back as it is dropped, the cause is logged to stderr,
+//! the caller repairs the in-memory state the request touched, then replies
+//! EIO, and the serving thread lives on to take the next request. (The repair
+//! must come before the reply: once the kernel has its answer it may send the
+//! next request on that file to another thread.)
 //!
 //! Debug builds also carry a fault trigger, so tests can prove all of that
 //! through a real mount: see [`FAULT_PANIC`].
@@ -38,19 +40,20 @@ fn message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
-/// Runs `serve` (one request's whole handler, reply included); returns false,
-/// after logging the cause, when it panicked. The caller then repairs what the
-/// request may have left half-done in memory (see `OpenFiles::quarantine`).
-pub fn contain(op: &str, ino: u64, serve: impl FnOnce()) -> bool {
-    match catch_unwind(AssertUnwindSafe(serve)) {
-        Ok(()) => true,
+/// Runs `work` (one request's work, before its reply); `None`, after logging
+/// the cause, when it panicked. The caller then repairs what the request may
+/// have left half-done in memory (see `OpenFiles::quarantine`) and only then
+/// replies EIO, so no later request can see the half-done state.
+pub fn contain<T>(op: &str, ino: u64, work: impl FnOnce() -> T) -> Option<T> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(out) => Some(out),
         Err(payload) => {
             eprintln!(
                 "avfs mount: {op} on inode {ino} panicked: {}; the request failed with EIO \
                  and the mount keeps serving",
                 message(payload.as_ref())
             );
-            false
+            None
         }
     }
 }
@@ -61,10 +64,10 @@ mod tests {
 
     #[test]
     fn a_panic_is_contained_and_reported() {
-        assert!(contain("lookup", 1, || {}));
-        assert!(!contain("write", 7, || panic!("boom")));
+        assert_eq!(contain("lookup", 1, || 5), Some(5));
+        assert_eq!(contain("write", 7, || -> u8 { panic!("boom") }), None);
         let injected = contain("write", 7, || trigger(b"avfs-debug-panic and more"));
-        assert_eq!(injected, !cfg!(debug_assertions));
+        assert_eq!(injected.is_none(), cfg!(debug_assertions));
         trigger(b"ordinary data");
     }
 }
