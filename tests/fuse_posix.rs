@@ -2525,3 +2525,87 @@ fn a_panicking_request_fails_with_eio_and_the_mount_keeps_serving() {
     let missing = avfs.run(["stat", "/avfs-debug-panic"]);
     assert_ne!(missing.status, 0, "the failed create is not in the store");
 }
+
+/// A new entry whose whole path (its directory's path, `/`, its name) would
+/// pass 4,096 bytes is ENAMETOOLONG for every way of making one, as the CLI
+/// cannot address it; exactly 4,096 bytes is fine and reachable by the CLI.
+/// Renaming a directory to a shorter name makes room below it at once.
+#[test]
+fn paths_longer_than_path_max_are_enametoolong() {
+    use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+    use nix::sys::stat::{Mode, mkdirat};
+    use nix::unistd::{linkat, symlinkat};
+    use std::os::fd::OwnedFd;
+    if !fuse_available() {
+        return;
+    }
+    let avfs = Avfs::with_vault();
+    let m = Mounted::new(&avfs, "main", &[]);
+    let open_dir = |dir: &OwnedFd, name: &str| -> OwnedFd {
+        openat(
+            dir,
+            name,
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+            Mode::empty(),
+        )
+        .unwrap_or_else(|e| panic!("open directory {name}: {e}"))
+    };
+    let root: OwnedFd = File::open(m.path()).unwrap().into();
+    // 16 directories of 250-byte names: a path of 16 * 251 = 4,016 bytes.
+    let mut dir = root.try_clone().unwrap();
+    let mut vault_path = String::new();
+    for i in 0..16 {
+        let name = format!("{i:02}{}", "d".repeat(248));
+        mkdirat(&dir, name.as_str(), Mode::from_bits_truncate(0o755)).unwrap();
+        dir = open_dir(&dir, &name);
+        vault_path.push('/');
+        vault_path.push_str(&name);
+    }
+    assert_eq!(vault_path.len(), 4016);
+    let fits = "f".repeat(79); // 4,016 + 1 + 79 = 4,096
+    let over = "g".repeat(80);
+    let create = |dir: &OwnedFd, name: &str| {
+        openat(
+            dir,
+            name,
+            OFlag::O_CREAT | OFlag::O_WRONLY,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map(drop)
+    };
+    create(&dir, &fits).expect("a path of exactly 4,096 bytes");
+    assert_eq!(create(&dir, &over), Err(Errno::ENAMETOOLONG), "create");
+    assert_eq!(
+        mkdirat(&dir, over.as_str(), Mode::from_bits_truncate(0o755)),
+        Err(Errno::ENAMETOOLONG),
+        "mkdir"
+    );
+    assert_eq!(
+        symlinkat("target", &dir, over.as_str()),
+        Err(Errno::ENAMETOOLONG),
+        "symlink"
+    );
+    assert_eq!(
+        linkat(&dir, fits.as_str(), &dir, over.as_str(), AtFlags::empty()),
+        Err(Errno::ENAMETOOLONG),
+        "link"
+    );
+    assert_eq!(
+        renameat(&dir, fits.as_str(), &dir, over.as_str()),
+        Err(Errno::ENAMETOOLONG),
+        "rename"
+    );
+    let fits2 = "h".repeat(79);
+    renameat(&dir, fits.as_str(), &dir, fits2.as_str()).expect("rename within the limit");
+
+    // A shorter name at the top shortens every path below it by 249 bytes.
+    let top = format!("00{}", "d".repeat(248));
+    renameat(&root, top.as_str(), &root, "s").unwrap();
+    create(&dir, &over).expect("room after the rename above");
+    drop((dir, root));
+    sync(m.path());
+    let short = vault_path.replacen(&format!("/{top}"), "/s", 1);
+    assert_eq!(cli_stat(&avfs, &format!("{short}/{fits2}")).size, 0);
+    assert_eq!(cli_stat(&avfs, &format!("{short}/{over}")).size, 0);
+    m.unmount();
+}

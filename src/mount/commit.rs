@@ -56,6 +56,7 @@ impl Inner {
             open,
             stats,
             batch,
+            ..
         } = self;
         let Some(of) = open.files.get_mut(&ino) else {
             return Ok(());

@@ -113,6 +113,7 @@ impl VaultFs {
             }
             self.guard_entry(&mut inner, parent, name, PathOp::Create)?;
         }
+        inner.check_path_len(&self.state, parent, name)?;
         let attr = self.change(&mut inner, |w| {
             let node = node(w)?;
             let attr = w.create(parent, name, node)?;
@@ -138,6 +139,9 @@ impl VaultFs {
         self.writable()?;
         self.guard_entry(&mut inner, parent, name, PathOp::Delete)?;
         self.change(&mut inner, |w| w.unlink(parent, name))?;
+        if want_dir {
+            inner.dir_path_len.remove(&ino);
+        }
         if let Some(of) = inner.open.files.get_mut(&ino) {
             of.last.nlink = of.last.nlink.saturating_sub(1);
         }
@@ -181,9 +185,12 @@ impl VaultFs {
                 self.guard_entry(&mut inner, newparent, newname, op)?;
             }
         }
+        inner.check_path_len(&self.state, newparent, newname)?;
         self.change(&mut inner, |w| {
             w.rename(parent, name, newparent, newname, mode)
         })?;
+        // A directory moved: the paths under it changed length.
+        inner.dir_path_len.clear();
         inner.stats.renamed += 1;
         Ok(())
     }
@@ -195,6 +202,7 @@ impl VaultFs {
             self.writable()?;
             self.guard_entry(&mut inner, newparent, newname, PathOp::Create)?;
         }
+        inner.check_path_len(&self.state, newparent, newname)?;
         let attr = self.change(&mut inner, |w| w.link(ino, newparent, newname))?;
         inner.stats.created += 1;
         Ok(attr)

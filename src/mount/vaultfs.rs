@@ -8,8 +8,10 @@ use super::fault;
 use super::guard::PathGuard;
 use super::open_files::{OpenFile, OpenFiles};
 use crate::policy::Op as PathOp;
+use crate::vault::path::PATH_MAX;
 use crate::vault::{Attr, ROOT_INO, StateRef, Store, Tree, TreeWriter, VaultError, VaultPath};
 use fuser::{Errno, INodeNo, Notifier};
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -69,6 +71,9 @@ pub(super) struct Inner {
     pub(super) open: OpenFiles,
     pub(super) stats: SessionStats,
     pub(super) batch: Batcher,
+    /// Byte length of directories' paths (`/a/b` is 4), for the `PATH_MAX`
+    /// check of new names; emptied by every rename and rmdir through this mount.
+    pub(super) dir_path_len: HashMap<u64, usize>,
 }
 
 /// A vault (or one of its checkpoints) served as a file system.
@@ -91,7 +96,39 @@ pub(super) fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
     Ok(bytes)
 }
 
+/// Directory path lengths remembered at most (the map is emptied when full).
+const PATH_LEN_CACHE: usize = 65_536;
+
 impl Inner {
+    /// Refuses a new entry `name` in `dir` whose whole path would be longer
+    /// than [`PATH_MAX`] bytes (ENAMETOOLONG), the limit every avfs command
+    /// holds paths to. A remembered length is only trusted to accept: a
+    /// refusal is always checked against the store again.
+    pub(super) fn check_path_len(
+        &mut self,
+        state: &StateRef,
+        dir: u64,
+        name: &[u8],
+    ) -> Result<(), Errno> {
+        let fits = |dir_len: usize| dir_len + 1 + name.len() <= PATH_MAX;
+        if self.dir_path_len.get(&dir).is_some_and(|&len| fits(len)) {
+            return Ok(());
+        }
+        // An unlinked directory has no path: creating in it fails on its own.
+        let len = self
+            .read(state, |t| t.path_of(dir))?
+            .map_or(0, |p| p.components().iter().map(|c| 1 + c.len()).sum());
+        if self.dir_path_len.len() >= PATH_LEN_CACHE {
+            self.dir_path_len.clear();
+        }
+        self.dir_path_len.insert(dir, len);
+        if fits(len) {
+            Ok(())
+        } else {
+            Err(Errno::ENAMETOOLONG)
+        }
+    }
+
     pub(super) fn read<T>(
         &mut self,
         state: &StateRef,
@@ -160,6 +197,7 @@ impl VaultFs {
                 open: OpenFiles::default(),
                 stats: SessionStats::default(),
                 batch: Batcher::default(),
+                dir_path_len: HashMap::new(),
             })),
         }
     }
