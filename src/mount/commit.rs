@@ -64,7 +64,14 @@ impl Inner {
         of.writable()?;
         let mtime = of.mtime_override;
         let kill = std::mem::take(&mut of.kill_suidgid);
+        let fresh = std::mem::take(&mut of.fresh);
         let Some(editor) = of.editor.as_mut().filter(|e| e.is_changed()) else {
+            if fresh {
+                batch.begin(store)?;
+                store
+                    .write_unjournaled(vault, |w| w.record_current(ino))
+                    .map_err(|e| errno(&e))?;
+            }
             return Ok(());
         };
         batch.begin(store)?;

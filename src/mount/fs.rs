@@ -495,12 +495,17 @@ impl Filesystem for VaultFs {
         reply: ReplyCreate,
     ) {
         let result = self.serve("create", parent.0, || {
+            // Its version is recorded when it is first committed (see `fresh`).
             let attr = self.do_create_node(parent.0, name, |w| {
                 let (content, size) = w.store_content(&[][..])?;
-                Ok(NewNode::file(content, size, mode & !umask))
+                Ok(NewNode::file(content, size, mode & !umask).without_version())
             })?;
             let append = flags & nix::libc::O_APPEND != 0;
-            let fh = self.lock().open.open(&attr, append, None);
+            let mut inner = self.lock();
+            let fh = inner.open.open(&attr, append, None);
+            if let Some(of) = inner.open.files.get_mut(&attr.ino) {
+                of.fresh = true;
+            }
             Ok((attr, fh))
         });
         match result {

@@ -24,6 +24,10 @@ pub(super) struct OpenFile {
     /// nothing partial of it is ever committed (later writes of the same
     /// descriptor, which the kernel may send in any order, included).
     pub(super) failed: Option<Errno>,
+    /// Created by this mount without a version: its first commit records one
+    /// (with what it was given before closing, or empty), so creating and
+    /// writing a file makes one version, not an empty one and then another.
+    pub(super) fresh: bool,
 }
 
 impl OpenFile {
@@ -35,6 +39,7 @@ impl OpenFile {
             mtime_override: None,
             kill_suidgid: false,
             failed: None,
+            fresh: false,
         }
     }
 

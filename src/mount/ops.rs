@@ -24,7 +24,6 @@ impl VaultFs {
     }
 
     #[allow(clippy::too_many_arguments)]
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn do_setattr(
         &self,
         ino: u64,
@@ -49,14 +48,22 @@ impl VaultFs {
             }
             inner.with_open_file(&attr, |store, of, batch| {
                 of.writable()?;
+                let held = of.opens > 0;
                 let editor = store
                     .read(&self.state, |t| {
                         let editor = of.editor(t, &attr)?;
+                        if size > editor.size() {
+                            t.check_growth(&self.target.vault, ino, size)?;
+                        }
                         t.truncate_edited(editor, size)?;
                         Ok(editor)
                     })
                     .map_err(|e| errno(&e))?;
-                if in_tree {
+                // Truncating an open file (O_TRUNC, ftruncate; the kernel does
+                // not say which handle) is one more unsaved write, committed
+                // with the others when it is closed or synced: one version for
+                // truncate-then-write. A file nobody holds open commits now.
+                if in_tree && !held {
                     batch.begin(store)?;
                     store
                         .write_unjournaled(&self.target.vault, |w| {

@@ -640,7 +640,9 @@ impl<'c> TreeWriter<'c> {
         self.touch_dir(parent)?;
         let bytes = if kind == Kind::File { size as i64 } else { 0 };
         self.count_usage(1, bytes);
-        self.record_entry(parent, name, attr.ino, Some(&attr))?;
+        if node.versioned {
+            self.record_entry(parent, name, attr.ino, Some(&attr))?;
+        }
         Ok(attr)
     }
 
@@ -1093,6 +1095,7 @@ pub struct NewNode {
     mode: u32,
     mtime_ns: Option<i64>,
     body: NodeBody,
+    versioned: bool,
 }
 
 enum NodeBody {
@@ -1108,6 +1111,7 @@ impl NewNode {
             mode,
             mtime_ns: None,
             body: NodeBody::Dir,
+            versioned: true,
         }
     }
 
@@ -1117,6 +1121,7 @@ impl NewNode {
             mode,
             mtime_ns: None,
             body: NodeBody::File { content, size },
+            versioned: true,
         }
     }
 
@@ -1126,6 +1131,7 @@ impl NewNode {
             mode: 0o777,
             mtime_ns: None,
             body: NodeBody::Symlink(target),
+            versioned: true,
         }
     }
 
@@ -1143,7 +1149,16 @@ impl NewNode {
             mode: attr.mode,
             mtime_ns: None,
             body,
+            versioned: true,
         }
+    }
+
+    /// Records no version for the new file now: its creator records one when
+    /// it commits the file's first content (the mount, for a file it creates
+    /// open and writes before closing: one version, not an empty one first).
+    pub fn without_version(mut self) -> Self {
+        self.versioned = false;
+        self
     }
 
     /// Keeps this modification time instead of "now" (import, restore).
