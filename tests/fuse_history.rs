@@ -220,3 +220,41 @@ fn a_runaway_writer_over_the_quota_stores_nothing_in_the_mount() {
     let quota: QuotaDoc = a.json(["quota", "show"]);
     assert_eq!(quota.usage, QuotaUsage { bytes: 0, files: 1 });
 }
+
+/// Creating a file and writing it before close is one version (not an empty
+/// one, then the content); so is rewriting it with O_TRUNC; a file created
+/// and closed empty is one empty version; an editor's temporary file renamed
+/// over the original adds one version to the original.
+#[test]
+fn each_closed_content_is_one_version() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let m = Mounted::new(&a, "main", &[]);
+    fs::write(m.join("a"), b"first").unwrap();
+    fs::write(m.join("a"), b"second").unwrap();
+    fs::File::create(m.join("empty")).unwrap();
+    fs::write(m.join(".a.swp"), b"third").unwrap();
+    fs::rename(m.join(".a.swp"), m.join("a")).unwrap();
+    m.unmount();
+    let contents = |path: &str| -> Vec<Vec<u8>> {
+        let log: LogDoc = a.json(["log", path]);
+        log.versions
+            .iter()
+            .map(|v| a.run(["cat", path, "-v", &v.version.to_string()]).stdout)
+            .collect()
+    };
+    assert_eq!(
+        contents("/a"),
+        [&b"first"[..], b"second", b"third"],
+        "one version per closed content"
+    );
+    assert_eq!(contents("/empty"), [b""], "an empty file is one version");
+    // The temporary name had one content (closed there) and its deletion.
+    let log: LogDoc = a.json(["log", "/.a.swp"]);
+    assert_eq!(
+        log.summary(),
+        [(1, 5, "mount".to_string()), (2, 0, "mount".to_string())]
+    );
+}

@@ -1,10 +1,11 @@
 //! Serving one mount in this process: checks, mounting, signal handling,
 //! and the clean-up that runs however the session ends.
 
+use super::commit::{BATCH_MAX_AGE, Finisher};
 use super::error::MountError;
-use super::fs::{BATCH_MAX_AGE, Finisher, MountTarget, SessionStats, VaultFs};
 use super::guard::PathGuard;
 use super::registry::{MountRecord, Registry, is_fuse_mounted, unmount};
+use super::vaultfs::{MountTarget, SessionStats, VaultFs};
 use crate::vault::{Op, Owner, Store, now_ns};
 use fuser::{Config, MountOption, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
@@ -107,6 +108,7 @@ impl LiveMount {
             fs = fs.with_guard(guard);
         }
         let finisher = fs.finisher();
+        let kernel = fs.kernel_slot();
         let session = Session::new(
             fs,
             &mountpoint,
@@ -118,6 +120,7 @@ impl LiveMount {
             }
             _ => MountError::Io(e),
         })?;
+        let _ = kernel.set(session.notifier());
         let registry = Registry::new(&request.store_dir);
         let record = MountRecord {
             mountpoint: mountpoint.clone(),

@@ -178,6 +178,16 @@ impl TreeWriter<'_> {
         Ok(())
     }
 
+    /// Records the content file `ino` holds now as a version at every entry
+    /// that names it, unless its newest version says so already (for a file
+    /// created [`NewNode::without_version`] and committed unchanged).
+    pub fn record_current(&self, ino: u64) -> Result<()> {
+        match self.attr(ino)? {
+            Some(attr) => self.record_content(&attr),
+            None => Ok(()),
+        }
+    }
+
     /// Records a file's content at every entry that names it.
     pub(crate) fn record_content(&self, attr: &Attr) -> Result<()> {
         let Some(content) = attr.content.filter(|_| attr.kind == Kind::File) else {

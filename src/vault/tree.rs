@@ -731,7 +731,9 @@ impl<'c> TreeWriter<'c> {
         self.touch_dir_links(parent, i64::from(kind == Kind::Dir))?;
         let bytes = if kind == Kind::File { size as i64 } else { 0 };
         self.count_usage(1, bytes);
-        self.record_entry(parent, name, attr.ino, Some(&attr))?;
+        if node.versioned {
+            self.record_entry(parent, name, attr.ino, Some(&attr))?;
+        }
         Ok(attr)
     }
 
@@ -1217,6 +1219,7 @@ pub struct NewNode {
     atime_ns: Option<i64>,
     owner: Option<(u32, u32)>,
     body: NodeBody,
+    versioned: bool,
 }
 
 enum NodeBody {
@@ -1234,6 +1237,7 @@ impl NewNode {
             atime_ns: None,
             owner: None,
             body,
+            versioned: true,
         }
     }
 
@@ -1300,6 +1304,14 @@ impl NewNode {
     /// Keeps this access time instead of the modification time (import).
     pub fn with_atime(mut self, atime_ns: i64) -> Self {
         self.atime_ns = Some(atime_ns);
+        self
+    }
+
+    /// Records no version for the new file now: its creator records one when
+    /// it commits the file's first content (the mount, for a file it creates
+    /// open and writes before closing: one version, not an empty one first).
+    pub fn without_version(mut self) -> Self {
+        self.versioned = false;
         self
     }
 
