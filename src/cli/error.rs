@@ -99,6 +99,10 @@ impl From<VaultError> for CliError {
                 "free space on the disk that holds the store (AVFS_HOME); nothing was changed",
             );
         }
+        if err.is_corruption() {
+            return CliError::new("store_corrupt", Storage, err.to_string())
+                .hint("nothing was written to the store; `avfs verify` lists what is damaged");
+        }
         let (code, status) = match &err {
             VaultError::VaultNotFound(_) => ("vault_not_found", NotFound),
             VaultError::CheckpointNotFound(_) => ("checkpoint_not_found", NotFound),

@@ -95,5 +95,17 @@ impl VaultError {
     }
 }
 
+impl VaultError {
+    /// True when SQLite found the database file malformed or not a database.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, VaultError::Corrupt(_))
+            || matches!(
+                self,
+                VaultError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(e.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            )
+    }
+}
+
 /// Result alias for store operations.
 pub type Result<T, E = VaultError> = std::result::Result<T, E>;

@@ -19,6 +19,7 @@ pub mod schema;
 pub mod search;
 pub mod stats;
 pub mod store;
+mod store_file;
 pub mod tree;
 
 pub use content::{CHUNK_SIZE, ContentHash, ContentReader, ContentWriter};
