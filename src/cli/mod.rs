@@ -19,6 +19,7 @@ mod cmd_search;
 mod cmd_stats;
 mod cmd_transfer;
 mod cmd_vault;
+mod cmd_verify;
 pub mod error;
 mod human;
 pub mod wire;
@@ -319,5 +320,6 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Gc(args) => cmd_maint::gc(ctx, args),
         Command::Prune(args) => cmd_maint::prune(ctx, args),
         Command::Compact => cmd_maint::compact(ctx),
+        Command::Verify => cmd_verify::run(ctx),
     }
 }

@@ -21,6 +21,7 @@ pub mod stats;
 pub mod store;
 mod store_file;
 pub mod tree;
+pub mod verify;
 
 pub use content::{CHUNK_SIZE, ContentHash, ContentReader, ContentWriter};
 pub use diff::{Change, ChangeKind, EntryState};
