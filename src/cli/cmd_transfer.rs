@@ -9,7 +9,7 @@ use super::args::{ExportArgs, ImportArgs};
 use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::{WirePath, put_path};
-use super::{Ctx, Output, vault_path};
+use super::{Ctx, Output, existing_path};
 use crate::proxy::materialize::{host_err, mtime_ns, set_times};
 use crate::vault::{Kind, NewNode, Op, StateRef, VaultError, VaultPath};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -116,7 +116,7 @@ fn scan(root: &Path) -> Result<(Vec<HostItem>, u64), VaultError> {
 pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let dest = match &args.dest {
-        Some(d) => vault_path(d)?,
+        Some(d) => existing_path(ctx, &vault, d)?,
         None => VaultPath::root(),
     };
     let root_meta =
@@ -252,7 +252,7 @@ fn clear(path: &Path, dirs: bool) -> io::Result<()> {
 /// `avfs export SRC HOST_PATH [--force]`
 pub fn export(ctx: &mut Ctx, args: ExportArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let src = vault_path(&args.src)?;
+    let src = existing_path(ctx, &vault, &args.src)?;
     let host = args.host_path.clone();
     let refuse = || {
         CliError::new(

@@ -22,6 +22,7 @@ mod cmd_vault;
 mod cmd_verify;
 pub mod error;
 mod human;
+mod slash;
 pub mod wire;
 
 use crate::vault::{Owner, Store, VaultPath};
@@ -199,6 +200,20 @@ fn store_dir() -> CliResult<PathBuf> {
 /// Parses a vault path argument.
 pub fn vault_path(raw: &OsStr) -> CliResult<VaultPath> {
     Ok(VaultPath::parse(raw.as_bytes())?)
+}
+
+/// Parses a path argument naming something that exists in `vault`'s head;
+/// a trailing slash on a non-directory is `not_a_directory`.
+pub fn existing_path(ctx: &mut Ctx, vault: &str, raw: &OsStr) -> CliResult<VaultPath> {
+    let path = vault_path(raw)?;
+    if slash::names_dir(raw) {
+        let head = crate::vault::StateRef::Head {
+            vault: vault.to_string(),
+        };
+        ctx.store()?
+            .read(&head, |t| slash::check_existing(t, raw, &path))?;
+    }
+    Ok(path)
 }
 
 /// Runs avfs with the process's arguments; returns its exit status.
