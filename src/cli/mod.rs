@@ -93,6 +93,8 @@ pub struct Ctx {
     vault_flag: Option<String>,
     store: Option<Store>,
     store_dir: Option<PathBuf>,
+    /// Dead mounts the first sweep cleaned, for `avfs mounts` to report.
+    swept: Vec<PathBuf>,
 }
 
 impl Ctx {
@@ -110,9 +112,14 @@ impl Ctx {
             .mode(0o700)
             .create(&dir)
             .map_err(|e| CliError::host_io(&dir, e))?;
-        crate::mount::Registry::new(&dir).sweep(false);
+        self.swept = crate::mount::Registry::new(&dir).sweep(false);
         self.store_dir = Some(dir.clone());
         Ok(dir)
+    }
+
+    /// The dead mounts this command's first sweep cleaned (taken once).
+    pub fn take_swept(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.swept)
     }
 
     /// The owner stamped on what this process creates.
@@ -253,6 +260,7 @@ pub fn main() -> ExitCode {
         vault_flag: cli.vault,
         store: None,
         store_dir: None,
+        swept: Vec::new(),
     };
     match dispatch(&mut ctx, cli.command) {
         Ok(Output::Doc { json, human }) => {
