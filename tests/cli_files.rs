@@ -161,7 +161,7 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
         (args(&["write", "", "x"]), "invalid_path", 2),
         (
             args(&["write", &format!("/{long}"), "x"]),
-            "invalid_path",
+            "path_too_long",
             2,
         ),
         (args(&["mkdir", "/d"]), "path_exists", 4),
@@ -389,4 +389,70 @@ fn a_trailing_slash_on_a_non_directory_is_not_a_directory_in_every_command() {
     // A slashed path that names a directory is not written as a file.
     let (err, _) = a.fails(["write", "/e/", "x"]);
     assert_eq!(err.code, "is_a_directory");
+}
+
+#[test]
+fn one_path_length_limit_of_4096_bytes_everywhere() {
+    let a = Avfs::with_vault();
+    // 16 names of 255 bytes: exactly 4096 bytes with their slashes.
+    let dirs: Vec<String> = (0..15)
+        .map(|i| format!("{i:x}").repeat(255).chars().take(255).collect())
+        .collect();
+    let deepest = format!("/{}", dirs.join("/"));
+    let file = format!("{deepest}/{}", "f".repeat(255));
+    assert_eq!(file.len(), 4096);
+    a.ok(["mkdir", "-p", &deepest]);
+    a.ok(["write", &file, "at the limit"]);
+    assert_eq!(a.cat(&file), b"at the limit");
+    let stat: EntryDoc = a.json(["stat", &file]);
+    assert_eq!(stat.entry.path, file);
+
+    let over = format!("{file}x");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["write", &over, "x"],
+        vec!["cat", &over],
+        vec!["stat", &over],
+        vec!["mkdir", "-p", &over],
+        vec!["rm", &over],
+        vec!["mv", &file, &over],
+    ];
+    for args in &cases {
+        let (err, status) = a.fails(args);
+        assert_eq!(
+            (err.code.as_str(), status),
+            ("path_too_long", 2),
+            "{:?}: {}",
+            &args[0],
+            err.message
+        );
+        assert!(err.message.contains("4096"), "{}", err.message);
+        assert!(
+            err.message.len() < 400,
+            "the message stays short: {}",
+            err.message
+        );
+    }
+    let name = format!("/{}", "n".repeat(256));
+    let (err, status) = a.fails(["write", &name, "x"]);
+    assert_eq!((err.code.as_str(), status), ("path_too_long", 2));
+    assert!(err.message.contains("255"), "{}", err.message);
+
+    // An import that would reach past the limit is refused whole.
+    let host = tempfile::tempdir().unwrap();
+    host_file(host.path(), "short.txt", b"s");
+    host_file(
+        host.path(),
+        &format!("{}/{}", "s".repeat(200), "t".repeat(200)),
+        b"t",
+    );
+    let dest = deepest.as_str();
+    let (err, status) = a.fails(["import".as_ref(), host.path().as_os_str(), dest.as_ref()]);
+    assert_eq!(
+        (err.code.as_str(), status),
+        ("path_too_long", 2),
+        "{}",
+        err.message
+    );
+    let (err, _) = a.fails(["stat", &format!("{dest}/short.txt")]);
+    assert_eq!(err.code, "path_not_found", "nothing was imported");
 }

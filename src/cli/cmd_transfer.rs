@@ -11,6 +11,7 @@ use super::human;
 use super::wire::{WirePath, put_path};
 use super::{Ctx, Output, existing_path};
 use crate::proxy::materialize::{host_err, mtime_ns, set_times};
+use crate::vault::path::{PATH_MAX, too_long};
 use crate::vault::{Kind, NewNode, Op, StateRef, VaultError, VaultPath};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -79,6 +80,28 @@ struct HostItem {
     meta: fs::Metadata,
 }
 
+/// Refuses an import that would make a vault path longer than `PATH_MAX`
+/// (nothing could address it afterwards), before anything is written.
+fn check_lengths(dest: &VaultPath, items: &[HostItem]) -> Result<(), VaultError> {
+    let base = if dest.is_root() {
+        0
+    } else {
+        dest.to_bytes().len()
+    };
+    let mut lens: Vec<usize> = Vec::with_capacity(items.len());
+    for item in items {
+        let len = item.parent.map_or(base, |i| lens[i]) + 1 + item.name.len();
+        if len > PATH_MAX {
+            return Err(too_long(
+                item.host.as_os_str().as_bytes(),
+                "its vault path would be longer than 4096 bytes",
+            ));
+        }
+        lens.push(len);
+    }
+    Ok(())
+}
+
 /// Lists a host tree depth-first, parents before children, without following symlinks.
 fn scan(root: &Path) -> Result<(Vec<HostItem>, u64), VaultError> {
     let mut items = Vec::new();
@@ -128,6 +151,7 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
         )));
     }
     let (items, total) = scan(&args.host_dir)?;
+    check_lengths(&dest, &items)?;
     let bar = progress(ctx.progress(), total);
     let detail = format!("{} -> {dest}", args.host_dir.display());
     let counts = ctx.store()?.write(&vault, Op::new("import", detail), |w| {

@@ -115,6 +115,7 @@ impl From<VaultError> for CliError {
             VaultError::DirectoryNotEmpty(_) => ("directory_not_empty", Conflict),
             VaultError::InvalidName { .. } => ("invalid_name", Usage),
             VaultError::InvalidPath { .. } => ("invalid_path", Usage),
+            VaultError::PathTooLong { .. } => ("path_too_long", Usage),
             VaultError::InvalidMove(_) => ("invalid_move", Usage),
             VaultError::VersionNotFound { .. } => ("version_not_found", NotFound),
             VaultError::VersionDeleted { .. } => ("version_deleted", Conflict),

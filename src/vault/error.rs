@@ -24,6 +24,10 @@ pub enum VaultError {
     /// A path that is not allowed inside a vault (escapes the root, NUL byte, too long...).
     #[error("invalid path '{path}': {reason}")]
     InvalidPath { path: String, reason: &'static str },
+    /// A name over `NAME_MAX` (255) bytes or a path over `PATH_MAX` (4096)
+    /// bytes: one limit for the CLI, the mount and import alike.
+    #[error("path too long: {reason}: {path}")]
+    PathTooLong { path: String, reason: &'static str },
     /// Nothing exists at this path.
     #[error("no such file or directory: {0}")]
     PathNotFound(String),
