@@ -371,9 +371,10 @@ fn recursive_hint(err: VaultError) -> CliError {
 pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let (paths, detail) = vault_paths(&args.paths)?;
-    let removed = ctx
-        .store()?
-        .write(&vault, Op::new("rm", detail), |w| {
+    let reserve = ctx.reserve()?;
+    let store = ctx.store()?;
+    let removed = super::freeing(&reserve, || {
+        store.write(&vault, Op::new("rm", detail.clone()), |w| {
             let mut removed = Vec::new();
             for (p, raw) in paths.iter().zip(&args.paths) {
                 slash::check_existing(w, raw, p)?;
@@ -385,7 +386,8 @@ pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
             }
             Ok(removed)
         })
-        .map_err(recursive_hint)?;
+    })
+    .map_err(recursive_hint)?;
     let wire: Vec<_> = removed.iter().map(WirePath::from_path).collect();
     let text = removed
         .iter()

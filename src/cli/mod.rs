@@ -25,7 +25,8 @@ mod human;
 mod slash;
 pub mod wire;
 
-use crate::vault::{Owner, Store, VaultPath};
+use crate::vault::reserve::Reserve;
+use crate::vault::{Owner, Store, VaultError, VaultPath};
 use args::{Cli, Command};
 use clap::Parser;
 use error::{CliError, CliResult, ExitStatus};
@@ -48,6 +49,25 @@ pub mod env {
     pub const HOME: &str = "HOME";
     /// Any value turns off colours in human output.
     pub const NO_COLOR: &str = "NO_COLOR";
+    /// Bytes of disk kept in reserve beside the store, released so that `rm`,
+    /// `gc`, `prune` and deletes still work on a full disk [default: 8 MiB; 0: none].
+    pub const AVFS_RESERVE_BYTES: &str = "AVFS_RESERVE_BYTES";
+}
+
+/// Disk kept in reserve beside the store unless `$AVFS_RESERVE_BYTES` says otherwise.
+const DEFAULT_RESERVE_BYTES: u64 = 8 << 20;
+
+/// Runs `op`, an operation that frees space; if it fails because the disk is
+/// full, releases the store's reserve and runs it once more (the failed try
+/// changed nothing: every mutation is one transaction).
+pub fn freeing<T>(
+    reserve: &Reserve,
+    mut op: impl FnMut() -> Result<T, VaultError>,
+) -> Result<T, VaultError> {
+    match op() {
+        Err(e) if e.is_disk_full() && reserve.release() => op(),
+        other => other,
+    }
 }
 
 /// The store setting that remembers `avfs vault use`.
@@ -130,13 +150,31 @@ impl Ctx {
         }
     }
 
-    /// The open store, opening (and creating) it on first use.
+    /// The open store, opening (and creating) it on first use. Opening also
+    /// puts the disk reserve back in place when there is room for it.
     pub fn store(&mut self) -> CliResult<&mut Store> {
         if self.store.is_none() {
             let dir = self.store_dir()?;
             self.store = Some(Store::open(&dir.join("store.db"), self.owner())?);
+            // A full disk only means the reserve waits for a later command.
+            let _ = self.reserve()?.replenish();
         }
         Ok(self.store.as_mut().expect("opened above"))
+    }
+
+    /// The store's disk reserve (`store.db.reserve`, `$AVFS_RESERVE_BYTES` bytes).
+    pub fn reserve(&mut self) -> CliResult<Reserve> {
+        let dir = self.store_dir()?;
+        let size = match std::env::var(env::AVFS_RESERVE_BYTES) {
+            Ok(raw) if !raw.is_empty() => raw.parse::<u64>().map_err(|_| {
+                CliError::invalid_argument(format!(
+                    "{}={raw:?} is not a number of bytes",
+                    env::AVFS_RESERVE_BYTES
+                ))
+            })?,
+            _ => DEFAULT_RESERVE_BYTES,
+        };
+        Ok(Reserve::beside(&dir.join("store.db"), size))
     }
 
     /// The current vault name, if one is set.

@@ -14,6 +14,7 @@ pub mod layer;
 pub mod path;
 pub mod prune;
 pub mod quota;
+pub mod reserve;
 pub mod scan;
 pub mod schema;
 pub mod search;
