@@ -2169,6 +2169,32 @@ fn avfs_mounts_cleans_up_a_dead_mount_that_has_no_record() {
     fs::read_dir(m.path()).expect("the bare mount point answers again");
 }
 
+/// A dead mount that still has its record: every command sweeps it first, and
+/// `avfs mounts` still reports it in `cleaned` (the sweep used to hide it).
+#[test]
+fn avfs_mounts_reports_a_dead_mount_that_the_first_sweep_cleaned() {
+    if !fuse_available() {
+        return;
+    }
+    let avfs = Avfs::with_vault();
+    let m = Mounted::new(&avfs, "main", &[]);
+    kill(Pid::from_raw(m.pid as i32), Signal::SIGKILL).expect("SIGKILL the server");
+    wait_for("the killed server to exit", Duration::from_secs(10), || {
+        process_gone(m.pid)
+    });
+    let doc: MountsDoc = avfs.json(["mounts"]);
+    assert!(doc.mounts.is_empty(), "{doc:?}");
+    assert_eq!(
+        doc.cleaned,
+        [canonical(m.path()).to_string_lossy().into_owned()],
+        "`cleaned` names the dead mount once"
+    );
+    assert!(!is_mounted(m.path()), "{doc:?}");
+    let again: MountsDoc = avfs.json(["mounts"]);
+    assert!(again.cleaned.is_empty(), "cleaned only once: {again:?}");
+    fs::read_dir(m.path()).expect("the bare mount point answers again");
+}
+
 // ----- 10. bounded memory -----
 
 /// A 2 GiB file written sequentially and read back through the mount: the

@@ -706,7 +706,7 @@ export function exactBytes(obj: object, field?: string): Buffer;
 /** Every error code avfs documents. */
 export type ErrorCode =
   | "usage_error" | "invalid_argument" | "invalid_pattern" | "invalid_query" | "invalid_policy" | "invalid_path"
-  | "invalid_name" | "invalid_move" | "too_large" | "no_store_location"
+  | "path_too_long" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location"
   | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
   | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
   | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert" | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
@@ -781,8 +781,10 @@ export class InvalidPattern extends BadInput { readonly code: "invalid_pattern";
 export class InvalidQuery extends BadInput { readonly code: "invalid_query"; }
 /** `invalid_policy`: a policy is not valid (the message names the field). */
 export class InvalidPolicy extends BadInput { readonly code: "invalid_policy"; }
-/** `invalid_path`: `..` above the root, NUL byte, over-long name or path, empty path. */
+/** `invalid_path`: `..` above the root, NUL byte, empty path. */
 export class InvalidPath extends BadInput { readonly code: "invalid_path"; }
+/** `path_too_long`: a name over 255 bytes or a path over 4096 bytes. */
+export class PathTooLong extends BadInput { readonly code: "path_too_long"; }
 /** `invalid_name`: a vault or checkpoint name is not 1–128 of `[A-Za-z0-9._-]`. */
 export class InvalidName extends BadInput { readonly code: "invalid_name"; }
 /** `invalid_move`: moving or copying a directory into itself. */

@@ -21,6 +21,7 @@ export const {
   InvalidQuery,
   InvalidPolicy,
   InvalidPath,
+  PathTooLong,
   InvalidName,
   InvalidMove,
   TooLarge,

@@ -91,6 +91,9 @@ pub enum Command {
     Prune(super::args_ops::PruneArgs),
     /// Squash layer chains no checkpoint or fork needs, then VACUUM the database.
     Compact,
+    /// Check the whole store: every chunk against its hash, every reference,
+    /// SQLite's integrity check and the journal. Exit status 5 on any fault.
+    Verify,
 }
 
 /// `avfs proxy ...`

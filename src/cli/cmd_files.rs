@@ -4,7 +4,7 @@ use super::args::{CpArgs, LsArgs, MkdirArgs, MvArgs, PathArg, RmArgs, TreeArgs, 
 use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::{WireEntry, WirePath, put_path};
-use super::{Ctx, Output, vault_path};
+use super::{Ctx, Output, existing_path, slash, vault_path};
 use crate::vault::{Kind, Op, StateRef, Tree, VaultError, VaultPath};
 use base64::Engine;
 use serde_json::json;
@@ -57,6 +57,7 @@ pub fn mkdir(ctx: &mut Ctx, args: MkdirArgs) -> CliResult<Output> {
 pub fn write(ctx: &mut Ctx, args: WriteArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let path = vault_path(&args.path)?;
+    let raw = args.path.clone();
     let source: Box<dyn Read> = match &args.content {
         Some(content) => Box::new(std::io::Cursor::new(content.as_bytes().to_vec())),
         None => {
@@ -79,6 +80,7 @@ pub fn write(ctx: &mut Ctx, args: WriteArgs) -> CliResult<Output> {
             {
                 w.mkdir(&parent, true, 0o755)?;
             }
+            slash::check_target(w, &raw, &path, false)?;
             w.write_file(&path, source, args.append, args.mode)
         })?;
     let verb = if args.append { "appended to" } else { "wrote" };
@@ -94,7 +96,7 @@ pub fn cat(ctx: &mut Ctx, args: super::args_ops::CatArgs) -> CliResult<Output> {
         return super::cmd_history::cat_version(ctx, &args.path, n);
     }
     let vault = ctx.vault()?;
-    let path = vault_path(&args.path)?;
+    let path = existing_path(ctx, &vault, &args.path)?;
     let json_mode = ctx.json;
     let mut too_large = None;
     let embedded = ctx
@@ -170,7 +172,7 @@ pub(super) fn cat_doc(path: &VaultPath, bytes: Vec<u8>) -> serde_json::Value {
 pub fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let path = match &args.path {
-        Some(p) => vault_path(p)?,
+        Some(p) => existing_path(ctx, &vault, p)?,
         None => VaultPath::root(),
     };
     let listed = ctx.store()?.read(&head(&vault), |t| {
@@ -216,7 +218,7 @@ pub fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<Output> {
 pub fn tree(ctx: &mut Ctx, args: TreeArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let path = match &args.path {
-        Some(p) => vault_path(p)?,
+        Some(p) => existing_path(ctx, &vault, p)?,
         None => VaultPath::root(),
     };
     let all = ctx.store()?.read(&head(&vault), |t| t.walk(&path))?;
@@ -272,7 +274,7 @@ fn render_tree(root: &VaultPath, all: &[(VaultPath, crate::vault::Attr)]) -> Str
 /// `avfs stat PATH`
 pub fn stat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let path = vault_path(&args.path)?;
+    let path = existing_path(ctx, &vault, &args.path)?;
     let attr = ctx.store()?.read(&head(&vault), |t| t.stat(&path))?;
     let mut text = format!(
         "path:   {path}\nkind:   {}\nmode:   {:04o} ({})\nsize:   {} ({})\nmtime:  {}\ninode:  {}\nlinks:  {}\nowner:  {}:{}",
@@ -307,6 +309,21 @@ fn into_dir(t: &Tree<'_>, src: &VaultPath, dst: &VaultPath) -> Result<VaultPath,
     }
 }
 
+/// The trailing-slash rules of `cp` and `mv`: a slashed source must be a
+/// directory; a slashed destination must be a directory, or be missing while
+/// the source is one (it becomes that directory).
+fn check_move(
+    t: &Tree<'_>,
+    raw_src: &std::ffi::OsStr,
+    src: &VaultPath,
+    raw_dst: &std::ffi::OsStr,
+    dst: &VaultPath,
+) -> Result<(), VaultError> {
+    slash::check_existing(t, raw_src, src)?;
+    let src_is_dir = t.resolve(src)?.is_some_and(|a| a.kind == Kind::Dir);
+    slash::check_target(t, raw_dst, dst, src_is_dir)
+}
+
 /// `avfs cp [-r] SRC DST`
 pub fn cp(ctx: &mut Ctx, args: CpArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
@@ -314,6 +331,7 @@ pub fn cp(ctx: &mut Ctx, args: CpArgs) -> CliResult<Output> {
     let (target, attr) = ctx
         .store()?
         .write(&vault, Op::new("cp", format!("{src} {dst}")), |w| {
+            check_move(w, &args.src, &src, &args.dst, &dst)?;
             let target = into_dir(w, &src, &dst)?;
             let attr = w.copy(&src, &target, args.recursive)?;
             Ok((target, attr))
@@ -332,6 +350,7 @@ pub fn mv(ctx: &mut Ctx, args: MvArgs) -> CliResult<Output> {
     let (target, attr) =
         ctx.store()?
             .write(&vault, Op::new("mv", format!("{src} {dst}")), |w| {
+                check_move(w, &args.src, &src, &args.dst, &dst)?;
                 let target = into_dir(w, &src, &dst)?;
                 w.rename_path(&src, &target)?;
                 Ok((target.clone(), w.stat(&target)?))
@@ -356,11 +375,13 @@ fn recursive_hint(err: VaultError) -> CliError {
 pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let (paths, detail) = vault_paths(&args.paths)?;
-    let removed = ctx
-        .store()?
-        .write(&vault, Op::new("rm", detail), |w| {
+    let reserve = ctx.reserve()?;
+    let store = ctx.store()?;
+    let removed = super::freeing(&reserve, || {
+        store.write(&vault, Op::new("rm", detail.clone()), |w| {
             let mut removed = Vec::new();
-            for p in &paths {
+            for (p, raw) in paths.iter().zip(&args.paths) {
+                slash::check_existing(w, raw, p)?;
                 match w.remove(p, args.recursive) {
                     Ok(()) => removed.push(p.clone()),
                     Err(VaultError::PathNotFound(_)) if args.force => {}
@@ -369,7 +390,8 @@ pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
             }
             Ok(removed)
         })
-        .map_err(recursive_hint)?;
+    })
+    .map_err(recursive_hint)?;
     let wire: Vec<_> = removed.iter().map(WirePath::from_path).collect();
     let text = removed
         .iter()

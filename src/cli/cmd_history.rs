@@ -5,7 +5,7 @@ use super::args::PathArg;
 use super::args_ops::CheckoutArgs;
 use super::error::{CliError, CliResult, ExitStatus};
 use super::wire::{WireEntry, put_path, timestamp};
-use super::{Ctx, Output, vault_path};
+use super::{Ctx, Output, existing_path, slash, vault_path};
 use crate::vault::history::{Provenance, Version};
 use crate::vault::{ContentHash, Op, StateRef, Tree, VaultPath};
 use serde_json::{Value, json};
@@ -37,7 +37,7 @@ fn version_doc(v: &Version, p: &Provenance) -> Value {
 /// `avfs log PATH`
 pub fn log(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let path = vault_path(&args.path)?;
+    let path = existing_path(ctx, &vault, &args.path)?;
     let versions = ctx.store()?.log(&head(&vault), &path)?;
     if versions.is_empty() {
         // Distinguish "no such file" from "a file with no recorded change" (a directory).
@@ -74,7 +74,7 @@ pub fn log(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
 /// `avfs cat PATH -v N`
 pub fn cat_version(ctx: &mut Ctx, raw: &std::ffi::OsStr, n: u64) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let path = vault_path(raw)?;
+    let path = existing_path(ctx, &vault, raw)?;
     let json_mode = ctx.json;
     let bytes = ctx
         .store()?
@@ -128,6 +128,7 @@ pub fn checkout(ctx: &mut Ctx, args: CheckoutArgs) -> CliResult<Output> {
     let attr = ctx
         .store()?
         .write(&vault, Op::new("checkout", format!("{path} v{n}")), |w| {
+            slash::check_target(w, &args.path, &path, false)?;
             w.checkout_version(&path, n)
         })?;
     let version = newest(ctx, &vault, &path)?;
@@ -150,6 +151,7 @@ pub fn revert(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     let attr = ctx
         .store()?
         .write(&vault, Op::new("revert", path.to_string()), |w| {
+            slash::check_existing(w, &args.path, &path)?;
             w.revert_latest(&path)
         })?;
     let version = newest(ctx, &vault, &path)?;
@@ -252,7 +254,7 @@ pub fn diff_versions(
         )
         .hint("avfs diff PATH --v1 N [--v2 M]"));
     };
-    let path = vault_path(raw)?;
+    let path = existing_path(ctx, &vault, raw)?;
     let (old, new, patch) = ctx.store()?.read(&head(&vault), |t| {
         let old = t.version(&path, v1)?;
         let new = match v2 {

@@ -213,7 +213,9 @@ pub fn unmount(ctx: &mut Ctx, args: UnmountArgs) -> CliResult<Output> {
 /// `avfs mounts`
 pub fn mounts(ctx: &mut Ctx) -> CliResult<Output> {
     let registry = Registry::new(&ctx.store_dir()?);
-    let cleaned = registry.sweep(true);
+    // Every command sweeps dead mounts first: report those too.
+    let mut cleaned = ctx.take_swept();
+    cleaned.extend(registry.sweep(true));
     let live: Vec<MountRecord> = registry
         .records()
         .into_iter()

@@ -9,8 +9,9 @@ use super::args::{ExportArgs, ImportArgs};
 use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::{WirePath, put_path};
-use super::{Ctx, Output, vault_path};
+use super::{Ctx, Output, existing_path};
 use crate::proxy::materialize::{host_err, make_special, mtime_ns, set_times, special_of};
+use crate::vault::path::{PATH_MAX, too_long};
 use crate::vault::{Kind, NewNode, Op, StateRef, VaultError, VaultPath};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -84,6 +85,28 @@ struct HostItem {
     meta: fs::Metadata,
 }
 
+/// Refuses an import that would make a vault path longer than `PATH_MAX`
+/// (nothing could address it afterwards), before anything is written.
+fn check_lengths(dest: &VaultPath, items: &[HostItem]) -> Result<(), VaultError> {
+    let base = if dest.is_root() {
+        0
+    } else {
+        dest.to_bytes().len()
+    };
+    let mut lens: Vec<usize> = Vec::with_capacity(items.len());
+    for item in items {
+        let len = item.parent.map_or(base, |i| lens[i]) + 1 + item.name.len();
+        if len > PATH_MAX {
+            return Err(too_long(
+                item.host.as_os_str().as_bytes(),
+                "its vault path would be longer than 4096 bytes",
+            ));
+        }
+        lens.push(len);
+    }
+    Ok(())
+}
+
 /// Lists a host tree depth-first, parents before children, without following symlinks.
 fn scan(root: &Path) -> Result<(Vec<HostItem>, u64), VaultError> {
     let mut items = Vec::new();
@@ -121,7 +144,7 @@ fn scan(root: &Path) -> Result<(Vec<HostItem>, u64), VaultError> {
 pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let dest = match &args.dest {
-        Some(d) => vault_path(d)?,
+        Some(d) => existing_path(ctx, &vault, d)?,
         None => VaultPath::root(),
     };
     let root_meta =
@@ -133,6 +156,7 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
         )));
     }
     let (items, total) = scan(&args.host_dir)?;
+    check_lengths(&dest, &items)?;
     let bar = progress(ctx.progress(), total);
     let detail = format!("{} -> {dest}", args.host_dir.display());
     let counts = ctx.store()?.write(&vault, Op::new("import", detail), |w| {
@@ -266,7 +290,7 @@ fn clear(path: &Path, dirs: bool) -> io::Result<()> {
 /// `avfs export SRC HOST_PATH [--force]`
 pub fn export(ctx: &mut Ctx, args: ExportArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let src = vault_path(&args.src)?;
+    let src = existing_path(ctx, &vault, &args.src)?;
     let host = args.host_path.clone();
     let refuse = || {
         CliError::new(

@@ -84,7 +84,9 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
             ))
         }
         VaultCommand::Delete { name } => {
-            ctx.store()?.delete_vault(&name)?;
+            let reserve = ctx.reserve()?;
+            let store = ctx.store()?;
+            super::freeing(&reserve, || store.delete_vault(&name))?;
             if ctx.current_vault()?.as_deref() == Some(name.as_str()) {
                 ctx.set_current_vault(None)?;
             }

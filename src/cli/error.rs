@@ -99,6 +99,10 @@ impl From<VaultError> for CliError {
                 "free space on the disk that holds the store (AVFS_HOME); nothing was changed",
             );
         }
+        if err.is_corruption() {
+            return CliError::new("store_corrupt", Storage, err.to_string())
+                .hint("nothing was written to the store; `avfs verify` lists what is damaged");
+        }
         let (code, status) = match &err {
             VaultError::VaultNotFound(_) => ("vault_not_found", NotFound),
             VaultError::CheckpointNotFound(_) => ("checkpoint_not_found", NotFound),
@@ -111,6 +115,7 @@ impl From<VaultError> for CliError {
             VaultError::DirectoryNotEmpty(_) => ("directory_not_empty", Conflict),
             VaultError::InvalidName { .. } => ("invalid_name", Usage),
             VaultError::InvalidPath { .. } => ("invalid_path", Usage),
+            VaultError::PathTooLong { .. } => ("path_too_long", Usage),
             VaultError::InvalidMove(_) => ("invalid_move", Usage),
             VaultError::VersionNotFound { .. } => ("version_not_found", NotFound),
             VaultError::VersionDeleted { .. } => ("version_deleted", Conflict),

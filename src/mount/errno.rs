@@ -24,7 +24,7 @@ pub fn errno(err: &VaultError) -> Errno {
         | VaultError::InvalidQuery { .. } => Errno::EINVAL,
         VaultError::IsADirectory(_) => Errno::EISDIR,
         VaultError::DirectoryNotEmpty(_) => Errno::ENOTEMPTY,
-        VaultError::InvalidPath { reason, .. } if reason.contains("longer") => Errno::ENAMETOOLONG,
+        VaultError::PathTooLong { .. } => Errno::ENAMETOOLONG,
         VaultError::InvalidPath { .. }
         | VaultError::InvalidName { .. }
         | VaultError::InvalidMove(_) => Errno::EINVAL,

@@ -4,6 +4,7 @@
 //! Depends only on serde, serde_json and globset: no CLI, no store.
 
 pub mod error;
+pub mod limits;
 pub mod matcher;
 pub mod model;
 

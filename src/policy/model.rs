@@ -200,6 +200,9 @@ impl TryFrom<String> for PathGlob {
             trimmed.to_string()
         };
         compile_glob(&normalized, true)?;
+        if let Some(why) = never_matches(&normalized) {
+            return Err(format!("glob {s:?} can never match: {why}"));
+        }
         Ok(Self(normalized))
     }
 }
@@ -210,9 +213,43 @@ impl From<PathGlob> for String {
     }
 }
 
+/// Longest name in a vault path (the store's `NAME_MAX`, as on Linux).
+const NAME_MAX: usize = 255;
+
+/// Why a vault-path glob (leading `/` already dropped) can match no path, if
+/// it cannot: vault paths are normalized (no empty, `.` or `..` components),
+/// never leave the vault, hold no NUL and have names of at most 255 bytes.
+fn never_matches(glob: &str) -> Option<&'static str> {
+    for component in glob.split('/') {
+        match component {
+            "" => return Some("vault paths have no empty components (no '//', no trailing '/')"),
+            "." | ".." => {
+                return Some(
+                    "vault paths are normalized: no '.' or '..', nothing outside the vault",
+                );
+            }
+            c if c.len() > NAME_MAX && !c.contains(['*', '?', '[', '{']) => {
+                return Some("a name is longer than 255 bytes");
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn compile_glob(s: &str, literal_separator: bool) -> Result<globset::Glob, String> {
     if s.is_empty() {
         return Err("empty glob".to_string());
+    }
+    if s.len() > super::limits::MAX_GLOB_BYTES {
+        return Err(format!(
+            "a glob of {} bytes; at most {} are allowed",
+            s.len(),
+            super::limits::MAX_GLOB_BYTES
+        ));
+    }
+    if s.contains('\0') {
+        return Err("a glob with a NUL byte can never match".to_string());
     }
     globset::GlobBuilder::new(s)
         .literal_separator(literal_separator)
@@ -360,10 +397,10 @@ impl From<ByteSize> for String {
 
 impl PolicySpec {
     /// Parses and validates a policy document; errors name the bad field.
+    /// Refuses documents over [`MAX_POLICY_BYTES`](super::limits::MAX_POLICY_BYTES)
+    /// and objects with a repeated key.
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| PolicyError::new("", format!("not valid JSON: {e}")))?;
-        Self::from_value(value)
+        Self::from_value(super::limits::parse_strict(text)?)
     }
 
     /// Validates an already-parsed JSON value as a policy document.
@@ -371,14 +408,21 @@ impl PolicySpec {
         if !value.is_object() {
             return Err(PolicyError::new("", "a policy must be a JSON object"));
         }
+        super::limits::check_counts(&value)?;
         let spec: PolicySpec = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };
             PolicyError::new(path, e.into_inner().to_string())
         })?;
         if let Some(env) = &spec.env {
-            for key in env.set.keys() {
+            for (key, value) in &env.set {
                 check_env_name(key).map_err(|m| PolicyError::new(format!("env.set.{key}"), m))?;
+                if value.contains('\0') {
+                    return Err(PolicyError::new(
+                        format!("env.set.{key}"),
+                        "the value contains a NUL byte, which no environment can hold",
+                    ));
+                }
             }
         }
         Ok(spec)

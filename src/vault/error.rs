@@ -24,6 +24,10 @@ pub enum VaultError {
     /// A path that is not allowed inside a vault (escapes the root, NUL byte, too long...).
     #[error("invalid path '{path}': {reason}")]
     InvalidPath { path: String, reason: &'static str },
+    /// A name over `NAME_MAX` (255) bytes or a path over `PATH_MAX` (4096)
+    /// bytes: one limit for the CLI, the mount and import alike.
+    #[error("path too long: {reason}: {path}")]
+    PathTooLong { path: String, reason: &'static str },
     /// Nothing exists at this path.
     #[error("no such file or directory: {0}")]
     PathNotFound(String),
@@ -114,6 +118,18 @@ impl VaultError {
             VaultError::Io(e) => e.raw_os_error() == Some(28),
             _ => false,
         }
+    }
+}
+
+impl VaultError {
+    /// True when SQLite found the database file malformed or not a database.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, VaultError::Corrupt(_))
+            || matches!(
+                self,
+                VaultError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(e.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            )
     }
 }
 

@@ -14,12 +14,15 @@ pub mod layer;
 pub mod path;
 pub mod prune;
 pub mod quota;
+pub mod reserve;
 pub mod scan;
 pub mod schema;
 pub mod search;
 pub mod stats;
 pub mod store;
+mod store_file;
 pub mod tree;
+pub mod verify;
 
 pub use content::{CHUNK_SIZE, ContentHash, ContentReader, ContentWriter};
 pub use diff::{Change, ChangeKind, EntryState};

@@ -171,10 +171,15 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store file at `path`.
+    /// Opens the store file at `path`, creating it only when nothing exists
+    /// there: anything else that is not an avfs store is `Corrupt`, untouched.
     pub fn open(path: &Path, owner: Owner) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        Self::from_connection(conn, owner)
+        let conn = super::store_file::open(path)?;
+        Ok(Self {
+            conn,
+            owner,
+            batch: false,
+        })
     }
 
     /// A private in-memory store, for tests and benchmarks.

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  DestinationExists, InvalidPath, IsADirectory, NotAFile, PathNotFound, exactBytes,
+  DestinationExists, InvalidPath, PathTooLong, IsADirectory, NotAFile, PathNotFound, exactBytes,
 } from "../index.mjs";
 import { entryShape, freshVault, rejection, tempDir } from "./support.mjs";
 
@@ -106,6 +106,7 @@ test("file errors: missing path, directory, path above the root", async (t) => {
   }
   assert.ok((await rejection(avfs.readBytes("/dir"))) instanceof IsADirectory);
   assert.ok((await rejection(avfs.write("/../x", "x"))) instanceof InvalidPath);
+  assert.ok((await rejection(avfs.stat(`/${"x".repeat(256)}`))) instanceof PathTooLong);
 });
 
 test("importDir and export keep symlinks; non-UTF-8 names come with their exact bytes", async (t) => {

@@ -27,6 +27,7 @@ __all__ = [
     "InvalidQuery",
     "InvalidPolicy",
     "InvalidPath",
+    "PathTooLong",
     "InvalidName",
     "InvalidMove",
     "TooLarge",
@@ -169,9 +170,15 @@ class InvalidPolicy(BadInput):
 
 
 class InvalidPath(BadInput):
-    """`invalid_path`: `..` above the root, NUL byte, over-long or empty path."""
+    """`invalid_path`: `..` above the root, NUL byte, or empty path."""
 
     code = "invalid_path"
+
+
+class PathTooLong(BadInput):
+    """`path_too_long`: a name over 255 bytes or a path over 4096 bytes."""
+
+    code = "path_too_long"
 
 
 class InvalidName(BadInput):
