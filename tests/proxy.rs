@@ -62,6 +62,10 @@ struct RunDoc {
     summary: Summary,
     violations: Vec<Violation>,
     violations_truncated: bool,
+    merge: Option<String>,
+    on_conflict: String,
+    conflicts: Vec<common::Conflict>,
+    fork: Option<String>,
 }
 
 impl RunDoc {
