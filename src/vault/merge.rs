@@ -130,7 +130,7 @@ impl MergeStatus {
 pub enum MergeCheckpoint {
     /// None.
     None,
-    /// `pre-merge-N`, automatic.
+    /// `pre-merge-N`, automatic (none when the source has nothing to merge).
     PreMerge,
     /// This name (or the first free `-2`, `-3`… suffix), automatic, with a message.
     Named {
@@ -583,6 +583,8 @@ impl Store {
         let target = vault_row(&tx, &req.target)?;
         let checkpoint_name = match &req.checkpoint {
             MergeCheckpoint::None => None,
+            // Nothing will change: a checkpoint would only repeat the head.
+            MergeCheckpoint::PreMerge if !theirs_changed => None,
             MergeCheckpoint::PreMerge => {
                 let next: i64 = tx.query_row(
                     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'checkpoints'), 0) + 1",
