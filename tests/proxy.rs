@@ -62,6 +62,10 @@ struct RunDoc {
     summary: Summary,
     violations: Vec<Violation>,
     violations_truncated: bool,
+    merge: Option<String>,
+    on_conflict: String,
+    conflicts: Vec<common::Conflict>,
+    fork: Option<String>,
 }
 
 impl RunDoc {
@@ -906,11 +910,15 @@ fn two_agents_run_in_one_vault_at_once_and_lose_nothing() {
         let own: Vec<&Change> = doc
             .changes
             .iter()
-            .filter(|c| c.path.starts_with(&format!("/{prefix}")))
+            .filter(|c| {
+                c.path.starts_with(&format!("/{prefix}"))
+                    || c.path.starts_with(&format!("/d{prefix}"))
+            })
             .collect();
-        // Each run sees at least its own 40 files (the other's may show too:
-        // the diff covers the vault from before the run to after it).
-        assert_eq!(own.len(), 40, "{:?}", doc.pairs());
+        // Each run works in its own attempt: it lists its own 40 files
+        // (and 41 directories), never the other's.
+        assert_eq!(own.len(), 81, "{:?}", doc.pairs());
+        assert_eq!(doc.changes.len(), 81, "{:?}", doc.pairs());
     }
     for prefix in ["a", "b"] {
         for i in 1..=40 {
@@ -953,4 +961,216 @@ fn a_killed_avfs_leaves_nothing_the_next_run_does_not_clean_up() {
         assert_eq!((status, doc.stdout.as_str()), (0, "same\n"));
         assert_no_run_mount(&a);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Runs at once: each in its own attempt, merged back (docs/json.md, "Proxy runs")
+// ---------------------------------------------------------------------------
+
+/// Races per scenario.
+const RACES: usize = 20;
+
+/// Runs two scripts at once in the vault. Each first waits (through marker
+/// files on the host) until the other has started, so both attempts are
+/// forked from the same head and the second merge is always a three-way one.
+fn race(a: &Avfs, flags: &[&str], scripts: [&str; 2]) -> [(RunDoc, i32); 2] {
+    let sync = tempfile::tempdir().unwrap();
+    let mark = |i: usize| sync.path().join(i.to_string()).display().to_string();
+    let wrapped = |i: usize| {
+        format!(
+            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; {}",
+            mark(i),
+            mark(1 - i),
+            scripts[i]
+        )
+    };
+    let (s0, s1) = (wrapped(0), wrapped(1));
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| shell(a, flags, &s0));
+        let second = scope.spawn(|| shell(a, flags, &s1));
+        [first.join().unwrap(), second.join().unwrap()]
+    })
+}
+
+/// The visible vaults, by name.
+fn vault_names(a: &Avfs) -> Vec<String> {
+    let list: serde_json::Value = a.json(["vault", "list"]);
+    list["vaults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn concurrent_appends_to_one_file_keep_both() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    a.ok(["write", "/ap.txt", "base\n"]);
+    let mut want = vec!["base".to_string()];
+    for i in 0..RACES {
+        let scripts = [
+            format!("exec 3>>ap.txt; echo A{i} >&3"),
+            format!("exec 3>>ap.txt; echo B{i} >&3"),
+        ];
+        let runs = race(&a, &[], [&scripts[0], &scripts[1]]);
+        let mut merges = Vec::new();
+        for (doc, status) in &runs {
+            assert_eq!(*status, 0, "{doc:?}");
+            assert_eq!(doc.pairs(), pairs(&[("modified", "/ap.txt")]));
+            assert!(doc.conflicts.is_empty() && doc.fork.is_none(), "{doc:?}");
+            merges.push(doc.merge.clone().unwrap());
+        }
+        merges.sort();
+        assert_eq!(merges, ["fast_forward", "merged"], "race {i}");
+        want.extend([format!("A{i}"), format!("B{i}")]);
+    }
+    let text = String::from_utf8(a.cat("/ap.txt")).unwrap();
+    let mut got: Vec<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(got[0], "base");
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "no append is lost");
+    assert_eq!(vault_names(&a), ["main"]);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn concurrent_overwrites_of_one_file_merge_one_and_keep_the_other_as_a_fork() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    a.ok(["write", "/ow.txt", "base\n"]);
+    for i in 0..RACES {
+        let scripts = [format!("echo A{i} > ow.txt"), format!("echo B{i} > ow.txt")];
+        let runs = race(&a, &[], [&scripts[0], &scripts[1]]);
+        let (won, lost): (Vec<_>, Vec<_>) = runs.iter().partition(|(_, status)| *status == 0);
+        assert_eq!((won.len(), lost.len()), (1, 1), "race {i}: {runs:?}");
+        let (winner, (loser, status)) = (&won[0].0, lost[0]);
+        assert_eq!(*status, 4, "a conflict exits 4: {loser:?}");
+        assert_eq!(winner.merge.as_deref(), Some("fast_forward"));
+        assert_eq!(loser.merge.as_deref(), Some("conflict"));
+        assert_eq!(loser.on_conflict, "keep");
+        assert!(
+            loser.checkpoint.is_none(),
+            "nothing applied, nothing to undo"
+        );
+        assert_eq!(loser.pairs(), pairs(&[("modified", "/ow.txt")]));
+        let conflict = &loser.conflicts[..];
+        assert_eq!(conflict.len(), 1, "{conflict:?}");
+        assert_eq!(
+            (conflict[0].path.as_str(), conflict[0].kind.as_str()),
+            ("/ow.txt", "content")
+        );
+        let side = |s: &Option<common::Side>| s.as_ref().and_then(|s| s.hash.clone());
+        assert_eq!(side(&conflict[0].ours), side(&winner.changes[0].after));
+        assert_eq!(side(&conflict[0].theirs), side(&loser.changes[0].after));
+        assert_eq!(side(&conflict[0].base), side(&loser.changes[0].before));
+        // Nothing is lost: the winner's bytes are in the vault, the loser's in its fork.
+        let won_text = if winner.shell.as_deref().unwrap().ends_with(&scripts[0]) {
+            "A"
+        } else {
+            "B"
+        };
+        let lost_text = if won_text == "A" { "B" } else { "A" };
+        assert_eq!(a.cat("/ow.txt"), format!("{won_text}{i}\n").as_bytes());
+        let fork = loser.fork.clone().expect("the attempt is kept");
+        assert!(fork.starts_with("run-"), "{fork}");
+        assert_eq!(
+            a.ok(["--vault", &fork, "cat", "/ow.txt"]),
+            format!("{lost_text}{i}\n")
+        );
+        // Reset the base for the next race: the fork goes, the file goes back.
+        a.ok(["vault", "delete", &fork]);
+        a.ok(["write", "/ow.txt", "base\n"]);
+    }
+    assert_eq!(vault_names(&a), ["main"]);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn concurrent_creates_of_one_file_never_fail_with_eexist() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    for i in 0..RACES {
+        let script = format!("echo A > e{i}.txt");
+        let runs = race(&a, &[], [&script, &script]);
+        for (doc, status) in &runs {
+            assert_eq!(*status, 0, "{doc:?}");
+            assert_eq!(doc.stderr, "", "race {i}");
+            assert_eq!(doc.pairs(), pairs(&[("added", &format!("/e{i}.txt"))]));
+            assert!(doc.conflicts.is_empty(), "the same bytes meet: {doc:?}");
+        }
+        assert_eq!(a.cat(&format!("/e{i}.txt")), b"A\n");
+    }
+    assert_eq!(vault_names(&a), ["main"]);
+}
+
+#[test]
+fn concurrent_runs_list_only_their_own_files_and_restoring_one_undoes_only_it() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    for i in 0..RACES {
+        let scripts = [format!("echo a > a{i}.txt"), format!("echo b > b{i}.txt")];
+        let runs = race(&a, &[], [&scripts[0], &scripts[1]]);
+        for ((doc, status), own) in runs
+            .iter()
+            .zip([format!("/a{i}.txt"), format!("/b{i}.txt")])
+        {
+            assert_eq!(*status, 0, "{doc:?}");
+            assert_eq!(doc.pairs(), pairs(&[("added", &own)]));
+        }
+        if i + 1 < RACES {
+            continue;
+        }
+        // The run merged second has the checkpoint of the vault with the
+        // first run's file and without its own: restoring it undoes it alone.
+        let (later, earlier, later_file, earlier_file) =
+            if runs[1].0.merge.as_deref() == Some("merged") {
+                (
+                    &runs[1].0,
+                    &runs[0].0,
+                    format!("/b{i}.txt"),
+                    format!("/a{i}.txt"),
+                )
+            } else {
+                (
+                    &runs[0].0,
+                    &runs[1].0,
+                    format!("/a{i}.txt"),
+                    format!("/b{i}.txt"),
+                )
+            };
+        assert_eq!(later.merge.as_deref(), Some("merged"));
+        assert_eq!(earlier.merge.as_deref(), Some("fast_forward"));
+        let name = later.checkpoint.as_ref().unwrap().name.clone();
+        a.ok(["checkpoint", "restore", &name]);
+        let earlier_text = if earlier_file.starts_with("/a") {
+            "a\n"
+        } else {
+            "b\n"
+        };
+        assert_eq!(a.cat(&earlier_file), earlier_text.as_bytes());
+        let (err, _) = a.fails(["cat", &later_file]);
+        assert_eq!(err.code, "path_not_found");
+        for j in 0..i {
+            assert_eq!(a.cat(&format!("/a{j}.txt")), b"a\n");
+            assert_eq!(a.cat(&format!("/b{j}.txt")), b"b\n");
+        }
+        // The earlier run's checkpoint is the vault before it: restoring it
+        // undoes it and what was merged after it.
+        let name = earlier.checkpoint.as_ref().unwrap().name.clone();
+        a.ok(["checkpoint", "restore", &name]);
+        assert_eq!(a.fails(["cat", &earlier_file]).0.code, "path_not_found");
+        assert_eq!(a.cat(&format!("/a{}.txt", i - 1)), b"a\n");
+    }
+    assert_no_run_mount(&a);
 }

@@ -99,8 +99,10 @@ pub enum Command {
 /// `avfs proxy ...`
 #[derive(Subcommand, Debug)]
 pub enum ProxyCommand {
-    /// Run one command in the vault and report what it did. Exit status: the
-    /// command's own; 124 timed out, 126 denied, 127 not found.
+    /// Run one command in the vault and report what it did. The run works in
+    /// its own attempt (a private fork of the vault as it was at the start),
+    /// merged back when it ends. Exit status: the command's own; 124 timed
+    /// out, 126 denied, 127 not found, 4 its changes conflicted (kept as a fork).
     Exec(ProxyExecArgs),
 }
 
@@ -132,9 +134,17 @@ pub struct ProxyExecArgs {
     #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "fuse", "materialize"])]
     pub mode: String,
     /// Run in a mount at DIR (reused if avfs already mounts this vault there)
-    /// and leave it mounted. Not with a policy that has path rules.
+    /// and leave it mounted. Not with a policy that has path rules. Such a run
+    /// shares the mount with everything else using it, so it is not an
+    /// attempt: it writes into the vault directly, its checkpoint is taken
+    /// before it and its changes may include others' (no merge, no conflicts).
     #[arg(long, value_name = "DIR")]
     pub keep_mount: Option<PathBuf>,
+    /// When the vault changed during the run in the same paths: keep (apply
+    /// nothing, keep the run as a fork named after it, exit 4), ours (the
+    /// vault's version stays), theirs (the run's wins) [default: the policy's, else keep].
+    #[arg(long, value_name = "POLICY", value_parser = ["keep", "ours", "theirs"])]
+    pub on_conflict: Option<String>,
     /// Output kept per stream (e.g. 64KiB) [default: the policy's, else 1MiB].
     #[arg(long, value_name = "SIZE")]
     pub output_limit: Option<crate::policy::ByteSize>,
@@ -219,6 +229,29 @@ pub enum VaultCommand {
         #[arg(long = "use")]
         use_it: bool,
     },
+    /// Merge a fork's changes into another vault (by default the vault it was
+    /// forked from): fast-forward when that vault has not moved, else a
+    /// three-way merge by path, text files line by line. One transaction, after
+    /// an automatic `pre-merge-N` checkpoint. Exit status 4 on conflict
+    /// (nothing merged, unless --on-conflict ours|theirs).
+    Merge(MergeArgs),
+}
+
+/// `avfs vault merge SOURCE [--into TARGET] [--dry-run] [--on-conflict keep|ours|theirs]`
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The vault whose changes are merged (a fork).
+    pub source: String,
+    /// The vault to merge into [default: the one SOURCE was forked from, else the current vault].
+    #[arg(long, value_name = "TARGET")]
+    pub into: Option<String>,
+    /// Report what the merge would do; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Paths both changed differently: keep (merge nothing), ours (TARGET's
+    /// version stays), theirs (SOURCE's version wins).
+    #[arg(long, value_name = "POLICY", default_value = "keep", value_parser = ["keep", "ours", "theirs"])]
+    pub on_conflict: String,
 }
 
 /// `avfs checkpoint ...`

@@ -4,7 +4,7 @@
 use super::args::{MountArgs, ProxyCommand, ProxyExecArgs};
 use super::cmd_mount::spawn_server;
 use super::error::{CliError, CliResult};
-use super::wire::{WireChange, WireCheckpoint, WirePath, WireSummary};
+use super::wire::{WireChange, WireCheckpoint, WireConflict, WirePath, WireSummary};
 use super::{Ctx, Output, cmd_policy, human, vault_path};
 use crate::mount::{MountRequest, MountTarget, Registry};
 use crate::policy::{CheckpointMode, Policy};
@@ -88,6 +88,10 @@ fn exec(ctx: &mut Ctx, args: ProxyExecArgs) -> CliResult<Output> {
         },
         existing_mount,
         keep_checkpoints,
+        on_conflict: args
+            .on_conflict
+            .as_deref()
+            .map(super::cmd_merge::on_conflict),
     };
     let report = execute(&request, &stop)?;
     let status = u8::try_from(report.exit_status()).unwrap_or(1);
@@ -213,6 +217,10 @@ pub fn document(r: &RunReport) -> Value {
         "summary": WireSummary::of(&r.changes),
         "violations": violations,
         "violations_truncated": r.violations_truncated,
+        "merge": r.merge.map(|m| m.as_str()),
+        "on_conflict": r.on_conflict.as_str(),
+        "conflicts": r.conflicts.iter().map(WireConflict::from).collect::<Vec<_>>(),
+        "fork": r.fork,
     });
     super::wire::put_path(&mut doc, "cwd", &r.cwd);
     let empty = CapturedOutput::default();
@@ -265,6 +273,14 @@ fn human_text(r: &RunReport, color: bool) -> String {
         let (tag, code) = human::change_tag(c.change);
         text.push_str(&human::paint(color, code, &format!("{tag}  {}", c.path)));
         text.push('\n');
+    }
+    for c in &r.conflicts {
+        text.push_str(&format!("conflict ({})  {}\n", c.kind.as_str(), c.path));
+    }
+    if let Some(fork) = &r.fork {
+        text.push_str(&format!(
+            "--- not merged: the vault changed the same paths meanwhile; the run's changes are in fork {fork} (`avfs vault merge {fork}`)\n"
+        ));
     }
     for v in &r.violations {
         text.push_str(&format!(

@@ -95,6 +95,7 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
                 format!("deleted vault {name}"),
             ))
         }
+        VaultCommand::Merge(args) => super::cmd_merge::run(ctx, args),
         VaultCommand::Fork {
             source,
             name,

@@ -34,6 +34,8 @@ pub struct CliError {
     pub hint: Option<String>,
     /// The exit status category.
     pub status: ExitStatus,
+    /// More fields for the JSON error body (e.g. a merge's conflicts).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl CliError {
@@ -44,7 +46,16 @@ impl CliError {
             message: message.into(),
             hint: None,
             status,
+            details: None,
         }
+    }
+
+    /// Adds a field to the JSON error body.
+    pub fn detail(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.details
+            .get_or_insert_with(Default::default)
+            .insert(key.to_string(), value);
+        self
     }
 
     /// Adds a hint line.
@@ -67,6 +78,7 @@ impl CliError {
             message,
             hint,
             status,
+            details: None,
         }
     }
 
@@ -117,6 +129,7 @@ impl From<VaultError> for CliError {
             VaultError::InvalidPath { .. } => ("invalid_path", Usage),
             VaultError::PathTooLong { .. } => ("path_too_long", Usage),
             VaultError::InvalidMove(_) => ("invalid_move", Usage),
+            VaultError::NoMergeBase { .. } => ("no_merge_base", Conflict),
             VaultError::VersionNotFound { .. } => ("version_not_found", NotFound),
             VaultError::VersionDeleted { .. } => ("version_deleted", Conflict),
             VaultError::NothingToRevert(_) => ("nothing_to_revert", Conflict),
@@ -204,6 +217,17 @@ impl From<ProxyError> for CliError {
             ProxyError::PathRulesNeedOwnMount => CliError::invalid_argument(err.to_string())
                 .hint("drop --keep-mount, or use a policy without path rules"),
             ProxyError::Io(e) => CliError::new("io_error", ExitStatus::Storage, e.to_string()),
+            ProxyError::Merge { fork, source } => {
+                let inner = CliError::from(source);
+                let kept = match fork {
+                    Some(f) => format!("; the run's changes are kept in fork {f}"),
+                    None => String::new(),
+                };
+                CliError {
+                    message: format!("merging the run's changes failed: {}{kept}", inner.message),
+                    ..inner
+                }
+            }
         }
     }
 }

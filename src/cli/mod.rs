@@ -10,6 +10,7 @@ mod cmd_diff;
 mod cmd_files;
 mod cmd_history;
 mod cmd_maint;
+mod cmd_merge;
 mod cmd_mount;
 mod cmd_policy;
 mod cmd_proxy;
@@ -337,6 +338,9 @@ fn report(err: CliError, json: bool) -> ExitCode {
             json!({ "code": err.code, "message": err.message, "exit_status": err.status as u8 });
         if let Some(hint) = &err.hint {
             body["hint"] = json!(hint);
+        }
+        for (key, value) in err.details.into_iter().flatten() {
+            body[key] = value;
         }
         println!("{}", json!({ "error": body }));
     } else {

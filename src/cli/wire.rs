@@ -4,7 +4,9 @@
 //! Paths are strings; a path that is not valid UTF-8 is shown lossily in
 //! `path` and given exactly, base64-encoded, in `path_b64`.
 
-use crate::vault::{Attr, Change, ChangeKind, Checkpoint, EntryState, VaultInfo, VaultPath};
+use crate::vault::{
+    Attr, Change, ChangeKind, Checkpoint, Conflict, EntryState, VaultInfo, VaultPath,
+};
 use base64::Engine;
 use serde::Serialize;
 
@@ -228,5 +230,29 @@ impl WireSummary {
             s.total += 1;
         }
         s
+    }
+}
+
+/// One path a merge could not settle by itself.
+#[derive(Serialize, Debug)]
+pub struct WireConflict {
+    #[serde(flatten)]
+    pub path: WirePath,
+    /// `content`, `add_add`, `modify_delete`, `type` or `mode`.
+    pub kind: &'static str,
+    pub base: Option<WireSide>,
+    pub ours: Option<WireSide>,
+    pub theirs: Option<WireSide>,
+}
+
+impl From<&Conflict> for WireConflict {
+    fn from(c: &Conflict) -> Self {
+        Self {
+            path: WirePath::from_path(&c.path),
+            kind: c.kind.as_str(),
+            base: c.base.as_ref().map(WireSide::from),
+            ours: c.ours.as_ref().map(WireSide::from),
+            theirs: c.theirs.as_ref().map(WireSide::from),
+        }
     }
 }

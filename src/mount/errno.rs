@@ -27,7 +27,8 @@ pub fn errno(err: &VaultError) -> Errno {
         VaultError::PathTooLong { .. } => Errno::ENAMETOOLONG,
         VaultError::InvalidPath { .. }
         | VaultError::InvalidName { .. }
-        | VaultError::InvalidMove(_) => Errno::EINVAL,
+        | VaultError::InvalidMove(_)
+        | VaultError::NoMergeBase { .. } => Errno::EINVAL,
         VaultError::SchemaTooNew { .. }
         | VaultError::Corrupt(_)
         | VaultError::Sqlite(_)

@@ -11,6 +11,6 @@ pub mod model;
 pub use error::PolicyError;
 pub use matcher::{CommandDecision, PathDecision, PathRuleRef, Policy};
 pub use model::{
-    ByteSize, CheckpointMode, CommandGlob, CommandRules, DurationSpec, EnvName, EnvRules, Op,
-    PathGlob, PathRule, PolicySpec,
+    ByteSize, CheckpointMode, CommandGlob, CommandRules, ConflictPolicy, DurationSpec, EnvName,
+    EnvRules, Op, PathGlob, PathRule, PolicySpec,
 };

@@ -33,6 +33,9 @@ pub struct PolicySpec {
     /// How much of a command's output is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_limit: Option<ByteSize>,
+    /// What a run's merge does with paths the vault changed differently meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_conflict: Option<ConflictPolicy>,
 }
 
 /// Command allow and deny globs.
@@ -87,6 +90,18 @@ pub enum CheckpointMode {
     Always,
     /// Keep no checkpoint (a temporary one still anchors the run's diff).
     Never,
+}
+
+/// What a run's merge does with conflicting paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictPolicy {
+    /// Apply nothing of the run; keep its changes as a fork named after it.
+    Keep,
+    /// Conflicting paths keep the vault's version.
+    Ours,
+    /// Conflicting paths take the run's version.
+    Theirs,
 }
 
 /// An operation on a vault path.

@@ -20,6 +20,14 @@ pub enum ProxyError {
     /// Mounting or unmounting the vault.
     #[error(transparent)]
     Mount(#[from] MountError),
+    /// Merging the run's attempt failed; its changes are kept in `fork`.
+    #[error("{source}; the run's changes are kept in fork {}", fork.as_deref().unwrap_or("(none)"))]
+    Merge {
+        /// The fork holding the run's changes, if it had any.
+        fork: Option<String>,
+        /// Why the merge failed.
+        source: VaultError,
+    },
     /// Preparing the run's private directory.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

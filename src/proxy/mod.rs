@@ -4,6 +4,7 @@
 //! the command in its own process group with a timeout, take the vault down
 //! again, diff, journal. Knows nothing of the CLI: the report is plain data.
 
+pub mod attempt;
 pub mod checkpoint;
 pub mod child;
 pub mod env;

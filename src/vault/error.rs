@@ -43,6 +43,9 @@ pub enum VaultError {
     /// The directory still has entries.
     #[error("directory not empty: {0}")]
     DirectoryNotEmpty(String),
+    /// A merge source that is not a fork and shares no state with the target.
+    #[error("vault '{vault}' shares no state with the target: nothing to merge from")]
+    NoMergeBase { vault: String },
     /// A rename or copy that would put a directory inside itself, or move the root.
     #[error("invalid move: {0}")]
     InvalidMove(String),

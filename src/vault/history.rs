@@ -280,7 +280,8 @@ pub struct Provenance {
     /// The checkpoint that froze the layer holding the version, if one did.
     pub checkpoint: Option<String>,
     /// The automatic `run-*` checkpoint the version's layer was written on,
-    /// when the version came through a mount (as a proxy run's writes do).
+    /// when the version came through a mount (as a proxy run's writes do) or
+    /// a run's merge.
     pub run: Option<String>,
 }
 
@@ -300,10 +301,12 @@ impl Store {
                 "SELECT c.name FROM checkpoints c JOIN vaults v ON v.id = c.vault_id
                    JOIN layers l ON l.parent = c.layer
                  WHERE v.name = ?1 AND l.id = ?2 AND c.auto AND c.name LIKE 'run-%'
-                   AND c.created_ns <= ?3
+                   -- A layer older than the checkpoint on its parent is a run's
+                   -- attempt, fast-forwarded: all of it is the run's.
+                   AND (l.created_ns < c.created_ns OR (c.created_ns <= ?3
                    -- The run ends with its proxy.exec entry; later mounts are not it.
                    AND ?3 <= COALESCE((SELECT min(j.time_ns) FROM journal j WHERE j.vault = ?1
-                                        AND j.op = 'proxy.exec' AND j.time_ns >= c.created_ns), ?3)
+                                        AND j.op = 'proxy.exec' AND j.time_ns >= c.created_ns), ?3)))
                  ORDER BY c.id DESC LIMIT 1",
             )?;
             let mut out = Vec::with_capacity(versions.len());
@@ -311,7 +314,8 @@ impl Store {
                 let checkpoint = checkpoint_of
                     .query_row(params![vault, v.layer], |r| r.get(0))
                     .optional()?;
-                let run = if v.source == "mount" {
+                // A run writes through its mount; a merged run's changes are applied by the merge.
+                let run = if v.source == "mount" || v.source == "merge" {
                     run_of
                         .query_row(params![vault, v.layer, v.time_ns], |r| r.get(0))
                         .optional()?

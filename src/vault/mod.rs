@@ -11,6 +11,7 @@ pub mod gc;
 pub mod history;
 pub mod journal;
 pub mod layer;
+pub mod merge;
 pub mod path;
 pub mod prune;
 pub mod quota;
@@ -29,6 +30,9 @@ pub use diff::{Change, ChangeKind, EntryState};
 pub use editor::ContentEditor;
 pub use error::{Result, VaultError};
 pub use journal::Op;
+pub use merge::{
+    Conflict, ConflictKind, MergeCheckpoint, MergeOutcome, MergeRequest, MergeStatus, OnConflict,
+};
 pub use path::VaultPath;
 pub use store::{Checkpoint, Owner, Restored, StateRef, Store, VaultInfo, now_ns, validate_label};
 pub use tree::{Attr, DirEntry, Kind, NewNode, ROOT_INO, RenameMode, Stamp, Tree, TreeWriter};

@@ -297,6 +297,18 @@ pub struct Change {
     pub after: Option<Side>,
 }
 
+/// A path a merge could not settle (a `Run`'s or a `Merge`'s `conflicts`).
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Conflict {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub kind: String,
+    pub base: Option<Side>,
+    pub ours: Option<Side>,
+    pub theirs: Option<Side>,
+}
+
 #[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
