@@ -257,12 +257,22 @@ fn atime_is_stored_as_set_and_directories_count_their_subdirectories() {
         "rmdir d/a && mv d/b b && mkdir d/c/ && mv d/c d/e",
     );
     assert_eq!(fs::metadata(m.join("d")).unwrap().nlink(), 3);
+    // A rename changes the moved inode's ctime (pjdfstest rename/22).
+    let before = fs::symlink_metadata(m.join("f")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::rename(m.join("f"), m.join("g")).unwrap();
+    fs::rename(m.join("g"), m.join("f")).unwrap();
     let root_links = fs::metadata(m.path()).unwrap().nlink();
     assert_eq!(root_links, 4, "/ holds d and b");
     m.unmount();
     let m = Mounted::new(&avfs, "main", &[]);
     let f = fs::metadata(m.join("f")).unwrap();
     assert_eq!(f.atime(), 1_000_000_000, "atime survives a remount");
+    // Read after a remount, so from the store and not the kernel's cache.
+    assert!(
+        (f.ctime(), f.ctime_nsec()) > (before.ctime(), before.ctime_nsec()),
+        "rename moved ctime on"
+    );
     assert_eq!(fs::metadata(m.join("d")).unwrap().nlink(), 3);
 }
 

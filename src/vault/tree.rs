@@ -995,6 +995,10 @@ impl<'c> TreeWriter<'c> {
         }
         self.put_dirent(dst_parent, dst_name, src)?;
         self.drop_dirent(src_parent, src_name)?;
+        // A rename changes the moved inode's status, as POSIX file systems record.
+        let mut moved = src_attr.clone();
+        moved.ctime_ns = self.stamp.now_ns;
+        self.put_attr(&moved)?;
         let moved_dir = i64::from(src_attr.kind == Kind::Dir);
         if dst_parent != src_parent {
             self.touch_dir_links(src_parent, -moved_dir)?;
