@@ -91,6 +91,15 @@ pub enum Command {
     Prune(super::args_ops::PruneArgs),
     /// Squash layer chains no checkpoint or fork needs, then VACUUM the database.
     Compact,
+    /// Add, list, remove and check remotes (S3-compatible object storage).
+    #[command(subcommand)]
+    Remote(super::args_remote::RemoteCommand),
+    /// Upload the vault to a remote: only what it lacks, then move its head.
+    Push(super::args_remote::PushArgs),
+    /// Fast-forward the vault to its remote head.
+    Pull(super::args_remote::PullArgs),
+    /// Copy a vault from a remote into this store (--lazy: fetch content on first read).
+    Clone(super::args_remote::CloneArgs),
 }
 
 /// `avfs proxy ...`

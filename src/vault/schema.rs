@@ -8,7 +8,7 @@ use super::error::{Result, VaultError};
 use rusqlite::Connection;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` brings a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -163,7 +163,39 @@ WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
 BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
 "#,
     MIGRATION_2,
+    MIGRATION_3_REMOTES,
 ];
+
+// ----- version 3, remotes piece (src/remote; docs/format.md, revision 3) -----
+/// Version 3 (remotes): configured remotes, the pack hash of each exported or
+/// imported layer, and the remote vault each local vault tracks. Chunk rows
+/// with empty `data` (lazy clone) need no schema change.
+const MIGRATION_3_REMOTES: &str = r#"
+-- Where vaults are pushed and cloned from. Never credentials.
+CREATE TABLE remotes (
+    name       TEXT PRIMARY KEY,
+    url        TEXT NOT NULL,
+    endpoint   TEXT,
+    region     TEXT,
+    unsafe_single_writer INTEGER NOT NULL DEFAULT 0,
+    -- whether the server's conditional writes were found atomic (NULL: not checked yet)
+    conditional_writes INTEGER,
+    created_ns INTEGER NOT NULL
+) STRICT;
+-- The pack hash (BLAKE3 of its packed rows) of a frozen layer that was
+-- exported or imported. Such a layer is never compacted (its rows would change).
+CREATE TABLE remote_layers (
+    layer INTEGER PRIMARY KEY REFERENCES layers(id) ON DELETE CASCADE,
+    hash  BLOB NOT NULL UNIQUE
+) STRICT;
+-- The remote vault a local vault pushes to and pulls from by default.
+CREATE TABLE remote_tracking (
+    vault_id     INTEGER PRIMARY KEY REFERENCES vaults(id) ON DELETE CASCADE,
+    remote       TEXT NOT NULL,
+    remote_vault TEXT NOT NULL
+) STRICT;
+"#;
+// ----- end of version 3, remotes piece -----
 
 /// Version 2: the journal's head anchor, file versions, the full-text index,
 /// quotas and usage counters (docs/format.md, revision history).

@@ -123,12 +123,12 @@ pub fn validate_label(name: &str) -> Result<()> {
     }
 }
 
-struct VaultRow {
-    id: i64,
-    top: i64,
+pub(super) struct VaultRow {
+    pub(super) id: i64,
+    pub(super) top: i64,
 }
 
-fn vault_row(conn: &Connection, name: &str) -> Result<VaultRow> {
+pub(super) fn vault_row(conn: &Connection, name: &str) -> Result<VaultRow> {
     conn.prepare_cached("SELECT id, top_layer FROM vaults WHERE name = ?1")?
         .query_row([name], |r| {
             Ok(VaultRow {
@@ -152,7 +152,7 @@ fn checkpoint_from_row(vault: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<C
     })
 }
 
-fn checkpoint_row(conn: &Connection, vault: &str, name: &str) -> Result<Checkpoint> {
+pub(super) fn checkpoint_row(conn: &Connection, vault: &str, name: &str) -> Result<Checkpoint> {
     conn.prepare_cached(
         "SELECT c.name, c.message, c.auto, c.created_ns, c.layer FROM checkpoints c
          JOIN vaults v ON v.id = c.vault_id WHERE v.name = ?1 AND c.name = ?2",
@@ -401,7 +401,7 @@ impl Store {
     }
 
     /// Freezes a vault's state and gives it a fresh top layer; returns the frozen layer.
-    fn seal_top(tx: &Transaction<'_>, vault: &VaultRow, now: i64) -> Result<i64> {
+    pub(super) fn seal_top(tx: &Transaction<'_>, vault: &VaultRow, now: i64) -> Result<i64> {
         let (sealed, froze) = layer::seal(tx, vault.top)?;
         if froze {
             super::quota::freeze_usage(tx, vault.id, sealed)?;
@@ -554,7 +554,7 @@ impl Store {
         checkpoint_row(&self.conn, vault, name)
     }
 
-    fn insert_checkpoint(
+    pub(super) fn insert_checkpoint(
         tx: &Transaction<'_>,
         vault_id: i64,
         name: &str,

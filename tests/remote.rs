@@ -1,0 +1,606 @@
+//! Remotes against a real S3 server (Ceph RGW, started by scripts/test):
+//! remote add/list/remove/check, push, clone, pull, the three-home hand-off,
+//! refusal of stale pushes, the two-pushers race, forced pushes and
+//! integrity of everything downloaded.
+
+mod common;
+
+use common::s3::{Home, S3};
+use serde::Deserialize;
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RemoteDoc {
+    name: String,
+    url: String,
+    endpoint: Option<String>,
+    region: Option<String>,
+    unsafe_single_writer: bool,
+    conditional_writes: Option<bool>,
+    created: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Added {
+    remote: RemoteDoc,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Listed {
+    remotes: Vec<RemoteDoc>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Checked {
+    remote: String,
+    url: String,
+    reachable: bool,
+    credentials: bool,
+    conditional_writes: bool,
+    unsafe_single_writer: bool,
+    vaults: Vec<String>,
+    requests: u64,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct Moved {
+    layers: u64,
+    chunks: u64,
+    bytes: u64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Push {
+    vault: String,
+    remote: String,
+    remote_vault: String,
+    generation: u64,
+    up_to_date: bool,
+    forced: bool,
+    kept_as: Option<String>,
+    uploaded: Moved,
+    checkpoints_pushed: Vec<String>,
+    checkpoints_skipped: Vec<String>,
+    requests: u64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct PushDoc {
+    push: Push,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Clone {
+    vault: String,
+    remote: String,
+    remote_vault: String,
+    generation: u64,
+    lazy: bool,
+    downloaded: Moved,
+    checkpoints: Vec<String>,
+    requests: u64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct CloneDoc {
+    clone: Clone,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Pull {
+    vault: String,
+    remote: String,
+    remote_vault: String,
+    generation: u64,
+    status: String,
+    downloaded: Moved,
+    checkpoints_added: Vec<String>,
+    requests: u64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct PullDoc {
+    pull: Pull,
+}
+
+/// The server, or None when the remote tests are explicitly skipped.
+fn server() -> Option<S3> {
+    S3::from_env()
+}
+
+/// Pseudo-random bytes (no two chunks alike), different per seed.
+fn big(seed: u8, len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed as u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn remote_add_list_remove_check_and_their_errors() {
+    let Some(s3) = server() else { return };
+    let home = Home::new(&s3);
+    let prefix = s3.unique_prefix("config");
+    let url = format!("s3://{}/{prefix}", s3.bucket);
+    let added: Added = home.json([
+        "remote",
+        "add",
+        "origin",
+        &url,
+        "--endpoint",
+        &s3.endpoint,
+        "--region",
+        "us-east-1",
+    ]);
+    assert_eq!(added.remote.name, "origin");
+    assert_eq!(added.remote.url, url);
+    assert_eq!(added.remote.endpoint.as_deref(), Some(s3.endpoint.as_str()));
+    assert_eq!(added.remote.region.as_deref(), Some("us-east-1"));
+    assert!(!added.remote.unsafe_single_writer);
+    assert_eq!(added.remote.conditional_writes, None);
+    assert!(!added.remote.created.is_empty());
+    let (err, status) = home.fails(["remote", "add", "origin", &url]);
+    assert_eq!((err.code.as_str(), status), ("remote_exists", 4));
+    for bad in ["http://x/y", "s3://B/x", "s3://ok/../x"] {
+        let (err, status) = home.fails(["remote", "add", "bad", bad]);
+        assert_eq!((err.code.as_str(), status), ("invalid_remote", 2), "{bad}");
+    }
+    let (err, _) = home.fails(["remote", "add", "bad", &url, "--endpoint", "ftp://x"]);
+    assert_eq!(err.code, "invalid_remote");
+
+    let checked: Checked = home.json(["remote", "check", "origin"]);
+    assert_eq!(checked.remote, "origin");
+    assert_eq!(checked.url, url);
+    assert!(checked.reachable && checked.credentials);
+    assert!(
+        checked.conditional_writes,
+        "Ceph RGW has atomic conditional writes"
+    );
+    assert!(!checked.unsafe_single_writer);
+    assert!(checked.vaults.is_empty());
+    assert!(checked.requests >= 4);
+    assert!(s3.list(&prefix).is_empty(), "the probe object is removed");
+
+    // Credentials are never shown, stored or journaled.
+    let listed = home.run(["--json", "remote", "list"]);
+    let human = home.run(["remote", "list"]);
+    let journal = home.run(["--json", "audit"]);
+    let store = std::fs::read(home.avfs.store_path()).unwrap();
+    for out in [&listed.stdout, &human.stdout, &journal.stdout, &store] {
+        let text = String::from_utf8_lossy(out);
+        assert!(!text.contains(&s3.secret_key) && !text.contains(&s3.access_key));
+    }
+    let doc: Listed = common::parse_one(&listed.stdout);
+    assert_eq!(doc.remotes.len(), 1);
+    assert_eq!(doc.remotes[0].conditional_writes, Some(true));
+
+    // Failures name what to fix.
+    let no_creds = home.avfs.run(["--json", "remote", "check", "origin"]);
+    let doc: common::ErrorDoc = common::parse_one(&no_creds.stdout);
+    assert_eq!(
+        (doc.error.code.as_str(), no_creds.status),
+        ("remote_auth", 5)
+    );
+    let wrong = home
+        .command()
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .args(["--json", "remote", "check", "origin"])
+        .output()
+        .unwrap();
+    let doc: common::ErrorDoc = common::parse_one(&wrong.stdout);
+    assert_eq!(doc.error.code, "remote_auth");
+    home.ok([
+        "remote",
+        "add",
+        "nowhere",
+        "s3://bucket/x",
+        "--endpoint",
+        "http://127.0.0.1:9",
+    ]);
+    let (err, status) = home.fails(["remote", "check", "nowhere"]);
+    assert_eq!((err.code.as_str(), status), ("remote_unreachable", 5));
+    let (err, _) = home.fails(["remote", "check", "missing"]);
+    assert_eq!(err.code, "remote_not_found");
+    home.ok(["remote", "remove", "nowhere"]);
+    let (err, _) = home.fails(["remote", "remove", "nowhere"]);
+    assert_eq!(err.code, "remote_not_found");
+    let doc: Listed = home.json(["remote", "list"]);
+    assert_eq!(doc.remotes.len(), 1);
+}
+
+/// A run of `avfs proxy exec --shell` in `home`'s vault (materialize mode:
+/// the hand-off must not depend on FUSE being available).
+fn proxy_shell(home: &Home, vault: &str, script: &str) {
+    let run = home.run([
+        "--json",
+        "--vault",
+        vault,
+        "proxy",
+        "exec",
+        "--mode",
+        "materialize",
+        "--shell",
+        script,
+    ]);
+    assert_eq!(run.status, 0, "proxy run failed: {}", run.stdout_str());
+}
+
+#[test]
+fn three_homes_hand_a_vault_off_byte_for_byte() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("handoff");
+    let data = big(1, 3 * 256 * 1024 + 1234);
+    let notes_a;
+    {
+        // Home A: create, a run writes notes, checkpoint, push; then A is gone.
+        let a = Home::new(&s3);
+        a.add_origin(&prefix);
+        a.ok(["vault", "create", "work"]);
+        let w = a.run_stdin_checked(["--vault", "work", "write", "/data.bin"], &data);
+        assert_eq!(w, 0);
+        proxy_shell(
+            &a,
+            "work",
+            "mkdir -p notes && echo 'run 1 on A' > notes/a.txt && ln -s a.txt notes/latest",
+        );
+        a.ok([
+            "--vault",
+            "work",
+            "checkpoint",
+            "save",
+            "on-a",
+            "-m",
+            "taken on A",
+        ]);
+        let pushed: PushDoc = a.json(["--vault", "work", "push", "--checkpoints"]);
+        let p = pushed.push;
+        assert_eq!(
+            (p.vault.as_str(), p.remote.as_str(), p.remote_vault.as_str()),
+            ("work", "origin", "work")
+        );
+        assert_eq!(p.generation, 1);
+        assert!(!p.up_to_date && !p.forced && p.kept_as.is_none());
+        assert_eq!(p.uploaded.chunks, 4, "3 full chunks and a tail");
+        assert!(p.uploaded.layers >= 1 && p.uploaded.bytes > data.len() as u64);
+        // The named checkpoint and the run's automatic one both travel.
+        assert_eq!(p.checkpoints_pushed.len(), 2);
+        assert!(p.checkpoints_pushed.contains(&"on-a".to_string()));
+        assert!(p.checkpoints_pushed.iter().any(|c| c.starts_with("run-")));
+        assert!(p.checkpoints_skipped.is_empty());
+        assert!(p.requests > 0);
+        // Nothing changed: a second push writes nothing.
+        let again: PushDoc = a.json(["--vault", "work", "push", "--checkpoints"]);
+        assert!(again.push.up_to_date);
+        assert_eq!(again.push.generation, 1);
+        notes_a = a.cat("work", "/notes/a.txt");
+    }
+    assert_eq!(notes_a, b"run 1 on A\n");
+
+    // Home B: clone, a run continues the work, push.
+    let b = Home::new(&s3);
+    b.add_origin(&prefix);
+    let cloned: CloneDoc = b.json(["clone", "origin", "work"]);
+    let c = &cloned.clone;
+    assert_eq!(
+        (c.vault.as_str(), c.remote.as_str(), c.remote_vault.as_str()),
+        ("work", "origin", "work")
+    );
+    assert_eq!(c.generation, 1);
+    assert!(!c.lazy);
+    assert_eq!(c.downloaded.chunks, 4);
+    assert!(c.downloaded.layers >= 1 && c.requests > 0);
+    assert_eq!(c.checkpoints.len(), 2);
+    assert_eq!(c.checkpoints[0], "on-a");
+    assert!(b.cat("work", "/data.bin") == data);
+    proxy_shell(
+        &b,
+        "work",
+        "echo 'run 2 on B' >> notes/a.txt && echo b > notes/b.txt",
+    );
+    b.ok([
+        "--vault",
+        "work",
+        "write",
+        "/new-on-b",
+        "created after the clone",
+    ]);
+    let pushed: PushDoc = b.json(["--vault", "work", "push"]);
+    assert_eq!(pushed.push.generation, 2);
+    assert_eq!(pushed.push.uploaded.chunks, 0, "only small files changed");
+
+    // Home C: lazy clone, sees both runs, restores A's checkpoint.
+    let c = Home::new(&s3);
+    c.add_origin(&prefix);
+    let cloned: CloneDoc = c.json(["clone", "origin", "work", "mine", "--lazy"]);
+    assert!(cloned.clone.lazy);
+    assert_eq!(cloned.clone.vault, "mine");
+    assert_eq!(
+        cloned.clone.downloaded.chunks, 0,
+        "lazy: no chunk bytes yet"
+    );
+    assert_eq!(c.cat("mine", "/notes/a.txt"), b"run 1 on A\nrun 2 on B\n");
+    assert_eq!(c.cat("mine", "/notes/b.txt"), b"b\n");
+    assert_eq!(c.cat("mine", "/new-on-b"), b"created after the clone");
+    assert!(c.cat("mine", "/data.bin") == data, "fetched on first read");
+    let link = c.ok(["--json", "--vault", "mine", "stat", "/notes/latest"]);
+    assert!(link.contains("\"symlink\""), "{link}");
+    c.ok(["--vault", "mine", "checkpoint", "restore", "on-a"]);
+    assert_eq!(c.cat("mine", "/notes/a.txt"), b"run 1 on A\n");
+    assert!(c.run(["--vault", "mine", "cat", "/notes/b.txt"]).status != 0);
+    // The bytes fetched on first read are kept: it reads with no credentials.
+    assert!(c.avfs.run(["--vault", "mine", "cat", "/data.bin"]).stdout == data);
+
+    // C's state since the restore does not contain the remote head.
+    c.ok(["--vault", "mine", "write", "/from-c", "c"]);
+    let (err, _) = c.fails(["--vault", "mine", "push"]);
+    assert_eq!(err.code, "remote_diverged", "C restored an older state");
+}
+
+impl Home {
+    fn run_stdin_checked<I, S>(&self, args: I, input: &[u8]) -> i32
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+#[test]
+fn pull_fast_forwards_and_refuses_to_lose_local_changes() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("pull");
+    let a = Home::new(&s3);
+    a.add_origin(&prefix);
+    a.ok(["vault", "create", "v"]);
+    a.ok(["--vault", "v", "write", "/f", "1"]);
+    a.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+    let b = Home::new(&s3);
+    b.add_origin(&prefix);
+    b.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+    let up: PullDoc = b.json(["--vault", "v", "pull"]);
+    assert_eq!(up.pull.status, "up_to_date");
+    a.ok(["--vault", "v", "write", "/f", "2"]);
+    a.ok(["--vault", "v", "checkpoint", "save", "two"]);
+    a.json::<PushDoc, _, _>(["--vault", "v", "push", "--checkpoints"]);
+    let ff: PullDoc = b.json(["--vault", "v", "pull"]);
+    let p = &ff.pull;
+    assert_eq!(
+        (p.vault.as_str(), p.remote.as_str(), p.remote_vault.as_str()),
+        ("v", "origin", "v")
+    );
+    assert_eq!((p.status.as_str(), p.generation), ("fast_forward", 2));
+    assert!(p.downloaded.layers >= 1 && p.requests > 0);
+    assert_eq!(p.downloaded.chunks, 0);
+    assert_eq!(p.checkpoints_added, ["two"]);
+    assert_eq!(b.cat("v", "/f"), b"2");
+    // Local changes the remote lacks: pull refuses and changes nothing.
+    b.ok(["--vault", "v", "write", "/g", "local"]);
+    a.ok(["--vault", "v", "write", "/f", "3"]);
+    a.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+    let (err, status) = b.fails(["--vault", "v", "pull"]);
+    assert_eq!((err.code.as_str(), status), ("remote_diverged", 4));
+    assert_eq!(b.cat("v", "/f"), b"2");
+    assert_eq!(b.cat("v", "/g"), b"local");
+    // A vault the remote lacks, and a clone onto an existing name.
+    let (err, status) = b.fails(["clone", "origin", "nope"]);
+    assert_eq!((err.code.as_str(), status), ("remote_vault_not_found", 3));
+    let (err, _) = b.fails(["clone", "origin", "v"]);
+    assert_eq!(err.code, "vault_exists");
+}
+
+#[test]
+fn a_stale_push_is_refused_and_force_keeps_the_replaced_head() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("stale");
+    let a = Home::new(&s3);
+    a.add_origin(&prefix);
+    a.ok(["vault", "create", "v"]);
+    a.ok(["--vault", "v", "write", "/f", "base"]);
+    a.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+    let b = Home::new(&s3);
+    b.add_origin(&prefix);
+    b.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+    b.ok(["--vault", "v", "write", "/f", "from b"]);
+    b.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+    let head_before = s3.get(&format!("{prefix}/vaults/v/head")).unwrap();
+
+    a.ok(["--vault", "v", "write", "/f", "from a"]);
+    let (err, status) = a.fails(["--vault", "v", "push"]);
+    assert_eq!((err.code.as_str(), status), ("remote_diverged", 4));
+    assert!(err.hint.is_some());
+    assert_eq!(
+        s3.get(&format!("{prefix}/vaults/v/head")).unwrap(),
+        head_before,
+        "a refused push changes nothing"
+    );
+
+    let forced: PushDoc = a.json(["--vault", "v", "push", "--force"]);
+    assert!(forced.push.forced);
+    assert_eq!(forced.push.generation, 3);
+    let kept = forced.push.kept_as.clone().unwrap();
+    assert_eq!(kept, "overwritten-2");
+    // The overwritten state is still on the remote, under that checkpoint.
+    let c = Home::new(&s3);
+    c.add_origin(&prefix);
+    let cloned: CloneDoc = c.json(["clone", "origin", "v"]);
+    assert_eq!(cloned.clone.checkpoints, std::slice::from_ref(&kept));
+    assert_eq!(c.cat("v", "/f"), b"from a");
+    c.ok(["--vault", "v", "checkpoint", "restore", &kept]);
+    assert_eq!(c.cat("v", "/f"), b"from b");
+}
+
+#[test]
+fn two_pushers_from_the_same_base_exactly_one_wins_every_round() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("race");
+    let base = Home::new(&s3);
+    base.add_origin(&prefix);
+    base.ok(["vault", "create", "v"]);
+    base.ok(["--vault", "v", "write", "/f", "base"]);
+    base.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+    let homes: Vec<Home> = (0..2)
+        .map(|_| {
+            let h = Home::new(&s3);
+            h.add_origin(&prefix);
+            h.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+            h
+        })
+        .collect();
+    for round in 0..6 {
+        // Both start from the current remote head.
+        for (i, h) in homes.iter().enumerate() {
+            if round > 0 {
+                h.ok(["vault", "delete", "v"]);
+                h.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+            }
+            h.ok([
+                "--vault",
+                "v",
+                "write",
+                "/f",
+                &format!("round {round} home {i}"),
+            ]);
+        }
+        let children: Vec<_> = homes
+            .iter()
+            .map(|h| {
+                h.command()
+                    .args(["--json", "--vault", "v", "push"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let winners: Vec<usize> = (0..2).filter(|&i| outs[i].status.success()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one push wins");
+        let loser = 1 - winners[0];
+        let doc: common::ErrorDoc = common::parse_one(&outs[loser].stdout);
+        assert_eq!(doc.error.code, "remote_diverged", "round {round}");
+        // Nothing is lost: the loser still has its change, and pull brings the winner.
+        assert_eq!(
+            homes[loser].cat("v", "/f"),
+            format!("round {round} home {loser}").as_bytes()
+        );
+        let pulled: PullDoc = base.json(["--vault", "v", "pull"]);
+        assert_eq!(pulled.pull.status, "fast_forward");
+        assert_eq!(
+            base.cat("v", "/f"),
+            format!("round {round} home {}", winners[0]).as_bytes()
+        );
+    }
+}
+
+#[test]
+fn corrupt_remote_objects_are_detected_and_nothing_corrupt_enters_the_store() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("corrupt");
+    let a = Home::new(&s3);
+    a.add_origin(&prefix);
+    a.ok(["vault", "create", "v"]);
+    let data = big(7, 2 * 256 * 1024);
+    assert_eq!(
+        a.run_stdin_checked(["--vault", "v", "write", "/big"], &data),
+        0
+    );
+    a.ok(["--vault", "v", "write", "/small", "hello"]);
+    a.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+    let chunks: Vec<String> = s3.list(&format!("{prefix}/chunks/"));
+    let layers: Vec<String> = s3.list(&format!("{prefix}/layers/"));
+    assert_eq!(chunks.len(), 2);
+    assert!(!layers.is_empty());
+
+    let flip = |key: &str| {
+        let mut bytes = s3.get(key).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x20;
+        s3.put(key, &bytes);
+        bytes
+    };
+    let restore = |key: &str, mut bytes: Vec<u8>| {
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x20;
+        s3.put(key, &bytes);
+    };
+    let vaults_of = |h: &Home| -> usize {
+        let run = h.run(["--json", "vault", "list"]);
+        let v: serde_json::Value = common::parse_one(&run.stdout);
+        v["vaults"].as_array().unwrap().len()
+    };
+
+    // A flipped byte in a chunk: a full clone refuses, and makes no vault.
+    let b = Home::new(&s3);
+    b.add_origin(&prefix);
+    let bad = flip(&chunks[0]);
+    let (err, status) = b.fails(["clone", "origin", "v"]);
+    assert_eq!((err.code.as_str(), status), ("remote_corrupt", 5));
+    assert_eq!(vaults_of(&b), 0);
+    // A lazy clone gets the layers, and the read of that chunk fails.
+    b.json::<CloneDoc, _, _>(["clone", "origin", "v", "--lazy"]);
+    assert_eq!(b.cat("v", "/small"), b"hello");
+    let (err, _) = b.fails(["--vault", "v", "cat", "/big"]);
+    assert_eq!(err.code, "remote_corrupt");
+    restore(&chunks[0], bad);
+    assert!(
+        b.cat("v", "/big") == data,
+        "the good bytes arrive once the object is repaired"
+    );
+
+    // A flipped byte in a layer, and a head that is not a head.
+    for layer in &layers {
+        let c = Home::new(&s3);
+        c.add_origin(&prefix);
+        let bad = flip(layer);
+        let (err, _) = c.fails(["clone", "origin", "v"]);
+        assert_eq!(err.code, "remote_corrupt", "{layer}");
+        assert_eq!(vaults_of(&c), 0);
+        restore(layer, bad);
+    }
+    let head_key = format!("{prefix}/vaults/v/head");
+    let head = s3.get(&head_key).unwrap();
+    s3.put(&head_key, b"{ not a head");
+    let c = Home::new(&s3);
+    c.add_origin(&prefix);
+    let (err, _) = c.fails(["clone", "origin", "v"]);
+    assert_eq!(err.code, "remote_corrupt");
+    // A head naming a chain its layers do not form.
+    let mut doc: serde_json::Value = serde_json::from_slice(&head).unwrap();
+    doc["chain"] = serde_json::json!([doc["chain"][0].clone(), "00".repeat(32)]);
+    if doc["chain"].as_array().unwrap().len() > 1 {
+        s3.put(&head_key, doc.to_string().as_bytes());
+        let (err, _) = c.fails(["clone", "origin", "v"]);
+        assert_eq!(err.code, "remote_corrupt");
+    }
+    s3.put(&head_key, &head);
+    c.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+    assert!(c.cat("v", "/big") == data);
+}
