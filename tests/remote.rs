@@ -310,8 +310,14 @@ fn three_homes_hand_a_vault_off_byte_for_byte() {
     proxy_shell(
         &b,
         "work",
-        "echo 'run 2 on B' >> notes/a.txt && echo b > notes/b.txt",
+        "echo 'run 2 on B' >> notes/a.txt && echo b > notes/b.txt && env > run-env.txt",
     );
+    // The run saw no remote credentials (avfs had them in its environment).
+    let env = b.cat("work", "/run-env.txt");
+    let env = String::from_utf8_lossy(&env);
+    assert!(env.contains("PATH="), "{env}");
+    assert!(!env.contains(&s3.secret_key) && !env.contains(&s3.access_key));
+    b.ok(["--vault", "work", "rm", "/run-env.txt"]);
     b.ok([
         "--vault",
         "work",
@@ -603,4 +609,102 @@ fn corrupt_remote_objects_are_detected_and_nothing_corrupt_enters_the_store() {
     s3.put(&head_key, &head);
     c.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
     assert!(c.cat("v", "/big") == data);
+}
+
+#[test]
+fn a_lazy_clone_fetches_content_on_first_read_through_a_mount() {
+    let Some(s3) = server() else { return };
+    if !common::fuse::fuse_available() {
+        return;
+    }
+    let prefix = s3.unique_prefix("lazymount");
+    let a = Home::new(&s3);
+    a.add_origin(&prefix);
+    a.ok(["vault", "create", "v"]);
+    let data = big(3, 5 * 256 * 1024 + 77);
+    assert_eq!(
+        a.run_stdin_checked(["--vault", "v", "write", "-p", "/dir/big"], &data),
+        0
+    );
+    a.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+
+    let c = Home::new(&s3);
+    c.add_origin(&prefix);
+    let cloned: CloneDoc = c.json(["clone", "origin", "v", "--lazy"]);
+    assert_eq!(cloned.clone.downloaded.chunks, 0);
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", s3.access_key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", s3.secret_key.as_str()),
+    ];
+    let mounted = common::fuse::Mounted::with_env(&c.avfs, "v", &[], &creds);
+    let read = std::fs::read(mounted.join("dir/big")).unwrap();
+    assert!(read == data, "bytes fetched through the mount");
+    mounted.unmount();
+    // Kept locally: readable with no credentials at all.
+    assert!(c.avfs.run(["--vault", "v", "cat", "/dir/big"]).stdout == data);
+}
+
+#[test]
+fn a_sigkilled_push_leaves_a_complete_earlier_head_and_the_next_push_completes() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("sigkill");
+    let a = Home::new(&s3);
+    a.add_origin(&prefix);
+    a.ok(["vault", "create", "v"]);
+    a.ok(["--vault", "v", "write", "/f", "generation 1"]);
+    a.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut generation = 1u64;
+    let mut states: Vec<(u64, Vec<u8>)> = vec![(1, b"generation 1".to_vec())];
+    for round in 0..20u8 {
+        // A new large change: 16 chunks of fresh bytes.
+        let data = big(round.wrapping_add(10), 16 * 256 * 1024);
+        assert_eq!(
+            a.run_stdin_checked(["--vault", "v", "write", "/big"], &data),
+            0
+        );
+        a.ok(["--vault", "v", "write", "/f", &format!("round {round}")]);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let delay = std::time::Duration::from_millis(rng % 300);
+        let mut child = a
+            .command()
+            .args(["--json", "--vault", "v", "push"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let killed = child.wait().unwrap();
+
+        // The remote head is a complete state: a fresh clone reads it whole.
+        let check = Home::new(&s3);
+        check.add_origin(&prefix);
+        let cloned: CloneDoc = check.json(["clone", "origin", "v"]);
+        let got = check.cat("v", "/f");
+        let known = states
+            .iter()
+            .any(|(g, f)| *g == cloned.clone.generation && *f == got);
+        let landed =
+            cloned.clone.generation == generation + 1 && got == format!("round {round}").as_bytes();
+        assert!(
+            known || landed,
+            "round {round}: head generation {} holds {:?} (killed: {killed:?})",
+            cloned.clone.generation,
+            String::from_utf8_lossy(&got)
+        );
+        if landed {
+            assert!(check.cat("v", "/big") == data);
+        }
+        // The next push completes, uploading only what is still missing.
+        let pushed: PushDoc = a.json(["--vault", "v", "push"]);
+        generation = pushed.push.generation;
+        states.push((generation, format!("round {round}").into_bytes()));
+        let again = Home::new(&s3);
+        again.add_origin(&prefix);
+        again.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+        assert!(again.cat("v", "/big") == data, "round {round}");
+    }
 }
