@@ -708,3 +708,79 @@ fn a_sigkilled_push_leaves_a_complete_earlier_head_and_the_next_push_completes()
         assert!(again.cat("v", "/big") == data, "round {round}");
     }
 }
+
+/// One OSD of the Ceph cluster stopped for the length of a test, restarted
+/// on drop (also when the test fails).
+struct OsdDown {
+    script: std::path::PathBuf,
+    dir: String,
+    osd: &'static str,
+}
+
+impl OsdDown {
+    fn stop(osd: &'static str) -> Option<OsdDown> {
+        let dir = std::env::var("AVFS_TEST_CEPH_DIR").ok().filter(|d| !d.is_empty());
+        let Some(dir) = dir else {
+            assert_eq!(
+                std::env::var("AVFS_SKIP_REMOTE_TESTS").as_deref(),
+                Ok("1"),
+                "the node-loss test needs the Ceph cluster of scripts/s3-server (AVFS_TEST_CEPH_DIR)"
+            );
+            return None;
+        };
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-server");
+        let down = OsdDown { script, dir, osd };
+        down.run("kill-osd");
+        Some(down)
+    }
+
+    fn run(&self, action: &str) {
+        let status = std::process::Command::new(&self.script)
+            .args(["ceph", action, self.osd])
+            .env("AVFS_CEPH_DIR", &self.dir)
+            .status()
+            .expect("run scripts/s3-server");
+        assert!(status.success(), "s3-server ceph {action} {}", self.osd);
+    }
+}
+
+impl Drop for OsdDown {
+    fn drop(&mut self) {
+        self.run("start-osd");
+    }
+}
+
+#[test]
+fn with_one_of_three_osds_down_push_pull_and_clone_still_work() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("nodeloss");
+    let a = Home::new(&s3);
+    a.add_origin(&prefix);
+    a.ok(["vault", "create", "v"]);
+    a.ok(["--vault", "v", "write", "/f", "before"]);
+    a.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+    let b = Home::new(&s3);
+    b.add_origin(&prefix);
+    b.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+
+    let Some(down) = OsdDown::stop("2") else { return };
+    let data = big(9, 3 * 256 * 1024);
+    assert_eq!(a.run_stdin_checked(["--vault", "v", "write", "/big"], &data), 0);
+    a.ok(["--vault", "v", "write", "/f", "during"]);
+    let pushed: PushDoc = a.json(["--vault", "v", "push"]);
+    assert_eq!(pushed.push.generation, 2);
+    let pulled: PullDoc = b.json(["--vault", "v", "pull"]);
+    assert_eq!(pulled.pull.status, "fast_forward");
+    assert_eq!(b.cat("v", "/f"), b"during");
+    let c = Home::new(&s3);
+    c.add_origin(&prefix);
+    c.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+    assert!(c.cat("v", "/big") == data);
+    // A stale push is still refused: conditional writes hold with a node down.
+    b.ok(["--vault", "v", "write", "/f", "b"]);
+    a.ok(["--vault", "v", "write", "/f", "a"]);
+    b.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+    let (err, _) = a.fails(["--vault", "v", "push"]);
+    assert_eq!(err.code, "remote_diverged");
+    drop(down);
+}
