@@ -719,7 +719,9 @@ struct OsdDown {
 
 impl OsdDown {
     fn stop(osd: &'static str) -> Option<OsdDown> {
-        let dir = std::env::var("AVFS_TEST_CEPH_DIR").ok().filter(|d| !d.is_empty());
+        let dir = std::env::var("AVFS_TEST_CEPH_DIR")
+            .ok()
+            .filter(|d| !d.is_empty());
         let Some(dir) = dir else {
             assert_eq!(
                 std::env::var("AVFS_SKIP_REMOTE_TESTS").as_deref(),
@@ -763,9 +765,14 @@ fn with_one_of_three_osds_down_push_pull_and_clone_still_work() {
     b.add_origin(&prefix);
     b.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
 
-    let Some(down) = OsdDown::stop("2") else { return };
+    let Some(down) = OsdDown::stop("2") else {
+        return;
+    };
     let data = big(9, 3 * 256 * 1024);
-    assert_eq!(a.run_stdin_checked(["--vault", "v", "write", "/big"], &data), 0);
+    assert_eq!(
+        a.run_stdin_checked(["--vault", "v", "write", "/big"], &data),
+        0
+    );
     a.ok(["--vault", "v", "write", "/f", "during"]);
     let pushed: PushDoc = a.json(["--vault", "v", "push"]);
     assert_eq!(pushed.push.generation, 2);
@@ -783,4 +790,90 @@ fn with_one_of_three_osds_down_push_pull_and_clone_still_work() {
     let (err, _) = a.fails(["--vault", "v", "push"]);
     assert_eq!(err.code, "remote_diverged");
     drop(down);
+}
+
+#[test]
+fn runs_push_by_flag_or_policy_and_vault_list_shows_the_remote() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("runpush");
+    let a = Home::new(&s3);
+    a.add_origin(&prefix);
+    a.ok(["vault", "create", "v"]);
+    let listed: serde_json::Value = a.json(["vault", "list", "--remote", "origin"]);
+    assert_eq!(
+        listed,
+        serde_json::json!({"remote": "origin", "vaults": []})
+    );
+
+    // --push: the run's changes and its checkpoint are on the remote after it.
+    let run = a.run([
+        "--json",
+        "--vault",
+        "v",
+        "proxy",
+        "exec",
+        "--mode",
+        "materialize",
+        "--push",
+        "--shell",
+        "echo one > notes.txt",
+    ]);
+    assert_eq!(run.status, 0, "{}", run.stdout_str());
+    let doc: serde_json::Value = common::parse_one(&run.stdout);
+    assert_eq!(doc["push"]["generation"], 1, "{doc}");
+    assert_eq!(doc["push"]["remote"], "origin");
+    assert_eq!(
+        doc["push"]["checkpoints_pushed"].as_array().unwrap().len(),
+        1
+    );
+
+    // The policy's remote: pushed after every run, without the flag.
+    let policy = a.avfs.home.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"remote": {"name": "origin", "push": "after_run"}}"#,
+    )
+    .unwrap();
+    a.ok(["--vault", "v", "policy", "set", policy.to_str().unwrap()]);
+    let run = a.run([
+        "--json",
+        "--vault",
+        "v",
+        "proxy",
+        "exec",
+        "--mode",
+        "materialize",
+        "--shell",
+        "echo two >> notes.txt",
+    ]);
+    let doc: serde_json::Value = common::parse_one(&run.stdout);
+    assert_eq!(doc["push"]["generation"], 2, "{doc}");
+    // A push that fails does not fail the run: the command's status stands.
+    a.ok(["remote", "remove", "origin"]);
+    let run = a.run([
+        "--json",
+        "--vault",
+        "v",
+        "proxy",
+        "exec",
+        "--mode",
+        "materialize",
+        "--shell",
+        "echo three >> notes.txt; exit 3",
+    ]);
+    assert_eq!(run.status, 3);
+    let doc: serde_json::Value = common::parse_one(&run.stdout);
+    assert_eq!(doc["push"]["error"]["code"], "remote_not_found", "{doc}");
+    a.add_origin(&prefix);
+
+    let b = Home::new(&s3);
+    b.add_origin(&prefix);
+    let listed: serde_json::Value = b.json(["vault", "list", "--remote", "origin"]);
+    let vaults = listed["vaults"].as_array().unwrap();
+    assert_eq!(vaults.len(), 1);
+    assert_eq!(vaults[0]["name"], "v");
+    assert_eq!(vaults[0]["generation"], 2);
+    assert_eq!(vaults[0]["checkpoints"].as_array().unwrap().len(), 2);
+    b.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+    assert_eq!(b.cat("v", "/notes.txt"), b"one\ntwo\n");
 }

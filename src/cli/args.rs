@@ -144,6 +144,10 @@ pub struct ProxyExecArgs {
     /// Output kept per stream (e.g. 64KiB) [default: the policy's, else 1MiB].
     #[arg(long, value_name = "SIZE")]
     pub output_limit: Option<crate::policy::ByteSize>,
+    /// After the run, push the vault to its remote (the policy's `remote`, else
+    /// its upstream, else origin); the result is the document's `push` field.
+    #[arg(long)]
+    pub push: bool,
     /// Run this script with `sh -c` instead of a program.
     #[arg(
         long,
@@ -198,8 +202,12 @@ pub enum VaultCommand {
         #[arg(long = "use")]
         use_it: bool,
     },
-    /// List vaults.
-    List,
+    /// List vaults (with --remote NAME: the vaults on that remote).
+    List {
+        /// List the vaults of this remote instead.
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
+    },
     /// Show a vault's details [default: the selected vault].
     Info {
         /// The vault.

@@ -201,6 +201,82 @@ pub fn push(ctx: &mut Ctx, args: PushArgs) -> CliResult<Output> {
     ))
 }
 
+/// `avfs vault list --remote NAME`: the vaults on a remote, from their heads.
+pub fn list_vaults(ctx: &mut Ctx, remote: &str) -> CliResult<Output> {
+    let (_, client) = connect(ctx, remote)?;
+    let names = check::list_vaults(&client)?;
+    let mut wire = Vec::new();
+    let mut text = String::new();
+    for name in &names {
+        let Some((head, _)) = crate::remote::transfer::read_head(&client, name)? else {
+            continue;
+        };
+        let checkpoints: Vec<&String> = head.checkpoints.keys().collect();
+        text.push_str(&format!(
+            "{:<24} generation {:>4}  {:>4} checkpoints  pushed {}\n",
+            name,
+            head.generation,
+            checkpoints.len(),
+            super::human::short_time(head.pushed_ns)
+        ));
+        wire.push(json!({
+            "name": name,
+            "generation": head.generation,
+            "checkpoints": checkpoints,
+            "pushed": super::wire::timestamp(head.pushed_ns),
+        }));
+    }
+    if wire.is_empty() {
+        text = format!("{remote} has no vaults yet: `avfs push` puts one there");
+    }
+    Ok(Output::doc(
+        json!({ "remote": remote, "vaults": wire }),
+        text,
+    ))
+}
+
+/// Pushes a vault (with its checkpoints) after a proxy run; the result, or
+/// the error, as the run document's `push` field. A failed push never turns
+/// into the run's own failure: the command's exit status stays its own.
+pub fn push_after_run(ctx: &mut Ctx, vault: &str, remote: Option<String>) -> (Value, String) {
+    let args = PushArgs {
+        remote,
+        remote_vault: None,
+        checkpoints: true,
+        force: false,
+    };
+    let pushed = (|| -> CliResult<(Value, String)> {
+        let (remote, remote_vault) = target(ctx, vault, args.remote, args.remote_vault)?;
+        let (spec, client) = connect(ctx, &remote)?;
+        let opts = PushOptions {
+            checkpoints: true,
+            force: false,
+        };
+        let r = crate::remote::push(ctx.store()?, &client, &spec, vault, &remote_vault, opts)?;
+        Ok((
+            json!({
+                "remote": remote,
+                "remote_vault": remote_vault,
+                "generation": r.generation,
+                "up_to_date": r.up_to_date,
+                "uploaded": moved_json(&r.moved),
+                "checkpoints_pushed": r.checkpoints_pushed,
+            }),
+            format!(
+                "pushed to {remote}/{remote_vault}: generation {}",
+                r.generation
+            ),
+        ))
+    })();
+    match pushed {
+        Ok(done) => done,
+        Err(e) => (
+            json!({ "error": { "code": e.code, "message": e.message, "exit_status": e.status as u8 } }),
+            format!("push failed ({}): {}", e.code, e.message),
+        ),
+    }
+}
+
 /// `avfs pull`
 pub fn pull(ctx: &mut Ctx, args: PullArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
