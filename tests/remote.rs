@@ -877,3 +877,65 @@ fn runs_push_by_flag_or_policy_and_vault_list_shows_the_remote() {
     b.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
     assert_eq!(b.cat("v", "/notes.txt"), b"one\ntwo\n");
 }
+
+#[test]
+fn remote_gc_deletes_only_unreachable_objects_older_than_the_grace_period() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("rgc");
+    let a = Home::new(&s3);
+    a.add_origin(&prefix);
+    a.ok(["vault", "create", "v"]);
+    let first = big(21, 2 * 256 * 1024);
+    assert_eq!(
+        a.run_stdin_checked(["--vault", "v", "write", "/big"], &first),
+        0
+    );
+    a.ok(["--vault", "v", "checkpoint", "save", "first"]);
+    let second = big(22, 256 * 1024 + 5);
+    assert_eq!(
+        a.run_stdin_checked(["--vault", "v", "write", "/big"], &second),
+        0
+    );
+    a.json::<PushDoc, _, _>(["--vault", "v", "push", "--checkpoints"]);
+    // What an abandoned push leaves behind: objects no head names.
+    let orphan_chunk = format!("{prefix}/chunks/{}", "ab".repeat(32));
+    let orphan_layer = format!("{prefix}/layers/{}", "cd".repeat(32));
+    s3.put(&orphan_chunk, b"orphan chunk");
+    s3.put(&orphan_layer, b"orphan layer");
+    let objects_before = s3.list(&format!("{prefix}/")).len();
+
+    let young: serde_json::Value = a.json(["remote", "gc", "origin"]);
+    assert_eq!(young["kept_young"], 2, "{young}");
+    assert_eq!(young["deleted"]["chunks"], 0);
+    assert_eq!(
+        young["reachable"]["chunks"], 4,
+        "both states' chunks: {young}"
+    );
+    let dry: serde_json::Value = a.json(["remote", "gc", "origin", "--grace", "0s", "--dry-run"]);
+    assert_eq!(dry["deleted"]["chunks"], 1, "{dry}");
+    assert_eq!(dry["deleted"]["layers"], 1);
+    assert_eq!(s3.list(&format!("{prefix}/")).len(), objects_before);
+    let done: serde_json::Value = a.json(["remote", "gc", "origin", "--grace", "0s"]);
+    assert_eq!(done["deleted"]["chunks"], 1, "{done}");
+    assert_eq!(done["deleted"]["bytes"], 24);
+    assert!(s3.get(&orphan_chunk).is_none() && s3.get(&orphan_layer).is_none());
+    assert_eq!(s3.list(&format!("{prefix}/")).len(), objects_before - 2);
+
+    // Everything reachable survived: head and checkpoint restore byte-for-byte.
+    let b = Home::new(&s3);
+    b.add_origin(&prefix);
+    b.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+    assert!(b.cat("v", "/big") == second);
+    b.ok(["--vault", "v", "checkpoint", "restore", "first"]);
+    assert!(b.cat("v", "/big") == first);
+
+    // A damaged reachable layer stops gc before it deletes anything.
+    s3.put(&orphan_chunk, b"orphan chunk");
+    let layers = s3.list(&format!("{prefix}/layers/"));
+    let saved = s3.get(&layers[0]).unwrap();
+    s3.put(&layers[0], b"damaged");
+    let (err, _) = a.fails(["remote", "gc", "origin", "--grace", "0s"]);
+    assert_eq!(err.code, "remote_corrupt");
+    assert!(s3.get(&orphan_chunk).is_some());
+    s3.put(&layers[0], &saved);
+}

@@ -31,6 +31,19 @@ pub enum RemoteCommand {
         /// The remote.
         name: String,
     },
+    /// Delete the remote's objects that no head or checkpoint reaches and that
+    /// are older than the grace period (younger ones may belong to a push in progress).
+    Gc {
+        /// The remote.
+        name: String,
+        /// Keep unreachable objects younger than this (e.g. 24h; under 2h is
+        /// unsafe while others push).
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        grace: crate::policy::DurationSpec,
+        /// Report only; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check that a remote is reachable, accepts the credentials and has
     /// atomic conditional writes; lists its vaults.
     Check {

@@ -90,6 +90,51 @@ pub fn run(ctx: &mut Ctx, cmd: RemoteCommand) -> CliResult<Output> {
                 format!("removed remote {name}"),
             ))
         }
+        RemoteCommand::Gc {
+            name,
+            grace,
+            dry_run,
+        } => {
+            let (spec, client) = connect(ctx, &name)?;
+            let r = crate::remote::gc::gc(&client, grace.0.as_secs() as i64, dry_run)?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            let text = format!(
+                "{name} ({}): {} vaults reach {} layers and {} chunks; {verb} {} layers and {} chunks ({} bytes); kept {} younger than the grace period",
+                spec.display(),
+                r.vaults,
+                r.reachable_layers,
+                r.reachable_chunks,
+                r.deleted_layers,
+                r.deleted_chunks,
+                r.deleted_bytes,
+                r.kept_young
+            );
+            if !dry_run {
+                ctx.store()?.journal(
+                    None,
+                    crate::vault::Op::new(
+                        "remote.gc",
+                        format!(
+                            "{name}: {} layers, {} chunks, {} bytes",
+                            r.deleted_layers, r.deleted_chunks, r.deleted_bytes
+                        ),
+                    ),
+                )?;
+            }
+            Ok(Output::doc(
+                json!({
+                    "remote": name,
+                    "dry_run": dry_run,
+                    "grace_s": grace.0.as_secs(),
+                    "vaults": r.vaults,
+                    "reachable": { "layers": r.reachable_layers, "chunks": r.reachable_chunks },
+                    "deleted": { "layers": r.deleted_layers, "chunks": r.deleted_chunks, "bytes": r.deleted_bytes },
+                    "kept_young": r.kept_young,
+                    "requests": r.requests,
+                }),
+                text,
+            ))
+        }
         RemoteCommand::Check { name } => {
             let (spec, client) = connect(ctx, &name)?;
             let report = check::check(&client)?;

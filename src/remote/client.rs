@@ -144,12 +144,14 @@ impl Client {
         Ok(Some((bytes, etag)))
     }
 
-    /// Whether an object exists.
-    pub async fn exists(&self, key: &str) -> Result<bool> {
+    /// How many seconds ago an object was last written, or None when it does not exist.
+    pub async fn age(&self, key: &str) -> Result<Option<i64>> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         match self.store.head(&self.path(key)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Ok(meta) => Ok(Some(
+                (crate::vault::now_ns() / 1_000_000_000 - meta.last_modified.timestamp()).max(0),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.error(key, e)),
         }
     }

@@ -12,6 +12,7 @@ pub mod check;
 pub mod client;
 pub mod error;
 pub mod fetch;
+pub mod gc;
 pub mod head;
 pub mod push;
 pub mod source;

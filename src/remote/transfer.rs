@@ -14,6 +14,39 @@ use std::collections::{HashMap, HashSet};
 /// Chunks read from the store per upload batch (bounds memory to ~8 MiB).
 const CHUNK_BATCH: usize = 32;
 
+/// An object a push needs that exists but was written longer ago than this
+/// is written again (same bytes, same name), which makes it young: `remote gc`
+/// deletes only unreachable objects older than its grace period, so a push
+/// shorter than grace minus this age never loses an object it relies on.
+pub const REFRESH_AFTER_S: i64 = 3600;
+
+/// What to do with an object a push needs.
+enum Need {
+    /// It is there and young: nothing.
+    Nothing,
+    /// It is missing: create it.
+    Create,
+    /// It is there but old: write it again to make it young.
+    Refresh,
+}
+
+fn need(age: Option<i64>) -> Need {
+    match age {
+        None => Need::Create,
+        Some(a) if a >= REFRESH_AFTER_S => Need::Refresh,
+        Some(_) => Need::Nothing,
+    }
+}
+
+/// Writes an object the way `need` says; returns whether bytes went up.
+async fn put(client: &Client, key: &str, bytes: Bytes, need: Need) -> Result<bool> {
+    match need {
+        Need::Nothing => Ok(false),
+        Need::Create => Ok(client.put_new(key, bytes).await? == Created::Yes),
+        Need::Refresh => client.put_overwrite(key, bytes).await.map(|_| true),
+    }
+}
+
 /// What moved, for reports.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Moved {
@@ -58,7 +91,8 @@ pub fn upload_layer(
 ) -> Result<()> {
     let pack = store.pack_layer(layer)?;
     let key = layer_key(&pack.hash);
-    if client.block_on(client.exists(&key))? {
+    let layer_need = need(client.block_on(client.age(&key))?);
+    if matches!(layer_need, Need::Nothing) {
         return Ok(());
     }
     let chunks = store.layer_chunks(layer)?;
@@ -66,7 +100,7 @@ pub fn upload_layer(
         upload_chunks(store, client, batch, moved)?;
     }
     let size = pack.bytes.len() as u64;
-    if client.block_on(client.put_new(&key, Bytes::from(pack.bytes)))? == Created::Yes {
+    if client.block_on(put(client, &key, Bytes::from(pack.bytes), layer_need))? {
         moved.layers += 1;
         moved.bytes += size;
     }
@@ -79,11 +113,11 @@ fn upload_chunks(
     batch: &[ChunkRef],
     moved: &mut Moved,
 ) -> Result<()> {
-    let present: Vec<bool> = client
+    let ages: Vec<Option<i64>> = client
         .block_on(
             futures::stream::iter(batch.iter().map(|c| {
                 let key = chunk_key(&c.hash);
-                async move { client.exists(&key).await }
+                async move { client.age(&key).await }
             }))
             .buffered(PARALLEL)
             .collect::<Vec<_>>(),
@@ -91,8 +125,9 @@ fn upload_chunks(
         .into_iter()
         .collect::<Result<_>>()?;
     let mut missing = Vec::new();
-    for (c, there) in batch.iter().zip(present) {
-        if there {
+    for (c, age) in batch.iter().zip(ages) {
+        let chunk_need = need(age);
+        if matches!(chunk_need, Need::Nothing) {
             continue;
         }
         let bytes = store.chunk_bytes(&c.hash)?.ok_or_else(|| {
@@ -102,18 +137,22 @@ fn upload_chunks(
                     .into(),
             })
         })?;
-        missing.push((chunk_key(&c.hash), Bytes::from(bytes)));
+        missing.push((chunk_key(&c.hash), Bytes::from(bytes), chunk_need));
     }
     let results = client.block_on(
-        futures::stream::iter(missing.into_iter().map(|(key, bytes)| {
+        futures::stream::iter(missing.into_iter().map(|(key, bytes, chunk_need)| {
             let size = bytes.len() as u64;
-            async move { client.put_new(&key, bytes).await.map(|c| (c, size)) }
+            async move {
+                put(client, &key, bytes, chunk_need)
+                    .await
+                    .map(|up| (up, size))
+            }
         }))
         .buffer_unordered(PARALLEL)
         .collect::<Vec<_>>(),
     );
     for r in results {
-        if let (Created::Yes, size) = r? {
+        if let (true, size) = r? {
             moved.chunks += 1;
             moved.bytes += size;
         }
