@@ -94,6 +94,15 @@ pub enum Command {
     /// Check the whole store: every chunk against its hash, every reference,
     /// SQLite's integrity check and the journal. Exit status 5 on any fault.
     Verify,
+    /// Add, list, remove and check remotes (S3-compatible object storage).
+    #[command(subcommand)]
+    Remote(super::args_remote::RemoteCommand),
+    /// Upload the vault to a remote: only what it lacks, then move its head.
+    Push(super::args_remote::PushArgs),
+    /// Fast-forward the vault to its remote head.
+    Pull(super::args_remote::PullArgs),
+    /// Copy a vault from a remote into this store (--lazy: fetch content on first read).
+    Clone(super::args_remote::CloneArgs),
 }
 
 /// `avfs proxy ...`
@@ -148,6 +157,10 @@ pub struct ProxyExecArgs {
     /// Output kept per stream (e.g. 64KiB) [default: the policy's, else 1MiB].
     #[arg(long, value_name = "SIZE")]
     pub output_limit: Option<crate::policy::ByteSize>,
+    /// After the run, push the vault to its remote (the policy's `remote`, else
+    /// its upstream, else origin); the result is the document's `push` field.
+    #[arg(long)]
+    pub push: bool,
     /// Run this script with `sh -c` instead of a program.
     #[arg(
         long,
@@ -202,8 +215,12 @@ pub enum VaultCommand {
         #[arg(long = "use")]
         use_it: bool,
     },
-    /// List vaults.
-    List,
+    /// List vaults (with --remote NAME: the vaults on that remote).
+    List {
+        /// List the vaults of this remote instead.
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
+    },
     /// Show a vault's details [default: the selected vault].
     Info {
         /// The vault.

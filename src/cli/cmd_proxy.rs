@@ -49,6 +49,14 @@ fn exec(ctx: &mut Ctx, args: ProxyExecArgs) -> CliResult<Output> {
         _ => PolicySource::None,
     };
     let policy = policy.unwrap_or_default();
+    // Push after the run when asked, or when the policy says so.
+    let push_to = match &policy.spec().remote {
+        Some(rule) if args.push || rule.push == crate::policy::model::PushWhen::AfterRun => {
+            Some(Some(rule.name.clone()))
+        }
+        _ if args.push => Some(None),
+        _ => None,
+    };
     let keep_checkpoints = match std::env::var(KEEP_VAR) {
         Ok(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
             CliError::invalid_argument(format!("{KEEP_VAR}={v:?} is not a positive number"))
@@ -93,11 +101,21 @@ fn exec(ctx: &mut Ctx, args: ProxyExecArgs) -> CliResult<Output> {
             .as_deref()
             .map(super::cmd_merge::on_conflict),
     };
+    let vault = request.vault.clone();
     let report = execute(&request, &stop)?;
     let status = u8::try_from(report.exit_status()).unwrap_or(1);
+    let mut json = document(&report);
+    let mut human = human_text(&report, ctx.color());
+    if let Some(remote) = push_to
+        && report.outcome.is_some()
+    {
+        let (doc, text) = super::cmd_remote::push_after_run(ctx, &vault, remote);
+        json["push"] = doc;
+        human.push_str(&format!("\n{text}"));
+    }
     Ok(Output::DocWithStatus {
-        json: document(&report),
-        human: human_text(&report, ctx.color()),
+        json,
+        human,
         status,
     })
 }

@@ -25,7 +25,10 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
                 format!("created vault {name}{note}"),
             )?)
         }
-        VaultCommand::List => {
+        VaultCommand::List {
+            remote: Some(remote),
+        } => super::cmd_remote::list_vaults(ctx, &remote),
+        VaultCommand::List { remote: None } => {
             let vaults = ctx.store()?.vaults()?;
             let current = ctx.current_vault()?;
             let wire: Vec<_> = vaults

@@ -103,9 +103,24 @@ impl fmt::Display for CliError {
     }
 }
 
+/// A store error that travelled through `std::io::Read` (a streamed read of
+/// a lazily cloned chunk, for one) comes back as itself.
+fn unwrap_io(err: VaultError) -> VaultError {
+    match err {
+        VaultError::Io(e) if e.get_ref().is_some_and(|i| i.is::<VaultError>()) => {
+            match e.into_inner().map(|i| i.downcast::<VaultError>()) {
+                Some(Ok(inner)) => *inner,
+                _ => unreachable!("checked above"),
+            }
+        }
+        other => other,
+    }
+}
+
 impl From<VaultError> for CliError {
     fn from(err: VaultError) -> Self {
         use ExitStatus::*;
+        let err = unwrap_io(err);
         if err.is_disk_full() {
             return CliError::new("disk_full", Storage, err.to_string()).hint(
                 "free space on the disk that holds the store (AVFS_HOME); nothing was changed",
@@ -138,6 +153,11 @@ impl From<VaultError> for CliError {
             VaultError::InvalidQuery { .. } => ("invalid_query", Usage),
             VaultError::SchemaTooNew { .. } => ("schema_too_new", Storage),
             VaultError::Corrupt(_) => ("store_corrupt", Storage),
+            VaultError::InvalidPack(_) => ("remote_corrupt", Storage),
+            VaultError::RemoteNotFound(_) => ("remote_not_found", NotFound),
+            VaultError::RemoteExists(_) => ("remote_exists", Conflict),
+            VaultError::HeadMoved(_) => ("vault_changed", Conflict),
+            VaultError::ChunkUnavailable { .. } => ("remote_unreachable", Storage),
             VaultError::Sqlite(_) => ("storage_error", Storage),
             VaultError::Io(_) => ("io_error", Storage),
         };
@@ -146,6 +166,9 @@ impl From<VaultError> for CliError {
                 Some("see `avfs vault list`, or create it with `avfs vault create NAME`")
             }
             VaultError::CheckpointNotFound(_) => Some("see `avfs checkpoint list`"),
+            VaultError::RemoteNotFound(_) => Some(
+                "see `avfs remote list`, or add one with `avfs remote add NAME s3://BUCKET/PREFIX`",
+            ),
             VaultError::VersionNotFound { .. } => Some("see `avfs log PATH`"),
             VaultError::QuotaExceeded { .. } | VaultError::FileTooLarge { .. } => {
                 Some("nothing was changed; see `avfs quota show`, free space or raise the limit")

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod args_ops;
+pub mod args_remote;
 mod cmd_audit;
 mod cmd_checkpoint;
 mod cmd_diff;
@@ -15,12 +16,14 @@ mod cmd_mount;
 mod cmd_policy;
 mod cmd_proxy;
 mod cmd_quota;
+mod cmd_remote;
 mod cmd_scan;
 mod cmd_search;
 mod cmd_stats;
 mod cmd_transfer;
 mod cmd_vault;
 mod cmd_verify;
+mod credentials;
 pub mod error;
 mod human;
 mod slash;
@@ -50,6 +53,20 @@ pub mod env {
     pub const HOME: &str = "HOME";
     /// Any value turns off colours in human output.
     pub const NO_COLOR: &str = "NO_COLOR";
+    /// S3 access key for remotes (with `AWS_SECRET_ACCESS_KEY`); never stored.
+    pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+    /// S3 secret key for remotes; never stored, journaled or passed to a run.
+    pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+    /// S3 session token for temporary credentials.
+    pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+    /// The profile of the shared credentials file to use [default: default].
+    pub const AWS_PROFILE: &str = "AWS_PROFILE";
+    /// The shared credentials file [default: ~/.aws/credentials].
+    pub const AWS_SHARED_CREDENTIALS_FILE: &str = "AWS_SHARED_CREDENTIALS_FILE";
+    /// Default region of new remotes.
+    pub const AWS_REGION: &str = "AWS_REGION";
+    /// Default region of new remotes, when `AWS_REGION` is unset.
+    pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
     /// Bytes of disk kept in reserve beside the store, released so that `rm`,
     /// `gc`, `prune` and deletes still work on a full disk [default: 8 MiB; 0: none].
     pub const AVFS_RESERVE_BYTES: &str = "AVFS_RESERVE_BYTES";
@@ -294,6 +311,16 @@ pub fn main() -> ExitCode {
             );
         }
     };
+    // Chunks a lazy clone left on its remote are fetched on first read, by
+    // any command and by mounts served from this process.
+    if let Ok(dir) = store_dir() {
+        crate::vault::lazy::set_chunk_source(std::sync::Arc::new(
+            crate::remote::source::RemoteChunks::new(
+                dir.join("store.db"),
+                Box::new(credentials::lookup),
+            ),
+        ));
+    }
     let mut ctx = Ctx {
         json: cli.json,
         vault_flag: cli.vault,
@@ -386,5 +413,9 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Prune(args) => cmd_maint::prune(ctx, args),
         Command::Compact => cmd_maint::compact(ctx),
         Command::Verify => cmd_verify::run(ctx),
+        Command::Remote(cmd) => cmd_remote::run(ctx, cmd),
+        Command::Push(args) => cmd_remote::push(ctx, args),
+        Command::Pull(args) => cmd_remote::pull(ctx, args),
+        Command::Clone(args) => cmd_remote::clone(ctx, args),
     }
 }

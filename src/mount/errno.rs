@@ -31,6 +31,11 @@ pub fn errno(err: &VaultError) -> Errno {
         | VaultError::NoMergeBase { .. } => Errno::EINVAL,
         VaultError::SchemaTooNew { .. }
         | VaultError::Corrupt(_)
+        | VaultError::InvalidPack(_)
+        | VaultError::RemoteNotFound(_)
+        | VaultError::RemoteExists(_)
+        | VaultError::HeadMoved(_)
+        | VaultError::ChunkUnavailable { .. }
         | VaultError::Sqlite(_)
         | VaultError::Io(_) => {
             // The caller only sees EIO: keep the cause in the mount's log.

@@ -36,6 +36,29 @@ pub struct PolicySpec {
     /// What a run's merge does with paths the vault changed differently meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_conflict: Option<ConflictPolicy>,
+    /// Which remote the vault is pushed to around runs, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteRule>,
+}
+
+/// A remote to push the vault to after each run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteRule {
+    /// The remote's name (`avfs remote add NAME ...`).
+    pub name: String,
+    /// When to push.
+    pub push: PushWhen,
+}
+
+/// When a run pushes its vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushWhen {
+    /// After every run that was allowed to start.
+    AfterRun,
+    /// Never by itself (`proxy exec --push` still pushes).
+    Never,
 }
 
 /// Command allow and deny globs.

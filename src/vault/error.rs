@@ -81,6 +81,22 @@ pub enum VaultError {
     /// The store breaks one of its own consistency rules.
     #[error("store is inconsistent: {0}")]
     Corrupt(String),
+    /// A packed layer or chunk offered for import does not check out
+    /// (wrong hash, malformed, or naming what it does not carry).
+    #[error("refused to import: {0}")]
+    InvalidPack(String),
+    /// No remote by this name is configured.
+    #[error("remote '{0}' does not exist")]
+    RemoteNotFound(String),
+    /// A remote by this name is configured already.
+    #[error("remote '{0}' already exists")]
+    RemoteExists(String),
+    /// A vault changed while an import was going to move its head.
+    #[error("vault '{0}' changed meanwhile; nothing was imported into it")]
+    HeadMoved(String),
+    /// A chunk's bytes are not in the store and could not be fetched (lazy clone).
+    #[error("chunk {hash} is not fetched yet and could not be: {reason}")]
+    ChunkUnavailable { hash: String, reason: String },
     /// The underlying SQLite database failed.
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),

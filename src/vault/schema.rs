@@ -238,7 +238,8 @@ ALTER TABLE layers ADD COLUMN usage_bytes INTEGER;
 /// Version 3 (docs/format.md, revision history). Contents: holes are not
 /// stored and the content hash leaves them out; `rehash_v3` renames every
 /// content, since the hash of every content changed. Inodes: fifos, sockets and
-/// device nodes, `atime_ns` and `rdev`.
+/// device nodes, `atime_ns` and `rdev`. Remotes: `remotes`, `remote_layers`,
+/// `remote_tracking`.
 const MIGRATION_3: &str = r#"
 -- contents: no table change (see rehash_v3).
 -- Access times as set by utimensat (NULL: the same as mtime, as before), and
@@ -246,6 +247,33 @@ const MIGRATION_3: &str = r#"
 -- device, are new in version 3).
 ALTER TABLE inodes ADD COLUMN atime_ns INTEGER;
 ALTER TABLE inodes ADD COLUMN rdev INTEGER NOT NULL DEFAULT 0;
+
+-- Remotes (src/remote): configured remotes, the pack hash of each exported
+-- or imported layer, and the remote vault each local vault tracks. Chunk rows
+-- with empty `data` are a lazy clone's chunks not fetched yet.
+-- Where vaults are pushed and cloned from. Never credentials.
+CREATE TABLE remotes (
+    name       TEXT PRIMARY KEY,
+    url        TEXT NOT NULL,
+    endpoint   TEXT,
+    region     TEXT,
+    unsafe_single_writer INTEGER NOT NULL DEFAULT 0,
+    -- whether the server's conditional writes were found atomic (NULL: not checked yet)
+    conditional_writes INTEGER,
+    created_ns INTEGER NOT NULL
+) STRICT;
+-- The pack hash (BLAKE3 of its packed rows) of a frozen layer that was
+-- exported or imported. Such a layer is never compacted (its rows would change).
+CREATE TABLE remote_layers (
+    layer INTEGER PRIMARY KEY REFERENCES layers(id) ON DELETE CASCADE,
+    hash  BLOB NOT NULL UNIQUE
+) STRICT;
+-- The remote vault a local vault pushes to and pulls from by default.
+CREATE TABLE remote_tracking (
+    vault_id     INTEGER PRIMARY KEY REFERENCES vaults(id) ON DELETE CASCADE,
+    remote       TEXT NOT NULL,
+    remote_vault TEXT NOT NULL
+) STRICT;
 "#;
 
 /// How long a writer waits for the write lock before giving up with SQLITE_BUSY.

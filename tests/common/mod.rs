@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fuse;
+pub mod s3;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
