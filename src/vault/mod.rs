@@ -15,6 +15,7 @@ pub mod path;
 pub mod prune;
 pub mod quota;
 pub mod reserve;
+pub mod retention;
 pub mod scan;
 pub mod schema;
 pub mod search;
