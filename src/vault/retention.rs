@@ -3,7 +3,10 @@
 //! without bound. When a change records a version, the entry's versions in the
 //! vault's mutable top layer beyond that count are dropped in the same
 //! transaction, and the contents (and chunks) nothing else names any more are
-//! freed at once, without waiting for `gc`.
+//! freed at once, without waiting for `gc`, when the version's inode still
+//! exists (its content was replaced in place, as writes through a mount do).
+//! The last content of an inode that was deleted or renamed over may still be
+//! read through a mount's open file, so it waits for `gc`.
 //!
 //! Only the top layer is trimmed: frozen layers belong to checkpoints and forks
 //! too, and their history stays as it was frozen (`prune` trims it on request).
@@ -41,20 +44,31 @@ pub(crate) fn trim_entry(
     name: &[u8],
     keep: u64,
 ) -> Result<()> {
-    let dropped: Vec<(i64, Option<Vec<u8>>)> = conn
+    let dropped: Vec<(i64, i64, Option<Vec<u8>>)> = conn
         .prepare_cached(
-            "SELECT id, content FROM versions WHERE layer = ?1 AND parent = ?2 AND name = ?3
+            "SELECT id, ino, content FROM versions WHERE layer = ?1 AND parent = ?2 AND name = ?3
              ORDER BY version DESC LIMIT -1 OFFSET ?4",
         )?
         .query_map(params![top, parent as i64, name, keep as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut delete = conn.prepare_cached("DELETE FROM versions WHERE id = ?1")?;
-    for (id, _) in &dropped {
+    for (id, _, _) in &dropped {
         delete.execute([id])?;
     }
-    let mut contents: Vec<Vec<u8>> = dropped.into_iter().filter_map(|(_, c)| c).collect();
+    // A content its inode replaced in place is gone for good. An inode that is
+    // no longer in the state (deleted, or replaced by a rename over it) may
+    // still be open in a mount, which reads its last content: that waits for gc.
+    let tree = super::tree::Tree::new(conn, top)?;
+    let mut contents = Vec::new();
+    for (_, ino, content) in dropped {
+        if let Some(content) = content
+            && tree.attr(ino as u64)?.is_some()
+        {
+            contents.push(content);
+        }
+    }
     contents.sort();
     contents.dedup();
     for content in contents {
