@@ -320,6 +320,7 @@ fn a_trailing_slash_on_a_non_directory_is_not_a_directory_in_every_command() {
     a.ok(["write", "/f", "data"]);
     a.ok(["mkdir", "/d"]);
     a.ok(["write", "/d/g", "gee"]);
+    a.ok(["checkpoint", "save", "c0"]);
     let host = tempfile::tempdir().unwrap();
     let host_out = host.path().join("out");
     let host_in = host.path().join("in");
@@ -351,6 +352,7 @@ fn a_trailing_slash_on_a_non_directory_is_not_a_directory_in_every_command() {
         vec!["checkout", "/f/", "-v", "1"],
         vec!["revert", "/f/"],
         vec!["diff", "/f/", "--v1", "1"],
+        vec!["diff", "--from", "c0", "/f/"],
         vec!["grep", "data", "/f/"],
         vec!["find", "/f/"],
         vec!["export", "/f/", &out],

@@ -166,3 +166,32 @@ fn only_a_missing_store_is_created() {
     let list: VaultList = a.json(["vault", "list"]);
     assert_eq!(list.vaults.len(), 1);
 }
+
+#[test]
+fn processes_creating_the_store_at_once_all_get_the_same_one() {
+    let a = Avfs::new();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            a.command()
+                .args(["--json", "vault", "create", &format!("v{i}")])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let list: VaultList = a.json(["vault", "list"]);
+    assert_eq!(list.vaults.len(), 8, "every vault is in the one store");
+    let names: Vec<String> = store_dir_files(&a).into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "no temporary store is left behind: {names:?}"
+    );
+}

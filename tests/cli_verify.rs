@@ -187,3 +187,47 @@ fn a_deleted_chunk_row_is_found_and_named() {
         ]
     );
 }
+
+#[test]
+fn a_damaged_page_is_reported_not_fatal() {
+    let (a, _) = populated();
+    let conn = rusqlite::Connection::open(a.store_path()).unwrap();
+    let root: i64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'journal'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+    let mut file = std::fs::read(a.store_path()).unwrap();
+    let at = ((root - 1) * page_size) as usize;
+    file[at..at + 16].fill(0xFF);
+    std::fs::write(a.store_path(), &file).unwrap();
+
+    let (report, status) = verify(&a);
+    assert_eq!(status, 5);
+    assert_eq!(report.code.as_deref(), Some("store_corrupt"));
+    let messages: Vec<_> = report
+        .faults
+        .iter()
+        .map(|f| format!("{}: {}", f.kind, f.message))
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("unreadable: journal: ")),
+        "the journal check names what it could not read: {messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("unreadable: integrity check: ") || m.starts_with("integrity: ")),
+        "SQLite's own check says so too: {messages:?}"
+    );
+    // The rest of the store was still checked.
+    assert_eq!(report.checked.chunks, 2);
+}

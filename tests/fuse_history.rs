@@ -258,3 +258,48 @@ fn each_closed_content_is_one_version() {
         [(1, 5, "mount".to_string()), (2, 0, "mount".to_string())]
     );
 }
+
+/// A file rewritten through the mount again and again (each write fsynced, so
+/// each is a version) keeps its newest 20 versions, and the store keeps only
+/// what those hold: the chunks of the dropped versions are freed at once.
+#[test]
+fn a_file_rewritten_through_the_mount_keeps_a_bounded_history() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let m = Mounted::new(&a, "main", &[]);
+    let chunk = 256 * 1024;
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(m.join("data.bin"))
+        .unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&vec![0u8; 4 * chunk], 0).unwrap();
+    f.sync_all().unwrap();
+    // Each step rewrites one whole chunk with a value not seen before.
+    for i in 1..=60u32 {
+        let fill = (i % 251) as u8 + 1;
+        let at = (i as usize % 4) * chunk;
+        f.write_all_at(&vec![fill; chunk], at as u64).unwrap();
+        f.sync_all().unwrap();
+    }
+    drop(f);
+    m.unmount();
+    let log: LogDoc = a.json(["log", "/data.bin"]);
+    let numbers: Vec<u64> = log.versions.iter().map(|v| v.version).collect();
+    // Creating the file, its first 1 MiB and 60 rewrites: 62 changes, the last 20 kept.
+    assert_eq!(numbers, (43..=62).collect::<Vec<_>>());
+    let stats: common::StatsDoc = a.json(["stats"]);
+    // 20 versions of 4 chunks; one new chunk per version, so at most 4 + 19.
+    assert!(
+        stats.store.chunks <= 23,
+        "the dropped versions' chunks are freed: {} chunks",
+        stats.store.chunks
+    );
+    let verify = a.run(["--json", "verify"]);
+    assert_eq!(verify.status, 0, "{}", verify.stdout_str());
+}

@@ -331,6 +331,34 @@ export interface AuditVerification {
   problems: { id: number; problem: string }[];
 }
 
+/** A vault path a store fault reaches: a file of a head or checkpoint (`version` null), or one of its versions. */
+export interface AffectedPath {
+  vault: string;
+  /** The checkpoint, or null for the vault's head. */
+  checkpoint: string | null;
+  path: string;
+  pathB64?: string;
+  version: number | null;
+}
+
+/** One thing `verify` found wrong (`kind` as in docs/json.md: `chunk_hash_mismatch`, `chunk_missing`…). */
+export interface StoreFault {
+  kind: string;
+  message: string;
+  chunk: number | null;
+  content: string | null;
+  paths: AffectedPath[];
+}
+
+/** What `verify` checked and found. */
+export interface StoreVerification {
+  intact: boolean;
+  /** `"store_corrupt"` when not intact, else null. */
+  code: string | null;
+  checked: { chunks: number; bytes: number; contents: number; layers: number };
+  faults: StoreFault[];
+}
+
 /** What `mv` did. */
 export interface Moved {
   /** The source path, normalized. */
@@ -661,6 +689,10 @@ export class AVFS {
   audit(options?: { since?: string | Date; limit?: number }): Promise<AuditEntry[]>;
   /** Checks the journal's hash chain; resolves whether intact or not (see `intact`). */
   auditVerify(): Promise<WithRaw<AuditVerification>>;
+  /** Checks the whole store (chunk hashes, references, integrity); resolves whether intact or not (see `intact`). */
+  verify(): Promise<WithRaw<StoreVerification>>;
+  /** Versions each file keeps (null: all); sets it first when `keepVersions` or `keepAll` is given. */
+  retention(options?: { keepVersions?: number; keepAll?: boolean }): Promise<number | null>;
 
   // Policy
   /** Validates a policy (object or file path) and makes it the vault's; returns it normalized. */

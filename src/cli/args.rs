@@ -82,6 +82,8 @@ pub enum Command {
     Checkout(super::args_ops::CheckoutArgs),
     /// Undo the last change of a file.
     Revert(PathArg),
+    /// Show or set how many versions each file keeps (automatic pruning; 20 by default).
+    Retention(super::args_ops::RetentionArgs),
     /// Set, show and clear the vault's quota (bytes, files, file size).
     #[command(subcommand)]
     Quota(super::args_ops::QuotaCommand),

@@ -333,3 +333,19 @@ pub(super) fn patches(
             .collect::<crate::vault::Result<Vec<_>>>()
     })?)
 }
+
+/// `avfs retention [--keep-versions N | --keep-all]`
+pub fn retention(ctx: &mut Ctx, args: super::args_ops::RetentionArgs) -> CliResult<Output> {
+    let store = ctx.store()?;
+    if args.keep_all {
+        store.set_retention(None)?;
+    } else if let Some(n) = args.keep_versions {
+        store.set_retention(Some(n))?;
+    }
+    let keep = store.retention()?;
+    let text = match keep {
+        Some(n) => format!("each file keeps its newest {n} versions"),
+        None => "each file keeps every version".to_string(),
+    };
+    Ok(Output::doc(json!({ "keep_versions": keep }), text))
+}

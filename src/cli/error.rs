@@ -127,8 +127,9 @@ impl From<VaultError> for CliError {
             );
         }
         if err.is_corruption() {
-            return CliError::new("store_corrupt", Storage, err.to_string())
-                .hint("nothing was written to the store; `avfs verify` lists what is damaged");
+            return CliError::new("store_corrupt", Storage, err.to_string()).hint(
+                "avfs wrote nothing to it; `avfs verify` lists the damage in a store it can open",
+            );
         }
         let (code, status) = match &err {
             VaultError::VaultNotFound(_) => ("vault_not_found", NotFound),

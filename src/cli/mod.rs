@@ -408,6 +408,7 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Log(args) => cmd_history::log(ctx, args),
         Command::Checkout(args) => cmd_history::checkout(ctx, args),
         Command::Revert(args) => cmd_history::revert(ctx, args),
+        Command::Retention(args) => cmd_history::retention(ctx, args),
         Command::Quota(cmd) => cmd_quota::run(ctx, cmd),
         Command::Gc(args) => cmd_maint::gc(ctx, args),
         Command::Prune(args) => cmd_maint::prune(ctx, args),

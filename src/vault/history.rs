@@ -175,6 +175,9 @@ impl TreeWriter<'_> {
                 self.stamp().now_ns,
                 self.source(),
             ])?;
+        if let Some(keep) = super::retention::keep_versions(self.conn)? {
+            super::retention::trim_entry(self.conn, self.top, parent, name, keep)?;
+        }
         Ok(())
     }
 

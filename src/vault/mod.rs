@@ -20,6 +20,7 @@ pub mod prune;
 pub mod quota;
 pub mod remotes;
 pub mod reserve;
+pub mod retention;
 pub mod scan;
 pub mod schema;
 pub mod search;

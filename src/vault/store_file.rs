@@ -73,11 +73,15 @@ fn open_existing(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// An SQLite error on opening: garbage after a valid header is corruption.
+/// An SQLite error on opening: garbage after a valid header, or a damaged
+/// schema, is corruption.
 fn unreadable(path: &Path, err: rusqlite::Error) -> VaultError {
     let err = VaultError::from(err);
     if err.is_corruption() {
-        corrupt(path, err)
+        VaultError::Corrupt(format!(
+            "{} cannot be read as a store: {err}",
+            path.display()
+        ))
     } else {
         err
     }

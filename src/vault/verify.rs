@@ -136,56 +136,68 @@ impl Store {
     pub fn verify(&mut self) -> Result<VerifyReport> {
         let tx = self.connection().unchecked_transaction()?;
         let mut report = VerifyReport::default();
-        guarded(&mut report, |r| integrity(&tx, r));
-        guarded(&mut report, |r| chunks(&tx, r));
-        guarded(&mut report, |r| contents(&tx, r));
-        guarded(&mut report, |r| content_refs(&tx, r));
-        guarded(&mut report, |r| layers(&tx, r));
-        let verified = super::journal::verify(&tx);
-        match verified {
-            Ok(v) => report.faults.extend(v.problems.into_iter().map(|p| {
+        guarded(&mut report, "integrity check", |r| integrity(&tx, r));
+        guarded(&mut report, "chunks", |r| chunks(&tx, r));
+        guarded(&mut report, "contents", |r| contents(&tx, r));
+        guarded(&mut report, "content references", |r| content_refs(&tx, r));
+        guarded(&mut report, "layers", |r| layers(&tx, r));
+        guarded(&mut report, "journal", |r| {
+            let verified = super::journal::verify(&tx)?;
+            r.faults.extend(verified.problems.into_iter().map(|p| {
                 Fault::new(
                     FaultKind::Journal,
                     format!("journal entry {}: {}", p.id, p.problem),
                 )
-            })),
-            Err(e) => unreadable(&mut report, e)?,
-        }
-        guarded(&mut report, |r| name_paths(&tx, r));
-        tx.commit()?;
+            }));
+            Ok(())
+        });
+        guarded(&mut report, "affected paths", |r| name_paths(&tx, r));
+        // Only read: ending it cannot lose anything, and on a damaged file even
+        // COMMIT may report the damage, which the faults already say.
+        drop(tx);
         Ok(report)
     }
 }
 
-/// Runs one check; a part SQLite cannot read becomes a fault, not the end.
-fn guarded(report: &mut VerifyReport, check: impl FnOnce(&mut VerifyReport) -> Result<()>) {
-    if let Err(e) = check(report) {
-        // Only corruption is expected here; anything else is reported as found.
-        let _ = unreadable(report, e);
+/// Runs one check; a part SQLite cannot read becomes a fault naming the
+/// check, not the end of the report.
+fn guarded(
+    report: &mut VerifyReport,
+    what: &str,
+    check: impl FnOnce(&mut VerifyReport) -> Result<()>,
+) {
+    if let Err(err) = check(report) {
+        report.faults.push(unreadable(what, &err));
     }
 }
 
-fn unreadable(report: &mut VerifyReport, err: VaultError) -> Result<()> {
+fn unreadable(what: &str, err: &VaultError) -> Fault {
+    // Corruption is what is expected here; anything else is reported as found.
     let kind = if err.is_corruption() {
         FaultKind::Unreadable
     } else {
         FaultKind::Integrity
     };
-    report.faults.push(Fault::new(kind, err.to_string()));
-    Ok(())
+    Fault::new(kind, format!("{what}: {err}"))
 }
 
 /// SQLite's own check of pages, indexes and constraints.
 fn integrity(conn: &Connection, report: &mut VerifyReport) -> Result<()> {
     let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-    let messages = stmt
+    let rows = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .take(MAX_INTEGRITY_MESSAGES)
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for message in messages.into_iter().filter(|m| m != "ok") {
+    // SQLite may put several messages in one row, one per line.
+    let messages = rows
+        .iter()
+        .flat_map(|row| row.lines())
+        .filter(|m| *m != "ok" && !m.starts_with("*** in database"))
+        .take(MAX_INTEGRITY_MESSAGES);
+    for message in messages {
         report
             .faults
-            .push(Fault::new(FaultKind::Integrity, message));
+            .push(Fault::new(FaultKind::Integrity, message.to_string()));
     }
     Ok(())
 }
@@ -483,6 +495,10 @@ fn layers(conn: &Connection, report: &mut VerifyReport) -> Result<()> {
     for state in states(conn)? {
         let tree = match Tree::new(conn, state.top) {
             Ok(tree) => tree,
+            Err(e) if e.is_corruption() => {
+                report.faults.push(unreadable(&state.label(), &e));
+                continue;
+            }
             Err(e) => {
                 report.faults.push(Fault::new(
                     FaultKind::LayerState,

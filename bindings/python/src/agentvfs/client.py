@@ -22,6 +22,7 @@ from .policy import Policy, PolicyInput, policy_file
 from .types import (
     AuditEntry,
     AuditVerification,
+    StoreVerification,
     Checkpoint,
     CheckedOut,
     Compacted,
@@ -592,6 +593,20 @@ class AVFS:
         """Checks the journal's hash chain; a broken journal is a result (`intact` False), not an error."""
         # avfs exits 5 with a normal document when the journal is broken.
         return self._call(["audit", "verify"], AuditVerification.from_json, in_vault=False, ok_statuses=(0, 5))
+
+    def verify(self) -> StoreVerification:
+        """Checks the whole store (chunk hashes, references, integrity); faults are a result, not an error."""
+        # avfs exits 5 with a normal document when the store is damaged.
+        return self._call(["verify"], StoreVerification.from_json, in_vault=False, ok_statuses=(0, 5))
+
+    def retention(self, *, keep_versions: Optional[int] = None, keep_all: bool = False) -> Optional[int]:
+        """Versions each file keeps (None: all); sets it first when `keep_versions` or `keep_all` is given."""
+        args: List[Arg] = ["retention"]
+        if keep_all:
+            args.append("--keep-all")
+        elif keep_versions is not None:
+            args.append(_option("--keep-versions", _count(keep_versions)))
+        return self._call(args, lambda d: d["keep_versions"], in_vault=False)
 
     # ----- policy -----
 

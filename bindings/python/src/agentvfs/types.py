@@ -60,6 +60,9 @@ __all__ = [
     "AuditEntry",
     "AuditProblem",
     "AuditVerification",
+    "AffectedPath",
+    "StoreFault",
+    "StoreVerification",
 ]
 
 Document = Mapping[str, Any]
@@ -1118,4 +1121,80 @@ class AuditVerification:
             intact=doc["intact"],
             entries=doc["entries"],
             problems=[AuditProblem.from_json(p) for p in doc["problems"]],
+        )
+
+
+@dataclass(frozen=True)
+class AffectedPath:
+    """A vault path a store fault reaches: a file of a head or checkpoint, or one of its versions."""
+
+    vault: str
+    checkpoint: Optional[str]
+    path: str
+    version: Optional[int]
+    path_b64: Optional[str] = None
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's exact bytes."""
+        return _exact(self.path, self.path_b64)
+
+    @classmethod
+    def from_json(cls, doc: Document) -> AffectedPath:
+        """Parses one `paths` item of a fault."""
+        return cls(
+            vault=doc["vault"],
+            checkpoint=doc["checkpoint"],
+            path=doc["path"],
+            version=doc["version"],
+            path_b64=doc.get("path_b64"),
+        )
+
+
+@dataclass(frozen=True)
+class StoreFault:
+    """One thing `verify` found wrong with the store (`kind` as in docs/json.md)."""
+
+    kind: str
+    message: str
+    chunk: Optional[int]
+    content: Optional[str]
+    paths: List[AffectedPath]
+
+    @classmethod
+    def from_json(cls, doc: Document) -> StoreFault:
+        """Parses one `faults` item."""
+        return cls(
+            kind=doc["kind"],
+            message=doc["message"],
+            chunk=doc["chunk"],
+            content=doc["content"],
+            paths=[AffectedPath.from_json(p) for p in doc["paths"]],
+        )
+
+
+@dataclass(frozen=True)
+class StoreVerification:
+    """What `verify` checked and found: `intact`, counts, and every fault."""
+
+    intact: bool
+    code: Optional[str]
+    chunks: int
+    bytes: int
+    contents: int
+    layers: int
+    faults: List[StoreFault]
+
+    @classmethod
+    def from_json(cls, doc: Document) -> StoreVerification:
+        """Parses the `verify` document."""
+        checked = doc["checked"]
+        return cls(
+            intact=doc["intact"],
+            code=doc["code"],
+            chunks=checked["chunks"],
+            bytes=checked["bytes"],
+            contents=checked["contents"],
+            layers=checked["layers"],
+            faults=[StoreFault.from_json(f) for f in doc["faults"]],
         )
