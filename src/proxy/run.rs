@@ -336,7 +336,7 @@ fn run_in_mode(
             },
             mountpoint: dir.clone(),
         };
-        match LiveMount::start(&request, Some(Arc::clone(guard))) {
+        match LiveMount::start_private(&request, Some(Arc::clone(guard))) {
             Ok(live) => Some(live),
             Err(MountError::FuseUnavailable(_) | MountError::Io(_))
                 if req.mode == ModeChoice::Auto =>
