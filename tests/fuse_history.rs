@@ -237,6 +237,9 @@ fn each_closed_content_is_one_version() {
     fs::File::create(m.join("empty")).unwrap();
     fs::write(m.join(".a.swp"), b"third").unwrap();
     fs::rename(m.join(".a.swp"), m.join("a")).unwrap();
+    fs::write(m.join("gone"), b"was here").unwrap();
+    fs::remove_file(m.join("gone")).unwrap();
+    fs::write(m.join("gone"), b"back").unwrap();
     m.unmount();
     let contents = |path: &str| -> Vec<Vec<u8>> {
         let log: LogDoc = a.json(["log", path]);
@@ -251,6 +254,12 @@ fn each_closed_content_is_one_version() {
         "one version per closed content"
     );
     assert_eq!(contents("/empty"), [b""], "an empty file is one version");
+    // A path with history gets a version when the file is created again (its
+    // newest version never says "deleted" while a file is there), then its content.
+    let gone: LogDoc = a.json(["log", "/gone"]);
+    let sizes: Vec<u64> = gone.versions.iter().map(|v| v.size).collect();
+    assert_eq!(sizes, [8, 0, 0, 4], "{:?}", gone.summary());
+    assert_eq!(a.cat("/gone"), b"back");
     // The temporary name had one content (closed there) and its deletion.
     let log: LogDoc = a.json(["log", "/.a.swp"]);
     assert_eq!(

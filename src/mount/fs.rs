@@ -3,6 +3,7 @@
 //! exactly one place from its `Result<_, Errno>`.
 
 use super::attr::{file_type, fuse_attr, negative_entry};
+use super::commit::Sharing;
 use super::errno::errno;
 use super::fault;
 use super::owner::Caller;
@@ -19,10 +20,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-/// How long the kernel may cache entries and attributes.
-const TTL: Duration = Duration::from_secs(1);
 /// Largest write the kernel sends at once.
 const MAX_WRITE: u32 = 1 << 20;
 
@@ -33,6 +32,17 @@ fn reply_xattr(reply: ReplyXattr, data: Result<Vec<u8>, Errno>, size: u32) {
         Ok(data) if size == 0 => reply.size(data.len() as u32),
         Ok(data) if data.len() > size as usize => reply.error(Errno::ERANGE),
         Ok(data) => reply.data(&data),
+    }
+}
+
+impl VaultFs {
+    /// How the kernel treats an opened file: a private mount keeps its cached
+    /// pages from one open to the next (nothing else changes the file).
+    fn file_open_flags(&self) -> FopenFlags {
+        match self.sharing {
+            Sharing::Shared => FopenFlags::empty(),
+            Sharing::Private => FopenFlags::FOPEN_KEEP_CACHE,
+        }
     }
 }
 
@@ -67,18 +77,20 @@ impl Filesystem for VaultFs {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.serve("lookup", parent.0, || self.do_lookup(parent.0, name)) {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
             // Inode 0 tells the kernel to cache "no such name" for the TTL: tools
             // probe many missing paths. Creating the name through the mount
             // replaces the negative entry at once.
-            Err(e) if e == Errno::ENOENT => reply.entry(&TTL, &negative_entry(), Generation(0)),
+            Err(e) if e == Errno::ENOENT => {
+                reply.entry(&self.ttl, &negative_entry(), Generation(0))
+            }
             Err(e) => reply.error(e),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.serve("getattr", ino.0, || self.lock().attr(&self.state, ino.0)) {
-            Ok(attr) => reply.attr(&TTL, &fuse_attr(&attr)),
+            Ok(attr) => reply.attr(&self.ttl, &fuse_attr(&attr)),
             Err(e) => reply.error(e),
         }
     }
@@ -105,7 +117,7 @@ impl Filesystem for VaultFs {
             let caller = Some(Caller::of(req));
             self.do_setattr(caller, ino.0, mode, uid, gid, size, atime, mtime)
         }) {
-            Ok(attr) => reply.attr(&TTL, &fuse_attr(&attr)),
+            Ok(attr) => reply.attr(&self.ttl, &fuse_attr(&attr)),
             Err(e) => reply.error(e),
         }
     }
@@ -157,7 +169,7 @@ impl Filesystem for VaultFs {
             })
         });
         match result {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
             Err(e) => reply.error(e),
         }
     }
@@ -175,7 +187,7 @@ impl Filesystem for VaultFs {
             let node = |_: &TreeWriter<'_>| Ok(NewNode::dir(mode & !umask));
             self.do_create_node(Caller::of(req), parent.0, name, node)
         }) {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
             Err(e) => reply.error(e),
         }
     }
@@ -208,7 +220,7 @@ impl Filesystem for VaultFs {
             self.do_create_node(Caller::of(req), parent.0, link_name, node)
         });
         match created {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
             Err(e) => reply.error(e),
         }
     }
@@ -240,14 +252,14 @@ impl Filesystem for VaultFs {
         reply: ReplyEntry,
     ) {
         match self.serve("link", ino.0, || self.do_link(ino.0, newparent.0, newname)) {
-            Ok(attr) => reply.entry(&TTL, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
             Err(e) => reply.error(e),
         }
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.serve("open", ino.0, || self.do_open(ino.0, flags)) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Ok(fh) => reply.opened(FileHandle(fh), self.file_open_flags()),
             Err(e) => reply.error(e),
         }
     }
@@ -299,7 +311,7 @@ impl Filesystem for VaultFs {
         reply: ReplyEmpty,
     ) {
         match self.serve("flush", ino.0, || {
-            self.lock().publish(&self.target.vault, ino.0)
+            self.lock().close_commit(&self.target.vault, ino.0)
         }) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -381,7 +393,7 @@ impl Filesystem for VaultFs {
                     INodeNo(attr.ino),
                     next,
                     OsStr::from_bytes(name),
-                    &TTL,
+                    &self.ttl,
                     &fuse_attr(attr),
                     Generation(0),
                 )
@@ -524,11 +536,11 @@ impl Filesystem for VaultFs {
         });
         match result {
             Ok((attr, fh)) => reply.created(
-                &TTL,
+                &self.ttl,
                 &fuse_attr(&attr),
                 Generation(0),
                 FileHandle(fh),
-                FopenFlags::empty(),
+                self.file_open_flags(),
             ),
             Err(e) => reply.error(e),
         }

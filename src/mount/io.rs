@@ -2,7 +2,7 @@
 //! Writes go into the open file's `ContentEditor` (see `open_files`); when
 //! they reach the store is `commit`'s policy.
 
-use super::commit::SPILL_AT;
+use super::commit::{SPILL_AT, Sharing};
 use super::errno::errno;
 use super::fault;
 use super::open_files::Handle;
@@ -39,7 +39,8 @@ impl VaultFs {
         }
         // Close-to-open consistency: an editor with nothing unsaved is only a read
         // cache, and another process may have committed new content since.
-        if let Some(of) = inner.open.files.get_mut(&ino)
+        if self.sharing == Sharing::Shared
+            && let Some(of) = inner.open.files.get_mut(&ino)
             && of.editor.as_ref().is_some_and(|e| !e.is_changed())
         {
             of.editor = None;
@@ -159,7 +160,7 @@ impl VaultFs {
         let Some(Handle::File { ino, .. }) = inner.open.handles.remove(&fh) else {
             return Ok(());
         };
-        let result = inner.publish(&self.target.vault, ino);
+        let result = inner.close_commit(&self.target.vault, ino);
         inner.open.closed(ino);
         result
     }

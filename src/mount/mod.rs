@@ -22,7 +22,7 @@ pub mod registry;
 pub mod session;
 pub mod vaultfs;
 
-pub use commit::{BATCH_MAX_AGE, Finisher, SPILL_AT};
+pub use commit::{BATCH_MAX_AGE, Finisher, SPILL_AT, Sharing};
 pub use error::MountError;
 pub use guard::{PathGuard, Violation};
 pub use registry::{MountRecord, Registry};

@@ -1,7 +1,7 @@
 //! Serving one mount in this process: checks, mounting, signal handling,
 //! and the clean-up that runs however the session ends.
 
-use super::commit::{BATCH_MAX_AGE, Finisher};
+use super::commit::{BATCH_MAX_AGE, Finisher, Sharing};
 use super::error::MountError;
 use super::guard::PathGuard;
 use super::registry::{MountRecord, Registry, is_fuse_mounted, unmount};
@@ -94,16 +94,37 @@ pub struct LiveMount {
 }
 
 impl LiveMount {
-    /// Mounts `request` and serves it on background threads; `guard`, when
-    /// given, enforces a policy's path rules on every operation.
+    /// Mounts `request` and serves it on background threads, shared with
+    /// other users of the store (`avfs mount`); `guard`, when given, enforces
+    /// a policy's path rules on every operation.
     pub fn start(
         request: &MountRequest,
         guard: Option<Arc<PathGuard>>,
     ) -> Result<Self, MountError> {
+        Self::start_as(request, guard, Sharing::Shared)
+    }
+
+    /// As [`LiveMount::start`], for a mount that nothing else reads or
+    /// changes until it stops (a proxy run's own): commits are grouped and
+    /// the kernel caches for long (see [`Sharing::Private`]). What it wrote
+    /// reaches other processes when it stops, or when a program in it fsyncs.
+    pub fn start_private(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+    ) -> Result<Self, MountError> {
+        Self::start_as(request, guard, Sharing::Private)
+    }
+
+    fn start_as(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+        sharing: Sharing,
+    ) -> Result<Self, MountError> {
         let mountpoint = preflight(&request.mountpoint)?;
         let mut store = Store::open(&request.store_dir.join("store.db"), request.owner)?;
         store.read(&request.target.state(), |_| Ok(()))?;
-        let mut fs = VaultFs::new(store, request.target.clone(), &request.store_dir);
+        let mut fs =
+            VaultFs::new(store, request.target.clone(), &request.store_dir).with_sharing(sharing);
         if let Some(guard) = guard {
             fs = fs.with_guard(guard);
         }

@@ -2,7 +2,7 @@
 //! the state its requests share. The operations live in `ops` (names and
 //! attributes) and `io` (file data); `fs` adapts them to fuser.
 
-use super::commit::{Batcher, Finisher};
+use super::commit::{Batcher, Finisher, Sharing};
 use super::errno::errno;
 use super::fault;
 use super::guard::PathGuard;
@@ -17,6 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// What a mount shows and whether it may change it.
 #[derive(Clone, Debug)]
@@ -82,6 +83,10 @@ pub struct VaultFs {
     pub(super) state: StateRef,
     pub(super) store_dir: PathBuf,
     pub(super) writeback: AtomicBool,
+    /// Who else uses the vault (see [`Sharing`]).
+    pub(super) sharing: Sharing,
+    /// How long the kernel may cache names and attributes.
+    pub(super) ttl: Duration,
     pub(super) guard: Option<Arc<PathGuard>>,
     pub(super) inner: Arc<Mutex<Inner>>,
     /// The channel for telling the kernel to drop what it caches, once mounted.
@@ -95,6 +100,12 @@ pub(super) fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
     }
     Ok(bytes)
 }
+
+/// How long the kernel may cache names and attributes of a shared mount:
+/// another process may change them through the store.
+const SHARED_TTL: Duration = Duration::from_secs(1);
+/// The same for a private mount, which nothing else changes.
+const PRIVATE_TTL: Duration = Duration::from_secs(3600);
 
 /// Directory path lengths remembered at most (the map is emptied when full).
 const PATH_LEN_CACHE: usize = 65_536;
@@ -168,10 +179,10 @@ impl Inner {
     pub(super) fn with_open_file<T>(
         &mut self,
         attr: &Attr,
-        f: impl FnOnce(&mut Store, &mut OpenFile, &Batcher) -> Result<T, Errno>,
+        f: impl FnOnce(&mut Store, &mut OpenFile, &mut Batcher) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
         let of = self.open.entry(attr);
-        let out = f(&mut self.store, of, &self.batch);
+        let out = f(&mut self.store, of, &mut self.batch);
         self.open.drop_if_idle(attr.ino);
         out
     }
@@ -190,6 +201,8 @@ impl VaultFs {
             target,
             store_dir: store_dir.to_path_buf(),
             writeback: AtomicBool::new(false),
+            sharing: Sharing::Shared,
+            ttl: SHARED_TTL,
             guard: None,
             kernel: Arc::new(OnceLock::new()),
             inner: Arc::new(Mutex::new(Inner {
@@ -200,6 +213,18 @@ impl VaultFs {
                 dir_path_len: HashMap::new(),
             })),
         }
+    }
+
+    /// Serves the mount as `sharing` says: a private mount groups its commits
+    /// and lets the kernel cache names, attributes and file pages for long.
+    pub fn with_sharing(mut self, sharing: Sharing) -> Self {
+        self.sharing = sharing;
+        self.ttl = match sharing {
+            Sharing::Shared => SHARED_TTL,
+            Sharing::Private => PRIVATE_TTL,
+        };
+        lock(&self.inner).batch = Batcher::new(sharing);
+        self
     }
 
     /// Enforces `guard`'s path rules on every operation of this mount.

@@ -466,7 +466,7 @@ fn run_in_mode(
             mountpoint: dir.clone(),
             allow_other: false,
         };
-        match LiveMount::start(&request, Some(Arc::clone(guard))) {
+        match LiveMount::start_private(&request, Some(Arc::clone(guard))) {
             Ok(live) => Some(live),
             Err(MountError::FuseUnavailable(_) | MountError::Io(_))
                 if req.mode == ModeChoice::Auto =>

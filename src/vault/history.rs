@@ -181,6 +181,23 @@ impl TreeWriter<'_> {
         Ok(())
     }
 
+    /// For a file created [`NewNode::without_version`]: records its first
+    /// content now all the same when the entry has versions already (a path
+    /// deleted before), so that its newest version never says "deleted" while
+    /// the entry names a file; an entry without history waits for its creator.
+    pub(crate) fn record_if_known(
+        &self,
+        parent: u64,
+        name: &[u8],
+        ino: u64,
+        attr: &Attr,
+    ) -> Result<()> {
+        if self.latest_at(parent, name, &VaultPath::root())?.is_some() {
+            self.record_entry(parent, name, ino, Some(attr))?;
+        }
+        Ok(())
+    }
+
     /// Records the content file `ino` holds now as a version at every entry
     /// that names it, unless its newest version says so already (for a file
     /// created [`NewNode::without_version`] and committed unchanged).

@@ -733,6 +733,8 @@ impl<'c> TreeWriter<'c> {
         self.count_usage(1, bytes);
         if node.versioned {
             self.record_entry(parent, name, attr.ino, Some(&attr))?;
+        } else {
+            self.record_if_known(parent, name, attr.ino, &attr)?;
         }
         Ok(attr)
     }
@@ -1311,9 +1313,10 @@ impl NewNode {
         self
     }
 
-    /// Records no version for the new file now: its creator records one when
-    /// it commits the file's first content (the mount, for a file it creates
-    /// open and writes before closing: one version, not an empty one first).
+    /// Records no version for the new file now, unless its path has history:
+    /// its creator records one when it commits the file's first content (the
+    /// mount, for a file it creates open and writes before closing: one
+    /// version, not an empty one first).
     pub fn without_version(mut self) -> Self {
         self.versioned = false;
         self
