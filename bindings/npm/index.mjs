@@ -48,6 +48,8 @@ export const {
   MountpointNotEmpty,
   AlreadyMounted,
   MountBusy,
+  MergeConflict,
+  NoMergeBase,
   DiskFull,
   StorageError,
   StoreCorrupt,
