@@ -1174,3 +1174,47 @@ fn concurrent_runs_list_only_their_own_files_and_restoring_one_undoes_only_it() 
     }
     assert_no_run_mount(&a);
 }
+
+#[test]
+fn a_killed_runs_changes_are_kept_as_a_fork_by_the_next_run() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    let sync = tempfile::tempdir().unwrap();
+    let started = sync.path().join("started");
+    let mut child = a
+        .command()
+        .args(["--json", "proxy", "exec", "--shell"])
+        .arg(format!(
+            "echo kept > k.txt && sync k.txt && touch '{}' && sleep 31303",
+            started.display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The vault never got the write; the next run finds the dead attempt and keeps it.
+    assert_eq!(a.fails(["cat", "/k.txt"]).0.code, "path_not_found");
+    let (doc, status) = exec(&a, &[], &["true"]);
+    assert_eq!((status, doc.merge.as_deref()), (0, Some("up_to_date")));
+    let forks: Vec<String> = vault_names(&a)
+        .into_iter()
+        .filter(|n| n != "main")
+        .collect();
+    assert_eq!(forks.len(), 1, "{forks:?}");
+    assert!(forks[0].starts_with("run-"), "{forks:?}");
+    assert_eq!(a.ok(["--vault", &forks[0], "cat", "/k.txt"]), "kept\n");
+    let merged: serde_json::Value = a.json(["vault", "merge", &forks[0]]);
+    assert_eq!(merged["status"], "fast_forward");
+    assert_eq!(a.cat("/k.txt"), b"kept\n");
+    assert_no_run_mount(&a);
+}
