@@ -426,6 +426,8 @@ export interface Policy {
   output_limit?: string;
   /** What a run's merge does with conflicts (default keep). */
   on_conflict?: OnConflict;
+  /** The absolute path the vault appears at inside a run (default /workspace). */
+  workdir?: string;
 }
 
 /** What a merge does with paths both sides changed differently. */
@@ -530,6 +532,8 @@ export interface Run {
   conflicts: PathConflict[];
   /** With `merge: "conflict"`, the fork that keeps the run's changes; else null. */
   fork: string | null;
+  /** Where the vault appeared inside the run's mount namespace (`/workspace` by default); null without one (not root, `keepMount`). */
+  workdir: string | null;
   /** Added by agentvfs: the run's changes conflicted and were not applied (see `fork`). */
   conflicted: boolean;
   /** Added by agentvfs: the command ran to completion with exit code 0 (not timed out, not interrupted) and its changes were applied. */
@@ -557,6 +561,8 @@ export interface RunOptions {
   keepMount?: string;
   /** When the vault changed the same paths during the run: keep (apply nothing, keep a fork), ours, theirs. */
   onConflict?: OnConflict;
+  /** Where the vault appears inside the run (default: the policy's, else /workspace). */
+  workdir?: string;
   /** Run under this policy (object, or policy file path) instead of the vault's. */
   policy?: Policy | string;
   /** Reject with PolicyDenied when denied (default true); false resolves with the denied run. */

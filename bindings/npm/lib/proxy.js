@@ -15,7 +15,7 @@ function duration(value) {
  * The `proxy exec` flags for the run options (all optional; absent ones fall
  * back to the policy, then to avfs defaults).
  */
-function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLimit, env = {}, mode, keepMount, onConflict }) {
+function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLimit, env = {}, mode, keepMount, onConflict, workdir }) {
   const flags = [];
   if (timeout !== undefined) flags.push("--timeout", duration(timeout));
   if (grace !== undefined) flags.push("--grace", duration(grace));
@@ -27,6 +27,7 @@ function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLim
   if (mode !== undefined) flags.push("--mode", mode);
   if (keepMount !== undefined) flags.push("--keep-mount", keepMount);
   if (onConflict !== undefined) flags.push("--on-conflict", onConflict);
+  if (workdir !== undefined) flags.push("--workdir", workdir);
   return flags;
 }
 

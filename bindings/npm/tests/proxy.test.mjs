@@ -37,7 +37,7 @@ test("proxyShell runs in the vault: output, automatic checkpoint, changes", asyn
     "changes", "checkpoint", "command", "conflicted", "conflicts", "cwd", "decision", "durationMs", "execError",
     "exitCode", "fork", "interrupted", "merge", "mode", "onConflict", "pathRules", "shell", "signal", "stderr",
     "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes", "stdoutTruncated", "succeeded", "summary", "timedOut",
-    "vault", "violations", "violationsTruncated",
+    "vault", "violations", "violationsTruncated", "workdir",
   ], "every field of the run document, as index.d.ts declares it");
   assert.deepEqual([run.merge, run.onConflict, run.conflicts, run.fork, run.conflicted], ["fast_forward", "keep", [], null, false]);
   assert.ok(["fuse", "materialize"].includes(run.mode));

@@ -147,6 +147,7 @@ class _ProxyOptions:
     keep_mount: Optional[HostPath]
     output_limit: Optional[Union[int, str]]
     on_conflict: Optional[str] = None
+    workdir: Optional[str] = None
 
     def to_args(self, stack: contextlib.ExitStack) -> List[Arg]:
         """The command-line options; a policy given as data lives in a file until `stack` closes."""
@@ -173,6 +174,8 @@ class _ProxyOptions:
             args.append(_option("--output-limit", str(self.output_limit)))
         if self.on_conflict is not None:
             args.append(_option("--on-conflict", self.on_conflict))
+        if self.workdir is not None:
+            args.append(_option("--workdir", self.workdir))
         return args
 
 
@@ -664,6 +667,7 @@ class AVFS:
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
         on_conflict: Optional[str] = None,
+        workdir: Optional[str] = None,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs `program args...` in the vault under its policy; returns the `Run`.
@@ -677,7 +681,7 @@ class AVFS:
         Options left at None take the policy's value, else avfs's default.
         """
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir
         )
         return self._proxy(["--", program, *args], options, raise_on_denied)
 
@@ -696,11 +700,12 @@ class AVFS:
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
         on_conflict: Optional[str] = None,
+        workdir: Optional[str] = None,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs a shell script (`sh -c SCRIPT`) in the vault, with the options of `proxy_exec`."""
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir
         )
         return self._proxy([_option("--shell", script)], options, raise_on_denied)
 

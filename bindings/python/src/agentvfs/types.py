@@ -645,6 +645,7 @@ class Run:
     on_conflict: str = "keep"
     conflicts: List[PathConflict] = field(default_factory=list)
     fork: Optional[str] = None
+    workdir: Optional[str] = None
     stdout_b64: Optional[str] = None
     stderr_b64: Optional[str] = None
 
@@ -708,6 +709,7 @@ class Run:
             on_conflict=doc["on_conflict"],
             conflicts=[PathConflict.from_json(c) for c in doc["conflicts"]],
             fork=doc["fork"],
+            workdir=doc["workdir"],
             stdout_b64=doc.get("stdout_b64"),
             stderr_b64=doc.get("stderr_b64"),
         )
