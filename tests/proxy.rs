@@ -1384,3 +1384,49 @@ fn a_venv_made_in_one_run_works_in_the_next_in_a_fork_and_after_a_restore() {
     pip(&a, &[]);
     assert_no_run_mount(&a);
 }
+
+#[test]
+fn a_cargo_build_in_one_run_is_fresh_in_the_next() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    small_crate(&a);
+    let build = |a: &Avfs| {
+        let mut cmd = a.command();
+        for var in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        let out = cmd
+            .args([
+                "--json",
+                "proxy",
+                "exec",
+                "--cwd",
+                "/app",
+                "--timeout",
+                "5m",
+            ])
+            .args(["--", "cargo", "build", "--offline", "-v"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let doc: RunDoc = common::parse_one(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{}", doc.stderr);
+        assert_eq!(doc.workdir.as_deref(), Some("/workspace"));
+        doc
+    };
+    let first = build(&a);
+    assert!(first.stderr.contains("Compiling app"), "{}", first.stderr);
+    // The dep-info files hold /workspace/app/...: the same path in the next run.
+    let second = build(&a);
+    assert!(second.stderr.contains("Fresh app"), "{}", second.stderr);
+    assert!(
+        !second.stderr.contains("Compiling app"),
+        "{}",
+        second.stderr
+    );
+    assert_no_run_mount(&a);
+}
