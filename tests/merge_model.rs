@@ -491,6 +491,13 @@ fn check(base: &[Step], ours: &[Step], theirs: &[Step], policy: OnConflict) -> R
             return Err(format!("theirs-only change at {k:?} is missing"));
         }
     }
+    if done.status == MergeStatus::UpToDate {
+        // Nothing to merge: no checkpoint that would only repeat the head.
+        return match (done.checkpoint, after == o) {
+            (None, true) => Ok(()),
+            _ => Err("an up-to-date merge kept a checkpoint or changed the target".into()),
+        };
+    }
     let cp = done.checkpoint.ok_or("no pre-merge checkpoint")?;
     store.checkpoint_restore("v", &cp.name).unwrap();
     if snapshot(&mut store, "v") != o {
