@@ -1298,6 +1298,10 @@ fn runs_see_their_own_vault_at_one_stable_workspace_path() {
             "{bad}"
         );
     }
+    // avfs made the two workdirs, empty, on the host; nothing is mounted there.
+    for made in ["/tmp/avfs-test-wd", "/tmp/avfs-test-wd2"] {
+        std::fs::remove_dir(made).unwrap();
+    }
     let inside = a.home.path().join("wd");
     let (err, _) = a.fails([
         "proxy",
