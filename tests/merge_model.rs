@@ -492,12 +492,14 @@ fn check(base: &[Step], ours: &[Step], theirs: &[Step], policy: OnConflict) -> R
             return Err(format!("theirs-only change at {k:?} is missing"));
         }
     }
-    // A merge may skip the checkpoint only when it applied nothing (nothing to undo).
-    let cp = match done.checkpoint {
-        Some(cp) => cp,
-        None if done.applied.is_empty() => return Ok(()),
-        None => return Err("no pre-merge checkpoint".into()),
-    };
+    if done.status == MergeStatus::UpToDate {
+        // Nothing to merge: no checkpoint that would only repeat the head.
+        return match (done.checkpoint, after == o) {
+            (None, true) => Ok(()),
+            _ => Err("an up-to-date merge kept a checkpoint or changed the target".into()),
+        };
+    }
+    let cp = done.checkpoint.ok_or("no pre-merge checkpoint")?;
     store.checkpoint_restore("v", &cp.name).unwrap();
     if snapshot(&mut store, "v") != o {
         return Err("restoring the pre-merge checkpoint does not give back the target".into());

@@ -66,6 +66,7 @@ struct RunDoc {
     on_conflict: String,
     conflicts: Vec<common::Conflict>,
     fork: Option<String>,
+    workdir: Option<String>,
 }
 
 impl RunDoc {
@@ -350,6 +351,8 @@ fn the_environment_is_curated() {
     names.sort();
     // The harness passes only PATH, AVFS_HOME and NO_COLOR: of those the
     // default list keeps PATH; LANG passes; secrets and avfs's own do not.
+    // A run in its own namespace (as root) also learns its AVFS_WORKSPACE.
+    names.retain(|n| !(*n == "AVFS_WORKSPACE" && doc.workdir.is_some()));
     assert_eq!(names, ["EXTRA", "LANG", "PATH"]);
 
     let policy = a.home.path().join("env.json");
@@ -371,6 +374,7 @@ fn the_environment_is_curated() {
     let out = cmd.stdin(Stdio::null()).output().unwrap();
     let doc: RunDoc = common::parse_one(&out.stdout);
     let mut lines: Vec<&str> = doc.stdout.lines().collect();
+    lines.retain(|l| !(doc.workdir.is_some() && l.starts_with("AVFS_WORKSPACE=")));
     lines.sort();
     assert_eq!(lines, ["CI=1", "SECRET_TOKEN=passed"]);
 }
@@ -1172,5 +1176,261 @@ fn concurrent_runs_list_only_their_own_files_and_restoring_one_undoes_only_it() 
         assert_eq!(a.fails(["cat", &earlier_file]).0.code, "path_not_found");
         assert_eq!(a.cat(&format!("/a{}.txt", i - 1)), b"a\n");
     }
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn a_killed_runs_changes_are_kept_as_a_fork_by_the_next_run() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    let sync = tempfile::tempdir().unwrap();
+    let started = sync.path().join("started");
+    let mut child = a
+        .command()
+        .args(["--json", "proxy", "exec", "--shell"])
+        .arg(format!(
+            "echo kept > k.txt && sync k.txt && touch '{}' && sleep 31303",
+            started.display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The vault never got the write; the next run finds the dead attempt and keeps it.
+    assert_eq!(a.fails(["cat", "/k.txt"]).0.code, "path_not_found");
+    let (doc, status) = exec(&a, &[], &["true"]);
+    assert_eq!((status, doc.merge.as_deref()), (0, Some("up_to_date")));
+    let forks: Vec<String> = vault_names(&a)
+        .into_iter()
+        .filter(|n| n != "main")
+        .collect();
+    assert_eq!(forks.len(), 1, "{forks:?}");
+    assert!(forks[0].starts_with("run-"), "{forks:?}");
+    assert_eq!(a.ok(["--vault", &forks[0], "cat", "/k.txt"]), "kept\n");
+    let merged: serde_json::Value = a.json(["vault", "merge", &forks[0]]);
+    assert_eq!(merged["status"], "fast_forward");
+    assert_eq!(a.cat("/k.txt"), b"kept\n");
+    assert_no_run_mount(&a);
+}
+
+// ---------------------------------------------------------------------------
+// The run's mount namespace: one stable workspace path, the store hidden
+// ---------------------------------------------------------------------------
+
+/// True when the tests run as root (the namespace is entered without a user namespace).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
+}
+
+#[test]
+fn runs_see_their_own_vault_at_one_stable_workspace_path() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = seeded();
+    a.ok(["vault", "create", "other"]);
+    a.ok(["--vault", "other", "write", "/only-other.txt", "o\n"]);
+    let (doc, status) = shell(
+        &a,
+        &["--cwd", "/src"],
+        "pwd; echo \"$AVFS_WORKSPACE\"; echo x > made.txt",
+    );
+    assert_eq!(status, 0, "{doc:?}");
+    assert_eq!(doc.stdout, "/workspace/src\n/workspace\n");
+    assert_eq!(doc.workdir.as_deref(), Some("/workspace"));
+    assert_eq!(doc.pairs(), pairs(&[("added", "/src/made.txt")]));
+    // Nothing is mounted on the host's /workspace.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains(" /workspace "), "{mounts}");
+
+    // Two runs at once, of two vaults: each sees its own at /workspace.
+    let sync = tempfile::tempdir().unwrap();
+    let mark = |i: usize| sync.path().join(i.to_string()).display().to_string();
+    let script = |i: usize| {
+        format!(
+            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; ls /workspace",
+            mark(i),
+            mark(1 - i)
+        )
+    };
+    let (s0, s1) = (script(0), script(1));
+    let [(main, _), (other, _)] = std::thread::scope(|scope| {
+        let first = scope.spawn(|| shell(&a, &[], &s0));
+        let second = scope.spawn(|| shell(&a, &["--vault", "other"], &s1));
+        [first.join().unwrap(), second.join().unwrap()]
+    });
+    assert!(
+        main.stdout.contains("keep.txt") && !main.stdout.contains("only-other"),
+        "{main:?}"
+    );
+    assert_eq!(other.stdout, "only-other.txt\n");
+
+    // --workdir and the policy's workdir choose the path; bad ones are refused.
+    let (doc, _) = shell(&a, &["--workdir", "/tmp/avfs-test-wd"], "pwd");
+    assert_eq!(
+        (doc.stdout.as_str(), doc.workdir.as_deref()),
+        ("/tmp/avfs-test-wd\n", Some("/tmp/avfs-test-wd"))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.json");
+    std::fs::write(&policy, r#"{"workdir": "/tmp/avfs-test-wd2"}"#).unwrap();
+    let (doc, _) = shell(&a, &["--policy", policy.to_str().unwrap()], "pwd");
+    assert_eq!(doc.stdout, "/tmp/avfs-test-wd2\n");
+    for bad in ["relative", "/", "/tmp/../x"] {
+        let (err, status) = a.fails(["proxy", "exec", "--workdir", bad, "--", "true"]);
+        assert_eq!(
+            (err.code.as_str(), status),
+            ("invalid_argument", 2),
+            "{bad}"
+        );
+    }
+    // avfs made the two workdirs, empty, on the host; nothing is mounted there.
+    for made in ["/tmp/avfs-test-wd", "/tmp/avfs-test-wd2"] {
+        std::fs::remove_dir(made).unwrap();
+    }
+    let inside = a.home.path().join("wd");
+    let (err, _) = a.fails([
+        "proxy",
+        "exec",
+        "--workdir",
+        inside.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    assert_eq!(err.code, "invalid_argument");
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn the_store_is_out_of_reach_of_a_run() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = seeded();
+    a.ok(["write", "-p", "/secrets/token.txt", "secret\n"]);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.json");
+    std::fs::write(
+        &policy,
+        r#"{"paths": [{"glob": "**", "ops": ["read", "write", "create", "delete"]}, {"glob": "secrets/**", "ops": [], "deny": true}]}"#,
+    )
+    .unwrap();
+    let home = std::fs::canonicalize(a.home.path()).unwrap();
+    let store = home.join("store.db");
+    let journal_before = a.ok(["audit", "--limit", "1000"]);
+    let avfs_bin = env!("CARGO_BIN_EXE_avfs");
+    let script = format!(
+        "cat ../../store.db; cat '{store}'; ls '{home}'; \
+         AVFS_HOME='{home}' '{avfs_bin}' write /secrets/token.txt X; echo done",
+        store = store.display(),
+        home = home.display()
+    );
+    let (doc, status) = shell(&a, &["--policy", policy.to_str().unwrap()], &script);
+    assert_eq!(status, 0, "{doc:?}");
+    assert_eq!(
+        doc.stdout, "done\n",
+        "nothing of the store is readable: {doc:?}"
+    );
+    assert!(doc.stderr.contains("No such file"), "{}", doc.stderr);
+    assert!(doc.changes.is_empty(), "{:?}", doc.pairs());
+    assert_eq!(a.cat("/secrets/token.txt"), b"secret\n");
+    // No write reached the store; the run's own entries are its only change.
+    let journal_after = a.ok(["audit", "--limit", "1000"]);
+    let writes = |j: &str| {
+        j.lines()
+            .filter(|l| l.split_whitespace().nth(3) == Some("write"))
+            .count()
+    };
+    assert_eq!(
+        writes(&journal_after),
+        writes(&journal_before),
+        "{journal_after}"
+    );
+    assert!(journal_after.lines().count() > journal_before.lines().count());
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn a_venv_made_in_one_run_works_in_the_next_in_a_fork_and_after_a_restore() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let (doc, status) = shell(&a, &["--timeout", "5m"], "python3 -m venv .venv");
+    assert_eq!(status, 0, "{doc:?}");
+    let name = doc.checkpoint.as_ref().unwrap().name.clone();
+    a.ok(["checkpoint", "save", "with-venv"]);
+    let pip = |a: &Avfs, flags: &[&str]| {
+        let (doc, status) = exec(a, flags, &[".venv/bin/pip", "--version"]);
+        assert_eq!(status, 0, "{doc:?}");
+        assert!(doc.stdout.starts_with("pip "), "{doc:?}");
+        assert!(doc.stdout.contains("/workspace/.venv/"), "{doc:?}");
+    };
+    pip(&a, &[]);
+    a.ok(["vault", "fork", "main", "fork"]);
+    pip(&a, &["--vault", "fork"]);
+    a.ok(["checkpoint", "restore", &name]);
+    a.ok(["checkpoint", "restore", "with-venv"]);
+    pip(&a, &[]);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn a_cargo_build_in_one_run_is_fresh_in_the_next() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    small_crate(&a);
+    let build = |a: &Avfs| {
+        let mut cmd = a.command();
+        for var in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        let out = cmd
+            .args([
+                "--json",
+                "proxy",
+                "exec",
+                "--cwd",
+                "/app",
+                "--timeout",
+                "5m",
+            ])
+            .args(["--", "cargo", "build", "--offline", "-v"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let doc: RunDoc = common::parse_one(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{}", doc.stderr);
+        assert_eq!(doc.workdir.as_deref(), Some("/workspace"));
+        doc
+    };
+    let first = build(&a);
+    assert!(first.stderr.contains("Compiling app"), "{}", first.stderr);
+    // The dep-info files hold /workspace/app/...: the same path in the next run.
+    let second = build(&a);
+    assert!(second.stderr.contains("Fresh app"), "{}", second.stderr);
+    assert!(
+        !second.stderr.contains("Compiling app"),
+        "{}",
+        second.stderr
+    );
     assert_no_run_mount(&a);
 }

@@ -452,6 +452,40 @@ export interface Policy {
   checkpoint?: CheckpointMode;
   /** Size: an integer, optionally with B, KiB, MiB or GiB. */
   output_limit?: string;
+  /** What a run's merge does with conflicts (default keep). */
+  on_conflict?: OnConflict;
+  /** The absolute path the vault appears at inside a run (default /workspace). */
+  workdir?: string;
+}
+
+/** What a merge does with paths both sides changed differently. */
+export type OnConflict = "keep" | "ours" | "theirs";
+
+/** A path both sides of a merge changed differently; ours is the target, theirs the source (run or fork). */
+export interface PathConflict {
+  path: string;
+  pathB64?: string;
+  kind: "content" | "add_add" | "modify_delete" | "type" | "mode";
+  /** What each side has at the path, or null for nothing. */
+  base: ChangeSide | null;
+  ours: ChangeSide | null;
+  theirs: ChangeSide | null;
+}
+
+/** What `mergeVault` did (docs/json.md "Merges"). */
+export interface Merge {
+  source: string;
+  target: string;
+  status: "fast_forward" | "merged" | "up_to_date" | "conflict";
+  dryRun: boolean;
+  onConflict: OnConflict;
+  /** The automatic `pre-merge-N` checkpoint of the target, or null (dry run, nothing merged). */
+  checkpoint: Checkpoint | null;
+  /** What the merge changed in the target. */
+  changes: Change[];
+  summary: DiffSummary;
+  /** Listed even when `onConflict` resolved them. */
+  conflicts: PathConflict[];
 }
 
 /** What a policy decides for a command. */
@@ -519,7 +553,18 @@ export interface Run {
   summary: DiffSummary;
   violations: Violation[];
   violationsTruncated: boolean;
-  /** Added by agentvfs: the command ran to completion with exit code 0 (not timed out, not interrupted). */
+  /** How the run's attempt went into the vault; null when denied or with `keepMount` (no attempt). */
+  merge: "fast_forward" | "merged" | "up_to_date" | "conflict" | null;
+  onConflict: OnConflict;
+  /** Paths the vault changed differently during the run. */
+  conflicts: PathConflict[];
+  /** With `merge: "conflict"`, the fork that keeps the run's changes; else null. */
+  fork: string | null;
+  /** Where the vault appeared inside the run's mount namespace (`/workspace` by default); null without one (not root, `keepMount`). */
+  workdir: string | null;
+  /** Added by agentvfs: the run's changes conflicted and were not applied (see `fork`). */
+  conflicted: boolean;
+  /** Added by agentvfs: the command ran to completion with exit code 0 (not timed out, not interrupted) and its changes were applied. */
   succeeded: boolean;
 }
 
@@ -540,8 +585,12 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** `fuse` (mount), `materialize` (copy out, write back), or `auto` (default: fuse when it works). */
   mode?: "auto" | "fuse" | "materialize";
-  /** Run in a mount at this host directory and leave it mounted (reused if the vault is mounted there already). */
+  /** Run in a mount at this host directory and leave it mounted (reused if the vault is mounted there already); such a run is not an attempt. */
   keepMount?: string;
+  /** When the vault changed the same paths during the run: keep (apply nothing, keep a fork), ours, theirs. */
+  onConflict?: OnConflict;
+  /** Where the vault appears inside the run (default: the policy's, else /workspace). */
+  workdir?: string;
   /** Run under this policy (object, or policy file path) instead of the vault's. */
   policy?: Policy | string;
   /** Reject with PolicyDenied when denied (default true); false resolves with the denied run. */
@@ -587,6 +636,8 @@ export class AVFS {
   deleteVault(name: string): Promise<string>;
   /** Forks `source` into a new vault `name`, in O(1); returns the fork. */
   forkVault(source: string, name: string, options?: { use?: boolean }): Promise<WithRaw<Vault>>;
+  /** Merges fork `source` into `into` (default: its parent); rejects with MergeConflict on a conflict under "keep". */
+  mergeVault(source: string, options?: { into?: string; dryRun?: boolean; onConflict?: OnConflict }): Promise<WithRaw<Merge>>;
 
   // Files
   /** Creates directories (`parents`: also missing parents, no error if one exists); one entry per path. */
@@ -741,7 +792,7 @@ export type ErrorCode =
   | "path_too_long" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location"
   | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
   | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
-  | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert" | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
+  | "merge_conflict" | "no_merge_base" | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert" | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
   | "directory_not_empty" | "not_a_file" | "destination_exists" | "mountpoint_not_empty"
   | "already_mounted" | "mount_busy"
   | "disk_full" | "storage_error" | "store_corrupt" | "schema_too_new" | "io_error"
@@ -871,6 +922,10 @@ export class MountpointNotEmpty extends Conflict { readonly code: "mountpoint_no
 export class AlreadyMounted extends Conflict { readonly code: "already_mounted"; }
 /** `mount_busy`: unmount while files are open inside (use `lazy`). */
 export class MountBusy extends Conflict { readonly code: "mount_busy"; }
+/** `merge_conflict`: `mergeVault` found conflicts and merged nothing; `raw.error.merge` is the Merge. */
+export class MergeConflict extends Conflict { readonly code: "merge_conflict"; }
+/** `no_merge_base`: the merge source is not a fork and shares no state with the target. */
+export class NoMergeBase extends Conflict { readonly code: "no_merge_base"; }
 /** `disk_full`: the disk holding the store is full; nothing changed. */
 export class DiskFull extends StorageFailure { readonly code: "disk_full"; }
 /** `storage_error`: SQLite failed. */

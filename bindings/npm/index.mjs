@@ -49,6 +49,8 @@ export const {
   MountpointNotEmpty,
   AlreadyMounted,
   MountBusy,
+  MergeConflict,
+  NoMergeBase,
   DiskFull,
   StorageError,
   StoreCorrupt,

@@ -151,6 +151,15 @@ pub struct ProxyExecArgs {
     /// before it and its changes may include others' (no merge, no conflicts).
     #[arg(long, value_name = "DIR")]
     pub keep_mount: Option<PathBuf>,
+    /// Where the vault appears inside the run, in the run's private mount
+    /// namespace: the same path for every run, fork and machine, so absolute
+    /// paths tools record keep working (AVFS_WORKSPACE in the run's
+    /// environment; --cwd is relative to it). Made empty on the host if
+    /// missing; nothing is mounted there outside the run. Runs as root only
+    /// for now; other users run in the store's run directory as before
+    /// [default: the policy's "workdir", else /workspace].
+    #[arg(long, value_name = "PATH")]
+    pub workdir: Option<PathBuf>,
     /// When the vault changed during the run in the same paths: keep (apply
     /// nothing, keep the run as a fork named after it, exit 4), ours (the
     /// vault's version stays), theirs (the run's wins) [default: the policy's, else keep].

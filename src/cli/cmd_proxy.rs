@@ -100,6 +100,7 @@ fn exec(ctx: &mut Ctx, args: ProxyExecArgs) -> CliResult<Output> {
             .on_conflict
             .as_deref()
             .map(super::cmd_merge::on_conflict),
+        workdir: args.workdir,
     };
     let vault = request.vault.clone();
     let report = execute(&request, &stop)?;
@@ -239,6 +240,7 @@ pub fn document(r: &RunReport) -> Value {
         "on_conflict": r.on_conflict.as_str(),
         "conflicts": r.conflicts.iter().map(WireConflict::from).collect::<Vec<_>>(),
         "fork": r.fork,
+        "workdir": r.workdir.as_ref().map(|w| w.to_string_lossy()),
     });
     super::wire::put_path(&mut doc, "cwd", &r.cwd);
     let empty = CapturedOutput::default();

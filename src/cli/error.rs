@@ -238,6 +238,8 @@ impl From<ProxyError> for CliError {
             ProxyError::EmptyCommand => {
                 CliError::new("usage_error", ExitStatus::Usage, err.to_string())
             }
+            ProxyError::InvalidWorkdir(_) => CliError::invalid_argument(err.to_string())
+                .hint("give --workdir (or the policy's \"workdir\") as an absolute path outside AVFS_HOME, e.g. /workspace"),
             ProxyError::PathRulesNeedOwnMount => CliError::invalid_argument(err.to_string())
                 .hint("drop --keep-mount, or use a policy without path rules"),
             ProxyError::Io(e) => CliError::new("io_error", ExitStatus::Storage, e.to_string()),

@@ -36,6 +36,9 @@ pub struct PolicySpec {
     /// What a run's merge does with paths the vault changed differently meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_conflict: Option<ConflictPolicy>,
+    /// The absolute path the vault appears at inside a run (default `/workspace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
     /// Which remote the vault is pushed to around runs, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteRule>,

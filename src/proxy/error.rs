@@ -14,6 +14,9 @@ pub enum ProxyError {
     /// Path rules are enforced only by a mount this run owns.
     #[error("a policy with path rules cannot be enforced in a shared mount")]
     PathRulesNeedOwnMount,
+    /// The `--workdir` (or policy `workdir`) cannot be used.
+    #[error("invalid workdir {0}")]
+    InvalidWorkdir(String),
     /// The store, the vault or the working directory.
     #[error(transparent)]
     Vault(#[from] VaultError),

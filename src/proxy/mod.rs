@@ -10,6 +10,7 @@ pub mod child;
 pub mod env;
 pub mod error;
 pub mod materialize;
+pub mod namespace;
 pub mod output;
 pub mod run;
 pub mod signals;

@@ -13,6 +13,7 @@ use super::child::{self, ChildOutcome, ChildSpec};
 use super::env;
 use super::error::ProxyError;
 use super::materialize::{Materialized, host_path};
+use super::namespace::{self, Namespace};
 use crate::mount::registry::{is_fuse_mounted, pid_alive};
 use crate::mount::{LiveMount, MountError, MountRequest, MountTarget, PathGuard, Violation};
 use crate::policy::{CheckpointMode, CommandDecision, ConflictPolicy, Policy};
@@ -121,6 +122,8 @@ pub struct RunRequest {
     pub keep_checkpoints: usize,
     /// What the merge does with conflicts [default: the policy's, else keep].
     pub on_conflict: Option<OnConflict>,
+    /// Where the vault appears inside the run [default: the policy's, else `/workspace`].
+    pub workdir: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -161,6 +164,9 @@ pub struct RunReport {
     pub conflicts: Vec<Conflict>,
     /// The fork that keeps the run's changes when they were not applied.
     pub fork: Option<String>,
+    /// Where the vault appeared inside the run's mount namespace; `None` when
+    /// the run had none (not root, or `--keep-mount`).
+    pub workdir: Option<PathBuf>,
 }
 
 impl RunReport {
@@ -238,6 +244,7 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         on_conflict,
         conflicts: Vec::new(),
         fork: None,
+        workdir: None,
     };
     if !report.decision.allowed {
         journal(&mut store, &report);
@@ -263,10 +270,42 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     )?;
 
     let guard = Arc::new(PathGuard::new(req.policy.clone()));
+    // A run of its own gets the vault at one stable path in a private mount
+    // namespace (as root; not yet through a user namespace for other users).
+    let workdir = match req.existing_mount {
+        None if namespace::available() => {
+            let wanted = req
+                .workdir
+                .clone()
+                .or(spec.workdir.as_ref().map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
+            Some(check_workdir(&wanted, &req.store_dir)?)
+        }
+        _ => None,
+    };
+    report.workdir = workdir.clone();
+    let mut hide = vec![std::fs::canonicalize(&req.store_dir)?];
+    if let Some((_, home)) = req.caller_env.iter().find(|(k, _)| k == "AVFS_HOME")
+        && let Ok(home) = std::fs::canonicalize(home)
+        && !hide.contains(&home)
+    {
+        hide.push(home);
+    }
     let child_spec = |dir: &Path| ChildSpec {
         argv: req.argv.clone(),
         cwd: host_path(dir, &req.cwd),
-        env: env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env),
+        env: {
+            let mut env = env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env);
+            if let Some(w) = &workdir {
+                env.retain(|(k, _)| k != "AVFS_HOME" && k != "AVFS_WORKSPACE");
+                env.push(("AVFS_WORKSPACE".into(), w.clone().into_os_string()));
+                env.sort();
+            }
+            env
+        },
+        namespace: workdir
+            .as_ref()
+            .and_then(|w| Namespace::new(dir, w, &host_path(w, &req.cwd), &hide).ok()),
         // As with timeout(1), a zero timeout means none.
         timeout: Some(
             req.timeout
@@ -531,6 +570,41 @@ fn sweep_stale_runs(runs: &Path) {
             let _ = std::fs::remove_dir_all(&path);
         }
     }
+}
+
+/// Checks a workdir: absolute, normalized, not `/`, not inside the store's
+/// directory (which every run hides); makes it on the host if missing, empty,
+/// as the mount point the run's namespace binds the vault on.
+fn check_workdir(dir: &Path, store_dir: &Path) -> Result<PathBuf, ProxyError> {
+    use std::path::Component;
+    let bad = |why: &str| ProxyError::InvalidWorkdir(format!("{}: {why}", dir.display()));
+    if !dir.is_absolute() {
+        return Err(bad("must be an absolute path"));
+    }
+    if dir
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return Err(bad("must not contain '.' or '..'"));
+    }
+    if dir.parent().is_none() {
+        return Err(bad("must not be /"));
+    }
+    if dir.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(bad("must not contain a NUL byte"));
+    }
+    std::fs::create_dir_all(dir)?;
+    let real = std::fs::canonicalize(dir)?;
+    let store = std::fs::canonicalize(store_dir)?;
+    if real.starts_with(&store) || store.starts_with(&real) {
+        return Err(bad(
+            "must not be inside the store's directory, nor contain it",
+        ));
+    }
+    if !real.is_dir() {
+        return Err(bad("is not a directory"));
+    }
+    Ok(dir.to_path_buf())
 }
 
 /// The command as one line (lossy for non-UTF-8 arguments).

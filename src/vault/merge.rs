@@ -691,3 +691,44 @@ impl Store {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_keep_both_sides_ours_first_even_in_binary_files() {
+        assert_eq!(
+            merge_bytes(b"base\n", b"base\nA\n", b"base\nB\n").as_deref(),
+            Some(&b"base\nA\nB\n"[..])
+        );
+        assert_eq!(
+            merge_bytes(b"\0bin", b"\0binA", b"\0binB").as_deref(),
+            Some(&b"\0binAB"[..])
+        );
+    }
+
+    #[test]
+    fn text_merges_line_by_line_unless_hunks_overlap() {
+        let base = b"1\n2\n3\n4\n5\n";
+        assert_eq!(
+            merge_bytes(base, b"one\n2\n3\n4\n5\n", b"1\n2\n3\n4\nfive\n").as_deref(),
+            Some(&b"one\n2\n3\n4\nfive\n"[..])
+        );
+        assert_eq!(
+            merge_bytes(base, b"1\nA\n3\n4\n5\n", b"1\nB\n3\n4\n5\n"),
+            None
+        );
+        // Binary content changed on both sides (not appends) never merges.
+        assert_eq!(merge_bytes(b"\0x\0y", b"\0X\0y", b"\0x\0Y"), None);
+    }
+
+    #[test]
+    fn pick_takes_the_side_that_changed() {
+        assert_eq!(pick(Some(&1), &1, &2), Some(2));
+        assert_eq!(pick(Some(&1), &2, &1), Some(2));
+        assert_eq!(pick(Some(&1), &3, &3), Some(3));
+        assert_eq!(pick(Some(&1), &2, &3), None);
+        assert_eq!(pick(None, &2, &3), None);
+    }
+}

@@ -46,7 +46,7 @@ const CODES_BY_EXIT_STATUS = {
     "path_too_long", "invalid_name", "invalid_move", "too_large", "no_store_location"],
   3: ["vault_not_found", "checkpoint_not_found", "path_not_found", "version_not_found", "no_current_vault",
     "no_checkpoints", "mountpoint_missing", "not_mounted"],
-  4: ["quota_exceeded", "file_too_large", "version_deleted", "nothing_to_revert", "vault_exists",
+  4: ["merge_conflict", "no_merge_base", "quota_exceeded", "file_too_large", "version_deleted", "nothing_to_revert", "vault_exists",
     "checkpoint_exists", "path_exists", "not_a_directory", "is_a_directory", "directory_not_empty", "not_a_file",
     "destination_exists", "mountpoint_not_empty", "already_mounted", "mount_busy"],
   5: ["disk_full", "storage_error", "store_corrupt", "schema_too_new", "io_error",

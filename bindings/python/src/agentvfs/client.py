@@ -41,6 +41,7 @@ from .types import (
     QuotaInfo,
     Restored,
     Reverted,
+    Merge,
     Run,
     SearchHit,
     Stats,
@@ -146,6 +147,8 @@ class _ProxyOptions:
     mode: Optional[str]
     keep_mount: Optional[HostPath]
     output_limit: Optional[Union[int, str]]
+    on_conflict: Optional[str] = None
+    workdir: Optional[str] = None
 
     def to_args(self, stack: contextlib.ExitStack) -> List[Arg]:
         """The command-line options; a policy given as data lives in a file until `stack` closes."""
@@ -170,6 +173,10 @@ class _ProxyOptions:
             args.append(_option("--keep-mount", self.keep_mount))
         if self.output_limit is not None:
             args.append(_option("--output-limit", str(self.output_limit)))
+        if self.on_conflict is not None:
+            args.append(_option("--on-conflict", self.on_conflict))
+        if self.workdir is not None:
+            args.append(_option("--workdir", self.workdir))
         return args
 
 
@@ -237,6 +244,29 @@ class AVFS:
             lambda d: Vault.from_json(d["vault"]),
             in_vault=False,
         )
+
+    def merge_vault(
+        self,
+        source: str,
+        *,
+        into: Optional[str] = None,
+        dry_run: bool = False,
+        on_conflict: Optional[str] = None,
+    ) -> Merge:
+        """Merges fork `source` into `into` (default: the vault it was forked from).
+
+        Fast-forward or three-way merge by path, after a `pre-merge-N` checkpoint. With
+        conflicts and `on_conflict` "keep" (the default) nothing is merged and
+        `MergeConflict` is raised (its `.merge` lists them); "ours"/"theirs" resolve them.
+        """
+        args: List[Arg] = ["vault", "merge"]
+        if into is not None:
+            args.append(_option("--into", into))
+        if dry_run:
+            args.append("--dry-run")
+        if on_conflict is not None:
+            args.append(_option("--on-conflict", on_conflict))
+        return self._call([*args, "--", source], Merge.from_json)
 
     def fork_vault(self, source: str, name: str, *, use: bool = False) -> Vault:
         """Forks `source` into a new vault `name` in O(1); returns the fork."""
@@ -651,6 +681,8 @@ class AVFS:
         mode: Optional[str] = None,
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
+        on_conflict: Optional[str] = None,
+        workdir: Optional[str] = None,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs `program args...` in the vault under its policy; returns the `Run`.
@@ -658,10 +690,13 @@ class AVFS:
         A non-zero exit, a timeout (`timed_out`) or a missing program (`exec_error`)
         is reported in the result, not raised. A command the policy denies raises
         `PolicyDenied` (its `.result` is the Run) unless `raise_on_denied=False`.
+        The run works in its own attempt, merged into the vault when it ends: when its
+        changes conflict with the vault's meanwhile, nothing is applied, `conflicted` is
+        True and `fork` names the fork that keeps them (`on_conflict`: keep, ours, theirs).
         Options left at None take the policy's value, else avfs's default.
         """
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir
         )
         return self._proxy(["--", program, *args], options, raise_on_denied)
 
@@ -679,11 +714,13 @@ class AVFS:
         mode: Optional[str] = None,
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
+        on_conflict: Optional[str] = None,
+        workdir: Optional[str] = None,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs a shell script (`sh -c SCRIPT`) in the vault, with the options of `proxy_exec`."""
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir
         )
         return self._proxy([_option("--shell", script)], options, raise_on_denied)
 

@@ -55,6 +55,8 @@ __all__ = [
     "MountpointNotEmpty",
     "AlreadyMounted",
     "MountBusy",
+    "MergeConflict",
+    "NoMergeBase",
     "DiskFull",
     "StorageError",
     "StoreCorrupt",
@@ -341,6 +343,27 @@ class MountBusy(Conflict):
     """`mount_busy`: files are open inside the mount (unmount lazily instead)."""
 
     code = "mount_busy"
+
+
+class MergeConflict(Conflict):
+    """`merge_conflict`: `vault merge` found paths both sides changed differently and merged
+    nothing; `.merge` is the `Merge` document (status conflict) with the conflicts."""
+
+    code = "merge_conflict"
+
+    @property
+    def merge(self) -> Any:
+        """The `Merge` the error carries (None if avfs printed none)."""
+        from .types import Merge
+
+        body = (self.document or {}).get("error", {})
+        return None if body.get("merge") is None else Merge.from_json(body["merge"])
+
+
+class NoMergeBase(Conflict):
+    """`no_merge_base`: the merge source is not a fork and shares no state with the target."""
+
+    code = "no_merge_base"
 
 
 class DiskFull(StorageFailure):

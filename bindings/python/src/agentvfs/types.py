@@ -11,7 +11,7 @@ still works.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional
 
@@ -38,6 +38,8 @@ __all__ = [
     "PolicyCheck",
     "Violation",
     "Run",
+    "PathConflict",
+    "Merge",
     "Version",
     "CheckedOut",
     "Reverted",
@@ -552,6 +554,65 @@ class Violation:
 
 
 @dataclass(frozen=True)
+class PathConflict:
+    """A path both sides of a merge changed differently (`kind`: content, add_add,
+    modify_delete, type or mode); `base`/`ours`/`theirs` are what each side has there
+    (None: nothing), ours being the target (the vault), theirs the source (the run or fork)."""
+
+    path: str
+    kind: str
+    base: Optional[Side]
+    ours: Optional[Side]
+    theirs: Optional[Side]
+    path_b64: Optional[str] = None
+
+    @classmethod
+    def from_json(cls, doc: Document) -> PathConflict:
+        """Parses one `conflicts` item."""
+        side = lambda d: None if d is None else Side.from_json(d)  # noqa: E731
+        return cls(
+            path=doc["path"],
+            kind=doc["kind"],
+            base=side(doc["base"]),
+            ours=side(doc["ours"]),
+            theirs=side(doc["theirs"]),
+            path_b64=doc.get("path_b64"),
+        )
+
+
+@dataclass(frozen=True)
+class Merge:
+    """The `Merge` document of `vault merge`: `status` is fast_forward, merged,
+    up_to_date or conflict; `changes` are what it changed in the target."""
+
+    source: str
+    target: str
+    status: str
+    dry_run: bool
+    on_conflict: str
+    checkpoint: Optional[Checkpoint]
+    changes: List[Change]
+    summary: Summary
+    conflicts: List[PathConflict]
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Merge:
+        """Parses a `Merge` document."""
+        checkpoint = doc["checkpoint"]
+        return cls(
+            source=doc["source"],
+            target=doc["target"],
+            status=doc["status"],
+            dry_run=doc["dry_run"],
+            on_conflict=doc["on_conflict"],
+            checkpoint=None if checkpoint is None else Checkpoint.from_json(checkpoint),
+            changes=[Change.from_json(c) for c in doc["changes"]],
+            summary=Summary.from_json(doc["summary"]),
+            conflicts=[PathConflict.from_json(c) for c in doc["conflicts"]],
+        )
+
+
+@dataclass(frozen=True)
 class Run:
     """The `Run` document of `proxy exec`: what ran, how it ended, its output and changes.
 
@@ -583,6 +644,11 @@ class Run:
     summary: Summary
     violations: List[Violation]
     violations_truncated: bool
+    merge: Optional[str] = None
+    on_conflict: str = "keep"
+    conflicts: List[PathConflict] = field(default_factory=list)
+    fork: Optional[str] = None
+    workdir: Optional[str] = None
     stdout_b64: Optional[str] = None
     stderr_b64: Optional[str] = None
 
@@ -592,9 +658,16 @@ class Run:
         return self.decision.allowed
 
     @property
+    def conflicted(self) -> bool:
+        """True when the run's changes conflicted with the vault and were not applied (see `fork`)."""
+        return self.merge == "conflict"
+
+    @property
     def succeeded(self) -> bool:
-        """True when the command ran to completion with exit code 0."""
-        return self.exit_code == 0 and not self.timed_out and self.interrupted is None
+        """True when the command ran to completion with exit code 0 and its changes were applied."""
+        return (
+            self.exit_code == 0 and not self.timed_out and self.interrupted is None and not self.conflicted
+        )
 
     @property
     def stdout_raw(self) -> bytes:
@@ -635,6 +708,11 @@ class Run:
             summary=Summary.from_json(doc["summary"]),
             violations=[Violation.from_json(v) for v in doc["violations"]],
             violations_truncated=doc["violations_truncated"],
+            merge=doc["merge"],
+            on_conflict=doc["on_conflict"],
+            conflicts=[PathConflict.from_json(c) for c in doc["conflicts"]],
+            fork=doc["fork"],
+            workdir=doc["workdir"],
             stdout_b64=doc.get("stdout_b64"),
             stderr_b64=doc.get("stderr_b64"),
         )
