@@ -20,8 +20,10 @@ use std::time::Duration;
 
 /// How long `avfs mount` waits for the serving process to report.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long `avfs unmount` waits for the serving process to commit and exit.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `avfs unmount` waits for the serving process to commit and exit:
+/// long, because what it commits last may be large and the disk busy (a loaded
+/// CI machine took over a minute after `git add` of 10,000 files).
+const EXIT_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn record_json(r: &MountRecord) -> Value {
     json!({
