@@ -1191,7 +1191,7 @@ fn a_killed_runs_changes_are_kept_as_a_fork_by_the_next_run() {
         .command()
         .args(["--json", "proxy", "exec", "--shell"])
         .arg(format!(
-            "echo kept > k.txt && sync k.txt && touch '{}' && sleep 31303",
+            "echo kept > k.txt && sync k.txt && touch '{}' && exec sleep 31303",
             started.display()
         ))
         .stdin(Stdio::null())
@@ -1206,6 +1206,13 @@ fn a_killed_runs_changes_are_kept_as_a_fork_by_the_next_run() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    // The command (exec'd into the shell, so avfs's direct child) dies with it;
+    // a survivor would hold the run's namespace, and its mounts, forever.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_with("sleep 31303").is_empty() {
+        assert!(Instant::now() < deadline, "the command outlived avfs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // The vault never got the write; the next run finds the dead attempt and keeps it.
     assert_eq!(a.fails(["cat", "/k.txt"]).0.code, "path_not_found");
     let (doc, status) = exec(&a, &[], &["true"]);
@@ -1433,4 +1440,39 @@ fn a_cargo_build_in_one_run_is_fresh_in_the_next() {
         second.stderr
     );
     assert_no_run_mount(&a);
+}
+
+/// A run's namespace does not hold on to other FUSE mounts: a mount made on
+/// the host before a run starts can be unmounted (and its server exits) while
+/// the run is still going.
+#[test]
+fn a_running_run_does_not_keep_another_mount_alive() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = seeded();
+    let m = common::fuse::Mounted::new(&a, "main", &[]);
+    let sync = tempfile::tempdir().unwrap();
+    let started = sync.path().join("started");
+    let mut run = a
+        .command()
+        .args(["--json", "proxy", "exec", "--mode", "fuse", "--shell"])
+        .arg(format!("touch '{}' && exec sleep 31304", started.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // `unmount` waits for the server to exit, which it cannot while any
+    // namespace still holds a copy of its mount.
+    m.unmount();
+    let still_running = run.try_wait().unwrap().is_none();
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert!(still_running, "the unmount had to wait for the run to end");
 }

@@ -31,6 +31,57 @@ pub struct Namespace {
     cwd: CString,
     /// Host directories covered by an empty read-only tmpfs.
     hide: Vec<CString>,
+    /// Other FUSE mounts the namespace would copy: detached inside it, so that
+    /// a run (or a process it leaked) never keeps another mount's connection
+    /// alive after that mount is unmounted on the host (the host's mounts are
+    /// private here, so an unmount would not reach the copy).
+    foreign_fuse: Vec<CString>,
+}
+
+/// Mount points of FUSE file systems in this process's namespace, except `own`
+/// (read from /proc/self/mountinfo; mount points are octal-escaped there).
+fn fuse_mounts_except(own: &Path) -> Vec<CString> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|line| {
+            let (fields, after) = line.split_once(" - ")?;
+            let fstype = after.split(' ').next()?;
+            if !fstype.starts_with("fuse") {
+                return None;
+            }
+            let point = unescape(fields.split(' ').nth(4)?);
+            (Path::new(std::ffi::OsStr::from_bytes(&point)) != own)
+                .then(|| CString::new(point).ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Undoes mountinfo's `\ooo` escapes (space, tab, newline, backslash).
+fn unescape(field: &str) -> Vec<u8> {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn c_path(path: &Path) -> std::io::Result<CString> {
@@ -56,6 +107,7 @@ impl Namespace {
             workdir: c_path(workdir)?,
             cwd: c_path(cwd)?,
             hide: hide.iter().map(|p| c_path(p)).collect::<Result<_, _>>()?,
+            foreign_fuse: fuse_mounts_except(source),
         })
     }
 
@@ -89,6 +141,10 @@ impl Namespace {
                 Some(c"size=4k,mode=0555"),
             )?;
         }
+        for point in &self.foreign_fuse {
+            // Best effort: one that went away meanwhile is already gone.
+            let _ = nix::mount::umount2(point.as_c_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
         nix::unistd::chdir(self.cwd.as_c_str())
     }
 }
@@ -101,6 +157,13 @@ pub fn available() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape("/tmp/a\\040b"), b"/tmp/a b");
+        assert_eq!(unescape("/plain"), b"/plain");
+        assert_eq!(unescape("/odd\\"), b"/odd\\");
+    }
 
     #[test]
     fn paths_with_nul_bytes_are_refused_before_any_fork() {
