@@ -380,8 +380,10 @@ export interface Counts {
   dirs: number;
   symlinks: number;
   hardLinks: number;
+  /** Fifos, sockets and device nodes. */
+  special: number;
   bytes: number;
-  /** What was not copied (fifos, sockets, devices) and why. */
+  /** What was not copied and why (a socket's name on export; a device node without root). */
   skipped: { path: string; pathB64?: string; reason: string }[];
 }
 
@@ -789,14 +791,16 @@ export function exactBytes(obj: object, field?: string): Buffer;
 /** Every error code avfs documents. */
 export type ErrorCode =
   | "usage_error" | "invalid_argument" | "invalid_pattern" | "invalid_query" | "invalid_policy" | "invalid_path"
-  | "path_too_long" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location"
+  | "path_too_long" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location" | "invalid_remote"
   | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
-  | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
+  | "no_checkpoints" | "mountpoint_missing" | "not_mounted" | "remote_not_found" | "remote_vault_not_found"
+  | "remote_bucket_not_found"
   | "merge_conflict" | "no_merge_base" | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert" | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
   | "directory_not_empty" | "not_a_file" | "destination_exists" | "mountpoint_not_empty"
-  | "already_mounted" | "mount_busy"
+  | "already_mounted" | "mount_busy" | "remote_exists" | "remote_diverged" | "remote_no_conditional_writes"
+  | "vault_changed"
   | "disk_full" | "storage_error" | "store_corrupt" | "schema_too_new" | "io_error"
-  | "fuse_unavailable" | "mount_failed";
+  | "fuse_unavailable" | "mount_failed" | "remote_unreachable" | "remote_auth" | "remote_corrupt";
 
 /** Details every AVFSError carries. */
 export interface ErrorDetails {
@@ -940,6 +944,28 @@ export class IoError extends StorageFailure { readonly code: "io_error"; }
 export class FuseUnavailable extends StorageFailure { readonly code: "fuse_unavailable"; }
 /** `mount_failed`: the serving process failed or did not answer. */
 export class MountFailed extends StorageFailure { readonly code: "mount_failed"; }
+/** `invalid_remote`: a remote name or URL that is not allowed. */
+export class InvalidRemote extends BadInput { readonly code: "invalid_remote"; }
+/** `remote_not_found`: no remote has that name. */
+export class RemoteNotFound extends NotFound { readonly code: "remote_not_found"; }
+/** `remote_vault_not_found`: the remote holds no vault of that name. */
+export class RemoteVaultNotFound extends NotFound { readonly code: "remote_vault_not_found"; }
+/** `remote_bucket_not_found`: the remote's bucket does not exist. */
+export class RemoteBucketNotFound extends NotFound { readonly code: "remote_bucket_not_found"; }
+/** `remote_exists`: a remote with that name exists already. */
+export class RemoteExists extends Conflict { readonly code: "remote_exists"; }
+/** `remote_diverged`: the remote head moved since this vault's base: pull first (a push never overwrites silently). */
+export class RemoteDiverged extends Conflict { readonly code: "remote_diverged"; }
+/** `remote_no_conditional_writes`: the server has no conditional writes and the remote was not added as an unsafe single writer. */
+export class RemoteNoConditionalWrites extends Conflict { readonly code: "remote_no_conditional_writes"; }
+/** `vault_changed`: the vault changed locally in a way the remote operation would lose. */
+export class VaultChanged extends Conflict { readonly code: "vault_changed"; }
+/** `remote_unreachable`: the object store did not answer. */
+export class RemoteUnreachable extends StorageFailure { readonly code: "remote_unreachable"; }
+/** `remote_auth`: the object store refused the credentials, or there are none. */
+export class RemoteAuth extends StorageFailure { readonly code: "remote_auth"; }
+/** `remote_corrupt`: an object downloaded from the remote does not match its hash; nothing of it was stored. */
+export class RemoteCorrupt extends StorageFailure { readonly code: "remote_corrupt"; }
 
 /** The error class of each avfs error code. */
 export const errorClasses: Readonly<Record<ErrorCode, typeof AVFSError>>;

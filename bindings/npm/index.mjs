@@ -58,6 +58,17 @@ export const {
   IoError,
   FuseUnavailable,
   MountFailed,
+  InvalidRemote,
+  RemoteNotFound,
+  RemoteVaultNotFound,
+  RemoteBucketNotFound,
+  RemoteExists,
+  RemoteDiverged,
+  RemoteNoConditionalWrites,
+  VaultChanged,
+  RemoteUnreachable,
+  RemoteAuth,
+  RemoteCorrupt,
 } = agentvfs;
 
 export default agentvfs;

@@ -64,6 +64,17 @@ __all__ = [
     "IoError",
     "FuseUnavailable",
     "MountFailed",
+    "InvalidRemote",
+    "RemoteNotFound",
+    "RemoteVaultNotFound",
+    "RemoteBucketNotFound",
+    "RemoteExists",
+    "RemoteDiverged",
+    "RemoteNoConditionalWrites",
+    "VaultChanged",
+    "RemoteUnreachable",
+    "RemoteAuth",
+    "RemoteCorrupt",
     "PolicyDenied",
     "BinaryNotFound",
     "ProtocolError",
@@ -437,6 +448,72 @@ class ProtocolError(AVFSError):
     """avfs printed something other than the one JSON document its contract promises."""
 
     code = "protocol_error"
+
+
+class InvalidRemote(BadInput):
+    """`invalid_remote`: a remote name or URL that is not allowed."""
+
+    code = "invalid_remote"
+
+
+class RemoteNotFound(NotFound):
+    """`remote_not_found`: no remote has that name."""
+
+    code = "remote_not_found"
+
+
+class RemoteVaultNotFound(NotFound):
+    """`remote_vault_not_found`: the remote holds no vault of that name."""
+
+    code = "remote_vault_not_found"
+
+
+class RemoteBucketNotFound(NotFound):
+    """`remote_bucket_not_found`: the remote's bucket does not exist."""
+
+    code = "remote_bucket_not_found"
+
+
+class RemoteExists(Conflict):
+    """`remote_exists`: a remote with that name exists already."""
+
+    code = "remote_exists"
+
+
+class RemoteDiverged(Conflict):
+    """`remote_diverged`: the remote head moved since this vault's base: pull first (a push never overwrites silently)."""
+
+    code = "remote_diverged"
+
+
+class RemoteNoConditionalWrites(Conflict):
+    """`remote_no_conditional_writes`: the server has no conditional writes and the remote was not added as an unsafe single writer."""
+
+    code = "remote_no_conditional_writes"
+
+
+class VaultChanged(Conflict):
+    """`vault_changed`: the vault changed locally in a way the remote operation would lose."""
+
+    code = "vault_changed"
+
+
+class RemoteUnreachable(StorageFailure):
+    """`remote_unreachable`: the object store did not answer."""
+
+    code = "remote_unreachable"
+
+
+class RemoteAuth(StorageFailure):
+    """`remote_auth`: the object store refused the credentials, or there are none."""
+
+    code = "remote_auth"
+
+
+class RemoteCorrupt(StorageFailure):
+    """`remote_corrupt`: an object downloaded from the remote does not match its hash; nothing of it was stored."""
+
+    code = "remote_corrupt"
 
 
 def _by_code() -> Dict[str, Type[AVFSError]]:

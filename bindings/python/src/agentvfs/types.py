@@ -266,6 +266,7 @@ class Counts:
     hard_links: int
     bytes: int
     skipped: List[Skipped]
+    special: int = 0
 
     @classmethod
     def from_json(cls, doc: Document) -> Counts:
@@ -277,6 +278,7 @@ class Counts:
             hard_links=doc["hard_links"],
             bytes=doc["bytes"],
             skipped=[Skipped.from_json(s) for s in doc["skipped"]],
+            special=doc.get("special", 0),
         )
 
 
