@@ -96,6 +96,10 @@ pub enum Command {
     /// Check the whole store: every chunk against its hash, every reference,
     /// SQLite's integrity check and the journal. Exit status 5 on any fault.
     Verify,
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(CompletionsArgs),
+    /// Print the avfs(1) man page, or write every page into a directory.
+    Man(ManArgs),
     /// Add, list, remove and check remotes (S3-compatible object storage).
     #[command(subcommand)]
     Remote(super::args_remote::RemoteCommand),
@@ -473,6 +477,23 @@ pub struct MountArgs {
     /// `user_allow_other` in /etc/fuse.conf.
     #[arg(long)]
     pub allow_other: bool,
+}
+
+/// `avfs completions SHELL`
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `avfs man [--write DIR]`
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write avfs.1 and one page per subcommand (avfs-vault-create.1, ...) into
+    /// DIR instead of printing avfs.1.
+    #[arg(long, value_name = "DIR")]
+    pub write: Option<PathBuf>,
 }
 
 /// `avfs unmount DIR`

@@ -7,6 +7,7 @@ pub mod args_ops;
 pub mod args_remote;
 mod cmd_audit;
 mod cmd_checkpoint;
+mod cmd_completions;
 mod cmd_diff;
 mod cmd_files;
 mod cmd_history;
@@ -414,6 +415,8 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Prune(args) => cmd_maint::prune(ctx, args),
         Command::Compact => cmd_maint::compact(ctx),
         Command::Verify => cmd_verify::run(ctx),
+        Command::Completions(args) => cmd_completions::completions(ctx, args),
+        Command::Man(args) => cmd_completions::man(ctx, args),
         Command::Remote(cmd) => cmd_remote::run(ctx, cmd),
         Command::Push(args) => cmd_remote::push(ctx, args),
         Command::Pull(args) => cmd_remote::pull(ctx, args),

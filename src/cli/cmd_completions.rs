@@ -1,0 +1,45 @@
+//! `avfs completions SHELL` and `avfs man`: shell completion scripts
+//! (clap_complete) and man pages (clap_mangen), both drawn from the clap
+//! definitions so they never lag behind the commands.
+
+use super::args::{Cli, CompletionsArgs, ManArgs};
+use super::error::{CliError, CliResult};
+use super::{Ctx, Output};
+use clap::CommandFactory;
+use serde_json::json;
+
+/// `avfs completions SHELL`: the script (`--json`: `{"shell", "script"}`).
+pub fn completions(_ctx: &mut Ctx, args: CompletionsArgs) -> CliResult<Output> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "avfs", &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    Ok(Output::doc(
+        json!({ "shell": args.shell.to_string(), "script": script }),
+        script,
+    ))
+}
+
+/// `avfs man [--write DIR]`: avfs(1) in roff, or every page written into DIR.
+pub fn man(_ctx: &mut Ctx, args: ManArgs) -> CliResult<Output> {
+    let command = Cli::command();
+    if let Some(dir) = &args.write {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::host_io(dir, e))?;
+        clap_mangen::generate_to(command, dir).map_err(|e| CliError::host_io(dir, e))?;
+        let mut written: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|e| CliError::host_io(dir, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "1"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        written.sort();
+        let human = format!("wrote {} man pages to {}", written.len(), dir.display());
+        return Ok(Output::doc(json!({ "written": written }), human));
+    }
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut roff)
+        .map_err(|e| CliError::host_io(std::path::Path::new("stdout"), e))?;
+    let roff = String::from_utf8_lossy(&roff).into_owned();
+    Ok(Output::doc(json!({ "name": "avfs.1", "roff": roff }), roff))
+}
