@@ -568,6 +568,8 @@ export interface Run {
   conflicted: boolean;
   /** Added by agentvfs: the command ran to completion with exit code 0 (not timed out, not interrupted) and its changes were applied. */
   succeeded: boolean;
+  /** Added by agentvfs (agentvfs's name): the changed paths, `changes.map((c) => c.path)`. */
+  changedFiles: string[];
 }
 
 /** Options of `proxyExec` and `proxyShell`; absent ones come from the policy, then avfs defaults. */
@@ -657,6 +659,8 @@ export class AVFS {
   readBytes(path: string, options?: { version?: number }): Promise<Buffer>;
   /** Reads a file (`version`: that version of it) as UTF-8 text (invalid bytes become U+FFFD). */
   readText(path: string, options?: { version?: number }): Promise<string>;
+  /** agentvfs's name for `readText`. */
+  cat(path: string, options?: { version?: number }): Promise<string>;
   /** Lists a directory (default `/`); a file lists itself. */
   ls(path?: string): Promise<Entry[]>;
   /** Every entry under `path` (default `/`), depth-first, parents first. */

@@ -49,6 +49,8 @@ async function proxyRun(avfs, tail, { policy, check = true, signal, ...options }
   // A run whose changes conflicted with the vault was not applied (avfs exits 4; see `fork`).
   run.conflicted = run.merge === "conflict";
   run.succeeded = run.exitCode === 0 && !run.timedOut && run.interrupted === null && !run.conflicted;
+  // agentvfs's name for the changed paths.
+  run.changedFiles = run.changes.map((change) => change.path);
   if (check && !run.decision.allowed) throw new PolicyDenied(run, args);
   return run;
 }

@@ -34,7 +34,7 @@ test("proxyShell runs in the vault: output, automatic checkpoint, changes", asyn
     },
   );
   assert.deepEqual(Object.keys(run).sort(), [
-    "changes", "checkpoint", "command", "conflicted", "conflicts", "cwd", "decision", "durationMs", "execError",
+    "changedFiles", "changes", "checkpoint", "command", "conflicted", "conflicts", "cwd", "decision", "durationMs", "execError",
     "exitCode", "fork", "interrupted", "merge", "mode", "onConflict", "pathRules", "shell", "signal", "stderr",
     "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes", "stdoutTruncated", "succeeded", "summary", "timedOut",
     "vault", "violations", "violationsTruncated", "workdir",

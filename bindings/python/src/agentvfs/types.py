@@ -672,6 +672,11 @@ class Run:
         )
 
     @property
+    def changed_files(self) -> List[str]:
+        """The changed paths, in `changes` order (agentvfs's name for them)."""
+        return [c.path for c in self.changes]
+
+    @property
     def stdout_raw(self) -> bytes:
         """The kept standard output, byte for byte."""
         return _exact(self.stdout, self.stdout_b64)
