@@ -206,24 +206,8 @@ impl VaultFs {
         }
         self.guard_ino(inner, ino, PathOp::Write)?;
         let in_tree = inner.read(&self.state, |t| t.attr(ino))?.is_some();
-        inner.with_open_file(&attr, |store, of, batch| {
-            of.writable()?;
-            let held = of.opens > 0;
-            let editor = store
-                .read(&self.state, |t| {
-                    let editor = of.editor(t, &attr)?;
-                    t.zero_edited(editor, offset, length)?;
-                    Ok(editor)
-                })
-                .map_err(|e| errno(&e))?;
-            // As for a truncate: an open file commits with its other writes.
-            if in_tree && !held {
-                batch.begin(store)?;
-                store
-                    .write_unjournaled(&self.target.vault, |w| w.commit_edited(ino, editor, None))
-                    .map_err(|e| errno(&e))?;
-            }
-            Ok(())
+        self.edit_content(inner, &attr, in_tree, None, |t, editor| {
+            t.zero_edited(editor, offset, length)
         })
     }
 }

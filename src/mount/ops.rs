@@ -7,9 +7,9 @@ use super::errno::errno;
 use super::fault;
 use super::open_files::Handle;
 use super::owner::{Caller, killed_suid};
-use super::vaultfs::{VaultFs, checked_name};
+use super::vaultfs::{Inner, VaultFs, checked_name};
 use crate::policy::Op as PathOp;
-use crate::vault::{Attr, Kind, NewNode, RenameMode, TreeWriter, VaultError};
+use crate::vault::{Attr, ContentEditor, Kind, NewNode, RenameMode, Tree, TreeWriter, VaultError};
 use fuser::{Errno, RenameFlags, TimeOrNow};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -65,32 +65,11 @@ impl VaultFs {
             if attr.kind == Kind::Dir {
                 return Err(Errno::EISDIR);
             }
-            inner.with_open_file(&attr, |store, of, batch| {
-                of.writable()?;
-                let held = of.opens > 0;
-                let editor = store
-                    .read(&self.state, |t| {
-                        let editor = of.editor(t, &attr)?;
-                        if size > editor.size() {
-                            t.check_growth(&self.target.vault, ino, size)?;
-                        }
-                        t.truncate_edited(editor, size)?;
-                        Ok(editor)
-                    })
-                    .map_err(|e| errno(&e))?;
-                // Truncating an open file (O_TRUNC, ftruncate; the kernel does
-                // not say which handle) is one more unsaved write, committed
-                // with the others when it is closed or synced: one version for
-                // truncate-then-write. A file nobody holds open commits now.
-                if in_tree && !held {
-                    batch.begin(store)?;
-                    store
-                        .write_unjournaled(&self.target.vault, |w| {
-                            w.commit_edited(ino, editor, mtime_ns)
-                        })
-                        .map_err(|e| errno(&e))?;
+            self.edit_content(inner, &attr, in_tree, mtime_ns, |t, editor| {
+                if size > editor.size() {
+                    t.check_growth(&self.target.vault, ino, size)?;
                 }
-                Ok(())
+                t.truncate_edited(editor, size)
             })?;
         }
         if let (Some(of), Some(ns)) = (inner.open.files.get_mut(&ino), mtime_ns) {
@@ -123,6 +102,42 @@ impl VaultFs {
             inner.stats.attrs_changed += 1;
         }
         inner.attr(&self.state, ino)
+    }
+
+    /// Edits a file's content through its open-file editor (`edit`). A
+    /// truncate or punched hole of an open file (the kernel does not say which
+    /// handle) is one more unsaved write, committed with the others when the
+    /// file is closed or synced: one version for truncate-then-write. A file
+    /// nobody holds open commits now, stamped `mtime_ns` (default: now).
+    pub(super) fn edit_content(
+        &self,
+        inner: &mut Inner,
+        attr: &Attr,
+        in_tree: bool,
+        mtime_ns: Option<i64>,
+        edit: impl FnOnce(&Tree<'_>, &mut ContentEditor) -> Result<(), VaultError>,
+    ) -> Result<(), Errno> {
+        let ino = attr.ino;
+        inner.with_open_file(attr, |store, of, batch| {
+            of.writable()?;
+            let held = of.opens > 0;
+            let editor = store
+                .read(&self.state, |t| {
+                    let editor = of.editor(t, attr)?;
+                    edit(t, editor)?;
+                    Ok(editor)
+                })
+                .map_err(|e| errno(&e))?;
+            if in_tree && !held {
+                batch.begin(store)?;
+                store
+                    .write_unjournaled(&self.target.vault, |w| {
+                        w.commit_edited(ino, editor, mtime_ns)
+                    })
+                    .map_err(|e| errno(&e))?;
+            }
+            Ok(())
+        })
     }
 
     pub(super) fn do_create_node(
