@@ -11,7 +11,7 @@ mod common;
 
 use base64::Engine;
 use common::fuse::{Mounted, fuse_available};
-use common::{Avfs, EntriesDoc, EntryDoc};
+use common::{Avfs, EntriesDoc, EntryDoc, assert_bytes};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 use nix::sys::signal::{Signal, kill};
@@ -50,28 +50,6 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
     fill(seed, &mut out);
     out
-}
-
-/// Compares bytes without printing megabytes when they differ.
-#[track_caller]
-fn assert_bytes(actual: &[u8], expected: &[u8], what: &str) {
-    if actual != expected {
-        let first = actual
-            .iter()
-            .zip(expected)
-            .position(|(a, b)| a != b)
-            .unwrap_or(actual.len().min(expected.len()));
-        let show = |b: &[u8]| {
-            String::from_utf8_lossy(&b[first.min(b.len())..(first + 24).min(b.len())]).into_owned()
-        };
-        panic!(
-            "{what}: got {} bytes, expected {}; first difference at offset {first} (got {:?}, expected {:?})",
-            actual.len(),
-            expected.len(),
-            show(actual),
-            show(expected),
-        );
-    }
 }
 
 /// Reads a whole file and compares it with the model.

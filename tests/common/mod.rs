@@ -368,6 +368,28 @@ pub struct ExportDoc {
     pub exported: Counts,
 }
 
+/// Compares bytes without printing megabytes when they differ.
+#[track_caller]
+pub fn assert_bytes(actual: &[u8], expected: &[u8], what: &str) {
+    if actual != expected {
+        let first = actual
+            .iter()
+            .zip(expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(actual.len().min(expected.len()));
+        let show = |b: &[u8]| {
+            String::from_utf8_lossy(&b[first.min(b.len())..(first + 24).min(b.len())]).into_owned()
+        };
+        panic!(
+            "{what}: got {} bytes, expected {}; first difference at offset {first} (got {:?}, expected {:?})",
+            actual.len(),
+            expected.len(),
+            show(actual),
+            show(expected),
+        );
+    }
+}
+
 /// Builds `(change, path)` pairs from string literals.
 pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
