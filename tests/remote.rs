@@ -939,3 +939,37 @@ fn remote_gc_deletes_only_unreachable_objects_older_than_the_grace_period() {
     assert!(s3.get(&orphan_chunk).is_some());
     s3.put(&layers[0], &saved);
 }
+
+#[test]
+fn a_lazy_clone_pushes_its_changes_back_without_fetching_what_it_never_read() {
+    let Some(s3) = server() else { return };
+    let prefix = s3.unique_prefix("lazypush");
+    let a = Home::new(&s3);
+    a.add_origin(&prefix);
+    a.ok(["vault", "create", "v"]);
+    let data = big(31, 3 * 256 * 1024);
+    assert_eq!(
+        a.run_stdin_checked(["--vault", "v", "write", "/big"], &data),
+        0
+    );
+    a.json::<PushDoc, _, _>(["--vault", "v", "push"]);
+
+    let c = Home::new(&s3);
+    c.add_origin(&prefix);
+    c.json::<CloneDoc, _, _>(["clone", "origin", "v", "--lazy"]);
+    // A copy shares the content (chunks not fetched), plus a new small file.
+    c.ok(["--vault", "v", "cp", "/big", "/copy"]);
+    c.ok(["--vault", "v", "write", "/note", "from the lazy clone"]);
+    let pushed: PushDoc = c.json(["--vault", "v", "push"]);
+    assert_eq!(pushed.push.generation, 2);
+    assert_eq!(
+        pushed.push.uploaded.chunks, 0,
+        "nothing of /big was fetched or sent"
+    );
+
+    let d = Home::new(&s3);
+    d.add_origin(&prefix);
+    d.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
+    assert!(d.cat("v", "/copy") == data);
+    assert_eq!(d.cat("v", "/note"), b"from the lazy clone");
+}

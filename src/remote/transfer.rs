@@ -130,13 +130,21 @@ fn upload_chunks(
         if matches!(chunk_need, Need::Nothing) {
             continue;
         }
-        let bytes = store.chunk_bytes(&c.hash)?.ok_or_else(|| {
-            RemoteError::Vault(crate::vault::VaultError::ChunkUnavailable {
-                hash: hex::encode(c.hash),
-                reason: "this store never fetched it (lazy clone); pull it on a full clone first"
-                    .into(),
-            })
-        })?;
+        let bytes = match (store.chunk_bytes(&c.hash)?, &chunk_need) {
+            (Some(bytes), _) => bytes,
+            // A lazy clone's chunk the remote has (old): it cannot be written
+            // again from here, and it is there.
+            (None, Need::Refresh) => continue,
+            (None, _) => {
+                return Err(RemoteError::Vault(
+                    crate::vault::VaultError::ChunkUnavailable {
+                        hash: hex::encode(c.hash),
+                        reason: "this store never fetched it (lazy clone) and the remote lacks it"
+                            .into(),
+                    },
+                ));
+            }
+        };
         missing.push((chunk_key(&c.hash), Bytes::from(bytes), chunk_need));
     }
     let results = client.block_on(
