@@ -171,6 +171,12 @@ impl<'c> Tree<'c> {
         Ok(Self { conn, top })
     }
 
+    /// Views the state whose top-most layer is `top`, whose chain this
+    /// connection has already listed (see `layer::ensure_chain`).
+    pub(crate) fn over_known_chain(conn: &'c Connection, top: i64) -> Self {
+        Self { conn, top }
+    }
+
     /// The top layer of the chain this tree reads.
     pub fn top_layer(&self) -> i64 {
         self.top
@@ -529,13 +535,19 @@ impl<'c> std::ops::Deref for TreeWriter<'c> {
 impl<'c> TreeWriter<'c> {
     /// Writes into `top`, which the caller has checked is its vault's mutable top layer.
     pub(crate) fn new(conn: &'c Connection, top: i64, stamp: Stamp) -> Result<Self> {
-        Ok(Self {
-            tree: Tree::new(conn, top)?,
+        layer::ensure_chain(conn, top)?;
+        Ok(Self::over_known_chain(conn, top, stamp))
+    }
+
+    /// A writer on `top`, whose chain this connection has already listed.
+    pub(crate) fn over_known_chain(conn: &'c Connection, top: i64, stamp: Stamp) -> Self {
+        Self {
+            tree: Tree::over_known_chain(conn, top),
             stamp,
             source: "write".into(),
             limits: super::quota::Limits::default(),
             usage: std::cell::Cell::new((0, 0)),
-        })
+        }
     }
 
     /// Attributes this writer's versions to `source` and enforces `limits`.
