@@ -139,6 +139,8 @@ pub(super) struct VaultRow {
 struct BatchHead {
     row: VaultRow,
     limits: super::quota::Limits,
+    /// The store's retention: versions kept per entry (`None`: all).
+    keep_versions: Option<u64>,
 }
 
 pub(super) fn vault_row(conn: &Connection, name: &str) -> Result<VaultRow> {
@@ -563,7 +565,19 @@ impl Store {
     fn read_head(conn: &Connection, vault: &str) -> Result<BatchHead> {
         let row = vault_row(conn, vault)?;
         let limits = super::quota::load(conn, row.id)?;
-        Ok(BatchHead { row, limits })
+        let keep_versions = super::retention::keep_versions(conn)?;
+        Ok(BatchHead {
+            row,
+            limits,
+            keep_versions,
+        })
+    }
+
+    /// True when `vault` is known to have no limits to check writes against:
+    /// inside a batch, which reads its quota once; outside one, never (the
+    /// caller checks as usual).
+    pub fn known_unlimited(&mut self, vault: &str) -> Result<bool> {
+        Ok(self.batch && self.batch_head(vault)?.limits.is_unlimited())
     }
 
     /// The head of `vault` in the open batch, read (and its layer chain
@@ -588,10 +602,16 @@ impl Store {
         op: Option<&Op>,
         f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
     ) -> Result<T> {
-        let BatchHead { row, limits } = head;
+        let BatchHead {
+            row,
+            limits,
+            keep_versions,
+        } = head;
         // Versions written without a journal entry of their own come from the mount.
         let source = op.map_or("mount", |op| op.name.as_str());
-        let writer = writer.configure(source, limits);
+        let writer = writer
+            .configure(source, limits)
+            .with_keep_versions(keep_versions);
         let out = f(&writer)?;
         super::quota::settle(conn, vault, row.id, row.top, &limits, writer.usage_delta())?;
         if let Some(op) = op {
