@@ -324,7 +324,9 @@ fn random_io_matches_a_model_and_survives_in_the_store() {
 }
 
 /// A sparse size change costs O(1): a petabyte file is a number, not rows,
-/// up to the largest size the kernel and the format hold.
+/// up to the largest size the kernel and the format hold. (A file the mount
+/// spools for passthrough can only grow as far as the store's own file system
+/// lets its spool: `a_spooled_file_past_the_spool_limit_fails_cleanly`.)
 #[test]
 fn huge_sparse_sizes_are_cheap() {
     if !fuse_available() {
@@ -333,8 +335,9 @@ fn huge_sparse_sizes_are_cheap() {
     let avfs = Avfs::with_vault();
     let m = Mounted::new(&avfs, "main", &[]);
     let path = m.join("huge");
+    std::fs::write(&path, b"head").unwrap();
+    // Reopened with content: the editor path, which stores sizes, not bytes.
     let file = open(&path);
-    file.write_all_at(b"head", 0).unwrap();
     for size in [1u64 << 40, 16 << 40, 1 << 50, i64::MAX as u64] {
         file.set_len(size).unwrap();
         assert_eq!(file.metadata().unwrap().len(), size);
@@ -345,7 +348,8 @@ fn huge_sparse_sizes_are_cheap() {
     // Two files of the largest size add up past what a usage counter holds:
     // the counter clamps (it used to overflow into an I/O error), and both go.
     for name in ["max-a", "max-b"] {
-        open(&m.join(name)).set_len(i64::MAX as u64).unwrap();
+        File::create(m.join(name)).unwrap();
+        nix::unistd::truncate(&m.join(name), i64::MAX).unwrap();
     }
     for name in ["max-a", "max-b"] {
         std::fs::remove_file(m.join(name)).unwrap();
@@ -362,4 +366,33 @@ fn huge_sparse_sizes_are_cheap() {
         db < 64 << 20,
         "the store holds the bytes written, not the size: {db}"
     );
+}
+
+/// A new file is spooled on the local disk for passthrough, whose file system
+/// bounds its size (ext4: 16 TiB): growing it past that is EFBIG, and the
+/// mount, the file and the store stay sound.
+#[test]
+fn a_spooled_file_past_the_spool_limit_fails_cleanly() {
+    if !fuse_available() {
+        return;
+    }
+    let avfs = Avfs::with_vault();
+    let m = Mounted::new(&avfs, "main", &[]);
+    let file = open(&m.join("grown"));
+    file.write_all_at(b"data", 0).unwrap();
+    match file.set_len(1 << 60) {
+        Ok(()) => assert_eq!(file.metadata().unwrap().len(), 1 << 60),
+        Err(e) => assert_eq!(e.raw_os_error(), Some(nix::libc::EFBIG), "{e}"),
+    }
+    file.set_len(8).unwrap();
+    file.sync_all().unwrap();
+    drop(file);
+    assert_bytes(
+        &std::fs::read(m.join("grown")).unwrap(),
+        b"data\0\0\0\0",
+        "after",
+    );
+    m.unmount();
+    assert_bytes(&avfs.cat("/grown"), b"data\0\0\0\0", "in the store");
+    avfs.ok(["verify"]);
 }

@@ -132,6 +132,28 @@ impl Inner {
         };
         of.writable()?;
         let mtime = of.mtime_override;
+        if let Some(spool) = of.spool.as_mut()
+            && spool.is_changed().map_err(Errno::from)?
+        {
+            of.fresh = false;
+            batch.begin(store)?;
+            let committed = store
+                .write_unjournaled(vault, |w| spool.commit(w, ino, mtime, SPILL_AT))
+                .map_err(|e| errno(&e));
+            let committed = match committed {
+                Ok(attr) => attr,
+                Err(code) => {
+                    of.fail(code);
+                    return Err(code);
+                }
+            };
+            if let Some(attr) = committed {
+                batch.bytes += attr.size;
+                of.last = attr;
+                stats.files_written += 1;
+            }
+            return Ok(());
+        }
         let fresh = std::mem::take(&mut of.fresh);
         let Some(editor) = of.editor.as_mut().filter(|e| e.is_changed()) else {
             if fresh {

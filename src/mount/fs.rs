@@ -7,6 +7,7 @@ use super::commit::Sharing;
 use super::errno::errno;
 use super::fault;
 use super::owner::Caller;
+use super::spool;
 use super::vaultfs::VaultFs;
 use crate::policy::Op as PathOp;
 use crate::vault::{Attr, Kind, NewNode, ROOT_INO, TreeWriter};
@@ -58,10 +59,22 @@ impl Filesystem for VaultFs {
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_CACHE_SYMLINKS;
         let _ = config.add_capabilities(wanted & config.capabilities());
-        if !self.target.is_readonly()
-            && config
-                .add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE)
-                .is_ok()
+        // Passthrough (Linux 6.9+): spooled files' data goes between the
+        // program and a local file without this server (see `spool`). The
+        // kernel grants it only without the writeback cache, registers files
+        // only for root, and the store's file system must not be stacked
+        // itself (depth 1). Without it, the writeback cache batches small writes.
+        if self.target.is_readonly() {
+            return Ok(());
+        }
+        if spool::wanted()
+            && config.set_max_stack_depth(1).is_ok()
+            && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+        {
+            self.passthrough.store(true, Ordering::Relaxed);
+        } else if config
+            .add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE)
+            .is_ok()
         {
             self.writeback.store(true, Ordering::Relaxed);
         }
@@ -258,8 +271,15 @@ impl Filesystem for VaultFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.serve("open", ino.0, || self.do_open(ino.0, flags)) {
-            Ok(fh) => reply.opened(FileHandle(fh), self.file_open_flags()),
+        let opened = self.serve("open", ino.0, || {
+            self.do_open(ino.0, flags, |file| reply.open_backing(file))
+        });
+        match opened {
+            Ok((fh, Some(backing))) => {
+                // No page-cache flags: the kernel refuses them with a backing file.
+                reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &backing)
+            }
+            Ok((fh, None)) => reply.opened(FileHandle(fh), self.file_open_flags()),
             Err(e) => reply.error(e),
         }
     }
@@ -528,20 +548,26 @@ impl Filesystem for VaultFs {
             })?;
             let append = flags & nix::libc::O_APPEND != 0;
             let mut inner = self.lock();
+            let backing = self.start_spool(&mut inner, &attr, |file| reply.open_backing(file));
             let fh = inner.open.open(&attr, append, None);
             if let Some(of) = inner.open.files.get_mut(&attr.ino) {
                 of.fresh = true;
             }
-            Ok((attr, fh))
+            Ok((attr, fh, backing))
         });
+        let (ttl, flags) = (&self.ttl, self.file_open_flags());
         match result {
-            Ok((attr, fh)) => reply.created(
-                &self.ttl,
+            Ok((attr, fh, Some(backing))) => reply.created_passthrough(
+                ttl,
                 &fuse_attr(&attr),
                 Generation(0),
                 FileHandle(fh),
-                self.file_open_flags(),
+                FopenFlags::empty(),
+                &backing,
             ),
+            Ok((attr, fh, None)) => {
+                reply.created(ttl, &fuse_attr(&attr), Generation(0), FileHandle(fh), flags)
+            }
             Err(e) => reply.error(e),
         }
     }

@@ -7,14 +7,25 @@ use super::errno::errno;
 use super::fault;
 use super::open_files::Handle;
 use super::owner::killed_suid;
+use super::spool::{self, Spool};
+use super::vaultfs::Inner;
 use super::vaultfs::VaultFs;
 use crate::policy::Op as PathOp;
-use crate::vault::{Kind, VaultError};
-use fuser::{Errno, OpenFlags};
+use crate::vault::{Attr, Kind, VaultError};
+use fuser::{BackingId, Errno, OpenFlags};
+use std::fs::File;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 impl VaultFs {
-    pub(super) fn do_open(&self, ino: u64, flags: OpenFlags) -> Result<u64, Errno> {
+    /// Opens `ino`; returns the handle and, when the kernel is to read and
+    /// write a spool file directly, its registration (`register` makes one).
+    pub(super) fn do_open(
+        &self,
+        ino: u64,
+        flags: OpenFlags,
+        register: impl FnOnce(&File) -> std::io::Result<BackingId>,
+    ) -> Result<(u64, Option<Arc<BackingId>>), Errno> {
         let wants_write = flags.0 & nix::libc::O_ACCMODE != nix::libc::O_RDONLY;
         if wants_write {
             self.writable()?;
@@ -45,8 +56,64 @@ impl VaultFs {
         {
             of.editor = None;
         }
+        let backing = match inner.open.backing(ino) {
+            Some(backing) => {
+                // A spool cannot refuse reads: a handle that must not read gets none.
+                if let (Some(guard), Some(path)) = (&self.guard, &unreadable) {
+                    guard.check(path, PathOp::Read)?;
+                }
+                Some(backing)
+            }
+            // Only an empty file: one with content stays on the editor path,
+            // which stores only the chunks a write touches.
+            None if wants_write
+                && attr.kind == Kind::File
+                && attr.size == 0
+                && unreadable.is_none()
+                && inner.open.may_spool(ino) =>
+            {
+                self.start_spool(&mut inner, &attr, register)
+            }
+            None => None,
+        };
         let append = flags.0 & nix::libc::O_APPEND != 0;
-        Ok(inner.open.open(&attr, append, unreadable))
+        Ok((inner.open.open(&attr, append, unreadable), backing))
+    }
+
+    /// Gives `attr`'s file a spool the kernel reads and writes directly, if
+    /// this mount can: passthrough granted, no quota to check each write
+    /// against, no setuid/setgid bits a write must drop. `None` otherwise
+    /// (the file then takes the editor path).
+    pub(super) fn start_spool(
+        &self,
+        inner: &mut Inner,
+        attr: &Attr,
+        register: impl FnOnce(&File) -> std::io::Result<BackingId>,
+    ) -> Option<Arc<BackingId>> {
+        if !self.passthrough.load(Ordering::Relaxed)
+            || attr.mode & 0o6000 != 0
+            || !inner.store.is_unlimited(&self.target.vault).ok()?
+        {
+            return None;
+        }
+        let file = spool::create_file(&self.store_dir).ok()?;
+        let backing = match register(&file) {
+            Ok(backing) => backing,
+            Err(e) => {
+                // Not root, or a store on a file system the kernel will not
+                // stack on: the editor path serves every file from now on.
+                if self.passthrough.swap(false, Ordering::Relaxed) {
+                    eprintln!(
+                        "avfs mount: passthrough unavailable ({e}); file data goes through the server"
+                    );
+                }
+                return None;
+            }
+        };
+        let spool = Spool::new(file, backing, attr).ok()?;
+        let backing = Arc::clone(&spool.backing);
+        inner.open.entry(attr).spool = Some(spool);
+        Some(backing)
     }
 
     pub(super) fn do_read(
@@ -70,6 +137,11 @@ impl VaultFs {
         let attr = inner.attr(&self.state, ino)?;
         if attr.kind != Kind::File {
             return Err(Errno::EISDIR);
+        }
+        // The kernel reads a spooled file itself; a read that comes here anyway
+        // must see the spool all the same.
+        if let Some(spool) = inner.open.files.get(&ino).and_then(|of| of.spool.as_ref()) {
+            return spool.read_at(offset, size as usize).map_err(Errno::from);
         }
         let len = (size as u64).min(attr.size.saturating_sub(offset)) as usize;
         let mut buf = vec![0u8; len];
@@ -115,6 +187,19 @@ impl VaultFs {
             .store
             .known_unlimited(&self.target.vault)
             .map_err(|e| errno(&e))?;
+        if let Some(of) = inner.open.files.get_mut(&ino)
+            && let Some(spool) = of.spool.as_ref()
+        {
+            of.writable()?;
+            of.mtime_override = None;
+            let at = if append && !self.writeback.load(Ordering::Relaxed) {
+                attr.size
+            } else {
+                offset
+            };
+            spool.write_at(at, data).map_err(Errno::from)?;
+            return Ok(data.len() as u32);
+        }
         inner.with_open_file(&attr, |store, of, batch| {
             of.writable()?;
             // A write after an explicit mtime moves the time on again.
@@ -194,6 +279,15 @@ impl VaultFs {
             _ => return Err(Errno::EOPNOTSUPP),
         };
         self.writable()?;
+        if let Some(spool) = self
+            .lock()
+            .open
+            .files
+            .get(&ino)
+            .and_then(|of| of.spool.as_ref())
+        {
+            return spool.fallocate(mode, offset, length).map_err(Errno::from);
+        }
         let size = self.lock().attr(&self.state, ino)?.size;
         // Holes cost nothing, so there is nothing to reserve: only the size moves.
         if end > size && !keep_size {

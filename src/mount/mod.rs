@@ -2,7 +2,8 @@
 //!
 //! `fs` adapts kernel requests to `VaultFs` (`vaultfs`), whose operations live
 //! in `ops` (names, attributes) and `io` (file data) over the open-file table
-//! (`open_files`) and the commit policy (`commit`); `fault` keeps one failing
+//! (`open_files`, with `spool` files for the passthrough data path) and the
+//! commit policy (`commit`); `fault` keeps one failing
 //! request from taking the mount down. `session` serves one mount in the
 //! current process, `registry` records live mounts and cleans up after dead
 //! ones. Nothing here knows about the CLI.
@@ -20,6 +21,7 @@ mod ops;
 mod owner;
 pub mod registry;
 pub mod session;
+mod spool;
 pub mod vaultfs;
 
 pub use commit::{BATCH_MAX_AGE, Finisher, SPILL_AT, Sharing};

@@ -2,6 +2,7 @@
 //! writes, shared by all its handles, so two descriptors see each other's
 //! writes), and the handles the kernel holds on files and directories.
 
+use super::spool::Spool;
 use crate::vault::{Attr, ContentEditor, Tree, VaultError, VaultPath};
 use fuser::Errno;
 use std::collections::HashMap;
@@ -25,6 +26,9 @@ pub(super) struct OpenFile {
     /// (with what it was given before closing, or empty), so creating and
     /// writing a file makes one version, not an empty one and then another.
     pub(super) fresh: bool,
+    /// The local file the kernel reads and writes directly (passthrough),
+    /// when the file has one; it then holds the file's bytes, not `editor`.
+    pub(super) spool: Option<Spool>,
 }
 
 impl OpenFile {
@@ -36,6 +40,7 @@ impl OpenFile {
             mtime_override: None,
             failed: None,
             fresh: false,
+            spool: None,
         }
     }
 
@@ -116,6 +121,22 @@ impl OpenFiles {
         self.files
             .entry(attr.ino)
             .or_insert_with(|| OpenFile::new(attr.clone()))
+    }
+
+    /// The registration of `ino`'s spool, when it has one: every open of it
+    /// must pass through to the same file.
+    pub(super) fn backing(&self, ino: u64) -> Option<std::sync::Arc<fuser::BackingId>> {
+        let spool = self.files.get(&ino)?.spool.as_ref()?;
+        Some(std::sync::Arc::clone(&spool.backing))
+    }
+
+    /// Whether `ino` may get a spool: nobody holds it open another way (the
+    /// kernel serves every open of an inode through its backing file or none)
+    /// and it has no unsaved writes.
+    pub(super) fn may_spool(&self, ino: u64) -> bool {
+        self.files
+            .get(&ino)
+            .is_none_or(|of| of.opens == 0 && of.editor.is_none() && of.failed.is_none())
     }
 
     /// Drops the entry of `ino` if no handle has it open and it holds no unsaved writes.

@@ -79,12 +79,17 @@ impl VaultFs {
             if attr.kind == Kind::Dir {
                 return Err(Errno::EISDIR);
             }
-            self.edit_content(inner, &attr, in_tree, mtime_ns, |t, editor| {
-                if size > editor.size() {
-                    t.check_growth(&self.target.vault, ino, size)?;
-                }
-                t.truncate_edited(editor, size)
-            })?;
+            let spool = inner.open.files.get(&ino).and_then(|of| of.spool.as_ref());
+            if let Some(spool) = spool {
+                spool.set_len(size).map_err(Errno::from)?;
+            } else {
+                self.edit_content(inner, &attr, in_tree, mtime_ns, |t, editor| {
+                    if size > editor.size() {
+                        t.check_growth(&self.target.vault, ino, size)?;
+                    }
+                    t.truncate_edited(editor, size)
+                })?;
+            }
         }
         if let (Some(of), Some(ns)) = (inner.open.files.get_mut(&ino), mtime_ns) {
             // Content committed later (on close) must keep this time (cp -p, tar).

@@ -83,6 +83,9 @@ pub struct VaultFs {
     pub(super) state: StateRef,
     pub(super) store_dir: PathBuf,
     pub(super) writeback: AtomicBool,
+    /// The kernel granted FUSE passthrough and registering a spool works
+    /// (see `spool`); cleared for good when registering fails.
+    pub(super) passthrough: AtomicBool,
     /// Who else uses the vault (see [`Sharing`]).
     pub(super) sharing: Sharing,
     /// How long the kernel may cache names and attributes.
@@ -157,6 +160,9 @@ impl Inner {
                 if let Some(ed) = &of.editor {
                     attr.size = ed.size();
                 }
+                if let Some(spool) = &of.spool {
+                    spool.patch(&mut attr, of.mtime_override);
+                }
                 if let Some(ns) = of.mtime_override {
                     attr.mtime_ns = ns;
                 }
@@ -169,6 +175,9 @@ impl Inner {
                 attr.nlink = 0;
                 if let Some(ed) = &of.editor {
                     attr.size = ed.size();
+                }
+                if let Some(spool) = &of.spool {
+                    spool.patch(&mut attr, of.mtime_override);
                 }
                 Ok(attr)
             }
@@ -204,6 +213,7 @@ impl VaultFs {
             target,
             store_dir: store_dir.to_path_buf(),
             writeback: AtomicBool::new(false),
+            passthrough: AtomicBool::new(false),
             sharing: Sharing::Shared,
             ttl: SHARED_TTL,
             guard: None,

@@ -580,6 +580,15 @@ impl Store {
         Ok(self.batch && self.batch_head(vault)?.limits.is_unlimited())
     }
 
+    /// Whether `vault` has no limits at all (inside a batch, as the batch read them).
+    pub fn is_unlimited(&mut self, vault: &str) -> Result<bool> {
+        if self.batch {
+            return self.known_unlimited(vault);
+        }
+        let row = vault_row(&self.conn, vault)?;
+        Ok(super::quota::load(&self.conn, row.id)?.is_unlimited())
+    }
+
     /// The head of `vault` in the open batch, read (and its layer chain
     /// listed) the first time the batch touches it.
     fn batch_head(&mut self, vault: &str) -> Result<BatchHead> {
