@@ -91,6 +91,17 @@ pub enum Command {
     Prune(super::args_ops::PruneArgs),
     /// Squash layer chains no checkpoint or fork needs, then VACUUM the database.
     Compact,
+    /// Print the JSON Schema of a --json document (`avfs schema` lists them), or write them all.
+    Schema(super::args_eco::SchemaArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(super::args_eco::CompletionsArgs),
+    /// Print the avfs(1) man page, or write every page into a directory.
+    Man(super::args_eco::ManArgs),
+    /// Serve vaults to AI agents over the Model Context Protocol (stdio): files,
+    /// checkpoints, diff, log and proxy_exec. With --vault, only that vault.
+    /// proxy_exec runs under --policy FILE, else the vault's policy; with
+    /// neither, every command is allowed.
+    Mcp(super::args_eco::McpArgs),
 }
 
 /// `avfs proxy ...`

@@ -4,9 +4,11 @@ use super::args::CheckpointCommand;
 use super::error::CliResult;
 use super::human;
 use super::wire::WireCheckpoint;
+use super::wire_docs::{
+    CheckpointDeleteDoc, CheckpointDoc, CheckpointListDoc, CheckpointRestoreDoc, to_json,
+};
 use super::{Ctx, Output};
 use crate::vault::Checkpoint;
-use serde_json::json;
 
 fn line(c: &Checkpoint) -> String {
     let auto = if c.auto { " (auto)" } else { "" };
@@ -30,7 +32,9 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
         CheckpointCommand::Save { name, message } => {
             let c = store.checkpoint_save(&vault, &name, message.as_deref())?;
             Ok(Output::doc(
-                json!({ "checkpoint": WireCheckpoint::from(&c) }),
+                to_json(&CheckpointDoc {
+                    checkpoint: WireCheckpoint::from(&c),
+                }),
                 format!("saved checkpoint {name} of {vault}"),
             ))
         }
@@ -43,7 +47,10 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
                 all.iter().map(line).collect::<Vec<_>>().join("\n")
             };
             Ok(Output::doc(
-                json!({ "vault": vault, "checkpoints": wire }),
+                to_json(&CheckpointListDoc {
+                    vault: vault.clone(),
+                    checkpoints: wire,
+                }),
                 text,
             ))
         }
@@ -58,7 +65,9 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
                 c.message.as_deref().unwrap_or("-")
             );
             Ok(Output::doc(
-                json!({ "checkpoint": WireCheckpoint::from(&c) }),
+                to_json(&CheckpointDoc {
+                    checkpoint: WireCheckpoint::from(&c),
+                }),
                 text,
             ))
         }
@@ -72,9 +81,9 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
                 ));
             }
             Ok(Output::doc(
-                json!({
-                    "checkpoint": WireCheckpoint::from(&r.checkpoint),
-                    "saved_previous": r.saved_previous.as_ref().map(WireCheckpoint::from),
+                to_json(&CheckpointRestoreDoc {
+                    checkpoint: WireCheckpoint::from(&r.checkpoint),
+                    saved_previous: r.saved_previous.as_ref().map(WireCheckpoint::from),
                 }),
                 text,
             ))
@@ -82,7 +91,10 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
         CheckpointCommand::Delete { name } => {
             store.checkpoint_delete(&vault, &name)?;
             Ok(Output::doc(
-                json!({ "deleted": name, "vault": vault }),
+                to_json(&CheckpointDeleteDoc {
+                    deleted: name.clone(),
+                    vault: vault.clone(),
+                }),
                 format!("deleted checkpoint {name} of {vault}"),
             ))
         }

@@ -3,18 +3,22 @@
 //! environment and terminal access of avfs happens here.
 
 pub mod args;
+pub mod args_eco;
 pub mod args_ops;
 mod cmd_audit;
 mod cmd_checkpoint;
+mod cmd_completions;
 mod cmd_diff;
 mod cmd_files;
 mod cmd_history;
 mod cmd_maint;
+mod cmd_mcp;
 mod cmd_mount;
 mod cmd_policy;
 mod cmd_proxy;
 mod cmd_quota;
 mod cmd_scan;
+pub mod cmd_schema;
 mod cmd_search;
 mod cmd_stats;
 mod cmd_transfer;
@@ -22,12 +26,13 @@ mod cmd_vault;
 pub mod error;
 mod human;
 pub mod wire;
+pub mod wire_docs;
 
 use crate::vault::{Owner, Store, VaultPath};
 use args::{Cli, Command};
 use clap::Parser;
 use error::{CliError, CliResult, ExitStatus};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -269,14 +274,21 @@ fn print_doc(ctx: &Ctx, json: &Value, human: &str) {
     let _ = written.and_then(|_| out.flush());
 }
 
+/// The `{"error": {...}}` document of a failure.
+pub(crate) fn error_document(err: &CliError) -> Value {
+    wire_docs::to_json(&wire_docs::ErrorDoc {
+        error: wire_docs::ErrorBody {
+            code: err.code.to_string(),
+            message: err.message.clone(),
+            exit_status: err.status as u8,
+            hint: err.hint.clone(),
+        },
+    })
+}
+
 fn report(err: CliError, json: bool) -> ExitCode {
     if json {
-        let mut body =
-            json!({ "code": err.code, "message": err.message, "exit_status": err.status as u8 });
-        if let Some(hint) = &err.hint {
-            body["hint"] = json!(hint);
-        }
-        println!("{}", json!({ "error": body }));
+        println!("{}", error_document(&err));
     } else {
         eprintln!("avfs: error: {}", err.message);
         if let Some(hint) = &err.hint {
@@ -319,5 +331,9 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Gc(args) => cmd_maint::gc(ctx, args),
         Command::Prune(args) => cmd_maint::prune(ctx, args),
         Command::Compact => cmd_maint::compact(ctx),
+        Command::Schema(args) => cmd_schema::run(ctx, args),
+        Command::Completions(args) => cmd_completions::completions(ctx, args),
+        Command::Man(args) => cmd_completions::man(ctx, args),
+        Command::Mcp(args) => cmd_mcp::run(ctx, args),
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::vault::{Attr, Change, ChangeKind, Checkpoint, EntryState, VaultInfo, VaultPath};
 use base64::Engine;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Formats nanoseconds since the epoch as RFC 3339 UTC.
@@ -16,7 +17,7 @@ pub fn timestamp(ns: i64) -> String {
 }
 
 /// A path as it appears in JSON.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug)]
 pub struct WirePath {
     /// The path, lossy where not UTF-8.
     pub path: String,
@@ -67,11 +68,33 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// An entry's kind, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum KindName {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// A change's kind, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ChangeName {
+    Added,
+    Modified,
+    Deleted,
+    TypeChanged,
+}
+
 /// One file, directory or symlink.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug)]
 pub struct WireEntry {
     #[serde(flatten)]
     pub path: WirePath,
+    #[schemars(with = "KindName")]
     pub kind: &'static str,
     pub mode: String,
     pub size: u64,
@@ -106,7 +129,7 @@ impl WireEntry {
 }
 
 /// A vault.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug)]
 pub struct WireVault {
     pub name: String,
     pub created_at: String,
@@ -131,7 +154,7 @@ impl WireVault {
 }
 
 /// A checkpoint.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug)]
 pub struct WireCheckpoint {
     pub name: String,
     pub vault: String,
@@ -153,8 +176,9 @@ impl From<&Checkpoint> for WireCheckpoint {
 }
 
 /// One side of a change.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug)]
 pub struct WireSide {
+    #[schemars(with = "KindName")]
     pub kind: &'static str,
     pub mode: String,
     pub size: u64,
@@ -175,12 +199,14 @@ impl From<&EntryState> for WireSide {
 }
 
 /// One changed path.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug)]
 pub struct WireChange {
     #[serde(flatten)]
     pub path: WirePath,
+    #[schemars(with = "ChangeName")]
     pub change: &'static str,
     /// The kind after the change (before it, for deletions).
+    #[schemars(with = "KindName")]
     pub kind: &'static str,
     pub before: Option<WireSide>,
     pub after: Option<WireSide>,
@@ -205,7 +231,7 @@ impl From<&Change> for WireChange {
 }
 
 /// Counts per change kind.
-#[derive(Serialize, Debug, Default)]
+#[derive(Serialize, JsonSchema, Debug, Default)]
 pub struct WireSummary {
     pub added: usize,
     pub modified: usize,

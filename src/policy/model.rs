@@ -2,6 +2,7 @@
 //! ops) and parsing with errors that name the bad field.
 
 use super::error::PolicyError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,8 +10,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// A policy document as written; every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "Policy")]
 pub struct PolicySpec {
     /// Which programs may run; absent allows every command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -23,38 +25,45 @@ pub struct PolicySpec {
     pub env: Option<EnvRules>,
     /// How long a command may run before it is stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<DurationSpec>,
     /// How long a stopped command gets between SIGTERM and SIGKILL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub grace: Option<DurationSpec>,
     /// When to checkpoint around a command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointMode>,
     /// How much of a command's output is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub output_limit: Option<ByteSize>,
 }
 
 /// Command allow and deny globs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRules {
     /// Globs a command must match (one of them); absent allows every command not denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub allow: Option<Vec<CommandGlob>>,
     /// Globs that refuse a command, whatever `allow` says.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
     pub deny: Vec<CommandGlob>,
 }
 
 /// One path rule: a vault-relative glob and the operations it allows (or a denial).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PathRule {
     /// Vault-relative glob (`src/**`); a leading `/` is dropped.
+    #[schemars(with = "String")]
     pub glob: PathGlob,
     /// Operations this rule allows.
     #[serde(default)]
+    #[schemars(with = "Vec<OpName>")]
     pub ops: Vec<Op>,
     /// Refuses every operation on matching paths, whatever other rules say.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -66,11 +75,12 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// Environment pass-through and fixed variables.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvRules {
     /// Variables passed through from the caller's environment.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub pass: Vec<EnvName>,
     /// Variables set to fixed values.
     #[serde(default)]
@@ -78,7 +88,7 @@ pub struct EnvRules {
 }
 
 /// When to checkpoint around a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckpointMode {
     /// Checkpoint before every run that may write (not read-only ones).
@@ -87,6 +97,17 @@ pub enum CheckpointMode {
     Always,
     /// Keep no checkpoint (a temporary one still anchors the run's diff).
     Never,
+}
+
+/// An operation's name, as the policy schema shows it.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum OpName {
+    Read,
+    Write,
+    Create,
+    Delete,
 }
 
 /// An operation on a vault path.
