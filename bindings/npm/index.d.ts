@@ -249,6 +249,12 @@ export interface StoreStats {
   logicalBytes: number;
   /** What the store keeps of content (each chunk once), checkpoints, versions and unreachable content included. */
   storedBytes: number;
+  /** Stored bytes the vaults' current files need (their chunks once). */
+  headBytes: number;
+  /** `storedBytes - headBytes`: kept only for checkpoints and versions (or by nothing, until gc). */
+  historyBytes: number;
+  /** `logicalBytes - headBytes`: what storing identical content once saves. */
+  dedupSavedBytes: number;
   /** `logicalBytes / storedBytes`, three decimals (1.0 when nothing is stored). */
   dedupRatio: number;
   /** The database file's size, without its WAL. */
@@ -493,6 +499,8 @@ export interface Run {
   violationsTruncated: boolean;
   /** Added by agentvfs: the command ran to completion with exit code 0 (not timed out, not interrupted). */
   succeeded: boolean;
+  /** Added by agentvfs (agentvfs's name): the changed paths, `changes.map((c) => c.path)`. */
+  changedFiles: string[];
 }
 
 /** Options of `proxyExec` and `proxyShell`; absent ones come from the policy, then avfs defaults. */
@@ -576,6 +584,8 @@ export class AVFS {
   readBytes(path: string, options?: { version?: number }): Promise<Buffer>;
   /** Reads a file (`version`: that version of it) as UTF-8 text (invalid bytes become U+FFFD). */
   readText(path: string, options?: { version?: number }): Promise<string>;
+  /** agentvfs's name for `readText`. */
+  cat(path: string, options?: { version?: number }): Promise<string>;
   /** Lists a directory (default `/`); a file lists itself. */
   ls(path?: string): Promise<Entry[]>;
   /** Every entry under `path` (default `/`), depth-first, parents first. */
@@ -706,8 +716,8 @@ export function exactBytes(obj: object, field?: string): Buffer;
 /** Every error code avfs documents. */
 export type ErrorCode =
   | "usage_error" | "invalid_argument" | "invalid_pattern" | "invalid_query" | "invalid_policy" | "invalid_path"
-  | "invalid_name" | "invalid_move" | "too_large" | "no_store_location"
-  | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
+  | "invalid_name" | "invalid_move" | "too_large" | "no_store_location" | "unknown_tool" | "vault_not_served"
+  | "document_not_found" | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
   | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
   | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert" | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
   | "directory_not_empty" | "not_a_file" | "destination_exists" | "mountpoint_not_empty"
@@ -791,6 +801,12 @@ export class InvalidMove extends BadInput { readonly code: "invalid_move"; }
 export class TooLarge extends BadInput { readonly code: "too_large"; }
 /** `no_store_location`: neither AVFS_HOME, XDG_DATA_HOME nor HOME is set. */
 export class NoStoreLocation extends BadInput { readonly code: "no_store_location"; }
+/** `unknown_tool`: an `avfs mcp` tool call names no avfs tool. */
+export class UnknownTool extends BadInput { readonly code: "unknown_tool"; }
+/** `vault_not_served`: an `avfs mcp --vault V` call names another vault, or creates or forks one. */
+export class VaultNotServed extends BadInput { readonly code: "vault_not_served"; }
+/** `document_not_found`: `avfs schema NAME` of a document that does not exist. */
+export class DocumentNotFound extends NotFound { readonly code: "document_not_found"; }
 /** `vault_not_found`: no such vault. */
 export class VaultNotFound extends NotFound { readonly code: "vault_not_found"; }
 /** `checkpoint_not_found`: no such checkpoint. */

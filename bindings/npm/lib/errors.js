@@ -43,8 +43,8 @@ const CATEGORY_BY_EXIT_STATUS = { 1: InternalError, 2: BadInput, 3: NotFound, 4:
 /** Every documented error code, by exit status (docs/json.md, "Errors"). */
 const CODES_BY_EXIT_STATUS = {
   2: ["usage_error", "invalid_argument", "invalid_pattern", "invalid_query", "invalid_policy", "invalid_path",
-    "invalid_name", "invalid_move", "too_large", "no_store_location"],
-  3: ["vault_not_found", "checkpoint_not_found", "path_not_found", "version_not_found", "no_current_vault",
+    "invalid_name", "invalid_move", "too_large", "no_store_location", "unknown_tool", "vault_not_served"],
+  3: ["document_not_found", "vault_not_found", "checkpoint_not_found", "path_not_found", "version_not_found", "no_current_vault",
     "no_checkpoints", "mountpoint_missing", "not_mounted"],
   4: ["quota_exceeded", "file_too_large", "version_deleted", "nothing_to_revert", "vault_exists",
     "checkpoint_exists", "path_exists", "not_a_directory", "is_a_directory", "directory_not_empty", "not_a_file",

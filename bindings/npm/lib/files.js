@@ -60,6 +60,11 @@ const fileMethods = {
     return (await this.readBytes(path, { version })).toString("utf8");
   },
 
+  /** agentvfs's name for `readText`: a file's content as UTF-8 text. */
+  async cat(path, options = {}) {
+    return this.readText(path, options);
+  },
+
   /** Lists a directory (default `/`); a file lists itself. */
   async ls(path = "/") {
     const { doc } = await this[RUNNER].json(["ls", "--", path]);

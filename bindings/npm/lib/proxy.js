@@ -45,6 +45,8 @@ async function proxyRun(avfs, tail, { policy, check = true, signal, ...options }
   const { doc, args } = policy === undefined ? await exec(undefined) : await withPolicyFile(policy, exec);
   const run = toResult(doc);
   run.succeeded = run.exitCode === 0 && !run.timedOut && run.interrupted === null;
+  // agentvfs's name for the changed paths.
+  run.changedFiles = run.changes.map((change) => change.path);
   if (check && !run.decision.allowed) throw new PolicyDenied(run, args);
   return run;
 }

@@ -34,7 +34,7 @@ test("proxyShell runs in the vault: output, automatic checkpoint, changes", asyn
     },
   );
   assert.deepEqual(Object.keys(run).sort(), [
-    "changes", "checkpoint", "command", "cwd", "decision", "durationMs", "execError", "exitCode", "interrupted",
+    "changedFiles", "changes", "checkpoint", "command", "cwd", "decision", "durationMs", "execError", "exitCode", "interrupted",
     "mode", "pathRules", "shell", "signal", "stderr", "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes",
     "stdoutTruncated", "succeeded", "summary", "timedOut", "vault", "violations", "violationsTruncated",
   ], "every field of the run document, as index.d.ts declares it");

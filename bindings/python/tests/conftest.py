@@ -9,7 +9,9 @@ from typing import Iterator, List
 
 import pytest
 
-from agentvfs import AVFS
+from agentvfs import AVFS, _runner
+
+from .schema_check import validate_for_args
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +21,35 @@ def avfs_bin() -> str:
     if not path:
         pytest.fail("AVFS_BIN is not set: point it at the avfs binary to test", pytrace=False)
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def documents_match_the_schema() -> Iterator[None]:
+    """Every document the wrapper parses is checked against docs/schema first."""
+    original = _runner.Runner.json
+
+    under_test = os.path.realpath(os.environ.get("AVFS_BIN", ""))
+
+    def validating(self: _runner.Runner, args, **kwargs):  # type: ignore[no-untyped-def]
+        if os.path.realpath(self.binary) != under_test:
+            # A stand-in binary (tests of the wrapper's own error handling).
+            return original(self, args, **kwargs)
+        parse = _runner.parse_document
+
+        def checked(completed):  # type: ignore[no-untyped-def]
+            document = parse(completed)
+            validate_for_args(args, document)
+            return document
+
+        _runner.parse_document = checked
+        try:
+            return original(self, args, **kwargs)
+        finally:
+            _runner.parse_document = parse
+
+    _runner.Runner.json = validating  # type: ignore[method-assign]
+    yield
+    _runner.Runner.json = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

@@ -305,6 +305,10 @@ class AVFS:
         # (If the file appeared in between, that answer is the content.)
         return self._cat_json(path, version)[0]
 
+    def cat(self, path: VaultPath, *, version: Optional[int] = None) -> str:
+        """agentvfs's name for `read_text`: a file's content as UTF-8 text."""
+        return self.read_text(path, version=version)
+
     def read_text(
         self,
         path: VaultPath,

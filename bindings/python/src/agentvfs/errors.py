@@ -31,6 +31,9 @@ __all__ = [
     "InvalidMove",
     "TooLarge",
     "NoStoreLocation",
+    "UnknownTool",
+    "VaultNotServed",
+    "DocumentNotFound",
     "VaultNotFound",
     "CheckpointNotFound",
     "PathNotFound",
@@ -196,6 +199,24 @@ class NoStoreLocation(BadInput):
     """`no_store_location`: none of AVFS_HOME, XDG_DATA_HOME or HOME is set."""
 
     code = "no_store_location"
+
+
+class UnknownTool(BadInput):
+    """`unknown_tool`: an `avfs mcp` tool call names no avfs tool."""
+
+    code = "unknown_tool"
+
+
+class VaultNotServed(BadInput):
+    """`vault_not_served`: an `avfs mcp --vault V` call names another vault, or creates or forks one."""
+
+    code = "vault_not_served"
+
+
+class DocumentNotFound(NotFound):
+    """`document_not_found`: `avfs schema NAME` of a document that does not exist."""
+
+    code = "document_not_found"
 
 
 class VaultNotFound(NotFound):

@@ -594,6 +594,11 @@ class Run:
         return self.exit_code == 0 and not self.timed_out and self.interrupted is None
 
     @property
+    def changed_files(self) -> List[str]:
+        """The changed paths, in `changes` order (agentvfs's name for them)."""
+        return [c.path for c in self.changes]
+
+    @property
     def stdout_raw(self) -> bytes:
         """The kept standard output, byte for byte."""
         return _exact(self.stdout, self.stdout_b64)
@@ -904,6 +909,12 @@ class StoreStats:
     stored_bytes: int
     dedup_ratio: float
     db_bytes: int
+    #: Stored bytes the vaults' current files need (their chunks once).
+    head_bytes: int = 0
+    #: `stored_bytes - head_bytes`: kept only for checkpoints and versions (or garbage until gc).
+    history_bytes: int = 0
+    #: `logical_bytes - head_bytes`: what storing identical content once saves.
+    dedup_saved_bytes: int = 0
 
     @classmethod
     def from_json(cls, doc: Document) -> StoreStats:
@@ -918,6 +929,9 @@ class StoreStats:
             stored_bytes=doc["stored_bytes"],
             dedup_ratio=float(doc["dedup_ratio"]),
             db_bytes=doc["db_bytes"],
+            head_bytes=doc["head_bytes"],
+            history_bytes=doc["history_bytes"],
+            dedup_saved_bytes=doc["dedup_saved_bytes"],
         )
 
 
