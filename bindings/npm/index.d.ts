@@ -456,6 +456,19 @@ export interface Violation {
   rule: string | null;
 }
 
+/** A directory a summarized run reports once: counts by change kind and bytes. */
+export interface Rollup {
+  path: string;
+  pathB64?: string;
+  added: number;
+  modified: number;
+  deleted: number;
+  typeChanged: number;
+  total: number;
+  bytesAdded: number;
+  bytesRemoved: number;
+}
+
 /** What a `proxyExec` / `proxyShell` run did (docs/json.md "Proxy runs"). */
 export interface Run {
   vault: string;
@@ -492,8 +505,12 @@ export interface Run {
   stderrTruncated: boolean;
   stderrBytes: number;
   stderrB64?: string;
-  /** What the run changed. */
+  /** `full` (every change in `changes`) or `summary` (rolled-up directories in `rollups`). */
+  changesMode: "full" | "summary";
+  /** What the run changed (less what is under a rolled-up directory). */
   changes: Change[];
+  /** With `changes: "summary"`: each rolled-up directory once (else empty). */
+  rollups: Rollup[];
   summary: DiffSummary;
   violations: Violation[];
   violationsTruncated: boolean;
@@ -516,6 +533,8 @@ export interface RunOptions {
   checkpoint?: CheckpointMode;
   /** Per-stream output limit: a size string ("1MiB") or bytes. */
   outputLimit?: string | number;
+  /** "summary": report rolled-up directories (node_modules, target...) once each in `rollups`. */
+  changes?: "full" | "summary";
   /** Environment variables for the command; they override the policy's. */
   env?: Record<string, string>;
   /** `fuse` (mount), `materialize` (copy out, write back), or `auto` (default: fuse when it works). */

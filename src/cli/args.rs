@@ -146,6 +146,10 @@ pub struct ProxyExecArgs {
     /// Output kept per stream (e.g. 64KiB) [default: the policy's, else 1MiB].
     #[arg(long, value_name = "SIZE")]
     pub output_limit: Option<crate::policy::ByteSize>,
+    /// full: list every change; summary: report each rolled-up directory once (the
+    /// policy's `rollup`, else node_modules, target, .venv, __pycache__, .git/objects).
+    #[arg(long, value_name = "MODE", default_value = "full", value_parser = ["full", "summary"])]
+    pub changes: String,
     /// Run this script with `sh -c` instead of a program.
     #[arg(
         long,

@@ -423,6 +423,20 @@ struct ProxyExecArgs {
     checkpoint: Option<String>,
     /// Output kept per stream (e.g. 64KiB) [default: the policy's, else 1MiB].
     output_limit: Option<String>,
+    /// `summary` (default): each rolled-up directory (the policy's `rollup`, else
+    /// node_modules, target, .venv, __pycache__, .git/objects) once, with counts
+    /// and bytes, in `rollups`; `full`: every change. `diff` lists them all anyway.
+    changes: Option<ChangesArg>,
+}
+
+/// How `proxy_exec` lists changes.
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ChangesArg {
+    /// Every change.
+    Full,
+    /// Rolled-up directories once each.
+    Summary,
 }
 
 fn vault_list_filter(shared: &Shared, mut doc: Value) -> Value {
@@ -631,6 +645,14 @@ const TOOLS: &[ToolDef] = &[
             if a.readonly {
                 argv.push(os("--readonly"));
             }
+            // Agents read the document into their context: summarized unless asked.
+            argv.push(flag(
+                "changes",
+                match a.changes.unwrap_or(ChangesArg::Summary) {
+                    ChangesArg::Full => "full",
+                    ChangesArg::Summary => "summary",
+                },
+            ));
             for (k, v) in a.env {
                 argv.push(flag("env", format!("{k}={v}")));
             }

@@ -6,13 +6,14 @@ use super::cmd_mount::spawn_server;
 use super::error::{CliError, CliResult};
 use super::wire::{WireChange, WireCheckpoint, WirePath, WireSummary};
 use super::wire_docs::{
-    CwdPath, RunDecision, RunDoc, RunViolation, StderrFields, StdoutFields, to_json,
+    CwdPath, RunDecision, RunDoc, RunViolation, StderrFields, StdoutFields, WireRollup, to_json,
 };
 use super::{Ctx, Output, cmd_policy, human, vault_path};
 use crate::mount::{MountRequest, MountTarget, Registry};
 use crate::policy::{CheckpointMode, Policy};
 use crate::proxy::checkpoint::DEFAULT_KEEP;
 use crate::proxy::output::CapturedOutput;
+use crate::proxy::rollup::{self, Rollup};
 use crate::proxy::{
     ModeChoice, PathRules, PolicySource, RunMode, RunReport, RunRequest, child, execute, signals,
 };
@@ -65,6 +66,10 @@ pub(super) fn exec_with(
         _ => PolicySource::None,
     };
     let policy = policy.unwrap_or_default();
+    // Roll-ups are a view of the run's changes, chosen here at the edge: the
+    // run itself always records them all.
+    let rollup_dirs = (args.changes == "summary")
+        .then(|| crate::proxy::rollup::dirs(policy.spec().rollup.as_deref()));
     let keep_checkpoints = match std::env::var(KEEP_VAR) {
         Ok(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
             CliError::invalid_argument(format!("{KEEP_VAR}={v:?} is not a positive number"))
@@ -108,8 +113,8 @@ pub(super) fn exec_with(
     let report = execute(&request, stop)?;
     let status = u8::try_from(report.exit_status()).unwrap_or(1);
     Ok(Output::DocWithStatus {
-        json: document(&report),
-        human: human_text(&report, ctx.color()),
+        json: document(&report, rollup_dirs.as_deref()),
+        human: human_text(&report, rollup_dirs.as_deref(), ctx.color()),
         status,
     })
 }
@@ -171,10 +176,23 @@ fn kept_mount(
     Ok(spawn_server(&request, &args)?.mountpoint)
 }
 
+/// The changes a run lists one by one, and its roll-ups (`rollup_dirs`:
+/// the directories `--changes summary` rolls up; none in full mode).
+fn listed<'a>(
+    r: &'a RunReport,
+    rollup_dirs: Option<&[Vec<Vec<u8>>]>,
+) -> (Vec<&'a crate::vault::Change>, Vec<Rollup>) {
+    match rollup_dirs {
+        Some(dirs) => rollup::roll_up(&r.changes, dirs),
+        None => (r.changes.iter().collect(), Vec::new()),
+    }
+}
+
 /// The `Run` document.
-pub fn document(r: &RunReport) -> Value {
+pub fn document(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>) -> Value {
     let outcome = r.outcome.as_ref();
-    let changes: Vec<WireChange> = r.changes.iter().map(WireChange::from).collect();
+    let (kept, rollups) = listed(r, rollup_dirs);
+    let changes: Vec<WireChange> = kept.into_iter().map(WireChange::from).collect();
     let violations: Vec<RunViolation> = r
         .violations
         .iter()
@@ -224,14 +242,20 @@ pub fn document(r: &RunReport) -> Value {
         duration_ms: outcome.map_or(0, |o| o.duration.as_millis() as u64),
         stdout: StdoutFields::new(outcome.map_or(&empty, |o| &o.stdout)),
         stderr: StderrFields::new(outcome.map_or(&empty, |o| &o.stderr)),
+        changes_mode: if rollup_dirs.is_some() {
+            "summary"
+        } else {
+            "full"
+        },
         changes,
+        rollups: rollups.iter().map(WireRollup::from).collect(),
         summary: WireSummary::of(&r.changes),
         violations,
         violations_truncated: r.violations_truncated,
     })
 }
 
-fn human_text(r: &RunReport, color: bool) -> String {
+fn human_text(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>, color: bool) -> String {
     let mut text = String::new();
     let Some(outcome) = &r.outcome else {
         return format!(
@@ -272,15 +296,29 @@ fn human_text(r: &RunReport, color: bool) -> String {
         text.push_str(&format!("; checkpoint {}", c.name));
     }
     text.push('\n');
-    for c in r.changes.iter().take(HUMAN_CHANGES) {
+    let (kept, rollups) = listed(r, rollup_dirs);
+    for roll in &rollups {
+        text.push_str(&format!(
+            "R  {}/  ({} changes: {} added, {} modified, {} deleted, {} type changed; +{} -{})\n",
+            roll.path,
+            roll.total(),
+            roll.added,
+            roll.modified,
+            roll.deleted,
+            roll.type_changed,
+            human::size(roll.bytes_added),
+            human::size(roll.bytes_removed)
+        ));
+    }
+    for c in kept.iter().take(HUMAN_CHANGES) {
         let (tag, code) = human::change_tag(c.change);
         text.push_str(&human::paint(color, code, &format!("{tag}  {}", c.path)));
         text.push('\n');
     }
-    if r.changes.len() > HUMAN_CHANGES {
+    if kept.len() > HUMAN_CHANGES {
         text.push_str(&format!(
             "… {} more (`avfs diff --from {}` lists them all)\n",
-            r.changes.len() - HUMAN_CHANGES,
+            kept.len() - HUMAN_CHANGES,
             r.checkpoint
                 .as_ref()
                 .map_or("CHECKPOINT", |c| c.name.as_str())

@@ -776,6 +776,52 @@ pub struct RunViolation {
     pub rule: Option<String>,
 }
 
+/// A directory `proxy exec --changes summary` reports once.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct WireRollup {
+    /// The directory.
+    #[serde(flatten)]
+    pub path: WirePath,
+    /// Paths added at or below it.
+    pub added: u64,
+    /// Paths modified.
+    pub modified: u64,
+    /// Paths deleted.
+    pub deleted: u64,
+    /// Paths whose kind changed.
+    pub type_changed: u64,
+    /// All of those.
+    pub total: u64,
+    /// File bytes after the change (added, modified, retyped files).
+    pub bytes_added: u64,
+    /// File bytes before the change (deleted, modified, retyped files).
+    pub bytes_removed: u64,
+}
+
+impl From<&crate::proxy::rollup::Rollup> for WireRollup {
+    fn from(r: &crate::proxy::rollup::Rollup) -> Self {
+        Self {
+            path: WirePath::from_path(&r.path),
+            added: r.added,
+            modified: r.modified,
+            deleted: r.deleted,
+            type_changed: r.type_changed,
+            total: r.total(),
+            bytes_added: r.bytes_added,
+            bytes_removed: r.bytes_removed,
+        }
+    }
+}
+
+/// How a run lists its changes.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ChangesMode {
+    Full,
+    Summary,
+}
+
 /// `proxy exec`: one run.
 #[derive(Serialize, JsonSchema, Debug)]
 pub struct RunDoc {
@@ -814,8 +860,14 @@ pub struct RunDoc {
     /// Standard error.
     #[serde(flatten)]
     pub stderr: StderrFields,
-    /// Every changed path.
+    /// `full` (every change in `changes`) or `summary` (rolled-up directories in
+    /// `rollups` instead; `avfs diff --from CHECKPOINT` lists them all).
+    #[schemars(with = "ChangesMode")]
+    pub changes_mode: &'static str,
+    /// Every changed path, less those under a rolled-up directory.
     pub changes: Vec<WireChange>,
+    /// The rolled-up directories, by path (empty in `full` mode).
+    pub rollups: Vec<WireRollup>,
     /// Counts per change kind, over every change (rolled up or not).
     pub summary: WireSummary,
     /// Path operations the policy refused.

@@ -11,5 +11,5 @@ pub use error::PolicyError;
 pub use matcher::{CommandDecision, PathDecision, PathRuleRef, Policy};
 pub use model::{
     ByteSize, CheckpointMode, CommandGlob, CommandRules, DurationSpec, EnvName, EnvRules, Op,
-    PathGlob, PathRule, PolicySpec,
+    PathGlob, PathRule, PolicySpec, RollupDir,
 };

@@ -38,6 +38,12 @@ pub struct PolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub output_limit: Option<ByteSize>,
+    /// Directories a summarized run reports once each (`proxy exec --changes
+    /// summary`): names or name paths such as `node_modules` or `.git/objects`,
+    /// matched at any depth [default: node_modules, target, .venv, __pycache__, .git/objects].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub rollup: Option<Vec<RollupDir>>,
 }
 
 /// Command allow and deny globs.
@@ -261,6 +267,40 @@ impl TryFrom<String> for EnvName {
 impl From<EnvName> for String {
     fn from(n: EnvName) -> String {
         n.0
+    }
+}
+
+/// A directory to roll up: one or more names joined by `/` (`node_modules`,
+/// `.git/objects`), without `.`, `..`, empty names or a leading `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RollupDir(pub String);
+
+impl RollupDir {
+    /// Its names, as path components.
+    pub fn names(&self) -> Vec<Vec<u8>> {
+        self.0.split('/').map(|n| n.as_bytes().to_vec()).collect()
+    }
+}
+
+impl TryFrom<String> for RollupDir {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = s.is_empty()
+            || s.contains('\0')
+            || s.split('/').any(|n| n.is_empty() || n == "." || n == "..");
+        if bad {
+            return Err(format!(
+                "invalid roll-up directory {s:?}: names joined by '/', like \"node_modules\" or \".git/objects\""
+            ));
+        }
+        Ok(Self(s))
+    }
+}
+
+impl From<RollupDir> for String {
+    fn from(d: RollupDir) -> String {
+        d.0
     }
 }
 

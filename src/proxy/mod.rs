@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 pub mod materialize;
 pub mod output;
+pub mod rollup;
 pub mod run;
 pub mod signals;
 

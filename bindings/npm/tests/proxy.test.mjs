@@ -34,8 +34,8 @@ test("proxyShell runs in the vault: output, automatic checkpoint, changes", asyn
     },
   );
   assert.deepEqual(Object.keys(run).sort(), [
-    "changedFiles", "changes", "checkpoint", "command", "cwd", "decision", "durationMs", "execError", "exitCode", "interrupted",
-    "mode", "pathRules", "shell", "signal", "stderr", "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes",
+    "changedFiles", "changes", "changesMode", "checkpoint", "command", "cwd", "decision", "durationMs", "execError", "exitCode", "interrupted",
+    "mode", "pathRules", "rollups", "shell", "signal", "stderr", "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes",
     "stdoutTruncated", "succeeded", "summary", "timedOut", "vault", "violations", "violationsTruncated",
   ], "every field of the run document, as index.d.ts declares it");
   assert.ok(["fuse", "materialize"].includes(run.mode));
@@ -199,4 +199,16 @@ test("proxyExec takes the command as an array; proxyShell as a string", async (t
   await assert.rejects(avfs.proxyExec("cargo test"), TypeError);
   await assert.rejects(avfs.proxyExec([]), TypeError);
   await assert.rejects(avfs.proxyShell(["echo", "hi"]), TypeError);
+});
+
+test("changes: summary rolls up node_modules once, with counts and bytes", async (t) => {
+  const { avfs } = await freshVault(t);
+  const run = await avfs.proxyShell(
+    "mkdir -p node_modules/a src && for i in 1 2 3; do echo $i > node_modules/a/f$i; done; echo x > src/app.js",
+    { mode: "materialize", changes: "summary" },
+  );
+  assert.equal(run.changesMode, "summary");
+  assert.deepEqual(run.changedFiles, ["/src", "/src/app.js"]);
+  assert.deepEqual(run.rollups.map((r) => [r.path, r.added, r.total, r.bytesAdded]), [["/node_modules", 5, 5, 6]]);
+  assert.equal(run.summary.total, 7);
 });

@@ -166,8 +166,12 @@ def test_mcp_client_writes_runs_cargo_test_and_is_refused(avfs_bin: str, home: P
         assert "test tests::adds ... ok" in run["stdout"]
         changed = {c["path"] for c in run["changes"]}
         assert "/Cargo.lock" in changed, sorted(changed)[:20]
-        assert any(p.startswith("/target") for p in changed)
-        assert run["summary"]["total"] >= len(run["changes"])
+        # Agents get the summary: target/ once, with counts and bytes.
+        assert run["changes_mode"] == "summary"
+        assert not any(p.startswith("/target") for p in changed)
+        assert [r["path"] for r in run["rollups"]] == ["/target"]
+        assert run["rollups"][0]["added"] > 10 and run["rollups"][0]["bytes_added"] > 0
+        assert run["summary"]["total"] == len(run["changes"]) + run["rollups"][0]["total"]
 
         listing = await server.ok("ls", "listing", path="/")
         assert {e["path"] for e in listing["entries"]} >= {"/Cargo.toml", "/Cargo.lock", "/src", "/target"}

@@ -145,6 +145,7 @@ class _ProxyOptions:
     mode: Optional[str]
     keep_mount: Optional[HostPath]
     output_limit: Optional[Union[int, str]]
+    changes: Optional[str] = None
 
     def to_args(self, stack: contextlib.ExitStack) -> List[Arg]:
         """The command-line options; a policy given as data lives in a file until `stack` closes."""
@@ -169,6 +170,8 @@ class _ProxyOptions:
             args.append(_option("--keep-mount", self.keep_mount))
         if self.output_limit is not None:
             args.append(_option("--output-limit", str(self.output_limit)))
+        if self.changes is not None:
+            args.append(_option("--changes", self.changes))
         return args
 
 
@@ -640,6 +643,7 @@ class AVFS:
         mode: Optional[str] = None,
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
+        changes: Optional[str] = None,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs `program args...` in the vault under its policy; returns the `Run`.
@@ -648,9 +652,11 @@ class AVFS:
         is reported in the result, not raised. A command the policy denies raises
         `PolicyDenied` (its `.result` is the Run) unless `raise_on_denied=False`.
         Options left at None take the policy's value, else avfs's default.
+        `changes="summary"` reports each rolled-up directory (`node_modules`, `target`...)
+        once in `rollups` instead of listing its files in `changes`.
         """
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes
         )
         return self._proxy(["--", program, *args], options, raise_on_denied)
 
@@ -668,11 +674,12 @@ class AVFS:
         mode: Optional[str] = None,
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
+        changes: Optional[str] = None,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs a shell script (`sh -c SCRIPT`) in the vault, with the options of `proxy_exec`."""
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes
         )
         return self._proxy([_option("--shell", script)], options, raise_on_denied)
 

@@ -11,7 +11,7 @@ still works.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional
 
@@ -37,6 +37,7 @@ __all__ = [
     "PolicyDecision",
     "PolicyCheck",
     "Violation",
+    "Rollup",
     "Run",
     "Version",
     "CheckedOut",
@@ -549,6 +550,36 @@ class Violation:
 
 
 @dataclass(frozen=True)
+class Rollup:
+    """A directory `changes="summary"` reports once: counts by change kind and bytes."""
+
+    path: str
+    added: int
+    modified: int
+    deleted: int
+    type_changed: int
+    total: int
+    bytes_added: int
+    bytes_removed: int
+    path_b64: Optional[str] = None
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Rollup:
+        """Parses one `rollups` item."""
+        return cls(
+            path=doc["path"],
+            added=doc["added"],
+            modified=doc["modified"],
+            deleted=doc["deleted"],
+            type_changed=doc["type_changed"],
+            total=doc["total"],
+            bytes_added=doc["bytes_added"],
+            bytes_removed=doc["bytes_removed"],
+            path_b64=doc.get("path_b64"),
+        )
+
+
+@dataclass(frozen=True)
 class Run:
     """The `Run` document of `proxy exec`: what ran, how it ended, its output and changes.
 
@@ -582,6 +613,9 @@ class Run:
     violations_truncated: bool
     stdout_b64: Optional[str] = None
     stderr_b64: Optional[str] = None
+    #: "full" (every change in `changes`) or "summary" (rolled-up directories in `rollups`).
+    changes_mode: str = "full"
+    rollups: List[Rollup] = field(default_factory=list)
 
     @property
     def allowed(self) -> bool:
@@ -639,6 +673,8 @@ class Run:
             violations_truncated=doc["violations_truncated"],
             stdout_b64=doc.get("stdout_b64"),
             stderr_b64=doc.get("stderr_b64"),
+            changes_mode=doc["changes_mode"],
+            rollups=[Rollup.from_json(r) for r in doc["rollups"]],
         )
 
 
