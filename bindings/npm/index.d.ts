@@ -742,7 +742,7 @@ export type ErrorCode =
   | "directory_not_empty" | "not_a_file" | "destination_exists" | "mountpoint_not_empty"
   | "already_mounted" | "mount_busy"
   | "disk_full" | "storage_error" | "store_corrupt" | "schema_too_new" | "io_error"
-  | "fuse_unavailable" | "mount_failed";
+  | "fuse_unavailable" | "mount_failed" | "mcp_failed";
 
 /** Details every AVFSError carries. */
 export interface ErrorDetails {
@@ -820,6 +820,8 @@ export class InvalidMove extends BadInput { readonly code: "invalid_move"; }
 export class TooLarge extends BadInput { readonly code: "too_large"; }
 /** `no_store_location`: neither AVFS_HOME, XDG_DATA_HOME nor HOME is set. */
 export class NoStoreLocation extends BadInput { readonly code: "no_store_location"; }
+/** `mcp_failed`: `avfs mcp` could not start or keep its stdio transport. */
+export class McpFailed extends StorageFailure { readonly code: "mcp_failed"; }
 /** `unknown_tool`: an `avfs mcp` tool call names no avfs tool. */
 export class UnknownTool extends BadInput { readonly code: "unknown_tool"; }
 /** `vault_not_served`: an `avfs mcp --vault V` call names another vault, or creates or forks one. */

@@ -26,6 +26,7 @@ export const {
   TooLarge,
   NoStoreLocation,
   UnknownTool,
+  McpFailed,
   VaultNotServed,
   DocumentNotFound,
   VaultNotFound,

@@ -50,7 +50,7 @@ const CODES_BY_EXIT_STATUS = {
     "checkpoint_exists", "path_exists", "not_a_directory", "is_a_directory", "directory_not_empty", "not_a_file",
     "destination_exists", "mountpoint_not_empty", "already_mounted", "mount_busy"],
   5: ["disk_full", "storage_error", "store_corrupt", "schema_too_new", "io_error",
-    "fuse_unavailable", "mount_failed"],
+    "fuse_unavailable", "mount_failed", "mcp_failed"],
 };
 
 /** `vault_not_found` -> `VaultNotFound`. */

@@ -32,6 +32,7 @@ __all__ = [
     "TooLarge",
     "NoStoreLocation",
     "UnknownTool",
+    "McpFailed",
     "VaultNotServed",
     "DocumentNotFound",
     "VaultNotFound",
@@ -199,6 +200,12 @@ class NoStoreLocation(BadInput):
     """`no_store_location`: none of AVFS_HOME, XDG_DATA_HOME or HOME is set."""
 
     code = "no_store_location"
+
+
+class McpFailed(StorageFailure):
+    """`mcp_failed`: `avfs mcp` could not start or keep its stdio transport."""
+
+    code = "mcp_failed"
 
 
 class UnknownTool(BadInput):
