@@ -212,3 +212,21 @@ test("changes: summary rolls up node_modules once, with counts and bytes", async
   assert.deepEqual(run.rollups.map((r) => [r.path, r.added, r.total, r.bytesAdded]), [["/node_modules", 5, 5, 6]]);
   assert.equal(run.summary.total, 7);
 });
+
+test("a real npm ci through proxyExec, summarized, fits in 20 KB; diff lists every file", async (t) => {
+  const { avfs } = await freshVault(t);
+  // This package's own manifest and lock file: a real install from the npm registry.
+  const here = new URL("..", import.meta.url);
+  await avfs.write("/package.json", await readFile(new URL("package.json", here)));
+  await avfs.write("/package-lock.json", await readFile(new URL("package-lock.json", here)));
+  const run = await avfs.proxyExec(["npm", "ci", "--no-audit", "--no-fund"], { changes: "summary", timeout: "8m" });
+  assert.equal(run.exitCode, 0, run.stderr);
+  assert.deepEqual(run.rollups.map((r) => r.path), ["/node_modules"]);
+  const [modules] = run.rollups;
+  assert.ok(modules.added > 100 && modules.bytesAdded > 1_000_000, JSON.stringify(modules));
+  assert.equal(run.summary.total, run.changes.length + modules.total);
+  const size = JSON.stringify(run.raw).length;
+  assert.ok(size < 20 * 1024, `the summarized run document is ${size} bytes`);
+  const diff = await avfs.diff({ from: run.checkpoint.name });
+  assert.equal(diff.changes.length, run.summary.total);
+});
