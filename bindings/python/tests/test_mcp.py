@@ -200,6 +200,19 @@ def test_mcp_client_writes_runs_cargo_test_and_is_refused(avfs_bin: str, home: P
         unknown_vault = await server.error("ls", vault="nope")
         assert unknown_vault["error"]["code"] == "vault_not_found"
 
+        # Vaults: create, fork (O(1), independent), list.
+        created = await server.ok("vault_create", "vault", name="scratch")
+        assert created["vault"]["name"] == "scratch"
+        forked = await server.ok("vault_fork", "vault", source="crate", name="crate-try")
+        assert forked["vault"]["forked_from"] == "crate"
+        await server.ok("write", "entry", vault="crate-try", path="/only-in-fork", content="x")
+        gone = await server.error("read", vault="crate", path="/only-in-fork")
+        assert gone["error"]["code"] == "path_not_found"
+        names = [v["name"] for v in (await server.ok("vault_list", "vault_list"))["vaults"]]
+        assert names == ["crate", "crate-try", "scratch"]
+        taken = await server.error("vault_create", name="scratch")
+        assert taken["error"]["code"] == "vault_exists"
+
     _run(avfs_bin, home, [], ["--policy", str(policy)], body)
 
 
