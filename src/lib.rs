@@ -5,4 +5,5 @@ pub mod cli;
 pub mod mount;
 pub mod policy;
 pub mod proxy;
+pub mod remote;
 pub mod vault;

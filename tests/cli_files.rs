@@ -161,7 +161,7 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
         (args(&["write", "", "x"]), "invalid_path", 2),
         (
             args(&["write", &format!("/{long}"), "x"]),
-            "invalid_path",
+            "path_too_long",
             2,
         ),
         (args(&["mkdir", "/d"]), "path_exists", 4),
@@ -312,4 +312,149 @@ fn wait_with_rss(child: std::process::Child) -> (i32, u64) {
         -1
     };
     (code, usage.ru_maxrss as u64 * 1024)
+}
+
+#[test]
+fn a_trailing_slash_on_a_non_directory_is_not_a_directory_in_every_command() {
+    let a = Avfs::with_vault();
+    a.ok(["write", "/f", "data"]);
+    a.ok(["mkdir", "/d"]);
+    a.ok(["write", "/d/g", "gee"]);
+    a.ok(["checkpoint", "save", "c0"]);
+    let host = tempfile::tempdir().unwrap();
+    let host_out = host.path().join("out");
+    let host_in = host.path().join("in");
+    std::fs::create_dir(&host_in).unwrap();
+    std::fs::write(host_in.join("h"), "h").unwrap();
+    let (out, inp) = (
+        host_out.to_str().unwrap().to_string(),
+        host_in.to_str().unwrap().to_string(),
+    );
+    let refused: Vec<Vec<&str>> = vec![
+        vec!["write", "/f/", "x"],
+        vec!["write", "/f/.", "x"],
+        vec!["write", "/new/", "x"],
+        vec!["write", "-p", "/d/new/", "x"],
+        vec!["rm", "/f/"],
+        vec!["rm", "-f", "/f/"],
+        vec!["rm", "/d/g/"],
+        vec!["cat", "/f/"],
+        vec!["cat", "/f/", "-v", "1"],
+        vec!["stat", "/f/"],
+        vec!["ls", "/f/"],
+        vec!["tree", "/f/"],
+        vec!["mv", "/f/", "/g"],
+        vec!["mv", "/f", "/new/"],
+        vec!["mv", "/d/g", "/f/"],
+        vec!["cp", "/f/", "/g"],
+        vec!["cp", "/f", "/new/"],
+        vec!["log", "/f/"],
+        vec!["checkout", "/f/", "-v", "1"],
+        vec!["revert", "/f/"],
+        vec!["diff", "/f/", "--v1", "1"],
+        vec!["diff", "--from", "c0", "/f/"],
+        vec!["grep", "data", "/f/"],
+        vec!["find", "/f/"],
+        vec!["export", "/f/", &out],
+        vec!["import", &inp, "/f/"],
+    ];
+    for args in &refused {
+        let (err, status) = a.fails(args);
+        assert_eq!(
+            (err.code.as_str(), status),
+            ("not_a_directory", 4),
+            "{args:?}: {}",
+            err.message
+        );
+    }
+    assert_eq!(a.cat("/f"), b"data", "nothing happened to /f");
+    assert_eq!(a.cat("/d/g"), b"gee");
+    let (err, _) = a.fails(["stat", "/new"]);
+    assert_eq!(err.code, "path_not_found");
+    assert!(!host_out.exists());
+    let log: LogDoc = a.json(["log", "/f"]);
+    assert_eq!(log.versions.len(), 1);
+
+    // On directories a trailing slash is just a directory.
+    let listed: EntriesDoc = a.json(["ls", "/d/"]);
+    assert_eq!(listed.entries.len(), 1);
+    let stat: EntryDoc = a.json(["stat", "/d/."]);
+    assert_eq!(stat.entry.kind, "dir");
+    a.ok(["mkdir", "/m/"]);
+    a.ok(["mv", "/d/", "/e/"]);
+    a.ok(["cp", "-r", "/e/", "/e2/"]);
+    a.ok(["write", "/e2/x", "x"]);
+    a.ok(["rm", "-r", "/e2/"]);
+    let listed: EntriesDoc = a.json(["ls", "/"]);
+    let names: Vec<_> = listed.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(names, ["/e", "/f", "/m"]);
+    // A slashed path that names a directory is not written as a file.
+    let (err, _) = a.fails(["write", "/e/", "x"]);
+    assert_eq!(err.code, "is_a_directory");
+}
+
+#[test]
+fn one_path_length_limit_of_4096_bytes_everywhere() {
+    let a = Avfs::with_vault();
+    // 16 names of 255 bytes: exactly 4096 bytes with their slashes.
+    let dirs: Vec<String> = (0..15)
+        .map(|i| format!("{i:x}").repeat(255).chars().take(255).collect())
+        .collect();
+    let deepest = format!("/{}", dirs.join("/"));
+    let file = format!("{deepest}/{}", "f".repeat(255));
+    assert_eq!(file.len(), 4096);
+    a.ok(["mkdir", "-p", &deepest]);
+    a.ok(["write", &file, "at the limit"]);
+    assert_eq!(a.cat(&file), b"at the limit");
+    let stat: EntryDoc = a.json(["stat", &file]);
+    assert_eq!(stat.entry.path, file);
+
+    let over = format!("{file}x");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["write", &over, "x"],
+        vec!["cat", &over],
+        vec!["stat", &over],
+        vec!["mkdir", "-p", &over],
+        vec!["rm", &over],
+        vec!["mv", &file, &over],
+    ];
+    for args in &cases {
+        let (err, status) = a.fails(args);
+        assert_eq!(
+            (err.code.as_str(), status),
+            ("path_too_long", 2),
+            "{:?}: {}",
+            &args[0],
+            err.message
+        );
+        assert!(err.message.contains("4096"), "{}", err.message);
+        assert!(
+            err.message.len() < 400,
+            "the message stays short: {}",
+            err.message
+        );
+    }
+    let name = format!("/{}", "n".repeat(256));
+    let (err, status) = a.fails(["write", &name, "x"]);
+    assert_eq!((err.code.as_str(), status), ("path_too_long", 2));
+    assert!(err.message.contains("255"), "{}", err.message);
+
+    // An import that would reach past the limit is refused whole.
+    let host = tempfile::tempdir().unwrap();
+    host_file(host.path(), "short.txt", b"s");
+    host_file(
+        host.path(),
+        &format!("{}/{}", "s".repeat(200), "t".repeat(200)),
+        b"t",
+    );
+    let dest = deepest.as_str();
+    let (err, status) = a.fails(["import".as_ref(), host.path().as_os_str(), dest.as_ref()]);
+    assert_eq!(
+        (err.code.as_str(), status),
+        ("path_too_long", 2),
+        "{}",
+        err.message
+    );
+    let (err, _) = a.fails(["stat", &format!("{dest}/short.txt")]);
+    assert_eq!(err.code, "path_not_found", "nothing was imported");
 }

@@ -269,3 +269,80 @@ fn a_moved_directory_takes_its_files_histories_along() {
     a.ok(["write", "-p", "/src/a.rs", "new"]);
     assert_eq!(log(&a, "/src/a.rs").summary(), [s(1, 3, "write")]);
 }
+
+#[derive(serde::Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RetentionDoc {
+    keep_versions: Option<u64>,
+}
+
+/// Two chunks (256 KiB + 1 byte) of `fill`: each value is a distinct content.
+fn big(fill: u8) -> Vec<u8> {
+    vec![fill; 256 * 1024 + 1]
+}
+
+fn rewrite(a: &Avfs, fills: std::ops::Range<u8>) {
+    for i in fills {
+        let run = a.run_stdin(["write", "/f"], &big(i));
+        assert_eq!(run.status, 0, "{}", run.stderr);
+    }
+}
+
+fn versions(a: &Avfs) -> Vec<u64> {
+    log(a, "/f").versions.iter().map(|v| v.version).collect()
+}
+
+#[test]
+fn history_is_pruned_automatically_and_its_space_freed() {
+    let a = Avfs::with_vault();
+    let shown: RetentionDoc = a.json(["retention"]);
+    assert_eq!(shown.keep_versions, Some(20), "20 by default");
+
+    rewrite(&a, 0..30);
+    assert_eq!(versions(&a), (11..=30).collect::<Vec<_>>());
+    let stats: StatsDoc = a.json(["stats"]);
+    assert_eq!(
+        (stats.store.contents, stats.store.chunks),
+        (20, 40),
+        "what the dropped versions held is freed at once, without gc"
+    );
+    assert_eq!(stats.store.stored_bytes, 20 * big(0).len() as u64);
+    assert_eq!(a.cat("/f"), big(29));
+    let old = a.run(["cat", "/f", "-v", "11"]);
+    assert_eq!(old.stdout, big(10));
+
+    // A checkpoint's history stays as it was frozen; the head keeps 20 more.
+    a.ok(["checkpoint", "save", "c"]);
+    rewrite(&a, 30..55);
+    assert_eq!(versions(&a), (11..=30).chain(36..=55).collect::<Vec<_>>());
+    a.ok(["checkpoint", "restore", "c"]);
+    assert_eq!(a.cat("/f"), big(29), "the checkpoint reads back whole");
+    assert_eq!(versions(&a), (11..=30).collect::<Vec<_>>());
+    a.ok(["checkpoint", "restore", "pre-restore-2"]);
+
+    // Keeping everything, then trimming hard: a file trims at its next change.
+    let all: RetentionDoc = a.json(["retention", "--keep-all"]);
+    assert_eq!(all.keep_versions, None);
+    rewrite(&a, 55..60);
+    assert_eq!(versions(&a).len(), 45);
+    let three: RetentionDoc = a.json(["retention", "--keep-versions", "3"]);
+    assert_eq!(three.keep_versions, Some(3));
+    rewrite(&a, 60..61);
+    assert_eq!(
+        versions(&a),
+        (11..=30).chain(36..=55).chain(59..=61).collect::<Vec<_>>(),
+        "the head's layer keeps 3; what checkpoints froze stays"
+    );
+    let (err, status) = a.fails(["retention", "--keep-versions", "0"]);
+    assert_eq!((err.code.as_str(), status), ("usage_error", 2));
+    let verify = a.run(["--json", "verify"]);
+    assert_eq!(verify.status, 0, "{}", verify.stdout_str());
+    let audit: AuditDoc = a.json(["audit"]);
+    let ops: Vec<_> = audit
+        .entries
+        .iter()
+        .filter(|e| e.op == "retention.set")
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(ops, ["keep every version", "keep 3 versions per file"]);
+}

@@ -6,7 +6,7 @@ mod common;
 use common::Avfs;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
@@ -231,6 +231,34 @@ fn invalid_policies_name_the_field() {
             "checkpoint: unknown variant",
         ),
         ("not json", "not valid JSON"),
+        (
+            r#"{"env": {"set": {"A": "x\u0000y"}}}"#,
+            "env.set.A: the value contains a NUL byte",
+        ),
+        (
+            r#"{"timeout": "1s", "grace": "1s", "timeout": "2s"}"#,
+            r#"duplicate key "timeout""#,
+        ),
+        (
+            r#"{"env": {"set": {"CI": "1", "CI": "2"}}}"#,
+            r#"env.set: duplicate key "CI""#,
+        ),
+        (
+            r#"{"paths": [{"glob": "src/**", "ops": ["read"]}, {"glob": "../**", "ops": ["read"]}]}"#,
+            r#"paths[1].glob: glob "../**" can never match"#,
+        ),
+        (
+            r#"{"paths": [{"glob": "/src/../../etc/*", "ops": ["read"]}]}"#,
+            "paths[0].glob: glob \"/src/../../etc/*\" can never match",
+        ),
+        (
+            r#"{"paths": [{"glob": "src/", "ops": ["read"]}]}"#,
+            "can never match: vault paths have no empty components",
+        ),
+        (
+            r#"{"paths": [{"glob": "a/\u0000", "ops": ["read"]}]}"#,
+            "paths[0].glob: a glob with a NUL byte can never match",
+        ),
     ];
     for (text, expected) in cases {
         let file = policy_file(&a, "bad.json", text);
@@ -258,6 +286,82 @@ fn invalid_policies_name_the_field() {
     // Nothing was stored.
     let shown: PolicyDoc = a.json(["policy", "show"]);
     assert_eq!(shown.policy, None);
+}
+
+#[test]
+fn oversized_policies_fail_fast_naming_the_bound() {
+    let a = Avfs::with_vault();
+    // 400,000 globs: over the size bound long before any is compiled.
+    let globs: Vec<String> = (0..400_000).map(|i| format!("\"g{i} *\"")).collect();
+    let huge = policy_file(
+        &a,
+        "huge.json",
+        &format!(r#"{{"commands": {{"deny": [{}]}}}}"#, globs.join(",")),
+    );
+    // Under the size bound, but over the rule count.
+    let many = policy_file(
+        &a,
+        "many.json",
+        &format!(
+            r#"{{"commands": {{"deny": [{}]}}}}"#,
+            globs[..1001].join(",")
+        ),
+    );
+    let rules: Vec<String> = (0..1001)
+        .map(|i| format!(r#"{{"glob": "d{i}/**", "ops": ["read"]}}"#))
+        .collect();
+    let many_paths = policy_file(
+        &a,
+        "many-paths.json",
+        &format!(r#"{{"paths": [{}]}}"#, rules.join(",")),
+    );
+    let cases = [
+        (Path::new("/dev/zero"), "a policy is at most 1048576 bytes"),
+        (huge.as_path(), "a policy is at most 1048576 bytes"),
+        (
+            many.as_path(),
+            "commands.deny: 1001 entries; a policy list holds at most 1000",
+        ),
+        (
+            many_paths.as_path(),
+            "paths: 1001 entries; a policy list holds at most 1000",
+        ),
+    ];
+    for (file, expected) in cases {
+        for args in [
+            vec!["policy".into(), "set".into(), file.as_os_str().to_owned()],
+            vec![
+                "proxy".into(),
+                "exec".into(),
+                "--policy".into(),
+                file.as_os_str().to_owned(),
+                "--".into(),
+                "true".into(),
+            ],
+        ] {
+            let (err, status) = a.fails(&args);
+            assert_eq!(
+                (err.code.as_str(), status),
+                ("invalid_policy", 2),
+                "{file:?}"
+            );
+            assert!(
+                err.message.contains(expected),
+                "{file:?}: {:?} should contain {expected:?}",
+                err.message
+            );
+        }
+    }
+    // Exactly at the bound is fine.
+    let fits = policy_file(
+        &a,
+        "fits.json",
+        &format!(
+            r#"{{"commands": {{"deny": [{}]}}}}"#,
+            globs[..1000].join(",")
+        ),
+    );
+    a.ok(["policy".as_ref(), "set".as_ref(), fits.as_os_str()]);
 }
 
 #[test]

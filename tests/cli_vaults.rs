@@ -283,18 +283,27 @@ fn import_export_round_trip_keeps_modes_links_and_mtimes() {
 }
 
 #[test]
-fn import_skips_special_files_and_a_conflict_changes_nothing() {
+fn import_keeps_special_files_and_a_conflict_changes_nothing() {
     let a = Avfs::with_vault();
     let host = tempfile::tempdir().unwrap();
     host_file(host.path(), "ok.txt", b"fine");
-    // A fifo is skipped, not an error.
+    // A fifo is stored as a fifo.
     nix::unistd::mkfifo(
         &host.path().join("pipe"),
         nix::sys::stat::Mode::from_bits_truncate(0o644),
     )
     .unwrap();
     let doc: ImportDoc = a.json(["import".as_ref(), host.path().as_os_str(), "/x".as_ref()]);
-    assert_eq!((doc.imported.files, doc.imported.skipped.len()), (1, 1));
+    assert_eq!(
+        (
+            doc.imported.files,
+            doc.imported.special,
+            doc.imported.skipped.len()
+        ),
+        (1, 1, 0)
+    );
+    let stat: common::EntryDoc = a.json(["stat", "/x/pipe"]);
+    assert_eq!(stat.entry.kind, "fifo");
     // A file where the import needs a directory aborts the whole import.
     host_file(host.path(), "sub/new.txt", b"new");
     a.ok(["rm", "-r", "/x"]);

@@ -247,3 +247,118 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
     );
     assert_eq!(integrity(&home.join("store.db")), "ok");
 }
+
+/// Fills what is left of a file system with one file, down to the last page.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for block in [1 << 20, 64 << 10, 4 << 10, 512] {
+        let bytes = vec![0x55u8; block];
+        while file.write_all(&bytes).and_then(|_| file.flush()).is_ok() {}
+    }
+    let _ = file.sync_all();
+    path
+}
+
+#[test]
+fn on_a_full_disk_rm_and_gc_still_free_space_through_the_reserve() {
+    let disk = SmallDisk::new("40m");
+    let a = Avfs::new();
+    let home = disk.0.path().join("home");
+    let run = |args: &[&str], input: &[u8]| {
+        let mut child = a
+            .command()
+            .env("AVFS_HOME", &home)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let feed = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = feed.join();
+        out
+    };
+    let code = |out: &std::process::Output| -> Option<String> {
+        let doc: serde_json::Value = parse_one(&out.stdout);
+        doc["error"]["code"].as_str().map(str::to_string)
+    };
+    assert!(run(&["vault", "create", "main"], b"").status.success());
+    let reserve = home.join("store.db.reserve");
+    assert_eq!(
+        std::fs::metadata(&reserve).unwrap().len(),
+        8 << 20,
+        "the store keeps its reserve"
+    );
+    let mut written = 0;
+    loop {
+        assert!(written < 20, "the disk never filled");
+        let out = run(
+            &["--json", "write", &format!("/f{written}")],
+            &payload(written, 4 << 20),
+        );
+        if !out.status.success() {
+            assert_eq!(code(&out).as_deref(), Some("disk_full"));
+            break;
+        }
+        written += 1;
+    }
+    assert!(written >= 2, "only {written} files fit");
+    // Whatever avfs left free, something else takes.
+    let filler = fill(disk.0.path());
+    let out = run(&["--json", "write", "/tiny", "x"], b"");
+    assert_eq!(code(&out).as_deref(), Some("disk_full"), "the disk is full");
+    assert!(
+        reserve.exists(),
+        "an ordinary write leaves the reserve alone"
+    );
+
+    let out = run(&["--json", "rm", "/f0"], b"");
+    assert!(
+        out.status.success(),
+        "rm on a full disk: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !reserve.exists(),
+        "rm hit the full disk, released the reserve and tried again"
+    );
+    // /f0's history still holds its bytes: prune drops that version, gc frees it.
+    let out = run(&["--json", "prune", "--keep-versions", "1"], b"");
+    assert!(
+        out.status.success(),
+        "prune on a full disk: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(&["--json", "gc"], b"");
+    assert!(
+        out.status.success(),
+        "gc on a full disk: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = parse_one(&out.stdout);
+    assert!(
+        doc["freed"]["bytes"].as_u64().unwrap() >= 4 << 20,
+        "gc freed /f0's chunks: {doc}"
+    );
+    // The freed pages take new data although the disk is still full.
+    let out = run(&["--json", "write", "/after"], &payload(99, 1 << 20));
+    assert!(
+        out.status.success(),
+        "a write into the freed space: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(run(&["cat", "/f1"], b"").stdout, payload(1, 4 << 20));
+    assert_eq!(run(&["cat", "/after"], b"").stdout, payload(99, 1 << 20));
+    assert_eq!(integrity(&home.join("store.db")), "ok");
+
+    // Once there is room again, the next command puts the reserve back.
+    std::fs::remove_file(filler).unwrap();
+    assert!(run(&["vault", "list"], b"").status.success());
+    assert_eq!(std::fs::metadata(&reserve).unwrap().len(), 8 << 20);
+}

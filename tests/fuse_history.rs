@@ -220,3 +220,96 @@ fn a_runaway_writer_over_the_quota_stores_nothing_in_the_mount() {
     let quota: QuotaDoc = a.json(["quota", "show"]);
     assert_eq!(quota.usage, QuotaUsage { bytes: 0, files: 1 });
 }
+
+/// Creating a file and writing it before close is one version (not an empty
+/// one, then the content); so is rewriting it with O_TRUNC; a file created
+/// and closed empty is one empty version; an editor's temporary file renamed
+/// over the original adds one version to the original.
+#[test]
+fn each_closed_content_is_one_version() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let m = Mounted::new(&a, "main", &[]);
+    fs::write(m.join("a"), b"first").unwrap();
+    fs::write(m.join("a"), b"second").unwrap();
+    fs::File::create(m.join("empty")).unwrap();
+    fs::write(m.join(".a.swp"), b"third").unwrap();
+    fs::rename(m.join(".a.swp"), m.join("a")).unwrap();
+    fs::write(m.join("gone"), b"was here").unwrap();
+    fs::remove_file(m.join("gone")).unwrap();
+    fs::write(m.join("gone"), b"back").unwrap();
+    m.unmount();
+    let contents = |path: &str| -> Vec<Vec<u8>> {
+        let log: LogDoc = a.json(["log", path]);
+        log.versions
+            .iter()
+            .map(|v| a.run(["cat", path, "-v", &v.version.to_string()]).stdout)
+            .collect()
+    };
+    assert_eq!(
+        contents("/a"),
+        [&b"first"[..], b"second", b"third"],
+        "one version per closed content"
+    );
+    assert_eq!(contents("/empty"), [b""], "an empty file is one version");
+    // A path with history gets a version when the file is created again (its
+    // newest version never says "deleted" while a file is there), then its content.
+    let gone: LogDoc = a.json(["log", "/gone"]);
+    let sizes: Vec<u64> = gone.versions.iter().map(|v| v.size).collect();
+    assert_eq!(sizes, [8, 0, 0, 4], "{:?}", gone.summary());
+    assert_eq!(a.cat("/gone"), b"back");
+    // The temporary name had one content (closed there) and its deletion.
+    let log: LogDoc = a.json(["log", "/.a.swp"]);
+    assert_eq!(
+        log.summary(),
+        [(1, 5, "mount".to_string()), (2, 0, "mount".to_string())]
+    );
+}
+
+/// A file rewritten through the mount again and again (each write fsynced, so
+/// each is a version) keeps its newest 20 versions, and the store keeps only
+/// what those hold: the chunks of the dropped versions are freed at once.
+#[test]
+fn a_file_rewritten_through_the_mount_keeps_a_bounded_history() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let m = Mounted::new(&a, "main", &[]);
+    let chunk = 256 * 1024;
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(m.join("data.bin"))
+        .unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&vec![0u8; 4 * chunk], 0).unwrap();
+    f.sync_all().unwrap();
+    // Each step rewrites one whole chunk with a value not seen before.
+    for i in 1..=60u32 {
+        let fill = (i % 251) as u8 + 1;
+        let at = (i as usize % 4) * chunk;
+        f.write_all_at(&vec![fill; chunk], at as u64).unwrap();
+        f.sync_all().unwrap();
+    }
+    drop(f);
+    m.unmount();
+    let log: LogDoc = a.json(["log", "/data.bin"]);
+    let numbers: Vec<u64> = log.versions.iter().map(|v| v.version).collect();
+    // Creating the file with its first 1 MiB (one version: the mount records
+    // no empty one first) and 60 rewrites: 61 changes, the last 20 kept.
+    assert_eq!(numbers, (42..=61).collect::<Vec<_>>());
+    let stats: common::StatsDoc = a.json(["stats"]);
+    // 20 versions of 4 chunks; one new chunk per version, so at most 4 + 19.
+    assert!(
+        stats.store.chunks <= 23,
+        "the dropped versions' chunks are freed: {} chunks",
+        stats.store.chunks
+    );
+    let verify = a.run(["--json", "verify"]);
+    assert_eq!(verify.status, 0, "{}", verify.stdout_str());
+}

@@ -11,7 +11,7 @@ mod common;
 
 use base64::Engine;
 use common::fuse::{Mounted, fuse_available};
-use common::{Avfs, EntriesDoc, EntryDoc};
+use common::{Avfs, EntriesDoc, EntryDoc, assert_bytes};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
 use nix::sys::signal::{Signal, kill};
@@ -50,28 +50,6 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
     fill(seed, &mut out);
     out
-}
-
-/// Compares bytes without printing megabytes when they differ.
-#[track_caller]
-fn assert_bytes(actual: &[u8], expected: &[u8], what: &str) {
-    if actual != expected {
-        let first = actual
-            .iter()
-            .zip(expected)
-            .position(|(a, b)| a != b)
-            .unwrap_or(actual.len().min(expected.len()));
-        let show = |b: &[u8]| {
-            String::from_utf8_lossy(&b[first.min(b.len())..(first + 24).min(b.len())]).into_owned()
-        };
-        panic!(
-            "{what}: got {} bytes, expected {}; first difference at offset {first} (got {:?}, expected {:?})",
-            actual.len(),
-            expected.len(),
-            show(actual),
-            show(expected),
-        );
-    }
 }
 
 /// Reads a whole file and compares it with the model.
@@ -2169,6 +2147,32 @@ fn avfs_mounts_cleans_up_a_dead_mount_that_has_no_record() {
     fs::read_dir(m.path()).expect("the bare mount point answers again");
 }
 
+/// A dead mount that still has its record: every command sweeps it first, and
+/// `avfs mounts` still reports it in `cleaned` (the sweep used to hide it).
+#[test]
+fn avfs_mounts_reports_a_dead_mount_that_the_first_sweep_cleaned() {
+    if !fuse_available() {
+        return;
+    }
+    let avfs = Avfs::with_vault();
+    let m = Mounted::new(&avfs, "main", &[]);
+    kill(Pid::from_raw(m.pid as i32), Signal::SIGKILL).expect("SIGKILL the server");
+    wait_for("the killed server to exit", Duration::from_secs(10), || {
+        process_gone(m.pid)
+    });
+    let doc: MountsDoc = avfs.json(["mounts"]);
+    assert!(doc.mounts.is_empty(), "{doc:?}");
+    assert_eq!(
+        doc.cleaned,
+        [canonical(m.path()).to_string_lossy().into_owned()],
+        "`cleaned` names the dead mount once"
+    );
+    assert!(!is_mounted(m.path()), "{doc:?}");
+    let again: MountsDoc = avfs.json(["mounts"]);
+    assert!(again.cleaned.is_empty(), "cleaned only once: {again:?}");
+    fs::read_dir(m.path()).expect("the bare mount point answers again");
+}
+
 // ----- 10. bounded memory -----
 
 /// A 2 GiB file written sequentially and read back through the mount: the
@@ -2422,4 +2426,190 @@ fn sigint_unmounts_a_foreground_mount_and_exits_zero() {
     assert!(!is_mounted(&dir));
     let mounts: MountsDoc = avfs.json(["mounts"]);
     assert!(mounts.mounts.is_empty(), "{mounts:?}");
+}
+
+/// A request that panics in the server (debug builds carry a trigger: the
+/// name or data `avfs-debug-panic`) fails with EIO and nothing else: its
+/// half-done transaction leaves nothing in the store, the open file it hit
+/// commits nothing partial, the cause is logged, and the mount keeps serving
+/// (more panics than it has serving threads, and every request after them).
+#[test]
+fn a_panicking_request_fails_with_eio_and_the_mount_keeps_serving() {
+    if !fuse_available() {
+        return;
+    }
+    let avfs = Avfs::with_vault();
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    let (mut fg, _) = Foreground::start(&avfs, &dir, base.path().join("fault.log"));
+
+    fs::write(dir.join("keep.txt"), b"before").unwrap();
+    sync(&dir.join("keep.txt"));
+    for round in 0..5 {
+        // The create panics after its row is written inside the transaction.
+        let created = File::create(dir.join("avfs-debug-panic"));
+        assert_eq!(errno(created, "create the fault name"), Errno::EIO);
+        assert!(
+            !dir.join("avfs-debug-panic").exists(),
+            "the failed create left an entry"
+        );
+        // Every request after it is served as usual.
+        let name = format!("ok-{round}.txt");
+        fs::write(dir.join(&name), format!("round {round}")).unwrap();
+        assert_eq!(
+            fs::read(dir.join(&name)).unwrap(),
+            format!("round {round}").as_bytes()
+        );
+        fs::create_dir(dir.join(format!("d{round}"))).unwrap();
+        fs::rename(dir.join(&name), dir.join(format!("d{round}/{name}"))).unwrap();
+    }
+
+    // A write that panics after changing the open file's buffer: its fsync
+    // fails, and nothing of that descriptor's unsaved writes reaches the store.
+    let mut f = open_rw(&dir.join("keep.txt"));
+    f.write_all(b"avfs-debug-panic: half of an edit").unwrap();
+    assert_eq!(
+        errno(f.sync_all(), "fsync after the faulty write"),
+        Errno::EIO
+    );
+    // Its close fails too, and commits nothing (the kernel may still cache
+    // the pages the failed write carried, as a disk file's would after EIO).
+    drop(f);
+    assert_bytes(&avfs.cat("/keep.txt"), b"before", "after the faulty write");
+    let mut again = open_rw(&dir.join("keep.txt"));
+    again.write_all(b"rewritten").unwrap();
+    again.set_len(9).unwrap();
+    again.sync_all().expect("a new descriptor writes as usual");
+    drop(again);
+    assert_file(
+        &dir.join("keep.txt"),
+        b"rewritten",
+        "after the faulty write",
+    );
+    fs::write(dir.join("after.txt"), b"still serving").unwrap();
+    assert_file(&dir.join("after.txt"), b"still serving", "after the faults");
+    let mut names = names(&dir);
+    names.sort();
+    assert_eq!(
+        names,
+        os(&["after.txt", "d0", "d1", "d2", "d3", "d4", "keep.txt"])
+    );
+
+    kill(Pid::from_raw(fg.pid() as i32), Signal::SIGINT).unwrap();
+    let status = fg.wait(Duration::from_secs(30));
+    let log = fg.log();
+    assert_eq!(status.code(), Some(0), "exit status; log: {log}");
+    assert!(
+        log.contains("create on inode 1 panicked")
+            && log.contains("write on inode")
+            && log.contains("the request failed with EIO"),
+        "the panics are logged: {log}"
+    );
+    drop(fg);
+    assert_eq!(
+        integrity_check(&avfs.home.path().join("store.db")),
+        vec!["ok"]
+    );
+    assert_bytes(
+        &avfs.cat("/keep.txt"),
+        b"rewritten",
+        "the store after the faults",
+    );
+    assert_bytes(
+        &avfs.cat("/d4/ok-4.txt"),
+        b"round 4",
+        "the store after the faults",
+    );
+    assert_bytes(
+        &avfs.cat("/after.txt"),
+        b"still serving",
+        "the store after the faults",
+    );
+    let missing = avfs.run(["stat", "/avfs-debug-panic"]);
+    assert_ne!(missing.status, 0, "the failed create is not in the store");
+}
+
+/// A new entry whose whole path (its directory's path, `/`, its name) would
+/// pass 4,096 bytes is ENAMETOOLONG for every way of making one, as the CLI
+/// cannot address it; exactly 4,096 bytes is fine and reachable by the CLI.
+/// Renaming a directory to a shorter name makes room below it at once.
+#[test]
+fn paths_longer_than_path_max_are_enametoolong() {
+    use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+    use nix::sys::stat::{Mode, mkdirat};
+    use nix::unistd::{linkat, symlinkat};
+    use std::os::fd::OwnedFd;
+    if !fuse_available() {
+        return;
+    }
+    let avfs = Avfs::with_vault();
+    let m = Mounted::new(&avfs, "main", &[]);
+    let open_dir = |dir: &OwnedFd, name: &str| -> OwnedFd {
+        openat(
+            dir,
+            name,
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+            Mode::empty(),
+        )
+        .unwrap_or_else(|e| panic!("open directory {name}: {e}"))
+    };
+    let root: OwnedFd = File::open(m.path()).unwrap().into();
+    // 16 directories of 250-byte names: a path of 16 * 251 = 4,016 bytes.
+    let mut dir = root.try_clone().unwrap();
+    let mut vault_path = String::new();
+    for i in 0..16 {
+        let name = format!("{i:02}{}", "d".repeat(248));
+        mkdirat(&dir, name.as_str(), Mode::from_bits_truncate(0o755)).unwrap();
+        dir = open_dir(&dir, &name);
+        vault_path.push('/');
+        vault_path.push_str(&name);
+    }
+    assert_eq!(vault_path.len(), 4016);
+    let fits = "f".repeat(79); // 4,016 + 1 + 79 = 4,096
+    let over = "g".repeat(80);
+    let create = |dir: &OwnedFd, name: &str| {
+        openat(
+            dir,
+            name,
+            OFlag::O_CREAT | OFlag::O_WRONLY,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map(drop)
+    };
+    create(&dir, &fits).expect("a path of exactly 4,096 bytes");
+    assert_eq!(create(&dir, &over), Err(Errno::ENAMETOOLONG), "create");
+    assert_eq!(
+        mkdirat(&dir, over.as_str(), Mode::from_bits_truncate(0o755)),
+        Err(Errno::ENAMETOOLONG),
+        "mkdir"
+    );
+    assert_eq!(
+        symlinkat("target", &dir, over.as_str()),
+        Err(Errno::ENAMETOOLONG),
+        "symlink"
+    );
+    assert_eq!(
+        linkat(&dir, fits.as_str(), &dir, over.as_str(), AtFlags::empty()),
+        Err(Errno::ENAMETOOLONG),
+        "link"
+    );
+    assert_eq!(
+        renameat(&dir, fits.as_str(), &dir, over.as_str()),
+        Err(Errno::ENAMETOOLONG),
+        "rename"
+    );
+    let fits2 = "h".repeat(79);
+    renameat(&dir, fits.as_str(), &dir, fits2.as_str()).expect("rename within the limit");
+
+    // A shorter name at the top shortens every path below it by 249 bytes.
+    let top = format!("00{}", "d".repeat(248));
+    renameat(&root, top.as_str(), &root, "s").unwrap();
+    create(&dir, &over).expect("room after the rename above");
+    drop((dir, root));
+    sync(m.path());
+    let short = vault_path.replacen(&format!("/{top}"), "/s", 1);
+    assert_eq!(cli_stat(&avfs, &format!("{short}/{fits2}")).size, 0);
+    assert_eq!(cli_stat(&avfs, &format!("{short}/{over}")).size, 0);
+    m.unmount();
 }

@@ -961,7 +961,25 @@ fn read_state(
                             mode: attr.mode,
                         }
                     }
+                    // The model makes no fifos, sockets or devices.
+                    other => {
+                        return Err(VaultError::Corrupt(format!("{path}: unexpected {other:?}")));
+                    }
                 };
+                if attr.kind == Kind::Dir {
+                    let mut subdirs = 0;
+                    for (_, child) in t.entries(attr.ino)? {
+                        if t.attr(child)?.is_some_and(|a| a.kind == Kind::Dir) {
+                            subdirs += 1;
+                        }
+                    }
+                    if attr.nlink != 2 + subdirs {
+                        anomalies.push(format!(
+                            "{path}: nlink {} with {subdirs} subdirectories",
+                            attr.nlink
+                        ));
+                    }
+                }
                 if attr.kind != Kind::Dir && attr.nlink != 1 {
                     anomalies.push(format!("{path}: nlink {} without hard links", attr.nlink));
                 }

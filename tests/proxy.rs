@@ -64,6 +64,11 @@ struct RunDoc {
     summary: Summary,
     violations: Vec<Violation>,
     violations_truncated: bool,
+    merge: Option<String>,
+    on_conflict: String,
+    conflicts: Vec<common::Conflict>,
+    fork: Option<String>,
+    workdir: Option<String>,
 }
 
 impl RunDoc {
@@ -348,6 +353,8 @@ fn the_environment_is_curated() {
     names.sort();
     // The harness passes only PATH, AVFS_HOME and NO_COLOR: of those the
     // default list keeps PATH; LANG passes; secrets and avfs's own do not.
+    // A run in its own namespace (as root) also learns its AVFS_WORKSPACE.
+    names.retain(|n| !(*n == "AVFS_WORKSPACE" && doc.workdir.is_some()));
     assert_eq!(names, ["EXTRA", "LANG", "PATH"]);
 
     let policy = a.home.path().join("env.json");
@@ -369,6 +376,7 @@ fn the_environment_is_curated() {
     let out = cmd.stdin(Stdio::null()).output().unwrap();
     let doc: RunDoc = common::parse_one(&out.stdout);
     let mut lines: Vec<&str> = doc.stdout.lines().collect();
+    lines.retain(|l| !(doc.workdir.is_some() && l.starts_with("AVFS_WORKSPACE=")));
     lines.sort();
     assert_eq!(lines, ["CI=1", "SECRET_TOKEN=passed"]);
 }
@@ -910,11 +918,15 @@ fn two_agents_run_in_one_vault_at_once_and_lose_nothing() {
         let own: Vec<&Change> = doc
             .changes
             .iter()
-            .filter(|c| c.path.starts_with(&format!("/{prefix}")))
+            .filter(|c| {
+                c.path.starts_with(&format!("/{prefix}"))
+                    || c.path.starts_with(&format!("/d{prefix}"))
+            })
             .collect();
-        // Each run sees at least its own 40 files (the other's may show too:
-        // the diff covers the vault from before the run to after it).
-        assert_eq!(own.len(), 40, "{:?}", doc.pairs());
+        // Each run works in its own attempt: it lists its own 40 files
+        // (and 41 directories), never the other's.
+        assert_eq!(own.len(), 81, "{:?}", doc.pairs());
+        assert_eq!(doc.changes.len(), 81, "{:?}", doc.pairs());
     }
     for prefix in ["a", "b"] {
         for i in 1..=40 {
@@ -957,4 +969,514 @@ fn a_killed_avfs_leaves_nothing_the_next_run_does_not_clean_up() {
         assert_eq!((status, doc.stdout.as_str()), (0, "same\n"));
         assert_no_run_mount(&a);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Runs at once: each in its own attempt, merged back (docs/json.md, "Proxy runs")
+// ---------------------------------------------------------------------------
+
+/// Races per scenario.
+const RACES: usize = 20;
+
+/// Runs two scripts at once in the vault. Each first waits (through marker
+/// files on the host) until the other has started, so both attempts are
+/// forked from the same head and the second merge is always a three-way one.
+fn race(a: &Avfs, flags: &[&str], scripts: [&str; 2]) -> [(RunDoc, i32); 2] {
+    let sync = tempfile::tempdir().unwrap();
+    let mark = |i: usize| sync.path().join(i.to_string()).display().to_string();
+    let wrapped = |i: usize| {
+        format!(
+            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; {}",
+            mark(i),
+            mark(1 - i),
+            scripts[i]
+        )
+    };
+    let (s0, s1) = (wrapped(0), wrapped(1));
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| shell(a, flags, &s0));
+        let second = scope.spawn(|| shell(a, flags, &s1));
+        [first.join().unwrap(), second.join().unwrap()]
+    })
+}
+
+/// The visible vaults, by name.
+fn vault_names(a: &Avfs) -> Vec<String> {
+    let list: serde_json::Value = a.json(["vault", "list"]);
+    list["vaults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn concurrent_appends_to_one_file_keep_both() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    a.ok(["write", "/ap.txt", "base\n"]);
+    let mut want = vec!["base".to_string()];
+    for i in 0..RACES {
+        let scripts = [
+            format!("exec 3>>ap.txt; echo A{i} >&3"),
+            format!("exec 3>>ap.txt; echo B{i} >&3"),
+        ];
+        let runs = race(&a, &[], [&scripts[0], &scripts[1]]);
+        let mut merges = Vec::new();
+        for (doc, status) in &runs {
+            assert_eq!(*status, 0, "{doc:?}");
+            assert_eq!(doc.pairs(), pairs(&[("modified", "/ap.txt")]));
+            assert!(doc.conflicts.is_empty() && doc.fork.is_none(), "{doc:?}");
+            merges.push(doc.merge.clone().unwrap());
+        }
+        merges.sort();
+        assert_eq!(merges, ["fast_forward", "merged"], "race {i}");
+        want.extend([format!("A{i}"), format!("B{i}")]);
+    }
+    let text = String::from_utf8(a.cat("/ap.txt")).unwrap();
+    let mut got: Vec<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(got[0], "base");
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "no append is lost");
+    assert_eq!(vault_names(&a), ["main"]);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn concurrent_overwrites_of_one_file_merge_one_and_keep_the_other_as_a_fork() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    a.ok(["write", "/ow.txt", "base\n"]);
+    for i in 0..RACES {
+        let scripts = [format!("echo A{i} > ow.txt"), format!("echo B{i} > ow.txt")];
+        let runs = race(&a, &[], [&scripts[0], &scripts[1]]);
+        let (won, lost): (Vec<_>, Vec<_>) = runs.iter().partition(|(_, status)| *status == 0);
+        assert_eq!((won.len(), lost.len()), (1, 1), "race {i}: {runs:?}");
+        let (winner, (loser, status)) = (&won[0].0, lost[0]);
+        assert_eq!(*status, 4, "a conflict exits 4: {loser:?}");
+        assert_eq!(winner.merge.as_deref(), Some("fast_forward"));
+        assert_eq!(loser.merge.as_deref(), Some("conflict"));
+        assert_eq!(loser.on_conflict, "keep");
+        assert!(
+            loser.checkpoint.is_none(),
+            "nothing applied, nothing to undo"
+        );
+        assert_eq!(loser.pairs(), pairs(&[("modified", "/ow.txt")]));
+        let conflict = &loser.conflicts[..];
+        assert_eq!(conflict.len(), 1, "{conflict:?}");
+        assert_eq!(
+            (conflict[0].path.as_str(), conflict[0].kind.as_str()),
+            ("/ow.txt", "content")
+        );
+        let side = |s: &Option<common::Side>| s.as_ref().and_then(|s| s.hash.clone());
+        assert_eq!(side(&conflict[0].ours), side(&winner.changes[0].after));
+        assert_eq!(side(&conflict[0].theirs), side(&loser.changes[0].after));
+        assert_eq!(side(&conflict[0].base), side(&loser.changes[0].before));
+        // Nothing is lost: the winner's bytes are in the vault, the loser's in its fork.
+        let won_text = if winner.shell.as_deref().unwrap().ends_with(&scripts[0]) {
+            "A"
+        } else {
+            "B"
+        };
+        let lost_text = if won_text == "A" { "B" } else { "A" };
+        assert_eq!(a.cat("/ow.txt"), format!("{won_text}{i}\n").as_bytes());
+        let fork = loser.fork.clone().expect("the attempt is kept");
+        assert!(fork.starts_with("run-"), "{fork}");
+        assert_eq!(
+            a.ok(["--vault", &fork, "cat", "/ow.txt"]),
+            format!("{lost_text}{i}\n")
+        );
+        // Reset the base for the next race: the fork goes, the file goes back.
+        a.ok(["vault", "delete", &fork]);
+        a.ok(["write", "/ow.txt", "base\n"]);
+    }
+    assert_eq!(vault_names(&a), ["main"]);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn concurrent_creates_of_one_file_never_fail_with_eexist() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    for i in 0..RACES {
+        let script = format!("echo A > e{i}.txt");
+        let runs = race(&a, &[], [&script, &script]);
+        for (doc, status) in &runs {
+            assert_eq!(*status, 0, "{doc:?}");
+            assert_eq!(doc.stderr, "", "race {i}");
+            assert_eq!(doc.pairs(), pairs(&[("added", &format!("/e{i}.txt"))]));
+            assert!(doc.conflicts.is_empty(), "the same bytes meet: {doc:?}");
+        }
+        assert_eq!(a.cat(&format!("/e{i}.txt")), b"A\n");
+    }
+    assert_eq!(vault_names(&a), ["main"]);
+}
+
+#[test]
+fn concurrent_runs_list_only_their_own_files_and_restoring_one_undoes_only_it() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    for i in 0..RACES {
+        let scripts = [format!("echo a > a{i}.txt"), format!("echo b > b{i}.txt")];
+        let runs = race(&a, &[], [&scripts[0], &scripts[1]]);
+        for ((doc, status), own) in runs
+            .iter()
+            .zip([format!("/a{i}.txt"), format!("/b{i}.txt")])
+        {
+            assert_eq!(*status, 0, "{doc:?}");
+            assert_eq!(doc.pairs(), pairs(&[("added", &own)]));
+        }
+        if i + 1 < RACES {
+            continue;
+        }
+        // The run merged second has the checkpoint of the vault with the
+        // first run's file and without its own: restoring it undoes it alone.
+        let (later, earlier, later_file, earlier_file) =
+            if runs[1].0.merge.as_deref() == Some("merged") {
+                (
+                    &runs[1].0,
+                    &runs[0].0,
+                    format!("/b{i}.txt"),
+                    format!("/a{i}.txt"),
+                )
+            } else {
+                (
+                    &runs[0].0,
+                    &runs[1].0,
+                    format!("/a{i}.txt"),
+                    format!("/b{i}.txt"),
+                )
+            };
+        assert_eq!(later.merge.as_deref(), Some("merged"));
+        assert_eq!(earlier.merge.as_deref(), Some("fast_forward"));
+        let name = later.checkpoint.as_ref().unwrap().name.clone();
+        a.ok(["checkpoint", "restore", &name]);
+        let earlier_text = if earlier_file.starts_with("/a") {
+            "a\n"
+        } else {
+            "b\n"
+        };
+        assert_eq!(a.cat(&earlier_file), earlier_text.as_bytes());
+        let (err, _) = a.fails(["cat", &later_file]);
+        assert_eq!(err.code, "path_not_found");
+        for j in 0..i {
+            assert_eq!(a.cat(&format!("/a{j}.txt")), b"a\n");
+            assert_eq!(a.cat(&format!("/b{j}.txt")), b"b\n");
+        }
+        // The earlier run's checkpoint is the vault before it: restoring it
+        // undoes it and what was merged after it.
+        let name = earlier.checkpoint.as_ref().unwrap().name.clone();
+        a.ok(["checkpoint", "restore", &name]);
+        assert_eq!(a.fails(["cat", &earlier_file]).0.code, "path_not_found");
+        assert_eq!(a.cat(&format!("/a{}.txt", i - 1)), b"a\n");
+    }
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn a_killed_runs_changes_are_kept_as_a_fork_by_the_next_run() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    let sync = tempfile::tempdir().unwrap();
+    let started = sync.path().join("started");
+    let mut child = a
+        .command()
+        .args(["--json", "proxy", "exec", "--shell"])
+        .arg(format!(
+            "echo kept > k.txt && sync k.txt && touch '{}' && exec sleep 31303",
+            started.display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The command (exec'd into the shell, so avfs's direct child) dies with it;
+    // a survivor would hold the run's namespace, and its mounts, forever.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_with("sleep 31303").is_empty() {
+        assert!(Instant::now() < deadline, "the command outlived avfs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The vault never got the write; the next run finds the dead attempt and keeps it.
+    assert_eq!(a.fails(["cat", "/k.txt"]).0.code, "path_not_found");
+    let (doc, status) = exec(&a, &[], &["true"]);
+    assert_eq!((status, doc.merge.as_deref()), (0, Some("up_to_date")));
+    let forks: Vec<String> = vault_names(&a)
+        .into_iter()
+        .filter(|n| n != "main")
+        .collect();
+    assert_eq!(forks.len(), 1, "{forks:?}");
+    assert!(forks[0].starts_with("run-"), "{forks:?}");
+    assert_eq!(a.ok(["--vault", &forks[0], "cat", "/k.txt"]), "kept\n");
+    let merged: serde_json::Value = a.json(["vault", "merge", &forks[0]]);
+    assert_eq!(merged["status"], "fast_forward");
+    assert_eq!(a.cat("/k.txt"), b"kept\n");
+    assert_no_run_mount(&a);
+}
+
+// ---------------------------------------------------------------------------
+// The run's mount namespace: one stable workspace path, the store hidden
+// ---------------------------------------------------------------------------
+
+/// True when the tests run as root (the namespace is entered without a user namespace).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
+}
+
+#[test]
+fn runs_see_their_own_vault_at_one_stable_workspace_path() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = seeded();
+    a.ok(["vault", "create", "other"]);
+    a.ok(["--vault", "other", "write", "/only-other.txt", "o\n"]);
+    let (doc, status) = shell(
+        &a,
+        &["--cwd", "/src"],
+        "pwd; echo \"$AVFS_WORKSPACE\"; echo x > made.txt",
+    );
+    assert_eq!(status, 0, "{doc:?}");
+    assert_eq!(doc.stdout, "/workspace/src\n/workspace\n");
+    assert_eq!(doc.workdir.as_deref(), Some("/workspace"));
+    assert_eq!(doc.pairs(), pairs(&[("added", "/src/made.txt")]));
+    // Nothing is mounted on the host's /workspace.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains(" /workspace "), "{mounts}");
+
+    // Two runs at once, of two vaults: each sees its own at /workspace.
+    let sync = tempfile::tempdir().unwrap();
+    let mark = |i: usize| sync.path().join(i.to_string()).display().to_string();
+    let script = |i: usize| {
+        format!(
+            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; ls /workspace",
+            mark(i),
+            mark(1 - i)
+        )
+    };
+    let (s0, s1) = (script(0), script(1));
+    let [(main, _), (other, _)] = std::thread::scope(|scope| {
+        let first = scope.spawn(|| shell(&a, &[], &s0));
+        let second = scope.spawn(|| shell(&a, &["--vault", "other"], &s1));
+        [first.join().unwrap(), second.join().unwrap()]
+    });
+    assert!(
+        main.stdout.contains("keep.txt") && !main.stdout.contains("only-other"),
+        "{main:?}"
+    );
+    assert_eq!(other.stdout, "only-other.txt\n");
+
+    // --workdir and the policy's workdir choose the path; bad ones are refused.
+    let (doc, _) = shell(&a, &["--workdir", "/tmp/avfs-test-wd"], "pwd");
+    assert_eq!(
+        (doc.stdout.as_str(), doc.workdir.as_deref()),
+        ("/tmp/avfs-test-wd\n", Some("/tmp/avfs-test-wd"))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.json");
+    std::fs::write(&policy, r#"{"workdir": "/tmp/avfs-test-wd2"}"#).unwrap();
+    let (doc, _) = shell(&a, &["--policy", policy.to_str().unwrap()], "pwd");
+    assert_eq!(doc.stdout, "/tmp/avfs-test-wd2\n");
+    for bad in ["relative", "/", "/tmp/../x"] {
+        let (err, status) = a.fails(["proxy", "exec", "--workdir", bad, "--", "true"]);
+        assert_eq!(
+            (err.code.as_str(), status),
+            ("invalid_argument", 2),
+            "{bad}"
+        );
+    }
+    // avfs made the two workdirs, empty, on the host; nothing is mounted there.
+    for made in ["/tmp/avfs-test-wd", "/tmp/avfs-test-wd2"] {
+        std::fs::remove_dir(made).unwrap();
+    }
+    let inside = a.home.path().join("wd");
+    let (err, _) = a.fails([
+        "proxy",
+        "exec",
+        "--workdir",
+        inside.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    assert_eq!(err.code, "invalid_argument");
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn the_store_is_out_of_reach_of_a_run() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = seeded();
+    a.ok(["write", "-p", "/secrets/token.txt", "secret\n"]);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.json");
+    std::fs::write(
+        &policy,
+        r#"{"paths": [{"glob": "**", "ops": ["read", "write", "create", "delete"]}, {"glob": "secrets/**", "ops": [], "deny": true}]}"#,
+    )
+    .unwrap();
+    let home = std::fs::canonicalize(a.home.path()).unwrap();
+    let store = home.join("store.db");
+    let journal_before = a.ok(["audit", "--limit", "1000"]);
+    let avfs_bin = env!("CARGO_BIN_EXE_avfs");
+    let script = format!(
+        "cat ../../store.db; cat '{store}'; ls '{home}'; \
+         AVFS_HOME='{home}' '{avfs_bin}' write /secrets/token.txt X; echo done",
+        store = store.display(),
+        home = home.display()
+    );
+    let (doc, status) = shell(&a, &["--policy", policy.to_str().unwrap()], &script);
+    assert_eq!(status, 0, "{doc:?}");
+    assert_eq!(
+        doc.stdout, "done\n",
+        "nothing of the store is readable: {doc:?}"
+    );
+    assert!(doc.stderr.contains("No such file"), "{}", doc.stderr);
+    assert!(doc.changes.is_empty(), "{:?}", doc.pairs());
+    assert_eq!(a.cat("/secrets/token.txt"), b"secret\n");
+    // No write reached the store; the run's own entries are its only change.
+    let journal_after = a.ok(["audit", "--limit", "1000"]);
+    let writes = |j: &str| {
+        j.lines()
+            .filter(|l| l.split_whitespace().nth(3) == Some("write"))
+            .count()
+    };
+    assert_eq!(
+        writes(&journal_after),
+        writes(&journal_before),
+        "{journal_after}"
+    );
+    assert!(journal_after.lines().count() > journal_before.lines().count());
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn a_venv_made_in_one_run_works_in_the_next_in_a_fork_and_after_a_restore() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let (doc, status) = shell(&a, &["--timeout", "5m"], "python3 -m venv .venv");
+    assert_eq!(status, 0, "{doc:?}");
+    let name = doc.checkpoint.as_ref().unwrap().name.clone();
+    a.ok(["checkpoint", "save", "with-venv"]);
+    let pip = |a: &Avfs, flags: &[&str]| {
+        let (doc, status) = exec(a, flags, &[".venv/bin/pip", "--version"]);
+        assert_eq!(status, 0, "{doc:?}");
+        assert!(doc.stdout.starts_with("pip "), "{doc:?}");
+        assert!(doc.stdout.contains("/workspace/.venv/"), "{doc:?}");
+    };
+    pip(&a, &[]);
+    a.ok(["vault", "fork", "main", "fork"]);
+    pip(&a, &["--vault", "fork"]);
+    a.ok(["checkpoint", "restore", &name]);
+    a.ok(["checkpoint", "restore", "with-venv"]);
+    pip(&a, &[]);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn a_cargo_build_in_one_run_is_fresh_in_the_next() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    small_crate(&a);
+    let build = |a: &Avfs| {
+        let mut cmd = a.command();
+        for var in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        let out = cmd
+            .args([
+                "--json",
+                "proxy",
+                "exec",
+                "--cwd",
+                "/app",
+                "--timeout",
+                "5m",
+            ])
+            .args(["--", "cargo", "build", "--offline", "-v"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let doc: RunDoc = common::parse_one(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{}", doc.stderr);
+        assert_eq!(doc.workdir.as_deref(), Some("/workspace"));
+        doc
+    };
+    let first = build(&a);
+    assert!(first.stderr.contains("Compiling app"), "{}", first.stderr);
+    // The dep-info files hold /workspace/app/...: the same path in the next run.
+    let second = build(&a);
+    assert!(second.stderr.contains("Fresh app"), "{}", second.stderr);
+    assert!(
+        !second.stderr.contains("Compiling app"),
+        "{}",
+        second.stderr
+    );
+    assert_no_run_mount(&a);
+}
+
+/// A run's namespace does not hold on to other FUSE mounts: a mount made on
+/// the host before a run starts can be unmounted (and its server exits) while
+/// the run is still going.
+#[test]
+fn a_running_run_does_not_keep_another_mount_alive() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = seeded();
+    let m = common::fuse::Mounted::new(&a, "main", &[]);
+    let sync = tempfile::tempdir().unwrap();
+    let started = sync.path().join("started");
+    let mut run = a
+        .command()
+        .args(["--json", "proxy", "exec", "--mode", "fuse", "--shell"])
+        .arg(format!("touch '{}' && exec sleep 31304", started.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // `unmount` waits for the server to exit, which it cannot while any
+    // namespace still holds a copy of its mount.
+    m.unmount();
+    let still_running = run.try_wait().unwrap().is_none();
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert!(still_running, "the unmount had to wait for the run to end");
 }

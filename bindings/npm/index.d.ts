@@ -337,6 +337,34 @@ export interface AuditVerification {
   problems: { id: number; problem: string }[];
 }
 
+/** A vault path a store fault reaches: a file of a head or checkpoint (`version` null), or one of its versions. */
+export interface AffectedPath {
+  vault: string;
+  /** The checkpoint, or null for the vault's head. */
+  checkpoint: string | null;
+  path: string;
+  pathB64?: string;
+  version: number | null;
+}
+
+/** One thing `verify` found wrong (`kind` as in docs/json.md: `chunk_hash_mismatch`, `chunk_missing`…). */
+export interface StoreFault {
+  kind: string;
+  message: string;
+  chunk: number | null;
+  content: string | null;
+  paths: AffectedPath[];
+}
+
+/** What `verify` checked and found. */
+export interface StoreVerification {
+  intact: boolean;
+  /** `"store_corrupt"` when not intact, else null. */
+  code: string | null;
+  checked: { chunks: number; bytes: number; contents: number; layers: number };
+  faults: StoreFault[];
+}
+
 /** What `mv` did. */
 export interface Moved {
   /** The source path, normalized. */
@@ -358,8 +386,10 @@ export interface Counts {
   dirs: number;
   symlinks: number;
   hardLinks: number;
+  /** Fifos, sockets and device nodes. */
+  special: number;
   bytes: number;
-  /** What was not copied (fifos, sockets, devices) and why. */
+  /** What was not copied and why (a socket's name on export; a device node without root). */
   skipped: { path: string; pathB64?: string; reason: string }[];
 }
 
@@ -430,6 +460,40 @@ export interface Policy {
   checkpoint?: CheckpointMode;
   /** Size: an integer, optionally with B, KiB, MiB or GiB. */
   output_limit?: string;
+  /** What a run's merge does with conflicts (default keep). */
+  on_conflict?: OnConflict;
+  /** The absolute path the vault appears at inside a run (default /workspace). */
+  workdir?: string;
+}
+
+/** What a merge does with paths both sides changed differently. */
+export type OnConflict = "keep" | "ours" | "theirs";
+
+/** A path both sides of a merge changed differently; ours is the target, theirs the source (run or fork). */
+export interface PathConflict {
+  path: string;
+  pathB64?: string;
+  kind: "content" | "add_add" | "modify_delete" | "type" | "mode";
+  /** What each side has at the path, or null for nothing. */
+  base: ChangeSide | null;
+  ours: ChangeSide | null;
+  theirs: ChangeSide | null;
+}
+
+/** What `mergeVault` did (docs/json.md "Merges"). */
+export interface Merge {
+  source: string;
+  target: string;
+  status: "fast_forward" | "merged" | "up_to_date" | "conflict";
+  dryRun: boolean;
+  onConflict: OnConflict;
+  /** The automatic `pre-merge-N` checkpoint of the target, or null (dry run, nothing merged). */
+  checkpoint: Checkpoint | null;
+  /** What the merge changed in the target. */
+  changes: Change[];
+  summary: DiffSummary;
+  /** Listed even when `onConflict` resolved them. */
+  conflicts: PathConflict[];
 }
 
 /** What a policy decides for a command. */
@@ -514,7 +578,18 @@ export interface Run {
   summary: DiffSummary;
   violations: Violation[];
   violationsTruncated: boolean;
-  /** Added by agentvfs: the command ran to completion with exit code 0 (not timed out, not interrupted). */
+  /** How the run's attempt went into the vault; null when denied or with `keepMount` (no attempt). */
+  merge: "fast_forward" | "merged" | "up_to_date" | "conflict" | null;
+  onConflict: OnConflict;
+  /** Paths the vault changed differently during the run. */
+  conflicts: PathConflict[];
+  /** With `merge: "conflict"`, the fork that keeps the run's changes; else null. */
+  fork: string | null;
+  /** Where the vault appeared inside the run's mount namespace (`/workspace` by default); null without one (not root, `keepMount`). */
+  workdir: string | null;
+  /** Added by agentvfs: the run's changes conflicted and were not applied (see `fork`). */
+  conflicted: boolean;
+  /** Added by agentvfs: the command ran to completion with exit code 0 (not timed out, not interrupted) and its changes were applied. */
   succeeded: boolean;
   /** Added by agentvfs (agentvfs's name): the changed paths, `changes.map((c) => c.path)`. */
   changedFiles: string[];
@@ -539,8 +614,12 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** `fuse` (mount), `materialize` (copy out, write back), or `auto` (default: fuse when it works). */
   mode?: "auto" | "fuse" | "materialize";
-  /** Run in a mount at this host directory and leave it mounted (reused if the vault is mounted there already). */
+  /** Run in a mount at this host directory and leave it mounted (reused if the vault is mounted there already); such a run is not an attempt. */
   keepMount?: string;
+  /** When the vault changed the same paths during the run: keep (apply nothing, keep a fork), ours, theirs. */
+  onConflict?: OnConflict;
+  /** Where the vault appears inside the run (default: the policy's, else /workspace). */
+  workdir?: string;
   /** Run under this policy (object, or policy file path) instead of the vault's. */
   policy?: Policy | string;
   /** Reject with PolicyDenied when denied (default true); false resolves with the denied run. */
@@ -586,6 +665,8 @@ export class AVFS {
   deleteVault(name: string): Promise<string>;
   /** Forks `source` into a new vault `name`, in O(1); returns the fork. */
   forkVault(source: string, name: string, options?: { use?: boolean }): Promise<WithRaw<Vault>>;
+  /** Merges fork `source` into `into` (default: its parent); rejects with MergeConflict on a conflict under "keep". */
+  mergeVault(source: string, options?: { into?: string; dryRun?: boolean; onConflict?: OnConflict }): Promise<WithRaw<Merge>>;
 
   // Files
   /** Creates directories (`parents`: also missing parents, no error if one exists); one entry per path. */
@@ -690,6 +771,10 @@ export class AVFS {
   audit(options?: { since?: string | Date; limit?: number }): Promise<AuditEntry[]>;
   /** Checks the journal's hash chain; resolves whether intact or not (see `intact`). */
   auditVerify(): Promise<WithRaw<AuditVerification>>;
+  /** Checks the whole store (chunk hashes, references, integrity); resolves whether intact or not (see `intact`). */
+  verify(): Promise<WithRaw<StoreVerification>>;
+  /** Versions each file keeps (null: all); sets it first when `keepVersions` or `keepAll` is given. */
+  retention(options?: { keepVersions?: number; keepAll?: boolean }): Promise<number | null>;
 
   // Policy
   /** Validates a policy (object or file path) and makes it the vault's; returns it normalized. */
@@ -735,14 +820,16 @@ export function exactBytes(obj: object, field?: string): Buffer;
 /** Every error code avfs documents. */
 export type ErrorCode =
   | "usage_error" | "invalid_argument" | "invalid_pattern" | "invalid_query" | "invalid_policy" | "invalid_path"
-  | "invalid_name" | "invalid_move" | "too_large" | "no_store_location" | "unknown_tool" | "vault_not_served"
+  | "path_too_long" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location" | "invalid_remote" | "unknown_tool" | "vault_not_served"
   | "document_not_found" | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
-  | "no_checkpoints" | "mountpoint_missing" | "not_mounted"
-  | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert" | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
+  | "no_checkpoints" | "mountpoint_missing" | "not_mounted" | "remote_not_found" | "remote_vault_not_found"
+  | "remote_bucket_not_found"
+  | "merge_conflict" | "no_merge_base" | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert" | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
   | "directory_not_empty" | "not_a_file" | "destination_exists" | "mountpoint_not_empty"
-  | "already_mounted" | "mount_busy"
+  | "already_mounted" | "mount_busy" | "remote_exists" | "remote_diverged" | "remote_no_conditional_writes"
+  | "vault_changed"
   | "disk_full" | "storage_error" | "store_corrupt" | "schema_too_new" | "io_error"
-  | "fuse_unavailable" | "mount_failed" | "mcp_failed";
+  | "fuse_unavailable" | "mount_failed" | "remote_unreachable" | "remote_auth" | "remote_corrupt" | "mcp_failed";
 
 /** Details every AVFSError carries. */
 export interface ErrorDetails {
@@ -810,8 +897,10 @@ export class InvalidPattern extends BadInput { readonly code: "invalid_pattern";
 export class InvalidQuery extends BadInput { readonly code: "invalid_query"; }
 /** `invalid_policy`: a policy is not valid (the message names the field). */
 export class InvalidPolicy extends BadInput { readonly code: "invalid_policy"; }
-/** `invalid_path`: `..` above the root, NUL byte, over-long name or path, empty path. */
+/** `invalid_path`: `..` above the root, NUL byte, empty path. */
 export class InvalidPath extends BadInput { readonly code: "invalid_path"; }
+/** `path_too_long`: a name over 255 bytes or a path over 4096 bytes. */
+export class PathTooLong extends BadInput { readonly code: "path_too_long"; }
 /** `invalid_name`: a vault or checkpoint name is not 1–128 of `[A-Za-z0-9._-]`. */
 export class InvalidName extends BadInput { readonly code: "invalid_name"; }
 /** `invalid_move`: moving or copying a directory into itself. */
@@ -874,6 +963,10 @@ export class MountpointNotEmpty extends Conflict { readonly code: "mountpoint_no
 export class AlreadyMounted extends Conflict { readonly code: "already_mounted"; }
 /** `mount_busy`: unmount while files are open inside (use `lazy`). */
 export class MountBusy extends Conflict { readonly code: "mount_busy"; }
+/** `merge_conflict`: `mergeVault` found conflicts and merged nothing; `raw.error.merge` is the Merge. */
+export class MergeConflict extends Conflict { readonly code: "merge_conflict"; }
+/** `no_merge_base`: the merge source is not a fork and shares no state with the target. */
+export class NoMergeBase extends Conflict { readonly code: "no_merge_base"; }
 /** `disk_full`: the disk holding the store is full; nothing changed. */
 export class DiskFull extends StorageFailure { readonly code: "disk_full"; }
 /** `storage_error`: SQLite failed. */
@@ -888,6 +981,28 @@ export class IoError extends StorageFailure { readonly code: "io_error"; }
 export class FuseUnavailable extends StorageFailure { readonly code: "fuse_unavailable"; }
 /** `mount_failed`: the serving process failed or did not answer. */
 export class MountFailed extends StorageFailure { readonly code: "mount_failed"; }
+/** `invalid_remote`: a remote name or URL that is not allowed. */
+export class InvalidRemote extends BadInput { readonly code: "invalid_remote"; }
+/** `remote_not_found`: no remote has that name. */
+export class RemoteNotFound extends NotFound { readonly code: "remote_not_found"; }
+/** `remote_vault_not_found`: the remote holds no vault of that name. */
+export class RemoteVaultNotFound extends NotFound { readonly code: "remote_vault_not_found"; }
+/** `remote_bucket_not_found`: the remote's bucket does not exist. */
+export class RemoteBucketNotFound extends NotFound { readonly code: "remote_bucket_not_found"; }
+/** `remote_exists`: a remote with that name exists already. */
+export class RemoteExists extends Conflict { readonly code: "remote_exists"; }
+/** `remote_diverged`: the remote head moved since this vault's base: pull first (a push never overwrites silently). */
+export class RemoteDiverged extends Conflict { readonly code: "remote_diverged"; }
+/** `remote_no_conditional_writes`: the server has no conditional writes and the remote was not added as an unsafe single writer. */
+export class RemoteNoConditionalWrites extends Conflict { readonly code: "remote_no_conditional_writes"; }
+/** `vault_changed`: the vault changed locally in a way the remote operation would lose. */
+export class VaultChanged extends Conflict { readonly code: "vault_changed"; }
+/** `remote_unreachable`: the object store did not answer. */
+export class RemoteUnreachable extends StorageFailure { readonly code: "remote_unreachable"; }
+/** `remote_auth`: the object store refused the credentials, or there are none. */
+export class RemoteAuth extends StorageFailure { readonly code: "remote_auth"; }
+/** `remote_corrupt`: an object downloaded from the remote does not match its hash; nothing of it was stored. */
+export class RemoteCorrupt extends StorageFailure { readonly code: "remote_corrupt"; }
 
 /** The error class of each avfs error code. */
 export const errorClasses: Readonly<Record<ErrorCode, typeof AVFSError>>;

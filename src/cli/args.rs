@@ -82,6 +82,8 @@ pub enum Command {
     Checkout(super::args_ops::CheckoutArgs),
     /// Undo the last change of a file.
     Revert(PathArg),
+    /// Show or set how many versions each file keeps (automatic pruning; 20 by default).
+    Retention(super::args_ops::RetentionArgs),
     /// Set, show and clear the vault's quota (bytes, files, file size).
     #[command(subcommand)]
     Quota(super::args_ops::QuotaCommand),
@@ -91,24 +93,47 @@ pub enum Command {
     Prune(super::args_ops::PruneArgs),
     /// Squash layer chains no checkpoint or fork needs, then VACUUM the database.
     Compact,
+    /// Check the whole store: every chunk against its hash, every reference,
+    /// SQLite's integrity check and the journal. Exit status 5 on any fault.
+    Verify,
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(CompletionsArgs),
+    /// Print the avfs(1) man page, or write every page into a directory.
+    Man(ManArgs),
+    /// Add, list, remove and check remotes (S3-compatible object storage).
+    #[command(subcommand)]
+    Remote(super::args_remote::RemoteCommand),
+    /// Upload the vault to a remote: only what it lacks, then move its head.
+    Push(super::args_remote::PushArgs),
+    /// Fast-forward the vault to its remote head.
+    Pull(super::args_remote::PullArgs),
+    /// Copy a vault from a remote into this store (--lazy: fetch content on first read).
+    Clone(super::args_remote::CloneArgs),
     /// Print the JSON Schema of a --json document (`avfs schema` lists them), or write them all.
     Schema(super::args_eco::SchemaArgs),
-    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
-    Completions(super::args_eco::CompletionsArgs),
-    /// Print the avfs(1) man page, or write every page into a directory.
-    Man(super::args_eco::ManArgs),
     /// Serve vaults to AI agents over the Model Context Protocol (stdio): files,
-    /// checkpoints, diff, log and proxy_exec. With --vault, only that vault.
+    /// checkpoints, diff, log, merge and proxy_exec. With --vault, only that vault.
     /// proxy_exec runs under --policy FILE, else the vault's policy; with
     /// neither, every command is allowed.
     Mcp(super::args_eco::McpArgs),
 }
 
+/// How `proxy exec` lists a run's changes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangesMode {
+    /// Every change.
+    Full,
+    /// Each rolled-up directory once, with counts and bytes.
+    Summary,
+}
+
 /// `avfs proxy ...`
 #[derive(Subcommand, Debug)]
 pub enum ProxyCommand {
-    /// Run one command in the vault and report what it did. Exit status: the
-    /// command's own; 124 timed out, 126 denied, 127 not found.
+    /// Run one command in the vault and report what it did. The run works in
+    /// its own attempt (a private fork of the vault as it was at the start),
+    /// merged back when it ends. Exit status: the command's own; 124 timed
+    /// out, 126 denied, 127 not found, 4 its changes conflicted (kept as a fork).
     Exec(ProxyExecArgs),
 }
 
@@ -140,16 +165,37 @@ pub struct ProxyExecArgs {
     #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "fuse", "materialize"])]
     pub mode: String,
     /// Run in a mount at DIR (reused if avfs already mounts this vault there)
-    /// and leave it mounted. Not with a policy that has path rules.
+    /// and leave it mounted. Not with a policy that has path rules. Such a run
+    /// shares the mount with everything else using it, so it is not an
+    /// attempt: it writes into the vault directly, its checkpoint is taken
+    /// before it and its changes may include others' (no merge, no conflicts).
     #[arg(long, value_name = "DIR")]
     pub keep_mount: Option<PathBuf>,
+    /// Where the vault appears inside the run, in the run's private mount
+    /// namespace: the same path for every run, fork and machine, so absolute
+    /// paths tools record keep working (AVFS_WORKSPACE in the run's
+    /// environment; --cwd is relative to it). Made empty on the host if
+    /// missing; nothing is mounted there outside the run. Runs as root only
+    /// for now; other users run in the store's run directory as before
+    /// [default: the policy's "workdir", else /workspace].
+    #[arg(long, value_name = "PATH")]
+    pub workdir: Option<PathBuf>,
+    /// When the vault changed during the run in the same paths: keep (apply
+    /// nothing, keep the run as a fork named after it, exit 4), ours (the
+    /// vault's version stays), theirs (the run's wins) [default: the policy's, else keep].
+    #[arg(long, value_name = "POLICY", value_parser = ["keep", "ours", "theirs"])]
+    pub on_conflict: Option<String>,
     /// Output kept per stream (e.g. 64KiB) [default: the policy's, else 1MiB].
     #[arg(long, value_name = "SIZE")]
     pub output_limit: Option<crate::policy::ByteSize>,
     /// full: list every change; summary: report each rolled-up directory once (the
     /// policy's `rollup`, else node_modules, target, .venv, __pycache__, .git/objects).
-    #[arg(long, value_name = "MODE", default_value = "full", value_parser = ["full", "summary"])]
-    pub changes: String,
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ChangesMode::Full)]
+    pub changes: ChangesMode,
+    /// After the run, push the vault to its remote (the policy's `remote`, else
+    /// its upstream, else origin); the result is the document's `push` field.
+    #[arg(long)]
+    pub push: bool,
     /// Run this script with `sh -c` instead of a program.
     #[arg(
         long,
@@ -204,8 +250,12 @@ pub enum VaultCommand {
         #[arg(long = "use")]
         use_it: bool,
     },
-    /// List vaults.
-    List,
+    /// List vaults (with --remote NAME: the vaults on that remote).
+    List {
+        /// List the vaults of this remote instead.
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
+    },
     /// Show a vault's details [default: the selected vault].
     Info {
         /// The vault.
@@ -231,6 +281,29 @@ pub enum VaultCommand {
         #[arg(long = "use")]
         use_it: bool,
     },
+    /// Merge a fork's changes into another vault (by default the vault it was
+    /// forked from): fast-forward when that vault has not moved, else a
+    /// three-way merge by path, text files line by line. One transaction, after
+    /// an automatic `pre-merge-N` checkpoint. Exit status 4 on conflict
+    /// (nothing merged, unless --on-conflict ours|theirs).
+    Merge(MergeArgs),
+}
+
+/// `avfs vault merge SOURCE [--into TARGET] [--dry-run] [--on-conflict keep|ours|theirs]`
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The vault whose changes are merged (a fork).
+    pub source: String,
+    /// The vault to merge into [default: the one SOURCE was forked from, else the current vault].
+    #[arg(long, value_name = "TARGET")]
+    pub into: Option<String>,
+    /// Report what the merge would do; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Paths both changed differently: keep (merge nothing), ours (TARGET's
+    /// version stays), theirs (SOURCE's version wins).
+    #[arg(long, value_name = "POLICY", default_value = "keep", value_parser = ["keep", "ours", "theirs"])]
+    pub on_conflict: String,
 }
 
 /// `avfs checkpoint ...`
@@ -419,6 +492,28 @@ pub struct MountArgs {
     /// Serve from this process until unmounted or interrupted, instead of in the background.
     #[arg(long)]
     pub foreground: bool,
+    /// Let other users use the mount (an agent running as its own uid); the
+    /// kernel still checks each file's permissions. Needs root, or
+    /// `user_allow_other` in /etc/fuse.conf.
+    #[arg(long)]
+    pub allow_other: bool,
+}
+
+/// `avfs completions SHELL`
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `avfs man [--write DIR]`
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write avfs.1 and one page per subcommand (avfs-vault-create.1, ...) into
+    /// DIR instead of printing avfs.1.
+    #[arg(long, value_name = "DIR")]
+    pub write: Option<PathBuf>,
 }
 
 /// `avfs unmount DIR`

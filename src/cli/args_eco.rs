@@ -1,4 +1,4 @@
-//! Arguments of the ecosystem commands: `schema`, `completions`, `man`, `mcp`.
+//! Arguments of the commands for agents' tooling: `schema` and `mcp`.
 
 use clap::Args;
 use std::path::PathBuf;
@@ -10,23 +10,6 @@ pub struct SchemaArgs {
     pub document: Option<String>,
     /// Write every schema, and index.json, into DIR (as docs/schema is made).
     #[arg(long, value_name = "DIR", conflicts_with = "document")]
-    pub write: Option<PathBuf>,
-}
-
-/// `avfs completions SHELL`
-#[derive(Args, Debug)]
-pub struct CompletionsArgs {
-    /// The shell to complete for.
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-/// `avfs man [--write DIR]`
-#[derive(Args, Debug)]
-pub struct ManArgs {
-    /// Write avfs.1 and one page per subcommand (avfs-vault-create.1, ...) into DIR
-    /// instead of printing avfs.1.
-    #[arg(long, value_name = "DIR")]
     pub write: Option<PathBuf>,
 }
 

@@ -119,6 +119,18 @@ pub struct CheckoutArgs {
     pub version: u64,
 }
 
+/// `avfs retention [--keep-versions N | --keep-all]`
+#[derive(Args, Debug)]
+pub struct RetentionArgs {
+    /// Keep the newest N versions of each file (older ones are dropped, and
+    /// their space freed, as the file changes). The default is 20.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "keep_all")]
+    pub keep_versions: Option<u64>,
+    /// Keep every version (the store then grows with every change; see `avfs prune`).
+    #[arg(long)]
+    pub keep_all: bool,
+}
+
 /// `avfs search QUERY [--limit N]`
 #[derive(Args, Debug)]
 pub struct SearchArgs {

@@ -27,6 +27,7 @@ fn line(c: &Checkpoint) -> String {
 /// Runs one `checkpoint` subcommand.
 pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
     let vault = ctx.vault()?;
+    let reserve = ctx.reserve()?;
     let store = ctx.store()?;
     match cmd {
         CheckpointCommand::Save { name, message } => {
@@ -89,7 +90,7 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
             ))
         }
         CheckpointCommand::Delete { name } => {
-            store.checkpoint_delete(&vault, &name)?;
+            super::freeing(&reserve, || store.checkpoint_delete(&vault, &name))?;
             Ok(Output::doc(
                 to_json(&CheckpointDeleteDoc {
                     deleted: name.clone(),

@@ -2,8 +2,7 @@
 //! (clap_complete) and man pages (clap_mangen), both drawn from the clap
 //! definitions so they never lag behind the commands.
 
-use super::args::Cli;
-use super::args_eco::{CompletionsArgs, ManArgs};
+use super::args::{Cli, CompletionsArgs, ManArgs};
 use super::cmd_schema::WrittenDoc;
 use super::error::{CliError, CliResult};
 use super::wire_docs::to_json;
@@ -30,12 +29,11 @@ pub struct ManDoc {
     pub roff: String,
 }
 
-/// Runs `completions`.
-pub fn completions(ctx: &mut Ctx, args: CompletionsArgs) -> CliResult<Output> {
+/// `avfs completions SHELL`: the script (`--json`: `{"shell", "script"}`).
+pub fn completions(_ctx: &mut Ctx, args: CompletionsArgs) -> CliResult<Output> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "avfs", &mut script);
     let script = String::from_utf8_lossy(&script).into_owned();
-    let _ = ctx;
     Ok(Output::doc(
         to_json(&CompletionsDoc {
             shell: args.shell.to_string(),
@@ -45,9 +43,8 @@ pub fn completions(ctx: &mut Ctx, args: CompletionsArgs) -> CliResult<Output> {
     ))
 }
 
-/// Runs `man`.
-pub fn man(ctx: &mut Ctx, args: ManArgs) -> CliResult<Output> {
-    let _ = ctx;
+/// `avfs man [--write DIR]`: avfs(1) in roff, or every page written into DIR.
+pub fn man(_ctx: &mut Ctx, args: ManArgs) -> CliResult<Output> {
     let command = Cli::command();
     if let Some(dir) = &args.write {
         std::fs::create_dir_all(dir).map_err(|e| CliError::host_io(dir, e))?;

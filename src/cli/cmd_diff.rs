@@ -8,7 +8,7 @@ use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::{WireChange, WireSummary};
 use super::wire_docs::{DiffChange, DiffDoc, to_json};
-use super::{Ctx, Output, vault_path};
+use super::{Ctx, Output, slash, vault_path};
 use crate::vault::StateRef;
 
 /// Parses a state reference relative to the selected vault.
@@ -78,6 +78,15 @@ pub fn run(ctx: &mut Ctx, args: DiffArgs) -> CliResult<Output> {
         .iter()
         .map(|p| vault_path(p))
         .collect::<CliResult<Vec<_>>>()?;
+    // A slashed filter names a directory in both states (where it exists).
+    for state in [&from, &to] {
+        ctx.store()?.read(state, |t| {
+            for (raw, path) in args.paths.iter().zip(&paths) {
+                slash::check_existing(t, raw, path)?;
+            }
+            Ok(())
+        })?;
+    }
     let changes = ctx.store()?.diff(&from, &to, &paths)?;
     let summary = WireSummary::of(&changes);
     let color = ctx.color();

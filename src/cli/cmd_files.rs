@@ -7,7 +7,7 @@ use super::wire::{WireEntry, WirePath};
 use super::wire_docs::{
     EntriesDoc, EntryDoc, FileContentDoc, FromPath, ListingDoc, MoveDoc, RemovedDoc, to_json,
 };
-use super::{Ctx, Output, vault_path};
+use super::{Ctx, Output, existing_path, slash, vault_path};
 use crate::vault::{Kind, Op, StateRef, Tree, VaultError, VaultPath};
 use base64::Engine;
 use std::io::{IsTerminal, Read, Write};
@@ -59,6 +59,7 @@ pub fn mkdir(ctx: &mut Ctx, args: MkdirArgs) -> CliResult<Output> {
 pub fn write(ctx: &mut Ctx, args: WriteArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let path = vault_path(&args.path)?;
+    let raw = args.path.clone();
     let source: Box<dyn Read> = match &args.content {
         Some(content) => Box::new(std::io::Cursor::new(content.as_bytes().to_vec())),
         None => {
@@ -81,6 +82,7 @@ pub fn write(ctx: &mut Ctx, args: WriteArgs) -> CliResult<Output> {
             {
                 w.mkdir(&parent, true, 0o755)?;
             }
+            slash::check_target(w, &raw, &path, false)?;
             w.write_file(&path, source, args.append, args.mode)
         })?;
     let verb = if args.append { "appended to" } else { "wrote" };
@@ -101,41 +103,45 @@ pub fn cat(ctx: &mut Ctx, args: super::args_ops::CatArgs) -> CliResult<Output> {
         return super::cmd_history::cat_version(ctx, &args.path, n);
     }
     let vault = ctx.vault()?;
-    let path = vault_path(&args.path)?;
+    let path = existing_path(ctx, &vault, &args.path)?;
     let json_mode = ctx.json;
     let mut too_large = None;
-    let embedded = ctx.store()?.read(&head(&vault), |t| {
-        let attr = t.stat(&path)?;
-        match attr.kind {
-            Kind::Dir => return Err(VaultError::IsADirectory(path.to_string())),
-            Kind::Symlink => return Ok(Err(attr)),
-            Kind::File => {}
-        }
-        let mut reader = t.open(&attr)?;
-        if !json_mode {
-            let mut out = std::io::stdout().lock();
-            match std::io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-                _ => return Ok(Ok(None)),
+    let embedded = ctx
+        .store()?
+        .read(&head(&vault), |t| {
+            let attr = t.stat(&path)?;
+            match attr.kind {
+                Kind::Dir => return Err(VaultError::IsADirectory(path.to_string())),
+                Kind::File => {}
+                _ => return Ok(Err(attr)),
             }
-        }
-        if attr.size > JSON_CAT_MAX {
-            too_large = Some(attr.size);
-            return Ok(Ok(None));
-        }
-        let mut bytes = Vec::with_capacity(attr.size as usize);
-        reader.read_to_end(&mut bytes)?;
-        Ok(Ok(Some(bytes)))
-    })?;
+            let mut reader = t.open(&attr)?;
+            if !json_mode {
+                let mut out = std::io::stdout().lock();
+                match std::io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                    _ => return Ok(Ok(None)),
+                }
+            }
+            if attr.size > JSON_CAT_MAX {
+                too_large = Some(attr.size);
+                return Ok(Ok(None));
+            }
+            let mut bytes = Vec::with_capacity(attr.size as usize);
+            reader.read_to_end(&mut bytes)?;
+            Ok(Ok(Some(bytes)))
+        })
+        .map_err(|e| e.at_path(&path))?;
     let bytes = match embedded {
-        Err(link) => {
-            let target =
-                String::from_utf8_lossy(link.target.as_deref().unwrap_or_default()).into_owned();
-            return Err(CliError::new(
-                "not_a_file",
-                ExitStatus::Conflict,
-                format!("{path} is a symlink to '{target}'; avfs does not follow symlinks"),
-            ));
+        Err(other) => {
+            let message = match &other.target {
+                Some(target) => format!(
+                    "{path} is a symlink to '{}'; avfs does not follow symlinks",
+                    String::from_utf8_lossy(target)
+                ),
+                None => format!("{path} is a {}, which has no content", other.kind.as_str()),
+            };
+            return Err(CliError::new("not_a_file", ExitStatus::Conflict, message));
         }
         Ok(None) if too_large.is_none() => return Ok(Output::Streamed),
         Ok(None) => {
@@ -176,7 +182,7 @@ pub(super) fn cat_doc(path: &VaultPath, bytes: Vec<u8>) -> serde_json::Value {
 pub fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let path = match &args.path {
-        Some(p) => vault_path(p)?,
+        Some(p) => existing_path(ctx, &vault, p)?,
         None => VaultPath::root(),
     };
     let listed = ctx.store()?.read(&head(&vault), |t| {
@@ -224,7 +230,7 @@ pub fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<Output> {
 pub fn tree(ctx: &mut Ctx, args: TreeArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let path = match &args.path {
-        Some(p) => vault_path(p)?,
+        Some(p) => existing_path(ctx, &vault, p)?,
         None => VaultPath::root(),
     };
     let all = ctx.store()?.read(&head(&vault), |t| t.walk(&path))?;
@@ -282,7 +288,7 @@ fn render_tree(root: &VaultPath, all: &[(VaultPath, crate::vault::Attr)]) -> Str
 /// `avfs stat PATH`
 pub fn stat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let path = vault_path(&args.path)?;
+    let path = existing_path(ctx, &vault, &args.path)?;
     let attr = ctx.store()?.read(&head(&vault), |t| t.stat(&path))?;
     let mut text = format!(
         "path:   {path}\nkind:   {}\nmode:   {:04o} ({})\nsize:   {} ({})\nmtime:  {}\ninode:  {}\nlinks:  {}\nowner:  {}:{}",
@@ -319,6 +325,21 @@ fn into_dir(t: &Tree<'_>, src: &VaultPath, dst: &VaultPath) -> Result<VaultPath,
     }
 }
 
+/// The trailing-slash rules of `cp` and `mv`: a slashed source must be a
+/// directory; a slashed destination must be a directory, or be missing while
+/// the source is one (it becomes that directory).
+fn check_move(
+    t: &Tree<'_>,
+    raw_src: &std::ffi::OsStr,
+    src: &VaultPath,
+    raw_dst: &std::ffi::OsStr,
+    dst: &VaultPath,
+) -> Result<(), VaultError> {
+    slash::check_existing(t, raw_src, src)?;
+    let src_is_dir = t.resolve(src)?.is_some_and(|a| a.kind == Kind::Dir);
+    slash::check_target(t, raw_dst, dst, src_is_dir)
+}
+
 /// `avfs cp [-r] SRC DST`
 pub fn cp(ctx: &mut Ctx, args: CpArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
@@ -326,6 +347,7 @@ pub fn cp(ctx: &mut Ctx, args: CpArgs) -> CliResult<Output> {
     let (target, attr) = ctx
         .store()?
         .write(&vault, Op::new("cp", format!("{src} {dst}")), |w| {
+            check_move(w, &args.src, &src, &args.dst, &dst)?;
             let target = into_dir(w, &src, &dst)?;
             let attr = w.copy(&src, &target, args.recursive)?;
             Ok((target, attr))
@@ -346,6 +368,7 @@ pub fn mv(ctx: &mut Ctx, args: MvArgs) -> CliResult<Output> {
     let (target, attr) =
         ctx.store()?
             .write(&vault, Op::new("mv", format!("{src} {dst}")), |w| {
+                check_move(w, &args.src, &src, &args.dst, &dst)?;
                 let target = into_dir(w, &src, &dst)?;
                 w.rename_path(&src, &target)?;
                 Ok((target.clone(), w.stat(&target)?))
@@ -373,11 +396,13 @@ fn recursive_hint(err: VaultError) -> CliError {
 pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let (paths, detail) = vault_paths(&args.paths)?;
-    let removed = ctx
-        .store()?
-        .write(&vault, Op::new("rm", detail), |w| {
+    let reserve = ctx.reserve()?;
+    let store = ctx.store()?;
+    let removed = super::freeing(&reserve, || {
+        store.write(&vault, Op::new("rm", detail.clone()), |w| {
             let mut removed = Vec::new();
-            for p in &paths {
+            for (p, raw) in paths.iter().zip(&args.paths) {
+                slash::check_existing(w, raw, p)?;
                 match w.remove(p, args.recursive) {
                     Ok(()) => removed.push(p.clone()),
                     Err(VaultError::PathNotFound(_)) if args.force => {}
@@ -386,7 +411,8 @@ pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
             }
             Ok(removed)
         })
-        .map_err(recursive_hint)?;
+    })
+    .map_err(recursive_hint)?;
     let wire: Vec<_> = removed.iter().map(WirePath::from_path).collect();
     let text = removed
         .iter()

@@ -8,7 +8,7 @@ use super::wire::{WireEntry, WirePath, timestamp};
 use super::wire_docs::{
     CheckoutDoc, LogDoc, RevertDoc, VersionDiffDoc, VersionSide, WireVersion, to_json,
 };
-use super::{Ctx, Output, vault_path};
+use super::{Ctx, Output, existing_path, slash, vault_path};
 use crate::vault::history::{Provenance, Version};
 use crate::vault::{ContentHash, Op, StateRef, Tree, VaultPath};
 use std::io::{Read, Write};
@@ -43,7 +43,7 @@ fn version_doc(v: &Version, p: &Provenance) -> WireVersion {
 /// `avfs log PATH`
 pub fn log(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let path = vault_path(&args.path)?;
+    let path = existing_path(ctx, &vault, &args.path)?;
     let versions = ctx.store()?.log(&head(&vault), &path)?;
     if versions.is_empty() {
         // Distinguish "no such file" from "a file with no recorded change" (a directory).
@@ -82,25 +82,28 @@ pub fn log(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
 /// `avfs cat PATH -v N`
 pub fn cat_version(ctx: &mut Ctx, raw: &std::ffi::OsStr, n: u64) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let path = vault_path(raw)?;
+    let path = existing_path(ctx, &vault, raw)?;
     let json_mode = ctx.json;
-    let bytes = ctx.store()?.read(&head(&vault), |t| {
-        let v = t.version(&path, n)?;
-        let mut reader = t.open_version(&v)?;
-        if !json_mode {
-            let mut out = std::io::stdout().lock();
-            match std::io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-                _ => return Ok(None),
+    let bytes = ctx
+        .store()?
+        .read(&head(&vault), |t| {
+            let v = t.version(&path, n)?;
+            let mut reader = t.open_version(&v)?;
+            if !json_mode {
+                let mut out = std::io::stdout().lock();
+                match std::io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                    _ => return Ok(None),
+                }
             }
-        }
-        if v.size > super::cmd_files::JSON_CAT_MAX {
-            return Ok(Some(Err(v.size)));
-        }
-        let mut bytes = Vec::with_capacity(v.size as usize);
-        reader.read_to_end(&mut bytes)?;
-        Ok(Some(Ok(bytes)))
-    })?;
+            if v.size > super::cmd_files::JSON_CAT_MAX {
+                return Ok(Some(Err(v.size)));
+            }
+            let mut bytes = Vec::with_capacity(v.size as usize);
+            reader.read_to_end(&mut bytes)?;
+            Ok(Some(Ok(bytes)))
+        })
+        .map_err(|e| e.at_path(&path))?;
     match bytes {
         None => Ok(Output::Streamed),
         Some(Err(size)) => Err(CliError::new(
@@ -136,6 +139,7 @@ pub fn checkout(ctx: &mut Ctx, args: CheckoutArgs) -> CliResult<Output> {
     let attr = ctx
         .store()?
         .write(&vault, Op::new("checkout", format!("{path} v{n}")), |w| {
+            slash::check_target(w, &args.path, &path, false)?;
             w.checkout_version(&path, n)
         })?;
     let version = newest(ctx, &vault, &path)?;
@@ -159,6 +163,7 @@ pub fn revert(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     let attr = ctx
         .store()?
         .write(&vault, Op::new("revert", path.to_string()), |w| {
+            slash::check_existing(w, &args.path, &path)?;
             w.revert_latest(&path)
         })?;
     let version = newest(ctx, &vault, &path)?;
@@ -264,7 +269,7 @@ pub fn diff_versions(
         )
         .hint("avfs diff PATH --v1 N [--v2 M]"));
     };
-    let path = vault_path(raw)?;
+    let path = existing_path(ctx, &vault, raw)?;
     let (old, new, patch) = ctx.store()?.read(&head(&vault), |t| {
         let old = t.version(&path, v1)?;
         let new = match v2 {
@@ -351,4 +356,26 @@ pub(super) fn patches(
             })
             .collect::<crate::vault::Result<Vec<_>>>()
     })?)
+}
+
+/// `avfs retention [--keep-versions N | --keep-all]`
+pub fn retention(ctx: &mut Ctx, args: super::args_ops::RetentionArgs) -> CliResult<Output> {
+    let store = ctx.store()?;
+    if args.keep_all {
+        store.set_retention(None)?;
+    } else if let Some(n) = args.keep_versions {
+        store.set_retention(Some(n))?;
+    }
+    let keep = store.retention()?;
+    // Retention is store-wide: say so, as other mutating commands name their vault.
+    let text = match keep {
+        Some(n) => format!("each file in every vault keeps its newest {n} versions"),
+        None => "each file in every vault keeps every version".to_string(),
+    };
+    Ok(Output::doc(
+        to_json(&super::wire_docs::RetentionDoc {
+            keep_versions: keep,
+        }),
+        text,
+    ))
 }

@@ -15,9 +15,13 @@ pub fn gc(ctx: &mut Ctx, args: GcArgs) -> CliResult<Output> {
     // attached to a content: keep recent orphan chunks for a later run then.
     let dir = ctx.store_dir()?;
     let mounted = Registry::new(&dir).records().iter().any(Registry::is_live);
-    let report = ctx.store()?.gc(GcOptions {
-        dry_run: args.dry_run,
-        spare_recent_chunks: mounted,
+    let reserve = ctx.reserve()?;
+    let store = ctx.store()?;
+    let report = super::freeing(&reserve, || {
+        store.gc(GcOptions {
+            dry_run: args.dry_run,
+            spare_recent_chunks: mounted,
+        })
     })?;
     let verb = if args.dry_run { "would free" } else { "freed" };
     let text = format!(
@@ -83,8 +87,10 @@ pub fn prune(ctx: &mut Ctx, args: PruneArgs) -> CliResult<Output> {
     };
     let mut docs = Vec::new();
     let mut lines = Vec::new();
+    let reserve = ctx.reserve()?;
     for vault in vaults {
-        let report = ctx.store()?.prune(&vault, &rules, args.dry_run)?;
+        let store = ctx.store()?;
+        let report = super::freeing(&reserve, || store.prune(&vault, &rules, args.dry_run))?;
         lines.push(format!(
             "{vault}: {} {} checkpoints{}, {} versions",
             if args.dry_run {

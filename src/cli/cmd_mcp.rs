@@ -152,6 +152,7 @@ impl Shared {
             vault_flag: cli.vault,
             store: None,
             store_dir: None,
+            swept: Vec::new(),
         };
         let output = match cli.command {
             Command::Proxy(ProxyCommand::Exec(args)) => {
@@ -283,6 +284,43 @@ struct VaultForkArgs {
     source: Option<String>,
     /// The new vault's name.
     name: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct VaultMergeArgs {
+    /// The vault to merge from (a fork, or a run's kept fork).
+    source: String,
+    /// The vault to merge into [default: the vault `source` was forked from].
+    into: Option<String>,
+    /// Report what would change; change nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// Paths both sides changed differently: keep (refuse, merge nothing; the
+    /// default), ours (the target's version) or theirs (the source's).
+    on_conflict: Option<OnConflictArg>,
+}
+
+/// What a merge does with conflicting paths.
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum OnConflictArg {
+    /// Merge nothing; the call fails with merge_conflict, listing them.
+    Keep,
+    /// Keep the target's version.
+    Ours,
+    /// Take the source's version.
+    Theirs,
+}
+
+impl OnConflictArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            OnConflictArg::Keep => "keep",
+            OnConflictArg::Ours => "ours",
+            OnConflictArg::Theirs => "theirs",
+        }
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -450,8 +488,7 @@ const POLICY_NOTE: &str = "Runs under `avfs mcp --policy FILE` if the server was
 else the vault's stored policy (`avfs policy set`); with neither, EVERY command is allowed. \
 A denied command is not run: the document says `decision.allowed: false` (exit status 126).";
 
-/// Every tool. Merging forks (`vault_merge`) joins this table when `avfs
-/// vault merge` exists, as one more row over the same command.
+/// Every tool.
 const TOOLS: &[ToolDef] = &[
     tool!(
         "vault_list",
@@ -494,6 +531,24 @@ const TOOLS: &[ToolDef] = &[
                 None,
                 vec![os("vault"), os("fork"), os("--"), os(source), os(a.name)],
             ))
+        }
+    ),
+    tool!(
+        "vault_merge",
+        VaultMergeArgs,
+        "Merge a fork back (three-way, by path, line-level for text changed on both sides). Returns the `merge` document. A conflict with on_conflict keep (the default) merges nothing and is the tool error merge_conflict carrying the `merge` document. Refused (vault_not_served) when the server serves one vault.",
+        |shared, a| {
+            if shared.served.is_some() {
+                return Err(not_served(&a.source));
+            }
+            let mut argv = vec![os("vault"), os("merge")];
+            argv.extend(a.into.map(|i| flag("into", i)));
+            if a.dry_run {
+                argv.push(os("--dry-run"));
+            }
+            argv.extend(a.on_conflict.map(|c| flag("on-conflict", c.as_str())));
+            argv.extend([os("--"), os(a.source)]);
+            Ok(Call::new(None, argv))
         }
     ),
     tool!(
@@ -690,6 +745,7 @@ fn current_vault() -> CliResult<String> {
         vault_flag: None,
         store: None,
         store_dir: None,
+        swept: Vec::new(),
     };
     ctx.vault()
 }

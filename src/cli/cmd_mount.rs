@@ -21,8 +21,10 @@ use std::time::Duration;
 
 /// How long `avfs mount` waits for the serving process to report.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long `avfs unmount` waits for the serving process to commit and exit.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `avfs unmount` waits for the serving process to commit and exit:
+/// long, because what it commits last may be large and the disk busy (a loaded
+/// CI machine took over a minute after `git add` of 10,000 files).
+const EXIT_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn record_doc(r: &MountRecord) -> MountDoc {
     MountDoc {
@@ -47,7 +49,7 @@ fn record_line(r: &MountRecord) -> String {
     format!("{}  {what}  {mode}  pid {}", r.mountpoint.display(), r.pid)
 }
 
-/// `avfs mount [VAULT] DIR [--readonly] [--checkpoint NAME] [--foreground]`
+/// `avfs mount [VAULT] DIR [--readonly] [--checkpoint NAME] [--foreground] [--allow-other]`
 pub fn mount(ctx: &mut Ctx, args: MountArgs) -> CliResult<Output> {
     let (vault, dir) = match args.args.as_slice() {
         [dir] => (ctx.vault()?, PathBuf::from(dir)),
@@ -68,6 +70,7 @@ pub fn mount(ctx: &mut Ctx, args: MountArgs) -> CliResult<Output> {
             readonly: args.readonly,
         },
         mountpoint,
+        allow_other: args.allow_other,
     };
     if args.foreground {
         let json = ctx.json;
@@ -117,6 +120,9 @@ pub(super) fn spawn_server(request: &MountRequest, args: &MountArgs) -> CliResul
         .stderr(log);
     if args.readonly {
         cmd.arg("--readonly");
+    }
+    if args.allow_other {
+        cmd.arg("--allow-other");
     }
     if let Some(cp) = &args.checkpoint {
         cmd.arg("--checkpoint").arg(cp);
@@ -218,7 +224,9 @@ pub fn unmount(ctx: &mut Ctx, args: UnmountArgs) -> CliResult<Output> {
 /// `avfs mounts`
 pub fn mounts(ctx: &mut Ctx) -> CliResult<Output> {
     let registry = Registry::new(&ctx.store_dir()?);
-    let cleaned = registry.sweep(true);
+    // Every command sweeps dead mounts first: report those too.
+    let mut cleaned = ctx.take_swept();
+    cleaned.extend(registry.sweep(true));
     let live: Vec<MountRecord> = registry
         .records()
         .into_iter()

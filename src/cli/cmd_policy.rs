@@ -5,23 +5,37 @@ use super::args::PolicyCommand;
 use super::error::{CliError, CliResult, ExitStatus};
 use super::wire_docs::{PolicyCheckDoc, PolicyDoc, to_json};
 use super::{Ctx, Output};
-use crate::policy::{Policy, PolicySpec};
+use crate::policy::limits::MAX_POLICY_BYTES;
+use crate::policy::{Policy, PolicyError, PolicySpec};
 use serde_json::Value;
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::Path;
 
 /// Exit status of `policy check` when the command would be refused (as a shell
 /// reports a command found but not executable).
 const DENIED: u8 = 126;
 
-/// Reads and validates a policy file.
+/// Reads and validates a policy file, reading at most one byte past the
+/// largest policy (so `/dev/zero` or a huge file fails fast, in bounded memory).
 fn load(file: &Path) -> CliResult<Policy> {
-    let text = std::fs::read_to_string(file).map_err(|e| CliError::host_io(file, e))?;
-    Policy::parse(&text).map_err(|e| {
+    let in_file = |e: PolicyError| {
         let mut err = CliError::from(e);
         err.message = format!("{} (in {})", err.message, file.display());
         err
-    })
+    };
+    let opened = std::fs::File::open(file).map_err(|e| CliError::host_io(file, e))?;
+    let mut bytes = Vec::new();
+    opened
+        .take(MAX_POLICY_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::host_io(file, e))?;
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(in_file(crate::policy::limits::too_large()));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| in_file(PolicyError::new("", "not valid JSON: not UTF-8 text")))?;
+    Policy::parse(&text).map_err(in_file)
 }
 
 /// The vault's stored policy document, if any.

@@ -4,7 +4,7 @@
 use super::args::{MountArgs, ProxyCommand, ProxyExecArgs};
 use super::cmd_mount::spawn_server;
 use super::error::{CliError, CliResult};
-use super::wire::{WireChange, WireCheckpoint, WirePath, WireSummary};
+use super::wire::{WireChange, WireCheckpoint, WireConflict, WirePath, WireSummary};
 use super::wire_docs::{
     CwdPath, RunDecision, RunDoc, RunViolation, StderrFields, StdoutFields, WireRollup, to_json,
 };
@@ -17,7 +17,6 @@ use crate::proxy::rollup::{self, Rollup};
 use crate::proxy::{
     ModeChoice, PathRules, PolicySource, RunMode, RunReport, RunRequest, child, execute, signals,
 };
-use serde_json::Value;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -68,8 +67,16 @@ pub(super) fn exec_with(
     let policy = policy.unwrap_or_default();
     // Roll-ups are a view of the run's changes, chosen here at the edge: the
     // run itself always records them all.
-    let rollup_dirs = (args.changes == "summary")
+    let rollup_dirs = (args.changes == super::args::ChangesMode::Summary)
         .then(|| crate::proxy::rollup::dirs(policy.spec().rollup.as_deref()));
+    // Push after the run when asked, or when the policy says so.
+    let push_to = match &policy.spec().remote {
+        Some(rule) if args.push || rule.push == crate::policy::model::PushWhen::AfterRun => {
+            Some(Some(rule.name.clone()))
+        }
+        _ if args.push => Some(None),
+        _ => None,
+    };
     let keep_checkpoints = match std::env::var(KEEP_VAR) {
         Ok(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
             CliError::invalid_argument(format!("{KEEP_VAR}={v:?} is not a positive number"))
@@ -109,12 +116,28 @@ pub(super) fn exec_with(
         },
         existing_mount,
         keep_checkpoints,
+        on_conflict: args
+            .on_conflict
+            .as_deref()
+            .map(super::cmd_merge::on_conflict),
+        workdir: args.workdir,
     };
+    let vault = request.vault.clone();
     let report = execute(&request, stop)?;
     let status = u8::try_from(report.exit_status()).unwrap_or(1);
+    let mut doc = document(&report, rollup_dirs.as_deref());
+    let mut human = human_text(&report, rollup_dirs.as_deref(), ctx.color());
+    if let Some(remote) = push_to
+        && report.outcome.is_some()
+    {
+        let (pushed, text) = super::cmd_remote::push_after_run(ctx, &vault, remote);
+        doc.push = Some(pushed);
+        human.push_str(&format!("\n{text}"));
+    }
+    let json = to_json(&doc);
     Ok(Output::DocWithStatus {
-        json: document(&report, rollup_dirs.as_deref()),
-        human: human_text(&report, rollup_dirs.as_deref(), ctx.color()),
+        json,
+        human,
         status,
     })
 }
@@ -166,12 +189,14 @@ fn kept_mount(
             readonly,
         },
         mountpoint: crate::mount::preflight(&absolute)?,
+        allow_other: false,
     };
     let args = MountArgs {
         args: Vec::new(),
         readonly,
         checkpoint: None,
         foreground: false,
+        allow_other: false,
     };
     Ok(spawn_server(&request, &args)?.mountpoint)
 }
@@ -189,7 +214,7 @@ fn listed<'a>(
 }
 
 /// The `Run` document.
-pub fn document(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>) -> Value {
+pub fn document(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>) -> RunDoc {
     let outcome = r.outcome.as_ref();
     let (kept, rollups) = listed(r, rollup_dirs);
     let changes: Vec<WireChange> = kept.into_iter().map(WireChange::from).collect();
@@ -203,7 +228,7 @@ pub fn document(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>) -> Value {
         })
         .collect();
     let empty = CapturedOutput::default();
-    to_json(&RunDoc {
+    RunDoc {
         vault: r.vault.clone(),
         command: r
             .argv
@@ -252,7 +277,13 @@ pub fn document(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>) -> Value {
         summary: WireSummary::of(&r.changes),
         violations,
         violations_truncated: r.violations_truncated,
-    })
+        merge: r.merge.map(|m| m.as_str()),
+        on_conflict: r.on_conflict.as_str(),
+        conflicts: r.conflicts.iter().map(WireConflict::from).collect(),
+        fork: r.fork.clone(),
+        workdir: r.workdir.as_ref().map(|w| w.to_string_lossy().into_owned()),
+        push: None,
+    }
 }
 
 fn human_text(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>, color: bool) -> String {
@@ -326,6 +357,14 @@ fn human_text(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>, color: bool) 
     }
     text.push_str(&human::count_line(&WireSummary::of(&r.changes)));
     text.push('\n');
+    for c in &r.conflicts {
+        text.push_str(&format!("conflict ({})  {}\n", c.kind.as_str(), c.path));
+    }
+    if let Some(fork) = &r.fork {
+        text.push_str(&format!(
+            "--- not merged: the vault changed the same paths meanwhile; the run's changes are in fork {fork} (`avfs vault merge {fork}`)\n"
+        ));
+    }
     for v in &r.violations {
         text.push_str(&format!(
             "refused {} {} ({})\n",

@@ -4,13 +4,13 @@ use super::args_ops::{FindArgs, FindType, GrepArgs};
 use super::error::{CliError, CliResult, ExitStatus};
 use super::wire::{WireEntry, WirePath};
 use super::wire_docs::{GrepDoc, GrepMatch, ListingDoc, to_json};
-use super::{Ctx, Output, vault_path};
+use super::{Ctx, Output, existing_path};
 use crate::vault::scan::{self, FindQuery};
 use crate::vault::{Kind, StateRef, VaultPath};
 
-fn start(raw: &Option<std::ffi::OsString>) -> CliResult<VaultPath> {
+fn start(ctx: &mut Ctx, vault: &str, raw: &Option<std::ffi::OsString>) -> CliResult<VaultPath> {
     match raw {
-        Some(p) => vault_path(p),
+        Some(p) => existing_path(ctx, vault, p),
         None => Ok(VaultPath::root()),
     }
 }
@@ -27,7 +27,7 @@ fn invalid_pattern(what: &str, pattern: &str, err: impl std::fmt::Display) -> Cl
 /// `avfs grep REGEX [PATH] [-i -n -l]`
 pub fn grep(ctx: &mut Ctx, args: GrepArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let path = start(&args.path)?;
+    let path = start(ctx, &vault, &args.path)?;
     let regex = regex::bytes::RegexBuilder::new(&args.pattern)
         .case_insensitive(args.ignore_case)
         .build()
@@ -82,7 +82,7 @@ pub fn grep(ctx: &mut Ctx, args: GrepArgs) -> CliResult<Output> {
 /// `avfs find [PATH] --name GLOB --type f|d|l --min-size --max-size --max-depth`
 pub fn find(ctx: &mut Ctx, args: FindArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let path = start(&args.path)?;
+    let path = start(ctx, &vault, &args.path)?;
     let glob = args
         .name
         .as_deref()

@@ -8,6 +8,7 @@
 use super::args_eco::SchemaArgs;
 use super::error::{CliError, CliResult, ExitStatus};
 use super::wire_docs as d;
+use super::wire_remote as r;
 use super::{Ctx, Output};
 use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
@@ -74,6 +75,7 @@ pub const DOCUMENTS: &[Document] = &[
         d::VaultDoc
     ),
     doc!("vault_list", ["vault list"], d::VaultListDoc),
+    doc!("merge", ["vault merge"], d::MergeDoc),
     doc!("vault_use", ["vault use"], d::VaultUseDoc),
     doc!("vault_delete", ["vault delete"], d::VaultDeleteDoc),
     doc!("entries", ["mkdir"], d::EntriesDoc),
@@ -112,6 +114,7 @@ pub const DOCUMENTS: &[Document] = &[
         d::QuotaDoc
     ),
     doc!("prune", ["prune"], d::PruneDoc),
+    doc!("retention", ["retention"], d::RetentionDoc),
     doc!("compact", ["compact"], d::CompactDoc),
     doc!("gc", ["gc"], d::GcDoc),
     doc!("mount", ["mount"], d::MountDoc),
@@ -124,7 +127,17 @@ pub const DOCUMENTS: &[Document] = &[
     doc!("audit_verify", ["audit verify"], d::AuditVerifyDoc),
     doc!("grep", ["grep"], d::GrepDoc),
     doc!("stats", ["stats"], d::StatsDoc),
+    doc!("verify", ["verify"], d::VerifyDoc),
     doc!("run", ["proxy exec"], d::RunDoc),
+    doc!("remote", ["remote add"], r::RemoteDoc),
+    doc!("remote_list", ["remote list"], r::RemoteListDoc),
+    doc!("remote_remove", ["remote remove"], r::RemoteRemoveDoc),
+    doc!("remote_check", ["remote check"], r::RemoteCheckDoc),
+    doc!("remote_gc", ["remote gc"], r::RemoteGcDoc),
+    doc!("push", ["push"], r::PushDoc),
+    doc!("pull", ["pull"], r::PullDoc),
+    doc!("clone", ["clone"], r::CloneDoc),
+    doc!("remote_vault_list", ["vault list"], r::RemoteVaultListDoc),
     doc!("schema_index", ["schema"], SchemaIndex),
     doc!("written", ["schema", "man"], WrittenDoc),
     doc!(

@@ -9,8 +9,9 @@ use super::args::{ExportArgs, ImportArgs};
 use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::WirePath;
-use super::{Ctx, Output, vault_path};
-use crate::proxy::materialize::{host_err, mtime_ns, set_times};
+use super::{Ctx, Output, existing_path};
+use crate::proxy::materialize::{host_err, make_special, mtime_ns, set_times, special_of};
+use crate::vault::path::{PATH_MAX, too_long};
 use crate::vault::{Kind, NewNode, Op, StateRef, VaultError, VaultPath};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
@@ -35,6 +36,9 @@ impl Counts {
             self.symlinks,
             self.hard_links
         );
+        if self.special > 0 {
+            s.push_str(&format!(", {} fifos, sockets or devices", self.special));
+        }
         for skip in &self.skipped {
             s.push_str(&format!("\nskipped {}: {}", skip.path.path, skip.reason));
         }
@@ -61,6 +65,28 @@ struct HostItem {
     name: Vec<u8>,
     parent: Option<usize>,
     meta: fs::Metadata,
+}
+
+/// Refuses an import that would make a vault path longer than `PATH_MAX`
+/// (nothing could address it afterwards), before anything is written.
+fn check_lengths(dest: &VaultPath, items: &[HostItem]) -> Result<(), VaultError> {
+    let base = if dest.is_root() {
+        0
+    } else {
+        dest.to_bytes().len()
+    };
+    let mut lens: Vec<usize> = Vec::with_capacity(items.len());
+    for item in items {
+        let len = item.parent.map_or(base, |i| lens[i]) + 1 + item.name.len();
+        if len > PATH_MAX {
+            return Err(too_long(
+                item.host.as_os_str().as_bytes(),
+                "its vault path would be longer than 4096 bytes",
+            ));
+        }
+        lens.push(len);
+    }
+    Ok(())
 }
 
 /// Lists a host tree depth-first, parents before children, without following symlinks.
@@ -100,7 +126,7 @@ fn scan(root: &Path) -> Result<(Vec<HostItem>, u64), VaultError> {
 pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let dest = match &args.dest {
-        Some(d) => vault_path(d)?,
+        Some(d) => existing_path(ctx, &vault, d)?,
         None => VaultPath::root(),
     };
     let root_meta =
@@ -112,6 +138,7 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
         )));
     }
     let (items, total) = scan(&args.host_dir)?;
+    check_lengths(&dest, &items)?;
     let bar = progress(ctx.progress(), total);
     let detail = format!("{} -> {dest}", args.host_dir.display());
     let counts = ctx.store()?.write(&vault, Op::new("import", detail), |w| {
@@ -194,10 +221,19 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
                     linked.insert(key, ino);
                 }
                 ino
+            } else if let Some((kind, rdev)) = special_of(&item.meta) {
+                counts.special += 1;
+                match existing {
+                    Some(e) if e.kind == kind => w.unlink(parent, &item.name)?,
+                    Some(_) => return Err(conflict()),
+                    None => {}
+                }
+                let node = NewNode::special(kind, mode, rdev).with_mtime(mtime);
+                w.create(parent, &item.name, node)?.ino
             } else {
                 counts.skipped.push(Skipped {
                     path: WirePath::from_bytes(item.host.as_os_str().as_bytes()),
-                    reason: "not a regular file, directory or symlink",
+                    reason: "not a file, directory, symlink, fifo, socket or device",
                 });
                 inos.push(0);
                 continue;
@@ -239,7 +275,7 @@ fn clear(path: &Path, dirs: bool) -> io::Result<()> {
 /// `avfs export SRC HOST_PATH [--force]`
 pub fn export(ctx: &mut Ctx, args: ExportArgs) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    let src = vault_path(&args.src)?;
+    let src = existing_path(ctx, &vault, &args.src)?;
     let host = args.host_path.clone();
     let refuse = || {
         CliError::new(
@@ -328,6 +364,26 @@ pub fn export(ctx: &mut Ctx, args: ExportArgs) -> CliResult<Output> {
                             + std::time::Duration::from_nanos(attr.mtime_ns.max(0) as u64);
                         file.set_modified(mtime).map_err(io_err)?;
                         written.insert(attr.ino, out);
+                    }
+                    special => {
+                        clear(&out, true).map_err(io_err)?;
+                        match make_special(&out, attr) {
+                            Ok(()) => {
+                                counts.special += 1;
+                                set_times(&out, attr.mtime_ns).map_err(io_err)?;
+                            }
+                            Err(e) if special == Kind::Socket || e.kind() == io::ErrorKind::PermissionDenied => {
+                                counts.skipped.push(Skipped {
+                                    path: WirePath::from_bytes(out.as_os_str().as_bytes()),
+                                    reason: if special == Kind::Socket {
+                                        "a socket's name is not exported (it means nothing without its listener)"
+                                    } else {
+                                        "making a device node needs root"
+                                    },
+                                });
+                            }
+                            Err(e) => return Err(io_err(e)),
+                        }
                     }
                 }
             }

@@ -25,7 +25,10 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
                 format!("created vault {name}{note}"),
             )?)
         }
-        VaultCommand::List => {
+        VaultCommand::List {
+            remote: Some(remote),
+        } => super::cmd_remote::list_vaults(ctx, &remote),
+        VaultCommand::List { remote: None } => {
             let vaults = ctx.store()?.vaults()?;
             let current = ctx.current_vault()?;
             let wire: Vec<_> = vaults
@@ -89,7 +92,9 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
             ))
         }
         VaultCommand::Delete { name } => {
-            ctx.store()?.delete_vault(&name)?;
+            let reserve = ctx.reserve()?;
+            let store = ctx.store()?;
+            super::freeing(&reserve, || store.delete_vault(&name))?;
             if ctx.current_vault()?.as_deref() == Some(name.as_str()) {
                 ctx.set_current_vault(None)?;
             }
@@ -100,6 +105,7 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
                 format!("deleted vault {name}"),
             ))
         }
+        VaultCommand::Merge(args) => super::cmd_merge::run(ctx, args),
         VaultCommand::Fork {
             source,
             name,

@@ -34,6 +34,8 @@ pub struct CliError {
     pub hint: Option<String>,
     /// The exit status category.
     pub status: ExitStatus,
+    /// `merge_conflict`: the refused merge, the error body's `merge` field.
+    pub merge: Option<Box<super::wire_docs::MergeDoc>>,
 }
 
 impl CliError {
@@ -44,7 +46,14 @@ impl CliError {
             message: message.into(),
             hint: None,
             status,
+            merge: None,
         }
+    }
+
+    /// Attaches the refused merge (the error body's `merge` field).
+    pub fn with_merge(mut self, merge: super::wire_docs::MergeDoc) -> Self {
+        self.merge = Some(Box::new(merge));
+        self
     }
 
     /// Adds a hint line.
@@ -67,6 +76,7 @@ impl CliError {
             message,
             hint,
             status,
+            merge: None,
         }
     }
 
@@ -91,12 +101,32 @@ impl fmt::Display for CliError {
     }
 }
 
+/// A store error that travelled through `std::io::Read` (a streamed read of
+/// a lazily cloned chunk, for one) comes back as itself.
+fn unwrap_io(err: VaultError) -> VaultError {
+    match err {
+        VaultError::Io(e) if e.get_ref().is_some_and(|i| i.is::<VaultError>()) => {
+            match e.into_inner().map(|i| i.downcast::<VaultError>()) {
+                Some(Ok(inner)) => *inner,
+                _ => unreachable!("checked above"),
+            }
+        }
+        other => other,
+    }
+}
+
 impl From<VaultError> for CliError {
     fn from(err: VaultError) -> Self {
         use ExitStatus::*;
+        let err = unwrap_io(err);
         if err.is_disk_full() {
             return CliError::new("disk_full", Storage, err.to_string()).hint(
                 "free space on the disk that holds the store (AVFS_HOME); nothing was changed",
+            );
+        }
+        if err.is_corruption() {
+            return CliError::new("store_corrupt", Storage, err.to_string()).hint(
+                "avfs wrote nothing to it; `avfs verify` lists the damage in a store it can open",
             );
         }
         let (code, status) = match &err {
@@ -111,7 +141,9 @@ impl From<VaultError> for CliError {
             VaultError::DirectoryNotEmpty(_) => ("directory_not_empty", Conflict),
             VaultError::InvalidName { .. } => ("invalid_name", Usage),
             VaultError::InvalidPath { .. } => ("invalid_path", Usage),
+            VaultError::PathTooLong { .. } => ("path_too_long", Usage),
             VaultError::InvalidMove(_) => ("invalid_move", Usage),
+            VaultError::NoMergeBase { .. } => ("no_merge_base", Conflict),
             VaultError::VersionNotFound { .. } => ("version_not_found", NotFound),
             VaultError::VersionDeleted { .. } => ("version_deleted", Conflict),
             VaultError::NothingToRevert(_) => ("nothing_to_revert", Conflict),
@@ -120,6 +152,11 @@ impl From<VaultError> for CliError {
             VaultError::InvalidQuery { .. } => ("invalid_query", Usage),
             VaultError::SchemaTooNew { .. } => ("schema_too_new", Storage),
             VaultError::Corrupt(_) => ("store_corrupt", Storage),
+            VaultError::InvalidPack(_) => ("remote_corrupt", Storage),
+            VaultError::RemoteNotFound(_) => ("remote_not_found", NotFound),
+            VaultError::RemoteExists(_) => ("remote_exists", Conflict),
+            VaultError::HeadMoved(_) => ("vault_changed", Conflict),
+            VaultError::ChunkUnavailable { .. } => ("remote_unreachable", Storage),
             VaultError::Sqlite(_) => ("storage_error", Storage),
             VaultError::Io(_) => ("io_error", Storage),
         };
@@ -128,6 +165,9 @@ impl From<VaultError> for CliError {
                 Some("see `avfs vault list`, or create it with `avfs vault create NAME`")
             }
             VaultError::CheckpointNotFound(_) => Some("see `avfs checkpoint list`"),
+            VaultError::RemoteNotFound(_) => Some(
+                "see `avfs remote list`, or add one with `avfs remote add NAME s3://BUCKET/PREFIX`",
+            ),
             VaultError::VersionNotFound { .. } => Some("see `avfs log PATH`"),
             VaultError::QuotaExceeded { .. } | VaultError::FileTooLarge { .. } => {
                 Some("nothing was changed; see `avfs quota show`, free space or raise the limit")
@@ -196,9 +236,22 @@ impl From<ProxyError> for CliError {
             ProxyError::EmptyCommand => {
                 CliError::new("usage_error", ExitStatus::Usage, err.to_string())
             }
+            ProxyError::InvalidWorkdir(_) => CliError::invalid_argument(err.to_string())
+                .hint("give --workdir (or the policy's \"workdir\") as an absolute path outside AVFS_HOME, e.g. /workspace"),
             ProxyError::PathRulesNeedOwnMount => CliError::invalid_argument(err.to_string())
                 .hint("drop --keep-mount, or use a policy without path rules"),
             ProxyError::Io(e) => CliError::new("io_error", ExitStatus::Storage, e.to_string()),
+            ProxyError::Merge { fork, source } => {
+                let inner = CliError::from(source);
+                let kept = match fork {
+                    Some(f) => format!("; the run's changes are kept in fork {f}"),
+                    None => String::new(),
+                };
+                CliError {
+                    message: format!("merging the run's changes failed: {}{kept}", inner.message),
+                    ..inner
+                }
+            }
         }
     }
 }

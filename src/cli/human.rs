@@ -31,6 +31,10 @@ pub fn mode_string(attr: &Attr) -> String {
         Kind::Dir => 'd',
         Kind::Symlink => 'l',
         Kind::File => '-',
+        Kind::Fifo => 'p',
+        Kind::Socket => 's',
+        Kind::CharDevice => 'c',
+        Kind::BlockDevice => 'b',
     };
     let mut s = String::with_capacity(10);
     s.push(kind);
@@ -75,7 +79,8 @@ pub fn paint(on: bool, code: &str, text: &str) -> String {
     }
 }
 
-/// A name for listings: directories get a trailing `/`, symlinks show their target.
+/// A name for listings: directories get a trailing `/`, symlinks show their
+/// target, device nodes their major and minor numbers.
 pub fn entry_name(name: &str, attr: &Attr) -> String {
     match attr.kind {
         Kind::Dir => format!("{name}/"),
@@ -83,6 +88,13 @@ pub fn entry_name(name: &str, attr: &Attr) -> String {
             "{name} -> {}",
             String::from_utf8_lossy(attr.target.as_deref().unwrap_or_default())
         ),
-        Kind::File => name.to_string(),
+        Kind::CharDevice | Kind::BlockDevice => {
+            format!(
+                "{name} ({}, {})",
+                nix::sys::stat::major(attr.rdev),
+                nix::sys::stat::minor(attr.rdev)
+            )
+        }
+        _ => name.to_string(),
     }
 }

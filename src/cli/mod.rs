@@ -5,6 +5,7 @@
 pub mod args;
 pub mod args_eco;
 pub mod args_ops;
+pub mod args_remote;
 mod cmd_audit;
 mod cmd_checkpoint;
 mod cmd_completions;
@@ -13,22 +14,29 @@ mod cmd_files;
 mod cmd_history;
 mod cmd_maint;
 mod cmd_mcp;
+mod cmd_merge;
 mod cmd_mount;
 mod cmd_policy;
 mod cmd_proxy;
 mod cmd_quota;
+mod cmd_remote;
 mod cmd_scan;
 pub mod cmd_schema;
 mod cmd_search;
 mod cmd_stats;
 mod cmd_transfer;
 mod cmd_vault;
+mod cmd_verify;
+mod credentials;
 pub mod error;
 mod human;
+mod slash;
 pub mod wire;
 pub mod wire_docs;
+pub mod wire_remote;
 
-use crate::vault::{Owner, Store, VaultPath};
+use crate::vault::reserve::Reserve;
+use crate::vault::{Owner, Store, VaultError, VaultPath};
 use args::{Cli, Command};
 use clap::Parser;
 use error::{CliError, CliResult, ExitStatus};
@@ -51,6 +59,39 @@ pub mod env {
     pub const HOME: &str = "HOME";
     /// Any value turns off colours in human output.
     pub const NO_COLOR: &str = "NO_COLOR";
+    /// S3 access key for remotes (with `AWS_SECRET_ACCESS_KEY`); never stored.
+    pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+    /// S3 secret key for remotes; never stored, journaled or passed to a run.
+    pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+    /// S3 session token for temporary credentials.
+    pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+    /// The profile of the shared credentials file to use [default: default].
+    pub const AWS_PROFILE: &str = "AWS_PROFILE";
+    /// The shared credentials file [default: ~/.aws/credentials].
+    pub const AWS_SHARED_CREDENTIALS_FILE: &str = "AWS_SHARED_CREDENTIALS_FILE";
+    /// Default region of new remotes.
+    pub const AWS_REGION: &str = "AWS_REGION";
+    /// Default region of new remotes, when `AWS_REGION` is unset.
+    pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+    /// Bytes of disk kept in reserve beside the store, released so that `rm`,
+    /// `gc`, `prune` and deletes still work on a full disk [default: 8 MiB; 0: none].
+    pub const AVFS_RESERVE_BYTES: &str = "AVFS_RESERVE_BYTES";
+}
+
+/// Disk kept in reserve beside the store unless `$AVFS_RESERVE_BYTES` says otherwise.
+const DEFAULT_RESERVE_BYTES: u64 = 8 << 20;
+
+/// Runs `op`, an operation that frees space; if it fails because the disk is
+/// full, releases the store's reserve and runs it once more (the failed try
+/// changed nothing: every mutation is one transaction).
+pub fn freeing<T>(
+    reserve: &Reserve,
+    mut op: impl FnMut() -> Result<T, VaultError>,
+) -> Result<T, VaultError> {
+    match op() {
+        Err(e) if e.is_disk_full() && reserve.release() => op(),
+        other => other,
+    }
 }
 
 /// The store setting that remembers `avfs vault use`.
@@ -96,6 +137,8 @@ pub struct Ctx {
     vault_flag: Option<String>,
     store: Option<Store>,
     store_dir: Option<PathBuf>,
+    /// Dead mounts the first sweep cleaned, for `avfs mounts` to report.
+    swept: Vec<PathBuf>,
 }
 
 impl Ctx {
@@ -113,9 +156,14 @@ impl Ctx {
             .mode(0o700)
             .create(&dir)
             .map_err(|e| CliError::host_io(&dir, e))?;
-        crate::mount::Registry::new(&dir).sweep(false);
+        self.swept = crate::mount::Registry::new(&dir).sweep(false);
         self.store_dir = Some(dir.clone());
         Ok(dir)
+    }
+
+    /// The dead mounts this command's first sweep cleaned (taken once).
+    pub fn take_swept(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.swept)
     }
 
     /// The owner stamped on what this process creates.
@@ -126,13 +174,31 @@ impl Ctx {
         }
     }
 
-    /// The open store, opening (and creating) it on first use.
+    /// The open store, opening (and creating) it on first use. Opening also
+    /// puts the disk reserve back in place when there is room for it.
     pub fn store(&mut self) -> CliResult<&mut Store> {
         if self.store.is_none() {
             let dir = self.store_dir()?;
             self.store = Some(Store::open(&dir.join("store.db"), self.owner())?);
+            // A full disk only means the reserve waits for a later command.
+            let _ = self.reserve()?.replenish();
         }
         Ok(self.store.as_mut().expect("opened above"))
+    }
+
+    /// The store's disk reserve (`store.db.reserve`, `$AVFS_RESERVE_BYTES` bytes).
+    pub fn reserve(&mut self) -> CliResult<Reserve> {
+        let dir = self.store_dir()?;
+        let size = match std::env::var(env::AVFS_RESERVE_BYTES) {
+            Ok(raw) if !raw.is_empty() => raw.parse::<u64>().map_err(|_| {
+                CliError::invalid_argument(format!(
+                    "{}={raw:?} is not a number of bytes",
+                    env::AVFS_RESERVE_BYTES
+                ))
+            })?,
+            _ => DEFAULT_RESERVE_BYTES,
+        };
+        Ok(Reserve::beside(&dir.join("store.db"), size))
     }
 
     /// The current vault name, if one is set.
@@ -205,6 +271,20 @@ pub fn vault_path(raw: &OsStr) -> CliResult<VaultPath> {
     Ok(VaultPath::parse(raw.as_bytes())?)
 }
 
+/// Parses a path argument naming something that exists in `vault`'s head;
+/// a trailing slash on a non-directory is `not_a_directory`.
+pub fn existing_path(ctx: &mut Ctx, vault: &str, raw: &OsStr) -> CliResult<VaultPath> {
+    let path = vault_path(raw)?;
+    if slash::names_dir(raw) {
+        let head = crate::vault::StateRef::Head {
+            vault: vault.to_string(),
+        };
+        ctx.store()?
+            .read(&head, |t| slash::check_existing(t, raw, &path))?;
+    }
+    Ok(path)
+}
+
 /// Runs avfs with the process's arguments; returns its exit status.
 pub fn main() -> ExitCode {
     let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -237,11 +317,22 @@ pub fn main() -> ExitCode {
             );
         }
     };
+    // Chunks a lazy clone left on its remote are fetched on first read, by
+    // any command and by mounts served from this process.
+    if let Ok(dir) = store_dir() {
+        crate::vault::lazy::set_chunk_source(std::sync::Arc::new(
+            crate::remote::source::RemoteChunks::new(
+                dir.join("store.db"),
+                Box::new(credentials::lookup),
+            ),
+        ));
+    }
     let mut ctx = Ctx {
         json: cli.json,
         vault_flag: cli.vault,
         store: None,
         store_dir: None,
+        swept: Vec::new(),
     };
     match dispatch(&mut ctx, cli.command) {
         Ok(Output::Doc { json, human }) => {
@@ -282,6 +373,7 @@ pub(crate) fn error_document(err: &CliError) -> Value {
             message: err.message.clone(),
             exit_status: err.status as u8,
             hint: err.hint.clone(),
+            merge: err.merge.clone(),
         },
     })
 }
@@ -327,13 +419,19 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Log(args) => cmd_history::log(ctx, args),
         Command::Checkout(args) => cmd_history::checkout(ctx, args),
         Command::Revert(args) => cmd_history::revert(ctx, args),
+        Command::Retention(args) => cmd_history::retention(ctx, args),
         Command::Quota(cmd) => cmd_quota::run(ctx, cmd),
         Command::Gc(args) => cmd_maint::gc(ctx, args),
         Command::Prune(args) => cmd_maint::prune(ctx, args),
         Command::Compact => cmd_maint::compact(ctx),
-        Command::Schema(args) => cmd_schema::run(ctx, args),
+        Command::Verify => cmd_verify::run(ctx),
         Command::Completions(args) => cmd_completions::completions(ctx, args),
         Command::Man(args) => cmd_completions::man(ctx, args),
+        Command::Remote(cmd) => cmd_remote::run(ctx, cmd),
+        Command::Push(args) => cmd_remote::push(ctx, args),
+        Command::Pull(args) => cmd_remote::pull(ctx, args),
+        Command::Clone(args) => cmd_remote::clone(ctx, args),
+        Command::Schema(args) => cmd_schema::run(ctx, args),
         Command::Mcp(args) => cmd_mcp::run(ctx, args),
     }
 }

@@ -4,7 +4,9 @@
 //! Paths are strings; a path that is not valid UTF-8 is shown lossily in
 //! `path` and given exactly, base64-encoded, in `path_b64`.
 
-use crate::vault::{Attr, Change, ChangeKind, Checkpoint, EntryState, VaultInfo, VaultPath};
+use crate::vault::{
+    Attr, Change, ChangeKind, Checkpoint, Conflict, EntryState, VaultInfo, VaultPath,
+};
 use base64::Engine;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -17,7 +19,7 @@ pub fn timestamp(ns: i64) -> String {
 }
 
 /// A path as it appears in JSON.
-#[derive(Serialize, JsonSchema, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WirePath {
     /// The path, lossy where not UTF-8.
     pub path: String,
@@ -70,12 +72,16 @@ fn lossy(bytes: &[u8]) -> String {
 
 /// An entry's kind, for the schema.
 #[derive(JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
 enum KindName {
     File,
     Dir,
     Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
 }
 
 /// A change's kind, for the schema.
@@ -154,7 +160,7 @@ impl WireVault {
 }
 
 /// A checkpoint.
-#[derive(Serialize, JsonSchema, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WireCheckpoint {
     pub name: String,
     pub vault: String,
@@ -176,7 +182,7 @@ impl From<&Checkpoint> for WireCheckpoint {
 }
 
 /// One side of a change.
-#[derive(Serialize, JsonSchema, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WireSide {
     #[schemars(with = "KindName")]
     pub kind: &'static str,
@@ -199,7 +205,7 @@ impl From<&EntryState> for WireSide {
 }
 
 /// One changed path.
-#[derive(Serialize, JsonSchema, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WireChange {
     #[serde(flatten)]
     pub path: WirePath,
@@ -231,7 +237,7 @@ impl From<&Change> for WireChange {
 }
 
 /// Counts per change kind.
-#[derive(Serialize, JsonSchema, Debug, Default)]
+#[derive(Serialize, JsonSchema, Debug, Default, Clone)]
 pub struct WireSummary {
     pub added: usize,
     pub modified: usize,
@@ -254,5 +260,46 @@ impl WireSummary {
             s.total += 1;
         }
         s
+    }
+}
+
+/// Why a merge could not settle a path, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ConflictName {
+    Content,
+    AddAdd,
+    ModifyDelete,
+    Type,
+    Mode,
+}
+
+/// One path a merge could not settle by itself.
+#[derive(Serialize, JsonSchema, Debug, Clone)]
+pub struct WireConflict {
+    /// The path.
+    #[serde(flatten)]
+    pub path: WirePath,
+    /// `content`, `add_add`, `modify_delete`, `type` or `mode`.
+    #[schemars(with = "ConflictName")]
+    pub kind: &'static str,
+    /// The merge base's side (null: nothing there).
+    pub base: Option<WireSide>,
+    /// The target's side (the vault).
+    pub ours: Option<WireSide>,
+    /// The source's side (the run or fork).
+    pub theirs: Option<WireSide>,
+}
+
+impl From<&Conflict> for WireConflict {
+    fn from(c: &Conflict) -> Self {
+        Self {
+            path: WirePath::from_path(&c.path),
+            kind: c.kind.as_str(),
+            base: c.base.as_ref().map(WireSide::from),
+            ours: c.ours.as_ref().map(WireSide::from),
+            theirs: c.theirs.as_ref().map(WireSide::from),
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! Invariant: every document a command prints is one of these types, so the
 //! checked-in schemas cannot drift from the output (tests/cli_schema.rs).
 
-use super::wire::{WireChange, WireCheckpoint, WireEntry, WirePath, WireSummary, WireVault};
+use super::wire::{
+    WireChange, WireCheckpoint, WireConflict, WireEntry, WirePath, WireSummary, WireVault,
+};
 use crate::vault::VaultPath;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -76,6 +78,126 @@ pub struct ErrorBody {
     /// Something useful to try, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// `merge_conflict` only: the merge that was refused (`status: "conflict"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge: Option<Box<MergeDoc>>,
+}
+
+/// How a merge went.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum MergeStatusName {
+    UpToDate,
+    FastForward,
+    Merged,
+    Conflict,
+}
+
+/// What a merge does with conflicting paths.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum OnConflictName {
+    Keep,
+    Ours,
+    Theirs,
+}
+
+/// `vault merge` (also the `merge` of a `merge_conflict` error).
+#[derive(Serialize, JsonSchema, Debug, Clone)]
+pub struct MergeDoc {
+    /// The vault merged from.
+    pub source: String,
+    /// The vault merged into.
+    pub target: String,
+    /// `up_to_date`, `fast_forward`, `merged` or `conflict`.
+    #[schemars(with = "MergeStatusName")]
+    pub status: &'static str,
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// `keep`, `ours` or `theirs`.
+    #[schemars(with = "OnConflictName")]
+    pub on_conflict: &'static str,
+    /// The checkpoint of the target kept just before the merge, or null.
+    pub checkpoint: Option<WireCheckpoint>,
+    /// What the merge changed (would change) in the target.
+    pub changes: Vec<WireChange>,
+    /// Counts per change kind.
+    pub summary: WireSummary,
+    /// Paths both sides changed differently.
+    pub conflicts: Vec<WireConflict>,
+}
+
+/// What `verify` checked.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct VerifyChecked {
+    /// Chunks hashed.
+    pub chunks: u64,
+    /// Chunk bytes hashed.
+    pub bytes: u64,
+    /// Contents checked against their chunk lists.
+    pub contents: u64,
+    /// Layers checked.
+    pub layers: u64,
+}
+
+/// A vault path a fault reaches.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct VerifyPath {
+    /// The vault.
+    pub vault: String,
+    /// The checkpoint, or null for the head.
+    pub checkpoint: Option<String>,
+    /// The path.
+    #[serde(flatten)]
+    pub path: WirePath,
+    /// The version whose bytes it reaches, or null for the file as it is in that state.
+    pub version: Option<u64>,
+}
+
+/// One fault `verify` found.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct VerifyFault {
+    /// `integrity`, `chunk_hash_mismatch`, `chunk_missing`, ... (docs/json.md, "Verify").
+    pub kind: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// The chunk, or null.
+    pub chunk: Option<i64>,
+    /// The content hash, or null.
+    pub content: Option<String>,
+    /// Vault paths whose bytes it reaches (at most 100).
+    pub paths: Vec<VerifyPath>,
+}
+
+/// The code of a damaged store.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum VerifyCode {
+    StoreCorrupt,
+}
+
+/// `verify`.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct VerifyDoc {
+    /// No fault found.
+    pub intact: bool,
+    /// null when intact, else `store_corrupt`.
+    #[schemars(with = "Option<VerifyCode>")]
+    pub code: Option<&'static str>,
+    /// What was checked.
+    pub checked: VerifyChecked,
+    /// What is wrong.
+    pub faults: Vec<VerifyFault>,
+}
+
+/// `retention`.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct RetentionDoc {
+    /// Versions each file keeps, or null: every version.
+    pub keep_versions: Option<u64>,
 }
 
 /// `vault create`, `vault info`, `vault fork`.
@@ -185,6 +307,8 @@ pub struct WireCounts {
     pub symlinks: u64,
     /// Extra names of hard-linked files.
     pub hard_links: u64,
+    /// Fifos, sockets and device nodes.
+    pub special: u64,
     /// File bytes.
     pub bytes: u64,
     /// What was left out, and why.
@@ -874,4 +998,20 @@ pub struct RunDoc {
     pub violations: Vec<RunViolation>,
     /// More violations happened than are listed.
     pub violations_truncated: bool,
+    /// How the run's attempt went into the vault (`up_to_date`, `fast_forward`,
+    /// `merged`, `conflict`); null when there was none (denied, `--keep-mount`).
+    #[schemars(with = "Option<MergeStatusName>")]
+    pub merge: Option<&'static str>,
+    /// The conflict policy in force: `keep`, `ours` or `theirs`.
+    #[schemars(with = "OnConflictName")]
+    pub on_conflict: &'static str,
+    /// Paths the vault changed differently during the run.
+    pub conflicts: Vec<WireConflict>,
+    /// With `merge: "conflict"`, the fork that keeps the run's changes; else null.
+    pub fork: Option<String>,
+    /// Where the vault appeared inside the run's mount namespace; null without one.
+    pub workdir: Option<String>,
+    /// Only after a push (`--push`, or the policy's `remote.push: after_run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<super::wire_remote::RunPush>,
 }

@@ -24,12 +24,18 @@ pub fn errno(err: &VaultError) -> Errno {
         | VaultError::InvalidQuery { .. } => Errno::EINVAL,
         VaultError::IsADirectory(_) => Errno::EISDIR,
         VaultError::DirectoryNotEmpty(_) => Errno::ENOTEMPTY,
-        VaultError::InvalidPath { reason, .. } if reason.contains("longer") => Errno::ENAMETOOLONG,
+        VaultError::PathTooLong { .. } => Errno::ENAMETOOLONG,
         VaultError::InvalidPath { .. }
         | VaultError::InvalidName { .. }
-        | VaultError::InvalidMove(_) => Errno::EINVAL,
+        | VaultError::InvalidMove(_)
+        | VaultError::NoMergeBase { .. } => Errno::EINVAL,
         VaultError::SchemaTooNew { .. }
         | VaultError::Corrupt(_)
+        | VaultError::InvalidPack(_)
+        | VaultError::RemoteNotFound(_)
+        | VaultError::RemoteExists(_)
+        | VaultError::HeadMoved(_)
+        | VaultError::ChunkUnavailable { .. }
         | VaultError::Sqlite(_)
         | VaultError::Io(_) => {
             // The caller only sees EIO: keep the cause in the mount's log.

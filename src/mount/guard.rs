@@ -75,6 +75,22 @@ impl PathGuard {
         Err(Errno::EACCES)
     }
 
+    /// Allows linking the file at `path` to a new name when the rules let the
+    /// caller read it (a link would otherwise carry a denied file out, e.g.
+    /// through `export`); else records a `link` violation and answers `EACCES`.
+    pub fn check_link(&self, path: &VaultPath) -> Result<(), Errno> {
+        let decision = self.policy.decide_path(&path.display_lossy(), Op::Read);
+        if decision.allowed {
+            return Ok(());
+        }
+        self.record(Violation {
+            path: path.clone(),
+            op: Op::Link,
+            rule: decision.rule.map(|r| r.glob),
+        });
+        Err(Errno::EACCES)
+    }
+
     /// Adds violations found elsewhere (another guard's), as if refused here.
     pub fn record_all(&self, violations: Vec<Violation>) {
         for v in violations {

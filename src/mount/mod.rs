@@ -1,18 +1,30 @@
 //! The FUSE mount: a vault (or a checkpoint of it) as a real directory.
 //!
-//! `fs` translates kernel requests onto vault operations, `session` serves one
-//! mount in the current process, `registry` records live mounts and cleans up
-//! after dead ones. Nothing here knows about the CLI.
+//! `fs` adapts kernel requests to `VaultFs` (`vaultfs`), whose operations live
+//! in `ops` (names, attributes) and `io` (file data) over the open-file table
+//! (`open_files`) and the commit policy (`commit`); `fault` keeps one failing
+//! request from taking the mount down. `session` serves one mount in the
+//! current process, `registry` records live mounts and cleans up after dead
+//! ones. Nothing here knows about the CLI.
 
+mod attr;
+mod commit;
 pub mod errno;
 pub mod error;
+pub mod fault;
 pub mod fs;
 pub mod guard;
+mod io;
+mod open_files;
+mod ops;
+mod owner;
 pub mod registry;
 pub mod session;
+pub mod vaultfs;
 
+pub use commit::{BATCH_MAX_AGE, Finisher, SPILL_AT, Sharing};
 pub use error::MountError;
-pub use fs::{MountTarget, SessionStats, VaultFs};
 pub use guard::{PathGuard, Violation};
 pub use registry::{MountRecord, Registry};
 pub use session::{LiveMount, MountRequest, preflight, serve};
+pub use vaultfs::{MountTarget, SessionStats, VaultFs};

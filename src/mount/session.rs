@@ -1,10 +1,11 @@
 //! Serving one mount in this process: checks, mounting, signal handling,
 //! and the clean-up that runs however the session ends.
 
+use super::commit::{BATCH_MAX_AGE, Finisher, Sharing};
 use super::error::MountError;
-use super::fs::{BATCH_MAX_AGE, Finisher, MountTarget, SessionStats, VaultFs};
 use super::guard::PathGuard;
 use super::registry::{MountRecord, Registry, is_fuse_mounted, unmount};
+use super::vaultfs::{MountTarget, SessionStats, VaultFs};
 use crate::vault::{Op, Owner, Store, now_ns};
 use fuser::{Config, MountOption, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
@@ -23,6 +24,8 @@ pub struct MountRequest {
     pub target: MountTarget,
     /// Where to show it.
     pub mountpoint: PathBuf,
+    /// Let other users in (`allow_other`); the kernel still checks permissions.
+    pub allow_other: bool,
 }
 
 /// Checks a mount point before anything is mounted; returns its absolute path.
@@ -55,7 +58,7 @@ pub fn preflight(mountpoint: &Path) -> Result<PathBuf, MountError> {
     Ok(absolute)
 }
 
-fn config(target: &MountTarget) -> Config {
+fn config(target: &MountTarget, allow_other: bool) -> Config {
     let mut options = vec![
         MountOption::FSName(format!("avfs:{}", target.vault)),
         MountOption::Subtype("avfs".into()),
@@ -70,7 +73,13 @@ fn config(target: &MountTarget) -> Config {
     });
     let mut config = Config::default();
     config.mount_options = options;
-    config.acl = SessionACL::Owner;
+    // Others (an agent running as its own uid) only when asked: permission
+    // checks stay the kernel's (DefaultPermissions) either way.
+    config.acl = if allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
     config.n_threads = Some(2);
     config
 }
@@ -85,29 +94,54 @@ pub struct LiveMount {
 }
 
 impl LiveMount {
-    /// Mounts `request` and serves it on background threads; `guard`, when
-    /// given, enforces a policy's path rules on every operation.
+    /// Mounts `request` and serves it on background threads, shared with
+    /// other users of the store (`avfs mount`); `guard`, when given, enforces
+    /// a policy's path rules on every operation.
     pub fn start(
         request: &MountRequest,
         guard: Option<Arc<PathGuard>>,
     ) -> Result<Self, MountError> {
+        Self::start_as(request, guard, Sharing::Shared)
+    }
+
+    /// As [`LiveMount::start`], for a mount that nothing else reads or
+    /// changes until it stops (a proxy run's own): commits are grouped and
+    /// the kernel caches for long (see [`Sharing::Private`]). What it wrote
+    /// reaches other processes when it stops, or when a program in it fsyncs.
+    pub fn start_private(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+    ) -> Result<Self, MountError> {
+        Self::start_as(request, guard, Sharing::Private)
+    }
+
+    fn start_as(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+        sharing: Sharing,
+    ) -> Result<Self, MountError> {
         let mountpoint = preflight(&request.mountpoint)?;
         let mut store = Store::open(&request.store_dir.join("store.db"), request.owner)?;
         store.read(&request.target.state(), |_| Ok(()))?;
-        let mut fs = VaultFs::new(store, request.target.clone(), &request.store_dir);
+        let mut fs =
+            VaultFs::new(store, request.target.clone(), &request.store_dir).with_sharing(sharing);
         if let Some(guard) = guard {
             fs = fs.with_guard(guard);
         }
         let finisher = fs.finisher();
-        let session =
-            Session::new(fs, &mountpoint, &config(&request.target)).map_err(|e| {
-                match e.raw_os_error() {
-                    Some(nix::libc::ENODEV) | Some(nix::libc::ENOENT) => {
-                        MountError::FuseUnavailable(e.to_string())
-                    }
-                    _ => MountError::Io(e),
-                }
-            })?;
+        let kernel = fs.kernel_slot();
+        let session = Session::new(
+            fs,
+            &mountpoint,
+            &config(&request.target, request.allow_other),
+        )
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ENODEV) | Some(nix::libc::ENOENT) => {
+                MountError::FuseUnavailable(e.to_string())
+            }
+            _ => MountError::Io(e),
+        })?;
+        let _ = kernel.set(session.notifier());
         let registry = Registry::new(&request.store_dir);
         let record = MountRecord {
             mountpoint: mountpoint.clone(),

@@ -4,12 +4,13 @@
 //! Depends only on serde, serde_json and globset: no CLI, no store.
 
 pub mod error;
+pub mod limits;
 pub mod matcher;
 pub mod model;
 
 pub use error::PolicyError;
 pub use matcher::{CommandDecision, PathDecision, PathRuleRef, Policy};
 pub use model::{
-    ByteSize, CheckpointMode, CommandGlob, CommandRules, DurationSpec, EnvName, EnvRules, Op,
-    PathGlob, PathRule, PolicySpec, RollupDir,
+    ByteSize, CheckpointMode, CommandGlob, CommandRules, ConflictPolicy, DurationSpec, EnvName,
+    EnvRules, Op, PathGlob, PathRule, PolicySpec, RollupDir,
 };

@@ -44,6 +44,35 @@ pub struct PolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Vec<String>>")]
     pub rollup: Option<Vec<RollupDir>>,
+    /// What a run's merge does with paths the vault changed differently meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_conflict: Option<ConflictPolicy>,
+    /// The absolute path the vault appears at inside a run (default `/workspace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Which remote the vault is pushed to around runs, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteRule>,
+}
+
+/// A remote to push the vault to after each run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteRule {
+    /// The remote's name (`avfs remote add NAME ...`).
+    pub name: String,
+    /// When to push.
+    pub push: PushWhen,
+}
+
+/// When a run pushes its vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PushWhen {
+    /// After every run that was allowed to start.
+    AfterRun,
+    /// Never by itself (`proxy exec --push` still pushes).
+    Never,
 }
 
 /// Command allow and deny globs.
@@ -116,6 +145,18 @@ enum OpName {
     Delete,
 }
 
+/// What a run's merge does with conflicting paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictPolicy {
+    /// Apply nothing of the run; keep its changes as a fork named after it.
+    Keep,
+    /// Conflicting paths keep the vault's version.
+    Ours,
+    /// Conflicting paths take the run's version.
+    Theirs,
+}
+
 /// An operation on a vault path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -128,10 +169,14 @@ pub enum Op {
     Create,
     /// Removing a path.
     Delete,
+    /// Giving an existing file another name (a hard link). Not an operation a
+    /// rule grants: it needs the rights of reading the file linked, and is
+    /// only named in violations.
+    Link,
 }
 
 impl Op {
-    /// Every operation.
+    /// Every operation a rule can grant.
     pub const ALL: [Op; 4] = [Op::Read, Op::Write, Op::Create, Op::Delete];
 
     /// The operation's name in a policy.
@@ -141,6 +186,7 @@ impl Op {
             Op::Write => "write",
             Op::Create => "create",
             Op::Delete => "delete",
+            Op::Link => "link",
         }
     }
 }
@@ -222,6 +268,9 @@ impl TryFrom<String> for PathGlob {
             trimmed.to_string()
         };
         compile_glob(&normalized, true)?;
+        if let Some(why) = never_matches(&normalized) {
+            return Err(format!("glob {s:?} can never match: {why}"));
+        }
         Ok(Self(normalized))
     }
 }
@@ -232,9 +281,43 @@ impl From<PathGlob> for String {
     }
 }
 
+/// Longest name in a vault path (the store's `NAME_MAX`, as on Linux).
+const NAME_MAX: usize = 255;
+
+/// Why a vault-path glob (leading `/` already dropped) can match no path, if
+/// it cannot: vault paths are normalized (no empty, `.` or `..` components),
+/// never leave the vault, hold no NUL and have names of at most 255 bytes.
+fn never_matches(glob: &str) -> Option<&'static str> {
+    for component in glob.split('/') {
+        match component {
+            "" => return Some("vault paths have no empty components (no '//', no trailing '/')"),
+            "." | ".." => {
+                return Some(
+                    "vault paths are normalized: no '.' or '..', nothing outside the vault",
+                );
+            }
+            c if c.len() > NAME_MAX && !c.contains(['*', '?', '[', '{']) => {
+                return Some("a name is longer than 255 bytes");
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn compile_glob(s: &str, literal_separator: bool) -> Result<globset::Glob, String> {
     if s.is_empty() {
         return Err("empty glob".to_string());
+    }
+    if s.len() > super::limits::MAX_GLOB_BYTES {
+        return Err(format!(
+            "a glob of {} bytes; at most {} are allowed",
+            s.len(),
+            super::limits::MAX_GLOB_BYTES
+        ));
+    }
+    if s.contains('\0') {
+        return Err("a glob with a NUL byte can never match".to_string());
     }
     globset::GlobBuilder::new(s)
         .literal_separator(literal_separator)
@@ -416,10 +499,10 @@ impl From<ByteSize> for String {
 
 impl PolicySpec {
     /// Parses and validates a policy document; errors name the bad field.
+    /// Refuses documents over [`MAX_POLICY_BYTES`](super::limits::MAX_POLICY_BYTES)
+    /// and objects with a repeated key.
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| PolicyError::new("", format!("not valid JSON: {e}")))?;
-        Self::from_value(value)
+        Self::from_value(super::limits::parse_strict(text)?)
     }
 
     /// Validates an already-parsed JSON value as a policy document.
@@ -427,14 +510,21 @@ impl PolicySpec {
         if !value.is_object() {
             return Err(PolicyError::new("", "a policy must be a JSON object"));
         }
+        super::limits::check_counts(&value)?;
         let spec: PolicySpec = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };
             PolicyError::new(path, e.into_inner().to_string())
         })?;
         if let Some(env) = &spec.env {
-            for key in env.set.keys() {
+            for (key, value) in &env.set {
                 check_env_name(key).map_err(|m| PolicyError::new(format!("env.set.{key}"), m))?;
+                if value.contains('\0') {
+                    return Err(PolicyError::new(
+                        format!("env.set.{key}"),
+                        "the value contains a NUL byte, which no environment can hold",
+                    ));
+                }
             }
         }
         Ok(spec)

@@ -44,6 +44,8 @@ pub struct ChildSpec {
     pub grace: Duration,
     /// Bytes kept per output stream.
     pub output_limit: u64,
+    /// The private mount namespace to run in (it sets the directory too), if any.
+    pub namespace: Option<super::namespace::Namespace>,
 }
 
 /// The program could not be started.
@@ -96,17 +98,23 @@ pub fn run(spec: &ChildSpec, stop: &Receiver<Signal>) -> ChildOutcome {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    // SAFETY: sigprocmask and prctl are async-signal-safe system calls that
-    // touch no memory of the parent.
+    let namespace = spec.namespace.clone();
+    // SAFETY: sigprocmask, prctl, unshare, mount and chdir are async-signal-safe
+    // system calls; the namespace's paths were made C strings before the fork,
+    // so nothing allocates.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             // avfs blocks its stop signals (see `signals`); the command must not
             // inherit that, or SIGTERM could never stop it.
             nix::sys::signal::SigSet::empty()
                 .thread_set_mask()
                 .map_err(std::io::Error::from)?;
             // If avfs is killed outright, its direct child goes with it.
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            match &namespace {
+                Some(ns) => ns.enter().map_err(std::io::Error::from),
+                None => Ok(()),
+            }
         });
     }
     let mut child = match command.spawn() {

@@ -14,12 +14,23 @@ pub enum ProxyError {
     /// Path rules are enforced only by a mount this run owns.
     #[error("a policy with path rules cannot be enforced in a shared mount")]
     PathRulesNeedOwnMount,
+    /// The `--workdir` (or policy `workdir`) cannot be used.
+    #[error("invalid workdir {0}")]
+    InvalidWorkdir(String),
     /// The store, the vault or the working directory.
     #[error(transparent)]
     Vault(#[from] VaultError),
     /// Mounting or unmounting the vault.
     #[error(transparent)]
     Mount(#[from] MountError),
+    /// Merging the run's attempt failed; its changes are kept in `fork`.
+    #[error("{source}; the run's changes are kept in fork {}", fork.as_deref().unwrap_or("(none)"))]
+    Merge {
+        /// The fork holding the run's changes, if it had any.
+        fork: Option<String>,
+        /// Why the merge failed.
+        source: VaultError,
+    },
     /// Preparing the run's private directory.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -71,15 +71,58 @@ pub struct WriteBack {
 
 /// A host I/O error that names the host path.
 pub fn host_err(path: &Path, err: io::Error) -> VaultError {
-    VaultError::Io(io::Error::new(
-        err.kind(),
-        format!("{}: {err}", path.display()),
-    ))
+    match VaultError::from(err) {
+        VaultError::Io(err) => VaultError::Io(io::Error::new(
+            err.kind(),
+            format!("{}: {err}", path.display()),
+        )),
+        // A damaged chunk read while copying out stays a store error.
+        other => other.at_path(&path.display()),
+    }
 }
 
 /// Nanoseconds since the epoch of a host file's mtime.
 pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
     meta.mtime() * 1_000_000_000 + meta.mtime_nsec()
+}
+
+/// The vault kind and device number of a host fifo, socket or device node.
+pub fn special_of(meta: &fs::Metadata) -> Option<(Kind, u64)> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let kind = if t.is_fifo() {
+        Kind::Fifo
+    } else if t.is_socket() {
+        Kind::Socket
+    } else if t.is_char_device() {
+        Kind::CharDevice
+    } else if t.is_block_device() {
+        Kind::BlockDevice
+    } else {
+        return None;
+    };
+    Some((kind, meta.rdev()))
+}
+
+/// Makes a fifo or device node on the host (`mknod`, which needs root for
+/// devices). A socket's name is not made: without its listener it means nothing.
+pub fn make_special(path: &Path, attr: &Attr) -> io::Result<()> {
+    use nix::sys::stat::{Mode, SFlag, mknod};
+    let kind = match attr.kind {
+        Kind::Fifo => SFlag::S_IFIFO,
+        Kind::CharDevice => SFlag::S_IFCHR,
+        Kind::BlockDevice => SFlag::S_IFBLK,
+        _ => return Err(io::Error::from(io::ErrorKind::Unsupported)),
+    };
+    mknod(
+        path,
+        kind,
+        Mode::from_bits_truncate(attr.mode & 0o7777),
+        attr.rdev as _,
+    )
+    .map_err(io::Error::from)?;
+    // mknod applies the umask: set the mode the vault holds.
+    fs::set_permissions(path, fs::Permissions::from_mode(attr.mode & 0o7777))
 }
 
 /// Sets a host path's atime and mtime without following a symlink.
@@ -162,6 +205,9 @@ impl Materialized {
                         drop(file);
                         set_times(&out, attr.mtime_ns).map_err(io_err)?;
                     }
+                    // Fifos, sockets and devices stay out of the copy, and so
+                    // out of the write-back: a run without FUSE leaves them as they are.
+                    _ => continue,
                 }
                 written.insert(path, written_of(&attr));
             }
@@ -372,6 +418,7 @@ fn create(w: &TreeWriter<'_>, path: &VaultPath, f: &Found, kind: Kind) -> Result
             let (content, size) = store_file(w, f)?;
             NewNode::file(content, size, mode)
         }
+        special => NewNode::special(special, mode, f.meta.rdev()),
     };
     // A path replaced by another kind was removed above (if allowed); if it
     // is still there, the removal was refused and so is this.
@@ -417,7 +464,7 @@ fn update(
             let target = read_link(f)?;
             (Some(&target) != before.target.as_ref(), None)
         }
-        Kind::Dir => (false, None),
+        _ => (false, None),
     };
     let mode_changed = before.kind != Kind::Symlink && mode != before.mode;
     if !content_changed && !mode_changed {
@@ -452,7 +499,7 @@ fn update(
                 )?;
                 return Ok(Update::Applied);
             }
-            Kind::Dir => {}
+            _ => {}
         }
     }
     let mtime = (before.kind == Kind::File).then_some(mtime);

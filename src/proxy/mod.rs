@@ -4,11 +4,13 @@
 //! the command in its own process group with a timeout, take the vault down
 //! again, diff, journal. Knows nothing of the CLI: the report is plain data.
 
+pub mod attempt;
 pub mod checkpoint;
 pub mod child;
 pub mod env;
 pub mod error;
 pub mod materialize;
+pub mod namespace;
 pub mod output;
 pub mod rollup;
 pub mod run;

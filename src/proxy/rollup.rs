@@ -122,6 +122,7 @@ mod tests {
             size,
             content: None,
             target: None,
+            rdev: 0,
         })
     }
 

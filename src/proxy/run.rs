@@ -1,15 +1,26 @@
-//! One proxied run, start to end: decide, checkpoint, mount (or copy out),
-//! run, unmount (or write back), diff, journal.
+//! One proxied run, start to end: decide, fork the attempt, mount it (or copy
+//! it out), run, unmount (or write back), diff the attempt, merge it into the
+//! vault (checkpoint first), journal.
+//!
+//! A run works in its own attempt (a hidden O(1) fork of the vault's head as
+//! it was at the start), so its `changes` are exactly its own and runs at once
+//! do not share a writable layer. A `--keep-mount` run shares a live mount
+//! and is not an attempt: it checkpoints before and diffs after, as before.
 
+use super::attempt;
 use super::checkpoint;
 use super::child::{self, ChildOutcome, ChildSpec};
 use super::env;
 use super::error::ProxyError;
 use super::materialize::{Materialized, host_path};
+use super::namespace::{self, Namespace};
 use crate::mount::registry::{is_fuse_mounted, pid_alive};
 use crate::mount::{LiveMount, MountError, MountRequest, MountTarget, PathGuard, Violation};
-use crate::policy::{CheckpointMode, CommandDecision, Policy};
-use crate::vault::{Change, Checkpoint, Op, Owner, StateRef, Store, VaultPath};
+use crate::policy::{CheckpointMode, CommandDecision, ConflictPolicy, Policy};
+use crate::vault::{
+    Change, Checkpoint, Conflict, MergeCheckpoint, MergeRequest, MergeStatus, OnConflict, Op,
+    Owner, StateRef, Store, VaultPath,
+};
 use nix::sys::signal::Signal;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -23,6 +34,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 /// Bytes of output kept per stream when nothing sets a limit.
 pub const DEFAULT_OUTPUT_LIMIT: u64 = 1 << 20;
+/// The status avfs exits with when a run's changes conflict and are kept as a fork.
+pub const CONFLICT_STATUS: i32 = 4;
 
 /// How the caller wants the vault presented to the command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +120,10 @@ pub struct RunRequest {
     pub existing_mount: Option<PathBuf>,
     /// Automatic run checkpoints kept per vault.
     pub keep_checkpoints: usize,
+    /// What the merge does with conflicts [default: the policy's, else keep].
+    pub on_conflict: Option<OnConflict>,
+    /// Where the vault appears inside the run [default: the policy's, else `/workspace`].
+    pub workdir: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -128,7 +145,8 @@ pub struct RunReport {
     pub decision: CommandDecision,
     /// Where the policy came from.
     pub policy_source: PolicySource,
-    /// The checkpoint kept from before the run.
+    /// The checkpoint kept of the vault just before the run's changes were
+    /// applied (before the run, with `--keep-mount`).
     pub checkpoint: Option<Checkpoint>,
     /// How the command ended; `None` when it was denied.
     pub outcome: Option<ChildOutcome>,
@@ -138,12 +156,27 @@ pub struct RunReport {
     pub violations: Vec<Violation>,
     /// More were refused than listed.
     pub violations_truncated: bool,
+    /// How the run's attempt was merged; `None` when there was none (denied, `--keep-mount`).
+    pub merge: Option<MergeStatus>,
+    /// The conflict policy in force.
+    pub on_conflict: OnConflict,
+    /// Paths the vault changed differently during the run.
+    pub conflicts: Vec<Conflict>,
+    /// The fork that keeps the run's changes when they were not applied.
+    pub fork: Option<String>,
+    /// Where the vault appeared inside the run's mount namespace; `None` when
+    /// the run had none (not root, or `--keep-mount`).
+    pub workdir: Option<PathBuf>,
 }
 
 impl RunReport {
-    /// The status avfs exits with: the child's own, else 124 timed out, 126
-    /// denied or not executable, 127 not found, 128 + N for signal N.
+    /// The status avfs exits with: 4 when the run's changes conflicted and
+    /// were kept aside; else the child's own, 124 timed out, 126 denied or not
+    /// executable, 127 not found, 128 + N for signal N.
     pub fn exit_status(&self) -> i32 {
+        if self.merge == Some(MergeStatus::Conflict) {
+            return CONFLICT_STATUS;
+        }
         let Some(outcome) = &self.outcome else {
             return 126;
         };
@@ -164,7 +197,7 @@ impl RunReport {
     }
 }
 
-/// The base of a run's diff: a checkpoint kept for the user, or a temporary one.
+/// The base of a shared-mount run's diff: a checkpoint kept for the user, or a temporary one.
 struct Base {
     checkpoint: Checkpoint,
     keep: bool,
@@ -185,6 +218,14 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     let spec = req.policy.spec();
     let path_rules_present = spec.paths.is_some();
     let decision = req.policy.decide_command(&req.argv);
+    let on_conflict = req
+        .on_conflict
+        .or(spec.on_conflict.map(|p| match p {
+            ConflictPolicy::Keep => OnConflict::Keep,
+            ConflictPolicy::Ours => OnConflict::Ours,
+            ConflictPolicy::Theirs => OnConflict::Theirs,
+        }))
+        .unwrap_or(OnConflict::Keep);
     let mut report = RunReport {
         vault: req.vault.clone(),
         argv: req.argv.clone(),
@@ -199,6 +240,11 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         changes: Vec::new(),
         violations: Vec::new(),
         violations_truncated: false,
+        merge: None,
+        on_conflict,
+        conflicts: Vec::new(),
+        fork: None,
+        workdir: None,
     };
     if !report.decision.allowed {
         journal(&mut store, &report);
@@ -222,26 +268,44 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         &req.vault,
         req.keep_checkpoints.saturating_sub(1),
     )?;
-    // A read-only run changes nothing, so it needs no base unless one is kept.
-    let base = if keep || !req.readonly {
-        let message = command_line(&req.argv);
-        Some(Base {
-            checkpoint: checkpoint::take(&mut store, &req.vault, &message)?,
-            keep,
-        })
-    } else {
-        None
-    };
-    report.checkpoint = base
-        .as_ref()
-        .filter(|b| b.keep)
-        .map(|b| b.checkpoint.clone());
 
     let guard = Arc::new(PathGuard::new(req.policy.clone()));
+    // A run of its own gets the vault at one stable path in a private mount
+    // namespace (as root; not yet through a user namespace for other users).
+    let workdir = match req.existing_mount {
+        None if namespace::available() => {
+            let wanted = req
+                .workdir
+                .clone()
+                .or(spec.workdir.as_ref().map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
+            Some(check_workdir(&wanted, &req.store_dir)?)
+        }
+        _ => None,
+    };
+    report.workdir = workdir.clone();
+    let mut hide = vec![std::fs::canonicalize(&req.store_dir)?];
+    if let Some((_, home)) = req.caller_env.iter().find(|(k, _)| k == "AVFS_HOME")
+        && let Ok(home) = std::fs::canonicalize(home)
+        && !hide.contains(&home)
+    {
+        hide.push(home);
+    }
     let child_spec = |dir: &Path| ChildSpec {
         argv: req.argv.clone(),
         cwd: host_path(dir, &req.cwd),
-        env: env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env),
+        env: {
+            let mut env = env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env);
+            if let Some(w) = &workdir {
+                env.retain(|(k, _)| k != "AVFS_HOME" && k != "AVFS_WORKSPACE");
+                env.push(("AVFS_WORKSPACE".into(), w.clone().into_os_string()));
+                env.sort();
+            }
+            env
+        },
+        namespace: workdir
+            .as_ref()
+            .and_then(|w| Namespace::new(dir, w, &host_path(w, &req.cwd), &hide).ok()),
         // As with timeout(1), a zero timeout means none.
         timeout: Some(
             req.timeout
@@ -259,7 +323,116 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
             .unwrap_or(DEFAULT_OUTPUT_LIMIT),
     };
 
-    let ran = run_in_mode(req, &mut store, &guard, stop, &child_spec, &mut report);
+    if req.existing_mount.is_some() {
+        shared_run(
+            req,
+            &mut store,
+            keep,
+            &guard,
+            stop,
+            &child_spec,
+            &mut report,
+        )?;
+    } else {
+        attempt_run(
+            req,
+            &mut store,
+            keep,
+            &guard,
+            stop,
+            &child_spec,
+            &mut report,
+        )?;
+    }
+    if path_rules_present {
+        report.path_rules = match report.mode {
+            RunMode::Fuse => PathRules::Enforced,
+            RunMode::Materialize => PathRules::WriteBack,
+        };
+    }
+    (report.violations, report.violations_truncated) = guard.violations();
+    journal(&mut store, &report);
+    Ok(report)
+}
+
+/// A run in its own attempt: fork, run there, diff the attempt, merge it.
+fn attempt_run(
+    req: &RunRequest,
+    store: &mut Store,
+    keep: bool,
+    guard: &Arc<PathGuard>,
+    stop: &Receiver<Signal>,
+    child_spec: &dyn Fn(&Path) -> ChildSpec,
+    report: &mut RunReport,
+) -> Result<(), ProxyError> {
+    attempt::sweep_dead(store);
+    let run_name = checkpoint::name_at(crate::vault::now_ns());
+    let attempt = attempt::hidden_name(&run_name);
+    store.fork_attempt(&req.vault, &attempt)?;
+    if let Err(e) = run_in_mode(req, &attempt, store, guard, stop, child_spec, report) {
+        // What a command that ran did is kept (as a fork); otherwise there is nothing to keep.
+        let _ = attempt::set_aside(store, &attempt, &run_name, report.outcome.is_some());
+        return Err(e);
+    }
+    report.changes = store.fork_changes(&attempt)?;
+    let merged = store.merge(&MergeRequest {
+        source: attempt.clone(),
+        target: req.vault.clone(),
+        on_conflict: report.on_conflict,
+        dry_run: false,
+        checkpoint: if keep {
+            MergeCheckpoint::Named {
+                name: run_name.clone(),
+                message: command_line(&req.argv),
+            }
+        } else {
+            MergeCheckpoint::None
+        },
+        delete_source: true,
+        journal_op: "proxy.merge".into(),
+    });
+    let outcome = match merged {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let fork = attempt::set_aside(store, &attempt, &run_name, true)?;
+            return Err(ProxyError::Merge { fork, source: e });
+        }
+    };
+    report.merge = Some(outcome.status);
+    report.conflicts = outcome.conflicts;
+    report.checkpoint = outcome.checkpoint;
+    if outcome.status == MergeStatus::Conflict {
+        report.fork = attempt::set_aside(store, &attempt, &run_name, true)?;
+    }
+    Ok(())
+}
+
+/// A run in a shared live mount (`--keep-mount`): it writes into the vault's
+/// head directly, so the checkpoint is taken before it and the diff after.
+fn shared_run(
+    req: &RunRequest,
+    store: &mut Store,
+    keep: bool,
+    guard: &Arc<PathGuard>,
+    stop: &Receiver<Signal>,
+    child_spec: &dyn Fn(&Path) -> ChildSpec,
+    report: &mut RunReport,
+) -> Result<(), ProxyError> {
+    // A read-only run changes nothing, so it needs no base unless one is kept.
+    let base = if keep || !req.readonly {
+        let message = command_line(&req.argv);
+        Some(Base {
+            checkpoint: checkpoint::take(store, &req.vault, &message)?,
+            keep,
+        })
+    } else {
+        None
+    };
+    report.checkpoint = base
+        .as_ref()
+        .filter(|b| b.keep)
+        .map(|b| b.checkpoint.clone());
+    let ran = run_in_mode(req, &req.vault, store, guard, stop, child_spec, report);
     if let Err(e) = ran {
         // If the command never started, its checkpoint is noise; if it ran, the
         // checkpoint is the way back from whatever it did, and stays (if kept).
@@ -271,32 +444,27 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         }
         return Err(e);
     }
-    if path_rules_present {
-        report.path_rules = match report.mode {
-            RunMode::Fuse => PathRules::Enforced,
-            RunMode::Materialize => PathRules::WriteBack,
-        };
-    }
-    (report.violations, report.violations_truncated) = guard.violations();
-
     if let Some(base) = &base {
         let from = StateRef::Checkpoint {
             vault: req.vault.clone(),
             name: base.checkpoint.name.clone(),
+        };
+        let head = StateRef::Head {
+            vault: req.vault.clone(),
         };
         report.changes = store.diff(&from, &head, &[])?;
         if !base.keep {
             store.checkpoint_delete(&req.vault, &base.checkpoint.name)?;
         }
     }
-    journal(&mut store, &report);
-    Ok(report)
+    Ok(())
 }
 
 /// Presents the vault in the chosen mode, runs the command and takes the
 /// vault's presentation down again, filling in `report.mode` and `report.outcome`.
 fn run_in_mode(
     req: &RunRequest,
+    vault: &str,
     store: &mut Store,
     guard: &Arc<PathGuard>,
     stop: &Receiver<Signal>,
@@ -330,13 +498,14 @@ fn run_in_mode(
             store_dir: req.store_dir.clone(),
             owner: req.owner,
             target: MountTarget {
-                vault: req.vault.clone(),
+                vault: vault.to_string(),
                 checkpoint: None,
                 readonly: req.readonly,
             },
             mountpoint: dir.clone(),
+            allow_other: false,
         };
-        match LiveMount::start(&request, Some(Arc::clone(guard))) {
+        match LiveMount::start_private(&request, Some(Arc::clone(guard))) {
             Ok(live) => Some(live),
             Err(MountError::FuseUnavailable(_) | MountError::Io(_))
                 if req.mode == ModeChoice::Auto =>
@@ -360,13 +529,13 @@ fn run_in_mode(
         }
         None => {
             report.mode = RunMode::Materialize;
-            let copy = Materialized::create(store, &req.vault, &dir, guard)?;
+            let copy = Materialized::create(store, vault, &dir, guard)?;
             report.outcome = Some(child::run(&child_spec(copy.root()), stop));
             // A read-only run writes nothing back; what it tried is still
             // worth listing, as refusals with no rule.
             let read_only = PathGuard::read_only();
             let rules = if req.readonly { &read_only } else { guard };
-            let written = copy.write_back(store, &req.vault, rules);
+            let written = copy.write_back(store, vault, rules);
             if req.readonly {
                 let (refused, _) = read_only.violations();
                 guard.record_all(refused);
@@ -403,6 +572,41 @@ fn sweep_stale_runs(runs: &Path) {
     }
 }
 
+/// Checks a workdir: absolute, normalized, not `/`, not inside the store's
+/// directory (which every run hides); makes it on the host if missing, empty,
+/// as the mount point the run's namespace binds the vault on.
+fn check_workdir(dir: &Path, store_dir: &Path) -> Result<PathBuf, ProxyError> {
+    use std::path::Component;
+    let bad = |why: &str| ProxyError::InvalidWorkdir(format!("{}: {why}", dir.display()));
+    if !dir.is_absolute() {
+        return Err(bad("must be an absolute path"));
+    }
+    if dir
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return Err(bad("must not contain '.' or '..'"));
+    }
+    if dir.parent().is_none() {
+        return Err(bad("must not be /"));
+    }
+    if dir.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(bad("must not contain a NUL byte"));
+    }
+    std::fs::create_dir_all(dir)?;
+    let real = std::fs::canonicalize(dir)?;
+    let store = std::fs::canonicalize(store_dir)?;
+    if real.starts_with(&store) || store.starts_with(&real) {
+        return Err(bad(
+            "must not be inside the store's directory, nor contain it",
+        ));
+    }
+    if !real.is_dir() {
+        return Err(bad("is not a directory"));
+    }
+    Ok(dir.to_path_buf())
+}
+
 /// The command as one line (lossy for non-UTF-8 arguments).
 pub fn command_line(argv: &[OsString]) -> String {
     argv.iter()
@@ -425,6 +629,9 @@ fn journal(store: &mut Store, report: &RunReport) {
         "duration_ms": outcome.map_or(0, |o| o.duration.as_millis() as u64),
         "changes": report.changes.len(),
         "violations": report.violations.len(),
+        "merge": report.merge.map(|m| m.as_str()),
+        "conflicts": report.conflicts.len(),
+        "fork": report.fork,
     });
     let _ = store.journal(
         Some(&report.vault),

@@ -44,6 +44,9 @@ fn next_mergeable(conn: &Connection) -> Result<Option<(i64, i64)>> {
                AND (SELECT count(*) FROM layers c WHERE c.parent = l.id) = 1
                AND NOT EXISTS (SELECT 1 FROM checkpoints k WHERE k.layer = l.id)
                AND NOT EXISTS (SELECT 1 FROM vaults v WHERE v.top_layer = l.id OR v.base_layer = l.id)
+               -- a layer known by its pack hash (remotes) keeps its rows, and so does its child
+               AND NOT EXISTS (SELECT 1 FROM remote_layers r WHERE r.layer = l.id
+                                  OR r.layer IN (SELECT c.id FROM layers c WHERE c.parent = l.id))
              ORDER BY l.id LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -69,8 +72,8 @@ fn merge(conn: &Connection, layer: i64, child: i64) -> Result<()> {
         params![layer, child],
     )?;
     conn.execute(
-        "INSERT OR IGNORE INTO inodes(ino, layer, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target)
-         SELECT ino, ?2, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target FROM inodes WHERE layer = ?1",
+        "INSERT OR IGNORE INTO inodes(ino, layer, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target, atime_ns, rdev)
+         SELECT ino, ?2, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target, atime_ns, rdev FROM inodes WHERE layer = ?1",
         params![layer, child],
     )?;
     conn.execute(

@@ -4,9 +4,16 @@
 //! bytes through [`ContentWriter`] (at most one chunk buffered), readers fetch
 //! only the chunks a read touches through [`ContentReader`]. Fixed-size chunks
 //! make the chunk list, and so the hash, a pure function of the bytes.
+//!
+//! Holes are free: a chunk whose bytes are all zero is never stored (the
+//! content simply has no chunk at that index), so a sparse size change costs
+//! O(1) and `truncate -s 1P` stores nothing. Every chunk is checked against its
+//! BLAKE3 hash when it is read: damaged bytes are [`VaultError::Corrupt`],
+//! never file data.
 
 use super::error::{Result, VaultError};
-use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read};
 
@@ -14,11 +21,14 @@ use std::io::{self, Read};
 pub const CHUNK_SIZE: usize = 256 * 1024;
 /// Contents up to this size are stored inline, without chunk rows.
 pub const INLINE_MAX: usize = 4096;
+/// The largest file size the format holds (sizes are SQLite integers).
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
-/// Identity of a content: BLAKE3 over its size and its chunks' BLAKE3 hashes.
+/// Identity of a content: BLAKE3 over its stored chunks' indices and hashes and its size.
 ///
 /// Not the same value as `b3sum` of the bytes: hashing chunk hashes lets an
-/// append or a one-chunk edit of a huge file rehash O(chunks), not O(bytes).
+/// append or a one-chunk edit of a huge file rehash O(chunks), not O(bytes),
+/// and leaving holes out makes a sparse file's hash O(stored chunks).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContentHash(pub [u8; 32]);
 
@@ -36,14 +46,15 @@ impl ContentHash {
         Ok(Self(arr))
     }
 
-    pub(crate) fn compute(size: u64, chunk_hashes: &[[u8; 32]]) -> Self {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"avfs-content-v1\0");
-        hasher.update(&size.to_le_bytes());
-        for h in chunk_hashes {
-            hasher.update(h);
+    /// The hash of a content held whole in memory (inline contents).
+    pub(crate) fn of_bytes(data: &[u8]) -> Self {
+        let mut hasher = ContentHasher::default();
+        for (idx, chunk) in data.chunks(CHUNK_SIZE).enumerate() {
+            if !is_zero(chunk) {
+                hasher.chunk(idx as u64, blake3::hash(chunk).as_bytes());
+            }
         }
-        Self(*hasher.finalize().as_bytes())
+        hasher.finish(data.len() as u64)
     }
 }
 
@@ -53,13 +64,123 @@ impl fmt::Debug for ContentHash {
     }
 }
 
+/// Builds a [`ContentHash`] from the stored chunks in index order, then the size
+/// (docs/format.md, "Content hash").
+pub(crate) struct ContentHasher(blake3::Hasher);
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"avfs-content-v2\0");
+        Self(hasher)
+    }
+}
+
+impl ContentHasher {
+    /// Adds the stored (non-zero) chunk `idx` with BLAKE3 `hash`.
+    pub(crate) fn chunk(&mut self, idx: u64, hash: &[u8; 32]) {
+        self.0.update(&idx.to_le_bytes());
+        self.0.update(hash);
+    }
+
+    /// The content's hash, given its size.
+    pub(crate) fn finish(mut self, size: u64) -> ContentHash {
+        self.0.update(&size.to_le_bytes());
+        ContentHash(*self.0.finalize().as_bytes())
+    }
+}
+
+/// True when every byte is zero: such a chunk is a hole and is not stored.
+pub(crate) fn is_zero(data: &[u8]) -> bool {
+    // OR-folding fixed blocks vectorizes; an early-exit `all` does not.
+    data.chunks(64)
+        .all(|block| block.iter().fold(0u8, |acc, b| acc | b) == 0)
+}
+
+/// Checks a size against what the format holds.
+pub(crate) fn check_size(size: u64) -> Result<()> {
+    if size > MAX_FILE_SIZE {
+        return Err(VaultError::FileTooLarge {
+            size,
+            limit: MAX_FILE_SIZE,
+        });
+    }
+    Ok(())
+}
+
+/// A stored chunk of a content: where its bytes are and what they must hash to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChunkRef {
+    /// `chunks.id`.
+    pub id: i64,
+    /// Length in bytes.
+    pub len: usize,
+    /// BLAKE3 of its bytes.
+    pub hash: [u8; 32],
+}
+
+/// Reads a whole chunk and checks it against its hash.
+pub(crate) fn read_chunk(conn: &Connection, chunk: &ChunkRef) -> Result<Vec<u8>> {
+    let data: Vec<u8> = conn
+        .prepare_cached("SELECT data FROM chunks WHERE id = ?1")?
+        .query_row([chunk.id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| {
+            VaultError::Corrupt(format!("chunk {} is missing", hex::encode(chunk.hash)))
+        })?;
+    // A lazy clone's chunk whose bytes are not here yet (src/vault/lazy.rs):
+    // the chunk source fetches them, and they are checked like any others.
+    let data = if data.is_empty() && chunk.len > 0 {
+        super::lazy::fetch_absent(conn, chunk.id)?
+    } else {
+        data
+    };
+    if data.len() != chunk.len || blake3::hash(&data).as_bytes() != &chunk.hash {
+        return Err(VaultError::Corrupt(format!(
+            "chunk {} is damaged: its bytes do not match its hash",
+            hex::encode(chunk.hash)
+        )));
+    }
+    Ok(data)
+}
+
+/// The last chunk a reader fetched (verified), so that reads smaller than a
+/// chunk fetch and hash each chunk once, not once per read.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkCache(RefCell<Option<(i64, Vec<u8>)>>);
+
+impl ChunkCache {
+    /// Copies `out.len()` bytes of `chunk` from `within`; bytes past its end read as zeros.
+    pub(crate) fn read(
+        &self,
+        conn: &Connection,
+        chunk: &ChunkRef,
+        within: usize,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let mut slot = self.0.borrow_mut();
+        if slot.as_ref().is_none_or(|(id, _)| *id != chunk.id) {
+            *slot = Some((chunk.id, read_chunk(conn, chunk)?));
+        }
+        let data = &slot.as_ref().expect("filled above").1;
+        let n = data.len().saturating_sub(within).min(out.len());
+        if n > 0 {
+            out[..n].copy_from_slice(&data[within..within + n]);
+        }
+        out[n..].fill(0);
+        Ok(())
+    }
+}
+
 /// Streams bytes into the store as a new (or deduplicated) content.
 pub struct ContentWriter<'c> {
     conn: &'c Connection,
     buf: Vec<u8>,
-    chunk_ids: Vec<i64>,
-    chunk_hashes: Vec<[u8; 32]>,
-    size: u64,
+    /// Index of the chunk `buf` fills.
+    next_idx: u64,
+    /// Stored chunks: (index, id), in index order.
+    stored: Vec<(u64, i64)>,
+    hasher: ContentHasher,
 }
 
 impl<'c> ContentWriter<'c> {
@@ -68,9 +189,9 @@ impl<'c> ContentWriter<'c> {
         Self {
             conn,
             buf: Vec::new(),
-            chunk_ids: Vec::new(),
-            chunk_hashes: Vec::new(),
-            size: 0,
+            next_idx: 0,
+            stored: Vec::new(),
+            hasher: ContentHasher::default(),
         }
     }
 
@@ -82,19 +203,18 @@ impl<'c> ContentWriter<'c> {
         match stored.inline {
             Some(data) => writer.buf = data,
             None => {
-                let full = (stored.size / CHUNK_SIZE as u64) as usize;
-                let mut rows = conn.prepare_cached("SELECT hash FROM chunks WHERE id = ?1")?;
-                for &id in &stored.chunk_ids[..full] {
-                    let hash: Vec<u8> = rows.query_row([id], |r| r.get(0))?;
-                    writer.chunk_ids.push(id);
-                    writer.chunk_hashes.push(ContentHash::from_blob(&hash)?.0);
+                let full = stored.size / CHUNK_SIZE as u64;
+                for (&idx, chunk) in stored.chunks.range(..full) {
+                    writer.stored.push((idx, chunk.id));
+                    writer.hasher.chunk(idx, &chunk.hash);
                 }
-                writer.size = full as u64 * CHUNK_SIZE as u64;
-                if let Some(&tail) = stored.chunk_ids.get(full) {
-                    writer.buf =
-                        conn.query_row("SELECT data FROM chunks WHERE id = ?1", [tail], |r| {
-                            r.get(0)
-                        })?;
+                writer.next_idx = full;
+                let tail = (stored.size % CHUNK_SIZE as u64) as usize;
+                if tail > 0 {
+                    writer.buf = match stored.chunks.get(&full) {
+                        Some(chunk) => read_chunk(conn, chunk)?,
+                        None => vec![0; tail],
+                    };
                 }
             }
         }
@@ -132,52 +252,65 @@ impl<'c> ContentWriter<'c> {
         Ok(total)
     }
 
+    fn size(&self) -> u64 {
+        self.next_idx * CHUNK_SIZE as u64 + self.buf.len() as u64
+    }
+
     fn flush_chunk(&mut self) -> Result<()> {
-        let (id, hash) = store_chunk(self.conn, &self.buf)?;
-        self.size += self.buf.len() as u64;
-        self.chunk_ids.push(id);
-        self.chunk_hashes.push(hash);
+        if !is_zero(&self.buf) {
+            let (id, hash) = store_chunk(self.conn, &self.buf)?;
+            self.stored.push((self.next_idx, id));
+            self.hasher.chunk(self.next_idx, &hash);
+        }
+        self.next_idx += 1;
         self.buf.clear();
         Ok(())
     }
 
     /// Stores the content (once, however many files share it) and names it.
     pub fn finish(mut self) -> Result<(ContentHash, u64)> {
-        let total = self.size + self.buf.len() as u64;
-        if self.chunk_ids.is_empty() && self.buf.len() <= INLINE_MAX {
-            let chunk_hashes: Vec<[u8; 32]> = if self.buf.is_empty() {
-                Vec::new()
-            } else {
-                vec![*blake3::hash(&self.buf).as_bytes()]
-            };
-            let hash = ContentHash::compute(total, &chunk_hashes);
-            self.conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![&hash.0[..], total as i64, &self.buf])?;
+        let total = self.size();
+        check_size(total)?;
+        if self.next_idx == 0 && self.buf.len() <= INLINE_MAX {
+            let hash = ContentHash::of_bytes(&self.buf);
+            insert_inline(self.conn, &hash, &self.buf)?;
             return Ok((hash, total));
         }
         if !self.buf.is_empty() {
             self.flush_chunk()?;
         }
-        let hash = ContentHash::compute(total, &self.chunk_hashes);
-        let inserted = self
-            .conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, NULL)",
-            )?
-            .execute(params![&hash.0[..], total as i64])?;
-        if inserted > 0 {
-            let mut insert = self.conn.prepare_cached(
-                "INSERT INTO content_chunks(content, idx, chunk) VALUES (?1, ?2, ?3)",
-            )?;
-            for (idx, id) in self.chunk_ids.iter().enumerate() {
-                insert.execute(params![&hash.0[..], idx as i64, id])?;
-            }
-        }
+        let hash = self.hasher.finish(total);
+        insert_chunked(self.conn, &hash, total, &self.stored)?;
         Ok((hash, total))
     }
+}
+
+/// Records an inline content unless it exists.
+pub(crate) fn insert_inline(conn: &Connection, hash: &ContentHash, data: &[u8]) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, ?3)")?
+        .execute(params![&hash.0[..], data.len() as i64, data])?;
+    Ok(())
+}
+
+/// Records a chunked content and its chunk list (stored chunks only) unless it exists.
+pub(crate) fn insert_chunked(
+    conn: &Connection,
+    hash: &ContentHash,
+    size: u64,
+    stored: &[(u64, i64)],
+) -> Result<()> {
+    let inserted = conn
+        .prepare_cached("INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, NULL)")?
+        .execute(params![&hash.0[..], size as i64])?;
+    if inserted > 0 {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO content_chunks(content, idx, chunk) VALUES (?1, ?2, ?3)",
+        )?;
+        for (idx, id) in stored {
+            insert.execute(params![&hash.0[..], *idx as i64, id])?;
+        }
+    }
+    Ok(())
 }
 
 /// Stores one chunk unless an identical one exists; returns its id and hash.
@@ -188,7 +321,13 @@ pub(crate) fn store_chunk(conn: &Connection, data: &[u8]) -> Result<(i64, [u8; 3
         .query_row([&hash[..]], |r| r.get(0))
         .optional()?;
     let id = match existing {
-        Some(id) => id,
+        Some(id) => {
+            // lazy-clone hook (src/vault/lazy.rs): these are the bytes of a
+            // chunk not fetched yet; keep them.
+            conn.prepare_cached("UPDATE chunks SET data = ?2 WHERE id = ?1 AND length(data) = 0")?
+                .execute(params![id, data])?;
+            id
+        }
         None => {
             conn.prepare_cached("INSERT INTO chunks(hash, size, data) VALUES (?1, ?2, ?3)")?
                 .execute(params![&hash[..], data.len() as i64, data])?;
@@ -199,40 +338,76 @@ pub(crate) fn store_chunk(conn: &Connection, data: &[u8]) -> Result<(i64, [u8; 3
 }
 
 /// Where a content's bytes live.
-struct StoredContent {
-    size: u64,
-    inline: Option<Vec<u8>>,
-    chunk_ids: Vec<i64>,
+pub(crate) struct StoredContent {
+    /// Length in bytes.
+    pub size: u64,
+    /// The bytes of an inline content.
+    pub inline: Option<Vec<u8>>,
+    /// The stored chunks of a chunked content by index; a missing index is a hole.
+    pub chunks: std::collections::BTreeMap<u64, ChunkRef>,
 }
 
 impl StoredContent {
-    fn load(conn: &Connection, hash: &ContentHash) -> Result<Self> {
+    /// Loads a content's row and chunk list, checking them against rule 6 of docs/format.md.
+    pub(crate) fn load(conn: &Connection, hash: &ContentHash) -> Result<Self> {
         let (size, inline): (i64, Option<Vec<u8>>) = conn
             .prepare_cached("SELECT size, data FROM contents WHERE hash = ?1")?
             .query_row([&hash.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or_else(|| VaultError::Corrupt(format!("missing content {}", hash.to_hex())))?;
-        let mut chunk_ids = Vec::new();
-        if inline.is_none() {
-            let mut stmt = conn.prepare_cached(
-                "SELECT chunk FROM content_chunks WHERE content = ?1 ORDER BY idx",
-            )?;
-            for id in stmt.query_map([&hash.0[..]], |r| r.get(0))? {
-                chunk_ids.push(id?);
-            }
-            let expected = (size as u64).div_ceil(CHUNK_SIZE as u64) as usize;
-            if chunk_ids.len() != expected {
+        let size = size as u64;
+        let mut chunks = std::collections::BTreeMap::new();
+        if let Some(data) = &inline {
+            if data.len() as u64 != size {
                 return Err(VaultError::Corrupt(format!(
-                    "content {} has {} chunks, expected {expected}",
+                    "content {} holds {} bytes, expected {size}",
                     hash.to_hex(),
-                    chunk_ids.len()
+                    data.len()
                 )));
+            }
+        } else {
+            let mut stmt = conn.prepare_cached(
+                "SELECT cc.idx, cc.chunk, c.size, c.hash FROM content_chunks cc
+                 JOIN chunks c ON c.id = cc.chunk WHERE cc.content = ?1 ORDER BY cc.idx",
+            )?;
+            let rows = stmt.query_map([&hash.0[..]], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })?;
+            let count = size.div_ceil(CHUNK_SIZE as u64);
+            for row in rows {
+                let (idx, id, len, chunk_hash) = row?;
+                let idx = idx as u64;
+                let expected = if idx < count {
+                    (size - idx * CHUNK_SIZE as u64).min(CHUNK_SIZE as u64) as usize
+                } else {
+                    0
+                };
+                if len as usize != expected || expected == 0 {
+                    return Err(VaultError::Corrupt(format!(
+                        "content {} has a chunk of {len} bytes at index {idx}, expected {expected}",
+                        hash.to_hex()
+                    )));
+                }
+                let hash = ContentHash::from_blob(&chunk_hash)?.0;
+                chunks.insert(
+                    idx,
+                    ChunkRef {
+                        id,
+                        len: expected,
+                        hash,
+                    },
+                );
             }
         }
         Ok(Self {
-            size: size as u64,
+            size,
             inline,
-            chunk_ids,
+            chunks,
         })
     }
 }
@@ -241,6 +416,7 @@ impl StoredContent {
 pub struct ContentReader<'c> {
     conn: &'c Connection,
     stored: StoredContent,
+    cache: ChunkCache,
     pos: u64,
 }
 
@@ -250,6 +426,7 @@ impl<'c> ContentReader<'c> {
         Ok(Self {
             conn,
             stored: StoredContent::load(conn, hash)?,
+            cache: ChunkCache::default(),
             pos: 0,
         })
     }
@@ -264,7 +441,7 @@ impl<'c> ContentReader<'c> {
         if offset >= self.stored.size || buf.is_empty() {
             return Ok(0);
         }
-        let want = buf.len().min((self.stored.size - offset) as usize);
+        let want = (buf.len() as u64).min(self.stored.size - offset) as usize;
         if let Some(data) = &self.stored.inline {
             let start = offset as usize;
             buf[..want].copy_from_slice(&data[start..start + want]);
@@ -273,17 +450,14 @@ impl<'c> ContentReader<'c> {
         let mut done = 0;
         while done < want {
             let at = offset + done as u64;
-            let idx = (at / CHUNK_SIZE as u64) as usize;
+            let idx = at / CHUNK_SIZE as u64;
             let within = (at % CHUNK_SIZE as u64) as usize;
-            let blob = self.conn.blob_open(
-                MAIN_DB,
-                c"chunks",
-                c"data",
-                self.stored.chunk_ids[idx],
-                true,
-            )?;
             let take = (want - done).min(CHUNK_SIZE - within);
-            blob.read_at_exact(&mut buf[done..done + take], within)?;
+            let out = &mut buf[done..done + take];
+            match self.stored.chunks.get(&idx) {
+                Some(chunk) => self.cache.read(self.conn, chunk, within, out)?,
+                None => out.fill(0),
+            }
             done += take;
         }
         Ok(done)

@@ -45,7 +45,7 @@ impl ChangeKind {
 /// The side of a change: what was at the path in one state.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct EntryState {
-    /// File, directory or symlink.
+    /// File, directory, symlink, fifo, socket or device node.
     pub kind: Kind,
     /// Permission bits.
     pub mode: u32,
@@ -55,6 +55,8 @@ pub struct EntryState {
     pub content: Option<ContentHash>,
     /// Symlink target.
     pub target: Option<Vec<u8>>,
+    /// A device node's device number (0 otherwise).
+    pub rdev: u64,
 }
 
 impl From<&Attr> for EntryState {
@@ -65,6 +67,7 @@ impl From<&Attr> for EntryState {
             size: a.size,
             content: a.content,
             target: a.target.clone(),
+            rdev: a.rdev,
         }
     }
 }

@@ -7,39 +7,52 @@
 //! dirty bytes pass a limit, [`ContentEditor::spill`] stores the complete dirty
 //! chunks (unreferenced chunk rows until a commit uses them) and keeps only
 //! their ids.
+//!
+//! Every operation costs O(chunks it touches), never O(size): a hole (a chunk
+//! nobody wrote, or one that is all zeros) has no slot and no row, so growing a
+//! file to a petabyte is a change of one number.
 
-use super::content::{CHUNK_SIZE, ContentHash, INLINE_MAX, store_chunk};
-use super::error::{Result, VaultError};
-use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
-use std::collections::BTreeMap;
+use super::content::{
+    CHUNK_SIZE, ChunkCache, ChunkRef, ContentHash, ContentHasher, INLINE_MAX, StoredContent,
+    check_size, insert_chunked, insert_inline, is_zero, read_chunk, store_chunk,
+};
+use super::error::Result;
+use rusqlite::Connection;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One chunk of the overlay.
 #[derive(Clone, Debug)]
 enum Slot {
-    /// Bytes written here, not stored yet (length ≤ CHUNK_SIZE).
+    /// Bytes written here, not stored yet (length ≤ CHUNK_SIZE; bytes past it
+    /// up to the chunk's end read as zeros).
     Dirty(Vec<u8>),
-    /// A stored chunk row that replaced this chunk.
-    Stored { id: i64, len: usize },
+    /// A stored chunk that replaced this one.
+    Stored(ChunkRef),
+    /// Zeros written here: nothing to store (its length, as for `Dirty`).
+    Zero(usize),
 }
 
 /// Where the base content's bytes are.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 enum Base {
     #[default]
     Empty,
     Inline(Vec<u8>),
-    Chunks(Vec<(i64, usize)>),
+    /// Stored chunks by index; a missing index is a hole.
+    Chunks(BTreeMap<u64, ChunkRef>),
 }
 
 /// An editable view of a file's content.
 #[derive(Debug, Default)]
 pub struct ContentEditor {
     base: Base,
+    /// Base bytes at or past this offset never show (cut by a truncate).
     base_size: u64,
     size: u64,
     overlay: BTreeMap<u64, Slot>,
     dirty_bytes: usize,
     changed: bool,
+    cache: ChunkCache,
 }
 
 fn chunk_of(offset: u64) -> (u64, usize) {
@@ -49,16 +62,13 @@ fn chunk_of(offset: u64) -> (u64, usize) {
     )
 }
 
-fn read_chunk(conn: &Connection, id: i64) -> Result<Vec<u8>> {
-    Ok(conn
-        .prepare_cached("SELECT data FROM chunks WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))?)
-}
-
-fn read_chunk_at(conn: &Connection, id: i64, within: usize, buf: &mut [u8]) -> Result<()> {
-    let blob = conn.blob_open(MAIN_DB, c"chunks", c"data", id, true)?;
-    blob.read_at_exact(buf, within)?;
-    Ok(())
+/// Copies `out.len()` bytes from `data` at `within`; what `data` lacks reads as zeros.
+fn copy_padded(data: &[u8], within: usize, out: &mut [u8]) {
+    let n = data.len().saturating_sub(within).min(out.len());
+    if n > 0 {
+        out[..n].copy_from_slice(&data[within..within + n]);
+    }
+    out[n..].fill(0);
 }
 
 impl ContentEditor {
@@ -67,30 +77,15 @@ impl ContentEditor {
         let Some(hash) = base else {
             return Ok(Self::default());
         };
-        let (size, inline): (i64, Option<Vec<u8>>) = conn
-            .prepare_cached("SELECT size, data FROM contents WHERE hash = ?1")?
-            .query_row([&hash.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .ok_or_else(|| VaultError::Corrupt(format!("missing content {}", hash.to_hex())))?;
-        let base = match inline {
+        let stored = StoredContent::load(conn, hash)?;
+        let base = match stored.inline {
             Some(data) => Base::Inline(data),
-            None => {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT cc.chunk, c.size FROM content_chunks cc JOIN chunks c ON c.id = cc.chunk
-                     WHERE cc.content = ?1 ORDER BY cc.idx",
-                )?;
-                let chunks = stmt
-                    .query_map([&hash.0[..]], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as usize))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Base::Chunks(chunks)
-            }
+            None => Base::Chunks(stored.chunks),
         };
         Ok(Self {
             base,
-            base_size: size as u64,
-            size: size as u64,
+            base_size: stored.size,
+            size: stored.size,
             ..Self::default()
         })
     }
@@ -110,29 +105,49 @@ impl ContentEditor {
         self.dirty_bytes
     }
 
-    /// The bytes of chunk `idx` of the base that still show (below `base_size`).
-    fn base_chunk(&self, conn: &Connection, idx: u64) -> Result<Vec<u8>> {
-        let start = idx * CHUNK_SIZE as u64;
-        if start >= self.base_size {
-            return Ok(Vec::new());
+    /// Reads `out.len()` bytes of base chunk `idx` from `within`, as they still
+    /// show: zeros past `base_size` and in holes.
+    fn read_base(&self, conn: &Connection, idx: u64, within: usize, out: &mut [u8]) -> Result<()> {
+        let start = idx * CHUNK_SIZE as u64 + within as u64;
+        let visible = self.base_size.saturating_sub(start).min(out.len() as u64) as usize;
+        out[visible..].fill(0);
+        let out = &mut out[..visible];
+        if out.is_empty() {
+            return Ok(());
         }
-        let visible = (self.base_size - start).min(CHUNK_SIZE as u64) as usize;
-        let mut data = match &self.base {
-            Base::Empty => Vec::new(),
-            Base::Inline(data) => data.clone(),
-            Base::Chunks(chunks) => read_chunk(conn, chunks[idx as usize].0)?,
-        };
-        data.truncate(visible);
-        Ok(data)
+        match &self.base {
+            Base::Empty => out.fill(0),
+            Base::Inline(data) => copy_padded(data, start as usize, out),
+            Base::Chunks(chunks) => match chunks.get(&idx) {
+                Some(chunk) => self.cache.read(conn, chunk, within, out)?,
+                None => out.fill(0),
+            },
+        }
+        Ok(())
     }
 
-    /// The bytes of chunk `idx` as they are now (overlay over base), unpadded.
-    fn current_chunk(&self, conn: &Connection, idx: u64) -> Result<Vec<u8>> {
+    /// Reads `out.len()` bytes of chunk `idx` from `within`, as it is now.
+    fn read_chunk_at(
+        &self,
+        conn: &Connection,
+        idx: u64,
+        within: usize,
+        out: &mut [u8],
+    ) -> Result<()> {
         match self.overlay.get(&idx) {
-            Some(Slot::Dirty(data)) => Ok(data.clone()),
-            Some(Slot::Stored { id, .. }) => read_chunk(conn, *id),
-            None => self.base_chunk(conn, idx),
+            Some(Slot::Dirty(data)) => copy_padded(data, within, out),
+            Some(Slot::Stored(chunk)) => self.cache.read(conn, chunk, within, out)?,
+            Some(Slot::Zero(_)) => out.fill(0),
+            None => self.read_base(conn, idx, within, out)?,
         }
+        Ok(())
+    }
+
+    /// The first `len` bytes of chunk `idx` as they are now.
+    fn chunk_bytes(&self, conn: &Connection, idx: u64, len: usize) -> Result<Vec<u8>> {
+        let mut data = vec![0u8; len];
+        self.read_chunk_at(conn, idx, 0, &mut data)?;
+        Ok(data)
     }
 
     /// Fills `buf` from `offset`; returns the bytes read (short at the end of the file).
@@ -140,74 +155,53 @@ impl ContentEditor {
         if offset >= self.size {
             return Ok(0);
         }
-        let want = buf.len().min((self.size - offset) as usize);
+        let want = (buf.len() as u64).min(self.size - offset) as usize;
         let mut done = 0;
         while done < want {
             let (idx, within) = chunk_of(offset + done as u64);
             let take = (want - done).min(CHUNK_SIZE - within);
-            let out = &mut buf[done..done + take];
-            // Bytes past what a chunk holds (a hole, or a grown file) read as zeros.
-            let available = |len: usize| len.saturating_sub(within).min(take);
-            let copied = match self.overlay.get(&idx) {
-                Some(Slot::Dirty(data)) => {
-                    let n = available(data.len());
-                    out[..n].copy_from_slice(&data[within..within + n]);
-                    n
-                }
-                Some(Slot::Stored { id, len }) => {
-                    let n = available(*len);
-                    read_chunk_at(conn, *id, within, &mut out[..n])?;
-                    n
-                }
-                None => self.read_base(conn, idx, within, out)?,
-            };
-            out[copied..].fill(0);
+            self.read_chunk_at(conn, idx, within, &mut buf[done..done + take])?;
             done += take;
         }
         Ok(done)
     }
 
-    fn read_base(
-        &self,
+    /// The bytes a slot of chunk `idx` holds before a write of `take` bytes at
+    /// `within` (none needed when the write covers the whole chunk).
+    fn slot_bytes(
+        &mut self,
         conn: &Connection,
         idx: u64,
         within: usize,
-        out: &mut [u8],
-    ) -> Result<usize> {
-        let start = idx * CHUNK_SIZE as u64 + within as u64;
-        if start >= self.base_size {
-            return Ok(0);
-        }
-        let n = out.len().min((self.base_size - start) as usize);
-        match &self.base {
-            Base::Empty => Ok(0),
-            Base::Inline(data) => {
-                out[..n].copy_from_slice(&data[start as usize..start as usize + n]);
-                Ok(n)
+        take: usize,
+    ) -> Result<Vec<u8>> {
+        Ok(match self.overlay.remove(&idx) {
+            Some(Slot::Dirty(bytes)) => {
+                self.dirty_bytes -= bytes.len();
+                bytes
             }
-            Base::Chunks(chunks) => {
-                read_chunk_at(conn, chunks[idx as usize].0, within, &mut out[..n])?;
-                Ok(n)
+            Some(Slot::Stored(chunk)) => read_chunk(conn, &chunk)?,
+            Some(Slot::Zero(len)) => vec![0; len],
+            None if within == 0 && take == CHUNK_SIZE => Vec::new(),
+            None => {
+                let start = idx * CHUNK_SIZE as u64;
+                let len = self.base_size.saturating_sub(start).min(CHUNK_SIZE as u64) as usize;
+                let mut data = vec![0u8; len];
+                self.read_base(conn, idx, 0, &mut data)?;
+                data
             }
-        }
+        })
     }
 
     /// Writes `data` at `offset`, growing the file (with a zero-filled hole) if needed.
     pub fn write_at(&mut self, conn: &Connection, offset: u64, data: &[u8]) -> Result<()> {
+        let end = offset.saturating_add(data.len() as u64);
+        check_size(end)?;
         let mut done = 0;
         while done < data.len() {
             let (idx, within) = chunk_of(offset + done as u64);
             let take = (data.len() - done).min(CHUNK_SIZE - within);
-            let mut chunk = match self.overlay.remove(&idx) {
-                Some(Slot::Dirty(bytes)) => {
-                    self.dirty_bytes -= bytes.len();
-                    bytes
-                }
-                Some(Slot::Stored { id, .. }) => read_chunk(conn, id)?,
-                // A chunk written whole needs none of its old bytes.
-                None if within == 0 && take == CHUNK_SIZE => Vec::new(),
-                None => self.base_chunk(conn, idx)?,
-            };
+            let mut chunk = self.slot_bytes(conn, idx, within, take)?;
             if chunk.len() < within + take {
                 chunk.resize(within + take, 0);
             }
@@ -216,7 +210,7 @@ impl ContentEditor {
             self.overlay.insert(idx, Slot::Dirty(chunk));
             done += take;
         }
-        self.size = self.size.max(offset + data.len() as u64);
+        self.size = self.size.max(end);
         self.changed = true;
         Ok(())
     }
@@ -227,30 +221,83 @@ impl ContentEditor {
             .values()
             .map(|s| match s {
                 Slot::Dirty(d) => d.len(),
-                Slot::Stored { .. } => 0,
+                Slot::Stored(_) | Slot::Zero(_) => 0,
             })
             .sum();
     }
 
-    /// Sets the length: cuts, or extends with zeros.
+    /// Sets the length: cuts, or extends with zeros, in O(chunks held in memory).
     pub fn truncate(&mut self, conn: &Connection, size: u64) -> Result<()> {
-        if size == self.size {
-            self.changed = true;
-            return Ok(());
-        }
+        check_size(size)?;
         if size < self.size {
             let (last, within) = chunk_of(size);
-            self.overlay
-                .retain(|idx, _| *idx < last || (*idx == last && within > 0));
-            if within > 0 {
-                let mut chunk = self.current_chunk(conn, last)?;
-                chunk.resize(within, 0);
-                self.overlay.insert(last, Slot::Dirty(chunk));
+            // Chunks wholly past the end go; the one the end cuts keeps its head.
+            let mut cut = self.overlay.split_off(&last);
+            if within > 0
+                && let Some(slot) = cut.remove(&last)
+            {
+                let head = match slot {
+                    Slot::Dirty(mut data) => {
+                        data.truncate(within);
+                        Slot::Dirty(data)
+                    }
+                    Slot::Zero(len) => Slot::Zero(len.min(within)),
+                    Slot::Stored(chunk) => {
+                        let mut head = vec![0u8; within.min(chunk.len)];
+                        self.cache.read(conn, &chunk, 0, &mut head)?;
+                        Slot::Dirty(head)
+                    }
+                };
+                self.overlay.insert(last, head);
             }
             // Base bytes past the new end must never show through again.
             self.base_size = self.base_size.min(size);
         }
         self.size = size;
+        self.changed = true;
+        self.recount();
+        Ok(())
+    }
+
+    /// Turns `len` bytes from `offset` into zeros without changing the size
+    /// (`fallocate(PUNCH_HOLE)`), in O(chunks that hold bytes in the range).
+    pub fn zero_range(&mut self, conn: &Connection, offset: u64, len: u64) -> Result<()> {
+        let end = offset.saturating_add(len).min(self.size);
+        if offset >= end {
+            return Ok(());
+        }
+        let (first, head) = chunk_of(offset);
+        let (last, tail) = chunk_of(end);
+        // Chunks the range covers whole become holes; only those holding
+        // something (in the overlay or the base) need a slot.
+        let whole_from = if head == 0 { first } else { first + 1 };
+        let mut holding = BTreeSet::new();
+        if whole_from < last {
+            holding.extend(self.overlay.range(whole_from..last).map(|(i, _)| *i));
+            let visible = self.base_size.div_ceil(CHUNK_SIZE as u64).min(last);
+            match &self.base {
+                Base::Chunks(chunks) if whole_from < visible => {
+                    holding.extend(chunks.range(whole_from..visible).map(|(i, _)| *i));
+                }
+                Base::Inline(_) if whole_from == 0 && visible > 0 => {
+                    holding.insert(0);
+                }
+                _ => {}
+            }
+        }
+        for idx in holding {
+            let len = (self.size - idx * CHUNK_SIZE as u64).min(CHUNK_SIZE as u64) as usize;
+            self.overlay.insert(idx, Slot::Zero(len));
+        }
+        // The partial chunks at either end are written with zeros.
+        let zeros = vec![0u8; CHUNK_SIZE];
+        if head != 0 {
+            let stop = if first == last { tail } else { CHUNK_SIZE };
+            self.write_at(conn, offset, &zeros[..stop - head])?;
+        }
+        if tail != 0 && (last != first || head == 0) {
+            self.write_at(conn, last * CHUNK_SIZE as u64, &zeros[..tail])?;
+        }
         self.changed = true;
         self.recount();
         Ok(())
@@ -263,10 +310,15 @@ impl ContentEditor {
                 let full =
                     data.len() == CHUNK_SIZE || (*idx + 1) * (CHUNK_SIZE as u64) >= self.size;
                 if full && !data.is_empty() {
-                    let (id, _) = store_chunk(conn, data)?;
-                    *slot = Slot::Stored {
-                        id,
-                        len: data.len(),
+                    *slot = if is_zero(data) {
+                        Slot::Zero(data.len())
+                    } else {
+                        let (id, hash) = store_chunk(conn, data)?;
+                        Slot::Stored(ChunkRef {
+                            id,
+                            len: data.len(),
+                            hash,
+                        })
                     };
                 }
             }
@@ -276,78 +328,58 @@ impl ContentEditor {
     }
 
     /// Stores the edited content and returns its hash and size; the editor then
-    /// starts over from that content.
+    /// starts over from that content. Costs O(chunks stored or written), not O(size).
     pub fn commit(&mut self, conn: &Connection) -> Result<(ContentHash, u64)> {
         let size = self.size;
-        let chunks = size.div_ceil(CHUNK_SIZE as u64);
         if size as usize <= INLINE_MAX {
             let mut data = vec![0u8; size as usize];
             self.read_at(conn, 0, &mut data)?;
-            let hashes: Vec<[u8; 32]> = if data.is_empty() {
-                vec![]
-            } else {
-                vec![*blake3::hash(&data).as_bytes()]
-            };
-            let hash = ContentHash::compute(size, &hashes);
-            conn.prepare_cached(
-                "INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![&hash.0[..], size as i64, &data])?;
+            let hash = ContentHash::of_bytes(&data);
+            insert_inline(conn, &hash, &data)?;
             *self = Self::open(conn, Some(&hash))?;
             return Ok((hash, size));
         }
-        let mut ids = Vec::with_capacity(chunks as usize);
-        let mut hashes = Vec::with_capacity(chunks as usize);
-        let mut chunk_hash = conn.prepare_cached("SELECT hash FROM chunks WHERE id = ?1")?;
-        let mut zero_chunk: Option<(i64, [u8; 32])> = None;
-        for idx in 0..chunks {
-            let expected = (size - idx * CHUNK_SIZE as u64).min(CHUNK_SIZE as u64) as usize;
-            let reusable = match (self.overlay.get(&idx), &self.base) {
-                (Some(Slot::Stored { id, len }), _) if *len == expected => Some(*id),
-                (None, Base::Chunks(base))
-                    if (idx as usize) < base.len() && base[idx as usize].1 == expected =>
-                {
-                    let end = idx * CHUNK_SIZE as u64 + expected as u64;
-                    (end <= self.base_size).then_some(base[idx as usize].0)
+        let count = size.div_ceil(CHUNK_SIZE as u64);
+        // Only chunks that hold something can be non-zero: every other index is a hole.
+        let mut candidates: BTreeSet<u64> = self.overlay.keys().copied().collect();
+        let base_chunks = self.base_size.div_ceil(CHUNK_SIZE as u64);
+        match &self.base {
+            Base::Empty => {}
+            Base::Inline(_) => {
+                if self.base_size > 0 {
+                    candidates.insert(0);
                 }
+            }
+            Base::Chunks(chunks) => candidates.extend(chunks.range(..base_chunks).map(|(i, _)| *i)),
+        }
+        let mut hasher = ContentHasher::default();
+        let mut stored = Vec::new();
+        for idx in candidates.into_iter().take_while(|i| *i < count) {
+            let expected = (size - idx * CHUNK_SIZE as u64).min(CHUNK_SIZE as u64) as usize;
+            let end = idx * CHUNK_SIZE as u64 + expected as u64;
+            let reusable = match (self.overlay.get(&idx), &self.base) {
+                (Some(Slot::Stored(chunk)), _) if chunk.len == expected => Some(*chunk),
+                (None, Base::Chunks(base)) => base
+                    .get(&idx)
+                    .filter(|c| c.len == expected && end <= self.base_size)
+                    .copied(),
                 _ => None,
             };
-            // A whole chunk inside a hole is zeros: store (and hash) that once.
-            let in_hole = expected == CHUNK_SIZE
-                && !self.overlay.contains_key(&idx)
-                && idx * CHUNK_SIZE as u64 >= self.base_size;
             let (id, hash) = match reusable {
-                Some(id) => {
-                    let hash: Vec<u8> = chunk_hash.query_row([id], |r| r.get(0))?;
-                    (id, ContentHash::from_blob(&hash)?.0)
-                }
-                None if in_hole => match zero_chunk {
-                    Some(zero) => zero,
-                    None => *zero_chunk.insert(store_chunk(conn, &vec![0u8; CHUNK_SIZE])?),
-                },
+                Some(chunk) => (chunk.id, chunk.hash),
                 None => {
-                    let mut data = vec![0u8; expected];
-                    self.read_at(conn, idx * CHUNK_SIZE as u64, &mut data)?;
+                    let data = self.chunk_bytes(conn, idx, expected)?;
+                    if is_zero(&data) {
+                        continue;
+                    }
                     store_chunk(conn, &data)?
                 }
             };
-            ids.push(id);
-            hashes.push(hash);
+            hasher.chunk(idx, &hash);
+            stored.push((idx, id));
         }
-        let hash = ContentHash::compute(size, &hashes);
-        let inserted = conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO contents(hash, size, data) VALUES (?1, ?2, NULL)",
-            )?
-            .execute(params![&hash.0[..], size as i64])?;
-        if inserted > 0 {
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO content_chunks(content, idx, chunk) VALUES (?1, ?2, ?3)",
-            )?;
-            for (idx, id) in ids.iter().enumerate() {
-                insert.execute(params![&hash.0[..], idx as i64, id])?;
-            }
-        }
+        let hash = hasher.finish(size);
+        insert_chunked(conn, &hash, size, &stored)?;
         *self = Self::open(conn, Some(&hash))?;
         Ok((hash, size))
     }
@@ -356,7 +388,8 @@ impl ContentEditor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vault::content::{ContentReader, ContentWriter};
+    use crate::vault::VaultError;
+    use crate::vault::content::{ContentReader, ContentWriter, MAX_FILE_SIZE};
     use crate::vault::schema;
     use std::io::Read;
 
@@ -448,6 +481,165 @@ mod tests {
                 check(b"small inline", edits, spill);
                 check(&big, edits, spill);
             }
+        }
+    }
+
+    #[test]
+    fn writing_into_a_cut_chunk_past_its_bytes_reads_zeros() {
+        // The mount's random I/O crash: a short dirty chunk read far past its bytes.
+        check(
+            b"",
+            &[("w", 0, 94208), ("t", 200_000, 0), ("w", C + 3, 1)],
+            0,
+        );
+        let c = conn();
+        let mut ed = ContentEditor::open(&c, None).unwrap();
+        ed.write_at(&c, 0, &[1u8; 94208]).unwrap();
+        ed.truncate(&c, 200_000).unwrap();
+        let mut buf = vec![9u8; 4096];
+        assert_eq!(ed.read_at(&c, 106_496, &mut buf).unwrap(), 4096);
+        assert!(buf.iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn a_petabyte_hole_costs_nothing() {
+        let c = conn();
+        let mut ed = ContentEditor::open(&c, None).unwrap();
+        ed.write_at(&c, 0, b"head").unwrap();
+        ed.truncate(&c, 1 << 50).unwrap();
+        ed.write_at(&c, (1 << 50) - 1, b"z").unwrap();
+        let (hash, size) = ed.commit(&c).unwrap();
+        assert_eq!(size, 1 << 50);
+        let rows: i64 = c
+            .query_row("SELECT count(*) FROM content_chunks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2, "two chunks hold bytes; everything else is a hole");
+        let r = ContentReader::open(&c, &hash).unwrap();
+        let mut buf = vec![7u8; 8];
+        r.read_at(1 << 40, &mut buf).unwrap();
+        assert_eq!(buf, [0u8; 8]);
+        r.read_at((1 << 50) - 2, &mut buf).unwrap();
+        assert_eq!(&buf[..2], b"\0z");
+        // Cutting it back down is as cheap.
+        let mut ed = ContentEditor::open(&c, Some(&hash)).unwrap();
+        ed.truncate(&c, 4).unwrap();
+        let (small, size) = ed.commit(&c).unwrap();
+        assert_eq!((small, size), (store(&c, b"head"), 4));
+    }
+
+    #[test]
+    fn sizes_past_the_format_are_file_too_large() {
+        let c = conn();
+        let mut ed = ContentEditor::open(&c, None).unwrap();
+        let err = ed.truncate(&c, u64::MAX).unwrap_err();
+        assert!(matches!(err, VaultError::FileTooLarge { .. }), "{err}");
+        let err = ed.write_at(&c, MAX_FILE_SIZE, b"x").unwrap_err();
+        assert!(matches!(err, VaultError::FileTooLarge { .. }), "{err}");
+        assert_eq!(ed.size(), 0, "nothing changed");
+    }
+
+    #[test]
+    fn written_zeros_and_holes_are_the_same_content() {
+        let c = conn();
+        let mut ed = ContentEditor::open(&c, None).unwrap();
+        ed.write_at(&c, 0, &vec![0u8; 3 * CHUNK_SIZE]).unwrap();
+        ed.write_at(&c, 3 * C, b"end").unwrap();
+        let (written, _) = ed.commit(&c).unwrap();
+        let mut ed = ContentEditor::open(&c, None).unwrap();
+        ed.write_at(&c, 3 * C, b"end").unwrap();
+        let (sparse, _) = ed.commit(&c).unwrap();
+        assert_eq!(written, sparse);
+        let mut zeros = vec![0u8; 3 * CHUNK_SIZE];
+        zeros.extend_from_slice(b"end");
+        assert_eq!(written, store(&c, &zeros), "and a streamed write agrees");
+    }
+
+    #[test]
+    fn a_damaged_chunk_is_corrupt_never_data() {
+        let c = conn();
+        let data: Vec<u8> = (0..2 * CHUNK_SIZE).map(|i| (i % 249) as u8 + 1).collect();
+        let hash = store(&c, &data);
+        c.execute(
+            "UPDATE chunks SET data = CAST(zeroblob(?1) AS BLOB) WHERE id = (SELECT min(id) FROM chunks)",
+            [CHUNK_SIZE as i64],
+        )
+        .unwrap();
+        let mut buf = vec![0u8; 10];
+        let err = ContentReader::open(&c, &hash)
+            .unwrap()
+            .read_at(5, &mut buf)
+            .unwrap_err();
+        assert!(matches!(err, VaultError::Corrupt(_)), "{err}");
+        let ed = ContentEditor::open(&c, Some(&hash)).unwrap();
+        let err = ed.read_at(&c, 5, &mut buf).unwrap_err();
+        assert!(matches!(err, VaultError::Corrupt(_)), "{err}");
+        // Through std::io it comes back as the same error, not as plain i/o.
+        let mut out = Vec::new();
+        let err = ContentReader::open(&c, &hash)
+            .unwrap()
+            .read_to_end(&mut out)
+            .map_err(VaultError::from)
+            .unwrap_err();
+        assert!(matches!(err, VaultError::Corrupt(_)), "{err}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Random writes, truncates, spills and commits around chunk boundaries
+        /// agree with a plain buffer after every step.
+        #[test]
+        fn random_edits_match_a_model(ops in proptest::collection::vec(
+            (0u8..6, 0u64..(4 * C + 10), 0usize..(C as usize + 300), proptest::bool::ANY),
+            1..40,
+        )) {
+            let c = conn();
+            let mut ed = ContentEditor::open(&c, None).unwrap();
+            let mut model: Vec<u8> = Vec::new();
+            for (i, &(op, at, len, near)) in ops.iter().enumerate() {
+                // Half the offsets snap next to a chunk boundary.
+                let at = if near { (at / C) * C + (at % 3) - 1.min(at / C) } else { at };
+                match op {
+                    0 | 1 => {
+                        let zeros = i % 4 == 0;
+                        let data: Vec<u8> = (0..len)
+                            .map(|j| if zeros { 0 } else { ((i * 31 + j) % 251) as u8 + 1 })
+                            .collect();
+                        ed.write_at(&c, at, &data).unwrap();
+                        let end = at as usize + len;
+                        if model.len() < end {
+                            model.resize(end, 0);
+                        }
+                        model[at as usize..end].copy_from_slice(&data);
+                    }
+                    2 => {
+                        ed.truncate(&c, at).unwrap();
+                        model.resize(at as usize, 0);
+                    }
+                    3 => ed.spill(&c).unwrap(),
+                    4 => {
+                        let len = len as u64 * 3;
+                        ed.zero_range(&c, at, len).unwrap();
+                        let end = (at + len).min(model.len() as u64) as usize;
+                        if (at as usize) < end {
+                            model[at as usize..end].fill(0);
+                        }
+                    }
+                    _ => {
+                        let (hash, size) = ed.commit(&c).unwrap();
+                        proptest::prop_assert_eq!(size as usize, model.len());
+                        proptest::prop_assert!(bytes(&c, &hash) == model);
+                        proptest::prop_assert_eq!(hash, store(&c, &model));
+                    }
+                }
+                proptest::prop_assert_eq!(ed.size() as usize, model.len());
+                let probe = (at as usize).min(model.len());
+                let mut live = vec![0xAAu8; 700];
+                let n = ed.read_at(&c, probe as u64, &mut live).unwrap();
+                let want = &model[probe..(probe + 700).min(model.len())];
+                proptest::prop_assert!(&live[..n] == want, "read after op {}", i);
+            }
+            let (hash, _) = ed.commit(&c).unwrap();
+            proptest::prop_assert!(bytes(&c, &hash) == model);
         }
     }
 

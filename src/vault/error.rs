@@ -24,6 +24,10 @@ pub enum VaultError {
     /// A path that is not allowed inside a vault (escapes the root, NUL byte, too long...).
     #[error("invalid path '{path}': {reason}")]
     InvalidPath { path: String, reason: &'static str },
+    /// A name over `NAME_MAX` (255) bytes or a path over `PATH_MAX` (4096)
+    /// bytes: one limit for the CLI, the mount and import alike.
+    #[error("path too long: {reason}: {path}")]
+    PathTooLong { path: String, reason: &'static str },
     /// Nothing exists at this path.
     #[error("no such file or directory: {0}")]
     PathNotFound(String),
@@ -39,6 +43,9 @@ pub enum VaultError {
     /// The directory still has entries.
     #[error("directory not empty: {0}")]
     DirectoryNotEmpty(String),
+    /// A merge source that is not a fork and shares no state with the target.
+    #[error("vault '{vault}' shares no state with the target: nothing to merge from")]
+    NoMergeBase { vault: String },
     /// A rename or copy that would put a directory inside itself, or move the root.
     #[error("invalid move: {0}")]
     InvalidMove(String),
@@ -74,15 +81,53 @@ pub enum VaultError {
     /// The store breaks one of its own consistency rules.
     #[error("store is inconsistent: {0}")]
     Corrupt(String),
+    /// A packed layer or chunk offered for import does not check out
+    /// (wrong hash, malformed, or naming what it does not carry).
+    #[error("refused to import: {0}")]
+    InvalidPack(String),
+    /// No remote by this name is configured.
+    #[error("remote '{0}' does not exist")]
+    RemoteNotFound(String),
+    /// A remote by this name is configured already.
+    #[error("remote '{0}' already exists")]
+    RemoteExists(String),
+    /// A vault changed while an import was going to move its head.
+    #[error("vault '{0}' changed meanwhile; nothing was imported into it")]
+    HeadMoved(String),
+    /// A chunk's bytes are not in the store and could not be fetched (lazy clone).
+    #[error("chunk {hash} is not fetched yet and could not be: {reason}")]
+    ChunkUnavailable { hash: String, reason: String },
     /// The underlying SQLite database failed.
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// Reading a content stream failed.
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for VaultError {
+    /// Unwraps a store error that travelled through `std::io::Read` (a
+    /// [`super::ContentReader`] read inside `io::copy`), so that a damaged chunk
+    /// stays `Corrupt` instead of becoming an i/o error.
+    fn from(err: std::io::Error) -> Self {
+        if err.get_ref().is_some_and(|inner| inner.is::<VaultError>()) {
+            let inner = err.into_inner().expect("checked above");
+            return *inner.downcast::<VaultError>().expect("checked above");
+        }
+        VaultError::Io(err)
+    }
 }
 
 impl VaultError {
+    /// Names `path` in a corruption found while reading it, so the user learns
+    /// which file is damaged.
+    pub fn at_path(self, path: &impl std::fmt::Display) -> Self {
+        match self {
+            VaultError::Corrupt(what) => VaultError::Corrupt(format!("{path}: {what}")),
+            other => other,
+        }
+    }
+
     /// True when the disk (or a quota on it) is full.
     pub fn is_disk_full(&self) -> bool {
         match self {
@@ -92,6 +137,18 @@ impl VaultError {
             VaultError::Io(e) => e.raw_os_error() == Some(28),
             _ => false,
         }
+    }
+}
+
+impl VaultError {
+    /// True when SQLite found the database file malformed or not a database.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, VaultError::Corrupt(_))
+            || matches!(
+                self,
+                VaultError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(e.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            )
     }
 }
 

@@ -175,7 +175,37 @@ impl TreeWriter<'_> {
                 self.stamp().now_ns,
                 self.source(),
             ])?;
+        if let Some(keep) = super::retention::keep_versions(self.conn)? {
+            super::retention::trim_entry(self.conn, self.top, parent, name, keep)?;
+        }
         Ok(())
+    }
+
+    /// For a file created [`NewNode::without_version`]: records its first
+    /// content now all the same when the entry has versions already (a path
+    /// deleted before), so that its newest version never says "deleted" while
+    /// the entry names a file; an entry without history waits for its creator.
+    pub(crate) fn record_if_known(
+        &self,
+        parent: u64,
+        name: &[u8],
+        ino: u64,
+        attr: &Attr,
+    ) -> Result<()> {
+        if self.latest_at(parent, name, &VaultPath::root())?.is_some() {
+            self.record_entry(parent, name, ino, Some(attr))?;
+        }
+        Ok(())
+    }
+
+    /// Records the content file `ino` holds now as a version at every entry
+    /// that names it, unless its newest version says so already (for a file
+    /// created [`NewNode::without_version`] and committed unchanged).
+    pub fn record_current(&self, ino: u64) -> Result<()> {
+        match self.attr(ino)? {
+            Some(attr) => self.record_content(&attr),
+            None => Ok(()),
+        }
     }
 
     /// Records a file's content at every entry that names it.
@@ -270,7 +300,8 @@ pub struct Provenance {
     /// The checkpoint that froze the layer holding the version, if one did.
     pub checkpoint: Option<String>,
     /// The automatic `run-*` checkpoint the version's layer was written on,
-    /// when the version came through a mount (as a proxy run's writes do).
+    /// when the version came through a mount (as a proxy run's writes do) or
+    /// a run's merge.
     pub run: Option<String>,
 }
 
@@ -290,10 +321,12 @@ impl Store {
                 "SELECT c.name FROM checkpoints c JOIN vaults v ON v.id = c.vault_id
                    JOIN layers l ON l.parent = c.layer
                  WHERE v.name = ?1 AND l.id = ?2 AND c.auto AND c.name LIKE 'run-%'
-                   AND c.created_ns <= ?3
+                   -- A layer older than the checkpoint on its parent is a run's
+                   -- attempt, fast-forwarded: all of it is the run's.
+                   AND (l.created_ns < c.created_ns OR (c.created_ns <= ?3
                    -- The run ends with its proxy.exec entry; later mounts are not it.
                    AND ?3 <= COALESCE((SELECT min(j.time_ns) FROM journal j WHERE j.vault = ?1
-                                        AND j.op = 'proxy.exec' AND j.time_ns >= c.created_ns), ?3)
+                                        AND j.op = 'proxy.exec' AND j.time_ns >= c.created_ns), ?3)))
                  ORDER BY c.id DESC LIMIT 1",
             )?;
             let mut out = Vec::with_capacity(versions.len());
@@ -301,7 +334,8 @@ impl Store {
                 let checkpoint = checkpoint_of
                     .query_row(params![vault, v.layer], |r| r.get(0))
                     .optional()?;
-                let run = if v.source == "mount" {
+                // A run writes through its mount; a merged run's changes are applied by the merge.
+                let run = if v.source == "mount" || v.source == "merge" {
                     run_of
                         .query_row(params![vault, v.layer, v.time_ns], |r| r.get(0))
                         .optional()?

@@ -7,25 +7,37 @@ pub mod content;
 pub mod diff;
 pub mod editor;
 pub mod error;
+pub mod exchange;
 pub mod gc;
 pub mod history;
 pub mod journal;
 pub mod layer;
+pub mod lazy;
+pub mod merge;
+pub mod pack;
 pub mod path;
 pub mod prune;
 pub mod quota;
+pub mod remotes;
+pub mod reserve;
+pub mod retention;
 pub mod scan;
 pub mod schema;
 pub mod search;
 pub mod stats;
 pub mod store;
+mod store_file;
 pub mod tree;
+pub mod verify;
 
 pub use content::{CHUNK_SIZE, ContentHash, ContentReader, ContentWriter};
 pub use diff::{Change, ChangeKind, EntryState};
 pub use editor::ContentEditor;
 pub use error::{Result, VaultError};
 pub use journal::Op;
+pub use merge::{
+    Conflict, ConflictKind, MergeCheckpoint, MergeOutcome, MergeRequest, MergeStatus, OnConflict,
+};
 pub use path::VaultPath;
 pub use store::{Checkpoint, Owner, Restored, StateRef, Store, VaultInfo, now_ns, validate_label};
 pub use tree::{Attr, DirEntry, Kind, NewNode, ROOT_INO, RenameMode, Stamp, Tree, TreeWriter};

@@ -30,7 +30,7 @@ pub fn validate_name(name: &[u8]) -> Result<()> {
     } else if name.contains(&b'/') {
         Some("contains '/'")
     } else if name.len() > NAME_MAX {
-        Some("name longer than 255 bytes")
+        return Err(too_long(name, "a name is longer than 255 bytes"));
     } else {
         None
     };
@@ -41,6 +41,18 @@ pub fn validate_name(name: &[u8]) -> Result<()> {
         }),
         None => Ok(()),
     }
+}
+
+/// The error for an over-long name or path; the path is shown cut to its
+/// first 100 bytes, so the message stays readable.
+pub fn too_long(raw: &[u8], reason: &'static str) -> VaultError {
+    let shown = String::from_utf8_lossy(&raw[..raw.len().min(100)]).into_owned();
+    let path = if raw.len() > 100 {
+        format!("{shown}… ({} bytes)", raw.len())
+    } else {
+        shown
+    };
+    VaultError::PathTooLong { path, reason }
 }
 
 impl VaultPath {
@@ -62,7 +74,7 @@ impl VaultPath {
             return Err(invalid("contains a NUL byte"));
         }
         if raw.len() > PATH_MAX {
-            return Err(invalid("path longer than 4096 bytes"));
+            return Err(too_long(raw, "longer than 4096 bytes"));
         }
         let mut components: Vec<Vec<u8>> = Vec::new();
         for part in raw.split(|b| *b == b'/') {
@@ -75,7 +87,7 @@ impl VaultPath {
                 }
                 name => {
                     if name.len() > NAME_MAX {
-                        return Err(invalid("a name is longer than 255 bytes"));
+                        return Err(too_long(raw, "a name is longer than 255 bytes"));
                     }
                     components.push(name.to_vec());
                 }

@@ -87,7 +87,7 @@ pub(crate) fn count(tree: &Tree<'_>) -> Result<Usage> {
 }
 
 /// The vault head's usage, counted and remembered if not known.
-fn current(conn: &Connection, vault_id: i64, top: i64) -> Result<Usage> {
+pub(crate) fn current(conn: &Connection, vault_id: i64, top: i64) -> Result<Usage> {
     let known: Option<(Option<i64>, Option<i64>)> = conn
         .prepare_cached("SELECT usage_files, usage_bytes FROM vaults WHERE id = ?1")?
         .query_row([vault_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -119,7 +119,12 @@ pub(crate) fn settle(
         return Ok(());
     }
     conn.prepare_cached(
-        "UPDATE vaults SET usage_files = usage_files + ?1, usage_bytes = usage_bytes + ?2
+        // Sparse files may add up past what an integer holds: the sum then
+        // stays at the largest one (SQLite turns an overflowing sum into a REAL,
+        // which min() brings back), past any quota anyone can set; a count
+        // that saturated is approximate from then on, and never negative.
+        "UPDATE vaults SET usage_files = usage_files + ?1,
+                usage_bytes = max(0, min(usage_bytes + ?2, 9223372036854775807))
          WHERE id = ?3 AND usage_files IS NOT NULL AND usage_bytes IS NOT NULL",
     )?
     .execute(params![files, bytes, vault_id])?;
@@ -139,6 +144,27 @@ pub(crate) fn settle(
     };
     over(files > 0, "files", usage.files, limits.max_files)?;
     over(bytes > 0, "bytes", usage.bytes, limits.max_bytes)
+}
+
+/// Refuses a change of a vault's whole state (a fast-forward merge) that
+/// grows its usage from `before` to `after` past its limits.
+pub(crate) fn check_growth_from(
+    vault: &str,
+    limits: &Limits,
+    before: Usage,
+    after: Usage,
+) -> Result<()> {
+    let over = |what, before: u64, after: u64, limit: Option<u64>| match limit {
+        Some(limit) if after > before && after > limit => Err(VaultError::QuotaExceeded {
+            vault: vault.to_string(),
+            what,
+            would_be: after,
+            limit,
+        }),
+        _ => Ok(()),
+    };
+    over("files", before.files, after.files, limits.max_files)?;
+    over("bytes", before.bytes, after.bytes, limits.max_bytes)
 }
 
 /// Records a vault's usage on the layer it just froze.

@@ -8,7 +8,7 @@ use super::error::{Result, VaultError};
 use rusqlite::Connection;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` brings a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -163,6 +163,7 @@ WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
 BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
 "#,
     MIGRATION_2,
+    MIGRATION_3,
 ];
 
 /// Version 2: the journal's head anchor, file versions, the full-text index,
@@ -234,6 +235,47 @@ ALTER TABLE layers ADD COLUMN usage_files INTEGER;
 ALTER TABLE layers ADD COLUMN usage_bytes INTEGER;
 "#;
 
+/// Version 3 (docs/format.md, revision history). Contents: holes are not
+/// stored and the content hash leaves them out; `rehash_v3` renames every
+/// content, since the hash of every content changed. Inodes: fifos, sockets and
+/// device nodes, `atime_ns` and `rdev`. Remotes: `remotes`, `remote_layers`,
+/// `remote_tracking`.
+const MIGRATION_3: &str = r#"
+-- contents: no table change (see rehash_v3).
+-- Access times as set by utimensat (NULL: the same as mtime, as before), and
+-- the device number of device nodes (kinds 4-7: fifo, socket, char and block
+-- device, are new in version 3).
+ALTER TABLE inodes ADD COLUMN atime_ns INTEGER;
+ALTER TABLE inodes ADD COLUMN rdev INTEGER NOT NULL DEFAULT 0;
+
+-- Remotes (src/remote): configured remotes, the pack hash of each exported
+-- or imported layer, and the remote vault each local vault tracks. Chunk rows
+-- with empty `data` are a lazy clone's chunks not fetched yet.
+-- Where vaults are pushed and cloned from. Never credentials.
+CREATE TABLE remotes (
+    name       TEXT PRIMARY KEY,
+    url        TEXT NOT NULL,
+    endpoint   TEXT,
+    region     TEXT,
+    unsafe_single_writer INTEGER NOT NULL DEFAULT 0,
+    -- whether the server's conditional writes were found atomic (NULL: not checked yet)
+    conditional_writes INTEGER,
+    created_ns INTEGER NOT NULL
+) STRICT;
+-- The pack hash (BLAKE3 of its packed rows) of a frozen layer that was
+-- exported or imported. Such a layer is never compacted (its rows would change).
+CREATE TABLE remote_layers (
+    layer INTEGER PRIMARY KEY REFERENCES layers(id) ON DELETE CASCADE,
+    hash  BLOB NOT NULL UNIQUE
+) STRICT;
+-- The remote vault a local vault pushes to and pulls from by default.
+CREATE TABLE remote_tracking (
+    vault_id     INTEGER PRIMARY KEY REFERENCES vaults(id) ON DELETE CASCADE,
+    remote       TEXT NOT NULL,
+    remote_vault TEXT NOT NULL
+) STRICT;
+"#;
+
 /// How long a writer waits for the write lock before giving up with SQLITE_BUSY.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -298,14 +340,19 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Another process may have migrated while we waited for the lock.
     let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for sql in MIGRATIONS.iter().skip(current as usize) {
         tx.execute_batch(sql)?;
-        // Only stores that had data before version 2 need it backfilled.
-        if version == 1 && current >= 1 {
-            backfill_v2(&tx)?;
-        }
-        tx.pragma_update(None, "user_version", version as i64 + 1)?;
     }
+    // Only stores that had data before a version need it brought up to that
+    // version's rules. The data steps run once every table is there: they
+    // read and write through the current code, which knows only the newest schema.
+    if (1..2).contains(&current) {
+        backfill_v2(&tx)?;
+    }
+    if (1..3).contains(&current) {
+        rehash_v3(&tx)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
 }
@@ -364,12 +411,200 @@ fn backfill_v2(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Brings contents from before version 3 to its rules: every content gets
+/// the version-3 hash (which leaves holes out), and all-zero chunks leave the
+/// chunk lists (gc frees their rows). References follow the rename everywhere,
+/// in frozen layers too: the rename changes no byte of any state, so the
+/// frozen-layer triggers are lifted for it and restored.
+fn rehash_v3(conn: &Connection) -> Result<()> {
+    use super::content::{ContentHash, ContentHasher};
+    use rusqlite::params;
+    conn.execute_batch(
+        "DROP TRIGGER inodes_frozen_update;
+         DROP TRIGGER versions_frozen_update;
+         CREATE TEMP TABLE rehash (old BLOB PRIMARY KEY, new BLOB NOT NULL) WITHOUT ROWID;",
+    )?;
+    let contents: Vec<(Vec<u8>, i64, Option<Vec<u8>>)> = conn
+        .prepare("SELECT hash, size, data FROM contents")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut zero_hashes: std::collections::HashMap<i64, [u8; 32]> = Default::default();
+    let mut chunk_rows = conn.prepare(
+        "SELECT cc.idx, c.size, c.hash FROM content_chunks cc JOIN chunks c ON c.id = cc.chunk
+         WHERE cc.content = ?1 ORDER BY cc.idx",
+    )?;
+    let mut drop_hole =
+        conn.prepare("DELETE FROM content_chunks WHERE content = ?1 AND idx = ?2")?;
+    let mut rename = conn.prepare("INSERT INTO temp.rehash(old, new) VALUES (?1, ?2)")?;
+    for (old, size, inline) in contents {
+        let new = match inline {
+            Some(data) => ContentHash::of_bytes(&data),
+            None => {
+                let mut hasher = ContentHasher::default();
+                let rows: Vec<(i64, i64, Vec<u8>)> = chunk_rows
+                    .query_map([&old], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (idx, len, hash) in rows {
+                    let zero = zero_hashes
+                        .entry(len)
+                        .or_insert_with(|| *blake3::hash(&vec![0u8; len as usize]).as_bytes());
+                    if hash[..] == zero[..] {
+                        drop_hole.execute(params![&old, idx])?;
+                    } else {
+                        hasher.chunk(idx as u64, &ContentHash::from_blob(&hash)?.0);
+                    }
+                }
+                hasher.finish(size as u64)
+            }
+        };
+        rename.execute(params![&old, &new.0[..]])?;
+    }
+    conn.execute_batch(
+        "UPDATE contents SET hash = (SELECT new FROM temp.rehash WHERE old = hash);
+         UPDATE content_chunks SET content = (SELECT new FROM temp.rehash WHERE old = content);
+         UPDATE inodes SET content = (SELECT new FROM temp.rehash WHERE old = content)
+           WHERE content IS NOT NULL;
+         UPDATE versions SET content = (SELECT new FROM temp.rehash WHERE old = content)
+           WHERE content IS NOT NULL;
+         UPDATE search_docs SET hash = (SELECT new FROM temp.rehash WHERE old = hash);
+         UPDATE search_pending SET hash = (SELECT new FROM temp.rehash WHERE old = hash);
+         DROP TABLE temp.rehash;
+         CREATE TRIGGER inodes_frozen_update BEFORE UPDATE ON inodes
+         WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
+         BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;
+         CREATE TRIGGER versions_frozen_update BEFORE UPDATE ON versions
+         WHEN (SELECT frozen FROM layers WHERE id = OLD.layer) != 0
+         BEGIN SELECT RAISE(ABORT, 'write into a frozen layer'); END;",
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::vault::quota::{Limits, Usage};
     use crate::vault::{ContentHash, Op, Owner, StateRef, Store, VaultPath, journal};
     use rusqlite::params;
+
+    /// The content hash of versions 1 and 2: every chunk, holes included.
+    fn v1_hash(size: u64, chunk_hashes: &[[u8; 32]]) -> ContentHash {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"avfs-content-v1\0");
+        hasher.update(&size.to_le_bytes());
+        for h in chunk_hashes {
+            hasher.update(h);
+        }
+        ContentHash(*hasher.finalize().as_bytes())
+    }
+
+    /// Writes a store exactly as version 2 laid it out: vault `v` whose `/big`
+    /// holds three chunks (the middle one all zeros), frozen in checkpoint `c`,
+    /// with a version row naming it.
+    fn v2_store(path: &std::path::Path) -> Vec<u8> {
+        use crate::vault::CHUNK_SIZE;
+        let mut conn = Connection::open(path).unwrap();
+        configure(&mut conn).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        let chunks = [vec![1u8; CHUNK_SIZE], vec![0u8; CHUNK_SIZE], vec![3u8; 100]];
+        let size = (2 * CHUNK_SIZE + 100) as u64;
+        let hashes: Vec<[u8; 32]> = chunks.iter().map(|c| *blake3::hash(c).as_bytes()).collect();
+        let hash = v1_hash(size, &hashes);
+        conn.execute_batch(
+            "INSERT INTO layers(id, parent, depth, frozen, created_ns) VALUES (1, NULL, 0, 0, 1);
+             INSERT INTO layers(id, parent, depth, frozen, created_ns) VALUES (2, 1, 1, 0, 2);
+             INSERT INTO vaults(name, top_layer, created_ns, usage_files, usage_bytes)
+               VALUES ('v', 2, 1, 1, 524388);
+             INSERT INTO inodes VALUES (1, 1, 2, 493, 0, 0, 0, 1, 1, 1, NULL, NULL);
+             UPDATE meta SET value = 3 WHERE key = 'next_ino';
+             INSERT INTO dirents VALUES (1, CAST('big' AS BLOB), 1, 2);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO inodes VALUES (2, 1, 1, 420, 0, 0, ?1, 1, 1, 1, ?2, NULL)",
+            params![size as i64, &hash.0[..]],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO versions(layer, parent, name, version, ino, content, size, time_ns, source)
+             VALUES (1, 1, CAST('big' AS BLOB), 1, 2, ?1, ?2, 1, 'write')",
+            params![&hash.0[..], size as i64],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO contents(hash, size, data) VALUES (?1, ?2, NULL)",
+            params![&hash.0[..], size as i64],
+        )
+        .unwrap();
+        for (idx, (data, h)) in chunks.iter().zip(&hashes).enumerate() {
+            conn.execute(
+                "INSERT INTO chunks(hash, size, data) VALUES (?1, ?2, ?3)",
+                params![&h[..], data.len() as i64, data],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO content_chunks(content, idx, chunk) VALUES (?1, ?2, last_insert_rowid())",
+                params![&hash.0[..], idx as i64],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "UPDATE layers SET frozen = 1 WHERE id = 1;
+             INSERT INTO checkpoints(vault_id, name, layer, auto, created_ns) VALUES (1, 'c', 1, 0, 2);",
+        )
+        .unwrap();
+        chunks.concat()
+    }
+
+    #[test]
+    fn a_version_2_store_migrates_to_hashes_without_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let bytes = v2_store(&path);
+        let mut store = Store::open(&path, Owner::default()).unwrap();
+        let big = VaultPath::parse_str("/big").unwrap();
+        for at in [
+            StateRef::Head { vault: "v".into() },
+            StateRef::Checkpoint {
+                vault: "v".into(),
+                name: "c".into(),
+            },
+        ] {
+            let (read, hash) = store
+                .read(&at, |t| {
+                    use std::io::Read;
+                    let attr = t.stat(&big)?;
+                    let mut out = Vec::new();
+                    t.open(&attr)?.read_to_end(&mut out)?;
+                    Ok((out, attr.content.unwrap()))
+                })
+                .unwrap();
+            assert!(read == bytes, "same bytes after the migration");
+            let fresh = store
+                .write("v", Op::new("write", "/copy"), |w| {
+                    w.store_content(&bytes[..])
+                })
+                .unwrap()
+                .0;
+            assert_eq!(hash, fresh, "the same hash as the bytes written anew");
+        }
+        let rows: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM content_chunks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2, "the zero chunk is a hole now");
+        let log = store
+            .log(&StateRef::Head { vault: "v".into() }, &big)
+            .unwrap();
+        assert_eq!(log.len(), 1);
+        let frozen = store
+            .connection()
+            .execute("UPDATE inodes SET mode = 0 WHERE layer = 1", []);
+        assert!(frozen.is_err(), "frozen layers are guarded again");
+        let report = store.gc(crate::vault::gc::GcOptions::default()).unwrap();
+        assert_eq!(report.chunks, 1, "gc frees the zero chunk's row");
+    }
 
     /// Writes a store exactly as version 1 laid it out: one vault `old` with
     /// `/f` = "hello" (inline) and one journal entry.
@@ -378,7 +613,7 @@ mod tests {
         configure(&mut conn).unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
-        let hash = ContentHash::compute(5, &[*blake3::hash(b"hello").as_bytes()]);
+        let hash = v1_hash(5, &[*blake3::hash(b"hello").as_bytes()]);
         conn.execute_batch(
             "INSERT INTO layers(id, parent, depth, frozen, created_ns) VALUES (1, NULL, 0, 0, 1);
              INSERT INTO vaults(name, top_layer, created_ns) VALUES ('old', 1, 1);

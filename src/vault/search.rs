@@ -89,7 +89,20 @@ fn index_content(conn: &Connection, hash: &ContentHash, size: u64) -> Result<()>
     Ok(())
 }
 
-/// Drops the index documents of contents that no longer exist (for gc).
+/// Drops one freed content's index document and queue entry.
+pub(crate) fn forget(conn: &Connection, hash: &ContentHash) -> Result<()> {
+    conn.prepare_cached("DELETE FROM search_pending WHERE hash = ?1")?
+        .execute([&hash.0[..]])?;
+    conn.prepare_cached(
+        "DELETE FROM search_text WHERE rowid IN (SELECT docid FROM search_docs WHERE hash = ?1)",
+    )?
+    .execute([&hash.0[..]])?;
+    conn.prepare_cached("DELETE FROM search_docs WHERE hash = ?1")?
+        .execute([&hash.0[..]])?;
+    Ok(())
+}
+
+/// Drops the index documents and queue entries of contents that no longer exist.
 pub(crate) fn forget_missing(conn: &Connection) -> Result<u64> {
     conn.execute(
         "DELETE FROM search_pending WHERE NOT EXISTS (SELECT 1 FROM contents c WHERE c.hash = search_pending.hash)",

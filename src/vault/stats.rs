@@ -113,6 +113,9 @@ impl Store {
                         }
                     }
                     Kind::File => {}
+                    // Fifos, sockets and device nodes are files without bytes.
+                    _ if seen.insert(attr.ino) => s.files += 1,
+                    _ => {}
                 }
             }
             Ok(s)

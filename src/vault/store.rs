@@ -94,6 +94,9 @@ pub enum StateRef {
     },
 }
 
+/// The first character of a hidden vault's name (a run's attempt).
+pub const HIDDEN_PREFIX: &str = ".";
+
 /// Checks a vault or checkpoint name: 1–128 of `[A-Za-z0-9._-]`, starting alphanumeric.
 pub fn validate_label(name: &str) -> Result<()> {
     let reason = if name.is_empty() {
@@ -123,12 +126,12 @@ pub fn validate_label(name: &str) -> Result<()> {
     }
 }
 
-struct VaultRow {
-    id: i64,
-    top: i64,
+pub(super) struct VaultRow {
+    pub(super) id: i64,
+    pub(super) top: i64,
 }
 
-fn vault_row(conn: &Connection, name: &str) -> Result<VaultRow> {
+pub(super) fn vault_row(conn: &Connection, name: &str) -> Result<VaultRow> {
     conn.prepare_cached("SELECT id, top_layer FROM vaults WHERE name = ?1")?
         .query_row([name], |r| {
             Ok(VaultRow {
@@ -152,7 +155,7 @@ fn checkpoint_from_row(vault: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<C
     })
 }
 
-fn checkpoint_row(conn: &Connection, vault: &str, name: &str) -> Result<Checkpoint> {
+pub(super) fn checkpoint_row(conn: &Connection, vault: &str, name: &str) -> Result<Checkpoint> {
     conn.prepare_cached(
         "SELECT c.name, c.message, c.auto, c.created_ns, c.layer FROM checkpoints c
          JOIN vaults v ON v.id = c.vault_id WHERE v.name = ?1 AND c.name = ?2",
@@ -171,10 +174,15 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store file at `path`.
+    /// Opens the store file at `path`, creating it only when nothing exists
+    /// there: anything else that is not an avfs store is `Corrupt`, untouched.
     pub fn open(path: &Path, owner: Owner) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        Self::from_connection(conn, owner)
+        let conn = super::store_file::open(path)?;
+        Ok(Self {
+            conn,
+            owner,
+            batch: false,
+        })
     }
 
     /// A private in-memory store, for tests and benchmarks.
@@ -203,6 +211,12 @@ impl Store {
         Ok(self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// Starts a read transaction: one consistent snapshot (commits any open batch first).
+    pub(super) fn begin_read(&mut self) -> Result<Transaction<'_>> {
+        self.commit_batch()?;
+        Ok(self.conn.transaction()?)
     }
 
     /// Starts grouping writes: until [`Store::commit_batch`], [`Store::write`] and
@@ -234,7 +248,7 @@ impl Store {
         self.batch
     }
 
-    fn stamp(&self) -> Stamp {
+    pub(super) fn stamp(&self) -> Stamp {
         Stamp {
             uid: self.owner.uid,
             gid: self.owner.gid,
@@ -300,8 +314,10 @@ impl Store {
             gid: stamp.gid,
             size: 0,
             mtime_ns: stamp.now_ns,
+            atime_ns: stamp.now_ns,
             ctime_ns: stamp.now_ns,
-            nlink: 1,
+            nlink: 2,
+            rdev: 0,
             content: None,
             target: None,
         })?;
@@ -315,11 +331,11 @@ impl Store {
         self.vault_info(name)
     }
 
-    /// Every vault, by name.
+    /// Every vault, by name (hidden attempts left out: see [`Store::fork_attempt`]).
     pub fn vaults(&self) -> Result<Vec<VaultInfo>> {
         let names: Vec<String> = self
             .conn
-            .prepare("SELECT name FROM vaults ORDER BY name")?
+            .prepare("SELECT name FROM vaults WHERE substr(name, 1, 1) <> '.' ORDER BY name")?
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         names.iter().map(|n| self.vault_info(n)).collect()
@@ -365,6 +381,61 @@ impl Store {
     /// and the fork starts with a copy of the source's policy.
     pub fn fork_vault(&mut self, src: &str, dst: &str) -> Result<VaultInfo> {
         validate_label(dst)?;
+        self.fork_named(src, dst, "vault.fork")
+    }
+
+    /// Forks `vault` into a hidden vault for one attempt (a proxy run): its
+    /// name starts with `.`, which no user-given name may, and
+    /// [`Store::vaults`] leaves it out. It is a vault all the same, so gc,
+    /// quotas and mounts treat it as one while the attempt lasts.
+    pub fn fork_attempt(&mut self, vault: &str, name: &str) -> Result<VaultInfo> {
+        if !name.starts_with(HIDDEN_PREFIX) || name.len() > 512 || name.contains('/') {
+            return Err(VaultError::InvalidName {
+                name: name.to_string(),
+                reason: "an attempt's name starts with '.', has no '/' and at most 512 bytes",
+            });
+        }
+        self.fork_named(vault, name, "attempt.start")
+    }
+
+    /// Every hidden (attempt) vault, by name.
+    pub fn attempts(&self) -> Result<Vec<VaultInfo>> {
+        let names: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM vaults WHERE substr(name, 1, 1) = '.' ORDER BY name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        names.iter().map(|n| self.vault_info(n)).collect()
+    }
+
+    /// Renames a vault (e.g. a hidden attempt kept as a visible fork).
+    pub fn rename_vault(&mut self, from: &str, to: &str) -> Result<VaultInfo> {
+        validate_label(to)?;
+        let now = now_ns();
+        let tx = self.begin_write()?;
+        let row = vault_row(&tx, from)?;
+        if vault_row(&tx, to).is_ok() {
+            return Err(VaultError::VaultExists(to.to_string()));
+        }
+        tx.execute(
+            "UPDATE vaults SET name = ?1 WHERE id = ?2",
+            params![to, row.id],
+        )?;
+        tx.execute(
+            "UPDATE vaults SET forked_from = ?1 WHERE forked_from = ?2",
+            params![to, from],
+        )?;
+        journal::append(
+            &tx,
+            now,
+            Some(to),
+            &Op::new("vault.rename", format!("{from} -> {to}")),
+        )?;
+        tx.commit()?;
+        self.vault_info(to)
+    }
+
+    fn fork_named(&mut self, src: &str, dst: &str, op: &str) -> Result<VaultInfo> {
         let now = now_ns();
         let tx = self.begin_write()?;
         let source = vault_row(&tx, src)?;
@@ -390,18 +461,13 @@ impl Store {
              SELECT ?1, max_bytes, max_files, max_file_size FROM quotas WHERE vault_id = ?2",
             params![fork_id, source.id],
         )?;
-        journal::append(
-            &tx,
-            now,
-            Some(dst),
-            &Op::new("vault.fork", format!("{src} -> {dst}")),
-        )?;
+        journal::append(&tx, now, Some(dst), &Op::new(op, format!("{src} -> {dst}")))?;
         tx.commit()?;
         self.vault_info(dst)
     }
 
     /// Freezes a vault's state and gives it a fresh top layer; returns the frozen layer.
-    fn seal_top(tx: &Transaction<'_>, vault: &VaultRow, now: i64) -> Result<i64> {
+    pub(super) fn seal_top(tx: &Transaction<'_>, vault: &VaultRow, now: i64) -> Result<i64> {
         let (sealed, froze) = layer::seal(tx, vault.top)?;
         if froze {
             super::quota::freeze_usage(tx, vault.id, sealed)?;
@@ -554,7 +620,7 @@ impl Store {
         checkpoint_row(&self.conn, vault, name)
     }
 
-    fn insert_checkpoint(
+    pub(super) fn insert_checkpoint(
         tx: &Transaction<'_>,
         vault_id: i64,
         name: &str,

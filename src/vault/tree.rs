@@ -32,6 +32,14 @@ pub enum Kind {
     Dir,
     /// A symbolic link with a target.
     Symlink,
+    /// A named pipe (`mkfifo`).
+    Fifo,
+    /// A unix-domain socket's name (`bind`).
+    Socket,
+    /// A character device node, with its `rdev`.
+    CharDevice,
+    /// A block device node, with its `rdev`.
+    BlockDevice,
 }
 
 impl Kind {
@@ -40,6 +48,10 @@ impl Kind {
             Kind::File => 1,
             Kind::Dir => 2,
             Kind::Symlink => 3,
+            Kind::Fifo => 4,
+            Kind::Socket => 5,
+            Kind::CharDevice => 6,
+            Kind::BlockDevice => 7,
         }
     }
 
@@ -48,17 +60,34 @@ impl Kind {
             1 => Ok(Kind::File),
             2 => Ok(Kind::Dir),
             3 => Ok(Kind::Symlink),
+            4 => Ok(Kind::Fifo),
+            5 => Ok(Kind::Socket),
+            6 => Ok(Kind::CharDevice),
+            7 => Ok(Kind::BlockDevice),
             other => Err(VaultError::Corrupt(format!("unknown inode kind {other}"))),
         }
     }
 
-    /// The lower-case name used in output: `file`, `dir`, `symlink`.
+    /// The lower-case name used in output: `file`, `dir`, `symlink`, `fifo`,
+    /// `socket`, `char_device`, `block_device`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::File => "file",
             Kind::Dir => "dir",
             Kind::Symlink => "symlink",
+            Kind::Fifo => "fifo",
+            Kind::Socket => "socket",
+            Kind::CharDevice => "char_device",
+            Kind::BlockDevice => "block_device",
         }
+    }
+
+    /// True for fifos, sockets and device nodes: inodes with neither content nor target.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            Kind::Fifo | Kind::Socket | Kind::CharDevice | Kind::BlockDevice
+        )
     }
 }
 
@@ -67,7 +96,7 @@ impl Kind {
 pub struct Attr {
     /// Inode number, stable across checkpoints and forks.
     pub ino: u64,
-    /// File, directory or symlink.
+    /// File, directory, symlink, fifo, socket or device node.
     pub kind: Kind,
     /// Permission bits (`0o7777`), without the file-type bits.
     pub mode: u32,
@@ -79,10 +108,15 @@ pub struct Attr {
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
+    /// Access time as last set (avfs does not move it on reads), nanoseconds since the epoch.
+    pub atime_ns: i64,
     /// Status-change time, nanoseconds since the Unix epoch.
     pub ctime_ns: i64,
-    /// Number of directory entries naming this inode (files and symlinks).
+    /// Files and symlinks: the directory entries naming this inode. Directories:
+    /// 2 plus their subdirectories, as POSIX file systems count.
     pub nlink: u32,
+    /// The device number of a device node (0 for everything else).
+    pub rdev: u64,
     /// The content of a file.
     pub content: Option<ContentHash>,
     /// The target of a symlink.
@@ -161,7 +195,8 @@ impl<'c> Tree<'c> {
         let row = self
             .conn
             .prepare_cached(
-                "SELECT kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target
+                "SELECT kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target,
+                        COALESCE(atime_ns, mtime_ns), rdev
                  FROM inodes i WHERE ino = ?1
                    AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = i.layer)
                  ORDER BY layer DESC LIMIT 1",
@@ -178,29 +213,63 @@ impl<'c> Tree<'c> {
                     r.get::<_, i64>(7)?,
                     r.get::<_, Option<Vec<u8>>>(8)?,
                     r.get::<_, Option<Vec<u8>>>(9)?,
+                    r.get::<_, i64>(10)?,
+                    r.get::<_, i64>(11)?,
                 ))
             })
             .optional()?;
-        let Some((kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target)) = row
+        let Some((
+            kind,
+            mode,
+            uid,
+            gid,
+            size,
+            mtime_ns,
+            ctime_ns,
+            nlink,
+            content,
+            target,
+            atime_ns,
+            rdev,
+        )) = row
         else {
             return Ok(None);
         };
         if kind == WHITEOUT_KIND {
             return Ok(None);
         }
+        let kind = Kind::from_code(kind)?;
+        let nlink = match kind {
+            // Directories written before version 3 say 1: count their subdirectories.
+            Kind::Dir if nlink < 2 => 2 + self.subdirectories(ino)?,
+            _ => nlink as u32,
+        };
         Ok(Some(Attr {
             ino,
-            kind: Kind::from_code(kind)?,
+            kind,
             mode: mode as u32,
             uid: uid as u32,
             gid: gid as u32,
             size: size as u64,
             mtime_ns,
+            atime_ns,
             ctime_ns,
-            nlink: nlink as u32,
+            nlink,
+            rdev: rdev as u64,
             content: content.map(|c| ContentHash::from_blob(&c)).transpose()?,
             target,
         }))
+    }
+
+    /// How many of a directory's entries are directories.
+    fn subdirectories(&self, dir: u64) -> Result<u32> {
+        let mut count = 0;
+        for (_, child) in self.entries(dir)? {
+            if self.attr(child)?.is_some_and(|a| a.kind == Kind::Dir) {
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     /// Like [`Tree::attr`], for an inode that a directory entry names.
@@ -411,6 +480,11 @@ impl<'c> Tree<'c> {
         editor.truncate(self.conn, size)
     }
 
+    /// Zeros a range of an editor's content, keeping its size (a punched hole).
+    pub fn zero_edited(&self, editor: &mut ContentEditor, offset: u64, len: u64) -> Result<()> {
+        editor.zero_range(self.conn, offset, len)
+    }
+
     /// Every path at or below `path`, parents before children, names sorted.
     pub fn walk(&self, path: &VaultPath) -> Result<Vec<(VaultPath, Attr)>> {
         let root = self.stat(path)?;
@@ -488,7 +562,7 @@ impl<'c> TreeWriter<'c> {
 
     fn count_usage(&self, inodes: i64, bytes: i64) {
         let (i, b) = self.usage.get();
-        self.usage.set((i + inodes, b + bytes));
+        self.usage.set((i + inodes, b.saturating_add(bytes)));
     }
 
     /// A new file content: within the size limit, and queued for the search index.
@@ -512,8 +586,9 @@ impl<'c> TreeWriter<'c> {
         self.conn
             .prepare_cached(
                 "INSERT OR REPLACE INTO inodes
-                   (ino, layer, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                   (ino, layer, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target,
+                    atime_ns, rdev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 attr.ino as i64,
@@ -528,6 +603,8 @@ impl<'c> TreeWriter<'c> {
                 attr.nlink as i64,
                 attr.content.as_ref().map(|h| h.0.to_vec()),
                 attr.target,
+                attr.atime_ns,
+                attr.rdev as i64,
             ])?;
         Ok(())
     }
@@ -592,9 +669,16 @@ impl<'c> TreeWriter<'c> {
     }
 
     fn touch_dir(&self, dir: u64) -> Result<()> {
+        self.touch_dir_links(dir, 0)
+    }
+
+    /// Marks a directory changed now and moves its link count by `subdirs`
+    /// (a subdirectory's `..` links it).
+    fn touch_dir_links(&self, dir: u64, subdirs: i64) -> Result<()> {
         let mut attr = self.attr_of_child(dir)?;
         attr.mtime_ns = self.stamp.now_ns;
         attr.ctime_ns = self.stamp.now_ns;
+        attr.nlink = (attr.nlink as i64 + subdirs).max(2) as u32;
         self.put_attr(&attr)
     }
 
@@ -614,33 +698,44 @@ impl<'c> TreeWriter<'c> {
             return Err(VaultError::PathExists(display_name(name)));
         }
         let now = self.stamp.now_ns;
-        let (kind, size, content, target) = match node.body {
-            NodeBody::Dir => (Kind::Dir, 0, None, None),
+        let (kind, size, content, target, rdev) = match node.body {
+            NodeBody::Dir => (Kind::Dir, 0, None, None, 0),
             NodeBody::File { content, size } => {
                 self.accept_content(&content, size)?;
-                (Kind::File, size, Some(content), None)
+                (Kind::File, size, Some(content), None, 0)
             }
-            NodeBody::Symlink(target) => (Kind::Symlink, target.len() as u64, None, Some(target)),
+            NodeBody::Symlink(target) => {
+                (Kind::Symlink, target.len() as u64, None, Some(target), 0)
+            }
+            NodeBody::Special { kind, rdev } => (kind, 0, None, None, rdev),
         };
+        let (uid, gid) = node.owner.unwrap_or((self.stamp.uid, self.stamp.gid));
+        let mtime_ns = node.mtime_ns.unwrap_or(now);
         let attr = Attr {
             ino: self.alloc_ino()?,
             kind,
             mode: node.mode & 0o7777,
-            uid: self.stamp.uid,
-            gid: self.stamp.gid,
+            uid,
+            gid,
             size,
-            mtime_ns: node.mtime_ns.unwrap_or(now),
+            mtime_ns,
+            atime_ns: node.atime_ns.unwrap_or(mtime_ns),
             ctime_ns: now,
-            nlink: 1,
+            nlink: if kind == Kind::Dir { 2 } else { 1 },
+            rdev,
             content,
             target,
         };
         self.put_attr(&attr)?;
         self.put_dirent(parent, name, attr.ino)?;
-        self.touch_dir(parent)?;
+        self.touch_dir_links(parent, i64::from(kind == Kind::Dir))?;
         let bytes = if kind == Kind::File { size as i64 } else { 0 };
         self.count_usage(1, bytes);
-        self.record_entry(parent, name, attr.ino, Some(&attr))?;
+        if node.versioned {
+            self.record_entry(parent, name, attr.ino, Some(&attr))?;
+        } else {
+            self.record_if_known(parent, name, attr.ino, &attr)?;
+        }
         Ok(attr)
     }
 
@@ -747,6 +842,21 @@ impl<'c> TreeWriter<'c> {
         Ok(attr)
     }
 
+    /// Sets access and/or modification time (`utimensat`).
+    pub fn set_times(
+        &self,
+        ino: u64,
+        atime_ns: Option<i64>,
+        mtime_ns: Option<i64>,
+    ) -> Result<Attr> {
+        let mut attr = self.attr_of_child(ino)?;
+        attr.atime_ns = atime_ns.unwrap_or(attr.atime_ns);
+        attr.mtime_ns = mtime_ns.unwrap_or(attr.mtime_ns);
+        attr.ctime_ns = self.stamp.now_ns;
+        self.put_attr(&attr)?;
+        Ok(attr)
+    }
+
     /// Adds a hard link to a non-directory inode.
     pub fn link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Attr> {
         validate_name(name)?;
@@ -776,7 +886,7 @@ impl<'c> TreeWriter<'c> {
             return Err(VaultError::DirectoryNotEmpty(display_name(name)));
         }
         self.drop_dirent(parent, name)?;
-        self.touch_dir(parent)?;
+        self.touch_dir_links(parent, -i64::from(attr.kind == Kind::Dir))?;
         self.record_entry(parent, name, ino, None)?;
         self.release_link(&mut attr)
     }
@@ -835,6 +945,7 @@ impl<'c> TreeWriter<'c> {
                 display_name(src_name)
             )));
         }
+        let mut replaced_dir = 0;
         match (mode, dst) {
             (RenameMode::NoReplace, Some(_)) => {
                 return Err(VaultError::PathExists(display_name(dst_name)));
@@ -852,8 +963,17 @@ impl<'c> TreeWriter<'c> {
                 }
                 self.put_dirent(src_parent, src_name, dst)?;
                 self.put_dirent(dst_parent, dst_name, src)?;
-                self.touch_dir(src_parent)?;
-                self.touch_dir(dst_parent)?;
+                // Across directories, each side gains the other's subdirectory.
+                let (src_dir, dst_dir) = (
+                    i64::from(src_attr.kind == Kind::Dir),
+                    i64::from(dst_attr.kind == Kind::Dir),
+                );
+                if src_parent == dst_parent {
+                    self.touch_dir(src_parent)?;
+                } else {
+                    self.touch_dir_links(src_parent, dst_dir - src_dir)?;
+                    self.touch_dir_links(dst_parent, src_dir - dst_dir)?;
+                }
                 self.record_entry(src_parent, src_name, dst, Some(&dst_attr))?;
                 return self.record_entry(dst_parent, dst_name, src, Some(&src_attr));
             }
@@ -869,14 +989,24 @@ impl<'c> TreeWriter<'c> {
                     _ => {}
                 }
                 self.release_link(&mut dst_attr)?;
+                if dst_attr.kind == Kind::Dir {
+                    replaced_dir = 1;
+                }
             }
             (_, None) => {}
         }
         self.put_dirent(dst_parent, dst_name, src)?;
         self.drop_dirent(src_parent, src_name)?;
-        self.touch_dir(src_parent)?;
+        // A rename changes the moved inode's status, as POSIX file systems record.
+        let mut moved = src_attr.clone();
+        moved.ctime_ns = self.stamp.now_ns;
+        self.put_attr(&moved)?;
+        let moved_dir = i64::from(src_attr.kind == Kind::Dir);
         if dst_parent != src_parent {
-            self.touch_dir(dst_parent)?;
+            self.touch_dir_links(src_parent, -moved_dir)?;
+            self.touch_dir_links(dst_parent, moved_dir - replaced_dir)?;
+        } else {
+            self.touch_dir_links(src_parent, -replaced_dir)?;
         }
         // A file moved is a deletion at its old entry and a change at its new
         // one: that is how an editor's atomic save (write temp, rename over)
@@ -1092,41 +1222,50 @@ fn with_path(err: VaultError, path: &VaultPath) -> VaultError {
 pub struct NewNode {
     mode: u32,
     mtime_ns: Option<i64>,
+    atime_ns: Option<i64>,
+    owner: Option<(u32, u32)>,
     body: NodeBody,
+    versioned: bool,
 }
 
 enum NodeBody {
     Dir,
     File { content: ContentHash, size: u64 },
     Symlink(Vec<u8>),
+    Special { kind: Kind, rdev: u64 },
 }
 
 impl NewNode {
-    /// A directory with permission bits `mode`.
-    pub fn dir(mode: u32) -> Self {
+    fn with_body(mode: u32, body: NodeBody) -> Self {
         Self {
             mode,
             mtime_ns: None,
-            body: NodeBody::Dir,
+            atime_ns: None,
+            owner: None,
+            body,
+            versioned: true,
         }
+    }
+
+    /// A directory with permission bits `mode`.
+    pub fn dir(mode: u32) -> Self {
+        Self::with_body(mode, NodeBody::Dir)
     }
 
     /// A file holding a stored content.
     pub fn file(content: ContentHash, size: u64, mode: u32) -> Self {
-        Self {
-            mode,
-            mtime_ns: None,
-            body: NodeBody::File { content, size },
-        }
+        Self::with_body(mode, NodeBody::File { content, size })
     }
 
     /// A symlink to `target`.
     pub fn symlink(target: Vec<u8>) -> Self {
-        Self {
-            mode: 0o777,
-            mtime_ns: None,
-            body: NodeBody::Symlink(target),
-        }
+        Self::with_body(0o777, NodeBody::Symlink(target))
+    }
+
+    /// A fifo, socket or device node (`kind` must be one of those).
+    pub fn special(kind: Kind, mode: u32, rdev: u64) -> Self {
+        debug_assert!(kind.is_special(), "{kind:?} is not a special file");
+        Self::with_body(mode, NodeBody::Special { kind, rdev })
     }
 
     /// The same kind, mode and content as `attr` (a copy).
@@ -1138,12 +1277,49 @@ impl NewNode {
                 size: attr.size,
             },
             Kind::Symlink => NodeBody::Symlink(attr.target.clone().unwrap_or_default()),
+            kind => NodeBody::Special {
+                kind,
+                rdev: attr.rdev,
+            },
         };
-        Self {
-            mode: attr.mode,
-            mtime_ns: None,
-            body,
-        }
+        Self::with_body(attr.mode, body)
+    }
+
+    /// Its permission bits.
+    pub fn mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// With other permission bits (e.g. a setgid bit inherited from the parent).
+    pub fn with_mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// True for a directory.
+    pub fn is_dir(&self) -> bool {
+        matches!(self.body, NodeBody::Dir)
+    }
+
+    /// Owned by `uid`:`gid` instead of the writer's owner (the mount's caller).
+    pub fn with_owner(mut self, uid: u32, gid: u32) -> Self {
+        self.owner = Some((uid, gid));
+        self
+    }
+
+    /// Keeps this access time instead of the modification time (import).
+    pub fn with_atime(mut self, atime_ns: i64) -> Self {
+        self.atime_ns = Some(atime_ns);
+        self
+    }
+
+    /// Records no version for the new file now, unless its path has history:
+    /// its creator records one when it commits the file's first content (the
+    /// mount, for a file it creates open and writes before closing: one
+    /// version, not an empty one first).
+    pub fn without_version(mut self) -> Self {
+        self.versioned = false;
+        self
     }
 
     /// Keeps this modification time instead of "now" (import, restore).

@@ -35,6 +35,12 @@ struct MountDoc {
 impl Mounted {
     /// Mounts `vault` with extra `flags` (e.g. `--readonly`).
     pub fn new(avfs: &Avfs, vault: &str, flags: &[&str]) -> Self {
+        Self::with_env(avfs, vault, flags, &[])
+    }
+
+    /// As [`Mounted::new`], with extra environment variables for avfs (and
+    /// so for the serving process), e.g. S3 credentials.
+    pub fn with_env(avfs: &Avfs, vault: &str, flags: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("mount dir");
         let mut args: Vec<std::ffi::OsString> = vec![
             "--json".into(),
@@ -43,9 +49,19 @@ impl Mounted {
             dir.path().into(),
         ];
         args.extend(flags.iter().map(Into::into));
-        let run = avfs.run(&args);
-        assert_eq!(run.status, 0, "mount failed: {}", run.stdout_str());
-        let doc: MountDoc = super::parse_one(&run.stdout);
+        let out = avfs
+            .command()
+            .envs(env.iter().copied())
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("spawn avfs mount");
+        assert!(
+            out.status.success(),
+            "mount failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let doc: MountDoc = super::parse_one(&out.stdout);
         Self {
             dir,
             pid: doc.pid,

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fuse;
+pub mod s3;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -297,6 +298,18 @@ pub struct Change {
     pub after: Option<Side>,
 }
 
+/// A path a merge could not settle (a `Run`'s or a `Merge`'s `conflicts`).
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Conflict {
+    pub path: String,
+    pub path_b64: Option<String>,
+    pub kind: String,
+    pub base: Option<Side>,
+    pub ours: Option<Side>,
+    pub theirs: Option<Side>,
+}
+
 #[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
@@ -333,6 +346,7 @@ pub struct Counts {
     pub dirs: u64,
     pub symlinks: u64,
     pub hard_links: u64,
+    pub special: u64,
     pub bytes: u64,
     pub skipped: Vec<serde_json::Value>,
 }
@@ -352,6 +366,28 @@ pub struct ExportDoc {
     pub src: String,
     pub host_path: String,
     pub exported: Counts,
+}
+
+/// Compares bytes without printing megabytes when they differ.
+#[track_caller]
+pub fn assert_bytes(actual: &[u8], expected: &[u8], what: &str) {
+    if actual != expected {
+        let first = actual
+            .iter()
+            .zip(expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(actual.len().min(expected.len()));
+        let show = |b: &[u8]| {
+            String::from_utf8_lossy(&b[first.min(b.len())..(first + 24).min(b.len())]).into_owned()
+        };
+        panic!(
+            "{what}: got {} bytes, expected {}; first difference at offset {first} (got {:?}, expected {:?})",
+            actual.len(),
+            expected.len(),
+            show(actual),
+            show(expected),
+        );
+    }
 }
 
 /// Builds `(change, path)` pairs from string literals.

@@ -55,14 +55,14 @@ const fileMethods = {
     return this[RUNNER].bytes([...args, "--", path]);
   },
 
-  /** Reads a file (or, with `version`, that version) as UTF-8 text (bytes that are not UTF-8 become U+FFFD, as in `fs.readFile(f, "utf8")`). */
-  async readText(path, { version } = {}) {
-    return (await this.readBytes(path, { version })).toString("utf8");
-  },
-
   /** agentvfs's name for `readText`: a file's content as UTF-8 text. */
   async cat(path, options = {}) {
     return this.readText(path, options);
+  },
+
+  /** Reads a file (or, with `version`, that version) as UTF-8 text (bytes that are not UTF-8 become U+FFFD, as in `fs.readFile(f, "utf8")`). */
+  async readText(path, { version } = {}) {
+    return (await this.readBytes(path, { version })).toString("utf8");
   },
 
   /** Lists a directory (default `/`); a file lists itself. */

@@ -1,5 +1,5 @@
 "use strict";
-/** Store maintenance: `avfs stats|gc|prune|compact|quota set|show|clear|audit|audit verify`. */
+/** Store maintenance: `avfs stats|gc|prune|compact|quota set|show|clear|audit|audit verify|verify|retention`. */
 
 const { RUNNER } = require("./runner");
 const { camelize, toResult } = require("./convert");
@@ -95,6 +95,30 @@ const maintenanceMethods = {
       acceptStatus: (status) => status === 0 || status === NOT_INTACT_STATUS,
     });
     return toResult(doc);
+  },
+
+  /**
+   * Checks the whole store: every chunk against its hash, every reference,
+   * SQLite's integrity check, the journal. Resolves whether intact or not
+   * (avfs exits 5 with its normal document when not): see `intact` and `faults`.
+   */
+  async verify() {
+    const { doc } = await this[RUNNER].json(["verify"], {
+      acceptStatus: (status) => status === 0 || status === NOT_INTACT_STATUS,
+    });
+    return toResult(doc);
+  },
+
+  /**
+   * How many versions each file keeps (null: every one); sets it first when
+   * `keepVersions` (at least 1) or `keepAll` is given.
+   */
+  async retention({ keepVersions, keepAll = false } = {}) {
+    const args = ["retention"];
+    if (keepAll) args.push("--keep-all");
+    else if (keepVersions !== undefined) args.push("--keep-versions", countArg(keepVersions, "keepVersions"));
+    const { doc } = await this[RUNNER].json(args);
+    return doc.keep_versions;
   },
 };
 

@@ -15,7 +15,7 @@ function duration(value) {
  * The `proxy exec` flags for the run options (all optional; absent ones fall
  * back to the policy, then to avfs defaults).
  */
-function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLimit, env = {}, mode, keepMount, changes }) {
+function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLimit, env = {}, mode, keepMount, changes, onConflict, workdir }) {
   const flags = [];
   if (timeout !== undefined) flags.push("--timeout", duration(timeout));
   if (grace !== undefined) flags.push("--grace", duration(grace));
@@ -27,6 +27,8 @@ function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLim
   if (mode !== undefined) flags.push("--mode", mode);
   if (keepMount !== undefined) flags.push("--keep-mount", keepMount);
   if (changes !== undefined) flags.push("--changes", changes);
+  if (onConflict !== undefined) flags.push("--on-conflict", onConflict);
+  if (workdir !== undefined) flags.push("--workdir", workdir);
   return flags;
 }
 
@@ -39,13 +41,15 @@ function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLim
 async function proxyRun(avfs, tail, { policy, check = true, signal, ...options }) {
   const exec = (file) => avfs[RUNNER].json(
     ["proxy", "exec", ...runFlags(options), ...(file === undefined ? [] : ["--policy", file]), ...tail],
-    // The exit status is the command's own (or 124, 126, 127, 128+N): the
+    // The exit status is the command's own (or 124, 126, 127, 128+N, 4 on a conflict): the
     // document, not the status, says whether avfs itself failed.
     { acceptStatus: () => true, signal },
   );
   const { doc, args } = policy === undefined ? await exec(undefined) : await withPolicyFile(policy, exec);
   const run = toResult(doc);
-  run.succeeded = run.exitCode === 0 && !run.timedOut && run.interrupted === null;
+  // A run whose changes conflicted with the vault was not applied (avfs exits 4; see `fork`).
+  run.conflicted = run.merge === "conflict";
+  run.succeeded = run.exitCode === 0 && !run.timedOut && run.interrupted === null && !run.conflicted;
   // agentvfs's name for the changed paths.
   run.changedFiles = run.changes.map((change) => change.path);
   if (check && !run.decision.allowed) throw new PolicyDenied(run, args);

@@ -41,6 +41,21 @@ const vaultMethods = {
     const { doc } = await this[RUNNER].json(["vault", "fork", ...(use ? ["--use"] : []), "--", source, name]);
     return toResult(doc, doc.vault);
   },
+
+  /**
+   * Merges fork `source` into `into` (default: the vault it was forked from, else
+   * this object's vault): fast-forward or three-way by path, after a `pre-merge-N`
+   * checkpoint. With conflicts and `onConflict` "keep" (default) nothing is merged
+   * and it rejects with MergeConflict (`err.raw.error.merge` lists them).
+   */
+  async mergeVault(source, { into, dryRun = false, onConflict } = {}) {
+    const flags = [];
+    if (into !== undefined) flags.push("--into", into);
+    if (dryRun) flags.push("--dry-run");
+    if (onConflict !== undefined) flags.push("--on-conflict", onConflict);
+    const { doc } = await this[RUNNER].json(["vault", "merge", ...flags, "--", source]);
+    return toResult(doc);
+  },
 };
 
 module.exports = { vaultMethods };

@@ -61,7 +61,7 @@ test("diff from the latest checkpoint, between checkpoints, under paths, and bet
     changes: [
       {
         path: "/a.txt", change: "modified", kind: "file",
-        before: { kind: "file", mode: "0644", size: 5, hash: "42c2892a70414896b922c7c915094934798d4389bd8e56f6b4ffc224d5330881", target: null },
+        before: { kind: "file", mode: "0644", size: 5, hash: "07dc8bee63e52a444ab3080cdfde1c2c0d7831ea2acc9b021952f1e032687398", target: null },
         after: { kind: "file", mode: "0644", size: 12, hash: diff.changes[0].after.hash, target: null },
       },
       { path: "/dir", change: "added", kind: "dir", before: null, after: { kind: "dir", mode: "0755", size: 0, hash: null, target: null } },

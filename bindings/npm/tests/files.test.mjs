@@ -5,11 +5,11 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  DestinationExists, InvalidPath, IsADirectory, NotAFile, PathNotFound, exactBytes,
+  DestinationExists, InvalidPath, PathTooLong, IsADirectory, NotAFile, PathNotFound, exactBytes,
 } from "../index.mjs";
 import { entryShape, freshVault, rejection, tempDir } from "./support.mjs";
 
-const HELLO_HASH = "42c2892a70414896b922c7c915094934798d4389bd8e56f6b4ffc224d5330881";
+const HELLO_HASH = "07dc8bee63e52a444ab3080cdfde1c2c0d7831ea2acc9b021952f1e032687398";
 
 test("write a string, read it back as text and bytes", async (t) => {
   const { avfs } = await freshVault(t);
@@ -106,6 +106,7 @@ test("file errors: missing path, directory, path above the root", async (t) => {
   }
   assert.ok((await rejection(avfs.readBytes("/dir"))) instanceof IsADirectory);
   assert.ok((await rejection(avfs.write("/../x", "x"))) instanceof InvalidPath);
+  assert.ok((await rejection(avfs.stat(`/${"x".repeat(256)}`))) instanceof PathTooLong);
 });
 
 test("importDir and export keep symlinks; non-UTF-8 names come with their exact bytes", async (t) => {
@@ -117,7 +118,7 @@ test("importDir and export keep symlinks; non-UTF-8 names come with their exact 
   await writeFile(Buffer.concat([Buffer.from(`${host}/`), oddName]), "odd");
   await symlink("sub/hello.txt", join(host, "link"));
   const imported = await avfs.importDir(host, "/in");
-  assert.deepEqual(imported.imported, { files: 2, dirs: 1, symlinks: 1, hardLinks: 0, bytes: 8, skipped: [] });
+  assert.deepEqual(imported.imported, { files: 2, dirs: 1, symlinks: 1, hardLinks: 0, special: 0, bytes: 8, skipped: [] });
   assert.equal(imported.dest, "/in");
 
   const odd = (await avfs.ls("/in")).find((e) => e.pathB64 !== undefined);

@@ -162,3 +162,29 @@ test("auditVerify resolves for an intact journal and for a tampered one (avfs ex
   assert.ok(err instanceof IoError && err instanceof StorageFailure);
   assert.equal(err.exitStatus, 5);
 });
+
+test("verify resolves for an intact store and for a damaged chunk (avfs exits 5)", async (t) => {
+  const { avfs, home } = await freshVault(t);
+  await avfs.write("/big", Buffer.alloc(256 * 1024 + 10, 7));
+  const ok = await avfs.verify();
+  assert.equal(ok.intact, true);
+  assert.equal(ok.code, null);
+  assert.equal(ok.checked.chunks, 2);
+  assert.deepEqual(ok.faults, []);
+  await promisify(execFile)("sqlite3", [join(home, "store.db"), "UPDATE chunks SET data = zeroblob(10) WHERE size = 10"]);
+  const damaged = await avfs.verify();
+  assert.equal(damaged.intact, false);
+  assert.equal(damaged.code, "store_corrupt");
+  assert.deepEqual(damaged.faults.map((f) => f.kind), ["chunk_hash_mismatch"]);
+  assert.deepEqual(damaged.faults[0].paths.map((p) => [p.vault, p.checkpoint, p.path, p.version]),
+    [["work", null, "/big", null], ["work", null, "/big", 1]]);
+});
+
+test("retention shows and sets how many versions each file keeps", async (t) => {
+  const { avfs } = await freshVault(t);
+  assert.equal(await avfs.retention(), 20);
+  assert.equal(await avfs.retention({ keepVersions: 2 }), 2);
+  for (let i = 0; i < 5; i++) await avfs.write("/f", `v${i}`);
+  assert.deepEqual((await avfs.log("/f")).map((v) => v.version), [4, 5]);
+  assert.equal(await avfs.retention({ keepAll: true }), null);
+});

@@ -12,6 +12,7 @@ from agentvfs import (
     DestinationExists,
     Entry,
     InvalidPath,
+    PathTooLong,
     IsADirectory,
     NotAFile,
     PathExists,
@@ -107,6 +108,8 @@ def test_mkdir_ls_tree_stat_exists(avfs: AVFS) -> None:
         avfs.stat("/nope")
     with pytest.raises(InvalidPath):
         avfs.stat("/../..")
+    with pytest.raises(PathTooLong):
+        avfs.stat("/" + "x" * 256)
 
 
 def test_cp_mv_rm(avfs: AVFS) -> None:

@@ -165,3 +165,28 @@ def test_audit_verify_reports_a_broken_journal_without_raising(avfs: AVFS, home:
     assert broken.intact is False and broken.entries == 3
     assert [p.id for p in broken.problems] == [2]
     assert "hash" in broken.problems[0].problem
+
+
+def test_verify_reports_a_damaged_chunk_without_raising(avfs: AVFS, home: Path) -> None:
+    avfs.write("/big", b"\x07" * (256 * 1024 + 10))
+    ok = avfs.verify()
+    assert (ok.intact, ok.code, ok.chunks, ok.faults) == (True, None, 2, [])
+    with sqlite3.connect(home / "store.db") as db:
+        db.execute("UPDATE chunks SET data = zeroblob(10) WHERE size = 10")
+    db.close()
+    broken = avfs.verify()
+    assert broken.intact is False and broken.code == "store_corrupt"
+    assert [f.kind for f in broken.faults] == ["chunk_hash_mismatch"]
+    assert [(p.vault, p.checkpoint, p.path, p.version) for p in broken.faults[0].paths] == [
+        ("main", None, "/big", None),
+        ("main", None, "/big", 1),
+    ]
+
+
+def test_retention(avfs: AVFS) -> None:
+    assert avfs.retention() == 20
+    assert avfs.retention(keep_versions=2) == 2
+    for i in range(5):
+        avfs.write("/f", f"v{i}")
+    assert [v.version for v in avfs.log("/f")] == [4, 5]
+    assert avfs.retention(keep_all=True) is None

@@ -1,7 +1,7 @@
 // Type-checked (never run) by tests/package.test.mjs: the declarations as an ESM
 // TypeScript user sees them. Each @ts-expect-error must be an error, or tsc fails.
-import { AVFS, AVFSError, PolicyDenied, VaultNotFound, NotFound, exactBytes, errorClasses, QuotaExceeded, Conflict, InvalidQuery } from "agentvfs";
-import type { Run, Entry, Policy, WithRaw, Diff, Version, SearchHit, AuditEntry } from "agentvfs";
+import { AVFS, AVFSError, PolicyDenied, VaultNotFound, NotFound, exactBytes, errorClasses, QuotaExceeded, Conflict, InvalidQuery, MergeConflict } from "agentvfs";
+import type { Run, Entry, Policy, WithRaw, Diff, Version, SearchHit, AuditEntry, Merge, PathConflict } from "agentvfs";
 import agentvfs from "agentvfs";
 
 const avfs = new AVFS("agent-workspace", { binary: "/usr/bin/avfs", home: "/tmp/h", env: { AVFS_RUN_CHECKPOINTS: "5" } });
@@ -38,6 +38,12 @@ const inTemp: string = await avfs.withMount((mount) => mount.mountpoint);
 const currentVault: string | null = (await avfs.listVaults()).current;
 const movedFrom: string = (await avfs.mv("/a", "/b")).from;
 const succeeded: boolean = (await avfs.proxyExec(["make"], { signal: AbortSignal.timeout(1000) })).succeeded;
+const attempt: Run = await avfs.proxyShell("make", { onConflict: "theirs" });
+const keptFork: string | null = attempt.conflicted ? attempt.fork : null;
+const conflictKinds: PathConflict["kind"][] = attempt.conflicts.map((c) => c.kind);
+const forkMerge: Merge = await avfs.mergeVault("task-001", { into: "main", dryRun: true, onConflict: "keep" });
+const mergeStatus: "fast_forward" | "merged" | "up_to_date" | "conflict" = forkMerge.status;
+const isMergeConflict = (err: unknown): boolean => err instanceof MergeConflict && err.code === "merge_conflict";
 const fork: AVFS = avfs.forVault("task-001");
 await avfs.export("/src", "/tmp/out", { force: true });
 

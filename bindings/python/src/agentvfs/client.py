@@ -22,6 +22,7 @@ from .policy import Policy, PolicyInput, policy_file
 from .types import (
     AuditEntry,
     AuditVerification,
+    StoreVerification,
     Checkpoint,
     CheckedOut,
     Compacted,
@@ -40,6 +41,7 @@ from .types import (
     QuotaInfo,
     Restored,
     Reverted,
+    Merge,
     Run,
     SearchHit,
     Stats,
@@ -146,6 +148,8 @@ class _ProxyOptions:
     keep_mount: Optional[HostPath]
     output_limit: Optional[Union[int, str]]
     changes: Optional[str] = None
+    on_conflict: Optional[str] = None
+    workdir: Optional[str] = None
 
     def to_args(self, stack: contextlib.ExitStack) -> List[Arg]:
         """The command-line options; a policy given as data lives in a file until `stack` closes."""
@@ -172,6 +176,10 @@ class _ProxyOptions:
             args.append(_option("--output-limit", str(self.output_limit)))
         if self.changes is not None:
             args.append(_option("--changes", self.changes))
+        if self.on_conflict is not None:
+            args.append(_option("--on-conflict", self.on_conflict))
+        if self.workdir is not None:
+            args.append(_option("--workdir", self.workdir))
         return args
 
 
@@ -239,6 +247,29 @@ class AVFS:
             lambda d: Vault.from_json(d["vault"]),
             in_vault=False,
         )
+
+    def merge_vault(
+        self,
+        source: str,
+        *,
+        into: Optional[str] = None,
+        dry_run: bool = False,
+        on_conflict: Optional[str] = None,
+    ) -> Merge:
+        """Merges fork `source` into `into` (default: the vault it was forked from).
+
+        Fast-forward or three-way merge by path, after a `pre-merge-N` checkpoint. With
+        conflicts and `on_conflict` "keep" (the default) nothing is merged and
+        `MergeConflict` is raised (its `.merge` lists them); "ours"/"theirs" resolve them.
+        """
+        args: List[Arg] = ["vault", "merge"]
+        if into is not None:
+            args.append(_option("--into", into))
+        if dry_run:
+            args.append("--dry-run")
+        if on_conflict is not None:
+            args.append(_option("--on-conflict", on_conflict))
+        return self._call([*args, "--", source], Merge.from_json)
 
     def fork_vault(self, source: str, name: str, *, use: bool = False) -> Vault:
         """Forks `source` into a new vault `name` in O(1); returns the fork."""
@@ -600,6 +631,20 @@ class AVFS:
         # avfs exits 5 with a normal document when the journal is broken.
         return self._call(["audit", "verify"], AuditVerification.from_json, in_vault=False, ok_statuses=(0, 5))
 
+    def verify(self) -> StoreVerification:
+        """Checks the whole store (chunk hashes, references, integrity); faults are a result, not an error."""
+        # avfs exits 5 with a normal document when the store is damaged.
+        return self._call(["verify"], StoreVerification.from_json, in_vault=False, ok_statuses=(0, 5))
+
+    def retention(self, *, keep_versions: Optional[int] = None, keep_all: bool = False) -> Optional[int]:
+        """Versions each file keeps (None: all); sets it first when `keep_versions` or `keep_all` is given."""
+        args: List[Arg] = ["retention"]
+        if keep_all:
+            args.append("--keep-all")
+        elif keep_versions is not None:
+            args.append(_option("--keep-versions", _count(keep_versions)))
+        return self._call(args, lambda d: d["keep_versions"], in_vault=False)
+
     # ----- policy -----
 
     def policy_set(self, policy: PolicyInput) -> Policy:
@@ -644,6 +689,8 @@ class AVFS:
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
         changes: Optional[str] = None,
+        on_conflict: Optional[str] = None,
+        workdir: Optional[str] = None,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs `program args...` in the vault under its policy; returns the `Run`.
@@ -651,12 +698,16 @@ class AVFS:
         A non-zero exit, a timeout (`timed_out`) or a missing program (`exec_error`)
         is reported in the result, not raised. A command the policy denies raises
         `PolicyDenied` (its `.result` is the Run) unless `raise_on_denied=False`.
+        The run works in its own attempt, merged into the vault when it ends: when its
+        changes conflict with the vault's meanwhile, nothing is applied, `conflicted` is
+        True and `fork` names the fork that keeps them (`on_conflict`: keep, ours, theirs).
         Options left at None take the policy's value, else avfs's default.
         `changes="summary"` reports each rolled-up directory (`node_modules`, `target`...)
         once in `rollups` instead of listing its files in `changes`.
         """
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes, on_conflict,
+            workdir,
         )
         return self._proxy(["--", program, *args], options, raise_on_denied)
 
@@ -675,11 +726,14 @@ class AVFS:
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
         changes: Optional[str] = None,
+        on_conflict: Optional[str] = None,
+        workdir: Optional[str] = None,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs a shell script (`sh -c SCRIPT`) in the vault, with the options of `proxy_exec`."""
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes, on_conflict,
+            workdir,
         )
         return self._proxy([_option("--shell", script)], options, raise_on_denied)
 

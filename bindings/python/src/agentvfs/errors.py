@@ -27,6 +27,7 @@ __all__ = [
     "InvalidQuery",
     "InvalidPolicy",
     "InvalidPath",
+    "PathTooLong",
     "InvalidName",
     "InvalidMove",
     "TooLarge",
@@ -58,6 +59,8 @@ __all__ = [
     "MountpointNotEmpty",
     "AlreadyMounted",
     "MountBusy",
+    "MergeConflict",
+    "NoMergeBase",
     "DiskFull",
     "StorageError",
     "StoreCorrupt",
@@ -65,6 +68,17 @@ __all__ = [
     "IoError",
     "FuseUnavailable",
     "MountFailed",
+    "InvalidRemote",
+    "RemoteNotFound",
+    "RemoteVaultNotFound",
+    "RemoteBucketNotFound",
+    "RemoteExists",
+    "RemoteDiverged",
+    "RemoteNoConditionalWrites",
+    "VaultChanged",
+    "RemoteUnreachable",
+    "RemoteAuth",
+    "RemoteCorrupt",
     "PolicyDenied",
     "BinaryNotFound",
     "ProtocolError",
@@ -173,9 +187,15 @@ class InvalidPolicy(BadInput):
 
 
 class InvalidPath(BadInput):
-    """`invalid_path`: `..` above the root, NUL byte, over-long or empty path."""
+    """`invalid_path`: `..` above the root, NUL byte, or empty path."""
 
     code = "invalid_path"
+
+
+class PathTooLong(BadInput):
+    """`path_too_long`: a name over 255 bytes or a path over 4096 bytes."""
+
+    code = "path_too_long"
 
 
 class InvalidName(BadInput):
@@ -364,6 +384,27 @@ class MountBusy(Conflict):
     code = "mount_busy"
 
 
+class MergeConflict(Conflict):
+    """`merge_conflict`: `vault merge` found paths both sides changed differently and merged
+    nothing; `.merge` is the `Merge` document (status conflict) with the conflicts."""
+
+    code = "merge_conflict"
+
+    @property
+    def merge(self) -> Any:
+        """The `Merge` the error carries (None if avfs printed none)."""
+        from .types import Merge
+
+        body = (self.document or {}).get("error", {})
+        return None if body.get("merge") is None else Merge.from_json(body["merge"])
+
+
+class NoMergeBase(Conflict):
+    """`no_merge_base`: the merge source is not a fork and shares no state with the target."""
+
+    code = "no_merge_base"
+
+
 class DiskFull(StorageFailure):
     """`disk_full`: the disk holding the store is full; nothing was changed."""
 
@@ -435,6 +476,72 @@ class ProtocolError(AVFSError):
     """avfs printed something other than the one JSON document its contract promises."""
 
     code = "protocol_error"
+
+
+class InvalidRemote(BadInput):
+    """`invalid_remote`: a remote name or URL that is not allowed."""
+
+    code = "invalid_remote"
+
+
+class RemoteNotFound(NotFound):
+    """`remote_not_found`: no remote has that name."""
+
+    code = "remote_not_found"
+
+
+class RemoteVaultNotFound(NotFound):
+    """`remote_vault_not_found`: the remote holds no vault of that name."""
+
+    code = "remote_vault_not_found"
+
+
+class RemoteBucketNotFound(NotFound):
+    """`remote_bucket_not_found`: the remote's bucket does not exist."""
+
+    code = "remote_bucket_not_found"
+
+
+class RemoteExists(Conflict):
+    """`remote_exists`: a remote with that name exists already."""
+
+    code = "remote_exists"
+
+
+class RemoteDiverged(Conflict):
+    """`remote_diverged`: the remote head moved since this vault's base: pull first (a push never overwrites silently)."""
+
+    code = "remote_diverged"
+
+
+class RemoteNoConditionalWrites(Conflict):
+    """`remote_no_conditional_writes`: the server has no conditional writes and the remote was not added as an unsafe single writer."""
+
+    code = "remote_no_conditional_writes"
+
+
+class VaultChanged(Conflict):
+    """`vault_changed`: the vault changed locally in a way the remote operation would lose."""
+
+    code = "vault_changed"
+
+
+class RemoteUnreachable(StorageFailure):
+    """`remote_unreachable`: the object store did not answer."""
+
+    code = "remote_unreachable"
+
+
+class RemoteAuth(StorageFailure):
+    """`remote_auth`: the object store refused the credentials, or there are none."""
+
+    code = "remote_auth"
+
+
+class RemoteCorrupt(StorageFailure):
+    """`remote_corrupt`: an object downloaded from the remote does not match its hash; nothing of it was stored."""
+
+    code = "remote_corrupt"
 
 
 def _by_code() -> Dict[str, Type[AVFSError]]:

@@ -90,6 +90,8 @@ class Policy:
     grace: Optional[str] = None
     checkpoint: Optional[str] = None
     output_limit: Optional[str] = None
+    on_conflict: Optional[str] = None
+    workdir: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         """The JSON object avfs reads, without absent fields."""
@@ -100,7 +102,7 @@ class Policy:
             doc["paths"] = [rule.to_json() for rule in self.paths]
         if self.env is not None:
             doc["env"] = self.env.to_json()
-        for key in ("timeout", "grace", "checkpoint", "output_limit"):
+        for key in ("timeout", "grace", "checkpoint", "output_limit", "on_conflict", "workdir"):
             value = getattr(self, key)
             if value is not None:
                 doc[key] = value
@@ -118,6 +120,8 @@ class Policy:
             grace=doc.get("grace"),
             checkpoint=doc.get("checkpoint"),
             output_limit=doc.get("output_limit"),
+            on_conflict=doc.get("on_conflict"),
+            workdir=doc.get("workdir"),
         )
 
 

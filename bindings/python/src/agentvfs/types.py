@@ -39,6 +39,8 @@ __all__ = [
     "Violation",
     "Rollup",
     "Run",
+    "PathConflict",
+    "Merge",
     "Version",
     "CheckedOut",
     "Reverted",
@@ -61,6 +63,9 @@ __all__ = [
     "AuditEntry",
     "AuditProblem",
     "AuditVerification",
+    "AffectedPath",
+    "StoreFault",
+    "StoreVerification",
 ]
 
 Document = Mapping[str, Any]
@@ -262,6 +267,7 @@ class Counts:
     hard_links: int
     bytes: int
     skipped: List[Skipped]
+    special: int = 0
 
     @classmethod
     def from_json(cls, doc: Document) -> Counts:
@@ -273,6 +279,7 @@ class Counts:
             hard_links=doc["hard_links"],
             bytes=doc["bytes"],
             skipped=[Skipped.from_json(s) for s in doc["skipped"]],
+            special=doc.get("special", 0),
         )
 
 
@@ -580,6 +587,65 @@ class Rollup:
 
 
 @dataclass(frozen=True)
+class PathConflict:
+    """A path both sides of a merge changed differently (`kind`: content, add_add,
+    modify_delete, type or mode); `base`/`ours`/`theirs` are what each side has there
+    (None: nothing), ours being the target (the vault), theirs the source (the run or fork)."""
+
+    path: str
+    kind: str
+    base: Optional[Side]
+    ours: Optional[Side]
+    theirs: Optional[Side]
+    path_b64: Optional[str] = None
+
+    @classmethod
+    def from_json(cls, doc: Document) -> PathConflict:
+        """Parses one `conflicts` item."""
+        side = lambda d: None if d is None else Side.from_json(d)  # noqa: E731
+        return cls(
+            path=doc["path"],
+            kind=doc["kind"],
+            base=side(doc["base"]),
+            ours=side(doc["ours"]),
+            theirs=side(doc["theirs"]),
+            path_b64=doc.get("path_b64"),
+        )
+
+
+@dataclass(frozen=True)
+class Merge:
+    """The `Merge` document of `vault merge`: `status` is fast_forward, merged,
+    up_to_date or conflict; `changes` are what it changed in the target."""
+
+    source: str
+    target: str
+    status: str
+    dry_run: bool
+    on_conflict: str
+    checkpoint: Optional[Checkpoint]
+    changes: List[Change]
+    summary: Summary
+    conflicts: List[PathConflict]
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Merge:
+        """Parses a `Merge` document."""
+        checkpoint = doc["checkpoint"]
+        return cls(
+            source=doc["source"],
+            target=doc["target"],
+            status=doc["status"],
+            dry_run=doc["dry_run"],
+            on_conflict=doc["on_conflict"],
+            checkpoint=None if checkpoint is None else Checkpoint.from_json(checkpoint),
+            changes=[Change.from_json(c) for c in doc["changes"]],
+            summary=Summary.from_json(doc["summary"]),
+            conflicts=[PathConflict.from_json(c) for c in doc["conflicts"]],
+        )
+
+
+@dataclass(frozen=True)
 class Run:
     """The `Run` document of `proxy exec`: what ran, how it ended, its output and changes.
 
@@ -611,6 +677,11 @@ class Run:
     summary: Summary
     violations: List[Violation]
     violations_truncated: bool
+    merge: Optional[str] = None
+    on_conflict: str = "keep"
+    conflicts: List[PathConflict] = field(default_factory=list)
+    fork: Optional[str] = None
+    workdir: Optional[str] = None
     stdout_b64: Optional[str] = None
     stderr_b64: Optional[str] = None
     #: "full" (every change in `changes`) or "summary" (rolled-up directories in `rollups`).
@@ -623,9 +694,16 @@ class Run:
         return self.decision.allowed
 
     @property
+    def conflicted(self) -> bool:
+        """True when the run's changes conflicted with the vault and were not applied (see `fork`)."""
+        return self.merge == "conflict"
+
+    @property
     def succeeded(self) -> bool:
-        """True when the command ran to completion with exit code 0."""
-        return self.exit_code == 0 and not self.timed_out and self.interrupted is None
+        """True when the command ran to completion with exit code 0 and its changes were applied."""
+        return (
+            self.exit_code == 0 and not self.timed_out and self.interrupted is None and not self.conflicted
+        )
 
     @property
     def changed_files(self) -> List[str]:
@@ -671,6 +749,11 @@ class Run:
             summary=Summary.from_json(doc["summary"]),
             violations=[Violation.from_json(v) for v in doc["violations"]],
             violations_truncated=doc["violations_truncated"],
+            merge=doc["merge"],
+            on_conflict=doc["on_conflict"],
+            conflicts=[PathConflict.from_json(c) for c in doc["conflicts"]],
+            fork=doc["fork"],
+            workdir=doc["workdir"],
             stdout_b64=doc.get("stdout_b64"),
             stderr_b64=doc.get("stderr_b64"),
             changes_mode=doc["changes_mode"],
@@ -1168,4 +1251,80 @@ class AuditVerification:
             intact=doc["intact"],
             entries=doc["entries"],
             problems=[AuditProblem.from_json(p) for p in doc["problems"]],
+        )
+
+
+@dataclass(frozen=True)
+class AffectedPath:
+    """A vault path a store fault reaches: a file of a head or checkpoint, or one of its versions."""
+
+    vault: str
+    checkpoint: Optional[str]
+    path: str
+    version: Optional[int]
+    path_b64: Optional[str] = None
+
+    @property
+    def path_bytes(self) -> bytes:
+        """The path's exact bytes."""
+        return _exact(self.path, self.path_b64)
+
+    @classmethod
+    def from_json(cls, doc: Document) -> AffectedPath:
+        """Parses one `paths` item of a fault."""
+        return cls(
+            vault=doc["vault"],
+            checkpoint=doc["checkpoint"],
+            path=doc["path"],
+            version=doc["version"],
+            path_b64=doc.get("path_b64"),
+        )
+
+
+@dataclass(frozen=True)
+class StoreFault:
+    """One thing `verify` found wrong with the store (`kind` as in docs/json.md)."""
+
+    kind: str
+    message: str
+    chunk: Optional[int]
+    content: Optional[str]
+    paths: List[AffectedPath]
+
+    @classmethod
+    def from_json(cls, doc: Document) -> StoreFault:
+        """Parses one `faults` item."""
+        return cls(
+            kind=doc["kind"],
+            message=doc["message"],
+            chunk=doc["chunk"],
+            content=doc["content"],
+            paths=[AffectedPath.from_json(p) for p in doc["paths"]],
+        )
+
+
+@dataclass(frozen=True)
+class StoreVerification:
+    """What `verify` checked and found: `intact`, counts, and every fault."""
+
+    intact: bool
+    code: Optional[str]
+    chunks: int
+    bytes: int
+    contents: int
+    layers: int
+    faults: List[StoreFault]
+
+    @classmethod
+    def from_json(cls, doc: Document) -> StoreVerification:
+        """Parses the `verify` document."""
+        checked = doc["checked"]
+        return cls(
+            intact=doc["intact"],
+            code=doc["code"],
+            chunks=checked["chunks"],
+            bytes=checked["bytes"],
+            contents=checked["contents"],
+            layers=checked["layers"],
+            faults=[StoreFault.from_json(f) for f in doc["faults"]],
         )

@@ -1,0 +1,248 @@
+//! When writes reach the store: the mount's commit policy.
+//!
+//! Changes are grouped into one open transaction (a batch,
+//! `Store::begin_batch`), each request under its own savepoint (a failed one
+//! leaves nothing). A file's unsaved writes (its `ContentEditor`) join the
+//! batch on flush, fsync and release; past [`SPILL_AT`] dirty bytes its full
+//! chunks are stored early, so memory stays bounded whatever the file size.
+//! When the batch itself commits depends on [`Sharing`]:
+//!
+//! - **shared** (`avfs mount`): on every close (close-to-open: another process
+//!   that opens the file next sees it), on fsync, and at least every
+//!   [`BATCH_MAX_AGE`];
+//! - **private** (a proxy run's own mount, which no other process reads until
+//!   the run ends): on fsync, once it is [`PRIVATE_BATCH_AGE`] old or holds
+//!   [`PRIVATE_BATCH_BYTES`] of file content, and at the end of the session.
+//!
+//! After a timed commit the mount leaves a [`BATCH_GAP`] so other writers of
+//! the store get its lock. A crash loses at most the open batch: what was not
+//! fsynced, as POSIX allows; a committed batch is never partly visible.
+
+use super::errno::errno;
+use super::fault;
+use super::vaultfs::{Inner, SessionStats, lock};
+use crate::vault::{ROOT_INO, Store};
+use fuser::Errno;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Dirty bytes one open file may hold in memory before its full chunks are stored.
+pub const SPILL_AT: usize = 16 << 20;
+/// How long directory and attribute changes may wait in a batch before they are
+/// committed (file contents are committed on close and fsync).
+pub const BATCH_MAX_AGE: Duration = Duration::from_millis(20);
+/// After a timed batch commit, how long new writes run unbatched so that
+/// other writers (who poll the lock every millisecond) can get in.
+const BATCH_GAP: Duration = Duration::from_millis(3);
+/// A private mount's batch commits once it is this old: the store's write
+/// lock is never held longer, so other runs and commands wait at most this.
+pub const PRIVATE_BATCH_AGE: Duration = Duration::from_millis(250);
+/// A private mount's batch commits once it holds this much file content,
+/// which bounds the write-ahead log.
+pub const PRIVATE_BATCH_BYTES: u64 = 64 << 20;
+
+/// Who else reads and writes the vault while it is mounted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Sharing {
+    /// `avfs mount`: other processes use the store at the same time, so a
+    /// closed file is committed at once (close-to-open) and the kernel caches
+    /// names and attributes for a second only.
+    #[default]
+    Shared,
+    /// A proxy run's own mount: nothing else changes what it shows and
+    /// nothing reads it before the run ends, so commits are grouped (fsync,
+    /// size and age bounds, the end) and the kernel caches for long.
+    Private,
+}
+
+/// The batching state of one mount.
+#[derive(Default)]
+pub(super) struct Batcher {
+    sharing: Sharing,
+    /// No new batch before this instant: a gap in which other writers get the lock.
+    quiet_until: Option<Instant>,
+    /// When the open batch began.
+    opened: Option<Instant>,
+    /// File content committed into the open batch, in bytes.
+    bytes: u64,
+}
+
+impl Batcher {
+    /// A batcher for a mount shared as `sharing` says.
+    pub(super) fn new(sharing: Sharing) -> Self {
+        Self {
+            sharing,
+            ..Self::default()
+        }
+    }
+
+    /// Opens a batch unless the mount is leaving a gap for other writers (then
+    /// the write runs as its own transaction).
+    pub(super) fn begin(&mut self, store: &mut Store) -> Result<(), Errno> {
+        if self.quiet_until.is_some_and(|t| Instant::now() < t) {
+            return Ok(());
+        }
+        if !store.in_batch() {
+            store.begin_batch().map_err(|e| errno(&e))?;
+            self.opened = Some(Instant::now());
+            self.bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Commits the open batch, if any.
+    pub(super) fn commit(&mut self, store: &mut Store) -> Result<(), Errno> {
+        store.commit_batch().map_err(|e| errno(&e))?;
+        self.opened = None;
+        Ok(())
+    }
+
+    /// Whether the open batch is due: always on a shared mount (called every
+    /// [`BATCH_MAX_AGE`]), past its age or size bound on a private one.
+    fn due(&self) -> bool {
+        match self.sharing {
+            Sharing::Shared => true,
+            Sharing::Private => {
+                self.bytes >= PRIVATE_BATCH_BYTES
+                    || self
+                        .opened
+                        .is_some_and(|t| t.elapsed() >= PRIVATE_BATCH_AGE)
+            }
+        }
+    }
+
+    /// Leaves the write lock free for a moment after a timed commit.
+    fn gap(&mut self) {
+        self.quiet_until = Some(Instant::now() + BATCH_GAP);
+    }
+}
+
+impl Inner {
+    /// Commits an inode's unsaved writes, if any, in one transaction.
+    pub(super) fn commit(&mut self, vault: &str, ino: u64) -> Result<(), Errno> {
+        let Inner {
+            store,
+            open,
+            stats,
+            batch,
+            ..
+        } = self;
+        let Some(of) = open.files.get_mut(&ino) else {
+            return Ok(());
+        };
+        of.writable()?;
+        let mtime = of.mtime_override;
+        let fresh = std::mem::take(&mut of.fresh);
+        let Some(editor) = of.editor.as_mut().filter(|e| e.is_changed()) else {
+            if fresh {
+                batch.begin(store)?;
+                store
+                    .write_unjournaled(vault, |w| w.record_current(ino))
+                    .map_err(|e| errno(&e))?;
+            }
+            return Ok(());
+        };
+        batch.begin(store)?;
+        batch.bytes += editor.size();
+        let committed = store
+            .write_unjournaled(vault, |w| w.commit_edited(ino, editor, mtime))
+            .map_err(|e| errno(&e))?;
+        if let (Some(attr), Some(of)) = (committed, open.files.get_mut(&ino)) {
+            of.last = attr;
+            stats.files_written += 1;
+        }
+        Ok(())
+    }
+
+    /// A handle of `ino` is closing (flush, release): its unsaved writes join
+    /// the batch, and a shared mount commits the batch so that other processes
+    /// see everything done so far; a private one once the batch is big enough.
+    pub(super) fn close_commit(&mut self, vault: &str, ino: u64) -> Result<(), Errno> {
+        self.commit(vault, ino)?;
+        if self.batch.sharing == Sharing::Shared || self.batch.bytes >= PRIVATE_BATCH_BYTES {
+            self.batch.commit(&mut self.store)?;
+        }
+        Ok(())
+    }
+}
+
+/// Commits what a mount session left unsaved and reports what it changed.
+#[derive(Clone)]
+pub struct Finisher {
+    pub(super) inner: Arc<Mutex<Inner>>,
+    pub(super) vault: String,
+}
+
+impl Finisher {
+    /// Commits every open file's unsaved writes; returns the session's counts.
+    pub fn finish(&self) -> SessionStats {
+        let mut inner = lock(&self.inner);
+        let inos: Vec<u64> = inner.open.files.keys().copied().collect();
+        for ino in inos {
+            // One file failing (even by a panic) must not cost the others their commit.
+            if fault::contain("commit", ino, || inner.commit(&self.vault, ino)).is_none() {
+                inner.open.quarantine(ino);
+            }
+        }
+        let Inner { store, batch, .. } = &mut *inner;
+        let _ = batch.commit(store);
+        inner.stats.clone()
+    }
+
+    /// Commits the open batch if it is due (see [`Sharing`]); the session
+    /// calls this every [`BATCH_MAX_AGE`].
+    pub fn tick(&self) {
+        fault::contain("batch commit", ROOT_INO, || self.tick_once());
+    }
+
+    fn tick_once(&self) {
+        let mut inner = lock(&self.inner);
+        if !inner.store.in_batch() || !inner.batch.due() {
+            return;
+        }
+        let Inner { store, batch, .. } = &mut *inner;
+        match batch.commit(store) {
+            // Leave the write lock free for a moment: a busy mount would
+            // otherwise retake it at once and starve CLI writers.
+            Ok(()) => batch.gap(),
+            Err(e) => eprintln!("avfs mount: a batch commit failed ({e:?})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_batch_is_always_due_a_private_one_at_its_bounds() {
+        let mut shared = Batcher::new(Sharing::Shared);
+        shared.opened = Some(Instant::now());
+        assert!(shared.due());
+
+        let mut private = Batcher::new(Sharing::Private);
+        private.opened = Some(Instant::now());
+        assert!(!private.due(), "young and small");
+        private.bytes = PRIVATE_BATCH_BYTES;
+        assert!(private.due(), "at the size bound");
+        private.bytes = 0;
+        private.opened = Instant::now().checked_sub(PRIVATE_BATCH_AGE);
+        assert!(private.due(), "at the age bound");
+    }
+
+    #[test]
+    fn a_batch_opens_once_and_a_gap_runs_writes_unbatched() {
+        let mut store = Store::open_in_memory(crate::vault::Owner { uid: 0, gid: 0 }).unwrap();
+        let mut batch = Batcher::new(Sharing::Private);
+        batch.begin(&mut store).unwrap();
+        assert!(store.in_batch());
+        batch.bytes = 5;
+        batch.begin(&mut store).unwrap();
+        assert_eq!(batch.bytes, 5, "an open batch is not restarted");
+        batch.commit(&mut store).unwrap();
+        assert!(!store.in_batch());
+        batch.gap();
+        batch.begin(&mut store).unwrap();
+        assert!(!store.in_batch(), "no batch during the gap");
+    }
+}

@@ -1,0 +1,213 @@
+//! Operations on file data: open, read, write, fsync, release, fallocate.
+//! Writes go into the open file's `ContentEditor` (see `open_files`); when
+//! they reach the store is `commit`'s policy.
+
+use super::commit::{SPILL_AT, Sharing};
+use super::errno::errno;
+use super::fault;
+use super::open_files::Handle;
+use super::owner::killed_suid;
+use super::vaultfs::VaultFs;
+use crate::policy::Op as PathOp;
+use crate::vault::{Kind, VaultError};
+use fuser::{Errno, OpenFlags};
+use std::sync::atomic::Ordering;
+
+impl VaultFs {
+    pub(super) fn do_open(&self, ino: u64, flags: OpenFlags) -> Result<u64, Errno> {
+        let wants_write = flags.0 & nix::libc::O_ACCMODE != nix::libc::O_RDONLY;
+        if wants_write {
+            self.writable()?;
+        }
+        let mut inner = self.lock();
+        let attr = inner.attr(&self.state, ino)?;
+        if attr.kind == Kind::Dir && wants_write {
+            return Err(Errno::EISDIR);
+        }
+        let mut unreadable = None;
+        if let (Some(guard), Some(path)) = (&self.guard, self.guarded_path(&mut inner, ino)?) {
+            if wants_write {
+                guard.check(&path, PathOp::Write)?;
+                // The writeback cache turns O_WRONLY into O_RDWR, so a read-write
+                // open cannot be refused for reading: its reads are, if they come.
+                if !guard.allows(&path, PathOp::Read) {
+                    unreadable = Some(path);
+                }
+            } else {
+                guard.check(&path, PathOp::Read)?;
+            }
+        }
+        // Close-to-open consistency: an editor with nothing unsaved is only a read
+        // cache, and another process may have committed new content since.
+        if self.sharing == Sharing::Shared
+            && let Some(of) = inner.open.files.get_mut(&ino)
+            && of.editor.as_ref().is_some_and(|e| !e.is_changed())
+        {
+            of.editor = None;
+        }
+        let append = flags.0 & nix::libc::O_APPEND != 0;
+        Ok(inner.open.open(&attr, append, unreadable))
+    }
+
+    pub(super) fn do_read(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        size: u32,
+    ) -> Result<Vec<u8>, Errno> {
+        let mut inner = self.lock();
+        if let (
+            Some(guard),
+            Some(Handle::File {
+                unreadable: Some(path),
+                ..
+            }),
+        ) = (&self.guard, inner.open.handles.get(&fh))
+        {
+            guard.check(path, PathOp::Read)?;
+        }
+        let attr = inner.attr(&self.state, ino)?;
+        if attr.kind != Kind::File {
+            return Err(Errno::EISDIR);
+        }
+        let len = (size as u64).min(attr.size.saturating_sub(offset)) as usize;
+        let mut buf = vec![0u8; len];
+        // Read through the open file's editor: it loads the chunk list once, not per read.
+        let n = inner.with_open_file(&attr, |store, of, _| {
+            store
+                .read(&self.state, |t| {
+                    let editor = of.editor(t, &attr)?;
+                    t.read_edited(editor, offset, &mut buf)
+                })
+                .map_err(|e| errno(&e))
+        })?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    pub(super) fn do_write(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        data: &[u8],
+        kill_suidgid: bool,
+    ) -> Result<u32, Errno> {
+        self.writable()?;
+        let mut inner = self.lock();
+        let attr = inner.attr(&self.state, ino)?;
+        let append = matches!(
+            inner.open.handles.get(&fh),
+            Some(Handle::File { append: true, .. })
+        );
+        // The kernel asks (FUSE_WRITE_KILL_SUIDGID) when the writer lacks
+        // CAP_FSETID: the bits go now, so the writer's own fstat sees it.
+        if kill_suidgid && killed_suid(attr.mode) != attr.mode {
+            let mode = killed_suid(attr.mode);
+            if inner.read(&self.state, |t| t.attr(ino))?.is_some() {
+                self.change(&mut inner, |w| w.set_meta(ino, Some(mode), None))?;
+            } else if let Some(of) = inner.open.files.get_mut(&ino) {
+                of.last.mode = mode;
+            }
+        }
+        inner.with_open_file(&attr, |store, of, batch| {
+            of.writable()?;
+            // A write after an explicit mtime moves the time on again.
+            of.mtime_override = None;
+            let spill = store
+                .read(&self.state, |t| {
+                    let editor = of.editor(t, &attr)?;
+                    // With the writeback cache the kernel resolves O_APPEND itself.
+                    let at = if append && !self.writeback.load(Ordering::Relaxed) {
+                        editor.size()
+                    } else {
+                        offset
+                    };
+                    let end = at + data.len() as u64;
+                    if end > editor.size() {
+                        t.check_growth(&self.target.vault, ino, end)?;
+                    }
+                    t.write_edited(editor, at, data)?;
+                    fault::trigger(data);
+                    Ok(editor.dirty_bytes() > SPILL_AT)
+                })
+                .map_err(|e| {
+                    let code = errno(&e);
+                    // Over the quota: drop the file's unsaved changes too, so
+                    // that nothing partial of it is ever committed.
+                    if matches!(
+                        e,
+                        VaultError::QuotaExceeded { .. } | VaultError::FileTooLarge { .. }
+                    ) {
+                        of.fail(code);
+                    }
+                    code
+                })?;
+            if spill {
+                let editor = of.editor.as_mut().expect("written above");
+                batch.begin(store)?;
+                store
+                    .write_unjournaled(&self.target.vault, |w| w.spill_edited(editor))
+                    .map_err(|e| errno(&e))?;
+            }
+            Ok(data.len() as u32)
+        })
+    }
+
+    pub(super) fn do_release(&self, fh: u64) -> Result<(), Errno> {
+        let mut inner = self.lock();
+        let Some(Handle::File { ino, .. }) = inner.open.handles.remove(&fh) else {
+            return Ok(());
+        };
+        let result = inner.close_commit(&self.target.vault, ino);
+        inner.open.closed(ino);
+        result
+    }
+
+    pub(super) fn do_fsync(&self, ino: u64) -> Result<(), Errno> {
+        let mut inner = self.lock();
+        inner.commit(&self.target.vault, ino)?;
+        inner.store.sync().map_err(|e| errno(&e))
+    }
+
+    pub(super) fn do_fallocate(
+        &self,
+        ino: u64,
+        offset: u64,
+        length: u64,
+        mode: i32,
+    ) -> Result<(), Errno> {
+        use nix::libc::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE};
+        let end = offset.checked_add(length).ok_or(Errno::EFBIG)?;
+        let keep_size = mode & FALLOC_FL_KEEP_SIZE != 0;
+        let zero = match mode & !FALLOC_FL_KEEP_SIZE {
+            0 => false,
+            // Punching needs KEEP_SIZE, as on every Linux file system.
+            FALLOC_FL_PUNCH_HOLE if keep_size => true,
+            FALLOC_FL_ZERO_RANGE => true,
+            FALLOC_FL_PUNCH_HOLE => return Err(Errno::EINVAL),
+            _ => return Err(Errno::EOPNOTSUPP),
+        };
+        self.writable()?;
+        let size = self.lock().attr(&self.state, ino)?.size;
+        // Holes cost nothing, so there is nothing to reserve: only the size moves.
+        if end > size && !keep_size {
+            self.do_setattr(None, ino, None, None, None, Some(end), None, None)?;
+        }
+        if !zero {
+            return Ok(());
+        }
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let attr = inner.attr(&self.state, ino)?;
+        if attr.kind != Kind::File {
+            return Err(Errno::ENODEV);
+        }
+        self.guard_ino(inner, ino, PathOp::Write)?;
+        let in_tree = inner.read(&self.state, |t| t.attr(ino))?.is_some();
+        self.edit_content(inner, &attr, in_tree, None, |t, editor| {
+            t.zero_edited(editor, offset, length)
+        })
+    }
+}

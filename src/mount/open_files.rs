@@ -1,0 +1,140 @@
+//! The open-file table: one entry per inode some handle has open (its unsaved
+//! writes, shared by all its handles, so two descriptors see each other's
+//! writes), and the handles the kernel holds on files and directories.
+
+use crate::vault::{Attr, ContentEditor, Tree, VaultError, VaultPath};
+use fuser::Errno;
+use std::collections::HashMap;
+
+/// An inode some handle has open.
+pub(super) struct OpenFile {
+    pub(super) opens: usize,
+    /// Unsaved writes over the stored content; also caches the chunk list for reads.
+    pub(super) editor: Option<ContentEditor>,
+    /// The latest attributes seen, served after the inode is unlinked.
+    pub(super) last: Attr,
+    /// An mtime set explicitly since the last write, kept when the content commits.
+    pub(super) mtime_override: Option<i64>,
+    /// A write to this file failed for good (over the quota, or a request
+    /// panicked halfway): its unsaved writes are gone, and writes, truncates and
+    /// commits fail with this errno until every handle has closed, so that
+    /// nothing partial of it is ever committed (later writes of the same
+    /// descriptor, which the kernel may send in any order, included).
+    pub(super) failed: Option<Errno>,
+    /// Created by this mount without a version: its first commit records one
+    /// (with what it was given before closing, or empty), so creating and
+    /// writing a file makes one version, not an empty one and then another.
+    pub(super) fresh: bool,
+}
+
+impl OpenFile {
+    pub(super) fn new(last: Attr) -> Self {
+        Self {
+            opens: 0,
+            editor: None,
+            last,
+            mtime_override: None,
+            failed: None,
+            fresh: false,
+        }
+    }
+
+    /// Drops the unsaved writes and refuses new ones with `errno` until closed.
+    pub(super) fn fail(&mut self, errno: Errno) {
+        self.editor = None;
+        self.failed = Some(errno);
+    }
+
+    /// Whether writes may go on: not after a write failed for good.
+    pub(super) fn writable(&self) -> Result<(), Errno> {
+        self.failed.map_or(Ok(()), Err)
+    }
+
+    /// The file's editor, opened on `attr`'s content the first time it is needed.
+    pub(super) fn editor(
+        &mut self,
+        tree: &Tree<'_>,
+        attr: &Attr,
+    ) -> Result<&mut ContentEditor, VaultError> {
+        if self.editor.is_none() {
+            self.editor = Some(tree.edit(attr)?);
+        }
+        Ok(self.editor.as_mut().expect("set above"))
+    }
+}
+
+/// What a file handle the kernel holds refers to.
+pub(super) enum Handle {
+    File {
+        ino: u64,
+        append: bool,
+        /// Opened for writing on a path the rules do not let the caller read:
+        /// reads through this handle are refused (and recorded) as they come.
+        unreadable: Option<VaultPath>,
+    },
+    Dir {
+        entries: Vec<(Vec<u8>, Attr)>,
+    },
+}
+
+/// Every open inode and every handle of one mount.
+#[derive(Default)]
+pub(super) struct OpenFiles {
+    /// Open inodes.
+    pub(super) files: HashMap<u64, OpenFile>,
+    /// Handles by number.
+    pub(super) handles: HashMap<u64, Handle>,
+    next_fh: u64,
+}
+
+impl OpenFiles {
+    pub(super) fn new_handle(&mut self, handle: Handle) -> u64 {
+        self.next_fh += 1;
+        self.handles.insert(self.next_fh, handle);
+        self.next_fh
+    }
+
+    /// After a request on `ino` panicked: its open file's unsaved writes may be
+    /// half-applied, so they are dropped and the file fails with EIO until closed.
+    pub(super) fn quarantine(&mut self, ino: u64) {
+        if let Some(of) = self.files.get_mut(&ino) {
+            of.fail(Errno::EIO);
+        }
+    }
+
+    pub(super) fn open(&mut self, attr: &Attr, append: bool, unreadable: Option<VaultPath>) -> u64 {
+        self.entry(attr).opens += 1;
+        self.new_handle(Handle::File {
+            ino: attr.ino,
+            append,
+            unreadable,
+        })
+    }
+
+    /// The entry of `attr.ino`, created (with no handle) if the file is not open.
+    pub(super) fn entry(&mut self, attr: &Attr) -> &mut OpenFile {
+        self.files
+            .entry(attr.ino)
+            .or_insert_with(|| OpenFile::new(attr.clone()))
+    }
+
+    /// Drops the entry of `ino` if no handle has it open and it holds no unsaved writes.
+    pub(super) fn drop_if_idle(&mut self, ino: u64) {
+        if let Some(of) = self.files.get(&ino) {
+            let unsaved = of.editor.as_ref().is_some_and(|e| e.is_changed());
+            if of.opens == 0 && !unsaved {
+                self.files.remove(&ino);
+            }
+        }
+    }
+
+    /// One handle of `ino` closed; the entry goes with the last one.
+    pub(super) fn closed(&mut self, ino: u64) {
+        if let Some(of) = self.files.get_mut(&ino) {
+            of.opens = of.opens.saturating_sub(1);
+            if of.opens == 0 {
+                self.files.remove(&ino);
+            }
+        }
+    }
+}

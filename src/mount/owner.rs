@@ -1,0 +1,68 @@
+//! Who owns what the mount creates, and when setuid/setgid must go: the
+//! POSIX rules the kernel leaves to a FUSE file system, each a small function
+//! naming the kernel rule it follows.
+
+use crate::vault::{Attr, NewNode};
+use fuser::Request;
+
+/// Who made a request: new inodes belong to them, as on any POSIX file system.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Caller {
+    uid: u32,
+    gid: u32,
+}
+
+impl Caller {
+    /// The caller of a kernel request.
+    pub(super) fn of(req: &Request) -> Self {
+        Self {
+            uid: req.uid(),
+            gid: req.gid(),
+        }
+    }
+
+    /// Root may do what the kernel grants CAP_FSETID and CAP_CHOWN for.
+    pub(super) fn is_root(self) -> bool {
+        self.uid == 0
+    }
+
+    /// Gives a new node its owner: the caller, with the group of a setgid
+    /// parent directory, which also passes its setgid bit to subdirectories
+    /// (Linux's `inode_init_owner`). A file's setgid bit is dropped when its
+    /// group is not the caller's and the caller is not root.
+    pub(super) fn owns(self, parent: &Attr, node: NewNode) -> NewNode {
+        let setgid_dir = parent.mode & 0o2000 != 0;
+        let gid = if setgid_dir { parent.gid } else { self.gid };
+        let mut mode = node.mode();
+        if setgid_dir && node.is_dir() {
+            mode |= 0o2000;
+        } else if !node.is_dir() && gid != self.gid && !self.is_root() {
+            mode &= !0o2000;
+        }
+        node.with_mode(mode).with_owner(self.uid, gid)
+    }
+}
+
+/// The mode left after a change that must drop setuid/setgid (a chown, or a
+/// write or truncate by someone without CAP_FSETID; Linux's
+/// `should_remove_suid`): setuid always goes, setgid only with group-execute
+/// (without it, the bit marks mandatory locking).
+pub(super) fn killed_suid(mode: u32) -> u32 {
+    let mut mode = mode & !0o4000;
+    if mode & 0o010 != 0 {
+        mode &= !0o2000;
+    }
+    mode
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setgid_stays_without_group_execute() {
+        assert_eq!(killed_suid(0o6755), 0o0755);
+        assert_eq!(killed_suid(0o6745), 0o2745);
+        assert_eq!(killed_suid(0o0644), 0o0644);
+    }
+}

@@ -1,0 +1,340 @@
+//! `VaultFs`: a vault (or one of its checkpoints) served as a file system, and
+//! the state its requests share. The operations live in `ops` (names and
+//! attributes) and `io` (file data); `fs` adapts them to fuser.
+
+use super::commit::{Batcher, Finisher, Sharing};
+use super::errno::errno;
+use super::fault;
+use super::guard::PathGuard;
+use super::open_files::{OpenFile, OpenFiles};
+use crate::policy::Op as PathOp;
+use crate::vault::path::PATH_MAX;
+use crate::vault::{Attr, ROOT_INO, StateRef, Store, Tree, TreeWriter, VaultError, VaultPath};
+use fuser::{Errno, INodeNo, Notifier};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// What a mount shows and whether it may change it.
+#[derive(Clone, Debug)]
+pub struct MountTarget {
+    /// The vault.
+    pub vault: String,
+    /// A checkpoint to show instead of the head (always read-only).
+    pub checkpoint: Option<String>,
+    /// Refuse every change with EROFS.
+    pub readonly: bool,
+}
+
+impl MountTarget {
+    /// The vault state this mount reads.
+    pub fn state(&self) -> StateRef {
+        match &self.checkpoint {
+            Some(name) => StateRef::Checkpoint {
+                vault: self.vault.clone(),
+                name: name.clone(),
+            },
+            None => StateRef::Head {
+                vault: self.vault.clone(),
+            },
+        }
+    }
+
+    /// True when nothing may be written.
+    pub fn is_readonly(&self) -> bool {
+        self.readonly || self.checkpoint.is_some()
+    }
+}
+
+/// Counts of what a mount session changed, for its journal entry.
+#[derive(Default, Debug, Clone)]
+pub struct SessionStats {
+    /// Files whose content was committed.
+    pub files_written: u64,
+    /// Files, directories and symlinks created.
+    pub created: u64,
+    /// Entries removed.
+    pub removed: u64,
+    /// Renames.
+    pub renamed: u64,
+    /// Attribute changes (chmod, chown, utimens, xattrs).
+    pub attrs_changed: u64,
+}
+
+/// The state every request locks: the store connection, the open files, the
+/// batching policy and the session's counts.
+pub(super) struct Inner {
+    pub(super) store: Store,
+    pub(super) open: OpenFiles,
+    pub(super) stats: SessionStats,
+    pub(super) batch: Batcher,
+    /// Byte length of directories' paths (`/a/b` is 4), for the `PATH_MAX`
+    /// check of new names; emptied by every rename and rmdir through this mount.
+    pub(super) dir_path_len: HashMap<u64, usize>,
+}
+
+/// A vault (or one of its checkpoints) served as a file system.
+pub struct VaultFs {
+    pub(super) target: MountTarget,
+    pub(super) state: StateRef,
+    pub(super) store_dir: PathBuf,
+    pub(super) writeback: AtomicBool,
+    /// Who else uses the vault (see [`Sharing`]).
+    pub(super) sharing: Sharing,
+    /// How long the kernel may cache names and attributes.
+    pub(super) ttl: Duration,
+    pub(super) guard: Option<Arc<PathGuard>>,
+    pub(super) inner: Arc<Mutex<Inner>>,
+    /// The channel for telling the kernel to drop what it caches, once mounted.
+    pub(super) kernel: Arc<OnceLock<Notifier>>,
+}
+
+pub(super) fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
+    let bytes = name.as_bytes();
+    if bytes.len() > crate::vault::path::NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(bytes)
+}
+
+/// How long the kernel may cache names and attributes of a shared mount:
+/// another process may change them through the store.
+const SHARED_TTL: Duration = Duration::from_secs(1);
+/// The same for a private mount, which nothing else changes.
+const PRIVATE_TTL: Duration = Duration::from_secs(3600);
+
+/// Directory path lengths remembered at most (the map is emptied when full).
+const PATH_LEN_CACHE: usize = 65_536;
+
+impl Inner {
+    /// Refuses a new entry `name` in `dir` whose whole path would be longer
+    /// than [`PATH_MAX`] bytes (ENAMETOOLONG), the limit every avfs command
+    /// holds paths to. A remembered length is only trusted to accept: a
+    /// refusal is always checked against the store again.
+    pub(super) fn check_path_len(
+        &mut self,
+        state: &StateRef,
+        dir: u64,
+        name: &[u8],
+    ) -> Result<(), Errno> {
+        let fits = |dir_len: usize| dir_len + 1 + name.len() <= PATH_MAX;
+        if self.dir_path_len.get(&dir).is_some_and(|&len| fits(len)) {
+            return Ok(());
+        }
+        // An unlinked directory has no path: creating in it fails on its own.
+        let len = self
+            .read(state, |t| t.path_of(dir))?
+            .map_or(0, |p| p.components().iter().map(|c| 1 + c.len()).sum());
+        if self.dir_path_len.len() >= PATH_LEN_CACHE {
+            self.dir_path_len.clear();
+        }
+        self.dir_path_len.insert(dir, len);
+        if fits(len) {
+            Ok(())
+        } else {
+            Err(Errno::ENAMETOOLONG)
+        }
+    }
+
+    pub(super) fn read<T>(
+        &mut self,
+        state: &StateRef,
+        f: impl FnOnce(&Tree<'_>) -> Result<T, VaultError>,
+    ) -> Result<T, Errno> {
+        self.store.read(state, f).map_err(|e| errno(&e))
+    }
+
+    /// Current attributes, with unsaved writes' size and unlinked-but-open files.
+    pub(super) fn attr(&mut self, state: &StateRef, ino: u64) -> Result<Attr, Errno> {
+        let found = self.read(state, |t| t.attr(ino))?;
+        let open = self.open.files.get_mut(&ino);
+        match (found, open) {
+            (Some(mut attr), Some(of)) => {
+                if let Some(ed) = &of.editor {
+                    attr.size = ed.size();
+                }
+                of.last = attr.clone();
+                Ok(attr)
+            }
+            (Some(attr), None) => Ok(attr),
+            (None, Some(of)) => {
+                let mut attr = of.last.clone();
+                attr.nlink = 0;
+                if let Some(ed) = &of.editor {
+                    attr.size = ed.size();
+                }
+                Ok(attr)
+            }
+            (None, None) => Err(Errno::ENOENT),
+        }
+    }
+
+    /// Runs `f` with the store and the open-file entry of `attr.ino` (created
+    /// for the call if no handle has the file open). A created entry with no
+    /// unsaved writes is dropped again afterwards.
+    pub(super) fn with_open_file<T>(
+        &mut self,
+        attr: &Attr,
+        f: impl FnOnce(&mut Store, &mut OpenFile, &mut Batcher) -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        let of = self.open.entry(attr);
+        let out = f(&mut self.store, of, &mut self.batch);
+        self.open.drop_if_idle(attr.ino);
+        out
+    }
+}
+
+pub(super) fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    // A panic in another handler must not wedge the whole mount.
+    inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl VaultFs {
+    /// Serves `target` from `store`; `store_dir` is where the store file lives (for statfs).
+    pub fn new(store: Store, target: MountTarget, store_dir: &Path) -> Self {
+        Self {
+            state: target.state(),
+            target,
+            store_dir: store_dir.to_path_buf(),
+            writeback: AtomicBool::new(false),
+            sharing: Sharing::Shared,
+            ttl: SHARED_TTL,
+            guard: None,
+            kernel: Arc::new(OnceLock::new()),
+            inner: Arc::new(Mutex::new(Inner {
+                store,
+                open: OpenFiles::default(),
+                stats: SessionStats::default(),
+                batch: Batcher::default(),
+                dir_path_len: HashMap::new(),
+            })),
+        }
+    }
+
+    /// Serves the mount as `sharing` says: a private mount groups its commits
+    /// and lets the kernel cache names, attributes and file pages for long.
+    pub fn with_sharing(mut self, sharing: Sharing) -> Self {
+        self.sharing = sharing;
+        self.ttl = match sharing {
+            Sharing::Shared => SHARED_TTL,
+            Sharing::Private => PRIVATE_TTL,
+        };
+        lock(&self.inner).batch = Batcher::new(sharing);
+        self
+    }
+
+    /// Enforces `guard`'s path rules on every operation of this mount.
+    pub fn with_guard(mut self, guard: Arc<PathGuard>) -> Self {
+        self.guard = Some(guard).filter(|g| g.is_active());
+        self
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        lock(&self.inner)
+    }
+
+    /// Runs one request's work on `ino` so that a panic fails only that
+    /// request (EIO): before anything is replied, the open file it touched is
+    /// quarantined and the kernel told to drop what it caches of the inode.
+    pub(super) fn serve<T>(
+        &self,
+        op: &str,
+        ino: u64,
+        work: impl FnOnce() -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        fault::contain(op, ino, work).unwrap_or_else(|| {
+            self.lock().open.quarantine(ino);
+            // The kernel may cache what the failed request was about (pages a
+            // failed write carried, a size): make it ask again. Not from this
+            // thread: the kernel may hold the inode's locks until we reply.
+            if let Some(kernel) = self.kernel.get().cloned() {
+                std::thread::spawn(move || {
+                    let _ = kernel.inval_inode(INodeNo(ino), 0, 0);
+                });
+            }
+            Err(Errno::EIO)
+        })
+    }
+
+    /// Where the session puts its kernel notifier once it is mounted.
+    pub fn kernel_slot(&self) -> Arc<OnceLock<Notifier>> {
+        Arc::clone(&self.kernel)
+    }
+
+    /// The path that names `ino`, when path rules apply to it: never for the
+    /// root (every run needs it) nor for an unlinked file (checked when opened).
+    pub(super) fn guarded_path(
+        &self,
+        inner: &mut Inner,
+        ino: u64,
+    ) -> Result<Option<VaultPath>, Errno> {
+        if self.guard.is_none() || ino == ROOT_INO {
+            return Ok(None);
+        }
+        inner.read(&self.state, |t| t.path_of(ino))
+    }
+
+    /// Checks `op` on the path of `ino` against the path rules, if any.
+    pub(super) fn guard_ino(&self, inner: &mut Inner, ino: u64, op: PathOp) -> Result<(), Errno> {
+        match (&self.guard, self.guarded_path(inner, ino)?) {
+            (Some(guard), Some(path)) => guard.check(&path, op),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks `op` on the entry `name` of directory `parent`, if path rules apply.
+    pub(super) fn guard_entry(
+        &self,
+        inner: &mut Inner,
+        parent: u64,
+        name: &[u8],
+        op: PathOp,
+    ) -> Result<(), Errno> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        let dir = if parent == ROOT_INO {
+            Some(VaultPath::root())
+        } else {
+            inner.read(&self.state, |t| t.path_of(parent))?
+        };
+        match dir {
+            Some(dir) => guard.check(&dir.join(name), op),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn writable(&self) -> Result<(), Errno> {
+        if self.target.is_readonly() {
+            Err(Errno::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// One write transaction on the vault head.
+    pub(super) fn change<T>(
+        &self,
+        inner: &mut Inner,
+        f: impl FnOnce(&TreeWriter<'_>) -> Result<T, VaultError>,
+    ) -> Result<T, Errno> {
+        self.writable()?;
+        inner.batch.begin(&mut inner.store)?;
+        inner
+            .store
+            .write_unjournaled(&self.target.vault, f)
+            .map_err(|e| errno(&e))
+    }
+
+    /// A handle that can finish the session after the file system is handed to fuser.
+    pub fn finisher(&self) -> Finisher {
+        Finisher {
+            inner: Arc::clone(&self.inner),
+            vault: self.target.vault.clone(),
+        }
+    }
+}
