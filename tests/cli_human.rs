@@ -37,6 +37,17 @@ fn mutating_commands_name_their_vault() {
         a.ok(["revert", "/d/f"])
             .starts_with("reverted /d/f in vault main")
     );
+    // Merges name both vaults; retention, which is store-wide, says so.
+    a.ok(["vault", "fork", "main", "task"]);
+    a.ok(["--vault", "task", "write", "/t", "t"]);
+    assert!(
+        a.ok(["vault", "merge", "task"])
+            .starts_with("merged task into main: fast forward"),
+    );
+    assert_eq!(
+        a.ok(["retention", "--keep-versions", "5"]),
+        "each file in every vault keeps its newest 5 versions\n"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -25,31 +26,28 @@ def avfs_bin() -> str:
 
 @pytest.fixture(autouse=True, scope="session")
 def documents_match_the_schema() -> Iterator[None]:
-    """Every document the wrapper parses is checked against docs/schema first."""
-    original = _runner.Runner.json
-
+    """Every document avfs prints for the wrapper (`--json` runs) is checked against docs/schema."""
+    original = _runner.Runner.run
     under_test = os.path.realpath(os.environ.get("AVFS_BIN", ""))
 
-    def validating(self: _runner.Runner, args, **kwargs):  # type: ignore[no-untyped-def]
-        if os.path.realpath(self.binary) != under_test:
-            # A stand-in binary (tests of the wrapper's own error handling).
-            return original(self, args, **kwargs)
-        parse = _runner.parse_document
-
-        def checked(completed):  # type: ignore[no-untyped-def]
-            document = parse(completed)
-            validate_for_args(args, document)
-            return document
-
-        _runner.parse_document = checked
+    def validating(self: _runner.Runner, args, stdin=None):  # type: ignore[no-untyped-def]
+        completed = original(self, args, stdin)
+        # Stand-in binaries (tests of the wrapper's own error handling) are not avfs;
+        # output that is not one JSON object is the wrapper's own ProtocolError to raise.
+        if os.path.realpath(self.binary) != under_test or not args or args[0] != "--json":
+            return completed
         try:
-            return original(self, args, **kwargs)
-        finally:
-            _runner.parse_document = parse
+            document = json.loads(completed.stdout.decode("utf-8"))
+        except ValueError:
+            return completed
+        if isinstance(document, dict):
+            validate_for_args(list(args[1:]), document)
+        return completed
 
-    _runner.Runner.json = validating  # type: ignore[method-assign]
+    # Wrapping `run` (not a module-level parser) keeps concurrent calls apart.
+    _runner.Runner.run = validating  # type: ignore[method-assign]
     yield
-    _runner.Runner.json = original  # type: ignore[method-assign]
+    _runner.Runner.run = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

@@ -45,6 +45,7 @@ TOOLS = {
     "vault_list",
     "vault_create",
     "vault_fork",
+    "vault_merge",
     "ls",
     "read",
     "write",
@@ -213,6 +214,23 @@ def test_mcp_client_writes_runs_cargo_test_and_is_refused(avfs_bin: str, home: P
         taken = await server.error("vault_create", name="scratch")
         assert taken["error"]["code"] == "vault_exists"
 
+        # Merging a fork back: a fast-forward, then a conflict that merges nothing.
+        merged = await server.ok("vault_merge", "merge", source="crate-try")
+        assert (merged["target"], merged["status"]) == ("crate", "fast_forward")
+        assert [c["path"] for c in merged["changes"]] == ["/only-in-fork"]
+        await server.ok("read", "file_content", vault="crate", path="/only-in-fork")
+        await server.ok("write", "entry", vault="crate", path="/both", content="base\n")
+        await server.ok("vault_fork", "vault", source="crate", name="crate-other")
+        await server.ok("write", "entry", vault="crate", path="/both", content="ours\n")
+        await server.ok("write", "entry", vault="crate-other", path="/both", content="theirs\n")
+        refused = await server.error("vault_merge", source="crate-other")
+        validate_named("error", refused)
+        assert refused["error"]["code"] == "merge_conflict"
+        assert refused["error"]["merge"]["status"] == "conflict"
+        assert [c["path"] for c in refused["error"]["merge"]["conflicts"]] == ["/both"]
+        still = await server.ok("read", "file_content", vault="crate", path="/both")
+        assert still["content"] == "ours\n"
+
     _run(avfs_bin, home, [], ["--policy", str(policy)], body)
 
 
@@ -233,6 +251,8 @@ def test_mcp_serves_one_vault_and_says_every_command_is_allowed_without_policy(
         assert other["error"]["code"] == "vault_not_served"
         fork = await server.error("vault_fork", name="c")
         assert fork["error"]["code"] == "vault_not_served"
+        merge = await server.error("vault_merge", source="a")
+        assert merge["error"]["code"] == "vault_not_served"
         await server.ok("write", "entry", path="/note.md", content="hello mcp\n")
         found = await server.ok("grep", "grep", pattern="mcp")
         assert [m["path"] for m in found["matches"]] == ["/note.md"]
