@@ -43,10 +43,24 @@ impl VaultFs {
         let inner = &mut *guard;
         let attr = inner.attr(&self.state, ino)?;
         self.guard_ino(inner, ino, PathOp::Write)?;
+        let mtime_ns = mtime.map(from_time);
+        // The writeback cache sends a written file's mtime as it closes: it
+        // waits with the unsaved writes and commits with them, one row write.
+        if let (Some(ns), None, None, None, None, None) = (mtime_ns, mode, uid, gid, size, atime)
+            && let Some(of) = inner.open.files.get_mut(&ino)
+            && of.failed.is_none()
+            && of.editor.as_ref().is_some_and(|e| e.is_changed())
+        {
+            of.mtime_override = Some(ns);
+            inner.stats.attrs_changed += 1;
+            return Ok(Attr {
+                mtime_ns: ns,
+                ..attr
+            });
+        }
         // An unlinked file that is still open has no row to change: its
         // attributes live (and die) with the open file.
         let in_tree = inner.read(&self.state, |t| t.attr(ino))?.is_some();
-        let mtime_ns = mtime.map(from_time);
         let atime_ns = atime.map(from_time);
         // Under HANDLE_KILLPRIV_V2 dropping setuid/setgid is ours to do: on a
         // chown always, on a truncate by someone without CAP_FSETID.

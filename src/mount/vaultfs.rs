@@ -157,6 +157,9 @@ impl Inner {
                 if let Some(ed) = &of.editor {
                     attr.size = ed.size();
                 }
+                if let Some(ns) = of.mtime_override {
+                    attr.mtime_ns = ns;
+                }
                 of.last = attr.clone();
                 Ok(attr)
             }

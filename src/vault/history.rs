@@ -175,7 +175,9 @@ impl TreeWriter<'_> {
                 self.stamp().now_ns,
                 self.source(),
             ])?;
-        if let Some(keep) = super::retention::keep_versions(self.conn)? {
+        // Versions are numbered from 1, so an entry at version `next` holds at
+        // most `next` of them in this layer: nothing to trim until it passes `keep`.
+        if let Some(keep) = self.keep_versions()?.filter(|&keep| next > keep) {
             super::retention::trim_entry(self.conn, self.top, parent, name, keep)?;
         }
         Ok(())

@@ -126,9 +126,21 @@ pub fn validate_label(name: &str) -> Result<()> {
     }
 }
 
+#[derive(Clone, Copy)]
 pub(super) struct VaultRow {
     pub(super) id: i64,
     pub(super) top: i64,
+}
+
+/// What a write needs of a vault's head, read once per batch: while the batch
+/// holds the write lock nobody else can move the head or change the quota,
+/// and this store commits the batch before any write that could.
+#[derive(Clone, Copy)]
+struct BatchHead {
+    row: VaultRow,
+    limits: super::quota::Limits,
+    /// The store's retention: versions kept per entry (`None`: all).
+    keep_versions: Option<u64>,
 }
 
 pub(super) fn vault_row(conn: &Connection, name: &str) -> Result<VaultRow> {
@@ -171,6 +183,8 @@ pub struct Store {
     owner: Owner,
     /// A batch transaction is open (see [`Store::begin_batch`]).
     batch: bool,
+    /// The heads the open batch has written to, by vault name; empty outside a batch.
+    batch_heads: std::collections::HashMap<String, BatchHead>,
 }
 
 impl Store {
@@ -182,6 +196,7 @@ impl Store {
             conn,
             owner,
             batch: false,
+            batch_heads: Default::default(),
         })
     }
 
@@ -197,6 +212,7 @@ impl Store {
             conn,
             owner,
             batch: false,
+            batch_heads: Default::default(),
         })
     }
 
@@ -234,6 +250,7 @@ impl Store {
 
     /// Commits the open batch, if any.
     pub fn commit_batch(&mut self) -> Result<()> {
+        self.batch_heads.clear();
         if self.batch {
             let committed = self.conn.execute_batch("COMMIT");
             // A failed COMMIT may leave the transaction open (busy) or rolled back (full disk).
@@ -485,6 +502,10 @@ impl Store {
     /// Runs `f` against a consistent snapshot of a vault state.
     pub fn read<T>(&mut self, at: &StateRef, f: impl FnOnce(&Tree<'_>) -> Result<T>) -> Result<T> {
         if self.batch {
+            if let StateRef::Head { vault } = at {
+                let top = self.batch_head(vault)?.row.top;
+                return f(&Tree::over_known_chain(&self.conn, top));
+            }
             let top = Self::state_top(&self.conn, at)?;
             return f(&Tree::new(&self.conn, top)?);
         }
@@ -525,35 +546,76 @@ impl Store {
     ) -> Result<T> {
         let stamp = self.stamp();
         if self.batch {
+            let head = self.batch_head(vault)?;
             let sp = self.conn.savepoint()?;
-            let out = Self::apply(&sp, vault, op, stamp, f)?;
+            let writer = TreeWriter::over_known_chain(&sp, head.row.top, stamp);
+            let out = Self::apply(&sp, vault, head, writer, op, f)?;
             sp.commit()?;
             return Ok(out);
         }
         let tx = self.begin_write()?;
-        let out = Self::apply(&tx, vault, op, stamp, f)?;
+        let head = Self::read_head(&tx, vault)?;
+        let writer = TreeWriter::new(&tx, head.row.top, stamp)?;
+        let out = Self::apply(&tx, vault, head, writer, op, f)?;
         tx.commit()?;
         Ok(out)
     }
 
-    /// The body of a write: reads the vault's top layer inside the caller's
-    /// transaction, runs `f` on it, journals `op`.
+    /// A vault's head row and quota, as the current transaction sees them.
+    fn read_head(conn: &Connection, vault: &str) -> Result<BatchHead> {
+        let row = vault_row(conn, vault)?;
+        let limits = super::quota::load(conn, row.id)?;
+        let keep_versions = super::retention::keep_versions(conn)?;
+        Ok(BatchHead {
+            row,
+            limits,
+            keep_versions,
+        })
+    }
+
+    /// True when `vault` is known to have no limits to check writes against:
+    /// inside a batch, which reads its quota once; outside one, never (the
+    /// caller checks as usual).
+    pub fn known_unlimited(&mut self, vault: &str) -> Result<bool> {
+        Ok(self.batch && self.batch_head(vault)?.limits.is_unlimited())
+    }
+
+    /// The head of `vault` in the open batch, read (and its layer chain
+    /// listed) the first time the batch touches it.
+    fn batch_head(&mut self, vault: &str) -> Result<BatchHead> {
+        if let Some(head) = self.batch_heads.get(vault) {
+            return Ok(*head);
+        }
+        let head = Self::read_head(&self.conn, vault)?;
+        layer::ensure_chain(&self.conn, head.row.top)?;
+        self.batch_heads.insert(vault.to_string(), head);
+        Ok(head)
+    }
+
+    /// The body of a write: runs `f` with `writer` on the vault's top layer
+    /// inside the caller's transaction, settles the usage counters, journals `op`.
     fn apply<T>(
         conn: &Connection,
         vault: &str,
+        head: BatchHead,
+        writer: TreeWriter<'_>,
         op: Option<&Op>,
-        stamp: Stamp,
         f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
     ) -> Result<T> {
-        let row = vault_row(conn, vault)?;
-        let limits = super::quota::load(conn, row.id)?;
+        let BatchHead {
+            row,
+            limits,
+            keep_versions,
+        } = head;
         // Versions written without a journal entry of their own come from the mount.
         let source = op.map_or("mount", |op| op.name.as_str());
-        let writer = TreeWriter::new(conn, row.top, stamp)?.configure(source, limits);
+        let writer = writer
+            .configure(source, limits)
+            .with_keep_versions(keep_versions);
         let out = f(&writer)?;
         super::quota::settle(conn, vault, row.id, row.top, &limits, writer.usage_delta())?;
         if let Some(op) = op {
-            journal::append(conn, stamp.now_ns, Some(vault), op)?;
+            journal::append(conn, writer.stamp().now_ns, Some(vault), op)?;
         }
         Ok(out)
     }

@@ -171,6 +171,12 @@ impl<'c> Tree<'c> {
         Ok(Self { conn, top })
     }
 
+    /// Views the state whose top-most layer is `top`, whose chain this
+    /// connection has already listed (see `layer::ensure_chain`).
+    pub(crate) fn over_known_chain(conn: &'c Connection, top: i64) -> Self {
+        Self { conn, top }
+    }
+
     /// The top layer of the chain this tree reads.
     pub fn top_layer(&self) -> i64 {
         self.top
@@ -457,7 +463,9 @@ impl<'c> Tree<'c> {
 
     /// Opens a file's content for random-access editing.
     pub fn edit(&self, attr: &Attr) -> Result<ContentEditor> {
-        ContentEditor::open(self.conn, attr.content.as_ref())
+        // An empty file's content has nothing to load (most created files).
+        let base = attr.content.as_ref().filter(|_| attr.size > 0);
+        ContentEditor::open(self.conn, base)
     }
 
     /// Reads through an editor: its unsaved writes over the stored content.
@@ -515,6 +523,8 @@ pub struct TreeWriter<'c> {
     source: String,
     /// The vault's quota, checked as files change.
     limits: super::quota::Limits,
+    /// How many versions an entry keeps (`None`: all), once read.
+    keep_versions: std::cell::Cell<Option<Option<u64>>>,
     /// Change in (inodes, file bytes) of the state so far, for the usage counters.
     usage: std::cell::Cell<(i64, i64)>,
 }
@@ -529,13 +539,20 @@ impl<'c> std::ops::Deref for TreeWriter<'c> {
 impl<'c> TreeWriter<'c> {
     /// Writes into `top`, which the caller has checked is its vault's mutable top layer.
     pub(crate) fn new(conn: &'c Connection, top: i64, stamp: Stamp) -> Result<Self> {
-        Ok(Self {
-            tree: Tree::new(conn, top)?,
+        layer::ensure_chain(conn, top)?;
+        Ok(Self::over_known_chain(conn, top, stamp))
+    }
+
+    /// A writer on `top`, whose chain this connection has already listed.
+    pub(crate) fn over_known_chain(conn: &'c Connection, top: i64, stamp: Stamp) -> Self {
+        Self {
+            tree: Tree::over_known_chain(conn, top),
             stamp,
             source: "write".into(),
             limits: super::quota::Limits::default(),
+            keep_versions: std::cell::Cell::new(None),
             usage: std::cell::Cell::new((0, 0)),
-        })
+        }
     }
 
     /// Attributes this writer's versions to `source` and enforces `limits`.
@@ -543,6 +560,22 @@ impl<'c> TreeWriter<'c> {
         self.source = source.to_string();
         self.limits = limits;
         self
+    }
+
+    /// Takes the store's retention (versions kept per entry) as already read.
+    pub(crate) fn with_keep_versions(self, keep: Option<u64>) -> Self {
+        self.keep_versions.set(Some(keep));
+        self
+    }
+
+    /// How many versions an entry keeps (`None`: all), read once per writer.
+    pub(crate) fn keep_versions(&self) -> Result<Option<u64>> {
+        if let Some(keep) = self.keep_versions.get() {
+            return Ok(keep);
+        }
+        let keep = super::retention::keep_versions(self.conn)?;
+        self.keep_versions.set(Some(keep));
+        Ok(keep)
     }
 
     /// The owner and clock this writer stamps on what it creates.
@@ -675,7 +708,11 @@ impl<'c> TreeWriter<'c> {
     /// Marks a directory changed now and moves its link count by `subdirs`
     /// (a subdirectory's `..` links it).
     fn touch_dir_links(&self, dir: u64, subdirs: i64) -> Result<()> {
-        let mut attr = self.attr_of_child(dir)?;
+        self.touch_dir_attr(self.attr_of_child(dir)?, subdirs)
+    }
+
+    /// As `touch_dir_links`, on a directory's attributes already read.
+    fn touch_dir_attr(&self, mut attr: Attr, subdirs: i64) -> Result<()> {
         attr.mtime_ns = self.stamp.now_ns;
         attr.ctime_ns = self.stamp.now_ns;
         attr.nlink = (attr.nlink as i64 + subdirs).max(2) as u32;
@@ -693,7 +730,7 @@ impl<'c> TreeWriter<'c> {
     /// Creates a new inode named `name` in directory `parent`.
     pub fn create(&self, parent: u64, name: &[u8], node: NewNode) -> Result<Attr> {
         validate_name(name)?;
-        self.require_dir(parent)?;
+        let dir = self.require_dir(parent)?;
         if self.lookup(parent, name)?.is_some() {
             return Err(VaultError::PathExists(display_name(name)));
         }
@@ -728,7 +765,7 @@ impl<'c> TreeWriter<'c> {
         };
         self.put_attr(&attr)?;
         self.put_dirent(parent, name, attr.ino)?;
-        self.touch_dir_links(parent, i64::from(kind == Kind::Dir))?;
+        self.touch_dir_attr(dir, i64::from(kind == Kind::Dir))?;
         let bytes = if kind == Kind::File { size as i64 } else { 0 };
         self.count_usage(1, bytes);
         if node.versioned {
@@ -748,7 +785,19 @@ impl<'c> TreeWriter<'c> {
 
     /// Gives a file new content.
     pub fn set_content(&self, ino: u64, content: ContentHash, size: u64) -> Result<Attr> {
-        let mut attr = self.attr_of_child(ino)?;
+        let attr = self.attr_of_child(ino)?;
+        self.replace_content(attr, content, size, self.stamp.now_ns)
+    }
+
+    /// Gives the file whose attributes are `attr` new content, modified at `mtime_ns`.
+    fn replace_content(
+        &self,
+        mut attr: Attr,
+        content: ContentHash,
+        size: u64,
+        mtime_ns: i64,
+    ) -> Result<Attr> {
+        let ino = attr.ino;
         if attr.kind != Kind::File {
             return Err(VaultError::IsADirectory(format!("inode {ino}")));
         }
@@ -759,7 +808,7 @@ impl<'c> TreeWriter<'c> {
         }
         attr.content = Some(content);
         attr.size = size;
-        attr.mtime_ns = self.stamp.now_ns;
+        attr.mtime_ns = mtime_ns;
         attr.ctime_ns = self.stamp.now_ns;
         self.put_attr(&attr)?;
         if !unchanged {
@@ -782,16 +831,13 @@ impl<'c> TreeWriter<'c> {
         editor: &mut ContentEditor,
         mtime_ns: Option<i64>,
     ) -> Result<Option<Attr>> {
-        if self.attr(ino)?.is_none() {
+        let Some(attr) = self.attr(ino)? else {
             return Ok(None);
-        }
+        };
         let (content, size) = editor.commit(self.conn)?;
-        let mut attr = self.set_content(ino, content, size)?;
-        if let Some(mtime) = mtime_ns {
-            attr.mtime_ns = mtime;
-            self.put_attr(&attr)?;
-        }
-        Ok(Some(attr))
+        let mtime_ns = mtime_ns.unwrap_or(self.stamp.now_ns);
+        self.replace_content(attr, content, size, mtime_ns)
+            .map(Some)
     }
 
     /// Sets or (with `None`) removes an extended attribute.
