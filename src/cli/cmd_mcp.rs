@@ -465,6 +465,10 @@ struct ProxyExecArgs {
     /// node_modules, target, .venv, __pycache__, .git/objects) once, with counts
     /// and bytes, in `rollups`; `full`: every change. `diff` lists them all anyway.
     changes: Option<ChangesArg>,
+    /// The run works in its own attempt, merged into the vault when it ends; paths
+    /// the vault changed differently meanwhile: keep (apply nothing, keep the run
+    /// as a fork named in `fork`), ours or theirs [default: the policy's, else keep].
+    on_conflict: Option<OnConflictArg>,
 }
 
 /// How `proxy_exec` lists changes.
@@ -697,6 +701,7 @@ const TOOLS: &[ToolDef] = &[
             argv.extend(a.timeout.map(|t| flag("timeout", t)));
             argv.extend(a.checkpoint.map(|c| flag("checkpoint", c)));
             argv.extend(a.output_limit.map(|o| flag("output-limit", o)));
+            argv.extend(a.on_conflict.map(|c| flag("on-conflict", c.as_str())));
             if a.readonly {
                 argv.push(os("--readonly"));
             }

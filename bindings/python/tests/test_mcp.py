@@ -261,8 +261,9 @@ def test_mcp_serves_one_vault_and_says_every_command_is_allowed_without_policy(
         log = await server.ok("log", "log", path="/note.md")
         assert [v["version"] for v in log["versions"]] == [1]
         # No policy anywhere: the run is allowed, and says so.
-        run = await server.ok("proxy_exec", "run", shell="echo hi > out.txt")
+        run = await server.ok("proxy_exec", "run", shell="echo hi > out.txt", on_conflict="theirs")
         assert run["decision"]["policy"] == "none" and run["exit_code"] == 0
+        assert (run["merge"], run["on_conflict"], run["fork"]) == ("fast_forward", "theirs", None)
         assert "/out.txt" in [c["path"] for c in run["changes"]]
         saved = await server.ok("checkpoint_list", "checkpoint_list")
         assert saved["vault"] == "b"
