@@ -684,6 +684,8 @@ class Run:
     workdir: Optional[str] = None
     stdout_b64: Optional[str] = None
     stderr_b64: Optional[str] = None
+    #: The exact bytes of `cwd`, base64, only when it is not UTF-8.
+    cwd_b64: Optional[str] = None
     #: "full" (every change in `changes`) or "summary" (rolled-up directories in `rollups`).
     changes_mode: str = "full"
     rollups: List[Rollup] = field(default_factory=list)
@@ -756,6 +758,7 @@ class Run:
             workdir=doc["workdir"],
             stdout_b64=doc.get("stdout_b64"),
             stderr_b64=doc.get("stderr_b64"),
+            cwd_b64=doc.get("cwd_b64"),
             changes_mode=doc["changes_mode"],
             rollups=[Rollup.from_json(r) for r in doc["rollups"]],
         )
