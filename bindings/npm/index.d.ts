@@ -542,6 +542,8 @@ export interface Run {
   shell: string | null;
   /** The vault directory the command ran in. */
   cwd: string;
+  /** The exact bytes of `cwd`, base64, present only when they are not UTF-8. */
+  cwdB64?: string;
   /** `fuse` (mounted) or `materialize` (copied out and written back). */
   mode: "fuse" | "materialize";
   pathRules: "none" | "enforced" | "write_back";
