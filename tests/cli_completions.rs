@@ -42,6 +42,7 @@ fn man_pages_render_with_man() {
         "avfs.1",
         "avfs-proxy-exec.1",
         "avfs-vault-create.1",
+        "avfs-mcp.1",
         "avfs-verify.1",
     ] {
         assert!(dir.path().join(page).exists(), "{page} not written");

@@ -44,5 +44,55 @@ fn stats_counts_files_dirs_bytes_and_dedup_across_forks() {
         doc.store.dedup_ratio
     );
     assert!(doc.store.db_bytes > 0);
-    assert!(a.ok(["stats"]).contains("dedup ratio"));
+    // Nothing but the heads is stored: no history, and dedup saves the rest.
+    assert_eq!(doc.store.head_bytes, doc.store.stored_bytes);
+    assert_eq!(doc.store.history_bytes, 0);
+    assert_eq!(
+        doc.store.dedup_saved_bytes,
+        doc.store.logical_bytes - doc.store.stored_bytes
+    );
+    let text = a.ok(["stats"]);
+    for label in [
+        "stored once",
+        "saved by deduplication",
+        "kept only for history",
+    ] {
+        assert!(text.contains(label), "{label} missing:\n{text}");
+    }
+}
+
+#[test]
+fn stats_counts_bytes_only_history_keeps() {
+    let a = Avfs::with_vault();
+    a.ok(["write", "/f", &"a".repeat(5000)]);
+    a.ok(["checkpoint", "save", "c1"]);
+    a.ok(["write", "/f", &"b".repeat(3000)]);
+    let doc: StatsDoc = a.json(["stats"]);
+    assert_eq!(doc.store.logical_bytes, 3000);
+    assert_eq!(doc.store.head_bytes, 3000);
+    assert_eq!(doc.store.stored_bytes, 8000);
+    assert_eq!(doc.store.history_bytes, 5000);
+    assert_eq!(doc.store.dedup_saved_bytes, 0);
+}
+
+#[test]
+fn stats_with_vault_shows_only_that_vault() {
+    let a = Avfs::with_vault();
+    a.ok(["write", "/f", "hello"]);
+    a.ok(["vault", "create", "other"]);
+    a.ok(["--vault", "other", "write", "/g", "hi"]);
+    let doc: StatsDoc = a.json(["--vault", "other", "stats"]);
+    assert_eq!(doc.vaults.len(), 1);
+    assert_eq!(doc.vaults[0].name, "other");
+    assert_eq!(doc.vaults[0].logical_bytes, 2);
+    // The store section stays store-wide.
+    assert_eq!(doc.store.vaults, 2);
+    assert_eq!(doc.store.logical_bytes, 7);
+    let all: StatsDoc = a.json(["stats"]);
+    assert_eq!(all.vaults.len(), 2);
+    let text = a.ok(["--vault", "other", "stats"]);
+    assert!(text.contains("\nother "), "{text}");
+    assert!(!text.contains("\nmain "), "{text}");
+    let (err, status) = a.fails(["--vault", "nope", "stats"]);
+    assert_eq!((err.code.as_str(), status), ("vault_not_found", 3));
 }

@@ -58,7 +58,9 @@ struct RunDoc {
     stderr_b64: Option<String>,
     stderr_truncated: bool,
     stderr_bytes: u64,
+    changes_mode: String,
     changes: Vec<Change>,
+    rollups: Vec<serde_json::Value>,
     summary: Summary,
     violations: Vec<Violation>,
     violations_truncated: bool,
@@ -560,6 +562,8 @@ fn path_rules_hold(mode: &str) {
         assert_eq!(sorted, expected);
     }
     assert!(!doc.violations_truncated);
+    assert_eq!(doc.changes_mode, "full");
+    assert!(doc.rollups.is_empty());
     assert_eq!(a.cat("/keep.txt"), b"same\n");
     assert_eq!(a.cat("/docs/readme.md"), b"# hello\n");
     assert_eq!(a.cat("/secrets/key"), b"hunter2\n");

@@ -249,6 +249,12 @@ export interface StoreStats {
   logicalBytes: number;
   /** What the store keeps of content (each chunk once), checkpoints, versions and unreachable content included. */
   storedBytes: number;
+  /** Stored bytes the vaults' current files need (their chunks once). */
+  headBytes: number;
+  /** `storedBytes - headBytes`: kept only for checkpoints and versions (or by nothing, until gc). */
+  historyBytes: number;
+  /** `logicalBytes - headBytes`: what storing identical content once saves. */
+  dedupSavedBytes: number;
   /** `logicalBytes / storedBytes`, three decimals (1.0 when nothing is stored). */
   dedupRatio: number;
   /** The database file's size, without its WAL. */
@@ -514,6 +520,19 @@ export interface Violation {
   rule: string | null;
 }
 
+/** A directory a summarized run reports once: counts by change kind and bytes. */
+export interface Rollup {
+  path: string;
+  pathB64?: string;
+  added: number;
+  modified: number;
+  deleted: number;
+  typeChanged: number;
+  total: number;
+  bytesAdded: number;
+  bytesRemoved: number;
+}
+
 /** What a `proxyExec` / `proxyShell` run did (docs/json.md "Proxy runs"). */
 export interface Run {
   vault: string;
@@ -523,6 +542,8 @@ export interface Run {
   shell: string | null;
   /** The vault directory the command ran in. */
   cwd: string;
+  /** The exact bytes of `cwd`, base64, present only when they are not UTF-8. */
+  cwdB64?: string;
   /** `fuse` (mounted) or `materialize` (copied out and written back). */
   mode: "fuse" | "materialize";
   pathRules: "none" | "enforced" | "write_back";
@@ -550,8 +571,12 @@ export interface Run {
   stderrTruncated: boolean;
   stderrBytes: number;
   stderrB64?: string;
-  /** What the run changed. */
+  /** `full` (every change in `changes`) or `summary` (rolled-up directories in `rollups`). */
+  changesMode: "full" | "summary";
+  /** What the run changed (less what is under a rolled-up directory). */
   changes: Change[];
+  /** With `changes: "summary"`: each rolled-up directory once (else empty). */
+  rollups: Rollup[];
   summary: DiffSummary;
   violations: Violation[];
   violationsTruncated: boolean;
@@ -585,6 +610,8 @@ export interface RunOptions {
   checkpoint?: CheckpointMode;
   /** Per-stream output limit: a size string ("1MiB") or bytes. */
   outputLimit?: string | number;
+  /** "summary": report rolled-up directories (node_modules, target...) once each in `rollups`. */
+  changes?: "full" | "summary";
   /** Environment variables for the command; they override the policy's. */
   env?: Record<string, string>;
   /** `fuse` (mount), `materialize` (copy out, write back), or `auto` (default: fuse when it works). */
@@ -795,8 +822,8 @@ export function exactBytes(obj: object, field?: string): Buffer;
 /** Every error code avfs documents. */
 export type ErrorCode =
   | "usage_error" | "invalid_argument" | "invalid_pattern" | "invalid_query" | "invalid_policy" | "invalid_path"
-  | "path_too_long" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location" | "invalid_remote"
-  | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
+  | "path_too_long" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location" | "invalid_remote" | "unknown_tool" | "vault_not_served"
+  | "document_not_found" | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
   | "no_checkpoints" | "mountpoint_missing" | "not_mounted" | "remote_not_found" | "remote_vault_not_found"
   | "remote_bucket_not_found"
   | "merge_conflict" | "no_merge_base" | "quota_exceeded" | "file_too_large" | "version_deleted" | "nothing_to_revert" | "vault_exists" | "checkpoint_exists" | "path_exists" | "not_a_directory" | "is_a_directory"
@@ -804,7 +831,7 @@ export type ErrorCode =
   | "already_mounted" | "mount_busy" | "remote_exists" | "remote_diverged" | "remote_no_conditional_writes"
   | "vault_changed"
   | "disk_full" | "storage_error" | "store_corrupt" | "schema_too_new" | "io_error"
-  | "fuse_unavailable" | "mount_failed" | "remote_unreachable" | "remote_auth" | "remote_corrupt";
+  | "fuse_unavailable" | "mount_failed" | "remote_unreachable" | "remote_auth" | "remote_corrupt" | "mcp_failed";
 
 /** Details every AVFSError carries. */
 export interface ErrorDetails {
@@ -884,6 +911,14 @@ export class InvalidMove extends BadInput { readonly code: "invalid_move"; }
 export class TooLarge extends BadInput { readonly code: "too_large"; }
 /** `no_store_location`: neither AVFS_HOME, XDG_DATA_HOME nor HOME is set. */
 export class NoStoreLocation extends BadInput { readonly code: "no_store_location"; }
+/** `mcp_failed`: `avfs mcp` could not start or keep its stdio transport. */
+export class McpFailed extends StorageFailure { readonly code: "mcp_failed"; }
+/** `unknown_tool`: an `avfs mcp` tool call names no avfs tool. */
+export class UnknownTool extends BadInput { readonly code: "unknown_tool"; }
+/** `vault_not_served`: an `avfs mcp --vault V` call names another vault, or creates or forks one. */
+export class VaultNotServed extends BadInput { readonly code: "vault_not_served"; }
+/** `document_not_found`: `avfs schema NAME` of a document that does not exist. */
+export class DocumentNotFound extends NotFound { readonly code: "document_not_found"; }
 /** `vault_not_found`: no such vault. */
 export class VaultNotFound extends NotFound { readonly code: "vault_not_found"; }
 /** `checkpoint_not_found`: no such checkpoint. */

@@ -109,6 +109,22 @@ pub enum Command {
     Pull(super::args_remote::PullArgs),
     /// Copy a vault from a remote into this store (--lazy: fetch content on first read).
     Clone(super::args_remote::CloneArgs),
+    /// Print the JSON Schema of a --json document (`avfs schema` lists them), or write them all.
+    Schema(super::args_eco::SchemaArgs),
+    /// Serve vaults to AI agents over the Model Context Protocol (stdio): files,
+    /// checkpoints, diff, log, merge and proxy_exec. With --vault, only that vault.
+    /// proxy_exec runs under --policy FILE, else the vault's policy; with
+    /// neither, every command is allowed.
+    Mcp(super::args_eco::McpArgs),
+}
+
+/// How `proxy exec` lists a run's changes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangesMode {
+    /// Every change.
+    Full,
+    /// Each rolled-up directory once, with counts and bytes.
+    Summary,
 }
 
 /// `avfs proxy ...`
@@ -172,6 +188,10 @@ pub struct ProxyExecArgs {
     /// Output kept per stream (e.g. 64KiB) [default: the policy's, else 1MiB].
     #[arg(long, value_name = "SIZE")]
     pub output_limit: Option<crate::policy::ByteSize>,
+    /// full: list every change; summary: report each rolled-up directory once (the
+    /// policy's `rollup`, else node_modules, target, .venv, __pycache__, .git/objects).
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ChangesMode::Full)]
+    pub changes: ChangesMode,
     /// After the run, push the vault to its remote (the policy's `remote`, else
     /// its upstream, else origin); the result is the document's `push` field.
     #[arg(long)]

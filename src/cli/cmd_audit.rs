@@ -4,8 +4,8 @@
 use super::args_ops::{AuditArgs, AuditCommand};
 use super::error::{CliError, CliResult};
 use super::wire::timestamp;
+use super::wire_docs::{AuditDoc, AuditEntry, AuditProblem, AuditVerifyDoc, to_json};
 use super::{Ctx, Output};
-use serde_json::json;
 
 /// Runs `audit`.
 pub fn run(ctx: &mut Ctx, args: AuditArgs) -> CliResult<Output> {
@@ -16,11 +16,14 @@ pub fn run(ctx: &mut Ctx, args: AuditArgs) -> CliResult<Output> {
     let entries = ctx.store()?.journal_entries(since, args.limit)?;
     let wire: Vec<_> = entries
         .iter()
-        .map(|e| {
-            json!({
-                "id": e.id, "time": timestamp(e.time_ns), "time_ns": e.time_ns,
-                "vault": e.vault, "op": e.op, "detail": e.detail, "hash": hex::encode(e.hash),
-            })
+        .map(|e| AuditEntry {
+            id: e.id,
+            time: timestamp(e.time_ns),
+            time_ns: e.time_ns,
+            vault: e.vault.clone(),
+            op: e.op.clone(),
+            detail: e.detail.clone(),
+            hash: hex::encode(e.hash),
         })
         .collect();
     let text = entries
@@ -37,7 +40,7 @@ pub fn run(ctx: &mut Ctx, args: AuditArgs) -> CliResult<Output> {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    Ok(Output::doc(json!({ "entries": wire }), text))
+    Ok(Output::doc(to_json(&AuditDoc { entries: wire }), text))
 }
 
 fn verify(ctx: &mut Ctx) -> CliResult<Output> {
@@ -46,9 +49,16 @@ fn verify(ctx: &mut Ctx) -> CliResult<Output> {
     let problems: Vec<_> = verified
         .problems
         .iter()
-        .map(|p| json!({ "id": p.id, "problem": p.problem }))
+        .map(|p| AuditProblem {
+            id: p.id,
+            problem: p.problem.clone(),
+        })
         .collect();
-    let json = json!({ "intact": intact, "entries": verified.entries, "problems": problems });
+    let json = to_json(&AuditVerifyDoc {
+        intact,
+        entries: verified.entries,
+        problems,
+    });
     if intact {
         return Ok(Output::doc(
             json,

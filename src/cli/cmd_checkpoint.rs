@@ -4,9 +4,11 @@ use super::args::CheckpointCommand;
 use super::error::CliResult;
 use super::human;
 use super::wire::WireCheckpoint;
+use super::wire_docs::{
+    CheckpointDeleteDoc, CheckpointDoc, CheckpointListDoc, CheckpointRestoreDoc, to_json,
+};
 use super::{Ctx, Output};
 use crate::vault::Checkpoint;
-use serde_json::json;
 
 fn line(c: &Checkpoint) -> String {
     let auto = if c.auto { " (auto)" } else { "" };
@@ -31,7 +33,9 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
         CheckpointCommand::Save { name, message } => {
             let c = store.checkpoint_save(&vault, &name, message.as_deref())?;
             Ok(Output::doc(
-                json!({ "checkpoint": WireCheckpoint::from(&c) }),
+                to_json(&CheckpointDoc {
+                    checkpoint: WireCheckpoint::from(&c),
+                }),
                 format!("saved checkpoint {name} of {vault}"),
             ))
         }
@@ -44,7 +48,10 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
                 all.iter().map(line).collect::<Vec<_>>().join("\n")
             };
             Ok(Output::doc(
-                json!({ "vault": vault, "checkpoints": wire }),
+                to_json(&CheckpointListDoc {
+                    vault: vault.clone(),
+                    checkpoints: wire,
+                }),
                 text,
             ))
         }
@@ -59,7 +66,9 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
                 c.message.as_deref().unwrap_or("-")
             );
             Ok(Output::doc(
-                json!({ "checkpoint": WireCheckpoint::from(&c) }),
+                to_json(&CheckpointDoc {
+                    checkpoint: WireCheckpoint::from(&c),
+                }),
                 text,
             ))
         }
@@ -73,9 +82,9 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
                 ));
             }
             Ok(Output::doc(
-                json!({
-                    "checkpoint": WireCheckpoint::from(&r.checkpoint),
-                    "saved_previous": r.saved_previous.as_ref().map(WireCheckpoint::from),
+                to_json(&CheckpointRestoreDoc {
+                    checkpoint: WireCheckpoint::from(&r.checkpoint),
+                    saved_previous: r.saved_previous.as_ref().map(WireCheckpoint::from),
                 }),
                 text,
             ))
@@ -83,7 +92,10 @@ pub fn run(ctx: &mut Ctx, cmd: CheckpointCommand) -> CliResult<Output> {
         CheckpointCommand::Delete { name } => {
             super::freeing(&reserve, || store.checkpoint_delete(&vault, &name))?;
             Ok(Output::doc(
-                json!({ "deleted": name, "vault": vault }),
+                to_json(&CheckpointDeleteDoc {
+                    deleted: name.clone(),
+                    vault: vault.clone(),
+                }),
                 format!("deleted checkpoint {name} of {vault}"),
             ))
         }

@@ -3,10 +3,31 @@
 //! definitions so they never lag behind the commands.
 
 use super::args::{Cli, CompletionsArgs, ManArgs};
+use super::cmd_schema::WrittenDoc;
 use super::error::{CliError, CliResult};
+use super::wire_docs::to_json;
 use super::{Ctx, Output};
 use clap::CommandFactory;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// `completions --json`.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct CompletionsDoc {
+    /// The shell.
+    pub shell: String,
+    /// The script, as printed without `--json`.
+    pub script: String,
+}
+
+/// `man --json` without `--write`.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct ManDoc {
+    /// The page's file name (`avfs.1`).
+    pub name: String,
+    /// The page, in roff.
+    pub roff: String,
+}
 
 /// `avfs completions SHELL`: the script (`--json`: `{"shell", "script"}`).
 pub fn completions(_ctx: &mut Ctx, args: CompletionsArgs) -> CliResult<Output> {
@@ -14,7 +35,10 @@ pub fn completions(_ctx: &mut Ctx, args: CompletionsArgs) -> CliResult<Output> {
     clap_complete::generate(args.shell, &mut Cli::command(), "avfs", &mut script);
     let script = String::from_utf8_lossy(&script).into_owned();
     Ok(Output::doc(
-        json!({ "shell": args.shell.to_string(), "script": script }),
+        to_json(&CompletionsDoc {
+            shell: args.shell.to_string(),
+            script: script.clone(),
+        }),
         script,
     ))
 }
@@ -34,12 +58,18 @@ pub fn man(_ctx: &mut Ctx, args: ManArgs) -> CliResult<Output> {
             .collect();
         written.sort();
         let human = format!("wrote {} man pages to {}", written.len(), dir.display());
-        return Ok(Output::doc(json!({ "written": written }), human));
+        return Ok(Output::doc(to_json(&WrittenDoc { written }), human));
     }
     let mut roff = Vec::new();
     clap_mangen::Man::new(command)
         .render(&mut roff)
         .map_err(|e| CliError::host_io(std::path::Path::new("stdout"), e))?;
     let roff = String::from_utf8_lossy(&roff).into_owned();
-    Ok(Output::doc(json!({ "name": "avfs.1", "roff": roff }), roff))
+    Ok(Output::doc(
+        to_json(&ManDoc {
+            name: "avfs.1".into(),
+            roff: roff.clone(),
+        }),
+        roff,
+    ))
 }

@@ -7,9 +7,9 @@ use super::args::DiffArgs;
 use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
 use super::wire::{WireChange, WireSummary};
+use super::wire_docs::{DiffChange, DiffDoc, to_json};
 use super::{Ctx, Output, slash, vault_path};
 use crate::vault::StateRef;
-use serde_json::json;
 
 /// Parses a state reference relative to the selected vault.
 pub fn parse_ref(raw: &str, vault: &str) -> CliResult<StateRef> {
@@ -113,18 +113,18 @@ pub fn run(ctx: &mut Ctx, args: DiffArgs) -> CliResult<Output> {
             human::paint(color, code, &format!("{tag}  {}  ({note})", c.path))
         })
         .collect();
-    lines.push(format!(
-        "{} changes: {} added, {} modified, {} deleted, {} type changed",
-        summary.total, summary.added, summary.modified, summary.deleted, summary.type_changed
-    ));
+    lines.push(human::count_line(&summary));
     let mut wire: Vec<_> = changes
         .iter()
-        .map(|c| serde_json::to_value(WireChange::from(c)).expect("serializable"))
+        .map(|c| DiffChange {
+            change: WireChange::from(c),
+            patch: None,
+        })
         .collect();
     if args.patch {
         let patches = super::cmd_history::patches(ctx, &from, &changes)?;
         for ((doc, patch), line) in wire.iter_mut().zip(&patches).zip(lines.iter_mut()) {
-            doc["patch"] = json!(patch);
+            doc.patch = Some(patch.clone());
             if let Some(p) = patch.as_deref().filter(|p| !p.is_empty()) {
                 line.push('\n');
                 line.push_str(p.trim_end());
@@ -132,7 +132,12 @@ pub fn run(ctx: &mut Ctx, args: DiffArgs) -> CliResult<Output> {
         }
     }
     Ok(Output::doc(
-        json!({ "from": describe(&from), "to": describe(&to), "changes": wire, "summary": summary }),
+        to_json(&DiffDoc {
+            from: describe(&from),
+            to: describe(&to),
+            changes: wire,
+            summary,
+        }),
         lines.join("\n"),
     ))
 }

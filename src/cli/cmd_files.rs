@@ -3,11 +3,13 @@
 use super::args::{CpArgs, LsArgs, MkdirArgs, MvArgs, PathArg, RmArgs, TreeArgs, WriteArgs};
 use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
-use super::wire::{WireEntry, WirePath, put_path};
+use super::wire::{WireEntry, WirePath};
+use super::wire_docs::{
+    EntriesDoc, EntryDoc, FileContentDoc, FromPath, ListingDoc, MoveDoc, RemovedDoc, to_json,
+};
 use super::{Ctx, Output, existing_path, slash, vault_path};
 use crate::vault::{Kind, Op, StateRef, Tree, VaultError, VaultPath};
 use base64::Engine;
-use serde_json::json;
 use std::io::{IsTerminal, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
@@ -47,10 +49,10 @@ pub fn mkdir(ctx: &mut Ctx, args: MkdirArgs) -> CliResult<Output> {
     let entries: Vec<_> = made.iter().map(|(p, a)| WireEntry::new(p, a)).collect();
     let text = made
         .iter()
-        .map(|(p, _)| format!("created {p}/"))
+        .map(|(p, _)| format!("created {p}/ in vault {vault}"))
         .collect::<Vec<_>>()
         .join("\n");
-    Ok(Output::doc(json!({ "entries": entries }), text))
+    Ok(Output::doc(to_json(&EntriesDoc { entries }), text))
 }
 
 /// `avfs write PATH [CONTENT] [--append]`
@@ -85,8 +87,13 @@ pub fn write(ctx: &mut Ctx, args: WriteArgs) -> CliResult<Output> {
         })?;
     let verb = if args.append { "appended to" } else { "wrote" };
     Ok(Output::doc(
-        json!({ "entry": WireEntry::new(&path, &attr) }),
-        format!("{verb} {path} ({})", human::size(attr.size)),
+        to_json(&EntryDoc {
+            entry: WireEntry::new(&path, &attr),
+        }),
+        format!(
+            "{verb} {path} in vault {vault} ({})",
+            human::size(attr.size)
+        ),
     ))
 }
 
@@ -163,9 +170,12 @@ pub(super) fn cat_doc(path: &VaultPath, bytes: Vec<u8>) -> serde_json::Value {
             base64::engine::general_purpose::STANDARD.encode(e.as_bytes()),
         ),
     };
-    let mut doc = json!({ "size": size, "encoding": encoding, "content": content });
-    put_path(&mut doc, "path", path);
-    doc
+    to_json(&FileContentDoc {
+        path: WirePath::from_path(path),
+        size: size as u64,
+        encoding,
+        content,
+    })
 }
 
 /// `avfs ls [-l] [PATH]`
@@ -209,9 +219,11 @@ pub fn ls(ctx: &mut Ctx, args: LsArgs) -> CliResult<Output> {
             }
         })
         .collect();
-    let mut doc = json!({ "entries": entries });
-    put_path(&mut doc, "path", &path);
-    Ok(Output::doc(doc, lines.join("\n")))
+    let doc = ListingDoc {
+        path: WirePath::from_path(&path),
+        entries,
+    };
+    Ok(Output::doc(to_json(&doc), lines.join("\n")))
 }
 
 /// `avfs tree [PATH]`
@@ -224,9 +236,11 @@ pub fn tree(ctx: &mut Ctx, args: TreeArgs) -> CliResult<Output> {
     let all = ctx.store()?.read(&head(&vault), |t| t.walk(&path))?;
     let entries: Vec<_> = all.iter().map(|(p, a)| WireEntry::new(p, a)).collect();
     let text = render_tree(&path, &all);
-    let mut doc = json!({ "entries": entries });
-    put_path(&mut doc, "path", &path);
-    Ok(Output::doc(doc, text))
+    let doc = ListingDoc {
+        path: WirePath::from_path(&path),
+        entries,
+    };
+    Ok(Output::doc(to_json(&doc), text))
 }
 
 fn render_tree(root: &VaultPath, all: &[(VaultPath, crate::vault::Attr)]) -> String {
@@ -296,7 +310,9 @@ pub fn stat(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
         text.push_str(&format!("\ntarget: {}", String::from_utf8_lossy(target)));
     }
     Ok(Output::doc(
-        json!({ "entry": WireEntry::new(&path, &attr) }),
+        to_json(&EntryDoc {
+            entry: WireEntry::new(&path, &attr),
+        }),
         text,
     ))
 }
@@ -338,8 +354,10 @@ pub fn cp(ctx: &mut Ctx, args: CpArgs) -> CliResult<Output> {
         })
         .map_err(recursive_hint)?;
     Ok(Output::doc(
-        json!({ "entry": WireEntry::new(&target, &attr) }),
-        format!("copied {src} to {target}"),
+        to_json(&EntryDoc {
+            entry: WireEntry::new(&target, &attr),
+        }),
+        format!("copied {src} to {target} in vault {vault}"),
     ))
 }
 
@@ -355,9 +373,12 @@ pub fn mv(ctx: &mut Ctx, args: MvArgs) -> CliResult<Output> {
                 w.rename_path(&src, &target)?;
                 Ok((target.clone(), w.stat(&target)?))
             })?;
-    let mut doc = json!({ "entry": WireEntry::new(&target, &attr) });
-    put_path(&mut doc, "from", &src);
-    Ok(Output::doc(doc, format!("moved {src} to {target}")))
+    let doc = MoveDoc {
+        from: FromPath::new(&src),
+        entry: WireEntry::new(&target, &attr),
+    };
+    let text = format!("moved {src} to {target} in vault {vault}");
+    Ok(Output::doc(to_json(&doc), text))
 }
 
 /// Points at -r when a directory was given to a command that needs it for directories.
@@ -395,8 +416,8 @@ pub fn rm(ctx: &mut Ctx, args: RmArgs) -> CliResult<Output> {
     let wire: Vec<_> = removed.iter().map(WirePath::from_path).collect();
     let text = removed
         .iter()
-        .map(|p| format!("removed {p}"))
+        .map(|p| format!("removed {p} from vault {vault}"))
         .collect::<Vec<_>>()
         .join("\n");
-    Ok(Output::doc(json!({ "removed": wire }), text))
+    Ok(Output::doc(to_json(&RemovedDoc { removed: wire }), text))
 }

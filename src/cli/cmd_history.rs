@@ -4,11 +4,13 @@
 use super::args::PathArg;
 use super::args_ops::CheckoutArgs;
 use super::error::{CliError, CliResult, ExitStatus};
-use super::wire::{WireEntry, put_path, timestamp};
+use super::wire::{WireEntry, WirePath, timestamp};
+use super::wire_docs::{
+    CheckoutDoc, LogDoc, RevertDoc, VersionDiffDoc, VersionSide, WireVersion, to_json,
+};
 use super::{Ctx, Output, existing_path, slash, vault_path};
 use crate::vault::history::{Provenance, Version};
 use crate::vault::{ContentHash, Op, StateRef, Tree, VaultPath};
-use serde_json::{Value, json};
 use std::io::{Read, Write};
 
 /// Largest content a text diff reads (each side); larger files are summarized.
@@ -23,15 +25,19 @@ fn head(vault: &str) -> StateRef {
 }
 
 /// A version as it appears in JSON.
-fn version_doc(v: &Version, p: &Provenance) -> Value {
-    let mut doc = json!({
-        "version": v.version, "size": v.size,
-        "hash": v.content.map(|h| h.to_hex()), "deleted": v.content.is_none(),
-        "time": timestamp(v.time_ns), "time_ns": v.time_ns, "source": v.source,
-        "checkpoint": p.checkpoint, "run": p.run,
-    });
-    put_path(&mut doc, "path", &v.path);
-    doc
+fn version_doc(v: &Version, p: &Provenance) -> WireVersion {
+    WireVersion {
+        version: v.version,
+        path: WirePath::from_path(&v.path),
+        size: v.size,
+        hash: v.content.map(|h| h.to_hex()),
+        deleted: v.content.is_none(),
+        time: timestamp(v.time_ns),
+        time_ns: v.time_ns,
+        source: v.source.clone(),
+        checkpoint: p.checkpoint.clone(),
+        run: p.run.clone(),
+    }
 }
 
 /// `avfs log PATH`
@@ -66,9 +72,11 @@ pub fn log(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let mut doc = json!({ "versions": docs });
-    put_path(&mut doc, "path", &path);
-    Ok(Output::doc(doc, text))
+    let doc = LogDoc {
+        path: WirePath::from_path(&path),
+        versions: docs,
+    };
+    Ok(Output::doc(to_json(&doc), text))
 }
 
 /// `avfs cat PATH -v N`
@@ -112,12 +120,15 @@ pub fn cat_version(ctx: &mut Ctx, raw: &std::ffi::OsStr, n: u64) -> CliResult<Ou
 }
 
 /// The newest version of `path`, after a change, with its provenance.
-fn newest(ctx: &mut Ctx, vault: &str, path: &VaultPath) -> CliResult<Value> {
+fn newest(ctx: &mut Ctx, vault: &str, path: &VaultPath) -> CliResult<Option<WireVersion>> {
     let versions = ctx.store()?.log(&head(vault), path)?;
-    Ok(versions
-        .last()
-        .map(|(v, p)| version_doc(v, p))
-        .unwrap_or(Value::Null))
+    Ok(versions.last().map(|(v, p)| version_doc(v, p)))
+}
+
+/// A version number for people (`?` when there is none).
+fn number(v: &Option<WireVersion>) -> String {
+    v.as_ref()
+        .map_or_else(|| "?".to_string(), |v| v.version.to_string())
 }
 
 /// `avfs checkout PATH -v N`
@@ -132,16 +143,17 @@ pub fn checkout(ctx: &mut Ctx, args: CheckoutArgs) -> CliResult<Output> {
             w.checkout_version(&path, n)
         })?;
     let version = newest(ctx, &vault, &path)?;
-    let mut doc =
-        json!({ "entry": WireEntry::new(&path, &attr), "from_version": n, "version": version });
-    put_path(&mut doc, "path", &path);
-    Ok(Output::doc(
-        doc,
-        format!(
-            "restored version {n} of {path} as version {}",
-            version["version"]
-        ),
-    ))
+    let text = format!(
+        "restored version {n} of {path} as version {} in vault {vault}",
+        number(&version)
+    );
+    let doc = CheckoutDoc {
+        path: WirePath::from_path(&path),
+        entry: WireEntry::new(&path, &attr),
+        from_version: n,
+        version,
+    };
+    Ok(Output::doc(to_json(&doc), text))
 }
 
 /// `avfs revert PATH`
@@ -158,16 +170,19 @@ pub fn revert(ctx: &mut Ctx, args: PathArg) -> CliResult<Output> {
     let entry = attr.as_ref().map(|a| WireEntry::new(&path, a));
     let text = match &attr {
         Some(_) => format!(
-            "reverted {path} to its previous content (version {})",
-            version["version"]
+            "reverted {path} in vault {vault} to its previous content (version {})",
+            number(&version)
         ),
-        None => {
-            format!("reverted {path}: it did not exist before its last change, so it is removed")
-        }
+        None => format!(
+            "reverted {path} in vault {vault}: it did not exist before its last change, so it is removed"
+        ),
     };
-    let mut doc = json!({ "entry": entry, "version": version });
-    put_path(&mut doc, "path", &path);
-    Ok(Output::doc(doc, text))
+    let doc = RevertDoc {
+        path: WirePath::from_path(&path),
+        entry,
+        version,
+    };
+    Ok(Output::doc(to_json(&doc), text))
 }
 
 /// One side of a content comparison.
@@ -269,7 +284,12 @@ pub fn diff_versions(
         let patch = compare(t, &side(&old), &side(&new))?;
         Ok((old, new, patch))
     })?;
-    let side_doc = |v: &Version| json!({ "version": v.version, "size": v.size, "hash": v.content.map(|h| h.to_hex()), "deleted": v.content.is_none() });
+    let side_doc = |v: &Version| VersionSide {
+        version: v.version,
+        size: v.size,
+        hash: v.content.map(|h| h.to_hex()),
+        deleted: v.content.is_none(),
+    };
     let text = match (&patch.text, patch.skipped) {
         (Some(t), _) if t.is_empty() => format!(
             "{path}: v{} and v{} are identical",
@@ -289,13 +309,17 @@ pub fn diff_versions(
             new.size
         ),
     };
-    let mut doc = json!({
-        "v1": side_doc(&old), "v2": side_doc(&new),
-        "binary": patch.skipped == Some("binary"), "too_large": patch.skipped == Some("too_large"),
-        "patch": patch.text, "added_lines": patch.added_lines, "removed_lines": patch.removed_lines,
-    });
-    put_path(&mut doc, "path", &path);
-    Ok(Output::doc(doc, text))
+    let doc = VersionDiffDoc {
+        path: WirePath::from_path(&path),
+        v1: side_doc(&old),
+        v2: side_doc(&new),
+        binary: patch.skipped == Some("binary"),
+        too_large: patch.skipped == Some("too_large"),
+        patch: patch.text,
+        added_lines: patch.added_lines as u64,
+        removed_lines: patch.removed_lines as u64,
+    };
+    Ok(Output::doc(to_json(&doc), text))
 }
 
 /// Unified diffs for a change list (`avfs diff --patch`), one per change:
@@ -343,9 +367,15 @@ pub fn retention(ctx: &mut Ctx, args: super::args_ops::RetentionArgs) -> CliResu
         store.set_retention(Some(n))?;
     }
     let keep = store.retention()?;
+    // Retention is store-wide: say so, as other mutating commands name their vault.
     let text = match keep {
-        Some(n) => format!("each file keeps its newest {n} versions"),
-        None => "each file keeps every version".to_string(),
+        Some(n) => format!("each file in every vault keeps its newest {n} versions"),
+        None => "each file in every vault keeps every version".to_string(),
     };
-    Ok(Output::doc(json!({ "keep_versions": keep }), text))
+    Ok(Output::doc(
+        to_json(&super::wire_docs::RetentionDoc {
+            keep_versions: keep,
+        }),
+        text,
+    ))
 }

@@ -3,11 +3,11 @@
 use super::args_ops::{GcArgs, PruneArgs};
 use super::error::{CliError, CliResult};
 use super::human;
+use super::wire_docs::{CompactDoc, GcDoc, GcFreed, PruneDoc, PrunedVault, to_json};
 use super::{Ctx, Output};
 use crate::mount::Registry;
 use crate::vault::gc::GcOptions;
 use crate::vault::prune::PruneRules;
-use serde_json::json;
 
 /// `avfs gc [--dry-run]`
 pub fn gc(ctx: &mut Ctx, args: GcArgs) -> CliResult<Output> {
@@ -38,10 +38,16 @@ pub fn gc(ctx: &mut Ctx, args: GcArgs) -> CliResult<Output> {
         }
     );
     Ok(Output::doc(
-        json!({
-            "dry_run": report.dry_run, "spared_recent_chunks": mounted,
-            "freed": { "layers": report.layers, "rows": report.rows, "contents": report.contents,
-                       "chunks": report.chunks, "bytes": report.bytes },
+        to_json(&GcDoc {
+            dry_run: report.dry_run,
+            spared_recent_chunks: mounted,
+            freed: GcFreed {
+                layers: report.layers,
+                rows: report.rows,
+                contents: report.contents,
+                chunks: report.chunks,
+                bytes: report.bytes,
+            },
         }),
         text,
     ))
@@ -100,13 +106,20 @@ pub fn prune(ctx: &mut Ctx, args: PruneArgs) -> CliResult<Output> {
             },
             report.versions
         ));
-        docs.push(json!({ "vault": vault, "checkpoints": report.checkpoints, "versions": report.versions }));
+        docs.push(PrunedVault {
+            vault: vault.clone(),
+            checkpoints: report.checkpoints,
+            versions: report.versions,
+        });
     }
     if !args.dry_run {
         lines.push("run `avfs gc` to free the space they held".into());
     }
     Ok(Output::doc(
-        json!({ "dry_run": args.dry_run, "pruned": docs }),
+        to_json(&PruneDoc {
+            dry_run: args.dry_run,
+            pruned: docs,
+        }),
         lines.join("\n"),
     ))
 }
@@ -115,9 +128,10 @@ pub fn prune(ctx: &mut Ctx, args: PruneArgs) -> CliResult<Output> {
 pub fn compact(ctx: &mut Ctx) -> CliResult<Output> {
     let report = ctx.store()?.compact()?;
     Ok(Output::doc(
-        json!({
-            "layers_merged": report.layers_merged,
-            "db_bytes_before": report.db_bytes_before, "db_bytes_after": report.db_bytes_after,
+        to_json(&CompactDoc {
+            layers_merged: report.layers_merged,
+            db_bytes_before: report.db_bytes_before,
+            db_bytes_after: report.db_bytes_after,
         }),
         format!(
             "merged {} layers; database {} -> {}",

@@ -5,9 +5,9 @@
 use super::args::MergeArgs;
 use super::error::{CliError, CliResult, ExitStatus};
 use super::wire::{WireChange, WireCheckpoint, WireConflict, WireSummary};
+use super::wire_docs::{MergeDoc, to_json};
 use super::{Ctx, Output, human};
 use crate::vault::{MergeCheckpoint, MergeOutcome, MergeRequest, MergeStatus, OnConflict};
-use serde_json::{Value, json};
 
 /// Parses an `--on-conflict` value (clap has checked it is one of the three).
 pub fn on_conflict(value: &str) -> OnConflict {
@@ -57,26 +57,24 @@ pub fn run(ctx: &mut Ctx, args: MergeArgs) -> CliResult<Output> {
             ),
         )
         .hint("resolve them in either vault and merge again, or pass --on-conflict ours|theirs")
-        .detail("merge", doc));
+        .with_merge(doc));
     }
-    Ok(Output::doc(doc, text))
+    Ok(Output::doc(to_json(&doc), text))
 }
 
 /// The `Merge` document.
-fn document(req: &MergeRequest, o: &MergeOutcome) -> Value {
-    let changes: Vec<WireChange> = o.applied.iter().map(WireChange::from).collect();
-    let conflicts: Vec<WireConflict> = o.conflicts.iter().map(WireConflict::from).collect();
-    json!({
-        "source": req.source,
-        "target": req.target,
-        "status": o.status.as_str(),
-        "dry_run": req.dry_run,
-        "on_conflict": req.on_conflict.as_str(),
-        "checkpoint": o.checkpoint.as_ref().map(WireCheckpoint::from),
-        "changes": changes,
-        "summary": WireSummary::of(&o.applied),
-        "conflicts": conflicts,
-    })
+fn document(req: &MergeRequest, o: &MergeOutcome) -> MergeDoc {
+    MergeDoc {
+        source: req.source.clone(),
+        target: req.target.clone(),
+        status: o.status.as_str(),
+        dry_run: req.dry_run,
+        on_conflict: req.on_conflict.as_str(),
+        checkpoint: o.checkpoint.as_ref().map(WireCheckpoint::from),
+        changes: o.applied.iter().map(WireChange::from).collect(),
+        summary: WireSummary::of(&o.applied),
+        conflicts: o.conflicts.iter().map(WireConflict::from).collect(),
+    }
 }
 
 fn human_text(req: &MergeRequest, o: &MergeOutcome, color: bool) -> String {

@@ -6,12 +6,13 @@
 
 use super::args::{MountArgs, UnmountArgs};
 use super::error::{CliError, CliResult, ExitStatus};
+use super::wire_docs::{MountDoc, MountsDoc, UnmountDoc, to_json};
 use super::{Ctx, Output};
 use crate::mount::registry::{is_fuse_mounted, unmount as detach};
 use crate::mount::{
     MountError, MountRecord, MountRequest, MountTarget, Registry, preflight, serve,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -25,14 +26,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// CI machine took over a minute after `git add` of 10,000 files).
 const EXIT_TIMEOUT: Duration = Duration::from_secs(300);
 
+fn record_doc(r: &MountRecord) -> MountDoc {
+    MountDoc {
+        mountpoint: r.mountpoint.to_string_lossy().into_owned(),
+        vault: r.vault.clone(),
+        checkpoint: r.checkpoint.clone(),
+        mode: if r.readonly { "ro" } else { "rw" },
+        pid: r.pid,
+    }
+}
+
 fn record_json(r: &MountRecord) -> Value {
-    json!({
-        "mountpoint": r.mountpoint.to_string_lossy(),
-        "vault": r.vault,
-        "checkpoint": r.checkpoint,
-        "mode": if r.readonly { "ro" } else { "rw" },
-        "pid": r.pid,
-    })
+    to_json(&record_doc(r))
 }
 
 fn record_line(r: &MountRecord) -> String {
@@ -207,7 +212,11 @@ pub fn unmount(ctx: &mut Ctx, args: UnmountArgs) -> CliResult<Output> {
     }
     let vault = record.as_ref().map(|r| r.vault.clone());
     Ok(Output::doc(
-        json!({ "unmounted": mountpoint.to_string_lossy(), "vault": vault, "lazy": args.lazy }),
+        to_json(&UnmountDoc {
+            unmounted: mountpoint.to_string_lossy().into_owned(),
+            vault,
+            lazy: args.lazy,
+        }),
         format!("unmounted {}", mountpoint.display()),
     ))
 }
@@ -237,7 +246,10 @@ pub fn mounts(ctx: &mut Ctx) -> CliResult<Output> {
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
     Ok(Output::doc(
-        json!({ "mounts": live.iter().map(record_json).collect::<Vec<_>>(), "cleaned": cleaned }),
+        to_json(&MountsDoc {
+            mounts: live.iter().map(record_doc).collect(),
+            cleaned,
+        }),
         text.join("\n"),
     ))
 }

@@ -3,10 +3,11 @@
 
 use super::args::PolicyCommand;
 use super::error::{CliError, CliResult, ExitStatus};
+use super::wire_docs::{PolicyCheckDoc, PolicyDoc, to_json};
 use super::{Ctx, Output};
 use crate::policy::limits::MAX_POLICY_BYTES;
 use crate::policy::{Policy, PolicyError, PolicySpec};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::Path;
@@ -60,7 +61,10 @@ pub fn run(ctx: &mut Ctx, cmd: PolicyCommand) -> CliResult<Output> {
             let normalized = policy.spec().to_json();
             ctx.store()?.set_policy(&vault, &normalized.to_string())?;
             Ok(Output::doc(
-                json!({ "vault": vault, "policy": normalized }),
+                to_json(&PolicyDoc {
+                    vault: vault.clone(),
+                    policy: Some(normalized),
+                }),
                 format!("set the policy of {vault} from {}", file.display()),
             ))
         }
@@ -72,7 +76,10 @@ pub fn run(ctx: &mut Ctx, cmd: PolicyCommand) -> CliResult<Output> {
                 None => format!("{vault} has no policy: every command is allowed"),
             };
             Ok(Output::doc(
-                json!({ "vault": vault, "policy": policy }),
+                to_json(&PolicyDoc {
+                    vault: vault.clone(),
+                    policy,
+                }),
                 text,
             ))
         }
@@ -143,12 +150,12 @@ fn check(ctx: &mut Ctx, file: Option<&Path>, command: &[OsString]) -> CliResult<
     if !from.is_empty() {
         human.push_str(&format!(" (policy of {from})"));
     }
-    let doc = json!({
-        "allowed": allowed,
-        "command": argv,
-        "rule": rule,
-        "reason": reason,
-        "policy": source,
+    let doc = to_json(&PolicyCheckDoc {
+        allowed,
+        command: argv,
+        rule,
+        reason,
+        policy: source,
     });
     Ok(if allowed {
         Output::doc(doc, human)

@@ -5,17 +5,23 @@ use super::args::{MountArgs, ProxyCommand, ProxyExecArgs};
 use super::cmd_mount::spawn_server;
 use super::error::{CliError, CliResult};
 use super::wire::{WireChange, WireCheckpoint, WireConflict, WirePath, WireSummary};
+use super::wire_docs::{
+    CwdPath, RunDecision, RunDoc, RunViolation, StderrFields, StdoutFields, WireRollup, to_json,
+};
 use super::{Ctx, Output, cmd_policy, human, vault_path};
 use crate::mount::{MountRequest, MountTarget, Registry};
 use crate::policy::{CheckpointMode, Policy};
 use crate::proxy::checkpoint::DEFAULT_KEEP;
 use crate::proxy::output::CapturedOutput;
+use crate::proxy::rollup::{self, Rollup};
 use crate::proxy::{
     ModeChoice, PathRules, PolicySource, RunMode, RunReport, RunRequest, child, execute, signals,
 };
-use serde_json::{Value, json};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+
+/// Changes listed in human output; the rest are counted ("… N more").
+const HUMAN_CHANGES: usize = 20;
 
 /// Overrides how many automatic run checkpoints a vault keeps.
 const KEEP_VAR: &str = "AVFS_RUN_CHECKPOINTS";
@@ -32,7 +38,17 @@ fn exec(ctx: &mut Ctx, args: ProxyExecArgs) -> CliResult<Output> {
     // stop signals, and orphans of the run must come back to this process.
     let stop = signals::watch().map_err(|e| CliError::host_io(Path::new("signals"), e))?;
     child::become_subreaper().map_err(|e| CliError::host_io(Path::new("prctl"), e))?;
+    exec_with(ctx, args, &stop)
+}
 
+/// Runs `proxy exec` in a process that already blocks the stop signals and
+/// reaps orphans (see `exec`); `stop` delivers the signals meant for this run.
+/// `avfs mcp` calls it for `proxy_exec`.
+pub(super) fn exec_with(
+    ctx: &mut Ctx,
+    args: ProxyExecArgs,
+    stop: &std::sync::mpsc::Receiver<nix::sys::signal::Signal>,
+) -> CliResult<Output> {
     let vault = ctx.vault()?;
     let (argv, shell) = match args.shell {
         Some(script) => (
@@ -49,6 +65,10 @@ fn exec(ctx: &mut Ctx, args: ProxyExecArgs) -> CliResult<Output> {
         _ => PolicySource::None,
     };
     let policy = policy.unwrap_or_default();
+    // Roll-ups are a view of the run's changes, chosen here at the edge: the
+    // run itself always records them all.
+    let rollup_dirs = (args.changes == super::args::ChangesMode::Summary)
+        .then(|| crate::proxy::rollup::dirs(policy.spec().rollup.as_deref()));
     // Push after the run when asked, or when the policy says so.
     let push_to = match &policy.spec().remote {
         Some(rule) if args.push || rule.push == crate::policy::model::PushWhen::AfterRun => {
@@ -103,17 +123,18 @@ fn exec(ctx: &mut Ctx, args: ProxyExecArgs) -> CliResult<Output> {
         workdir: args.workdir,
     };
     let vault = request.vault.clone();
-    let report = execute(&request, &stop)?;
+    let report = execute(&request, stop)?;
     let status = u8::try_from(report.exit_status()).unwrap_or(1);
-    let mut json = document(&report);
-    let mut human = human_text(&report, ctx.color());
+    let mut doc = document(&report, rollup_dirs.as_deref());
+    let mut human = human_text(&report, rollup_dirs.as_deref(), ctx.color());
     if let Some(remote) = push_to
         && report.outcome.is_some()
     {
-        let (doc, text) = super::cmd_remote::push_after_run(ctx, &vault, remote);
-        json["push"] = doc;
+        let (pushed, text) = super::cmd_remote::push_after_run(ctx, &vault, remote);
+        doc.push = Some(pushed);
         human.push_str(&format!("\n{text}"));
     }
+    let json = to_json(&doc);
     Ok(Output::DocWithStatus {
         json,
         human,
@@ -180,76 +201,92 @@ fn kept_mount(
     Ok(spawn_server(&request, &args)?.mountpoint)
 }
 
-/// Puts one captured stream into `doc` as `NAME`, `NAME_truncated`,
-/// `NAME_bytes` and, when it is not UTF-8, `NAME_b64`.
-fn put_output(doc: &mut Value, name: &str, out: &CapturedOutput) {
-    let shown = WirePath::from_bytes(&out.bytes);
-    doc[name] = json!(shown.path);
-    if let Some(b64) = shown.path_b64 {
-        doc[format!("{name}_b64")] = json!(b64);
+/// The changes a run lists one by one, and its roll-ups (`rollup_dirs`:
+/// the directories `--changes summary` rolls up; none in full mode).
+fn listed<'a>(
+    r: &'a RunReport,
+    rollup_dirs: Option<&[Vec<Vec<u8>>]>,
+) -> (Vec<&'a crate::vault::Change>, Vec<Rollup>) {
+    match rollup_dirs {
+        Some(dirs) => rollup::roll_up(&r.changes, dirs),
+        None => (r.changes.iter().collect(), Vec::new()),
     }
-    doc[format!("{name}_truncated")] = json!(out.truncated);
-    doc[format!("{name}_bytes")] = json!(out.total);
 }
 
 /// The `Run` document.
-pub fn document(r: &RunReport) -> Value {
+pub fn document(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>) -> RunDoc {
     let outcome = r.outcome.as_ref();
-    let changes: Vec<WireChange> = r.changes.iter().map(WireChange::from).collect();
-    let violations: Vec<Value> = r
+    let (kept, rollups) = listed(r, rollup_dirs);
+    let changes: Vec<WireChange> = kept.into_iter().map(WireChange::from).collect();
+    let violations: Vec<RunViolation> = r
         .violations
         .iter()
-        .map(|v| {
-            let mut doc = json!({ "op": v.op.as_str(), "rule": v.rule });
-            super::wire::put_path(&mut doc, "path", &v.path);
-            doc
+        .map(|v| RunViolation {
+            path: WirePath::from_path(&v.path),
+            op: v.op.as_str(),
+            rule: v.rule.clone(),
         })
         .collect();
-    let mut doc = json!({
-        "vault": r.vault,
-        "command": r.argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
-        "shell": r.shell,
-        "mode": match r.mode { RunMode::Fuse => "fuse", RunMode::Materialize => "materialize" },
-        "path_rules": match r.path_rules {
+    let empty = CapturedOutput::default();
+    RunDoc {
+        vault: r.vault.clone(),
+        command: r
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        shell: r.shell.clone(),
+        cwd: CwdPath::new(&r.cwd),
+        mode: match r.mode {
+            RunMode::Fuse => "fuse",
+            RunMode::Materialize => "materialize",
+        },
+        path_rules: match r.path_rules {
             PathRules::None => "none",
             PathRules::Enforced => "enforced",
             PathRules::WriteBack => "write_back",
         },
-        "decision": {
-            "allowed": r.decision.allowed,
-            "rule": r.decision.rule,
-            "reason": r.decision.reason,
-            "policy": match r.policy_source {
+        decision: RunDecision {
+            allowed: r.decision.allowed,
+            rule: r.decision.rule.clone(),
+            reason: r.decision.reason.clone(),
+            policy: match r.policy_source {
                 PolicySource::None => "none",
                 PolicySource::Vault => "vault",
                 PolicySource::File => "file",
             },
         },
-        "checkpoint": r.checkpoint.as_ref().map(WireCheckpoint::from),
-        "exit_code": outcome.and_then(|o| o.exit_code),
-        "signal": outcome.and_then(|o| o.signal),
-        "timed_out": outcome.is_some_and(|o| o.timed_out),
-        "interrupted": outcome.and_then(|o| o.interrupted).map(|s| s.as_str()),
-        "exec_error": outcome.and_then(|o| o.exec_error.as_ref()).map(|e| e.message.clone()),
-        "duration_ms": outcome.map_or(0, |o| o.duration.as_millis() as u64),
-        "changes": changes,
-        "summary": WireSummary::of(&r.changes),
-        "violations": violations,
-        "violations_truncated": r.violations_truncated,
-        "merge": r.merge.map(|m| m.as_str()),
-        "on_conflict": r.on_conflict.as_str(),
-        "conflicts": r.conflicts.iter().map(WireConflict::from).collect::<Vec<_>>(),
-        "fork": r.fork,
-        "workdir": r.workdir.as_ref().map(|w| w.to_string_lossy()),
-    });
-    super::wire::put_path(&mut doc, "cwd", &r.cwd);
-    let empty = CapturedOutput::default();
-    put_output(&mut doc, "stdout", outcome.map_or(&empty, |o| &o.stdout));
-    put_output(&mut doc, "stderr", outcome.map_or(&empty, |o| &o.stderr));
-    doc
+        checkpoint: r.checkpoint.as_ref().map(WireCheckpoint::from),
+        exit_code: outcome.and_then(|o| o.exit_code),
+        signal: outcome.and_then(|o| o.signal),
+        timed_out: outcome.is_some_and(|o| o.timed_out),
+        interrupted: outcome.and_then(|o| o.interrupted).map(|s| s.as_str()),
+        exec_error: outcome
+            .and_then(|o| o.exec_error.as_ref())
+            .map(|e| e.message.clone()),
+        duration_ms: outcome.map_or(0, |o| o.duration.as_millis() as u64),
+        stdout: StdoutFields::new(outcome.map_or(&empty, |o| &o.stdout)),
+        stderr: StderrFields::new(outcome.map_or(&empty, |o| &o.stderr)),
+        changes_mode: if rollup_dirs.is_some() {
+            "summary"
+        } else {
+            "full"
+        },
+        changes,
+        rollups: rollups.iter().map(WireRollup::from).collect(),
+        summary: WireSummary::of(&r.changes),
+        violations,
+        violations_truncated: r.violations_truncated,
+        merge: r.merge.map(|m| m.as_str()),
+        on_conflict: r.on_conflict.as_str(),
+        conflicts: r.conflicts.iter().map(WireConflict::from).collect(),
+        fork: r.fork.clone(),
+        workdir: r.workdir.as_ref().map(|w| w.to_string_lossy().into_owned()),
+        push: None,
+    }
 }
 
-fn human_text(r: &RunReport, color: bool) -> String {
+fn human_text(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>, color: bool) -> String {
     let mut text = String::new();
     let Some(outcome) = &r.outcome else {
         return format!(
@@ -281,19 +318,45 @@ fn human_text(r: &RunReport, color: bool) -> String {
         }
     };
     text.push_str(&format!(
-        "--- {}: {ended} in {} ms",
+        "--- {}: {ended} in {} ms; vault {}",
         crate::proxy::command_line(&r.argv),
-        outcome.duration.as_millis()
+        outcome.duration.as_millis(),
+        r.vault
     ));
     if let Some(c) = &r.checkpoint {
         text.push_str(&format!("; checkpoint {}", c.name));
     }
     text.push('\n');
-    for c in &r.changes {
+    let (kept, rollups) = listed(r, rollup_dirs);
+    for roll in &rollups {
+        text.push_str(&format!(
+            "R  {}/  ({} changes: {} added, {} modified, {} deleted, {} type changed; +{} -{})\n",
+            roll.path,
+            roll.total(),
+            roll.added,
+            roll.modified,
+            roll.deleted,
+            roll.type_changed,
+            human::size(roll.bytes_added),
+            human::size(roll.bytes_removed)
+        ));
+    }
+    for c in kept.iter().take(HUMAN_CHANGES) {
         let (tag, code) = human::change_tag(c.change);
         text.push_str(&human::paint(color, code, &format!("{tag}  {}", c.path)));
         text.push('\n');
     }
+    if kept.len() > HUMAN_CHANGES {
+        text.push_str(&format!(
+            "… {} more (`avfs diff --from {}` lists them all)\n",
+            kept.len() - HUMAN_CHANGES,
+            r.checkpoint
+                .as_ref()
+                .map_or("CHECKPOINT", |c| c.name.as_str())
+        ));
+    }
+    text.push_str(&human::count_line(&WireSummary::of(&r.changes)));
+    text.push('\n');
     for c in &r.conflicts {
         text.push_str(&format!("conflict ({})  {}\n", c.kind.as_str(), c.path));
     }

@@ -4,9 +4,9 @@
 use super::args_ops::QuotaCommand;
 use super::error::{CliError, CliResult};
 use super::human;
+use super::wire_docs::{QuotaDoc, WireQuota, WireUsage, to_json};
 use super::{Ctx, Output};
 use crate::vault::quota::{Limits, Usage};
-use serde_json::json;
 
 /// Runs `quota`.
 pub fn run(ctx: &mut Ctx, cmd: QuotaCommand) -> CliResult<Output> {
@@ -40,10 +40,17 @@ pub fn run(ctx: &mut Ctx, cmd: QuotaCommand) -> CliResult<Output> {
 }
 
 fn doc(vault: &str, l: &Limits, u: &Usage) -> serde_json::Value {
-    json!({
-        "vault": vault,
-        "quota": { "max_bytes": l.max_bytes, "max_files": l.max_files, "max_file_size": l.max_file_size },
-        "usage": { "bytes": u.bytes, "files": u.files },
+    to_json(&QuotaDoc {
+        vault: vault.to_string(),
+        quota: WireQuota {
+            max_bytes: l.max_bytes,
+            max_files: l.max_files,
+            max_file_size: l.max_file_size,
+        },
+        usage: WireUsage {
+            bytes: u.bytes,
+            files: u.files,
+        },
     })
 }
 

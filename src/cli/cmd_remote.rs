@@ -2,30 +2,18 @@
 
 use super::args_remote::{CloneArgs, PullArgs, PushArgs, RemoteCommand};
 use super::error::{CliError, CliResult, ExitStatus};
+use super::wire_docs::{ErrorBody, ErrorDoc, to_json};
+use super::wire_remote::{
+    CloneDoc, GcDeleted, GcReachable, PullDoc, PushDoc, RemoteCheckDoc, RemoteDoc, RemoteGcDoc,
+    RemoteListDoc, RemoteRemoveDoc, RemoteVault, RemoteVaultListDoc, RunPush, RunPushed, WireClone,
+    WireMoved, WirePull, WirePush, WireRemote,
+};
 use super::{Ctx, Output};
-use crate::remote::transfer::Moved;
 use crate::remote::{Client, PushOptions, RemoteError, RemoteSpec, check, spec};
 use crate::vault::remotes::RemoteRow;
-use serde_json::{Value, json};
 
 /// The remote used when none is named and the vault tracks none.
 const DEFAULT_REMOTE: &str = "origin";
-
-fn remote_json(r: &RemoteRow) -> Value {
-    json!({
-        "name": r.name,
-        "url": r.url,
-        "endpoint": r.endpoint,
-        "region": r.region,
-        "unsafe_single_writer": r.unsafe_single_writer,
-        "conditional_writes": r.conditional_writes,
-        "created": super::wire::timestamp(r.created_ns),
-    })
-}
-
-fn moved_json(m: &Moved) -> Value {
-    json!({ "layers": m.layers, "chunks": m.chunks, "bytes": m.bytes })
-}
 
 /// A configured remote's spec and a client for it.
 fn connect(ctx: &mut Ctx, name: &str) -> CliResult<(RemoteSpec, Client)> {
@@ -65,7 +53,12 @@ pub fn run(ctx: &mut Ctx, cmd: RemoteCommand) -> CliResult<Output> {
             if unsafe_single_writer {
                 text.push_str("\nwarning: unsafe single-writer mode: pushes do not use conditional writes; never push one vault from two machines at once");
             }
-            Ok(Output::doc(json!({ "remote": remote_json(&row) }), text))
+            Ok(Output::doc(
+                to_json(&RemoteDoc {
+                    remote: WireRemote::from(&row),
+                }),
+                text,
+            ))
         }
         RemoteCommand::List => {
             let rows = ctx.store()?.remotes()?;
@@ -80,13 +73,15 @@ pub fn run(ctx: &mut Ctx, cmd: RemoteCommand) -> CliResult<Output> {
                     .collect::<Vec<_>>()
                     .join("\n")
             };
-            let wire: Vec<Value> = rows.iter().map(remote_json).collect();
-            Ok(Output::doc(json!({ "remotes": wire }), text))
+            let remotes = rows.iter().map(WireRemote::from).collect();
+            Ok(Output::doc(to_json(&RemoteListDoc { remotes }), text))
         }
         RemoteCommand::Remove { name } => {
             ctx.store()?.remove_remote(&name)?;
             Ok(Output::doc(
-                json!({ "removed": name }),
+                to_json(&RemoteRemoveDoc {
+                    removed: name.clone(),
+                }),
                 format!("removed remote {name}"),
             ))
         }
@@ -122,15 +117,22 @@ pub fn run(ctx: &mut Ctx, cmd: RemoteCommand) -> CliResult<Output> {
                 )?;
             }
             Ok(Output::doc(
-                json!({
-                    "remote": name,
-                    "dry_run": dry_run,
-                    "grace_s": grace.0.as_secs(),
-                    "vaults": r.vaults,
-                    "reachable": { "layers": r.reachable_layers, "chunks": r.reachable_chunks },
-                    "deleted": { "layers": r.deleted_layers, "chunks": r.deleted_chunks, "bytes": r.deleted_bytes },
-                    "kept_young": r.kept_young,
-                    "requests": r.requests,
+                to_json(&RemoteGcDoc {
+                    remote: name,
+                    dry_run,
+                    grace_s: grace.0.as_secs(),
+                    vaults: r.vaults,
+                    reachable: GcReachable {
+                        layers: r.reachable_layers,
+                        chunks: r.reachable_chunks,
+                    },
+                    deleted: GcDeleted {
+                        layers: r.deleted_layers,
+                        chunks: r.deleted_chunks,
+                        bytes: r.deleted_bytes,
+                    },
+                    kept_young: r.kept_young,
+                    requests: r.requests,
                 }),
                 text,
             ))
@@ -158,15 +160,15 @@ pub fn run(ctx: &mut Ctx, cmd: RemoteCommand) -> CliResult<Output> {
                 text.push_str("\nmode: unsafe single writer");
             }
             Ok(Output::doc(
-                json!({
-                    "remote": name,
-                    "url": spec.display(),
-                    "reachable": true,
-                    "credentials": true,
-                    "conditional_writes": report.conditional_writes,
-                    "unsafe_single_writer": spec.unsafe_single_writer,
-                    "vaults": report.vaults,
-                    "requests": report.requests,
+                to_json(&RemoteCheckDoc {
+                    remote: name,
+                    url: spec.display(),
+                    reachable: true,
+                    credentials: true,
+                    conditional_writes: report.conditional_writes,
+                    unsafe_single_writer: spec.unsafe_single_writer,
+                    vaults: report.vaults,
+                    requests: report.requests,
                 }),
                 text,
             ))
@@ -206,7 +208,7 @@ pub fn push(ctx: &mut Ctx, args: PushArgs) -> CliResult<Output> {
     let report = crate::remote::push(ctx.store()?, &client, &spec, &vault, &remote_vault, opts)?;
     let mut text = if report.up_to_date {
         format!(
-            "{remote}/{remote_vault} is up to date (generation {})",
+            "{vault}: {remote}/{remote_vault} is up to date (generation {})",
             report.generation
         )
     } else {
@@ -227,20 +229,20 @@ pub fn push(ctx: &mut Ctx, args: PushArgs) -> CliResult<Output> {
         ));
     }
     Ok(Output::doc(
-        json!({
-            "push": {
-                "vault": vault,
-                "remote": remote,
-                "remote_vault": remote_vault,
-                "generation": report.generation,
-                "up_to_date": report.up_to_date,
-                "forced": report.forced,
-                "kept_as": report.kept_as,
-                "uploaded": moved_json(&report.moved),
-                "checkpoints_pushed": report.checkpoints_pushed,
-                "checkpoints_skipped": report.checkpoints_skipped,
-                "requests": report.requests,
-            }
+        to_json(&PushDoc {
+            push: WirePush {
+                vault,
+                remote,
+                remote_vault,
+                generation: report.generation,
+                up_to_date: report.up_to_date,
+                forced: report.forced,
+                kept_as: report.kept_as,
+                uploaded: WireMoved::from(&report.moved),
+                checkpoints_pushed: report.checkpoints_pushed,
+                checkpoints_skipped: report.checkpoints_skipped,
+                requests: report.requests,
+            },
         }),
         text,
     ))
@@ -250,7 +252,7 @@ pub fn push(ctx: &mut Ctx, args: PushArgs) -> CliResult<Output> {
 pub fn list_vaults(ctx: &mut Ctx, remote: &str) -> CliResult<Output> {
     let (_, client) = connect(ctx, remote)?;
     let names = check::list_vaults(&client)?;
-    let mut wire = Vec::new();
+    let mut vaults = Vec::new();
     let mut text = String::new();
     for name in &names {
         let Some((head, _)) = crate::remote::transfer::read_head(&client, name)? else {
@@ -264,18 +266,21 @@ pub fn list_vaults(ctx: &mut Ctx, remote: &str) -> CliResult<Output> {
             checkpoints.len(),
             super::human::short_time(head.pushed_ns)
         ));
-        wire.push(json!({
-            "name": name,
-            "generation": head.generation,
-            "checkpoints": checkpoints,
-            "pushed": super::wire::timestamp(head.pushed_ns),
-        }));
+        vaults.push(RemoteVault {
+            name: name.clone(),
+            generation: head.generation,
+            checkpoints: checkpoints.into_iter().cloned().collect(),
+            pushed: super::wire::timestamp(head.pushed_ns),
+        });
     }
-    if wire.is_empty() {
+    if vaults.is_empty() {
         text = format!("{remote} has no vaults yet: `avfs push` puts one there");
     }
     Ok(Output::doc(
-        json!({ "remote": remote, "vaults": wire }),
+        to_json(&RemoteVaultListDoc {
+            remote: remote.to_string(),
+            vaults,
+        }),
         text,
     ))
 }
@@ -283,14 +288,14 @@ pub fn list_vaults(ctx: &mut Ctx, remote: &str) -> CliResult<Output> {
 /// Pushes a vault (with its checkpoints) after a proxy run; the result, or
 /// the error, as the run document's `push` field. A failed push never turns
 /// into the run's own failure: the command's exit status stays its own.
-pub fn push_after_run(ctx: &mut Ctx, vault: &str, remote: Option<String>) -> (Value, String) {
+pub fn push_after_run(ctx: &mut Ctx, vault: &str, remote: Option<String>) -> (RunPush, String) {
     let args = PushArgs {
         remote,
         remote_vault: None,
         checkpoints: true,
         force: false,
     };
-    let pushed = (|| -> CliResult<(Value, String)> {
+    let pushed = (|| -> CliResult<(String, RunPush)> {
         let (remote, remote_vault) = target(ctx, vault, args.remote, args.remote_vault)?;
         let (spec, client) = connect(ctx, &remote)?;
         let opts = PushOptions {
@@ -299,25 +304,33 @@ pub fn push_after_run(ctx: &mut Ctx, vault: &str, remote: Option<String>) -> (Va
         };
         let r = crate::remote::push(ctx.store()?, &client, &spec, vault, &remote_vault, opts)?;
         Ok((
-            json!({
-                "remote": remote,
-                "remote_vault": remote_vault,
-                "generation": r.generation,
-                "up_to_date": r.up_to_date,
-                "uploaded": moved_json(&r.moved),
-                "checkpoints_pushed": r.checkpoints_pushed,
-            }),
             format!(
-                "pushed to {remote}/{remote_vault}: generation {}",
+                "pushed {vault} to {remote}/{remote_vault}: generation {}",
                 r.generation
             ),
+            RunPush::Pushed(RunPushed {
+                remote,
+                remote_vault,
+                generation: r.generation,
+                up_to_date: r.up_to_date,
+                uploaded: WireMoved::from(&r.moved),
+                checkpoints_pushed: r.checkpoints_pushed,
+            }),
         ))
     })();
     match pushed {
-        Ok(done) => done,
+        Ok((text, doc)) => (doc, text),
         Err(e) => (
-            json!({ "error": { "code": e.code, "message": e.message, "exit_status": e.status as u8 } }),
-            format!("push failed ({}): {}", e.code, e.message),
+            RunPush::Failed(ErrorDoc {
+                error: ErrorBody {
+                    code: e.code.to_string(),
+                    message: e.message.clone(),
+                    exit_status: e.status as u8,
+                    hint: None,
+                    merge: None,
+                },
+            }),
+            format!("push of {vault} failed ({}): {}", e.code, e.message),
         ),
     }
 }
@@ -340,17 +353,17 @@ pub fn pull(ctx: &mut Ctx, args: PullArgs) -> CliResult<Output> {
         ),
     };
     Ok(Output::doc(
-        json!({
-            "pull": {
-                "vault": vault,
-                "remote": remote,
-                "remote_vault": remote_vault,
-                "generation": report.generation,
-                "status": report.status,
-                "downloaded": moved_json(&report.moved),
-                "checkpoints_added": report.checkpoints_added,
-                "requests": report.requests,
-            }
+        to_json(&PullDoc {
+            pull: WirePull {
+                vault,
+                remote,
+                remote_vault,
+                generation: report.generation,
+                status: report.status,
+                downloaded: WireMoved::from(&report.moved),
+                checkpoints_added: report.checkpoints_added,
+                requests: report.requests,
+            },
         }),
         text,
     ))
@@ -395,17 +408,17 @@ pub fn clone(ctx: &mut Ctx, args: CloneArgs) -> CliResult<Output> {
         }
     );
     Ok(Output::doc(
-        json!({
-            "clone": {
-                "vault": local,
-                "remote": args.remote,
-                "remote_vault": args.remote_vault,
-                "generation": report.generation,
-                "lazy": report.lazy,
-                "downloaded": moved_json(&report.moved),
-                "checkpoints": report.checkpoints_added,
-                "requests": report.requests,
-            }
+        to_json(&CloneDoc {
+            clone: WireClone {
+                vault: local,
+                remote: args.remote,
+                remote_vault: args.remote_vault,
+                generation: report.generation,
+                lazy: report.lazy,
+                downloaded: WireMoved::from(&report.moved),
+                checkpoints: report.checkpoints_added,
+                requests: report.requests,
+            },
         }),
         text,
     ))

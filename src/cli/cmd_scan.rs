@@ -2,11 +2,11 @@
 
 use super::args_ops::{FindArgs, FindType, GrepArgs};
 use super::error::{CliError, CliResult, ExitStatus};
-use super::wire::{WireEntry, WirePath, put_path};
+use super::wire::{WireEntry, WirePath};
+use super::wire_docs::{GrepDoc, GrepMatch, ListingDoc, to_json};
 use super::{Ctx, Output, existing_path};
 use crate::vault::scan::{self, FindQuery};
 use crate::vault::{Kind, StateRef, VaultPath};
-use serde_json::json;
 
 fn start(ctx: &mut Ctx, vault: &str, raw: &Option<std::ffi::OsString>) -> CliResult<VaultPath> {
     match raw {
@@ -41,10 +41,10 @@ pub fn grep(ctx: &mut Ctx, args: GrepArgs) -> CliResult<Output> {
     let matches: Vec<_> = found
         .matches
         .iter()
-        .map(|m| {
-            let mut doc = json!({ "line": m.line, "text": String::from_utf8_lossy(&m.text) });
-            put_path(&mut doc, "path", &m.path);
-            doc
+        .map(|m| GrepMatch {
+            path: WirePath::from_path(&m.path),
+            line: m.line,
+            text: String::from_utf8_lossy(&m.text).into_owned(),
         })
         .collect();
     let files: Vec<_> = found.files.iter().map(WirePath::from_path).collect();
@@ -69,9 +69,11 @@ pub fn grep(ctx: &mut Ctx, args: GrepArgs) -> CliResult<Output> {
             .collect()
     };
     Ok(Output::doc(
-        json!({
-            "pattern": args.pattern, "matches": matches, "files": files,
-            "binary_skipped": found.binary_skipped,
+        to_json(&GrepDoc {
+            pattern: args.pattern.clone(),
+            matches,
+            files,
+            binary_skipped: found.binary_skipped,
         }),
         text.join("\n"),
     ))
@@ -112,7 +114,9 @@ pub fn find(ctx: &mut Ctx, args: FindArgs) -> CliResult<Output> {
         .map(|(p, _)| p.to_string())
         .collect::<Vec<_>>()
         .join("\n");
-    let mut doc = json!({ "entries": entries });
-    put_path(&mut doc, "path", &path);
-    Ok(Output::doc(doc, text))
+    let doc = ListingDoc {
+        path: WirePath::from_path(&path),
+        entries,
+    };
+    Ok(Output::doc(to_json(&doc), text))
 }

@@ -2,10 +2,10 @@
 
 use super::args_ops::SearchArgs;
 use super::error::CliResult;
-use super::wire::put_path;
+use super::wire::WirePath;
+use super::wire_docs::{SearchDoc, SearchResult, to_json};
 use super::{Ctx, Output};
 use crate::vault::StateRef;
-use serde_json::json;
 
 /// Runs `search`.
 pub fn run(ctx: &mut Ctx, args: SearchArgs) -> CliResult<Output> {
@@ -18,9 +18,12 @@ pub fn run(ctx: &mut Ctx, args: SearchArgs) -> CliResult<Output> {
         .map(|h| {
             // bm25 is lower-is-better and negative; report a positive score, rounded.
             let score = (-h.rank * 1000.0).round() / 1000.0;
-            let mut doc = json!({ "score": score, "hash": h.hash.to_hex(), "snippet": h.snippet });
-            put_path(&mut doc, "path", &h.path);
-            doc
+            SearchResult {
+                path: WirePath::from_path(&h.path),
+                score,
+                hash: h.hash.to_hex(),
+                snippet: h.snippet.clone(),
+            }
         })
         .collect();
     let text = hits
@@ -29,7 +32,10 @@ pub fn run(ctx: &mut Ctx, args: SearchArgs) -> CliResult<Output> {
         .collect::<Vec<_>>()
         .join("\n");
     Ok(Output::doc(
-        json!({ "query": args.query, "results": docs }),
+        to_json(&SearchDoc {
+            query: args.query.clone(),
+            results: docs,
+        }),
         text,
     ))
 }

@@ -8,14 +8,12 @@
 use super::args::{ExportArgs, ImportArgs};
 use super::error::{CliError, CliResult, ExitStatus};
 use super::human;
-use super::wire::{WirePath, put_path};
+use super::wire::WirePath;
 use super::{Ctx, Output, existing_path};
 use crate::proxy::materialize::{host_err, make_special, mtime_ns, set_times, special_of};
 use crate::vault::path::{PATH_MAX, too_long};
 use crate::vault::{Kind, NewNode, Op, StateRef, VaultError, VaultPath};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
-use serde_json::json;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -24,25 +22,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Counts of what a transfer moved.
-#[derive(Serialize, Default, Debug)]
-struct Counts {
-    files: u64,
-    dirs: u64,
-    symlinks: u64,
-    hard_links: u64,
-    /// Fifos, sockets and device nodes.
-    special: u64,
-    bytes: u64,
-    skipped: Vec<Skipped>,
-}
-
-#[derive(Serialize, Debug)]
-struct Skipped {
-    #[serde(flatten)]
-    path: WirePath,
-    reason: &'static str,
-}
+use super::wire_docs::{
+    DestPath, ExportDoc, ImportDoc, SrcPath, WireCounts as Counts, WireSkipped as Skipped, to_json,
+};
 
 impl Counts {
     fn summary(&self, verb: &str) -> String {
@@ -265,10 +247,13 @@ pub fn import(ctx: &mut Ctx, args: ImportArgs) -> CliResult<Output> {
         Ok(counts)
     })?;
     bar.finish_and_clear();
-    let text = counts.summary(&format!("imported into {dest}:"));
-    let mut doc = json!({ "vault": vault, "imported": counts });
-    put_path(&mut doc, "dest", &dest);
-    Ok(Output::doc(doc, text))
+    let text = counts.summary(&format!("imported into {dest} of vault {vault}:"));
+    let doc = ImportDoc {
+        vault,
+        dest: DestPath::new(&dest),
+        imported: counts,
+    };
+    Ok(Output::doc(to_json(&doc), text))
 }
 
 /// True if `path` is a directory with at least one entry.
@@ -411,9 +396,15 @@ pub fn export(ctx: &mut Ctx, args: ExportArgs) -> CliResult<Output> {
             Ok(counts)
         },
     )?;
-    let text = counts.summary(&format!("exported {src} to {}:", host.display()));
-    let mut doc =
-        json!({ "vault": vault, "host_path": host.to_string_lossy(), "exported": counts });
-    put_path(&mut doc, "src", &src);
-    Ok(Output::doc(doc, text))
+    let text = counts.summary(&format!(
+        "exported {src} of vault {vault} to {}:",
+        host.display()
+    ));
+    let doc = ExportDoc {
+        vault,
+        src: SrcPath::new(&src),
+        host_path: host.to_string_lossy().into_owned(),
+        exported: counts,
+    };
+    Ok(Output::doc(to_json(&doc), text))
 }

@@ -4,9 +4,9 @@ use super::args::VaultCommand;
 use super::error::CliResult;
 use super::human;
 use super::wire::WireVault;
+use super::wire_docs::{VaultDeleteDoc, VaultDoc, VaultListDoc, VaultUseDoc, to_json};
 use super::{Ctx, Output};
 use crate::vault::VaultInfo;
-use serde_json::json;
 
 /// Runs one `vault` subcommand.
 pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
@@ -58,7 +58,10 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
                 text = "no vaults yet: create one with `avfs vault create NAME`".into();
             }
             Ok(Output::doc(
-                json!({ "vaults": wire, "current": current }),
+                to_json(&VaultListDoc {
+                    vaults: wire,
+                    current,
+                }),
                 text,
             ))
         }
@@ -82,7 +85,9 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
             ctx.store()?.vault_info(&name)?;
             ctx.set_current_vault(Some(&name))?;
             Ok(Output::doc(
-                json!({ "current": name }),
+                to_json(&VaultUseDoc {
+                    current: name.clone(),
+                }),
                 format!("current vault: {name}"),
             ))
         }
@@ -94,7 +99,9 @@ pub fn run(ctx: &mut Ctx, cmd: VaultCommand) -> CliResult<Output> {
                 ctx.set_current_vault(None)?;
             }
             Ok(Output::doc(
-                json!({ "deleted": name }),
+                to_json(&VaultDeleteDoc {
+                    deleted: name.clone(),
+                }),
                 format!("deleted vault {name}"),
             ))
         }
@@ -133,7 +140,9 @@ fn select_if(ctx: &mut Ctx, name: &str, asked: bool) -> CliResult<bool> {
 fn described(ctx: &mut Ctx, info: &VaultInfo, text: String) -> CliResult<Output> {
     let current = ctx.current_vault()?;
     Ok(Output::doc(
-        json!({ "vault": WireVault::new(info, current.as_deref()) }),
+        to_json(&VaultDoc {
+            vault: WireVault::new(info, current.as_deref()),
+        }),
         text,
     ))
 }

@@ -5,25 +5,28 @@
 
 use super::error::{CliResult, ExitStatus};
 use super::human;
-use super::wire::put_path;
+use super::wire::WirePath;
+use super::wire_docs::{VerifyChecked, VerifyDoc, VerifyFault, VerifyPath, to_json};
 use super::{Ctx, Output};
 use crate::vault::verify::{AffectedPath, Fault};
-use serde_json::{Value, json};
 
-fn path_json(p: &AffectedPath) -> Value {
-    let mut doc = json!({ "vault": p.vault, "checkpoint": p.checkpoint, "version": p.version });
-    put_path(&mut doc, "path", &p.path);
-    doc
+fn wire_path(p: &AffectedPath) -> VerifyPath {
+    VerifyPath {
+        vault: p.vault.clone(),
+        checkpoint: p.checkpoint.clone(),
+        path: WirePath::from_path(&p.path),
+        version: p.version,
+    }
 }
 
-fn fault_json(f: &Fault) -> Value {
-    json!({
-        "kind": f.kind.as_str(),
-        "message": f.message,
-        "chunk": f.chunk,
-        "content": f.content.map(|c| c.to_hex()),
-        "paths": f.paths.iter().map(path_json).collect::<Vec<_>>(),
-    })
+fn wire_fault(f: &Fault) -> VerifyFault {
+    VerifyFault {
+        kind: f.kind.as_str(),
+        message: f.message.clone(),
+        chunk: f.chunk,
+        content: f.content.map(|c| c.to_hex()),
+        paths: f.paths.iter().map(wire_path).collect(),
+    }
 }
 
 fn path_line(p: &AffectedPath) -> String {
@@ -41,12 +44,16 @@ fn path_line(p: &AffectedPath) -> String {
 pub fn run(ctx: &mut Ctx) -> CliResult<Output> {
     let report = ctx.store()?.verify()?;
     let intact = report.intact();
-    let doc = json!({
-        "intact": intact,
-        "code": if intact { None } else { Some("store_corrupt") },
-        "checked": { "chunks": report.chunks, "bytes": report.bytes,
-                     "contents": report.contents, "layers": report.layers },
-        "faults": report.faults.iter().map(fault_json).collect::<Vec<_>>(),
+    let doc = to_json(&VerifyDoc {
+        intact,
+        code: if intact { None } else { Some("store_corrupt") },
+        checked: VerifyChecked {
+            chunks: report.chunks,
+            bytes: report.bytes,
+            contents: report.contents,
+            layers: report.layers,
+        },
+        faults: report.faults.iter().map(wire_fault).collect(),
     });
     let mut lines = vec![format!(
         "checked {} chunks ({}), {} contents, {} layers",

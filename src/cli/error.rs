@@ -34,8 +34,8 @@ pub struct CliError {
     pub hint: Option<String>,
     /// The exit status category.
     pub status: ExitStatus,
-    /// More fields for the JSON error body (e.g. a merge's conflicts).
-    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `merge_conflict`: the refused merge, the error body's `merge` field.
+    pub merge: Option<Box<super::wire_docs::MergeDoc>>,
 }
 
 impl CliError {
@@ -46,15 +46,13 @@ impl CliError {
             message: message.into(),
             hint: None,
             status,
-            details: None,
+            merge: None,
         }
     }
 
-    /// Adds a field to the JSON error body.
-    pub fn detail(mut self, key: &str, value: serde_json::Value) -> Self {
-        self.details
-            .get_or_insert_with(Default::default)
-            .insert(key.to_string(), value);
+    /// Attaches the refused merge (the error body's `merge` field).
+    pub fn with_merge(mut self, merge: super::wire_docs::MergeDoc) -> Self {
+        self.merge = Some(Box::new(merge));
         self
     }
 
@@ -78,7 +76,7 @@ impl CliError {
             message,
             hint,
             status,
-            details: None,
+            merge: None,
         }
     }
 

@@ -12,6 +12,19 @@ pub fn change_tag(kind: ChangeKind) -> (&'static str, &'static str) {
     }
 }
 
+/// The line that ends a change list: `3 changes: 1 added, 2 modified, ...`.
+pub fn count_line(s: &super::wire::WireSummary) -> String {
+    format!(
+        "{} {}: {} added, {} modified, {} deleted, {} type changed",
+        s.total,
+        if s.total == 1 { "change" } else { "changes" },
+        s.added,
+        s.modified,
+        s.deleted,
+        s.type_changed
+    )
+}
+
 /// `drwxr-xr-x`-style mode string.
 pub fn mode_string(attr: &Attr) -> String {
     let kind = match attr.kind {

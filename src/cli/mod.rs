@@ -3,6 +3,7 @@
 //! environment and terminal access of avfs happens here.
 
 pub mod args;
+pub mod args_eco;
 pub mod args_ops;
 pub mod args_remote;
 mod cmd_audit;
@@ -12,6 +13,7 @@ mod cmd_diff;
 mod cmd_files;
 mod cmd_history;
 mod cmd_maint;
+mod cmd_mcp;
 mod cmd_merge;
 mod cmd_mount;
 mod cmd_policy;
@@ -19,6 +21,7 @@ mod cmd_proxy;
 mod cmd_quota;
 mod cmd_remote;
 mod cmd_scan;
+pub mod cmd_schema;
 mod cmd_search;
 mod cmd_stats;
 mod cmd_transfer;
@@ -29,13 +32,15 @@ pub mod error;
 mod human;
 mod slash;
 pub mod wire;
+pub mod wire_docs;
+pub mod wire_remote;
 
 use crate::vault::reserve::Reserve;
 use crate::vault::{Owner, Store, VaultError, VaultPath};
 use args::{Cli, Command};
 use clap::Parser;
 use error::{CliError, CliResult, ExitStatus};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -360,17 +365,22 @@ fn print_doc(ctx: &Ctx, json: &Value, human: &str) {
     let _ = written.and_then(|_| out.flush());
 }
 
+/// The `{"error": {...}}` document of a failure.
+pub(crate) fn error_document(err: &CliError) -> Value {
+    wire_docs::to_json(&wire_docs::ErrorDoc {
+        error: wire_docs::ErrorBody {
+            code: err.code.to_string(),
+            message: err.message.clone(),
+            exit_status: err.status as u8,
+            hint: err.hint.clone(),
+            merge: err.merge.clone(),
+        },
+    })
+}
+
 fn report(err: CliError, json: bool) -> ExitCode {
     if json {
-        let mut body =
-            json!({ "code": err.code, "message": err.message, "exit_status": err.status as u8 });
-        if let Some(hint) = &err.hint {
-            body["hint"] = json!(hint);
-        }
-        for (key, value) in err.details.into_iter().flatten() {
-            body[key] = value;
-        }
-        println!("{}", json!({ "error": body }));
+        println!("{}", error_document(&err));
     } else {
         eprintln!("avfs: error: {}", err.message);
         if let Some(hint) = &err.hint {
@@ -421,5 +431,7 @@ fn dispatch(ctx: &mut Ctx, command: Command) -> CliResult<Output> {
         Command::Push(args) => cmd_remote::push(ctx, args),
         Command::Pull(args) => cmd_remote::pull(ctx, args),
         Command::Clone(args) => cmd_remote::clone(ctx, args),
+        Command::Schema(args) => cmd_schema::run(ctx, args),
+        Command::Mcp(args) => cmd_mcp::run(ctx, args),
     }
 }

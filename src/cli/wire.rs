@@ -8,6 +8,7 @@ use crate::vault::{
     Attr, Change, ChangeKind, Checkpoint, Conflict, EntryState, VaultInfo, VaultPath,
 };
 use base64::Engine;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Formats nanoseconds since the epoch as RFC 3339 UTC.
@@ -18,7 +19,7 @@ pub fn timestamp(ns: i64) -> String {
 }
 
 /// A path as it appears in JSON.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WirePath {
     /// The path, lossy where not UTF-8.
     pub path: String,
@@ -69,11 +70,37 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// An entry's kind, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum KindName {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+}
+
+/// A change's kind, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ChangeName {
+    Added,
+    Modified,
+    Deleted,
+    TypeChanged,
+}
+
 /// One file, directory or symlink.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug)]
 pub struct WireEntry {
     #[serde(flatten)]
     pub path: WirePath,
+    #[schemars(with = "KindName")]
     pub kind: &'static str,
     pub mode: String,
     pub size: u64,
@@ -108,7 +135,7 @@ impl WireEntry {
 }
 
 /// A vault.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug)]
 pub struct WireVault {
     pub name: String,
     pub created_at: String,
@@ -133,7 +160,7 @@ impl WireVault {
 }
 
 /// A checkpoint.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WireCheckpoint {
     pub name: String,
     pub vault: String,
@@ -155,8 +182,9 @@ impl From<&Checkpoint> for WireCheckpoint {
 }
 
 /// One side of a change.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WireSide {
+    #[schemars(with = "KindName")]
     pub kind: &'static str,
     pub mode: String,
     pub size: u64,
@@ -177,12 +205,14 @@ impl From<&EntryState> for WireSide {
 }
 
 /// One changed path.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WireChange {
     #[serde(flatten)]
     pub path: WirePath,
+    #[schemars(with = "ChangeName")]
     pub change: &'static str,
     /// The kind after the change (before it, for deletions).
+    #[schemars(with = "KindName")]
     pub kind: &'static str,
     pub before: Option<WireSide>,
     pub after: Option<WireSide>,
@@ -207,7 +237,7 @@ impl From<&Change> for WireChange {
 }
 
 /// Counts per change kind.
-#[derive(Serialize, Debug, Default)]
+#[derive(Serialize, JsonSchema, Debug, Default, Clone)]
 pub struct WireSummary {
     pub added: usize,
     pub modified: usize,
@@ -233,15 +263,32 @@ impl WireSummary {
     }
 }
 
+/// Why a merge could not settle a path, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ConflictName {
+    Content,
+    AddAdd,
+    ModifyDelete,
+    Type,
+    Mode,
+}
+
 /// One path a merge could not settle by itself.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WireConflict {
+    /// The path.
     #[serde(flatten)]
     pub path: WirePath,
     /// `content`, `add_add`, `modify_delete`, `type` or `mode`.
+    #[schemars(with = "ConflictName")]
     pub kind: &'static str,
+    /// The merge base's side (null: nothing there).
     pub base: Option<WireSide>,
+    /// The target's side (the vault).
     pub ours: Option<WireSide>,
+    /// The source's side (the run or fork).
     pub theirs: Option<WireSide>,
 }
 

@@ -2,6 +2,7 @@
 //! ops) and parsing with errors that name the bad field.
 
 use super::error::PolicyError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,8 +10,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// A policy document as written; every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "Policy")]
 pub struct PolicySpec {
     /// Which programs may run; absent allows every command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -23,16 +25,25 @@ pub struct PolicySpec {
     pub env: Option<EnvRules>,
     /// How long a command may run before it is stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<DurationSpec>,
     /// How long a stopped command gets between SIGTERM and SIGKILL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub grace: Option<DurationSpec>,
     /// When to checkpoint around a command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointMode>,
     /// How much of a command's output is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub output_limit: Option<ByteSize>,
+    /// Directories a summarized run reports once each (`proxy exec --changes
+    /// summary`): names or name paths such as `node_modules` or `.git/objects`,
+    /// matched at any depth [default: node_modules, target, .venv, __pycache__, .git/objects].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub rollup: Option<Vec<RollupDir>>,
     /// What a run's merge does with paths the vault changed differently meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_conflict: Option<ConflictPolicy>,
@@ -45,7 +56,7 @@ pub struct PolicySpec {
 }
 
 /// A remote to push the vault to after each run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteRule {
     /// The remote's name (`avfs remote add NAME ...`).
@@ -55,7 +66,7 @@ pub struct RemoteRule {
 }
 
 /// When a run pushes its vault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PushWhen {
     /// After every run that was allowed to start.
@@ -65,25 +76,29 @@ pub enum PushWhen {
 }
 
 /// Command allow and deny globs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRules {
     /// Globs a command must match (one of them); absent allows every command not denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<String>>")]
     pub allow: Option<Vec<CommandGlob>>,
     /// Globs that refuse a command, whatever `allow` says.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<String>")]
     pub deny: Vec<CommandGlob>,
 }
 
 /// One path rule: a vault-relative glob and the operations it allows (or a denial).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PathRule {
     /// Vault-relative glob (`src/**`); a leading `/` is dropped.
+    #[schemars(with = "String")]
     pub glob: PathGlob,
     /// Operations this rule allows.
     #[serde(default)]
+    #[schemars(with = "Vec<OpName>")]
     pub ops: Vec<Op>,
     /// Refuses every operation on matching paths, whatever other rules say.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -95,11 +110,12 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// Environment pass-through and fixed variables.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvRules {
     /// Variables passed through from the caller's environment.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub pass: Vec<EnvName>,
     /// Variables set to fixed values.
     #[serde(default)]
@@ -107,7 +123,7 @@ pub struct EnvRules {
 }
 
 /// When to checkpoint around a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckpointMode {
     /// Checkpoint before every run that may write (not read-only ones).
@@ -118,8 +134,19 @@ pub enum CheckpointMode {
     Never,
 }
 
+/// An operation's name, as the policy schema shows it.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum OpName {
+    Read,
+    Write,
+    Create,
+    Delete,
+}
+
 /// What a run's merge does with conflicting paths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConflictPolicy {
     /// Apply nothing of the run; keep its changes as a fork named after it.
@@ -323,6 +350,40 @@ impl TryFrom<String> for EnvName {
 impl From<EnvName> for String {
     fn from(n: EnvName) -> String {
         n.0
+    }
+}
+
+/// A directory to roll up: one or more names joined by `/` (`node_modules`,
+/// `.git/objects`), without `.`, `..`, empty names or a leading `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RollupDir(pub String);
+
+impl RollupDir {
+    /// Its names, as path components.
+    pub fn names(&self) -> Vec<Vec<u8>> {
+        self.0.split('/').map(|n| n.as_bytes().to_vec()).collect()
+    }
+}
+
+impl TryFrom<String> for RollupDir {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = s.is_empty()
+            || s.contains('\0')
+            || s.split('/').any(|n| n.is_empty() || n == "." || n == "..");
+        if bad {
+            return Err(format!(
+                "invalid roll-up directory {s:?}: names joined by '/', like \"node_modules\" or \".git/objects\""
+            ));
+        }
+        Ok(Self(s))
+    }
+}
+
+impl From<RollupDir> for String {
+    fn from(d: RollupDir) -> String {
+        d.0
     }
 }
 

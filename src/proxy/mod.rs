@@ -12,6 +12,7 @@ pub mod error;
 pub mod materialize;
 pub mod namespace;
 pub mod output;
+pub mod rollup;
 pub mod run;
 pub mod signals;
 

@@ -1,10 +1,12 @@
 //! Counts for `avfs stats`: what a vault holds as seen (logical) and what the
 //! store spends on it (stored, after deduplication).
 
+use super::content::ContentHash;
 use super::error::Result;
 use super::path::VaultPath;
 use super::store::{StateRef, Store};
 use super::tree::Kind;
+use std::collections::HashSet;
 
 /// What one vault's head holds, and how deep its history is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub struct VaultStats {
     pub chain_depth: u64,
     /// Its checkpoints.
     pub checkpoints: u64,
+    /// The distinct contents of its files.
+    pub contents: HashSet<ContentHash>,
 }
 
 /// Store-wide counts.
@@ -40,6 +44,9 @@ pub struct StoreStats {
     pub stored_bytes: u64,
     /// Sum of every vault head's logical bytes.
     pub logical_bytes: u64,
+    /// Stored bytes (chunks once, inline contents) the vault heads' files
+    /// need: what the store would keep with no checkpoint, version or garbage.
+    pub head_bytes: u64,
     /// Size of the database file's pages (WAL not included).
     pub db_bytes: u64,
 }
@@ -56,6 +63,35 @@ impl StoreStats {
 }
 
 impl Store {
+    /// Bytes the store keeps for these contents: each chunk once, inline data.
+    fn stored_bytes_of<'a>(&self, contents: impl Iterator<Item = &'a ContentHash>) -> Result<u64> {
+        let c = self.connection();
+        let mut inline =
+            c.prepare_cached("SELECT size FROM contents WHERE hash = ?1 AND data IS NOT NULL")?;
+        let mut chunked = c.prepare_cached(
+            "SELECT c.id, c.size FROM content_chunks cc JOIN chunks c ON c.id = cc.chunk
+             WHERE cc.content = ?1",
+        )?;
+        let (mut seen, mut chunks, mut bytes) = (HashSet::new(), HashSet::new(), 0u64);
+        for hash in contents {
+            if !seen.insert(*hash) {
+                continue;
+            }
+            let key = &hash.0[..];
+            let mut rows = inline.query([key])?;
+            while let Some(row) = rows.next()? {
+                bytes += row.get::<_, i64>(0)? as u64;
+            }
+            let mut rows = chunked.query([key])?;
+            while let Some(row) = rows.next()? {
+                if chunks.insert(row.get::<_, i64>(0)?) {
+                    bytes += row.get::<_, i64>(1)? as u64;
+                }
+            }
+        }
+        Ok(bytes)
+    }
+
     /// Counts one vault's head by walking it: O(files).
     pub fn vault_stats(&mut self, vault: &str) -> Result<VaultStats> {
         let info = self.vault_info(vault)?;
@@ -72,6 +108,9 @@ impl Store {
                     Kind::File if seen.insert(attr.ino) => {
                         s.files += 1;
                         s.logical_bytes += attr.size;
+                        if let Some(hash) = attr.content {
+                            s.contents.insert(hash);
+                        }
                     }
                     Kind::File => {}
                     // Fifos, sockets and device nodes are files without bytes.
@@ -102,6 +141,7 @@ impl Store {
                       + (SELECT COALESCE(sum(size), 0) FROM contents WHERE data IS NOT NULL)",
             )?,
             logical_bytes: per_vault.iter().map(|v| v.logical_bytes).sum(),
+            head_bytes: self.stored_bytes_of(per_vault.iter().flat_map(|v| &v.contents))?,
             db_bytes: count(
                 "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
             )?,

@@ -459,6 +459,9 @@ pub struct StoreStats {
     pub chunks: u64,
     pub logical_bytes: u64,
     pub stored_bytes: u64,
+    pub head_bytes: u64,
+    pub history_bytes: u64,
+    pub dedup_saved_bytes: u64,
     pub dedup_ratio: f64,
     pub db_bytes: u64,
 }

@@ -43,8 +43,9 @@ const CATEGORY_BY_EXIT_STATUS = { 1: InternalError, 2: BadInput, 3: NotFound, 4:
 /** Every documented error code, by exit status (docs/json.md, "Errors"). */
 const CODES_BY_EXIT_STATUS = {
   2: ["usage_error", "invalid_argument", "invalid_pattern", "invalid_query", "invalid_policy", "invalid_path",
-    "path_too_long", "invalid_name", "invalid_move", "too_large", "no_store_location", "invalid_remote"],
-  3: ["vault_not_found", "checkpoint_not_found", "path_not_found", "version_not_found", "no_current_vault",
+    "path_too_long", "invalid_name", "invalid_move", "too_large", "no_store_location", "invalid_remote", "unknown_tool",
+    "vault_not_served"],
+  3: ["document_not_found", "vault_not_found", "checkpoint_not_found", "path_not_found", "version_not_found", "no_current_vault",
     "no_checkpoints", "mountpoint_missing", "not_mounted", "remote_not_found", "remote_vault_not_found",
     "remote_bucket_not_found"],
   4: ["merge_conflict", "no_merge_base", "quota_exceeded", "file_too_large", "version_deleted", "nothing_to_revert", "vault_exists",
@@ -52,7 +53,7 @@ const CODES_BY_EXIT_STATUS = {
     "destination_exists", "mountpoint_not_empty", "already_mounted", "mount_busy", "remote_exists", "remote_diverged",
     "remote_no_conditional_writes", "vault_changed"],
   5: ["disk_full", "storage_error", "store_corrupt", "schema_too_new", "io_error",
-    "fuse_unavailable", "mount_failed", "remote_unreachable", "remote_auth", "remote_corrupt"],
+    "fuse_unavailable", "mount_failed", "remote_unreachable", "remote_auth", "remote_corrupt", "mcp_failed"],
 };
 
 /** `vault_not_found` -> `VaultNotFound`. */

@@ -12,7 +12,8 @@ const NOT_INTACT_STATUS = 5;
 const maintenanceMethods = {
   /** Counts and sizes of every vault and of the whole store. */
   async stats() {
-    const { doc } = await this[RUNNER].json(["stats"]);
+    // Every vault, as Python's `stats()`: `avfs --vault V stats` would list only V.
+    const { doc } = await this[RUNNER].json(["stats"], { inVault: false });
     return toResult(doc);
   },
 

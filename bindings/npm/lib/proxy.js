@@ -15,7 +15,7 @@ function duration(value) {
  * The `proxy exec` flags for the run options (all optional; absent ones fall
  * back to the policy, then to avfs defaults).
  */
-function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLimit, env = {}, mode, keepMount, onConflict, workdir }) {
+function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLimit, env = {}, mode, keepMount, changes, onConflict, workdir }) {
   const flags = [];
   if (timeout !== undefined) flags.push("--timeout", duration(timeout));
   if (grace !== undefined) flags.push("--grace", duration(grace));
@@ -26,6 +26,7 @@ function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLim
   for (const [name, value] of Object.entries(env)) flags.push("--env", `${name}=${value}`);
   if (mode !== undefined) flags.push("--mode", mode);
   if (keepMount !== undefined) flags.push("--keep-mount", keepMount);
+  if (changes !== undefined) flags.push("--changes", changes);
   if (onConflict !== undefined) flags.push("--on-conflict", onConflict);
   if (workdir !== undefined) flags.push("--workdir", workdir);
   return flags;

@@ -82,12 +82,13 @@ class Runner {
    * Runs `avfs --json ARGS` and returns its document. An error document
    * becomes the AVFSError subclass of its code, whatever the exit status.
    * @param {string[]} args the command and its arguments
-   * @param {{input?: Buffer, acceptStatus?: (status: number) => boolean, signal?: AbortSignal}} [options]
-   *   `acceptStatus`: which exit statuses come with a normal document (default: 0 only)
+   * @param {{input?: Buffer, acceptStatus?: (status: number) => boolean, signal?: AbortSignal, inVault?: boolean}} [options]
+   *   `acceptStatus`: which exit statuses come with a normal document (default: 0 only);
+   *   `inVault: false` leaves out `--vault` (store-wide commands such as `stats`)
    * @returns {Promise<{doc: any, status: number, args: string[]}>} `args`: all the arguments avfs got
    */
-  async json(args, { input, acceptStatus = (status) => status === 0, signal } = {}) {
-    const fullArgs = ["--json", ...this.globalArgs(), ...args];
+  async json(args, { input, acceptStatus = (status) => status === 0, signal, inVault = true } = {}) {
+    const fullArgs = ["--json", ...(inVault ? this.globalArgs() : []), ...args];
     const output = await collect(this.binary, fullArgs, { env: this.env, input, signal });
     let doc;
     try {

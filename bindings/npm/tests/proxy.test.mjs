@@ -34,9 +34,9 @@ test("proxyShell runs in the vault: output, automatic checkpoint, changes", asyn
     },
   );
   assert.deepEqual(Object.keys(run).sort(), [
-    "changedFiles", "changes", "checkpoint", "command", "conflicted", "conflicts", "cwd", "decision", "durationMs", "execError",
-    "exitCode", "fork", "interrupted", "merge", "mode", "onConflict", "pathRules", "shell", "signal", "stderr",
-    "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes", "stdoutTruncated", "succeeded", "summary", "timedOut",
+    "changedFiles", "changes", "changesMode", "checkpoint", "command", "conflicted", "conflicts", "cwd", "decision", "durationMs",
+    "execError", "exitCode", "fork", "interrupted", "merge", "mode", "onConflict", "pathRules", "rollups", "shell", "signal",
+    "stderr", "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes", "stdoutTruncated", "succeeded", "summary", "timedOut",
     "vault", "violations", "violationsTruncated", "workdir",
   ], "every field of the run document, as index.d.ts declares it");
   assert.deepEqual([run.merge, run.onConflict, run.conflicts, run.fork, run.conflicted], ["fast_forward", "keep", [], null, false]);
@@ -201,4 +201,34 @@ test("proxyExec takes the command as an array; proxyShell as a string", async (t
   await assert.rejects(avfs.proxyExec("cargo test"), TypeError);
   await assert.rejects(avfs.proxyExec([]), TypeError);
   await assert.rejects(avfs.proxyShell(["echo", "hi"]), TypeError);
+});
+
+test("changes: summary rolls up node_modules once, with counts and bytes", async (t) => {
+  const { avfs } = await freshVault(t);
+  const run = await avfs.proxyShell(
+    "mkdir -p node_modules/a src && for i in 1 2 3; do echo $i > node_modules/a/f$i; done; echo x > src/app.js",
+    { mode: "materialize", changes: "summary" },
+  );
+  assert.equal(run.changesMode, "summary");
+  assert.deepEqual(run.changedFiles, ["/src", "/src/app.js"]);
+  assert.deepEqual(run.rollups.map((r) => [r.path, r.added, r.total, r.bytesAdded]), [["/node_modules", 5, 5, 6]]);
+  assert.equal(run.summary.total, 7);
+});
+
+test("a real npm ci through proxyExec, summarized, fits in 20 KB; diff lists every file", async (t) => {
+  const { avfs } = await freshVault(t);
+  // This package's own manifest and lock file: a real install from the npm registry.
+  const here = new URL("..", import.meta.url);
+  await avfs.write("/package.json", await readFile(new URL("package.json", here)));
+  await avfs.write("/package-lock.json", await readFile(new URL("package-lock.json", here)));
+  const run = await avfs.proxyExec(["npm", "ci", "--no-audit", "--no-fund"], { changes: "summary", timeout: "8m" });
+  assert.equal(run.exitCode, 0, run.stderr);
+  assert.deepEqual(run.rollups.map((r) => r.path), ["/node_modules"]);
+  const [modules] = run.rollups;
+  assert.ok(modules.added > 100 && modules.bytesAdded > 1_000_000, JSON.stringify(modules));
+  assert.equal(run.summary.total, run.changes.length + modules.total);
+  const size = JSON.stringify(run.raw).length;
+  assert.ok(size < 20 * 1024, `the summarized run document is ${size} bytes`);
+  const diff = await avfs.diff({ from: run.checkpoint.name });
+  assert.equal(diff.changes.length, run.summary.total);
 });

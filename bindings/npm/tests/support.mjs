@@ -3,7 +3,26 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createRequire } from "node:module";
 import { AVFS } from "../index.mjs";
+import { validateForArgs } from "./schema-check.mjs";
+
+// Every document the wrapper parses is first checked against docs/schema.
+const { Runner } = createRequire(import.meta.url)("../lib/runner.js");
+const parseAndReturn = Runner.prototype.json;
+Runner.prototype.json = async function validatingJson(args, options) {
+  // Stand-in binaries (tests of the wrapper's own error handling) are not avfs.
+  if (this.binary !== BINARY) return parseAndReturn.call(this, args, options);
+  let result;
+  try {
+    result = await parseAndReturn.call(this, args, options);
+  } catch (err) {
+    if (err && err.raw && typeof err.raw === "object" && err.command) validateForArgs(err.command, err.raw);
+    throw err;
+  }
+  validateForArgs(result.args, result.doc);
+  return result;
+};
 
 /** The avfs binary under test (required: these tests drive the real binary). */
 export const BINARY = process.env.AVFS_BIN;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -9,7 +10,9 @@ from typing import Iterator, List
 
 import pytest
 
-from agentvfs import AVFS
+from agentvfs import AVFS, _runner
+
+from .schema_check import validate_for_args
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +22,32 @@ def avfs_bin() -> str:
     if not path:
         pytest.fail("AVFS_BIN is not set: point it at the avfs binary to test", pytrace=False)
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def documents_match_the_schema() -> Iterator[None]:
+    """Every document avfs prints for the wrapper (`--json` runs) is checked against docs/schema."""
+    original = _runner.Runner.run
+    under_test = os.path.realpath(os.environ.get("AVFS_BIN", ""))
+
+    def validating(self: _runner.Runner, args, stdin=None):  # type: ignore[no-untyped-def]
+        completed = original(self, args, stdin)
+        # Stand-in binaries (tests of the wrapper's own error handling) are not avfs;
+        # output that is not one JSON object is the wrapper's own ProtocolError to raise.
+        if os.path.realpath(self.binary) != under_test or not args or args[0] != "--json":
+            return completed
+        try:
+            document = json.loads(completed.stdout.decode("utf-8"))
+        except ValueError:
+            return completed
+        if isinstance(document, dict):
+            validate_for_args(list(args[1:]), document)
+        return completed
+
+    # Wrapping `run` (not a module-level parser) keeps concurrent calls apart.
+    _runner.Runner.run = validating  # type: ignore[method-assign]
+    yield
+    _runner.Runner.run = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

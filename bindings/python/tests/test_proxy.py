@@ -283,3 +283,18 @@ def test_termination_of_the_caller_stops_avfs_too(avfs: AVFS, avfs_bin: str, hom
     assert process.returncode == 3
     assert not _running(["sleep", seconds])
     assert avfs.mounts().mounts == []
+
+
+def test_summary_rolls_up_node_modules(avfs: AVFS) -> None:
+    run = avfs.proxy_shell(
+        "mkdir -p node_modules/a src && for i in 1 2 3; do echo $i > node_modules/a/f$i; done; echo x > src/app.js",
+        mode="materialize",
+        changes="summary",
+    )
+    assert run.changes_mode == "summary"
+    assert run.changed_files == ["/src", "/src/app.js"]
+    assert [(r.path, r.added, r.total, r.bytes_added) for r in run.rollups] == [("/node_modules", 5, 5, 6)]
+    assert run.summary.total == 7
+    full = avfs.proxy_shell("echo y > node_modules/a/f4", mode="materialize")
+    assert full.changes_mode == "full" and full.rollups == []
+    assert full.changed_files == ["/node_modules/a/f4"]

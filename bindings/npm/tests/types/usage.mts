@@ -29,6 +29,8 @@ const run: Run = await avfs.proxyExec(["cargo", "test"], { timeout: "5m", check:
 const exitCode: number | null = run.exitCode;
 const timedOut: boolean = run.timedOut;
 const changed: string[] = run.changes.map((c) => c.path);
+const changedFiles: string[] = run.changedFiles;
+const catText: Promise<string> = avfs.cat("/src/main.py");
 const rawRun: unknown = (await avfs.proxyShell("make", { timeout: 60_000 })).raw;
 
 const value: number = await avfs.withMount("/mnt/w", async (mount) => mount.pid, { readonly: true });

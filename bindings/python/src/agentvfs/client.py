@@ -147,6 +147,7 @@ class _ProxyOptions:
     mode: Optional[str]
     keep_mount: Optional[HostPath]
     output_limit: Optional[Union[int, str]]
+    changes: Optional[str] = None
     on_conflict: Optional[str] = None
     workdir: Optional[str] = None
 
@@ -173,6 +174,8 @@ class _ProxyOptions:
             args.append(_option("--keep-mount", self.keep_mount))
         if self.output_limit is not None:
             args.append(_option("--output-limit", str(self.output_limit)))
+        if self.changes is not None:
+            args.append(_option("--changes", self.changes))
         if self.on_conflict is not None:
             args.append(_option("--on-conflict", self.on_conflict))
         if self.workdir is not None:
@@ -685,6 +688,7 @@ class AVFS:
         mode: Optional[str] = None,
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
+        changes: Optional[str] = None,
         on_conflict: Optional[str] = None,
         workdir: Optional[str] = None,
         raise_on_denied: bool = True,
@@ -698,9 +702,12 @@ class AVFS:
         changes conflict with the vault's meanwhile, nothing is applied, `conflicted` is
         True and `fork` names the fork that keeps them (`on_conflict`: keep, ours, theirs).
         Options left at None take the policy's value, else avfs's default.
+        `changes="summary"` reports each rolled-up directory (`node_modules`, `target`...)
+        once in `rollups` instead of listing its files in `changes`.
         """
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes, on_conflict,
+            workdir,
         )
         return self._proxy(["--", program, *args], options, raise_on_denied)
 
@@ -718,13 +725,15 @@ class AVFS:
         mode: Optional[str] = None,
         keep_mount: Optional[HostPath] = None,
         output_limit: Optional[Union[int, str]] = None,
+        changes: Optional[str] = None,
         on_conflict: Optional[str] = None,
         workdir: Optional[str] = None,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs a shell script (`sh -c SCRIPT`) in the vault, with the options of `proxy_exec`."""
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes, on_conflict,
+            workdir,
         )
         return self._proxy([_option("--shell", script)], options, raise_on_denied)
 

@@ -32,6 +32,10 @@ __all__ = [
     "InvalidMove",
     "TooLarge",
     "NoStoreLocation",
+    "UnknownTool",
+    "McpFailed",
+    "VaultNotServed",
+    "DocumentNotFound",
     "VaultNotFound",
     "CheckpointNotFound",
     "PathNotFound",
@@ -216,6 +220,30 @@ class NoStoreLocation(BadInput):
     """`no_store_location`: none of AVFS_HOME, XDG_DATA_HOME or HOME is set."""
 
     code = "no_store_location"
+
+
+class McpFailed(StorageFailure):
+    """`mcp_failed`: `avfs mcp` could not start or keep its stdio transport."""
+
+    code = "mcp_failed"
+
+
+class UnknownTool(BadInput):
+    """`unknown_tool`: an `avfs mcp` tool call names no avfs tool."""
+
+    code = "unknown_tool"
+
+
+class VaultNotServed(BadInput):
+    """`vault_not_served`: an `avfs mcp --vault V` call names another vault, or creates or forks one."""
+
+    code = "vault_not_served"
+
+
+class DocumentNotFound(NotFound):
+    """`document_not_found`: `avfs schema NAME` of a document that does not exist."""
+
+    code = "document_not_found"
 
 
 class VaultNotFound(NotFound):

@@ -37,6 +37,7 @@ __all__ = [
     "PolicyDecision",
     "PolicyCheck",
     "Violation",
+    "Rollup",
     "Run",
     "PathConflict",
     "Merge",
@@ -556,6 +557,36 @@ class Violation:
 
 
 @dataclass(frozen=True)
+class Rollup:
+    """A directory `changes="summary"` reports once: counts by change kind and bytes."""
+
+    path: str
+    added: int
+    modified: int
+    deleted: int
+    type_changed: int
+    total: int
+    bytes_added: int
+    bytes_removed: int
+    path_b64: Optional[str] = None
+
+    @classmethod
+    def from_json(cls, doc: Document) -> Rollup:
+        """Parses one `rollups` item."""
+        return cls(
+            path=doc["path"],
+            added=doc["added"],
+            modified=doc["modified"],
+            deleted=doc["deleted"],
+            type_changed=doc["type_changed"],
+            total=doc["total"],
+            bytes_added=doc["bytes_added"],
+            bytes_removed=doc["bytes_removed"],
+            path_b64=doc.get("path_b64"),
+        )
+
+
+@dataclass(frozen=True)
 class PathConflict:
     """A path both sides of a merge changed differently (`kind`: content, add_add,
     modify_delete, type or mode); `base`/`ours`/`theirs` are what each side has there
@@ -653,6 +684,11 @@ class Run:
     workdir: Optional[str] = None
     stdout_b64: Optional[str] = None
     stderr_b64: Optional[str] = None
+    #: The exact bytes of `cwd`, base64, only when it is not UTF-8.
+    cwd_b64: Optional[str] = None
+    #: "full" (every change in `changes`) or "summary" (rolled-up directories in `rollups`).
+    changes_mode: str = "full"
+    rollups: List[Rollup] = field(default_factory=list)
 
     @property
     def allowed(self) -> bool:
@@ -722,6 +758,9 @@ class Run:
             workdir=doc["workdir"],
             stdout_b64=doc.get("stdout_b64"),
             stderr_b64=doc.get("stderr_b64"),
+            cwd_b64=doc.get("cwd_b64"),
+            changes_mode=doc["changes_mode"],
+            rollups=[Rollup.from_json(r) for r in doc["rollups"]],
         )
 
 
@@ -992,6 +1031,12 @@ class StoreStats:
     stored_bytes: int
     dedup_ratio: float
     db_bytes: int
+    #: Stored bytes the vaults' current files need (their chunks once).
+    head_bytes: int = 0
+    #: `stored_bytes - head_bytes`: kept only for checkpoints and versions (or garbage until gc).
+    history_bytes: int = 0
+    #: `logical_bytes - head_bytes`: what storing identical content once saves.
+    dedup_saved_bytes: int = 0
 
     @classmethod
     def from_json(cls, doc: Document) -> StoreStats:
@@ -1006,6 +1051,9 @@ class StoreStats:
             stored_bytes=doc["stored_bytes"],
             dedup_ratio=float(doc["dedup_ratio"]),
             db_bytes=doc["db_bytes"],
+            head_bytes=doc["head_bytes"],
+            history_bytes=doc["history_bytes"],
+            dedup_saved_bytes=doc["dedup_saved_bytes"],
         )
 
 
