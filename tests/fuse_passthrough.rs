@@ -22,6 +22,16 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+#[derive(serde::Deserialize)]
+struct MountsDoc {
+    mounts: Vec<MountRecord>,
+}
+
+#[derive(serde::Deserialize)]
+struct MountRecord {
+    data_path: Option<String>,
+}
+
 /// Deterministic bytes (no two 256 KiB chunks alike).
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
@@ -78,6 +88,17 @@ fn a_created_file_is_spooled_and_only_with_passthrough_on() {
         let avfs = Avfs::with_vault();
         let vars: Vec<(&str, &str)> = env.map(|v| ("AVFS_PASSTHROUGH", v)).into_iter().collect();
         let m = Mounted::with_env(&avfs, "main", &[], &vars);
+        let want = if spooled { "passthrough" } else { "fuse" };
+        wait_for(
+            "mounts to report the data path",
+            Duration::from_secs(10),
+            || {
+                let doc: MountsDoc = avfs.json(["mounts"]);
+                doc.mounts
+                    .iter()
+                    .any(|r| r.data_path.as_deref() == Some(want))
+            },
+        );
         let mut f = File::create(m.join("new.txt")).unwrap();
         f.write_all(b"hello").unwrap();
         assert_eq!(spools_held(m.pid) == 1, spooled, "AVFS_PASSTHROUGH={env:?}");

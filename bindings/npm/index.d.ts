@@ -419,6 +419,11 @@ export interface Mount {
   mode: "rw" | "ro";
   /** The serving process. */
   pid: number;
+  /**
+   * How file data travels: "passthrough" (files the mount creates bypass the
+   * server) or "fuse"; null until the kernel has answered the mount.
+   */
+  dataPath: "passthrough" | "fuse" | null;
 }
 
 /** What `mounts` lists. */

@@ -33,6 +33,7 @@ fn record_doc(r: &MountRecord) -> MountDoc {
         checkpoint: r.checkpoint.clone(),
         mode: if r.readonly { "ro" } else { "rw" },
         pid: r.pid,
+        data_path: r.data_path.clone(),
     }
 }
 

@@ -631,6 +631,21 @@ pub struct MountDoc {
     pub mode: &'static str,
     /// The serving process.
     pub pid: u32,
+    /// How file data travels: `passthrough` (files the mount creates are
+    /// read and written by the kernel on a local spool, without the server)
+    /// or `fuse` (every byte through the server); null until the kernel has
+    /// answered the mount's first request.
+    #[schemars(with = "Option<DataPath>")]
+    pub data_path: Option<String>,
+}
+
+/// How a mount's file data travels.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum DataPath {
+    Passthrough,
+    Fuse,
 }
 
 /// A mount's mode.

@@ -65,6 +65,7 @@ impl Filesystem for VaultFs {
         // only for root, and the store's file system must not be stacked
         // itself (depth 1). Without it, the writeback cache batches small writes.
         if self.target.is_readonly() {
+            let _ = self.data_path.set("fuse");
             return Ok(());
         }
         if spool::wanted()
@@ -78,6 +79,10 @@ impl Filesystem for VaultFs {
         {
             self.writeback.store(true, Ordering::Relaxed);
         }
+        let passthrough = self.passthrough.load(Ordering::Relaxed);
+        let _ = self
+            .data_path
+            .set(if passthrough { "passthrough" } else { "fuse" });
         Ok(())
     }
 

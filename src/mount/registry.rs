@@ -29,6 +29,10 @@ pub struct MountRecord {
     pub pid: u32,
     /// When it was mounted, ns since the epoch.
     pub started_ns: i64,
+    /// How file data travels (`passthrough` or `fuse`), once the kernel has
+    /// answered the mount's first request; absent in older records.
+    #[serde(default)]
+    pub data_path: Option<String>,
 }
 
 /// The mount records of one store.
@@ -280,6 +284,7 @@ mod tests {
             readonly: false,
             pid: u32::MAX - 1,
             started_ns: 0,
+            data_path: None,
         };
         reg.add(&record).unwrap();
         assert_eq!(reg.find(&record.mountpoint), Some(record.clone()));

@@ -10,8 +10,7 @@ use crate::vault::{Op, Owner, Store, now_ns};
 use fuser::{Config, MountOption, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Everything needed to serve a mount.
 #[derive(Clone, Debug)]
@@ -90,7 +89,9 @@ pub struct LiveMount {
     registry: Registry,
     finisher: Finisher,
     server: std::thread::JoinHandle<std::io::Result<()>>,
-    ticking: Arc<AtomicBool>,
+    /// True while the session serves; the ticker's record update holds it,
+    /// so no record is written after the session removed its own.
+    ticking: Arc<Mutex<bool>>,
 }
 
 impl LiveMount {
@@ -130,6 +131,7 @@ impl LiveMount {
         }
         let finisher = fs.finisher();
         let kernel = fs.kernel_slot();
+        let data_path = fs.data_path_slot();
         let session = Session::new(
             fs,
             &mountpoint,
@@ -150,6 +152,7 @@ impl LiveMount {
             readonly: request.target.is_readonly(),
             pid: std::process::id(),
             started_ns: now_ns(),
+            data_path: None,
         };
         // Recorded before serving: if this process dies, the next avfs command
         // finds the record and detaches the dead mount.
@@ -160,12 +163,24 @@ impl LiveMount {
         let server = std::thread::Builder::new()
             .name("avfs-fuse".into())
             .spawn(move || session.run())?;
-        let ticking = Arc::new(AtomicBool::new(true));
+        let ticking = Arc::new(Mutex::new(true));
         let (ticker, running) = (finisher.clone(), Arc::clone(&ticking));
+        let (mut noted, registry_dir) = (record.clone(), request.store_dir.clone());
         std::thread::spawn(move || {
-            while running.load(Ordering::Relaxed) {
+            let serving = || *running.lock().unwrap_or_else(|p| p.into_inner());
+            while serving() {
                 std::thread::sleep(BATCH_MAX_AGE);
                 ticker.tick();
+                // The record learns the data path once the kernel has answered.
+                if noted.data_path.is_none()
+                    && let Some(path) = data_path.get()
+                {
+                    noted.data_path = Some(path.to_string());
+                    let still = running.lock().unwrap_or_else(|p| p.into_inner());
+                    if *still {
+                        let _ = Registry::new(&registry_dir).add(&noted);
+                    }
+                }
             }
         });
         Ok(Self {
@@ -198,7 +213,7 @@ impl LiveMount {
             .server
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the FUSE server thread panicked")));
-        self.ticking.store(false, Ordering::Relaxed);
+        *self.ticking.lock().unwrap_or_else(|p| p.into_inner()) = false;
         let stats = self.finisher.finish();
         self.registry.remove(&self.record.mountpoint);
         served?;

@@ -94,6 +94,8 @@ pub struct VaultFs {
     pub(super) inner: Arc<Mutex<Inner>>,
     /// The channel for telling the kernel to drop what it caches, once mounted.
     pub(super) kernel: Arc<OnceLock<Notifier>>,
+    /// How file data travels, once the kernel has answered `init`.
+    pub(super) data_path: Arc<OnceLock<&'static str>>,
 }
 
 pub(super) fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
@@ -218,6 +220,7 @@ impl VaultFs {
             ttl: SHARED_TTL,
             guard: None,
             kernel: Arc::new(OnceLock::new()),
+            data_path: Arc::new(OnceLock::new()),
             inner: Arc::new(Mutex::new(Inner {
                 store,
                 open: OpenFiles::default(),
@@ -271,6 +274,12 @@ impl VaultFs {
             }
             Err(Errno::EIO)
         })
+    }
+
+    /// Where the mount says how file data travels once the kernel has
+    /// answered: `passthrough` (spooled files bypass the server) or `fuse`.
+    pub fn data_path_slot(&self) -> Arc<OnceLock<&'static str>> {
+        Arc::clone(&self.data_path)
     }
 
     /// Where the session puts its kernel notifier once it is mounted.

@@ -437,13 +437,16 @@ class Diff:
 
 @dataclass(frozen=True)
 class Mount:
-    """A live mount: directory, vault, checkpoint (or None), mode `rw`/`ro`, serving pid."""
+    """A live mount: directory, vault, checkpoint (or None), mode `rw`/`ro`,
+    serving pid, and how file data travels (`passthrough`, `fuse`, or None
+    until the kernel has answered)."""
 
     mountpoint: str
     vault: str
     checkpoint: Optional[str]
     mode: str
     pid: int
+    data_path: Optional[str] = None
 
     @property
     def path(self) -> Path:
@@ -459,6 +462,7 @@ class Mount:
             checkpoint=doc["checkpoint"],
             mode=doc["mode"],
             pid=doc["pid"],
+            data_path=doc.get("data_path"),
         )
 
 
