@@ -1476,3 +1476,112 @@ fn a_running_run_does_not_keep_another_mount_alive() {
     run.wait().unwrap();
     assert!(still_running, "the unmount had to wait for the run to end");
 }
+
+/// Every `avfs:VAULT` mount in any process's namespace on the machine.
+fn mounts_of_anyone(fsname: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(info) = std::fs::read_to_string(entry.path().join("mountinfo")) {
+            found.extend(
+                info.lines()
+                    .filter(|l| {
+                        l.split(" - ")
+                            .nth(1)
+                            .is_some_and(|t| t.split(' ').nth(1) == Some(fsname))
+                    })
+                    .map(|l| format!("{}: {l}", entry.file_name().to_string_lossy())),
+            );
+        }
+    }
+    found
+}
+
+/// SIGKILL of avfs mid-run takes the whole run with it, through its PID
+/// namespace: children that left the process group (setsid) and ignore
+/// SIGTERM die too, and the run's mount, which exists only in its namespace,
+/// is gone everywhere; the store stays intact and the next run works.
+#[test]
+fn sigkill_of_avfs_leaves_no_process_and_no_mount() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = seeded();
+    a.ok(["vault", "fork", "main", "killed-run"]);
+    let sync = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        let marker = format!("sleep {}", 313100 + i);
+        let started = sync.path().join(i.to_string());
+        let mut run = a
+            .command()
+            .args(["--json", "proxy", "exec", "--vault", "killed-run"])
+            .args(["--mode", if i % 2 == 0 { "fuse" } else { "materialize" }])
+            .arg("--shell")
+            .arg(format!(
+                "echo {i} > n.txt; \
+                 setsid sh -c 'trap \"\" TERM; exec {marker}' & \
+                 setsid sh -c 'trap \"\" TERM; {marker}; :' & \
+                 touch '{}'; wait",
+                started.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !started.exists() || processes_with(&marker).len() < 2 {
+            assert!(Instant::now() < deadline, "run {i} never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        run.kill().unwrap();
+        run.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = processes_with(&marker);
+            let mounts = mounts_of_anyone("avfs:killed-run");
+            if left.is_empty() && mounts.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {i} left {left:?} and mounts {mounts:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let verify: serde_json::Value = a.json(["verify"]);
+    assert_eq!(verify["intact"], true, "{verify}");
+    let (doc, status) = exec(&a, &["--vault", "killed-run"], &["cat", "keep.txt"]);
+    assert_eq!((status, doc.stdout.as_str()), (0, "same\n"), "{doc:?}");
+    assert_no_run_mount(&a);
+}
+
+/// The run sees only its own processes, and its first process is its init.
+#[test]
+fn a_run_has_its_own_pid_namespace() {
+    if !is_root() {
+        return;
+    }
+    let a = seeded();
+    for mode in ["fuse", "materialize"] {
+        if mode == "fuse" && !fuse_available() {
+            continue;
+        }
+        let (doc, status) = shell(
+            &a,
+            &["--mode", mode],
+            "echo $$; ls /proc | grep -c '^[0-9]'; sleep 0.1 & exit 3",
+        );
+        assert_eq!(status, 3, "{doc:?}");
+        assert_eq!(doc.exit_code, Some(3));
+        let lines: Vec<&str> = doc.stdout.lines().collect();
+        // The shell is the init's first child; it, the init and `ls`'s
+        // pipeline are all the run has.
+        assert_eq!(lines[0], "2", "{doc:?}");
+        assert!(lines[1].parse::<u32>().unwrap() <= 5, "{doc:?}");
+        // A program that does not exist is still a shell's 127.
+        let (doc, status) = exec(&a, &["--mode", mode], &["no-such-program-x"]);
+        assert_eq!(status, 127, "{doc:?}");
+        assert!(doc.exec_error.unwrap().contains("not found"));
+    }
+}

@@ -240,6 +240,11 @@ impl From<ProxyError> for CliError {
             }
             ProxyError::InvalidWorkdir(_) => CliError::invalid_argument(err.to_string())
                 .hint("give --workdir (or the policy's \"workdir\") as an absolute path outside AVFS_HOME, e.g. /workspace"),
+            ProxyError::IsolationUnavailable(_) => {
+                CliError::new("isolation_unavailable", ExitStatus::Internal, err.to_string()).hint(
+                    "run as root, or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0); without --isolate or --workdir a run goes ahead without namespaces",
+                )
+            }
             ProxyError::PathRulesNeedOwnMount => CliError::invalid_argument(err.to_string())
                 .hint("drop --keep-mount, or use a policy without path rules"),
             ProxyError::Io(e) => CliError::new("io_error", ExitStatus::Storage, e.to_string()),

@@ -91,6 +91,9 @@ pub struct LiveMount {
     finisher: Finisher,
     server: std::thread::JoinHandle<std::io::Result<()>>,
     ticking: Arc<AtomicBool>,
+    /// Mounted on the host (and so recorded in the registry); a mount made
+    /// inside a run's namespace is neither.
+    on_host: bool,
 }
 
 impl LiveMount {
@@ -115,12 +118,42 @@ impl LiveMount {
         Self::start_as(request, guard, Sharing::Private)
     }
 
-    fn start_as(
+    /// As [`LiveMount::start_private`], for a vault already mounted by a
+    /// run's init inside the run's namespace, on `fuse` (its /dev/fuse
+    /// descriptor): nothing is mounted here and nothing recorded; the session
+    /// ends when the namespace does.
+    pub fn serve_private(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+        fuse: std::os::fd::OwnedFd,
+    ) -> Result<Self, MountError> {
+        let fs = Self::filesystem(request, guard, Sharing::Private)?;
+        let config = config(&request.target, request.allow_other);
+        let (finisher, kernel) = (fs.finisher(), fs.kernel_slot());
+        let session = Session::from_fd(fs, fuse, config.acl, config)?;
+        let _ = kernel.set(session.notifier());
+        let record = MountRecord {
+            mountpoint: request.mountpoint.clone(),
+            vault: request.target.vault.clone(),
+            checkpoint: request.target.checkpoint.clone(),
+            readonly: request.target.is_readonly(),
+            pid: std::process::id(),
+            started_ns: now_ns(),
+        };
+        Self::serve(
+            session,
+            record,
+            Registry::new(&request.store_dir),
+            finisher,
+            false,
+        )
+    }
+
+    fn filesystem(
         request: &MountRequest,
         guard: Option<Arc<PathGuard>>,
         sharing: Sharing,
-    ) -> Result<Self, MountError> {
-        let mountpoint = preflight(&request.mountpoint)?;
+    ) -> Result<VaultFs, MountError> {
         let mut store = Store::open(&request.store_dir.join("store.db"), request.owner)?;
         store.read(&request.target.state(), |_| Ok(()))?;
         let mut fs =
@@ -128,6 +161,16 @@ impl LiveMount {
         if let Some(guard) = guard {
             fs = fs.with_guard(guard);
         }
+        Ok(fs)
+    }
+
+    fn start_as(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+        sharing: Sharing,
+    ) -> Result<Self, MountError> {
+        let mountpoint = preflight(&request.mountpoint)?;
+        let fs = Self::filesystem(request, guard, sharing)?;
         let finisher = fs.finisher();
         let kernel = fs.kernel_slot();
         let session = Session::new(
@@ -157,6 +200,17 @@ impl LiveMount {
             drop(session); // unmounts
             return Err(e.into());
         }
+        Self::serve(session, record, registry, finisher, true)
+    }
+
+    /// Serves `session` on a background thread.
+    fn serve(
+        session: Session<VaultFs>,
+        record: MountRecord,
+        registry: Registry,
+        finisher: Finisher,
+        on_host: bool,
+    ) -> Result<Self, MountError> {
         let server = std::thread::Builder::new()
             .name("avfs-fuse".into())
             .spawn(move || session.run())?;
@@ -174,6 +228,7 @@ impl LiveMount {
             finisher,
             server,
             ticking,
+            on_host,
         })
     }
 
@@ -185,6 +240,10 @@ impl LiveMount {
     /// Unmounts (detaching lazily if something still holds files open) and
     /// waits for the session to end; see [`LiveMount::wait`].
     pub fn stop(self) -> Result<SessionStats, MountError> {
+        if !self.on_host {
+            // Inside a run's namespace, gone with it.
+            return self.wait();
+        }
         if unmount(&self.record.mountpoint, false).is_err() {
             let _ = unmount(&self.record.mountpoint, true);
         }
@@ -200,7 +259,9 @@ impl LiveMount {
             .unwrap_or_else(|_| Err(std::io::Error::other("the FUSE server thread panicked")));
         self.ticking.store(false, Ordering::Relaxed);
         let stats = self.finisher.finish();
-        self.registry.remove(&self.record.mountpoint);
+        if self.on_host {
+            self.registry.remove(&self.record.mountpoint);
+        }
         served?;
         Ok(stats)
     }

@@ -9,6 +9,8 @@ pub mod checkpoint;
 pub mod child;
 pub mod env;
 pub mod error;
+pub mod handoff;
+pub mod init;
 pub mod materialize;
 pub mod namespace;
 pub mod output;

@@ -13,7 +13,7 @@ use super::child::{self, ChildOutcome, ChildSpec};
 use super::env;
 use super::error::ProxyError;
 use super::materialize::{Materialized, host_path};
-use super::namespace::{self, Namespace};
+use super::namespace::{self, Plan, VaultSource};
 use crate::mount::registry::{is_fuse_mounted, pid_alive};
 use crate::mount::{LiveMount, MountError, MountRequest, MountTarget, PathGuard, Violation};
 use crate::policy::{CheckpointMode, CommandDecision, ConflictPolicy, Policy};
@@ -291,36 +291,44 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     {
         hide.push(home);
     }
-    let child_spec = |dir: &Path| ChildSpec {
-        argv: req.argv.clone(),
-        cwd: host_path(dir, &req.cwd),
-        env: {
-            let mut env = env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env);
-            if let Some(w) = &workdir {
-                env.retain(|(k, _)| k != "AVFS_HOME" && k != "AVFS_WORKSPACE");
-                env.push(("AVFS_WORKSPACE".into(), w.clone().into_os_string()));
-                env.sort();
-            }
-            env
-        },
-        namespace: workdir
-            .as_ref()
-            .and_then(|w| Namespace::new(dir, w, &host_path(w, &req.cwd), &hide).ok()),
-        // As with timeout(1), a zero timeout means none.
-        timeout: Some(
-            req.timeout
-                .or(spec.timeout.map(|d| d.0))
-                .unwrap_or(DEFAULT_TIMEOUT),
-        )
-        .filter(|t| !t.is_zero()),
-        grace: req
-            .grace
-            .or(spec.grace.map(|d| d.0))
-            .unwrap_or(DEFAULT_GRACE),
-        output_limit: req
-            .output_limit
-            .or(spec.output_limit.map(|b| b.0))
-            .unwrap_or(DEFAULT_OUTPUT_LIMIT),
+    let user = namespace::id_map();
+    let child_spec = |dir: &Path, vault: Option<VaultSource>| -> Result<ChildSpec, ProxyError> {
+        let plan = match (&workdir, vault) {
+            (Some(w), Some(vault)) => Some(
+                Plan::new(user, vault, w, &host_path(w, &req.cwd), &hide)
+                    .map_err(|e| ProxyError::InvalidWorkdir(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        Ok(ChildSpec {
+            argv: req.argv.clone(),
+            cwd: host_path(dir, &req.cwd),
+            env: {
+                let mut env = env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env);
+                if let Some(w) = &workdir {
+                    env.retain(|(k, _)| k != "AVFS_HOME" && k != "AVFS_WORKSPACE");
+                    env.push(("AVFS_WORKSPACE".into(), w.clone().into_os_string()));
+                    env.sort();
+                }
+                env
+            },
+            namespace: plan,
+            // As with timeout(1), a zero timeout means none.
+            timeout: Some(
+                req.timeout
+                    .or(spec.timeout.map(|d| d.0))
+                    .unwrap_or(DEFAULT_TIMEOUT),
+            )
+            .filter(|t| !t.is_zero()),
+            grace: req
+                .grace
+                .or(spec.grace.map(|d| d.0))
+                .unwrap_or(DEFAULT_GRACE),
+            output_limit: req
+                .output_limit
+                .or(spec.output_limit.map(|b| b.0))
+                .unwrap_or(DEFAULT_OUTPUT_LIMIT),
+        })
     };
 
     if req.existing_mount.is_some() {
@@ -362,7 +370,7 @@ fn attempt_run(
     keep: bool,
     guard: &Arc<PathGuard>,
     stop: &Receiver<Signal>,
-    child_spec: &dyn Fn(&Path) -> ChildSpec,
+    child_spec: &SpecFor,
     report: &mut RunReport,
 ) -> Result<(), ProxyError> {
     attempt::sweep_dead(store);
@@ -415,7 +423,7 @@ fn shared_run(
     keep: bool,
     guard: &Arc<PathGuard>,
     stop: &Receiver<Signal>,
-    child_spec: &dyn Fn(&Path) -> ChildSpec,
+    child_spec: &SpecFor,
     report: &mut RunReport,
 ) -> Result<(), ProxyError> {
     // A read-only run changes nothing, so it needs no base unless one is kept.
@@ -468,31 +476,36 @@ fn run_in_mode(
     store: &mut Store,
     guard: &Arc<PathGuard>,
     stop: &Receiver<Signal>,
-    child_spec: &dyn Fn(&Path) -> ChildSpec,
+    child_spec: &SpecFor,
     report: &mut RunReport,
 ) -> Result<(), ProxyError> {
     if let Some(dir) = &req.existing_mount {
         report.mode = RunMode::Fuse;
-        report.outcome = Some(child::run(&child_spec(dir), stop));
+        report.outcome = Some(run_child(&child_spec(dir, None)?, stop, &mut |_| {
+            Err("no mount was expected".into())
+        })?);
         // fsync of the mount's root commits the serving process's open batch,
         // so the diff below sees every change the command made.
         std::fs::File::open(dir)?.sync_all()?;
         return Ok(());
     }
+    let want_fuse = match req.mode {
+        ModeChoice::Fuse => true,
+        ModeChoice::Materialize => false,
+        ModeChoice::Auto => fuse_usable(),
+    };
     let runs = req.store_dir.join("runs");
-    std::fs::create_dir_all(&runs)?;
     sweep_stale_runs(&runs);
+    if want_fuse && let Some(workdir) = report.workdir.clone() {
+        return namespaced_fuse_run(req, vault, &workdir, guard, stop, child_spec, report);
+    }
+    std::fs::create_dir_all(&runs)?;
     let dir = tempfile::Builder::new()
         .prefix(&format!("run-{}-", std::process::id()))
         .tempdir_in(&runs)?
         // Never removed recursively: if an unmount failed, that would delete
         // the vault's files through the mount. Emptied and removed below.
         .keep();
-    let want_fuse = match req.mode {
-        ModeChoice::Fuse => true,
-        ModeChoice::Materialize => false,
-        ModeChoice::Auto => Path::new("/dev/fuse").exists(),
-    };
     let live = if want_fuse {
         let request = MountRequest {
             store_dir: req.store_dir.clone(),
@@ -524,13 +537,29 @@ fn run_in_mode(
         Some(live) => {
             report.mode = RunMode::Fuse;
             let mountpoint = live.record().mountpoint.clone();
-            report.outcome = Some(child::run(&child_spec(&mountpoint), stop));
-            live.stop().map(|_| ()).map_err(ProxyError::from)
+            let ran = child_spec(&mountpoint, None)
+                .and_then(|spec| run_child(&spec, stop, &mut |_| Err("unexpected mount".into())));
+            let stopped = live.stop().map(|_| ()).map_err(ProxyError::from);
+            report.outcome = Some(ran?);
+            stopped
         }
         None => {
             report.mode = RunMode::Materialize;
             let copy = Materialized::create(store, vault, &dir, guard)?;
-            report.outcome = Some(child::run(&child_spec(copy.root()), stop));
+            let bind = VaultSource::Bind {
+                source: copy.root().as_os_str().as_encoded_bytes().to_vec(),
+            };
+            let ran = child_spec(copy.root(), Some(bind))
+                .and_then(|spec| run_child(&spec, stop, &mut |_| Err("unexpected mount".into())));
+            let ran = match ran {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    drop(copy); // removes the copy
+                    let _ = std::fs::remove_dir(&dir);
+                    return Err(e);
+                }
+            };
+            report.outcome = Some(ran);
             // A read-only run writes nothing back; what it tried is still
             // worth listing, as refusals with no rule.
             let read_only = PathGuard::read_only();
@@ -546,6 +575,70 @@ fn run_in_mode(
     // Materialize removed its copy; a FUSE mount point is empty once unmounted.
     let _ = std::fs::remove_dir(&dir);
     result
+}
+
+/// Builds a run's [`ChildSpec`] for the vault presented at a host directory
+/// (or, in the run's namespace, from a [`VaultSource`]).
+type SpecFor<'a> = dyn Fn(&Path, Option<VaultSource>) -> Result<ChildSpec, ProxyError> + 'a;
+
+/// Runs the command; a namespace that could not be built is an error.
+fn run_child(
+    spec: &ChildSpec,
+    stop: &Receiver<Signal>,
+    on_mounted: &mut dyn FnMut(std::os::fd::OwnedFd) -> Result<(), String>,
+) -> Result<ChildOutcome, ProxyError> {
+    child::run(spec, stop, on_mounted).map_err(|e| ProxyError::IsolationUnavailable(e.0))
+}
+
+/// True when this process can open /dev/fuse (it exists and is ours to use).
+fn fuse_usable() -> bool {
+    use nix::unistd::{AccessFlags, access};
+    access("/dev/fuse", AccessFlags::R_OK | AccessFlags::W_OK).is_ok()
+}
+
+/// A FUSE run in the run's namespace: its init mounts the vault at the
+/// workdir, inside the namespace only, and hands the connection over; this
+/// process serves it until the namespace (and with it the mount) is gone.
+fn namespaced_fuse_run(
+    req: &RunRequest,
+    vault: &str,
+    workdir: &Path,
+    guard: &Arc<PathGuard>,
+    stop: &Receiver<Signal>,
+    child_spec: &SpecFor,
+    report: &mut RunReport,
+) -> Result<(), ProxyError> {
+    report.mode = RunMode::Fuse;
+    let request = MountRequest {
+        store_dir: req.store_dir.clone(),
+        owner: req.owner,
+        target: MountTarget {
+            vault: vault.to_string(),
+            checkpoint: None,
+            readonly: req.readonly,
+        },
+        mountpoint: workdir.to_path_buf(),
+        allow_other: false,
+    };
+    let source = VaultSource::Fuse {
+        fsname: format!("avfs:{vault}"),
+        readonly: req.readonly,
+    };
+    let spec = child_spec(workdir, Some(source))?;
+    let mut live = None;
+    let mut serve = |fuse| {
+        let mount = LiveMount::serve_private(&request, Some(Arc::clone(guard)), fuse)
+            .map_err(|e| e.to_string())?;
+        live = Some(mount);
+        Ok(())
+    };
+    let ran = run_child(&spec, stop, &mut serve);
+    // Every process of the run is gone, and with them the namespace and the
+    // mount: the session has ended (or ends now), committing what is unsaved.
+    let stopped = live.map(LiveMount::stop).transpose();
+    report.outcome = Some(ran?);
+    stopped?;
+    Ok(())
 }
 
 /// Removes the run directories of avfs processes that died without cleaning
