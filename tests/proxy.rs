@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Deserialize, Debug)]
@@ -1506,15 +1506,32 @@ fn sigkill_of_avfs_leaves_no_process_and_no_mount() {
         return;
     }
     let a = seeded();
-    a.ok(["vault", "fork", "main", "killed-run"]);
+    sigkill_leaves_nothing(&|| a.command(), &["fuse", "materialize"], 313100);
+    let verify: serde_json::Value = a.json(["verify"]);
+    assert_eq!(verify["intact"], true, "{verify}");
+    let (doc, status) = exec(&a, &["--vault", "killed-run"], &["cat", "keep.txt"]);
+    assert_eq!((status, doc.stdout.as_str()), (0, "same\n"), "{doc:?}");
+    assert_no_run_mount(&a);
+}
+
+/// Twenty runs of vault `killed-run` (forked from `main` here), alternating
+/// `modes`, each SIGKILLed (avfs, from `command`) once its two setsid,
+/// SIGTERM-ignoring children run; none of them, and no mount of the vault
+/// in any namespace on the machine, may be left.
+fn sigkill_leaves_nothing(command: &dyn Fn() -> Command, modes: &[&str], base: u32) {
+    let forked = command()
+        .args(["vault", "fork", "main", "killed-run"])
+        .output()
+        .unwrap();
+    assert!(forked.status.success(), "{forked:?}");
     let sync = tempfile::tempdir().unwrap();
+    make_world_writable(sync.path());
     for i in 0..20 {
-        let marker = format!("sleep {}", 313100 + i);
+        let marker = format!("sleep {}", base + i);
         let started = sync.path().join(i.to_string());
-        let mut run = a
-            .command()
+        let mut run = command()
             .args(["--json", "proxy", "exec", "--vault", "killed-run"])
-            .args(["--mode", if i % 2 == 0 { "fuse" } else { "materialize" }])
+            .args(["--mode", modes[i as usize % modes.len()]])
             .arg("--shell")
             .arg(format!(
                 "echo {i} > n.txt; \
@@ -1549,11 +1566,11 @@ fn sigkill_of_avfs_leaves_no_process_and_no_mount() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let verify: serde_json::Value = a.json(["verify"]);
-    assert_eq!(verify["intact"], true, "{verify}");
-    let (doc, status) = exec(&a, &["--vault", "killed-run"], &["cat", "keep.txt"]);
-    assert_eq!((status, doc.stdout.as_str()), (0, "same\n"), "{doc:?}");
-    assert_no_run_mount(&a);
+}
+
+fn make_world_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
 }
 
 /// The run sees only its own processes, and its first process is its init.
@@ -1584,4 +1601,134 @@ fn a_run_has_its_own_pid_namespace() {
         assert_eq!(status, 127, "{doc:?}");
         assert!(doc.exec_error.unwrap().contains("not found"));
     }
+}
+
+// ---------------------------------------------------------------------------
+// The same namespaces for another user, through a user namespace
+// ---------------------------------------------------------------------------
+
+/// The unprivileged user the tests run avfs as (through `setpriv`).
+const USER: u32 = 1000;
+
+/// A store owned by [`USER`], and avfs run as that user.
+struct Unprivileged {
+    a: Avfs,
+}
+
+impl Unprivileged {
+    /// `None` unless the tests run as root with `setpriv` at hand (and the
+    /// kernel lets users make user namespaces).
+    fn new() -> Option<Self> {
+        let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+            .is_ok_and(|n| n.trim() != "0");
+        let setpriv = Command::new("setpriv").arg("--version").output();
+        if !is_root() || !userns || !setpriv.is_ok_and(|o| o.status.success()) {
+            return None;
+        }
+        let a = Avfs::new();
+        std::os::unix::fs::chown(a.home.path(), Some(USER), Some(USER)).unwrap();
+        let me = Self { a };
+        let made = me
+            .command()
+            .args(["vault", "create", "main"])
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{made:?}");
+        Some(me)
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", &USER.to_string(), "--regid", &USER.to_string()])
+            .args(["--clear-groups", env!("CARGO_BIN_EXE_avfs")])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AVFS_HOME", self.a.home.path())
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// `proxy exec` as the user; the document and exit status.
+    fn shell(&self, flags: &[&str], script: &str) -> (RunDoc, i32) {
+        let out = self
+            .command()
+            .args(["--json", "proxy", "exec", "--shell", script])
+            .args(flags)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "--json wrote to stderr: {stderr}");
+        (common::parse_one(&out.stdout), out.status.code().unwrap())
+    }
+
+    /// The modes the user can run in: FUSE too where /dev/fuse is theirs to open.
+    fn modes(&self) -> Vec<&'static str> {
+        let fuse = self.command().arg("--version").output().is_ok()
+            && Command::new("setpriv")
+                .args(["--reuid", &USER.to_string(), "--regid", &USER.to_string()])
+                .args([
+                    "--clear-groups",
+                    "test",
+                    "-r",
+                    "/dev/fuse",
+                    "-a",
+                    "-w",
+                    "/dev/fuse",
+                ])
+                .status()
+                .is_ok_and(|s| s.success());
+        if fuse {
+            vec!["materialize", "fuse"]
+        } else {
+            vec!["materialize"]
+        }
+    }
+}
+
+#[test]
+fn a_non_root_run_gets_its_namespaces_through_a_user_namespace() {
+    let Some(u) = Unprivileged::new() else {
+        return;
+    };
+    let home = std::fs::canonicalize(u.a.home.path()).unwrap();
+    for mode in u.modes() {
+        let (doc, status) = u.shell(
+            &["--mode", mode],
+            &format!(
+                "pwd; echo \"$AVFS_WORKSPACE\"; id -u; echo $$; ls -A '{home}' | wc -l; \
+                 cat '{home}/store.db' 2>/dev/null || echo hidden; echo {mode} > {mode}.txt; exit 7",
+                home = home.display()
+            ),
+        );
+        assert_eq!(status, 7, "{doc:?}");
+        assert_eq!(
+            doc.stdout,
+            format!("/workspace\n/workspace\n{USER}\n2\n0\nhidden\n"),
+            "{mode}: {doc:?}"
+        );
+        assert_eq!(
+            (doc.mode.as_str(), doc.workdir.as_deref()),
+            (mode, Some("/workspace"))
+        );
+        assert_eq!(doc.pairs(), pairs(&[("added", &format!("/{mode}.txt"))]));
+    }
+    let (doc, status) = u.shell(&[], "cat fuse.txt materialize.txt 2>/dev/null; true");
+    assert_eq!(status, 0, "{doc:?}");
+    assert!(doc.stdout.contains("materialize\n"), "{doc:?}");
+    assert_no_run_mount(&u.a);
+}
+
+#[test]
+fn sigkill_of_a_non_root_avfs_leaves_no_process_and_no_mount() {
+    let Some(u) = Unprivileged::new() else {
+        return;
+    };
+    sigkill_leaves_nothing(&|| u.command(), &u.modes(), 313200);
+    let verify = u.command().args(["--json", "verify"]).output().unwrap();
+    let verify: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(verify["intact"], true, "{verify}");
+    let (doc, status) = u.shell(&["--vault", "killed-run"], "cat n.txt 2>/dev/null; echo ok");
+    assert_eq!((status, doc.stdout.as_str()), (0, "ok\n"), "{doc:?}");
+    assert_no_run_mount(&u.a);
 }

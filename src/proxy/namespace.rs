@@ -265,9 +265,21 @@ fn unescape(field: &str) -> Vec<u8> {
     out
 }
 
-/// True when this process may make a run's namespaces.
+/// True when this process may make a run's namespaces: as root, or where the
+/// kernel lets users make user namespaces (the knobs distributions use to
+/// forbid it are read, not probed: a probe would cost a fork per run).
 pub fn available() -> bool {
-    nix::unistd::geteuid().is_root()
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let knob = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    knob("/proc/sys/user/max_user_namespaces").is_some_and(|n| n > 0)
+        && knob("/proc/sys/kernel/unprivileged_userns_clone") != Some(0)
+        && knob("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") != Some(1)
 }
 
 /// The user namespace a run needs: none as root, else the caller's ids.

@@ -270,16 +270,23 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     )?;
 
     let guard = Arc::new(PathGuard::new(req.policy.clone()));
-    // A run of its own gets the vault at one stable path in a private mount
-    // namespace (as root; not yet through a user namespace for other users).
+    // A run of its own gets its own namespaces, with the vault at one stable
+    // path (as root directly, else through a user namespace). Where they
+    // cannot be made, a run that asked for a workdir fails; one that did not
+    // runs as before, and its document says so (`workdir: null`).
+    let asked = req
+        .workdir
+        .clone()
+        .or(spec.workdir.as_ref().map(PathBuf::from));
     let workdir = match req.existing_mount {
         None if namespace::available() => {
-            let wanted = req
-                .workdir
-                .clone()
-                .or(spec.workdir.as_ref().map(PathBuf::from))
-                .unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
+            let wanted = asked.unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
             Some(check_workdir(&wanted, &req.store_dir)?)
+        }
+        None if asked.is_some() => {
+            return Err(ProxyError::IsolationUnavailable(
+                "this user cannot make namespaces here (no user namespaces)".into(),
+            ));
         }
         _ => None,
     };
@@ -686,7 +693,14 @@ fn check_workdir(dir: &Path, store_dir: &Path) -> Result<PathBuf, ProxyError> {
     if dir.as_os_str().as_encoded_bytes().contains(&0) {
         return Err(bad("must not contain a NUL byte"));
     }
-    std::fs::create_dir_all(dir)?;
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(bad(&format!(
+            "does not exist and cannot be made ({e}); make it once as root \
+             (`sudo mkdir -m 0755 {}`: it stays empty, runs see the vault there \
+             in their own namespace), or give another --workdir",
+            dir.display()
+        )));
+    }
     let real = std::fs::canonicalize(dir)?;
     let store = std::fs::canonicalize(store_dir)?;
     if real.starts_with(&store) || store.starts_with(&real) {
