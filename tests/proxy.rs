@@ -67,6 +67,14 @@ struct RunDoc {
     conflicts: Vec<common::Conflict>,
     fork: Option<String>,
     workdir: Option<String>,
+    isolation: Option<IsolationDoc>,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct IsolationDoc {
+    network: String,
+    hide: Vec<String>,
 }
 
 impl RunDoc {
@@ -1730,5 +1738,116 @@ fn sigkill_of_a_non_root_avfs_leaves_no_process_and_no_mount() {
     assert_eq!(verify["intact"], true, "{verify}");
     let (doc, status) = u.shell(&["--vault", "killed-run"], "cat n.txt 2>/dev/null; echo ok");
     assert_eq!((status, doc.stdout.as_str()), (0, "ok\n"), "{doc:?}");
+    assert_no_run_mount(&u.a);
+}
+
+// ---------------------------------------------------------------------------
+// --isolate and the policy's "isolation"
+// ---------------------------------------------------------------------------
+
+/// An isolated run, by `command` (avfs as some user, whose `owner` owns the
+/// test's $HOME): /tmp and $HOME writes stay in the run, the host is
+/// read-only, a hidden path cannot be read, the network is loopback only
+/// (or the host's with "network": "host"), and `changes` are exact.
+fn isolation_holds(command: &dyn Fn() -> Command, owner: u32) {
+    // Not under /tmp, which the run's private /tmp covers.
+    let home = tempfile::tempdir_in("/var/tmp").unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    std::fs::write(home.path().join(".ssh/id"), "secret\n").unwrap();
+    for p in [
+        home.path().to_path_buf(),
+        home.path().join(".ssh"),
+        home.path().join(".ssh/id"),
+    ] {
+        std::os::unix::fs::chown(&p, Some(owner), Some(owner)).unwrap();
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let host_tmp = format!("/tmp/avfs-isolated-{}", std::process::id());
+    let policies = tempfile::tempdir().unwrap();
+    make_world_writable(policies.path());
+    let script = format!(
+        "echo x > {host_tmp}; cat {host_tmp}; echo h > \"$HOME/x\"; cat \"$HOME/x\"; \
+         cat ~/.ssh/id 2>/dev/null || echo hidden; \
+         python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), timeout=5)' \
+           2>/dev/null && echo connected || echo refused; \
+         touch /usr/avfs-isolated 2>/dev/null || echo read-only; echo w > w.txt"
+    );
+    for (network, connects) in [("none", false), ("host", true)] {
+        let policy = policies.path().join(format!("{network}.json"));
+        std::fs::write(
+            &policy,
+            format!(r#"{{"isolation": {{"network": "{network}", "hide": ["~/.ssh"]}}}}"#),
+        )
+        .unwrap();
+        let out = command()
+            .env("HOME", home.path())
+            .args(["--json", "proxy", "exec", "--policy"])
+            .arg(&policy)
+            .args(["--shell", &script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let doc: RunDoc = common::parse_one(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{doc:?}");
+        let net = if connects { "connected" } else { "refused" };
+        assert_eq!(
+            doc.stdout,
+            format!("x\nh\nhidden\n{net}\nread-only\n"),
+            "{doc:?}"
+        );
+        assert_eq!(doc.pairs(), pairs(&[("added", "/w.txt")]));
+        let hidden = home.path().join(".ssh").display().to_string();
+        assert_eq!(
+            doc.isolation,
+            Some(IsolationDoc {
+                network: network.into(),
+                hide: vec![hidden]
+            })
+        );
+        assert!(!Path::new(&host_tmp).exists(), "/tmp reached the host");
+        assert!(!home.path().join("x").exists(), "$HOME reached the host");
+        assert!(!Path::new("/usr/avfs-isolated").exists());
+        assert_eq!(
+            std::fs::read_to_string(home.path().join(".ssh/id")).unwrap(),
+            "secret\n"
+        );
+        let removed = command().args(["rm", "/w.txt"]).output().unwrap();
+        assert!(removed.status.success(), "{removed:?}");
+    }
+    // --isolate alone: no network, and the document says so.
+    let out = command()
+        .env("HOME", home.path())
+        .args(["--json", "proxy", "exec", "--isolate", "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let doc: RunDoc = common::parse_one(&out.stdout);
+    assert_eq!(
+        doc.isolation,
+        Some(IsolationDoc {
+            network: "none".into(),
+            hide: vec![]
+        })
+    );
+    drop(listener);
+}
+
+#[test]
+fn isolated_runs_leave_the_host_unchanged_and_offline() {
+    if !is_root() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    isolation_holds(&|| a.command(), 0);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn isolated_runs_of_another_user_hold_the_same() {
+    let Some(u) = Unprivileged::new() else {
+        return;
+    };
+    isolation_holds(&|| u.command(), USER);
     assert_no_run_mount(&u.a);
 }

@@ -101,6 +101,7 @@ fn exec(ctx: &mut Ctx, args: ProxyExecArgs) -> CliResult<Output> {
             .as_deref()
             .map(super::cmd_merge::on_conflict),
         workdir: args.workdir,
+        isolate: args.isolate,
     };
     let vault = request.vault.clone();
     let report = execute(&request, &stop)?;
@@ -241,6 +242,10 @@ pub fn document(r: &RunReport) -> Value {
         "conflicts": r.conflicts.iter().map(WireConflict::from).collect::<Vec<_>>(),
         "fork": r.fork,
         "workdir": r.workdir.as_ref().map(|w| w.to_string_lossy()),
+        "isolation": r.isolation.as_ref().map(|i| serde_json::json!({
+            "network": if i.no_network { "none" } else { "host" },
+            "hide": i.hide.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect::<Vec<_>>(),
+        })),
     });
     super::wire::put_path(&mut doc, "cwd", &r.cwd);
     let empty = CapturedOutput::default();

@@ -11,6 +11,7 @@ pub mod env;
 pub mod error;
 pub mod handoff;
 pub mod init;
+pub mod isolation;
 pub mod materialize;
 pub mod namespace;
 pub mod output;

@@ -47,6 +47,19 @@ pub struct IdMap {
     pub gid: u32,
 }
 
+/// What an isolated run (`--isolate`) gets beyond the namespaces every run has.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Isolation {
+    /// Its own network namespace with only loopback up (else the host's network).
+    pub no_network: bool,
+    /// The run's `$HOME`, made private: an overlay whose writes land in the
+    /// run's `/tmp` and go with it.
+    pub home: Option<Vec<u8>>,
+    /// Host paths made invisible: a directory shows empty and read-only, a
+    /// file empty. Paths that do not exist are left as they are.
+    pub hide: Vec<Vec<u8>>,
+}
+
 /// Everything the run's init needs to build its namespaces.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
@@ -60,6 +73,8 @@ pub struct Plan {
     pub cwd: Vec<u8>,
     /// Host directories covered by an empty read-only tmpfs.
     pub hide: Vec<Vec<u8>>,
+    /// The host read-only but for the workspace, a private `/tmp` and `$HOME`.
+    pub isolation: Option<Isolation>,
 }
 
 /// A step of building the namespaces failed.
@@ -83,12 +98,13 @@ fn bytes(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(b.to_vec())
 }
 
-fn path(b: &[u8]) -> &Path {
+/// A path from the bytes a plan holds.
+pub fn path(b: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(b))
 }
 
 /// `step` failed with `e`, for people.
-fn failed(step: &str, at: &[u8], e: impl std::fmt::Display) -> SetupError {
+pub fn failed(step: &str, at: &[u8], e: impl std::fmt::Display) -> SetupError {
     SetupError(format!("{step} {}: {e}", path(at).display()))
 }
 
@@ -111,6 +127,7 @@ impl Plan {
             workdir: bytes(workdir)?,
             cwd: bytes(cwd)?,
             hide: hide.iter().map(|p| bytes(p)).collect::<Result<_, _>>()?,
+            isolation: None,
         })
     }
 
@@ -128,7 +145,15 @@ impl Plan {
     /// descriptor of a FUSE vault, for avfs to serve. The caller changes into
     /// [`Plan::cwd`] only once avfs serves it (a FUSE lookup waits for that).
     pub fn build(&self) -> Result<Option<OwnedFd>, SetupError> {
-        unshare(CloneFlags::CLONE_NEWNS).map_err(|e| failed("unshare", b"mount namespace", e))?;
+        let no_network = self.isolation.as_ref().is_some_and(|i| i.no_network);
+        let mut flags = CloneFlags::CLONE_NEWNS;
+        if no_network {
+            flags |= CloneFlags::CLONE_NEWNET;
+        }
+        unshare(flags).map_err(|e| failed("unshare", b"mount and network namespaces", e))?;
+        if no_network {
+            super::isolation::loopback_up().map_err(|e| SetupError(format!("bring up lo: {e}")))?;
+        }
         // Nothing mounted from here on may reach the host's namespace.
         mount(
             None::<&OsStr>,
@@ -152,17 +177,23 @@ impl Plan {
                 None
             }
         };
+        if let Some(isolation) = &self.isolation {
+            super::isolation::apply(isolation, self.workdir())?;
+        }
         // After the bind: a materialized copy lives under the store's
         // directory, and stays reachable only at the workdir.
         for dir in &self.hide {
-            mount(
+            match mount(
                 Some("avfs-hidden"),
                 path(dir),
                 Some("tmpfs"),
                 MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
                 Some("size=4k,mode=0555"),
-            )
-            .map_err(|e| failed("hide", dir, e))?;
+            ) {
+                // Gone from view already (under an isolated run's private /tmp).
+                Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+                Err(e) => return Err(failed("hide", dir, e)),
+            }
         }
         // Other FUSE mounts the namespace copied: detached, so that a run (or
         // a process it leaked) never keeps another mount's connection alive
@@ -325,6 +356,7 @@ mod tests {
         assert!(Plan::new(None, bind(Path::new("/x")), bad, ws, &[]).is_err());
         assert!(Plan::new(None, bind(Path::new("/x")), ws, ws, &[bad.into()]).is_err());
         let plan = Plan::new(None, bind(Path::new("/x")), ws, &ws.join("src"), &[]).unwrap();
+        assert_eq!(plan.isolation, None);
         assert_eq!(plan.cwd(), Path::new("/workspace/src"));
     }
 }

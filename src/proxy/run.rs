@@ -13,10 +13,12 @@ use super::child::{self, ChildOutcome, ChildSpec};
 use super::env;
 use super::error::ProxyError;
 use super::materialize::{Materialized, host_path};
-use super::namespace::{self, Plan, VaultSource};
+use super::namespace::{self, Isolation, Plan, VaultSource};
 use crate::mount::registry::{is_fuse_mounted, pid_alive};
 use crate::mount::{LiveMount, MountError, MountRequest, MountTarget, PathGuard, Violation};
-use crate::policy::{CheckpointMode, CommandDecision, ConflictPolicy, Policy};
+use crate::policy::{
+    CheckpointMode, CommandDecision, ConflictPolicy, IsolationRule, NetworkMode, Policy,
+};
 use crate::vault::{
     Change, Checkpoint, Conflict, MergeCheckpoint, MergeRequest, MergeStatus, OnConflict, Op,
     Owner, StateRef, Store, VaultPath,
@@ -124,6 +126,8 @@ pub struct RunRequest {
     pub on_conflict: Option<OnConflict>,
     /// Where the vault appears inside the run [default: the policy's, else `/workspace`].
     pub workdir: Option<PathBuf>,
+    /// Isolate the run from the host [default: when the policy has `isolation`].
+    pub isolate: bool,
 }
 
 /// What a run did.
@@ -165,8 +169,10 @@ pub struct RunReport {
     /// The fork that keeps the run's changes when they were not applied.
     pub fork: Option<String>,
     /// Where the vault appeared inside the run's mount namespace; `None` when
-    /// the run had none (not root, or `--keep-mount`).
+    /// the run had none (no namespaces here, or `--keep-mount`).
     pub workdir: Option<PathBuf>,
+    /// The isolation in force, when the run was isolated.
+    pub isolation: Option<Isolation>,
 }
 
 impl RunReport {
@@ -245,6 +251,7 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         conflicts: Vec::new(),
         fork: None,
         workdir: None,
+        isolation: None,
     };
     if !report.decision.allowed {
         journal(&mut store, &report);
@@ -278,12 +285,18 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         .workdir
         .clone()
         .or(spec.workdir.as_ref().map(PathBuf::from));
+    let isolate = req.isolate || spec.isolation.is_some();
+    if isolate && req.existing_mount.is_some() {
+        return Err(ProxyError::IsolationUnavailable(
+            "--isolate needs a run of its own, not --keep-mount".into(),
+        ));
+    }
     let workdir = match req.existing_mount {
         None if namespace::available() => {
             let wanted = asked.unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
             Some(check_workdir(&wanted, &req.store_dir)?)
         }
-        None if asked.is_some() => {
+        None if asked.is_some() || isolate => {
             return Err(ProxyError::IsolationUnavailable(
                 "this user cannot make namespaces here (no user namespaces)".into(),
             ));
@@ -299,12 +312,17 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         hide.push(home);
     }
     let user = namespace::id_map();
+    if isolate {
+        report.isolation = Some(isolation_of(spec.isolation.as_ref(), &req.caller_env)?);
+    }
+    let isolation = report.isolation.clone();
     let child_spec = |dir: &Path, vault: Option<VaultSource>| -> Result<ChildSpec, ProxyError> {
         let plan = match (&workdir, vault) {
-            (Some(w), Some(vault)) => Some(
-                Plan::new(user, vault, w, &host_path(w, &req.cwd), &hide)
-                    .map_err(|e| ProxyError::InvalidWorkdir(e.to_string()))?,
-            ),
+            (Some(w), Some(vault)) => Some(Plan {
+                isolation: isolation.clone(),
+                ..Plan::new(user, vault, w, &host_path(w, &req.cwd), &hide)
+                    .map_err(|e| ProxyError::InvalidWorkdir(e.to_string()))?
+            }),
             _ => None,
         };
         Ok(ChildSpec {
@@ -595,6 +613,33 @@ fn run_child(
     on_mounted: &mut dyn FnMut(std::os::fd::OwnedFd) -> Result<(), String>,
 ) -> Result<ChildOutcome, ProxyError> {
     child::run(spec, stop, on_mounted).map_err(|e| ProxyError::IsolationUnavailable(e.0))
+}
+
+/// The isolation a run gets from the policy's `isolation` (or `--isolate`
+/// alone: no network, nothing hidden); `~/` in hidden paths is the run's `$HOME`.
+fn isolation_of(
+    rule: Option<&IsolationRule>,
+    caller_env: &[(OsString, OsString)],
+) -> Result<Isolation, ProxyError> {
+    let home = caller_env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|h| h.is_absolute());
+    let mut hide = Vec::new();
+    for path in rule.and_then(|r| r.hide.as_ref()).into_iter().flatten() {
+        let full = match (path.strip_prefix("~/"), &home) {
+            (Some(rest), Some(home)) => home.join(rest),
+            (Some(_), None) => continue,
+            (None, _) => PathBuf::from(path),
+        };
+        hide.push(full.into_os_string().into_encoded_bytes());
+    }
+    Ok(Isolation {
+        no_network: rule.and_then(|r| r.network) != Some(NetworkMode::Host),
+        home: home.map(|h| h.into_os_string().into_encoded_bytes()),
+        hide,
+    })
 }
 
 /// True when this process can open /dev/fuse (it exists and is ours to use).

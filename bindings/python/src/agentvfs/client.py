@@ -149,6 +149,7 @@ class _ProxyOptions:
     output_limit: Optional[Union[int, str]]
     on_conflict: Optional[str] = None
     workdir: Optional[str] = None
+    isolate: bool = False
 
     def to_args(self, stack: contextlib.ExitStack) -> List[Arg]:
         """The command-line options; a policy given as data lives in a file until `stack` closes."""
@@ -177,6 +178,8 @@ class _ProxyOptions:
             args.append(_option("--on-conflict", self.on_conflict))
         if self.workdir is not None:
             args.append(_option("--workdir", self.workdir))
+        if self.isolate:
+            args.append("--isolate")
         return args
 
 
@@ -687,6 +690,7 @@ class AVFS:
         output_limit: Optional[Union[int, str]] = None,
         on_conflict: Optional[str] = None,
         workdir: Optional[str] = None,
+        isolate: bool = False,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs `program args...` in the vault under its policy; returns the `Run`.
@@ -700,7 +704,8 @@ class AVFS:
         Options left at None take the policy's value, else avfs's default.
         """
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir,
+            isolate,
         )
         return self._proxy(["--", program, *args], options, raise_on_denied)
 
@@ -720,11 +725,13 @@ class AVFS:
         output_limit: Optional[Union[int, str]] = None,
         on_conflict: Optional[str] = None,
         workdir: Optional[str] = None,
+        isolate: bool = False,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs a shell script (`sh -c SCRIPT`) in the vault, with the options of `proxy_exec`."""
         options = _ProxyOptions(
-            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir
+            timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, on_conflict, workdir,
+            isolate,
         )
         return self._proxy([_option("--shell", script)], options, raise_on_denied)
 
