@@ -340,6 +340,17 @@ fn stop_tree(child: &mut Child, grace: Duration, spared: &Spared, init: bool) ->
         if alive.is_empty() || Instant::now() >= kill_at + KILL_WAIT {
             return status.map(|s| (s.code(), s.signal()));
         }
+        let only_init = alive
+            .iter()
+            .all(|(p, parent)| *p == main || *parent == main);
+        if init && only_init && status.is_none() {
+            // The rest is gone: the init leaves by itself once it has reaped
+            // (waited for here rather than polled, which costs a /proc scan).
+            if let Ok(Some(s)) = child.wait_timeout(INIT_WAIT) {
+                status = Some(s);
+                continue;
+            }
+        }
         if signal == Signal::SIGTERM && Instant::now() >= kill_at {
             signal = Signal::SIGKILL;
             signalled.clear();
