@@ -283,3 +283,14 @@ def test_termination_of_the_caller_stops_avfs_too(avfs: AVFS, avfs_bin: str, hom
     assert process.returncode == 3
     assert not _running(["sleep", seconds])
     assert avfs.mounts().mounts == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the tests make the run's namespaces as root")
+def test_an_isolated_run_records_its_isolation(avfs: AVFS) -> None:
+    plain = avfs.proxy_shell("echo hi")
+    assert plain.isolation is None and plain.workdir == "/workspace"
+    isolated = avfs.proxy_shell("echo x > /tmp/x; cat /tmp/x; echo made > made.txt", isolate=True)
+    assert isolated.exit_code == 0, isolated.stderr
+    assert (isolated.isolation.network, isolated.isolation.hide) == ("none", [])
+    assert isolated.stdout == "x\n"
+    assert [c.path for c in isolated.changes] == ["/made.txt"]

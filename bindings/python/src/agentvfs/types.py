@@ -37,6 +37,7 @@ __all__ = [
     "PolicyDecision",
     "PolicyCheck",
     "Violation",
+    "Isolation",
     "Run",
     "PathConflict",
     "Merge",
