@@ -723,9 +723,14 @@ fn keep_mount_leaves_the_mount_for_the_next_run() {
     let a = seeded();
     let dir = tempfile::tempdir().unwrap();
     let dir_s = dir.path().to_str().unwrap();
-    let (doc, status) = shell(&a, &["--keep-mount", dir_s], "echo 1 > one");
+    let (doc, status) = shell(&a, &["--keep-mount", dir_s], "echo 1 > one; pwd; echo $$");
     assert_eq!(status, 0, "{doc:?}");
     assert_eq!(doc.pairs(), pairs(&[("added", "/one")]));
+    if is_root() {
+        // A shared mount's run has its namespaces too: the mount at the workdir, PID 2.
+        assert_eq!(doc.stdout, "/workspace\n2\n");
+        assert_eq!(doc.workdir.as_deref(), Some("/workspace"));
+    }
     assert!(dir.path().join("one").exists(), "still mounted");
     let (doc, _) = shell(&a, &["--keep-mount", dir_s], "mkdir two && rm one");
     assert_eq!(

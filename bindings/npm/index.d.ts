@@ -562,7 +562,7 @@ export interface Run {
   conflicts: PathConflict[];
   /** With `merge: "conflict"`, the fork that keeps the run's changes; else null. */
   fork: string | null;
-  /** Where the vault appeared inside the run's mount namespace (`/workspace` by default); null without one (not root, `keepMount`). */
+  /** Where the vault appeared inside the run's mount namespace (`/workspace` by default); null where the caller cannot make namespaces (not root, and user namespaces forbidden). */
   workdir: string | null;
   /** The isolation in force (`isolate`, or a policy's "isolation"); null when the run was not isolated. */
   isolation: { network: "none" | "host"; hide: string[] } | null;

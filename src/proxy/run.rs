@@ -169,7 +169,7 @@ pub struct RunReport {
     /// The fork that keeps the run's changes when they were not applied.
     pub fork: Option<String>,
     /// Where the vault appeared inside the run's mount namespace; `None` when
-    /// the run had none (no namespaces here, or `--keep-mount`).
+    /// the run had none (no namespaces here).
     pub workdir: Option<PathBuf>,
     /// The isolation in force, when the run was isolated.
     pub isolation: Option<Isolation>,
@@ -277,7 +277,7 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     )?;
 
     let guard = Arc::new(PathGuard::new(req.policy.clone()));
-    // A run of its own gets its own namespaces, with the vault at one stable
+    // Every run gets its own namespaces, with the vault at one stable
     // path (as root directly, else through a user namespace). Where they
     // cannot be made, a run that asked for a workdir fails; one that did not
     // runs as before, and its document says so (`workdir: null`).
@@ -291,17 +291,15 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
             "--isolate needs a run of its own, not --keep-mount".into(),
         ));
     }
-    let workdir = match req.existing_mount {
-        None if namespace::available() => {
-            let wanted = asked.unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
-            Some(check_workdir(&wanted, &req.store_dir)?)
-        }
-        None if asked.is_some() || isolate => {
-            return Err(ProxyError::IsolationUnavailable(
-                "this user cannot make namespaces here (no user namespaces)".into(),
-            ));
-        }
-        _ => None,
+    let workdir = if namespace::available() {
+        let wanted = asked.unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
+        Some(check_workdir(&wanted, &req.store_dir)?)
+    } else if asked.is_some() || isolate {
+        return Err(ProxyError::IsolationUnavailable(
+            "this user cannot make namespaces here (no user namespaces)".into(),
+        ));
+    } else {
+        None
     };
     report.workdir = workdir.clone();
     let mut hide = vec![std::fs::canonicalize(&req.store_dir)?];
@@ -506,7 +504,13 @@ fn run_in_mode(
 ) -> Result<(), ProxyError> {
     if let Some(dir) = &req.existing_mount {
         report.mode = RunMode::Fuse;
-        report.outcome = Some(run_child(&child_spec(dir, None)?, stop, &mut |_| {
+        // The shared mount, bound at the workdir in the run's namespaces.
+        let bind = VaultSource::Bind {
+            source: std::fs::canonicalize(dir)?
+                .into_os_string()
+                .into_encoded_bytes(),
+        };
+        report.outcome = Some(run_child(&child_spec(dir, Some(bind))?, stop, &mut |_| {
             Err("no mount was expected".into())
         })?);
         // fsync of the mount's root commits the serving process's open batch,
