@@ -525,6 +525,25 @@ mod tests {
     }
 
     #[test]
+    fn isolation_parses_and_hidden_paths_must_be_absolute_or_home_relative() {
+        let spec = PolicySpec::parse(
+            r#"{"isolation": {"network": "host", "hide": ["~/.ssh", "/etc/secret"]}}"#,
+        )
+        .unwrap();
+        let isolation = spec.isolation.unwrap();
+        assert_eq!(isolation.network, Some(NetworkMode::Host));
+        assert_eq!(isolation.hide.unwrap(), ["~/.ssh", "/etc/secret"]);
+        assert_eq!(
+            PolicySpec::parse(r#"{"isolation": {}}"#).unwrap().isolation,
+            Some(IsolationRule::default())
+        );
+        assert!(err(r#"{"isolation": {"hide": ["relative"]}}"#).contains("isolation.hide[0]"));
+        assert!(err(r#"{"isolation": {"hide": ["/a", "/a/../b"]}}"#).contains("isolation.hide[1]"));
+        assert!(err(r#"{"isolation": {"network": "wifi"}}"#).contains("isolation.network"));
+        assert!(err(r#"{"isolation": {"net": "none"}}"#).contains("isolation"));
+    }
+
+    #[test]
     fn policy_parses_the_full_example() {
         let spec = PolicySpec::parse(
             r#"{
