@@ -968,7 +968,8 @@ fn a_killed_avfs_leaves_nothing_the_next_run_does_not_clean_up() {
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        // The command was avfs's direct child: it dies with it.
+        // The command dies with avfs (with its PID namespace, or as avfs's
+        // direct child where there are no namespaces).
         let deadline = Instant::now() + Duration::from_secs(10);
         while !processes_with(marker).is_empty() {
             assert!(Instant::now() < deadline, "{marker} outlived avfs");
@@ -1219,7 +1220,7 @@ fn a_killed_runs_changes_are_kept_as_a_fork_by_the_next_run() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    // The command (exec'd into the shell, so avfs's direct child) dies with it;
+    // The command dies with avfs (its PID namespace goes with the run's init);
     // a survivor would hold the run's namespace, and its mounts, forever.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_with("sleep 31303").is_empty() {
