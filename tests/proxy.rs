@@ -1857,3 +1857,83 @@ fn isolated_runs_of_another_user_hold_the_same() {
     isolation_holds(&|| u.command(), USER);
     assert_no_run_mount(&u.a);
 }
+
+/// The workspace tests for another user: a venv made in one run works in
+/// the next, two runs at once each see their own vault at /workspace, and
+/// neither the store file nor the avfs CLI gets around a denied path.
+#[test]
+fn a_non_root_caller_keeps_venvs_runs_in_parallel_and_cannot_reach_the_store() {
+    let Some(u) = Unprivileged::new() else {
+        return;
+    };
+    let (doc, status) = u.shell(&["--timeout", "5m"], "python3 -m venv .venv");
+    assert_eq!(status, 0, "{doc:?}");
+    let (doc, status) = u.shell(&[], ".venv/bin/pip --version");
+    assert_eq!(status, 0, "{doc:?}");
+    assert!(doc.stdout.contains("/workspace/.venv/"), "{doc:?}");
+
+    let made = u
+        .command()
+        .args(["vault", "create", "other"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let wrote = u
+        .command()
+        .args(["--vault", "other", "write", "/only-other.txt", "o\n"])
+        .output()
+        .unwrap();
+    assert!(wrote.status.success(), "{wrote:?}");
+    let sync = tempfile::tempdir().unwrap();
+    make_world_writable(sync.path());
+    let mark = |i: usize| sync.path().join(i.to_string()).display().to_string();
+    let script = |i: usize| {
+        format!(
+            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; ls -A /workspace",
+            mark(i),
+            mark(1 - i)
+        )
+    };
+    let (s0, s1) = (script(0), script(1));
+    let [(main, _), (other, _)] = std::thread::scope(|scope| {
+        let first = scope.spawn(|| u.shell(&[], &s0));
+        let second = scope.spawn(|| u.shell(&["--vault", "other"], &s1));
+        [first.join().unwrap(), second.join().unwrap()]
+    });
+    assert!(
+        main.stdout.contains(".venv") && !main.stdout.contains("only-other"),
+        "{main:?}"
+    );
+    assert_eq!(other.stdout, "only-other.txt\n");
+
+    let secret = u
+        .command()
+        .args(["write", "-p", "/secrets/token.txt", "secret\n"])
+        .output()
+        .unwrap();
+    assert!(secret.status.success(), "{secret:?}");
+    let policies = tempfile::tempdir().unwrap();
+    make_world_writable(policies.path());
+    let policy = policies.path().join("p.json");
+    std::fs::write(
+        &policy,
+        r#"{"paths": [{"glob": "**", "ops": ["read", "write", "create", "delete"]}, {"glob": "secrets/**", "ops": [], "deny": true}]}"#,
+    )
+    .unwrap();
+    let home = std::fs::canonicalize(u.a.home.path()).unwrap();
+    let script = format!(
+        "cat '{home}/store.db' 2>/dev/null; AVFS_HOME='{home}' '{bin}' write /secrets/token.txt X 2>/dev/null; echo done",
+        home = home.display(),
+        bin = env!("CARGO_BIN_EXE_avfs"),
+    );
+    let (doc, status) = u.shell(&["--policy", policy.to_str().unwrap()], &script);
+    assert_eq!((status, doc.stdout.as_str()), (0, "done\n"), "{doc:?}");
+    assert!(doc.changes.is_empty(), "{:?}", doc.pairs());
+    let token = u
+        .command()
+        .args(["cat", "/secrets/token.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(token.stdout, b"secret\n");
+    assert_no_run_mount(&u.a);
+}
