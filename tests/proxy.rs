@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Deserialize, Debug)]
@@ -69,6 +69,14 @@ struct RunDoc {
     conflicts: Vec<common::Conflict>,
     fork: Option<String>,
     workdir: Option<String>,
+    isolation: Option<IsolationDoc>,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct IsolationDoc {
+    network: String,
+    hide: Vec<String>,
 }
 
 impl RunDoc {
@@ -719,9 +727,14 @@ fn keep_mount_leaves_the_mount_for_the_next_run() {
     let a = seeded();
     let dir = tempfile::tempdir().unwrap();
     let dir_s = dir.path().to_str().unwrap();
-    let (doc, status) = shell(&a, &["--keep-mount", dir_s], "echo 1 > one");
+    let (doc, status) = shell(&a, &["--keep-mount", dir_s], "echo 1 > one; pwd; echo $$");
     assert_eq!(status, 0, "{doc:?}");
     assert_eq!(doc.pairs(), pairs(&[("added", "/one")]));
+    if is_root() {
+        // A shared mount's run has its namespaces too: the mount at the workdir, PID 2.
+        assert_eq!(doc.stdout, "/workspace\n2\n");
+        assert_eq!(doc.workdir.as_deref(), Some("/workspace"));
+    }
     assert!(dir.path().join("one").exists(), "still mounted");
     let (doc, _) = shell(&a, &["--keep-mount", dir_s], "mkdir two && rm one");
     assert_eq!(
@@ -959,7 +972,8 @@ fn a_killed_avfs_leaves_nothing_the_next_run_does_not_clean_up() {
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        // The command was avfs's direct child: it dies with it.
+        // The command dies with avfs (with its PID namespace, or as avfs's
+        // direct child where there are no namespaces).
         let deadline = Instant::now() + Duration::from_secs(10);
         while !processes_with(marker).is_empty() {
             assert!(Instant::now() < deadline, "{marker} outlived avfs");
@@ -1210,7 +1224,7 @@ fn a_killed_runs_changes_are_kept_as_a_fork_by_the_next_run() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    // The command (exec'd into the shell, so avfs's direct child) dies with it;
+    // The command dies with avfs (its PID namespace goes with the run's init);
     // a survivor would hold the run's namespace, and its mounts, forever.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !processes_with("sleep 31303").is_empty() {
@@ -1479,4 +1493,451 @@ fn a_running_run_does_not_keep_another_mount_alive() {
     run.kill().unwrap();
     run.wait().unwrap();
     assert!(still_running, "the unmount had to wait for the run to end");
+}
+
+/// Every `avfs:VAULT` mount in any process's namespace on the machine.
+fn mounts_of_anyone(fsname: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(info) = std::fs::read_to_string(entry.path().join("mountinfo")) {
+            found.extend(
+                info.lines()
+                    .filter(|l| {
+                        l.split(" - ")
+                            .nth(1)
+                            .is_some_and(|t| t.split(' ').nth(1) == Some(fsname))
+                    })
+                    .map(|l| format!("{}: {l}", entry.file_name().to_string_lossy())),
+            );
+        }
+    }
+    found
+}
+
+/// SIGKILL of avfs mid-run takes the whole run with it, through its PID
+/// namespace: children that left the process group (setsid) and ignore
+/// SIGTERM die too, and the run's mount, which exists only in its namespace,
+/// is gone everywhere; the store stays intact and the next run works.
+#[test]
+fn sigkill_of_avfs_leaves_no_process_and_no_mount() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = seeded();
+    sigkill_leaves_nothing(&|| a.command(), &["fuse", "materialize"], 313100);
+    let verify: serde_json::Value = a.json(["verify"]);
+    assert_eq!(verify["intact"], true, "{verify}");
+    let (doc, status) = exec(&a, &["--vault", "killed-run"], &["cat", "keep.txt"]);
+    assert_eq!((status, doc.stdout.as_str()), (0, "same\n"), "{doc:?}");
+    assert_no_run_mount(&a);
+}
+
+/// Twenty runs of vault `killed-run` (forked from `main` here), alternating
+/// `modes`, each SIGKILLed (avfs, from `command`) once its two setsid,
+/// SIGTERM-ignoring children run; none of them, and no mount of the vault
+/// in any namespace on the machine, may be left.
+fn sigkill_leaves_nothing(command: &dyn Fn() -> Command, modes: &[&str], base: u32) {
+    let forked = command()
+        .args(["vault", "fork", "main", "killed-run"])
+        .output()
+        .unwrap();
+    assert!(forked.status.success(), "{forked:?}");
+    let sync = tempfile::tempdir().unwrap();
+    make_world_writable(sync.path());
+    for i in 0..20 {
+        let marker = format!("sleep {}", base + i);
+        let started = sync.path().join(i.to_string());
+        let mut run = command()
+            .args(["--json", "proxy", "exec", "--vault", "killed-run"])
+            .args(["--mode", modes[i as usize % modes.len()]])
+            .arg("--shell")
+            .arg(format!(
+                "echo {i} > n.txt; \
+                 setsid sh -c 'trap \"\" TERM; exec {marker}' & \
+                 setsid sh -c 'trap \"\" TERM; {marker}; :' & \
+                 touch '{}'; wait",
+                started.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !started.exists() || processes_with(&marker).len() < 2 {
+            assert!(Instant::now() < deadline, "run {i} never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        run.kill().unwrap();
+        run.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = processes_with(&marker);
+            let mounts = mounts_of_anyone("avfs:killed-run");
+            if left.is_empty() && mounts.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {i} left {left:?} and mounts {mounts:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn make_world_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+}
+
+/// The run sees only its own processes, and its first process is its init.
+#[test]
+fn a_run_has_its_own_pid_namespace() {
+    if !is_root() {
+        return;
+    }
+    let a = seeded();
+    for mode in ["fuse", "materialize"] {
+        if mode == "fuse" && !fuse_available() {
+            continue;
+        }
+        let (doc, status) = shell(
+            &a,
+            &["--mode", mode],
+            "echo $$; ls /proc | grep -c '^[0-9]'; sleep 0.1 & exit 3",
+        );
+        assert_eq!(status, 3, "{doc:?}");
+        assert_eq!(doc.exit_code, Some(3));
+        let lines: Vec<&str> = doc.stdout.lines().collect();
+        // The shell is the init's first child; it, the init and `ls`'s
+        // pipeline are all the run has.
+        assert_eq!(lines[0], "2", "{doc:?}");
+        assert!(lines[1].parse::<u32>().unwrap() <= 5, "{doc:?}");
+        // A program that does not exist is still a shell's 127.
+        let (doc, status) = exec(&a, &["--mode", mode], &["no-such-program-x"]);
+        assert_eq!(status, 127, "{doc:?}");
+        assert!(doc.exec_error.unwrap().contains("not found"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The same namespaces for another user, through a user namespace
+// ---------------------------------------------------------------------------
+
+/// The unprivileged user the tests run avfs as (through `setpriv`).
+const USER: u32 = 1000;
+
+/// A store owned by [`USER`], and avfs run as that user.
+struct Unprivileged {
+    a: Avfs,
+}
+
+impl Unprivileged {
+    /// `None` unless the tests run as root with `setpriv` at hand (and the
+    /// kernel lets users make user namespaces).
+    fn new() -> Option<Self> {
+        let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+            .is_ok_and(|n| n.trim() != "0");
+        let setpriv = Command::new("setpriv").arg("--version").output();
+        if !is_root() || !userns || !setpriv.is_ok_and(|o| o.status.success()) {
+            return None;
+        }
+        let a = Avfs::new();
+        std::os::unix::fs::chown(a.home.path(), Some(USER), Some(USER)).unwrap();
+        let me = Self { a };
+        let made = me
+            .command()
+            .args(["vault", "create", "main"])
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{made:?}");
+        Some(me)
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", &USER.to_string(), "--regid", &USER.to_string()])
+            .args(["--clear-groups", env!("CARGO_BIN_EXE_avfs")])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AVFS_HOME", self.a.home.path())
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// `proxy exec` as the user; the document and exit status.
+    fn shell(&self, flags: &[&str], script: &str) -> (RunDoc, i32) {
+        let out = self
+            .command()
+            .args(["--json", "proxy", "exec", "--shell", script])
+            .args(flags)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "--json wrote to stderr: {stderr}");
+        (common::parse_one(&out.stdout), out.status.code().unwrap())
+    }
+
+    /// The modes the user can run in: FUSE too where /dev/fuse is theirs to open.
+    fn modes(&self) -> Vec<&'static str> {
+        let fuse = self.command().arg("--version").output().is_ok()
+            && Command::new("setpriv")
+                .args(["--reuid", &USER.to_string(), "--regid", &USER.to_string()])
+                .args([
+                    "--clear-groups",
+                    "test",
+                    "-r",
+                    "/dev/fuse",
+                    "-a",
+                    "-w",
+                    "/dev/fuse",
+                ])
+                .status()
+                .is_ok_and(|s| s.success());
+        if fuse {
+            vec!["materialize", "fuse"]
+        } else {
+            vec!["materialize"]
+        }
+    }
+}
+
+#[test]
+fn a_non_root_run_gets_its_namespaces_through_a_user_namespace() {
+    let Some(u) = Unprivileged::new() else {
+        return;
+    };
+    let home = std::fs::canonicalize(u.a.home.path()).unwrap();
+    for mode in u.modes() {
+        let (doc, status) = u.shell(
+            &["--mode", mode],
+            &format!(
+                "pwd; echo \"$AVFS_WORKSPACE\"; id -u; echo $$; ls -A '{home}' | wc -l; \
+                 cat '{home}/store.db' 2>/dev/null || echo hidden; echo {mode} > {mode}.txt; exit 7",
+                home = home.display()
+            ),
+        );
+        assert_eq!(status, 7, "{doc:?}");
+        assert_eq!(
+            doc.stdout,
+            format!("/workspace\n/workspace\n{USER}\n2\n0\nhidden\n"),
+            "{mode}: {doc:?}"
+        );
+        assert_eq!(
+            (doc.mode.as_str(), doc.workdir.as_deref()),
+            (mode, Some("/workspace"))
+        );
+        assert_eq!(doc.pairs(), pairs(&[("added", &format!("/{mode}.txt"))]));
+    }
+    let (doc, status) = u.shell(&[], "cat fuse.txt materialize.txt 2>/dev/null; true");
+    assert_eq!(status, 0, "{doc:?}");
+    assert!(doc.stdout.contains("materialize\n"), "{doc:?}");
+    assert_no_run_mount(&u.a);
+}
+
+#[test]
+fn sigkill_of_a_non_root_avfs_leaves_no_process_and_no_mount() {
+    let Some(u) = Unprivileged::new() else {
+        return;
+    };
+    sigkill_leaves_nothing(&|| u.command(), &u.modes(), 313200);
+    let verify = u.command().args(["--json", "verify"]).output().unwrap();
+    let verify: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(verify["intact"], true, "{verify}");
+    let (doc, status) = u.shell(&["--vault", "killed-run"], "cat n.txt 2>/dev/null; echo ok");
+    assert_eq!((status, doc.stdout.as_str()), (0, "ok\n"), "{doc:?}");
+    assert_no_run_mount(&u.a);
+}
+
+// ---------------------------------------------------------------------------
+// --isolate and the policy's "isolation"
+// ---------------------------------------------------------------------------
+
+/// An isolated run, by `command` (avfs as some user, whose `owner` owns the
+/// test's $HOME): /tmp and $HOME writes stay in the run, the host is
+/// read-only, a hidden path cannot be read, the network is loopback only
+/// (or the host's with "network": "host"), and `changes` are exact.
+fn isolation_holds(command: &dyn Fn() -> Command, owner: u32) {
+    // Not under /tmp, which the run's private /tmp covers.
+    let home = tempfile::tempdir_in("/var/tmp").unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    std::fs::write(home.path().join(".ssh/id"), "secret\n").unwrap();
+    for p in [
+        home.path().to_path_buf(),
+        home.path().join(".ssh"),
+        home.path().join(".ssh/id"),
+    ] {
+        std::os::unix::fs::chown(&p, Some(owner), Some(owner)).unwrap();
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let host_tmp = format!("/tmp/avfs-isolated-{}", std::process::id());
+    let policies = tempfile::tempdir().unwrap();
+    make_world_writable(policies.path());
+    let script = format!(
+        "echo x > {host_tmp}; cat {host_tmp}; echo h > \"$HOME/x\"; cat \"$HOME/x\"; \
+         cat ~/.ssh/id 2>/dev/null || echo hidden; \
+         python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), timeout=5)' \
+           2>/dev/null && echo connected || echo refused; \
+         touch /usr/avfs-isolated 2>/dev/null || echo read-only; echo w > w.txt"
+    );
+    for (network, connects) in [("none", false), ("host", true)] {
+        let policy = policies.path().join(format!("{network}.json"));
+        std::fs::write(
+            &policy,
+            format!(r#"{{"isolation": {{"network": "{network}", "hide": ["~/.ssh"]}}}}"#),
+        )
+        .unwrap();
+        let out = command()
+            .env("HOME", home.path())
+            .args(["--json", "proxy", "exec", "--policy"])
+            .arg(&policy)
+            .args(["--shell", &script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let doc: RunDoc = common::parse_one(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{doc:?}");
+        let net = if connects { "connected" } else { "refused" };
+        assert_eq!(
+            doc.stdout,
+            format!("x\nh\nhidden\n{net}\nread-only\n"),
+            "{doc:?}"
+        );
+        assert_eq!(doc.pairs(), pairs(&[("added", "/w.txt")]));
+        let hidden = home.path().join(".ssh").display().to_string();
+        assert_eq!(
+            doc.isolation,
+            Some(IsolationDoc {
+                network: network.into(),
+                hide: vec![hidden]
+            })
+        );
+        assert!(!Path::new(&host_tmp).exists(), "/tmp reached the host");
+        assert!(!home.path().join("x").exists(), "$HOME reached the host");
+        assert!(!Path::new("/usr/avfs-isolated").exists());
+        assert_eq!(
+            std::fs::read_to_string(home.path().join(".ssh/id")).unwrap(),
+            "secret\n"
+        );
+        let removed = command().args(["rm", "/w.txt"]).output().unwrap();
+        assert!(removed.status.success(), "{removed:?}");
+    }
+    // --isolate alone: no network, and the document says so.
+    let out = command()
+        .env("HOME", home.path())
+        .args(["--json", "proxy", "exec", "--isolate", "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let doc: RunDoc = common::parse_one(&out.stdout);
+    assert_eq!(
+        doc.isolation,
+        Some(IsolationDoc {
+            network: "none".into(),
+            hide: vec![]
+        })
+    );
+    drop(listener);
+}
+
+#[test]
+fn isolated_runs_leave_the_host_unchanged_and_offline() {
+    if !is_root() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    isolation_holds(&|| a.command(), 0);
+    assert_no_run_mount(&a);
+}
+
+#[test]
+fn isolated_runs_of_another_user_hold_the_same() {
+    let Some(u) = Unprivileged::new() else {
+        return;
+    };
+    isolation_holds(&|| u.command(), USER);
+    assert_no_run_mount(&u.a);
+}
+
+/// The workspace tests for another user: a venv made in one run works in
+/// the next, two runs at once each see their own vault at /workspace, and
+/// neither the store file nor the avfs CLI gets around a denied path.
+#[test]
+fn a_non_root_caller_keeps_venvs_runs_in_parallel_and_cannot_reach_the_store() {
+    let Some(u) = Unprivileged::new() else {
+        return;
+    };
+    let (doc, status) = u.shell(&["--timeout", "5m"], "python3 -m venv .venv");
+    assert_eq!(status, 0, "{doc:?}");
+    let (doc, status) = u.shell(&[], ".venv/bin/pip --version");
+    assert_eq!(status, 0, "{doc:?}");
+    assert!(doc.stdout.contains("/workspace/.venv/"), "{doc:?}");
+
+    let made = u
+        .command()
+        .args(["vault", "create", "other"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let wrote = u
+        .command()
+        .args(["--vault", "other", "write", "/only-other.txt", "o\n"])
+        .output()
+        .unwrap();
+    assert!(wrote.status.success(), "{wrote:?}");
+    let sync = tempfile::tempdir().unwrap();
+    make_world_writable(sync.path());
+    let mark = |i: usize| sync.path().join(i.to_string()).display().to_string();
+    let script = |i: usize| {
+        format!(
+            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; ls -A /workspace",
+            mark(i),
+            mark(1 - i)
+        )
+    };
+    let (s0, s1) = (script(0), script(1));
+    let [(main, _), (other, _)] = std::thread::scope(|scope| {
+        let first = scope.spawn(|| u.shell(&[], &s0));
+        let second = scope.spawn(|| u.shell(&["--vault", "other"], &s1));
+        [first.join().unwrap(), second.join().unwrap()]
+    });
+    assert!(
+        main.stdout.contains(".venv") && !main.stdout.contains("only-other"),
+        "{main:?}"
+    );
+    assert_eq!(other.stdout, "only-other.txt\n");
+
+    let secret = u
+        .command()
+        .args(["write", "-p", "/secrets/token.txt", "secret\n"])
+        .output()
+        .unwrap();
+    assert!(secret.status.success(), "{secret:?}");
+    let policies = tempfile::tempdir().unwrap();
+    make_world_writable(policies.path());
+    let policy = policies.path().join("p.json");
+    std::fs::write(
+        &policy,
+        r#"{"paths": [{"glob": "**", "ops": ["read", "write", "create", "delete"]}, {"glob": "secrets/**", "ops": [], "deny": true}]}"#,
+    )
+    .unwrap();
+    let home = std::fs::canonicalize(u.a.home.path()).unwrap();
+    let script = format!(
+        "cat '{home}/store.db' 2>/dev/null; AVFS_HOME='{home}' '{bin}' write /secrets/token.txt X 2>/dev/null; echo done",
+        home = home.display(),
+        bin = env!("CARGO_BIN_EXE_avfs"),
+    );
+    let (doc, status) = u.shell(&["--policy", policy.to_str().unwrap()], &script);
+    assert_eq!((status, doc.stdout.as_str()), (0, "done\n"), "{doc:?}");
+    assert!(doc.changes.is_empty(), "{:?}", doc.pairs());
+    let token = u
+        .command()
+        .args(["cat", "/secrets/token.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(token.stdout, b"secret\n");
+    assert_no_run_mount(&u.a);
 }

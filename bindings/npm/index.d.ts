@@ -592,8 +592,10 @@ export interface Run {
   conflicts: PathConflict[];
   /** With `merge: "conflict"`, the fork that keeps the run's changes; else null. */
   fork: string | null;
-  /** Where the vault appeared inside the run's mount namespace (`/workspace` by default); null without one (not root, `keepMount`). */
+  /** Where the vault appeared inside the run's mount namespace (`/workspace` by default); null where the caller cannot make namespaces (not root, and user namespaces forbidden). */
   workdir: string | null;
+  /** The isolation in force (`isolate`, or a policy's "isolation"); null when the run was not isolated. */
+  isolation: { network: "none" | "host"; hide: string[] } | null;
   /** Added by agentvfs: the run's changes conflicted and were not applied (see `fork`). */
   conflicted: boolean;
   /** Added by agentvfs: the command ran to completion with exit code 0 (not timed out, not interrupted) and its changes were applied. */
@@ -627,6 +629,8 @@ export interface RunOptions {
   onConflict?: OnConflict;
   /** Where the vault appears inside the run (default: the policy's, else /workspace). */
   workdir?: string;
+  /** Isolate the run: host read-only but the workspace, private /tmp and $HOME, no network (`--isolate`). */
+  isolate?: boolean;
   /** Run under this policy (object, or policy file path) instead of the vault's. */
   policy?: Policy | string;
   /** Reject with PolicyDenied when denied (default true); false resolves with the denied run. */

@@ -175,11 +175,17 @@ pub struct ProxyExecArgs {
     /// namespace: the same path for every run, fork and machine, so absolute
     /// paths tools record keep working (AVFS_WORKSPACE in the run's
     /// environment; --cwd is relative to it). Made empty on the host if
-    /// missing; nothing is mounted there outside the run. Runs as root only
-    /// for now; other users run in the store's run directory as before
+    /// missing; nothing is mounted there outside the run. Other users than
+    /// root get the namespaces through a user namespace
     /// [default: the policy's "workdir", else /workspace].
     #[arg(long, value_name = "PATH")]
     pub workdir: Option<PathBuf>,
+    /// Isolate the run from the host: the host file system read-only except
+    /// the workspace, a private /tmp and $HOME (writes there never reach the
+    /// host), no network but loopback, the policy's "isolation.hide" paths
+    /// invisible [default: the policy's "isolation", if any].
+    #[arg(long)]
+    pub isolate: bool,
     /// When the vault changed during the run in the same paths: keep (apply
     /// nothing, keep the run as a fork named after it, exit 4), ours (the
     /// vault's version stays), theirs (the run's wins) [default: the policy's, else keep].

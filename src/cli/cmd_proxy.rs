@@ -6,7 +6,8 @@ use super::cmd_mount::spawn_server;
 use super::error::{CliError, CliResult};
 use super::wire::{WireChange, WireCheckpoint, WireConflict, WirePath, WireSummary};
 use super::wire_docs::{
-    CwdPath, RunDecision, RunDoc, RunViolation, StderrFields, StdoutFields, WireRollup, to_json,
+    CwdPath, RunDecision, RunDoc, RunViolation, StderrFields, StdoutFields, WireIsolation,
+    WireRollup, to_json,
 };
 use super::{Ctx, Output, cmd_policy, human, vault_path};
 use crate::mount::{MountRequest, MountTarget, Registry};
@@ -121,6 +122,7 @@ pub(super) fn exec_with(
             .as_deref()
             .map(super::cmd_merge::on_conflict),
         workdir: args.workdir,
+        isolate: args.isolate,
     };
     let vault = request.vault.clone();
     let report = execute(&request, stop)?;
@@ -282,6 +284,7 @@ pub fn document(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>) -> RunDoc {
         conflicts: r.conflicts.iter().map(WireConflict::from).collect(),
         fork: r.fork.clone(),
         workdir: r.workdir.as_ref().map(|w| w.to_string_lossy().into_owned()),
+        isolation: r.isolation.as_ref().map(WireIsolation::from),
         push: None,
     }
 }

@@ -238,6 +238,15 @@ impl From<ProxyError> for CliError {
             }
             ProxyError::InvalidWorkdir(_) => CliError::invalid_argument(err.to_string())
                 .hint("give --workdir (or the policy's \"workdir\") as an absolute path outside AVFS_HOME, e.g. /workspace"),
+            ProxyError::IsolationUnavailable(_) => {
+                let hint = if crate::proxy::namespace::available() {
+                    "the kernel refused a step of building the run's namespaces (named above); run without --isolate, or ask the machine's administrator what forbids it"
+                } else {
+                    "run as root, or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0); without --isolate or --workdir a run goes ahead without namespaces"
+                };
+                CliError::new("isolation_unavailable", ExitStatus::Internal, err.to_string())
+                    .hint(hint)
+            }
             ProxyError::PathRulesNeedOwnMount => CliError::invalid_argument(err.to_string())
                 .hint("drop --keep-mount, or use a policy without path rules"),
             ProxyError::Io(e) => CliError::new("io_error", ExitStatus::Storage, e.to_string()),

@@ -961,6 +961,38 @@ enum ChangesMode {
     Summary,
 }
 
+/// A run's isolation.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct WireIsolation {
+    /// `none` (only loopback) or `host`.
+    #[schemars(with = "IsolationNetwork")]
+    pub network: &'static str,
+    /// Host paths made invisible to the run.
+    pub hide: Vec<String>,
+}
+
+/// A run's network under isolation.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum IsolationNetwork {
+    None,
+    Host,
+}
+
+impl From<&crate::proxy::namespace::Isolation> for WireIsolation {
+    fn from(i: &crate::proxy::namespace::Isolation) -> Self {
+        Self {
+            network: if i.no_network { "none" } else { "host" },
+            hide: i
+                .hide
+                .iter()
+                .map(|h| String::from_utf8_lossy(h).into_owned())
+                .collect(),
+        }
+    }
+}
+
 /// `proxy exec`: one run.
 #[derive(Serialize, JsonSchema, Debug)]
 pub struct RunDoc {
@@ -1026,6 +1058,8 @@ pub struct RunDoc {
     pub fork: Option<String>,
     /// Where the vault appeared inside the run's mount namespace; null without one.
     pub workdir: Option<String>,
+    /// The isolation in force (`--isolate` or the policy's `isolation`); null without.
+    pub isolation: Option<WireIsolation>,
     /// Only after a push (`--push`, or the policy's `remote.push: after_run`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub push: Option<super::wire_remote::RunPush>,

@@ -92,6 +92,9 @@ pub struct LiveMount {
     /// True while the session serves; the ticker's record update holds it,
     /// so no record is written after the session removed its own.
     ticking: Arc<Mutex<bool>>,
+    /// Mounted on the host (and so recorded in the registry); a mount made
+    /// inside a run's namespace is neither.
+    on_host: bool,
 }
 
 impl LiveMount {
@@ -116,12 +119,37 @@ impl LiveMount {
         Self::start_as(request, guard, Sharing::Private)
     }
 
-    fn start_as(
+    /// As [`LiveMount::start_private`], for a vault already mounted by a
+    /// run's init inside the run's namespace, on `fuse` (its /dev/fuse
+    /// descriptor): nothing is mounted here and nothing recorded; the session
+    /// ends when the namespace does.
+    pub fn serve_private(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+        fuse: std::os::fd::OwnedFd,
+    ) -> Result<Self, MountError> {
+        let fs = Self::filesystem(request, guard, Sharing::Private)?;
+        let config = config(&request.target, request.allow_other);
+        let (finisher, kernel, data_path) = (fs.finisher(), fs.kernel_slot(), fs.data_path_slot());
+        let session = Session::from_fd(fs, fuse, config.acl, config)?;
+        let _ = kernel.set(session.notifier());
+        let record = MountRecord {
+            mountpoint: request.mountpoint.clone(),
+            vault: request.target.vault.clone(),
+            checkpoint: request.target.checkpoint.clone(),
+            readonly: request.target.is_readonly(),
+            pid: std::process::id(),
+            started_ns: now_ns(),
+            data_path: None,
+        };
+        Self::serve(session, record, &request.store_dir, finisher, data_path, false)
+    }
+
+    fn filesystem(
         request: &MountRequest,
         guard: Option<Arc<PathGuard>>,
         sharing: Sharing,
-    ) -> Result<Self, MountError> {
-        let mountpoint = preflight(&request.mountpoint)?;
+    ) -> Result<VaultFs, MountError> {
         let mut store = Store::open(&request.store_dir.join("store.db"), request.owner)?;
         store.read(&request.target.state(), |_| Ok(()))?;
         let mut fs =
@@ -129,6 +157,16 @@ impl LiveMount {
         if let Some(guard) = guard {
             fs = fs.with_guard(guard);
         }
+        Ok(fs)
+    }
+
+    fn start_as(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+        sharing: Sharing,
+    ) -> Result<Self, MountError> {
+        let mountpoint = preflight(&request.mountpoint)?;
+        let fs = Self::filesystem(request, guard, sharing)?;
         let finisher = fs.finisher();
         let kernel = fs.kernel_slot();
         let data_path = fs.data_path_slot();
@@ -160,19 +198,33 @@ impl LiveMount {
             drop(session); // unmounts
             return Err(e.into());
         }
+        Self::serve(session, record, &request.store_dir, finisher, data_path, true)
+    }
+
+    /// Serves `session` on a background thread.
+    fn serve(
+        session: Session<VaultFs>,
+        record: MountRecord,
+        store_dir: &Path,
+        finisher: Finisher,
+        data_path: Arc<std::sync::OnceLock<&'static str>>,
+        on_host: bool,
+    ) -> Result<Self, MountError> {
+        let registry = Registry::new(store_dir);
         let server = std::thread::Builder::new()
             .name("avfs-fuse".into())
             .spawn(move || session.run())?;
         let ticking = Arc::new(Mutex::new(true));
         let (ticker, running) = (finisher.clone(), Arc::clone(&ticking));
-        let (mut noted, registry_dir) = (record.clone(), request.store_dir.clone());
+        let (mut noted, registry_dir) = (record.clone(), store_dir.to_path_buf());
         std::thread::spawn(move || {
             let serving = || *running.lock().unwrap_or_else(|p| p.into_inner());
             while serving() {
                 std::thread::sleep(BATCH_MAX_AGE);
                 ticker.tick();
                 // The record learns the data path once the kernel has answered.
-                if noted.data_path.is_none()
+                if on_host
+                    && noted.data_path.is_none()
                     && let Some(path) = data_path.get()
                 {
                     noted.data_path = Some(path.to_string());
@@ -189,6 +241,7 @@ impl LiveMount {
             finisher,
             server,
             ticking,
+            on_host,
         })
     }
 
@@ -200,6 +253,10 @@ impl LiveMount {
     /// Unmounts (detaching lazily if something still holds files open) and
     /// waits for the session to end; see [`LiveMount::wait`].
     pub fn stop(self) -> Result<SessionStats, MountError> {
+        if !self.on_host {
+            // Inside a run's namespace, gone with it.
+            return self.wait();
+        }
         if unmount(&self.record.mountpoint, false).is_err() {
             let _ = unmount(&self.record.mountpoint, true);
         }
@@ -215,7 +272,9 @@ impl LiveMount {
             .unwrap_or_else(|_| Err(std::io::Error::other("the FUSE server thread panicked")));
         *self.ticking.lock().unwrap_or_else(|p| p.into_inner()) = false;
         let stats = self.finisher.finish();
-        self.registry.remove(&self.record.mountpoint);
+        if self.on_host {
+            self.registry.remove(&self.record.mountpoint);
+        }
         served?;
         Ok(stats)
     }

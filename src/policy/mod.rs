@@ -12,5 +12,5 @@ pub use error::PolicyError;
 pub use matcher::{CommandDecision, PathDecision, PathRuleRef, Policy};
 pub use model::{
     ByteSize, CheckpointMode, CommandGlob, CommandRules, ConflictPolicy, DurationSpec, EnvName,
-    EnvRules, Op, PathGlob, PathRule, PolicySpec, RollupDir,
+    EnvRules, IsolationRule, NetworkMode, Op, PathGlob, PathRule, PolicySpec, RollupDir,
 };

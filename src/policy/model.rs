@@ -53,6 +53,32 @@ pub struct PolicySpec {
     /// Which remote the vault is pushed to around runs, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<RemoteRule>,
+    /// Runs isolated from the host (as `proxy exec --isolate`), and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<IsolationRule>,
+}
+
+/// An isolated run: the host read-only except the workspace, a private
+/// `/tmp` and `$HOME`, chosen host paths hidden, and the network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IsolationRule {
+    /// The run's network [default: none].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkMode>,
+    /// Host paths the run cannot see (absolute, or `~/` for the run's `$HOME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hide: Option<Vec<String>>,
+}
+
+/// The network an isolated run gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// Its own network namespace with only loopback up.
+    None,
+    /// The host's.
+    Host,
 }
 
 /// A remote to push the vault to after each run.
@@ -527,6 +553,21 @@ impl PolicySpec {
                 }
             }
         }
+        if let Some(hide) = spec.isolation.as_ref().and_then(|i| i.hide.as_ref()) {
+            for (i, path) in hide.iter().enumerate() {
+                let ok = (path.starts_with('/') || path.starts_with("~/"))
+                    && !path.contains('\0')
+                    && !path.split('/').any(|c| c == ".." || c == ".");
+                if !ok {
+                    return Err(PolicyError::new(
+                        format!("isolation.hide[{i}]"),
+                        format!(
+                            "{path:?}: give an absolute path or one starting with ~/, without . or .."
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(spec)
     }
 
@@ -542,6 +583,25 @@ mod tests {
 
     fn err(text: &str) -> String {
         PolicySpec::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn isolation_parses_and_hidden_paths_must_be_absolute_or_home_relative() {
+        let spec = PolicySpec::parse(
+            r#"{"isolation": {"network": "host", "hide": ["~/.ssh", "/etc/secret"]}}"#,
+        )
+        .unwrap();
+        let isolation = spec.isolation.unwrap();
+        assert_eq!(isolation.network, Some(NetworkMode::Host));
+        assert_eq!(isolation.hide.unwrap(), ["~/.ssh", "/etc/secret"]);
+        assert_eq!(
+            PolicySpec::parse(r#"{"isolation": {}}"#).unwrap().isolation,
+            Some(IsolationRule::default())
+        );
+        assert!(err(r#"{"isolation": {"hide": ["relative"]}}"#).contains("isolation.hide[0]"));
+        assert!(err(r#"{"isolation": {"hide": ["/a", "/a/../b"]}}"#).contains("isolation.hide[1]"));
+        assert!(err(r#"{"isolation": {"network": "wifi"}}"#).contains("isolation.network"));
+        assert!(err(r#"{"isolation": {"net": "none"}}"#).contains("isolation"));
     }
 
     #[test]

@@ -8,14 +8,17 @@
 //! less the children avfs already had before the run (a mount server that
 //! `--keep-mount` started must outlive it).
 
+use super::handoff::{Channel, Report};
+use super::init;
 use super::output::{CapturedOutput, OutputReader};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
@@ -28,6 +31,9 @@ const PIPE_DRAIN: Duration = Duration::from_secs(2);
 /// (uninterruptible I/O on some other file system) takes longer, and the run
 /// must still end and report.
 const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a run's init may take to report and leave once SIGKILL went to
+/// the rest of its namespace.
+const INIT_WAIT: Duration = Duration::from_secs(2);
 
 /// What to run and under which limits.
 #[derive(Debug, Clone)]
@@ -44,8 +50,8 @@ pub struct ChildSpec {
     pub grace: Duration,
     /// Bytes kept per output stream.
     pub output_limit: u64,
-    /// The private mount namespace to run in (it sets the directory too), if any.
-    pub namespace: Option<super::namespace::Namespace>,
+    /// The run's own namespaces (they set the directory too), if any.
+    pub namespace: Option<super::namespace::Plan>,
 }
 
 /// The program could not be started.
@@ -83,25 +89,59 @@ pub fn become_subreaper() -> std::io::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(std::io::Error::from)
 }
 
+/// The run's namespaces could not be built, or its vault not served there;
+/// the command never ran (and nothing of the run is left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupFailed(pub String);
+
+/// How the command ended, as far as avfs learnt: exit code and signal.
+type Ended = (Option<i32>, Option<i32>);
+
 /// Runs `spec` to its end. `stop` delivers signals asking avfs to stop, which
-/// end the run the way a timeout does.
-pub fn run(spec: &ChildSpec, stop: &Receiver<Signal>) -> ChildOutcome {
-    let spared = Spared(descendants(&Spared::default()));
+/// end the run the way a timeout does. With a namespace, the command runs
+/// below the run's init ([`super::init`]), and `on_mounted` gets the /dev/fuse
+/// descriptor of a vault the init mounted there, to serve it.
+pub fn run(
+    spec: &ChildSpec,
+    stop: &Receiver<Signal>,
+    on_mounted: &mut dyn FnMut(OwnedFd) -> Result<(), String>,
+) -> Result<ChildOutcome, SetupFailed> {
+    let spared = Spared(
+        descendants(&Spared::default())
+            .into_iter()
+            .map(|(pid, _)| pid)
+            .collect(),
+    );
     let started = Instant::now();
-    let mut command = Command::new(&spec.argv[0]);
+    let (mut command, channel) = match &spec.namespace {
+        None => {
+            let mut command = Command::new(&spec.argv[0]);
+            command
+                .args(&spec.argv[1..])
+                .current_dir(&spec.cwd)
+                .stdin(Stdio::null());
+            (command, None)
+        }
+        Some(_) => {
+            let (ours, theirs) =
+                Channel::pair().map_err(|e| SetupFailed(format!("socketpair: {e}")))?;
+            let mut command = Command::new("/proc/self/exe");
+            command
+                .arg0(init::ARG0)
+                .args(&spec.argv)
+                .stdin(Stdio::from(theirs));
+            (command, Some(ours))
+        }
+    };
     command
-        .args(&spec.argv[1..])
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let namespace = spec.namespace.clone();
-    // SAFETY: sigprocmask, prctl, unshare, mount and chdir are async-signal-safe
-    // system calls; the namespace's paths were made C strings before the fork,
-    // so nothing allocates.
+    let avfs = nix::unistd::getpid();
+    // SAFETY: sigprocmask, prctl and getppid are async-signal-safe system
+    // calls; nothing here allocates.
     unsafe {
         command.pre_exec(move || {
             // avfs blocks its stop signals (see `signals`); the command must not
@@ -109,16 +149,20 @@ pub fn run(spec: &ChildSpec, stop: &Receiver<Signal>) -> ChildOutcome {
             nix::sys::signal::SigSet::empty()
                 .thread_set_mask()
                 .map_err(std::io::Error::from)?;
-            // If avfs is killed outright, its direct child goes with it.
+            // If avfs is killed outright, its direct child goes with it (and
+            // with a run's init, the whole PID namespace).
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            match &namespace {
-                Some(ns) => ns.enter().map_err(std::io::Error::from),
-                None => Ok(()),
+            if nix::unistd::getppid() != avfs {
+                return Err(std::io::Error::other("avfs died before the run started"));
             }
+            Ok(())
         });
     }
     let mut child = match command.spawn() {
         Ok(child) => child,
+        Err(e) if channel.is_some() => {
+            return Err(SetupFailed(format!("cannot start the run's init: {e}")));
+        }
         Err(e) => {
             let program = spec.argv[0].to_string_lossy();
             let (message, status) = match e.kind() {
@@ -128,50 +172,67 @@ pub fn run(spec: &ChildSpec, stop: &Receiver<Signal>) -> ChildOutcome {
                 }
                 _ => (format!("cannot start {program}: {e}"), 126),
             };
-            return ChildOutcome {
-                exit_code: None,
-                signal: None,
-                timed_out: false,
-                interrupted: None,
-                exec_error: Some(ExecError { message, status }),
-                duration: started.elapsed(),
-                stdout: CapturedOutput::default(),
-                stderr: CapturedOutput::default(),
-            };
+            return Ok(not_started(ExecError { message, status }, started));
         }
     };
+    drop(command); // closes our copy of the init's end of the socket
+    if let (Some(channel), Some(plan)) = (&channel, &spec.namespace)
+        && let Err(e) = channel.send(plan, None)
+    {
+        stop_tree(&mut child, Duration::ZERO, &spared, false);
+        return Err(SetupFailed(format!("cannot reach the run's init: {e}")));
+    }
     let stdout = OutputReader::spawn(child.stdout.take().expect("piped"), spec.output_limit);
     let stderr = OutputReader::spawn(child.stderr.take().expect("piped"), spec.output_limit);
 
     let deadline = spec.timeout.map(|t| started + t);
     let mut timed_out = false;
     let mut interrupted = None;
-    let status = loop {
+    let ended = loop {
         let slice = deadline.map_or(POLL, |d| {
             d.saturating_duration_since(Instant::now()).min(POLL)
         });
-        match child.wait_timeout(slice) {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) => {}
-            Err(_) => break None,
+        let step = match &channel {
+            None => match child.wait_timeout(slice) {
+                Ok(Some(status)) => Step::Ended(Some((status.code(), status.signal()))),
+                Ok(None) => Step::Running,
+                Err(_) => Step::Ended(None),
+            },
+            Some(channel) => init_step(channel, &mut child, slice, on_mounted),
+        };
+        match step {
+            Step::Running => {}
+            Step::Ended(ended) => break ended,
+            Step::NotStarted(e) => {
+                stop_tree(&mut child, spec.grace, &spared, channel.is_some());
+                return Ok(not_started(e, started));
+            }
+            Step::Failed(e) => {
+                stop_tree(&mut child, Duration::ZERO, &spared, false);
+                return Err(e);
+            }
         }
         if let Ok(signal) = stop.try_recv() {
             interrupted = Some(signal);
-            break stop_tree(&mut child, spec.grace, &spared);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        } else if deadline.is_some_and(|d| Instant::now() >= d) {
             timed_out = true;
-            break stop_tree(&mut child, spec.grace, &spared);
+        } else {
+            continue;
         }
+        let last = stop_tree(&mut child, spec.grace, &spared, channel.is_some());
+        // The init's own status is not the command's.
+        break if channel.is_some() { None } else { last };
     };
     // The program is gone; whatever it left running goes too.
-    stop_tree(&mut child, spec.grace, &spared);
+    let last = stop_tree(&mut child, spec.grace, &spared, channel.is_some());
+    let (exit_code, signal) = match &channel {
+        // The init reported the command's end (unless it was killed first).
+        Some(channel) => ended.or_else(|| reported_end(channel)),
+        None => ended.or(last),
+    }
+    .unwrap_or((None, None));
     let duration = started.elapsed();
-    let (exit_code, signal) = match status {
-        Some(s) => (s.code(), s.signal()),
-        None => (None, None),
-    };
-    ChildOutcome {
+    Ok(ChildOutcome {
         exit_code,
         signal,
         timed_out,
@@ -180,13 +241,85 @@ pub fn run(spec: &ChildSpec, stop: &Receiver<Signal>) -> ChildOutcome {
         duration,
         stdout: stdout.finish(PIPE_DRAIN).unwrap_or_default(),
         stderr: stderr.finish(PIPE_DRAIN).unwrap_or_default(),
+    })
+}
+
+/// The outcome of a command that never started.
+fn not_started(e: ExecError, started: Instant) -> ChildOutcome {
+    ChildOutcome {
+        exit_code: None,
+        signal: None,
+        timed_out: false,
+        interrupted: None,
+        exec_error: Some(e),
+        duration: started.elapsed(),
+        stdout: CapturedOutput::default(),
+        stderr: CapturedOutput::default(),
     }
+}
+
+/// Where a run stands after one wait.
+enum Step {
+    Running,
+    /// The command ended (with its status, when known).
+    Ended(Option<Ended>),
+    NotStarted(ExecError),
+    Failed(SetupFailed),
+}
+
+/// Waits up to `slice` for the run's init to report; serves a mount it hands over.
+fn init_step(
+    channel: &Channel,
+    init: &mut Child,
+    slice: Duration,
+    on_mounted: &mut dyn FnMut(OwnedFd) -> Result<(), String>,
+) -> Step {
+    if !channel.readable(slice) {
+        return match init.try_wait() {
+            // Gone without a word (killed from outside).
+            Ok(Some(_)) if !channel.readable(Duration::ZERO) => Step::Ended(None),
+            _ => Step::Running,
+        };
+    }
+    match channel.recv::<Report>() {
+        Ok(Some((Report::Mounted, Some(fd)))) => match on_mounted(fd) {
+            Ok(()) => Step::Running,
+            Err(e) => Step::Failed(SetupFailed(format!("cannot serve the vault: {e}"))),
+        },
+        Ok(Some((Report::Mounted, None))) => {
+            Step::Failed(SetupFailed("the run's init sent no mount".into()))
+        }
+        Ok(Some((Report::SetupFailed(why), _))) => Step::Failed(SetupFailed(why)),
+        Ok(Some((Report::SpawnFailed { not_found, message }, _))) => Step::NotStarted(ExecError {
+            message,
+            status: if not_found { 127 } else { 126 },
+        }),
+        Ok(Some((Report::Exited { code, signal }, _))) => Step::Ended(Some((code, signal))),
+        Ok(None) | Err(_) => Step::Ended(None),
+    }
+}
+
+/// The command's end, if the init reported it (the run is over: no wait).
+fn reported_end(channel: &Channel) -> Option<Ended> {
+    while channel.readable(Duration::ZERO) {
+        match channel.recv::<Report>() {
+            Ok(Some((Report::Exited { code, signal }, _))) => return Some((code, signal)),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Ends the run's whole process tree: SIGTERM, then SIGKILL for what is left
 /// after `grace` (giving up on what is still there [`KILL_WAIT`] later).
 /// Returns the main child's status (if this reaped it).
-fn stop_tree(child: &mut Child, grace: Duration, spared: &Spared) -> Option<ExitStatus> {
+///
+/// A run's init (the main child and PID 1 below it) is left to end by
+/// itself once the rest is gone, so that it can report how the command
+/// ended; only if it has not [`INIT_WAIT`] after SIGKILL went out is it
+/// killed too (taking what is left of its namespace with it).
+fn stop_tree(child: &mut Child, grace: Duration, spared: &Spared, init: bool) -> Option<Ended> {
     let main = Pid::from_raw(child.id() as i32);
     let mut status = child.try_wait().ok().flatten();
     let kill_at = Instant::now() + grace;
@@ -196,27 +329,43 @@ fn stop_tree(child: &mut Child, grace: Duration, spared: &Spared) -> Option<Exit
         if status.is_none() {
             status = child.try_wait().ok().flatten();
         }
-        let alive: Vec<Pid> = descendants(spared)
+        let alive: Vec<(Pid, Pid)> = descendants(spared)
             .into_iter()
-            .filter(|p| {
+            .filter(|(p, _)| {
                 // Reap what is already dead (zombies reparented to us included).
                 *p == main || !reap(*p)
             })
-            .filter(|p| *p != main || status.is_none())
+            .filter(|(p, _)| *p != main || status.is_none())
             .collect();
         if alive.is_empty() || Instant::now() >= kill_at + KILL_WAIT {
-            return status;
+            return status.map(|s| (s.code(), s.signal()));
+        }
+        let only_init = alive
+            .iter()
+            .all(|(p, parent)| *p == main || *parent == main);
+        if init && only_init && status.is_none() {
+            // The rest is gone: the init leaves by itself once it has reaped
+            // (waited for here rather than polled, which costs a /proc scan).
+            if let Ok(Some(s)) = child.wait_timeout(INIT_WAIT) {
+                status = Some(s);
+                continue;
+            }
         }
         if signal == Signal::SIGTERM && Instant::now() >= kill_at {
             signal = Signal::SIGKILL;
             signalled.clear();
         }
+        let spare_init =
+            init && !(signal == Signal::SIGKILL && Instant::now() >= kill_at + INIT_WAIT);
         // Only while the main child is unreaped: its pid (the group's id)
         // cannot have been reused by another process until then.
-        if status.is_none() {
+        if status.is_none() && !spare_init {
             let _ = killpg(main, signal);
         }
-        for pid in &alive {
+        for (pid, parent) in &alive {
+            if spare_init && (*pid == main || *parent == main) {
+                continue;
+            }
             if !signalled.contains(pid) {
                 let _ = kill(*pid, signal);
                 signalled.push(*pid);
@@ -257,8 +406,9 @@ fn parse_stat(stat: &str) -> Option<(char, i32)> {
 #[derive(Default)]
 struct Spared(Vec<Pid>);
 
-/// Every live process descended from this one, except `spared` subtrees.
-fn descendants(spared: &Spared) -> Vec<Pid> {
+/// Every live process descended from this one, except `spared` subtrees,
+/// with its parent.
+fn descendants(spared: &Spared) -> Vec<(Pid, Pid)> {
     let me = std::process::id() as i32;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -279,19 +429,23 @@ fn descendants(spared: &Spared) -> Vec<Pid> {
             parent_of.push((pid, ppid));
         }
     }
-    let mut found = vec![me];
+    let mut found = vec![(me, 0)];
     let mut i = 0;
     while i < found.len() {
-        let parent = found[i];
+        let parent = found[i].0;
         found.extend(
             parent_of
                 .iter()
                 .filter(|(pid, ppid)| *ppid == parent && !spared.0.contains(&Pid::from_raw(*pid)))
-                .map(|(pid, _)| *pid),
+                .copied(),
         );
         i += 1;
     }
-    found.into_iter().skip(1).map(Pid::from_raw).collect()
+    found
+        .into_iter()
+        .skip(1)
+        .map(|(pid, ppid)| (Pid::from_raw(pid), Pid::from_raw(ppid)))
+        .collect()
 }
 
 #[cfg(test)]

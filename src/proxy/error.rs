@@ -17,6 +17,10 @@ pub enum ProxyError {
     /// The `--workdir` (or policy `workdir`) cannot be used.
     #[error("invalid workdir {0}")]
     InvalidWorkdir(String),
+    /// The run's namespaces could not be made here (or were refused while
+    /// being built); nothing ran.
+    #[error("isolation unavailable: {0}")]
+    IsolationUnavailable(String),
     /// The store, the vault or the working directory.
     #[error(transparent)]
     Vault(#[from] VaultError),

@@ -13,10 +13,12 @@ use super::child::{self, ChildOutcome, ChildSpec};
 use super::env;
 use super::error::ProxyError;
 use super::materialize::{Materialized, host_path};
-use super::namespace::{self, Namespace};
+use super::namespace::{self, Isolation, Plan, VaultSource};
 use crate::mount::registry::{is_fuse_mounted, pid_alive};
 use crate::mount::{LiveMount, MountError, MountRequest, MountTarget, PathGuard, Violation};
-use crate::policy::{CheckpointMode, CommandDecision, ConflictPolicy, Policy};
+use crate::policy::{
+    CheckpointMode, CommandDecision, ConflictPolicy, IsolationRule, NetworkMode, Policy,
+};
 use crate::vault::{
     Change, Checkpoint, Conflict, MergeCheckpoint, MergeRequest, MergeStatus, OnConflict, Op,
     Owner, StateRef, Store, VaultPath,
@@ -124,6 +126,8 @@ pub struct RunRequest {
     pub on_conflict: Option<OnConflict>,
     /// Where the vault appears inside the run [default: the policy's, else `/workspace`].
     pub workdir: Option<PathBuf>,
+    /// Isolate the run from the host [default: when the policy has `isolation`].
+    pub isolate: bool,
 }
 
 /// What a run did.
@@ -165,8 +169,10 @@ pub struct RunReport {
     /// The fork that keeps the run's changes when they were not applied.
     pub fork: Option<String>,
     /// Where the vault appeared inside the run's mount namespace; `None` when
-    /// the run had none (not root, or `--keep-mount`).
+    /// the run had none (no namespaces here).
     pub workdir: Option<PathBuf>,
+    /// The isolation in force, when the run was isolated.
+    pub isolation: Option<Isolation>,
 }
 
 impl RunReport {
@@ -245,6 +251,7 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         conflicts: Vec::new(),
         fork: None,
         workdir: None,
+        isolation: None,
     };
     if !report.decision.allowed {
         journal(&mut store, &report);
@@ -270,18 +277,29 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     )?;
 
     let guard = Arc::new(PathGuard::new(req.policy.clone()));
-    // A run of its own gets the vault at one stable path in a private mount
-    // namespace (as root; not yet through a user namespace for other users).
-    let workdir = match req.existing_mount {
-        None if namespace::available() => {
-            let wanted = req
-                .workdir
-                .clone()
-                .or(spec.workdir.as_ref().map(PathBuf::from))
-                .unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
-            Some(check_workdir(&wanted, &req.store_dir)?)
-        }
-        _ => None,
+    // Every run gets its own namespaces, with the vault at one stable
+    // path (as root directly, else through a user namespace). Where they
+    // cannot be made, a run that asked for a workdir fails; one that did not
+    // runs as before, and its document says so (`workdir: null`).
+    let asked = req
+        .workdir
+        .clone()
+        .or(spec.workdir.as_ref().map(PathBuf::from));
+    let isolate = req.isolate || spec.isolation.is_some();
+    if isolate && req.existing_mount.is_some() {
+        return Err(ProxyError::IsolationUnavailable(
+            "--isolate needs a run of its own, not --keep-mount".into(),
+        ));
+    }
+    let workdir = if namespace::available() {
+        let wanted = asked.unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
+        Some(check_workdir(&wanted, &req.store_dir)?)
+    } else if asked.is_some() || isolate {
+        return Err(ProxyError::IsolationUnavailable(
+            "this user cannot make namespaces here (no user namespaces)".into(),
+        ));
+    } else {
+        None
     };
     report.workdir = workdir.clone();
     let mut hide = vec![std::fs::canonicalize(&req.store_dir)?];
@@ -291,36 +309,49 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     {
         hide.push(home);
     }
-    let child_spec = |dir: &Path| ChildSpec {
-        argv: req.argv.clone(),
-        cwd: host_path(dir, &req.cwd),
-        env: {
-            let mut env = env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env);
-            if let Some(w) = &workdir {
-                env.retain(|(k, _)| k != "AVFS_HOME" && k != "AVFS_WORKSPACE");
-                env.push(("AVFS_WORKSPACE".into(), w.clone().into_os_string()));
-                env.sort();
-            }
-            env
-        },
-        namespace: workdir
-            .as_ref()
-            .and_then(|w| Namespace::new(dir, w, &host_path(w, &req.cwd), &hide).ok()),
-        // As with timeout(1), a zero timeout means none.
-        timeout: Some(
-            req.timeout
-                .or(spec.timeout.map(|d| d.0))
-                .unwrap_or(DEFAULT_TIMEOUT),
-        )
-        .filter(|t| !t.is_zero()),
-        grace: req
-            .grace
-            .or(spec.grace.map(|d| d.0))
-            .unwrap_or(DEFAULT_GRACE),
-        output_limit: req
-            .output_limit
-            .or(spec.output_limit.map(|b| b.0))
-            .unwrap_or(DEFAULT_OUTPUT_LIMIT),
+    let user = namespace::id_map();
+    if isolate {
+        report.isolation = Some(isolation_of(spec.isolation.as_ref(), &req.caller_env)?);
+    }
+    let isolation = report.isolation.clone();
+    let child_spec = |dir: &Path, vault: Option<VaultSource>| -> Result<ChildSpec, ProxyError> {
+        let plan = match (&workdir, vault) {
+            (Some(w), Some(vault)) => Some(Plan {
+                isolation: isolation.clone(),
+                ..Plan::new(user, vault, w, &host_path(w, &req.cwd), &hide)
+                    .map_err(|e| ProxyError::InvalidWorkdir(e.to_string()))?
+            }),
+            _ => None,
+        };
+        Ok(ChildSpec {
+            argv: req.argv.clone(),
+            cwd: host_path(dir, &req.cwd),
+            env: {
+                let mut env = env::build(req.caller_env.clone(), spec.env.as_ref(), &req.env);
+                if let Some(w) = &workdir {
+                    env.retain(|(k, _)| k != "AVFS_HOME" && k != "AVFS_WORKSPACE");
+                    env.push(("AVFS_WORKSPACE".into(), w.clone().into_os_string()));
+                    env.sort();
+                }
+                env
+            },
+            namespace: plan,
+            // As with timeout(1), a zero timeout means none.
+            timeout: Some(
+                req.timeout
+                    .or(spec.timeout.map(|d| d.0))
+                    .unwrap_or(DEFAULT_TIMEOUT),
+            )
+            .filter(|t| !t.is_zero()),
+            grace: req
+                .grace
+                .or(spec.grace.map(|d| d.0))
+                .unwrap_or(DEFAULT_GRACE),
+            output_limit: req
+                .output_limit
+                .or(spec.output_limit.map(|b| b.0))
+                .unwrap_or(DEFAULT_OUTPUT_LIMIT),
+        })
     };
 
     if req.existing_mount.is_some() {
@@ -362,7 +393,7 @@ fn attempt_run(
     keep: bool,
     guard: &Arc<PathGuard>,
     stop: &Receiver<Signal>,
-    child_spec: &dyn Fn(&Path) -> ChildSpec,
+    child_spec: &SpecFor,
     report: &mut RunReport,
 ) -> Result<(), ProxyError> {
     attempt::sweep_dead(store);
@@ -415,7 +446,7 @@ fn shared_run(
     keep: bool,
     guard: &Arc<PathGuard>,
     stop: &Receiver<Signal>,
-    child_spec: &dyn Fn(&Path) -> ChildSpec,
+    child_spec: &SpecFor,
     report: &mut RunReport,
 ) -> Result<(), ProxyError> {
     // A read-only run changes nothing, so it needs no base unless one is kept.
@@ -468,31 +499,42 @@ fn run_in_mode(
     store: &mut Store,
     guard: &Arc<PathGuard>,
     stop: &Receiver<Signal>,
-    child_spec: &dyn Fn(&Path) -> ChildSpec,
+    child_spec: &SpecFor,
     report: &mut RunReport,
 ) -> Result<(), ProxyError> {
     if let Some(dir) = &req.existing_mount {
         report.mode = RunMode::Fuse;
-        report.outcome = Some(child::run(&child_spec(dir), stop));
+        // The shared mount, bound at the workdir in the run's namespaces.
+        let bind = VaultSource::Bind {
+            source: std::fs::canonicalize(dir)?
+                .into_os_string()
+                .into_encoded_bytes(),
+        };
+        report.outcome = Some(run_child(&child_spec(dir, Some(bind))?, stop, &mut |_| {
+            Err("no mount was expected".into())
+        })?);
         // fsync of the mount's root commits the serving process's open batch,
         // so the diff below sees every change the command made.
         std::fs::File::open(dir)?.sync_all()?;
         return Ok(());
     }
+    let want_fuse = match req.mode {
+        ModeChoice::Fuse => true,
+        ModeChoice::Materialize => false,
+        ModeChoice::Auto => fuse_usable(),
+    };
     let runs = req.store_dir.join("runs");
-    std::fs::create_dir_all(&runs)?;
     sweep_stale_runs(&runs);
+    if want_fuse && let Some(workdir) = report.workdir.clone() {
+        return namespaced_fuse_run(req, vault, &workdir, guard, stop, child_spec, report);
+    }
+    std::fs::create_dir_all(&runs)?;
     let dir = tempfile::Builder::new()
         .prefix(&format!("run-{}-", std::process::id()))
         .tempdir_in(&runs)?
         // Never removed recursively: if an unmount failed, that would delete
         // the vault's files through the mount. Emptied and removed below.
         .keep();
-    let want_fuse = match req.mode {
-        ModeChoice::Fuse => true,
-        ModeChoice::Materialize => false,
-        ModeChoice::Auto => Path::new("/dev/fuse").exists(),
-    };
     let live = if want_fuse {
         let request = MountRequest {
             store_dir: req.store_dir.clone(),
@@ -524,13 +566,29 @@ fn run_in_mode(
         Some(live) => {
             report.mode = RunMode::Fuse;
             let mountpoint = live.record().mountpoint.clone();
-            report.outcome = Some(child::run(&child_spec(&mountpoint), stop));
-            live.stop().map(|_| ()).map_err(ProxyError::from)
+            let ran = child_spec(&mountpoint, None)
+                .and_then(|spec| run_child(&spec, stop, &mut |_| Err("unexpected mount".into())));
+            let stopped = live.stop().map(|_| ()).map_err(ProxyError::from);
+            report.outcome = Some(ran?);
+            stopped
         }
         None => {
             report.mode = RunMode::Materialize;
             let copy = Materialized::create(store, vault, &dir, guard)?;
-            report.outcome = Some(child::run(&child_spec(copy.root()), stop));
+            let bind = VaultSource::Bind {
+                source: copy.root().as_os_str().as_encoded_bytes().to_vec(),
+            };
+            let ran = child_spec(copy.root(), Some(bind))
+                .and_then(|spec| run_child(&spec, stop, &mut |_| Err("unexpected mount".into())));
+            let ran = match ran {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    drop(copy); // removes the copy
+                    let _ = std::fs::remove_dir(&dir);
+                    return Err(e);
+                }
+            };
+            report.outcome = Some(ran);
             // A read-only run writes nothing back; what it tried is still
             // worth listing, as refusals with no rule.
             let read_only = PathGuard::read_only();
@@ -546,6 +604,97 @@ fn run_in_mode(
     // Materialize removed its copy; a FUSE mount point is empty once unmounted.
     let _ = std::fs::remove_dir(&dir);
     result
+}
+
+/// Builds a run's [`ChildSpec`] for the vault presented at a host directory
+/// (or, in the run's namespace, from a [`VaultSource`]).
+type SpecFor<'a> = dyn Fn(&Path, Option<VaultSource>) -> Result<ChildSpec, ProxyError> + 'a;
+
+/// Runs the command; a namespace that could not be built is an error.
+fn run_child(
+    spec: &ChildSpec,
+    stop: &Receiver<Signal>,
+    on_mounted: &mut dyn FnMut(std::os::fd::OwnedFd) -> Result<(), String>,
+) -> Result<ChildOutcome, ProxyError> {
+    child::run(spec, stop, on_mounted).map_err(|e| ProxyError::IsolationUnavailable(e.0))
+}
+
+/// The isolation a run gets from the policy's `isolation` (or `--isolate`
+/// alone: no network, nothing hidden); `~/` in hidden paths is the run's `$HOME`.
+fn isolation_of(
+    rule: Option<&IsolationRule>,
+    caller_env: &[(OsString, OsString)],
+) -> Result<Isolation, ProxyError> {
+    let home = caller_env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| PathBuf::from(v))
+        .filter(|h| h.is_absolute());
+    let mut hide = Vec::new();
+    for path in rule.and_then(|r| r.hide.as_ref()).into_iter().flatten() {
+        let full = match (path.strip_prefix("~/"), &home) {
+            (Some(rest), Some(home)) => home.join(rest),
+            (Some(_), None) => continue,
+            (None, _) => PathBuf::from(path),
+        };
+        hide.push(full.into_os_string().into_encoded_bytes());
+    }
+    Ok(Isolation {
+        no_network: rule.and_then(|r| r.network) != Some(NetworkMode::Host),
+        home: home.map(|h| h.into_os_string().into_encoded_bytes()),
+        hide,
+    })
+}
+
+/// True when this process can open /dev/fuse (it exists and is ours to use).
+fn fuse_usable() -> bool {
+    use nix::unistd::{AccessFlags, access};
+    access("/dev/fuse", AccessFlags::R_OK | AccessFlags::W_OK).is_ok()
+}
+
+/// A FUSE run in the run's namespace: its init mounts the vault at the
+/// workdir, inside the namespace only, and hands the connection over; this
+/// process serves it until the namespace (and with it the mount) is gone.
+fn namespaced_fuse_run(
+    req: &RunRequest,
+    vault: &str,
+    workdir: &Path,
+    guard: &Arc<PathGuard>,
+    stop: &Receiver<Signal>,
+    child_spec: &SpecFor,
+    report: &mut RunReport,
+) -> Result<(), ProxyError> {
+    report.mode = RunMode::Fuse;
+    let request = MountRequest {
+        store_dir: req.store_dir.clone(),
+        owner: req.owner,
+        target: MountTarget {
+            vault: vault.to_string(),
+            checkpoint: None,
+            readonly: req.readonly,
+        },
+        mountpoint: workdir.to_path_buf(),
+        allow_other: false,
+    };
+    let source = VaultSource::Fuse {
+        fsname: format!("avfs:{vault}"),
+        readonly: req.readonly,
+    };
+    let spec = child_spec(workdir, Some(source))?;
+    let mut live = None;
+    let mut serve = |fuse| {
+        let mount = LiveMount::serve_private(&request, Some(Arc::clone(guard)), fuse)
+            .map_err(|e| e.to_string())?;
+        live = Some(mount);
+        Ok(())
+    };
+    let ran = run_child(&spec, stop, &mut serve);
+    // Every process of the run is gone, and with them the namespace and the
+    // mount: the session has ended (or ends now), committing what is unsaved.
+    let stopped = live.map(LiveMount::stop).transpose();
+    report.outcome = Some(ran?);
+    stopped?;
+    Ok(())
 }
 
 /// Removes the run directories of avfs processes that died without cleaning
@@ -593,7 +742,14 @@ fn check_workdir(dir: &Path, store_dir: &Path) -> Result<PathBuf, ProxyError> {
     if dir.as_os_str().as_encoded_bytes().contains(&0) {
         return Err(bad("must not contain a NUL byte"));
     }
-    std::fs::create_dir_all(dir)?;
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(bad(&format!(
+            "does not exist and cannot be made ({e}); make it once as root \
+             (`sudo mkdir -m 0755 {}`: it stays empty, runs see the vault there \
+             in their own namespace), or give another --workdir",
+            dir.display()
+        )));
+    }
     let real = std::fs::canonicalize(dir)?;
     let store = std::fs::canonicalize(store_dir)?;
     if real.starts_with(&store) || store.starts_with(&real) {

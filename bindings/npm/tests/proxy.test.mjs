@@ -35,11 +35,12 @@ test("proxyShell runs in the vault: output, automatic checkpoint, changes", asyn
   );
   assert.deepEqual(Object.keys(run).sort(), [
     "changedFiles", "changes", "changesMode", "checkpoint", "command", "conflicted", "conflicts", "cwd", "decision", "durationMs",
-    "execError", "exitCode", "fork", "interrupted", "merge", "mode", "onConflict", "pathRules", "rollups", "shell", "signal",
-    "stderr", "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes", "stdoutTruncated", "succeeded", "summary", "timedOut",
+    "execError", "exitCode", "fork", "interrupted", "isolation", "merge", "mode", "onConflict", "pathRules", "rollups", "shell",
+    "signal", "stderr", "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes", "stdoutTruncated", "succeeded", "summary", "timedOut",
     "vault", "violations", "violationsTruncated", "workdir",
   ], "every field of the run document, as index.d.ts declares it");
   assert.deepEqual([run.merge, run.onConflict, run.conflicts, run.fork, run.conflicted], ["fast_forward", "keep", [], null, false]);
+  assert.equal(run.isolation, null);
   assert.ok(["fuse", "materialize"].includes(run.mode));
   assert.equal(typeof run.durationMs, "number");
   assert.match(run.checkpoint.name, /^run-\d{8}T\d{6}\.\d{6}Z(-\d+)?$/);

@@ -298,3 +298,14 @@ def test_summary_rolls_up_node_modules(avfs: AVFS) -> None:
     full = avfs.proxy_shell("echo y > node_modules/a/f4", mode="materialize")
     assert full.changes_mode == "full" and full.rollups == []
     assert full.changed_files == ["/node_modules/a/f4"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the tests make the run's namespaces as root")
+def test_an_isolated_run_records_its_isolation(avfs: AVFS) -> None:
+    plain = avfs.proxy_shell("echo hi")
+    assert plain.isolation is None and plain.workdir == "/workspace"
+    isolated = avfs.proxy_shell("echo x > /tmp/x; cat /tmp/x; echo made > made.txt", isolate=True)
+    assert isolated.exit_code == 0, isolated.stderr
+    assert (isolated.isolation.network, isolated.isolation.hide) == ("none", [])
+    assert isolated.stdout == "x\n"
+    assert [c.path for c in isolated.changes] == ["/made.txt"]

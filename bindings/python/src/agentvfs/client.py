@@ -150,6 +150,7 @@ class _ProxyOptions:
     changes: Optional[str] = None
     on_conflict: Optional[str] = None
     workdir: Optional[str] = None
+    isolate: bool = False
 
     def to_args(self, stack: contextlib.ExitStack) -> List[Arg]:
         """The command-line options; a policy given as data lives in a file until `stack` closes."""
@@ -180,6 +181,8 @@ class _ProxyOptions:
             args.append(_option("--on-conflict", self.on_conflict))
         if self.workdir is not None:
             args.append(_option("--workdir", self.workdir))
+        if self.isolate:
+            args.append("--isolate")
         return args
 
 
@@ -691,6 +694,7 @@ class AVFS:
         changes: Optional[str] = None,
         on_conflict: Optional[str] = None,
         workdir: Optional[str] = None,
+        isolate: bool = False,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs `program args...` in the vault under its policy; returns the `Run`.
@@ -707,7 +711,7 @@ class AVFS:
         """
         options = _ProxyOptions(
             timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes, on_conflict,
-            workdir,
+            workdir, isolate,
         )
         return self._proxy(["--", program, *args], options, raise_on_denied)
 
@@ -728,12 +732,13 @@ class AVFS:
         changes: Optional[str] = None,
         on_conflict: Optional[str] = None,
         workdir: Optional[str] = None,
+        isolate: bool = False,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs a shell script (`sh -c SCRIPT`) in the vault, with the options of `proxy_exec`."""
         options = _ProxyOptions(
             timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes, on_conflict,
-            workdir,
+            workdir, isolate,
         )
         return self._proxy([_option("--shell", script)], options, raise_on_denied)
 

@@ -37,6 +37,7 @@ __all__ = [
     "PolicyDecision",
     "PolicyCheck",
     "Violation",
+    "Isolation",
     "Rollup",
     "Run",
     "PathConflict",
@@ -650,6 +651,18 @@ class Merge:
 
 
 @dataclass(frozen=True)
+class Isolation:
+    """The isolation an isolated run had (`--isolate`, or a policy's "isolation")."""
+
+    network: str
+    hide: List[str]
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "Isolation":
+        return cls(network=doc["network"], hide=list(doc["hide"]))
+
+
+@dataclass(frozen=True)
 class Run:
     """The `Run` document of `proxy exec`: what ran, how it ended, its output and changes.
 
@@ -686,6 +699,7 @@ class Run:
     conflicts: List[PathConflict] = field(default_factory=list)
     fork: Optional[str] = None
     workdir: Optional[str] = None
+    isolation: Optional[Isolation] = None
     stdout_b64: Optional[str] = None
     stderr_b64: Optional[str] = None
     #: The exact bytes of `cwd`, base64, only when it is not UTF-8.
@@ -760,6 +774,7 @@ class Run:
             conflicts=[PathConflict.from_json(c) for c in doc["conflicts"]],
             fork=doc["fork"],
             workdir=doc["workdir"],
+            isolation=Isolation.from_json(doc["isolation"]) if doc.get("isolation") else None,
             stdout_b64=doc.get("stdout_b64"),
             stderr_b64=doc.get("stderr_b64"),
             cwd_b64=doc.get("cwd_b64"),
