@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional
 
+from .remotes import RunPush
+
 __all__ = [
     "Entry",
     "PathRef",
@@ -653,6 +655,8 @@ class Run:
     workdir: Optional[str] = None
     stdout_b64: Optional[str] = None
     stderr_b64: Optional[str] = None
+    #: The push after the run (`push=True` or the policy's `remote`), else None.
+    push: Optional[RunPush] = None
 
     @property
     def allowed(self) -> bool:
@@ -722,6 +726,7 @@ class Run:
             workdir=doc["workdir"],
             stdout_b64=doc.get("stdout_b64"),
             stderr_b64=doc.get("stderr_b64"),
+            push=None if doc.get("push") is None else RunPush.from_json(doc["push"]),
         )
 
 
