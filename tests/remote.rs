@@ -328,6 +328,7 @@ fn three_homes_hand_a_vault_off_byte_for_byte() {
     let pushed: PushDoc = b.json(["--vault", "work", "push"]);
     assert_eq!(pushed.push.generation, 2);
     assert_eq!(pushed.push.uploaded.chunks, 0, "only small files changed");
+    assert_no_credentials(&b);
 
     // Home C: lazy clone, sees both runs, restores A's checkpoint.
     let c = Home::new(&s3);
@@ -351,10 +352,35 @@ fn three_homes_hand_a_vault_off_byte_for_byte() {
     // The bytes fetched on first read are kept: it reads with no credentials.
     assert!(c.avfs.run(["--vault", "mine", "cat", "/data.bin"]).stdout == data);
 
+    assert_no_credentials(&c);
+
     // C's state since the restore does not contain the remote head.
     c.ok(["--vault", "mine", "write", "/from-c", "c"]);
     let (err, _) = c.fails(["--vault", "mine", "push"]);
     assert_eq!(err.code, "remote_diverged", "C restored an older state");
+}
+
+/// The S3 keys are nowhere in what a home shows or keeps: `remote list`
+/// (JSON and human), the journal, the store file and its WAL.
+fn assert_no_credentials(home: &Home) {
+    let mut seen = vec![
+        home.run(["--json", "remote", "list"]).stdout,
+        home.run(["remote", "list"]).stdout,
+        home.run(["--json", "audit"]).stdout,
+        home.run(["audit"]).stdout,
+    ];
+    let store = home.avfs.store_path();
+    seen.push(std::fs::read(&store).unwrap());
+    let mut wal = store.into_os_string();
+    wal.push("-wal");
+    seen.extend(std::fs::read(wal).ok());
+    for bytes in seen {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&home.s3.secret_key) && !text.contains(&home.s3.access_key),
+            "credentials leaked"
+        );
+    }
 }
 
 impl Home {
@@ -972,4 +998,251 @@ fn a_lazy_clone_pushes_its_changes_back_without_fetching_what_it_never_read() {
     d.json::<CloneDoc, _, _>(["clone", "origin", "v"]);
     assert!(d.cat("v", "/copy") == data);
     assert_eq!(d.cat("v", "/note"), b"from the lazy clone");
+}
+
+/// The Garage server (no conditional PutObject), or None when the remote
+/// tests are explicitly skipped.
+fn garage() -> Option<S3> {
+    S3::garage_from_env()
+}
+
+/// `avfs remote add NAME s3://bucket/prefix --endpoint ... --region ...`, plus `extra`.
+fn add_remote(home: &Home, name: &str, prefix: &str, extra: &[&str]) -> Added {
+    let url = format!("s3://{}/{prefix}", home.s3.bucket);
+    let mut args = vec![
+        "remote",
+        "add",
+        name,
+        &url,
+        "--endpoint",
+        &home.s3.endpoint,
+        "--region",
+        &home.s3.region,
+    ];
+    args.extend_from_slice(extra);
+    home.json(args)
+}
+
+#[test]
+fn garage_has_no_conditional_writes_so_pushes_refuse_unless_unsafe_single_writer() {
+    let Some(s3) = garage() else { return };
+    let prefix = s3.unique_prefix("garage");
+    let a = Home::new(&s3);
+    add_remote(&a, "origin", &prefix, &[]);
+    let checked: Checked = a.json(["remote", "check", "origin"]);
+    assert!(checked.reachable && checked.credentials);
+    assert!(
+        !checked.conditional_writes,
+        "Garage's PutObject ignores If-None-Match and If-Match"
+    );
+    assert!(!checked.unsafe_single_writer);
+    assert!(s3.list(&prefix).is_empty(), "the probe object is removed");
+    let listed: Listed = a.json(["remote", "list"]);
+    assert_eq!(listed.remotes[0].conditional_writes, Some(false));
+
+    // Without the unsafe mode a push refuses and writes nothing: after a
+    // check, and on a remote never checked (the push probes first).
+    a.ok(["vault", "create", "v"]);
+    a.ok(["--vault", "v", "write", "/f", "from a"]);
+    a.ok(["--vault", "v", "checkpoint", "save", "on-a"]);
+    a.ok(["--vault", "v", "write", "/f", "from a, later"]);
+    let (err, status) = a.fails(["--vault", "v", "push"]);
+    assert_eq!(
+        (err.code.as_str(), status),
+        ("remote_no_conditional_writes", 4)
+    );
+    assert!(s3.list(&prefix).is_empty(), "a refused push writes nothing");
+    add_remote(&a, "unchecked", &prefix, &[]);
+    let (err, _) = a.fails(["--vault", "v", "push", "--remote", "unchecked"]);
+    assert_eq!(err.code, "remote_no_conditional_writes");
+    assert!(s3.list(&prefix).is_empty());
+    let listed: Listed = a.json(["remote", "list"]);
+    assert!(
+        listed
+            .remotes
+            .iter()
+            .all(|r| r.conditional_writes == Some(false)),
+        "the push's probe is recorded: {listed:?}"
+    );
+    let text = a.run(["--vault", "v", "push"]);
+    assert!(
+        text.stderr.contains("--unsafe-single-writer"),
+        "the refusal names the way out: {}",
+        text.stderr
+    );
+
+    // The documented single-writer mode pushes with plain writes.
+    let added = add_remote(&a, "single", &prefix, &["--unsafe-single-writer"]);
+    assert!(added.remote.unsafe_single_writer);
+    let checked: Checked = a.json(["remote", "check", "single"]);
+    assert!(!checked.conditional_writes && checked.unsafe_single_writer);
+    let pushed: PushDoc = a.json([
+        "--vault",
+        "v",
+        "push",
+        "--remote",
+        "single",
+        "--checkpoints",
+    ]);
+    assert_eq!(pushed.push.generation, 1);
+    assert_eq!(pushed.push.checkpoints_pushed, ["on-a"]);
+
+    // Home B clones (reading needs no conditional writes), works, pushes.
+    let b = Home::new(&s3);
+    add_remote(&b, "origin", &prefix, &["--unsafe-single-writer"]);
+    let cloned: CloneDoc = b.json(["clone", "origin", "v"]);
+    assert_eq!(cloned.clone.generation, 1);
+    assert_eq!(b.cat("v", "/f"), b"from a, later");
+    b.ok(["--vault", "v", "write", "/f", "from b"]);
+    let pushed: PushDoc = b.json(["--vault", "v", "push"]);
+    assert_eq!(pushed.push.generation, 2);
+
+    // One push after another still cannot lose work: a push from a stale
+    // base is refused by the head it reads (only truly concurrent pushes can
+    // lose one, which is what the mode's name warns about).
+    a.ok(["--vault", "v", "write", "/g", "a's unpushed work"]);
+    let (err, _) = a.fails(["--vault", "v", "push", "--remote", "single"]);
+    assert_eq!(err.code, "remote_diverged");
+    assert_eq!(a.cat("v", "/g"), b"a's unpushed work");
+
+    // A lazy clone on C reads B's state and restores A's checkpoint.
+    let c = Home::new(&s3);
+    add_remote(&c, "origin", &prefix, &[]);
+    let cloned: CloneDoc = c.json(["clone", "origin", "v", "--lazy"]);
+    assert_eq!(cloned.clone.generation, 2);
+    assert_eq!(c.cat("v", "/f"), b"from b");
+    c.ok(["--vault", "v", "checkpoint", "restore", "on-a"]);
+    assert_eq!(c.cat("v", "/f"), b"from a");
+    // C's remote is not in the unsafe mode: its push refuses.
+    c.ok(["--vault", "v", "write", "/h", "c"]);
+    let (err, _) = c.fails(["--vault", "v", "push", "--force"]);
+    assert_eq!(err.code, "remote_no_conditional_writes");
+}
+
+#[test]
+fn aws_credentials_never_reach_a_run_whatever_asks_for_them() {
+    // No server needed: this is about what avfs hands a run.
+    let avfs = common::Avfs::new();
+    avfs.ok(["vault", "create", "v"]);
+    let secret = "run-must-not-see-this-secret";
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "AKIARUNMUSTNOTSEE"),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+        ("AWS_SESSION_TOKEN", "run-must-not-see-this-token"),
+        ("AWS_PROFILE", "run-must-not-see-this-profile"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/run-must-not-see/credentials",
+        ),
+        ("AWS_CONFIG_FILE", "/run-must-not-see/config"),
+        ("AWS_REGION", "eu-west-3"),
+    ];
+    let run_env = |policy: Option<&std::path::Path>| -> String {
+        let mut cmd = avfs.command();
+        cmd.args([
+            "--json",
+            "--vault",
+            "v",
+            "proxy",
+            "exec",
+            "--mode",
+            "materialize",
+        ]);
+        if let Some(p) = policy {
+            cmd.arg("--policy").arg(p);
+        }
+        cmd.args(["--shell", "env > env.txt"]);
+        for (k, v) in creds {
+            cmd.env(k, v);
+        }
+        let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let env = avfs.run(["--vault", "v", "cat", "/env.txt"]).stdout;
+        String::from_utf8(env).unwrap()
+    };
+    let leaked = |env: &str| -> Vec<String> {
+        env.lines()
+            .filter(|l| l.starts_with("AWS_") && !l.starts_with("AWS_REGION="))
+            .map(str::to_string)
+            .chain(env.contains(secret).then(|| "the secret".to_string()))
+            .collect()
+    };
+
+    // The default environment: none of them.
+    let env = run_env(None);
+    assert!(env.contains("PATH="), "{env}");
+    assert_eq!(leaked(&env), Vec::<String>::new());
+    assert!(
+        !env.contains("AWS_REGION"),
+        "not in the default list either"
+    );
+
+    // A policy may pass the region, never a credential; asking is an error
+    // that names the field, at `policy set` and at `--policy`.
+    let ok_policy = avfs.home.path().join("region.json");
+    std::fs::write(&ok_policy, r#"{"env": {"pass": ["PATH", "AWS_REGION"]}}"#).unwrap();
+    let env = run_env(Some(&ok_policy));
+    assert!(env.contains("AWS_REGION=eu-west-3"), "{env}");
+    assert_eq!(leaked(&env), Vec::<String>::new());
+    for (doc, field) in [
+        (
+            r#"{"env": {"pass": ["PATH", "AWS_SECRET_ACCESS_KEY"]}}"#,
+            "env.pass[1]",
+        ),
+        (r#"{"env": {"pass": ["aws_profile"]}}"#, "env.pass[0]"),
+        (
+            r#"{"env": {"set": {"AWS_ACCESS_KEY_ID": "AKIA"}}}"#,
+            "env.set.AWS_ACCESS_KEY_ID",
+        ),
+    ] {
+        let bad = avfs.home.path().join("bad.json");
+        std::fs::write(&bad, doc).unwrap();
+        let (err, status) = avfs.fails(["--vault", "v", "policy", "set", bad.to_str().unwrap()]);
+        assert_eq!((err.code.as_str(), status), ("invalid_policy", 2), "{doc}");
+        assert!(err.message.contains(field), "{doc}: {}", err.message);
+        let (err, _) = avfs.fails([
+            "--vault",
+            "v",
+            "proxy",
+            "exec",
+            "--policy",
+            bad.to_str().unwrap(),
+            "--",
+            "true",
+        ]);
+        assert_eq!(err.code, "invalid_policy", "{doc}");
+    }
+    // --env with a credential is refused before anything runs.
+    for pair in [
+        "AWS_SECRET_ACCESS_KEY=x",
+        "AWS_PROFILE=prod",
+        "AWS_WEB_IDENTITY_TOKEN_FILE=/t",
+    ] {
+        let (err, status) = avfs.fails([
+            "--vault",
+            "v",
+            "proxy",
+            "exec",
+            "--env",
+            pair,
+            "--",
+            "sh",
+            "-c",
+            "echo ran > ran.txt",
+        ]);
+        assert_eq!((err.code.as_str(), status), ("usage_error", 2), "{pair}");
+        assert!(
+            err.message.contains("never passed into a run"),
+            "{}",
+            err.message
+        );
+    }
+    assert_ne!(avfs.run(["--vault", "v", "cat", "/ran.txt"]).status, 0);
+    let env = run_env(None);
+    assert_eq!(leaked(&env), Vec::<String>::new());
 }

@@ -602,6 +602,113 @@ export interface Run {
   succeeded: boolean;
   /** Added by agentvfs (agentvfs's name): the changed paths, `changes.map((c) => c.path)`. */
   changedFiles: string[];
+  /** The push after the run (`push: true`, or the policy's `remote`); absent otherwise. */
+  push?: RunPush;
+}
+
+/** The `push` field of a Run: what the push did, or its error (a failed push never changes the run's status). */
+export type RunPush =
+  | {
+      remote: string;
+      remoteVault: string;
+      generation: number;
+      upToDate: boolean;
+      uploaded: Transferred;
+      checkpointsPushed: string[];
+    }
+  | { error: { code: ErrorCode; message: string; exitStatus: number } };
+
+/** A configured remote (never credentials). */
+export interface Remote {
+  name: string;
+  /** `s3://bucket/prefix` */
+  url: string;
+  /** The S3-compatible server; null: AWS. */
+  endpoint: string | null;
+  region: string | null;
+  /** Pushes overwrite the head without a condition (servers without conditional writes). */
+  unsafeSingleWriter: boolean;
+  /** What the last `remoteCheck` (or first push) found; null until then. */
+  conditionalWrites: boolean | null;
+  created: string;
+}
+
+/** What `remoteCheck` found. */
+export interface RemoteCheck {
+  remote: string;
+  url: string;
+  reachable: boolean;
+  credentials: boolean;
+  /** Atomic conditional writes (false on Garage: pushes refuse unless `unsafeSingleWriter`). */
+  conditionalWrites: boolean;
+  unsafeSingleWriter: boolean;
+  vaults: string[];
+  requests: number;
+}
+
+/** Objects moved to or from a remote. */
+export interface Transferred {
+  layers: number;
+  chunks: number;
+  bytes: number;
+}
+
+/** What `push` did (`upToDate`: nothing written; `keptAs`: the checkpoint keeping a head replaced by `force`). */
+export interface PushResult {
+  vault: string;
+  remote: string;
+  remoteVault: string;
+  generation: number;
+  upToDate: boolean;
+  forced: boolean;
+  keptAs: string | null;
+  uploaded: Transferred;
+  checkpointsPushed: string[];
+  checkpointsSkipped: string[];
+  requests: number;
+}
+
+/** What `clone` made (`lazy`: no chunk bytes yet; fetched on first read). */
+export interface CloneResult {
+  vault: string;
+  remote: string;
+  remoteVault: string;
+  generation: number;
+  lazy: boolean;
+  downloaded: Transferred;
+  checkpoints: string[];
+  requests: number;
+}
+
+/** What `pull` did. */
+export interface PullResult {
+  vault: string;
+  remote: string;
+  remoteVault: string;
+  generation: number;
+  status: "fast_forward" | "up_to_date" | "ahead";
+  downloaded: Transferred;
+  checkpointsAdded: string[];
+  requests: number;
+}
+
+/** The vaults on one remote (`vault list --remote`). */
+export interface RemoteVaultList {
+  remote: string;
+  vaults: { name: string; generation: number; checkpoints: string[]; pushed: string }[];
+}
+
+/** What `remoteGc` deleted (or, with `dryRun`, would delete). */
+export interface RemoteGcResult {
+  remote: string;
+  dryRun: boolean;
+  graceS: number;
+  vaults: number;
+  reachable: { layers: number; chunks: number };
+  deleted: Transferred;
+  /** Unreachable objects kept because they are younger than the grace period. */
+  keptYoung: number;
+  requests: number;
 }
 
 /** Options of `proxyExec` and `proxyShell`; absent ones come from the policy, then avfs defaults. */
@@ -631,6 +738,8 @@ export interface RunOptions {
   workdir?: string;
   /** Isolate the run: host read-only but the workspace, private /tmp and $HOME, no network (`--isolate`). */
   isolate?: boolean;
+  /** Push the vault (with its checkpoints) after the run; the outcome is the run's `push`. */
+  push?: boolean;
   /** Run under this policy (object, or policy file path) instead of the vault's. */
   policy?: Policy | string;
   /** Reject with PolicyDenied when denied (default true); false resolves with the denied run. */
@@ -812,6 +921,34 @@ export class AVFS {
   unmount(dir: string, options?: { lazy?: boolean }): Promise<WithRaw<UnmountResult>>;
   /** Live mounts of the store. */
   mounts(): Promise<WithRaw<MountList>>;
+
+  // Remotes (credentials come from the AWS variables of avfs's environment, never arguments)
+  /** Adds a remote at "s3://bucket/prefix"; `unsafeSingleWriter`: push without conditional writes (one pusher at a time only). */
+  remoteAdd(
+    name: string,
+    url: string,
+    options?: { endpoint?: string; region?: string; unsafeSingleWriter?: boolean },
+  ): Promise<WithRaw<Remote>>;
+  /** The configured remotes. */
+  remoteList(): Promise<Remote[]>;
+  /** Forgets a remote; resolves with its name. */
+  remoteRemove(name: string): Promise<string>;
+  /** Reachable, credentials accepted, conditional writes; its vaults. */
+  remoteCheck(name: string): Promise<WithRaw<RemoteCheck>>;
+  /** Deletes unreachable remote objects older than `grace` (default "24h"; a number is milliseconds). */
+  remoteGc(name: string, options?: { grace?: string | number; dryRun?: boolean }): Promise<WithRaw<RemoteGcResult>>;
+  /** Pushes this vault; rejects with RemoteDiverged (stale base) or RemoteNoConditionalWrites. */
+  push(options?: { remote?: string; remoteVault?: string; checkpoints?: boolean; force?: boolean }): Promise<WithRaw<PushResult>>;
+  /** Fast-forwards this vault to the remote head; rejects with RemoteDiverged when it has changes the remote lacks. */
+  pull(options?: { remote?: string; remoteVault?: string }): Promise<WithRaw<PullResult>>;
+  /** Clones a remote vault into a new local vault (`lazy`: chunk bytes on first read). */
+  clone(
+    remote: string,
+    remoteVault: string,
+    options?: { localName?: string; lazy?: boolean; use?: boolean },
+  ): Promise<WithRaw<CloneResult>>;
+  /** The vaults on a remote. */
+  listRemoteVaults(remote: string): Promise<WithRaw<RemoteVaultList>>;
   /** Mounts on `dir`, calls `use`, and always unmounts (lazily if busy); resolves with what `use` returned. */
   withMount<T>(
     dir: string,

@@ -159,6 +159,7 @@ pub struct ProxyExecArgs {
     #[arg(long)]
     pub readonly: bool,
     /// Set a variable for the command (repeatable); overrides the policy.
+    /// AWS_* credentials are refused: they never reach a run.
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env_pair)]
     pub env: Vec<(String, String)>,
     /// fuse (mount), materialize (copy out and write back), or auto (fuse when it works).
@@ -217,6 +218,9 @@ pub struct ProxyExecArgs {
 
 fn parse_env_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
+        Some((k, _)) if crate::policy::withheld_from_runs(k) => {
+            Err(format!("{k}: {}", crate::policy::WITHHELD_REASON))
+        }
         Some((k, v)) if !k.is_empty() && !k.contains('\0') && !v.contains('\0') => {
             Ok((k.to_string(), v.to_string()))
         }

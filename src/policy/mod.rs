@@ -7,6 +7,7 @@ pub mod error;
 pub mod limits;
 pub mod matcher;
 pub mod model;
+pub mod withheld;
 
 pub use error::PolicyError;
 pub use matcher::{CommandDecision, PathDecision, PathRuleRef, Policy};
@@ -14,3 +15,4 @@ pub use model::{
     ByteSize, CheckpointMode, CommandGlob, CommandRules, ConflictPolicy, DurationSpec, EnvName,
     EnvRules, IsolationRule, NetworkMode, Op, PathGlob, PathRule, PolicySpec, RollupDir,
 };
+pub use withheld::{WITHHELD_REASON, withheld_from_runs};

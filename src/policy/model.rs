@@ -543,7 +543,21 @@ impl PolicySpec {
             PolicyError::new(path, e.into_inner().to_string())
         })?;
         if let Some(env) = &spec.env {
+            for (i, name) in env.pass.iter().enumerate() {
+                if super::withheld_from_runs(&name.0) {
+                    return Err(PolicyError::new(
+                        format!("env.pass[{i}]"),
+                        format!("{}: {}", name.0, super::WITHHELD_REASON),
+                    ));
+                }
+            }
             for (key, value) in &env.set {
+                if super::withheld_from_runs(key) {
+                    return Err(PolicyError::new(
+                        format!("env.set.{key}"),
+                        super::WITHHELD_REASON,
+                    ));
+                }
                 check_env_name(key).map_err(|m| PolicyError::new(format!("env.set.{key}"), m))?;
                 if value.contains('\0') {
                     return Err(PolicyError::new(
@@ -679,6 +693,15 @@ mod tests {
             err(r#"{"env": {"set": {"A=B": "1"}}}"#)
                 .starts_with("env.set.A=B: invalid environment variable name")
         );
+        assert!(
+            err(r#"{"env": {"pass": ["PATH", "AWS_SECRET_ACCESS_KEY"]}}"#)
+                .starts_with("env.pass[1]: AWS_SECRET_ACCESS_KEY: AWS credentials")
+        );
+        assert!(
+            err(r#"{"env": {"set": {"AWS_PROFILE": "prod"}}}"#)
+                .starts_with("env.set.AWS_PROFILE: AWS credentials")
+        );
+        assert!(PolicySpec::parse(r#"{"env": {"pass": ["AWS_REGION"]}}"#).is_ok());
         assert!(err("[]").contains("must be a JSON object"));
         assert!(err("{").starts_with("not valid JSON"));
     }

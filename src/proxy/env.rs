@@ -1,7 +1,9 @@
 //! The environment a run sees: only what the policy passes through (or a
-//! short default list), then the policy's fixed values, then `--env`.
+//! short default list), then the policy's fixed values, then `--env`; never
+//! a variable [`withheld_from_runs`] names (AWS credentials), whichever of
+//! the three brings it.
 
-use crate::policy::EnvRules;
+use crate::policy::{EnvRules, withheld_from_runs};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 
@@ -50,7 +52,11 @@ pub fn build(
     for (k, v) in extra {
         env.insert(k.into(), v.into());
     }
-    env.into_iter().collect()
+    // Validation refuses explicit requests for them; this holds for every
+    // caller, a policy stored before that rule included.
+    env.into_iter()
+        .filter(|(k, _)| !k.to_str().is_some_and(withheld_from_runs))
+        .collect()
 }
 
 #[cfg(test)]
@@ -63,6 +69,8 @@ mod tests {
             ("PATH", "/bin"),
             ("HOME", "/root"),
             ("AWS_SECRET", "x"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_REGION", "eu-west-1"),
             ("CI", "0"),
         ]
         .into_iter()
@@ -93,5 +101,23 @@ mod tests {
             &[("X".to_string(), "z".to_string())],
         );
         assert_eq!(names(&env), ["CI=1", "PATH=/bin", "X=z"]);
+    }
+
+    #[test]
+    fn aws_credentials_never_pass_whatever_asks_for_them() {
+        // Built by hand: validation refuses such a policy, a library caller may not validate.
+        let rules = EnvRules {
+            pass: vec![
+                crate::policy::EnvName("AWS_SECRET_ACCESS_KEY".into()),
+                crate::policy::EnvName("AWS_REGION".into()),
+            ],
+            set: [("AWS_PROFILE".to_string(), "prod".to_string())].into(),
+        };
+        let env = build(
+            caller(),
+            Some(&rules),
+            &[("AWS_ACCESS_KEY_ID".to_string(), "AKIA".to_string())],
+        );
+        assert_eq!(names(&env), ["AWS_REGION=eu-west-1"]);
     }
 }

@@ -1,7 +1,8 @@
-//! The real S3 server the remote tests use, started once by `scripts/test`
-//! (`scripts/s3-server ceph start`) and named by environment variables. A
-//! test that needs it fails with a clear message when it is missing, unless
-//! `AVFS_SKIP_REMOTE_TESTS=1` skips the remote tests explicitly.
+//! The real S3 servers the remote tests use, started once by `scripts/test`
+//! (`scripts/s3-server ceph start`, `scripts/s3-server garage start`) and
+//! named by environment variables. A test that needs one fails with a clear
+//! message when it is missing, unless `AVFS_SKIP_REMOTE_TESTS=1` skips the
+//! remote tests explicitly.
 
 use super::{Avfs, ErrorDoc, Run, parse_one};
 use serde::de::DeserializeOwned;
@@ -15,31 +16,44 @@ pub struct S3 {
     pub access_key: String,
     pub secret_key: String,
     pub bucket: String,
+    /// The region requests are signed for.
+    pub region: String,
 }
 
 impl S3 {
-    /// The server from the environment; None (skip) only when explicitly asked.
+    /// The Ceph RGW server from the environment; None (skip) only when explicitly asked.
     pub fn from_env() -> Option<S3> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        match (
-            var("AVFS_TEST_S3_ENDPOINT"),
-            var("AVFS_TEST_S3_ACCESS_KEY"),
-            var("AVFS_TEST_S3_SECRET_KEY"),
-        ) {
+        Self::named("S3", "ceph")
+    }
+
+    /// The Garage server (no conditional writes) from the environment; None
+    /// (skip) only when explicitly asked.
+    pub fn garage_from_env() -> Option<S3> {
+        Self::named("GARAGE", "garage")
+    }
+
+    fn named(var_part: &str, server: &str) -> Option<S3> {
+        let var = |k: &str| {
+            std::env::var(format!("AVFS_TEST_{var_part}_{k}"))
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
+        match (var("ENDPOINT"), var("ACCESS_KEY"), var("SECRET_KEY")) {
             (Some(endpoint), Some(access_key), Some(secret_key)) => Some(S3 {
                 endpoint,
                 access_key,
                 secret_key,
-                bucket: var("AVFS_TEST_S3_BUCKET").unwrap_or_else(|| "avfs-test".into()),
+                bucket: var("BUCKET").unwrap_or_else(|| "avfs-test".into()),
+                region: var("REGION").unwrap_or_else(|| "us-east-1".into()),
             }),
-            _ if var("AVFS_SKIP_REMOTE_TESTS").as_deref() == Some("1") => {
+            _ if std::env::var("AVFS_SKIP_REMOTE_TESTS").as_deref() == Ok("1") => {
                 eprintln!("remote test skipped: AVFS_SKIP_REMOTE_TESTS=1");
                 None
             }
             _ => panic!(
                 "the remote tests need a real S3 server: run them through scripts/test, or start one with \
-                 `eval $(scripts/s3-server ceph start)` and export AVFS_TEST_S3_ENDPOINT, \
-                 AVFS_TEST_S3_ACCESS_KEY, AVFS_TEST_S3_SECRET_KEY (AVFS_SKIP_REMOTE_TESTS=1 skips them)"
+                 `export $(scripts/s3-server {server} start | xargs)` (it sets AVFS_TEST_{var_part}_ENDPOINT, \
+                 AVFS_TEST_{var_part}_ACCESS_KEY, AVFS_TEST_{var_part}_SECRET_KEY); AVFS_SKIP_REMOTE_TESTS=1 skips them"
             ),
         }
     }
@@ -61,7 +75,7 @@ impl S3 {
             "x-amz-content-sha256: UNSIGNED-PAYLOAD",
             "--aws-sigv4",
         ])
-        .arg("aws:amz:us-east-1:s3")
+        .arg(format!("aws:amz:{}:s3", self.region))
         .arg("--user")
         .arg(format!("{}:{}", self.access_key, self.secret_key));
         cmd
@@ -215,6 +229,8 @@ impl Home {
             &format!("s3://{}/{prefix}", self.s3.bucket),
             "--endpoint",
             &self.s3.endpoint,
+            "--region",
+            &self.s3.region,
         ]);
     }
 

@@ -18,6 +18,7 @@ const { mountMethods } = require("./mounts");
 const { historyMethods } = require("./history");
 const { searchMethods } = require("./search");
 const { maintenanceMethods } = require("./maintenance");
+const { remoteMethods } = require("./remotes");
 
 /** A handle on an avfs store and (optionally) one vault in it; every method runs the avfs binary. */
 class AVFS {
@@ -69,6 +70,7 @@ Object.assign(
   historyMethods,
   searchMethods,
   maintenanceMethods,
+  remoteMethods,
 );
 
 module.exports = { AVFS };

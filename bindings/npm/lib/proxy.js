@@ -15,7 +15,7 @@ function duration(value) {
  * The `proxy exec` flags for the run options (all optional; absent ones fall
  * back to the policy, then to avfs defaults).
  */
-function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLimit, env = {}, mode, keepMount, changes, onConflict, workdir, isolate = false }) {
+function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLimit, env = {}, mode, keepMount, changes, onConflict, workdir, isolate = false, push = false }) {
   const flags = [];
   if (timeout !== undefined) flags.push("--timeout", duration(timeout));
   if (grace !== undefined) flags.push("--grace", duration(grace));
@@ -30,6 +30,7 @@ function runFlags({ timeout, grace, cwd, readonly = false, checkpoint, outputLim
   if (onConflict !== undefined) flags.push("--on-conflict", onConflict);
   if (workdir !== undefined) flags.push("--workdir", workdir);
   if (isolate) flags.push("--isolate");
+  if (push) flags.push("--push");
   return flags;
 }
 

@@ -28,6 +28,16 @@ async function main(): Promise<void> {
   }
   // @ts-expect-error checkpointSave's message goes in the options
   await avfs.checkpointSave("name", "message");
+  const pushed = await avfs.push({ checkpoints: true });
+  const generation: number = pushed.generation;
+  const check = await avfs.remoteCheck("origin");
+  const conditional: boolean = check.conditionalWrites;
+  const cloned = await avfs.clone("origin", "work", { lazy: true });
+  const ran = await avfs.proxyShell("make", { push: true });
+  if (ran.push && "error" in ran.push) console.log(ran.push.error.code);
+  console.log(generation, conditional, cloned.downloaded.chunks, (await avfs.pull()).status);
+  // @ts-expect-error credentials are never arguments
+  await avfs.remoteAdd("origin", "s3://b/p", { accessKey: "x" });
 }
 
 export = main;

@@ -19,6 +19,7 @@ from ._binary import locate_binary
 from ._runner import Arg, Runner
 from .errors import MountBusy, PathNotFound, PolicyDenied, ProtocolError, TooLarge
 from .policy import Policy, PolicyInput, policy_file
+from .remotes import CloneResult, PullResult, PushResult, Remote, RemoteCheck, RemoteGc, RemoteVaultList
 from .types import (
     AuditEntry,
     AuditVerification,
@@ -151,6 +152,7 @@ class _ProxyOptions:
     on_conflict: Optional[str] = None
     workdir: Optional[str] = None
     isolate: bool = False
+    push: bool = False
 
     def to_args(self, stack: contextlib.ExitStack) -> List[Arg]:
         """The command-line options; a policy given as data lives in a file until `stack` closes."""
@@ -183,6 +185,8 @@ class _ProxyOptions:
             args.append(_option("--workdir", self.workdir))
         if self.isolate:
             args.append("--isolate")
+        if self.push:
+            args.append("--push")
         return args
 
 
@@ -695,6 +699,7 @@ class AVFS:
         on_conflict: Optional[str] = None,
         workdir: Optional[str] = None,
         isolate: bool = False,
+        push: bool = False,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs `program args...` in the vault under its policy; returns the `Run`.
@@ -707,11 +712,13 @@ class AVFS:
         True and `fork` names the fork that keeps them (`on_conflict`: keep, ours, theirs).
         Options left at None take the policy's value, else avfs's default.
         `changes="summary"` reports each rolled-up directory (`node_modules`, `target`...)
-        once in `rollups` instead of listing its files in `changes`.
+        once in `rollups` instead of listing its files in `changes`. `push`: push the
+        vault (with its checkpoints) after the run; the outcome is `Run.push` (a failed push
+        is reported there, never raised: the run's result stands).
         """
         options = _ProxyOptions(
             timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes, on_conflict,
-            workdir, isolate,
+            workdir, isolate, push,
         )
         return self._proxy(["--", program, *args], options, raise_on_denied)
 
@@ -733,12 +740,13 @@ class AVFS:
         on_conflict: Optional[str] = None,
         workdir: Optional[str] = None,
         isolate: bool = False,
+        push: bool = False,
         raise_on_denied: bool = True,
     ) -> Run:
         """Runs a shell script (`sh -c SCRIPT`) in the vault, with the options of `proxy_exec`."""
         options = _ProxyOptions(
             timeout, grace, cwd, env, readonly, checkpoint, policy, mode, keep_mount, output_limit, changes, on_conflict,
-            workdir, isolate,
+            workdir, isolate, push,
         )
         return self._proxy([_option("--shell", script)], options, raise_on_denied)
 
@@ -755,6 +763,116 @@ class AVFS:
         if raise_on_denied and not run.allowed:
             raise PolicyDenied(run, document)
         return run
+
+    # ----- remotes -----
+    # Credentials come from the AWS variables or profile files of this process's
+    # environment (avfs reads them; they are never arguments, results or stored).
+
+    def remote_add(
+        self,
+        name: str,
+        url: str,
+        *,
+        endpoint: Optional[str] = None,
+        region: Optional[str] = None,
+        unsafe_single_writer: bool = False,
+    ) -> Remote:
+        """Adds remote `name` at `url` ("s3://bucket/prefix"); `endpoint`: an S3-compatible
+        server (None: AWS). `unsafe_single_writer`: push without conditional writes, for
+        servers that have none (Garage); correct only while one machine at a time pushes."""
+        args: List[Arg] = ["remote", "add"]
+        if endpoint is not None:
+            args.append(_option("--endpoint", endpoint))
+        if region is not None:
+            args.append(_option("--region", region))
+        if unsafe_single_writer:
+            args.append("--unsafe-single-writer")
+        return self._call([*args, "--", name, url], lambda d: Remote.from_json(d["remote"]), in_vault=False)
+
+    def remote_list(self) -> List[Remote]:
+        """The configured remotes (never credentials)."""
+        return self._call(
+            ["remote", "list"], lambda d: [Remote.from_json(r) for r in d["remotes"]], in_vault=False
+        )
+
+    def remote_remove(self, name: str) -> str:
+        """Forgets remote `name` (nothing on the remote changes); returns its name."""
+        return self._call(["remote", "remove", "--", name], lambda d: str(d["removed"]), in_vault=False)
+
+    def remote_check(self, name: str) -> RemoteCheck:
+        """Checks that remote `name` is reachable, accepts the credentials and has atomic
+        conditional writes (`conditional_writes`); lists its vaults."""
+        return self._call(["remote", "check", "--", name], RemoteCheck.from_json, in_vault=False)
+
+    def remote_gc(self, name: str, *, grace: Optional[Duration] = None, dry_run: bool = False) -> RemoteGc:
+        """Deletes objects on remote `name` that no head or checkpoint reaches and that are
+        older than `grace` (avfs's default: 24h); `dry_run`: only report."""
+        args: List[Arg] = ["remote", "gc"]
+        if grace is not None:
+            args.append(_option("--grace", _duration(grace)))
+        if dry_run:
+            args.append("--dry-run")
+        return self._call([*args, "--", name], RemoteGc.from_json, in_vault=False)
+
+    def push(
+        self,
+        *,
+        remote: Optional[str] = None,
+        remote_vault: Optional[str] = None,
+        checkpoints: bool = False,
+        force: bool = False,
+    ) -> PushResult:
+        """Pushes this vault: uploads what the remote lacks, then moves the remote head.
+
+        `remote`: default the vault's upstream, else "origin"; `remote_vault` (`--as`): its
+        name there. A remote head this vault's history lacks raises `RemoteDiverged` unless
+        `force` (the replaced head is kept on the remote as a checkpoint, `kept_as`).
+        """
+        args: List[Arg] = ["push"]
+        if remote is not None:
+            args.append(_option("--remote", remote))
+        if remote_vault is not None:
+            args.append(_option("--as", remote_vault))
+        if checkpoints:
+            args.append("--checkpoints")
+        if force:
+            args.append("--force")
+        return self._call(args, lambda d: PushResult.from_json(d["push"]))
+
+    def pull(self, *, remote: Optional[str] = None, remote_vault: Optional[str] = None) -> PullResult:
+        """Fast-forwards this vault to the remote head; local changes the remote lacks raise
+        `RemoteDiverged` and nothing changes. `remote_vault` is `--from`."""
+        args: List[Arg] = ["pull"]
+        if remote is not None:
+            args.append(_option("--remote", remote))
+        if remote_vault is not None:
+            args.append(_option("--from", remote_vault))
+        return self._call(args, lambda d: PullResult.from_json(d["pull"]))
+
+    def clone(
+        self,
+        remote: str,
+        remote_vault: str,
+        local_name: Optional[str] = None,
+        *,
+        lazy: bool = False,
+        use: bool = False,
+    ) -> CloneResult:
+        """Clones `remote_vault` from `remote` into a new local vault (`local_name`, default
+        the same name). `lazy`: fetch layers only, chunk bytes on first read."""
+        args: List[Arg] = ["clone"]
+        if lazy:
+            args.append("--lazy")
+        if use:
+            args.append("--use")
+        names = [remote, remote_vault, *([local_name] if local_name is not None else [])]
+        return self._call([*args, "--", *names], lambda d: CloneResult.from_json(d["clone"]), in_vault=False)
+
+    def list_remote_vaults(self, remote: str) -> RemoteVaultList:
+        """The vaults on `remote`, from their heads (`vault list --remote`)."""
+        return self._call(
+            ["vault", "list", _option("--remote", remote)], RemoteVaultList.from_json, in_vault=False
+        )
 
     # ----- mounts -----
 

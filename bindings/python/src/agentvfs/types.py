@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional
 
+from .remotes import RunPush
+
 __all__ = [
     "Entry",
     "PathRef",
@@ -707,6 +709,8 @@ class Run:
     #: "full" (every change in `changes`) or "summary" (rolled-up directories in `rollups`).
     changes_mode: str = "full"
     rollups: List[Rollup] = field(default_factory=list)
+    #: The push after the run (`push=True` or the policy's `remote`), else None.
+    push: Optional[RunPush] = None
 
     @property
     def allowed(self) -> bool:
@@ -780,6 +784,7 @@ class Run:
             cwd_b64=doc.get("cwd_b64"),
             changes_mode=doc["changes_mode"],
             rollups=[Rollup.from_json(r) for r in doc["rollups"]],
+            push=None if doc.get("push") is None else RunPush.from_json(doc["push"]),
         )
 
 
