@@ -1,14 +1,14 @@
-//! The passthrough data path (as root on Linux 6.9+): a file the mount
-//! creates is spooled on the local disk and the kernel reads and writes the
-//! spool directly; its bytes enter the store at fsync and close. These tests
-//! check that the path is taken (and not with `AVFS_PASSTHROUGH=off`), that a
+//! The passthrough data path (`AVFS_PASSTHROUGH=on`, as root on Linux 6.9+):
+//! a file the mount creates is spooled on the local disk and the kernel reads
+//! and writes the spool directly; its bytes enter the store at fsync and
+//! close. These tests check that the path is taken (and only when on), that a
 //! spooled file behaves as a file through every call that still reaches the
 //! server, and that SIGKILL of the server mid-write keeps every acknowledged
 //! byte and tears no file.
 
 mod common;
 
-use common::fuse::{Mounted, fuse_available};
+use common::fuse::{Mounted, fuse_available, process_gone, wait_for};
 use common::{Avfs, assert_bytes};
 use nix::fcntl::{FallocateFlags, fallocate};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, msync, munmap};
@@ -20,7 +20,10 @@ use std::num::NonZeroUsize;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// The environment that turns passthrough on for a mount.
+const ON: &[(&str, &str)] = &[("AVFS_PASSTHROUGH", "on")];
 
 #[derive(serde::Deserialize)]
 struct MountsDoc {
@@ -62,29 +65,12 @@ fn passthrough_expected() -> bool {
     nix::unistd::geteuid().is_root() && (major, minor) >= (6, 9)
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn process_gone(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => true,
-    }
-}
-
 #[test]
 fn a_created_file_is_spooled_and_only_with_passthrough_on() {
     if !fuse_available() || !passthrough_expected() {
         return;
     }
-    for (env, spooled) in [(None, true), (Some("off"), false)] {
+    for (env, spooled) in [(Some("on"), true), (None, false), (Some("off"), false)] {
         let avfs = Avfs::with_vault();
         let vars: Vec<(&str, &str)> = env.map(|v| ("AVFS_PASSTHROUGH", v)).into_iter().collect();
         let m = Mounted::with_env(&avfs, "main", &[], &vars);
@@ -131,7 +117,7 @@ fn a_spooled_file_behaves_as_a_file() {
         return;
     }
     let avfs = Avfs::with_vault();
-    let m = Mounted::new(&avfs, "main", &[]);
+    let m = Mounted::with_env(&avfs, "main", &[], ON);
     let path = m.join("s.bin");
     let data = pattern(1, 3 << 20);
     let f = OpenOptions::new()
@@ -224,7 +210,7 @@ fn sigkill_during_spooled_writes_tears_nothing() {
         return;
     }
     let avfs = Avfs::with_vault();
-    let m = Mounted::new(&avfs, "main", &[]);
+    let m = Mounted::with_env(&avfs, "main", &[], ON);
 
     let synced = pattern(2, 6 << 20);
     let mut f = File::create(m.join("synced.bin")).unwrap();

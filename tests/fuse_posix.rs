@@ -10,7 +10,7 @@
 mod common;
 
 use base64::Engine;
-use common::fuse::{Mounted, fuse_available};
+use common::fuse::{Mounted, fuse_available, process_gone, wait_for};
 use common::{Avfs, EntriesDoc, EntryDoc, assert_bytes};
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
@@ -145,29 +145,6 @@ fn is_mounted(dir: &Path) -> bool {
     table
         .split(|b| *b == b'\n')
         .any(|line| line.split(|b| *b == b' ').nth(1) == Some(dir.as_os_str().as_bytes()))
-}
-
-/// Polls `done` until it holds; fails the test after `limit`.
-#[track_caller]
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// True once `pid` has exited (a zombie counts: nobody may reap it here).
-fn process_gone(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => true,
-    }
 }
 
 /// A field of `/proc/<pid>/status` in KiB (e.g. `VmHWM`).
@@ -306,6 +283,8 @@ struct MountDoc {
     checkpoint: Option<String>,
     mode: String,
     pid: u32,
+    /// `fuse` or `passthrough` once the kernel has answered; null before.
+    data_path: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -331,7 +310,21 @@ fn mount_doc(m: &Mounted, checkpoint: Option<&str>, mode: &str) -> MountDoc {
         checkpoint: checkpoint.map(str::to_string),
         mode: mode.into(),
         pid: m.pid,
+        data_path: None,
     }
+}
+
+/// Listed mounts with their data path checked and set aside: it is known
+/// only once the kernel has answered the mount, which may be just after.
+fn listed(mut mounts: Vec<MountDoc>) -> Vec<MountDoc> {
+    for m in &mut mounts {
+        let path = m.data_path.take();
+        assert!(
+            matches!(path.as_deref(), None | Some("fuse" | "passthrough")),
+            "data_path {path:?}"
+        );
+    }
+    mounts
 }
 
 // ----- 1. file I/O -----
@@ -1761,8 +1754,8 @@ fn mount_lifecycle_errors_and_mount_list() {
         ("already_mounted".into(), 4)
     );
     let doc: MountsDoc = avfs.json(["mounts"]);
-    assert_eq!(doc.mounts, vec![mount_doc(&m, None, "rw")]);
-    assert!(doc.cleaned.is_empty(), "{doc:?}");
+    assert_eq!(listed(doc.mounts), vec![mount_doc(&m, None, "rw")]);
+    assert!(doc.cleaned.is_empty(), "{:?}", doc.cleaned);
     assert!(!process_gone(m.pid), "the listed pid serves the mount");
 
     // A second, read-only mount of a checkpoint is listed beside it.
@@ -1771,7 +1764,7 @@ fn mount_lifecycle_errors_and_mount_list() {
     let doc: MountsDoc = avfs.json(["mounts"]);
     let mut want = vec![mount_doc(&m, None, "rw"), mount_doc(&m2, Some("cp"), "ro")];
     want.sort_by(|a, b| a.mountpoint.cmp(&b.mountpoint));
-    assert_eq!(doc.mounts, want);
+    assert_eq!(listed(doc.mounts), want);
 
     // Unmount one: it is gone from the list, its process has exited (it
     // waits for that), and unmounting it again is `not_mounted`.
@@ -1786,7 +1779,7 @@ fn mount_lifecycle_errors_and_mount_list() {
     let (err, status) = avfs.fails(["unmount".as_ref(), m2.path().as_os_str()]);
     assert_eq!((err.code.as_str(), status), ("not_mounted", 3));
     let doc: MountsDoc = avfs.json(["mounts"]);
-    assert_eq!(doc.mounts, vec![mount_doc(&m, None, "rw")]);
+    assert_eq!(listed(doc.mounts), vec![mount_doc(&m, None, "rw")]);
 }
 
 fn mount_fails_live(avfs: &Avfs, dir: &Path) -> (String, i32) {
@@ -1902,7 +1895,7 @@ fn readonly_and_checkpoint_mounts() {
         "mounted read-only"
     );
     let doc: MountsDoc = avfs.json(["mounts"]);
-    assert_eq!(doc.mounts, vec![mount_doc(&ro, None, "ro")]);
+    assert_eq!(listed(doc.mounts), vec![mount_doc(&ro, None, "ro")]);
     ro.unmount();
     assert_bytes(&avfs.cat("/a.txt"), b"v1", "unchanged");
     assert_eq!(avfs.fails(["cat", "/new.txt"]).0.code, "path_not_found");
@@ -1935,7 +1928,7 @@ fn readonly_and_checkpoint_mounts() {
     avfs.ok(["write", "/a.txt", "v3"]);
     assert_file(&cp.join("a.txt"), b"v1", "checkpoint after another change");
     let doc: MountsDoc = avfs.json(["mounts"]);
-    assert_eq!(doc.mounts, vec![mount_doc(&cp, Some("cp1"), "ro")]);
+    assert_eq!(listed(doc.mounts), vec![mount_doc(&cp, Some("cp1"), "ro")]);
     assert_bytes(&avfs.cat("/a.txt"), b"v3", "the head moved on");
 }
 

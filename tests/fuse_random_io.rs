@@ -368,7 +368,7 @@ fn huge_sparse_sizes_are_cheap() {
     );
 }
 
-/// A new file is spooled on the local disk for passthrough, whose file system
+/// With passthrough on, a new file is spooled on the local disk, whose file system
 /// bounds its size (ext4: 16 TiB): growing it past that is EFBIG, and the
 /// mount, the file and the store stay sound.
 #[test]
@@ -377,7 +377,7 @@ fn a_spooled_file_past_the_spool_limit_fails_cleanly() {
         return;
     }
     let avfs = Avfs::with_vault();
-    let m = Mounted::new(&avfs, "main", &[]);
+    let m = Mounted::with_env(&avfs, "main", &[], &[("AVFS_PASSTHROUGH", "on")]);
     let file = open(&m.join("grown"));
     file.write_all_at(b"data", 0).unwrap();
     match file.set_len(1 << 60) {

@@ -83,6 +83,19 @@ fn config(target: &MountTarget, allow_other: bool) -> Config {
     config
 }
 
+/// The record of a mount of `request` at `mountpoint`, served by this process.
+fn record_of(request: &MountRequest, mountpoint: PathBuf) -> MountRecord {
+    MountRecord {
+        mountpoint,
+        vault: request.target.vault.clone(),
+        checkpoint: request.target.checkpoint.clone(),
+        readonly: request.target.is_readonly(),
+        pid: std::process::id(),
+        started_ns: now_ns(),
+        data_path: None,
+    }
+}
+
 /// A mount served by threads of this process until it is stopped.
 pub struct LiveMount {
     record: MountRecord,
@@ -133,16 +146,15 @@ impl LiveMount {
         let (finisher, kernel, data_path) = (fs.finisher(), fs.kernel_slot(), fs.data_path_slot());
         let session = Session::from_fd(fs, fuse, config.acl, config)?;
         let _ = kernel.set(session.notifier());
-        let record = MountRecord {
-            mountpoint: request.mountpoint.clone(),
-            vault: request.target.vault.clone(),
-            checkpoint: request.target.checkpoint.clone(),
-            readonly: request.target.is_readonly(),
-            pid: std::process::id(),
-            started_ns: now_ns(),
-            data_path: None,
-        };
-        Self::serve(session, record, &request.store_dir, finisher, data_path, false)
+        let record = record_of(request, request.mountpoint.clone());
+        Self::serve(
+            session,
+            record,
+            &request.store_dir,
+            finisher,
+            data_path,
+            false,
+        )
     }
 
     fn filesystem(
@@ -183,22 +195,21 @@ impl LiveMount {
         })?;
         let _ = kernel.set(session.notifier());
         let registry = Registry::new(&request.store_dir);
-        let record = MountRecord {
-            mountpoint: mountpoint.clone(),
-            vault: request.target.vault.clone(),
-            checkpoint: request.target.checkpoint.clone(),
-            readonly: request.target.is_readonly(),
-            pid: std::process::id(),
-            started_ns: now_ns(),
-            data_path: None,
-        };
+        let record = record_of(request, mountpoint.clone());
         // Recorded before serving: if this process dies, the next avfs command
         // finds the record and detaches the dead mount.
         if let Err(e) = registry.add(&record) {
             drop(session); // unmounts
             return Err(e.into());
         }
-        Self::serve(session, record, &request.store_dir, finisher, data_path, true)
+        Self::serve(
+            session,
+            record,
+            &request.store_dir,
+            finisher,
+            data_path,
+            true,
+        )
     }
 
     /// Serves `session` on a background thread.

@@ -1,7 +1,8 @@
 //! Spool files: the passthrough data path.
 //!
-//! A file the mount creates (or an empty one opened for writing) is backed by
-//! an unnamed local file (`O_TMPFILE` beside the store) that the kernel reads
+//! With passthrough on (`AVFS_PASSTHROUGH=on`, see [`PASSTHROUGH_ENV`] for
+//! why it is off by default), a file the mount creates (or an empty one
+//! opened for writing) is backed by an unnamed local file (`O_TMPFILE` beside the store) that the kernel reads
 //! and writes directly (FUSE passthrough, Linux 6.9+, as root): its data never
 //! crosses /dev/fuse and the server only sees metadata. The bytes enter the
 //! store — chunked, hashed and deduplicated like every other write — when the
@@ -33,14 +34,20 @@ pub(super) struct Spool {
     committed: (u64, i64, i64),
 }
 
-/// The environment variable that turns passthrough off (`AVFS_PASSTHROUGH=off`):
-/// every file's data then goes through the server, as on kernels without it.
+/// The environment variable that turns passthrough on (`AVFS_PASSTHROUGH=on`).
+///
+/// Off by default, as measured: a spool costs about 100 µs per file (an
+/// `O_TMPFILE`, its registration, reading it back), which small files do not
+/// win back, and a mount with passthrough loses the writeback cache, so
+/// writes into files with content become one round trip each. What it saves
+/// (write(2) at the local disk's speed) only shows in the total once the
+/// store takes large contents faster than it does today (see BENCHMARKS.md).
 pub const PASSTHROUGH_ENV: &str = "AVFS_PASSTHROUGH";
 
-/// Whether this mount should ask the kernel for passthrough: not turned off
-/// by [`PASSTHROUGH_ENV`], and the process may register spool files.
+/// Whether this mount should ask the kernel for passthrough: turned on by
+/// [`PASSTHROUGH_ENV`], and the process may register spool files.
 pub(super) fn wanted() -> bool {
-    !std::env::var(PASSTHROUGH_ENV).is_ok_and(|v| v == "off") && may_register()
+    std::env::var(PASSTHROUGH_ENV).is_ok_and(|v| v == "on") && may_register()
 }
 
 /// Whether this process may register spool files with the kernel: that takes

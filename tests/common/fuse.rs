@@ -4,6 +4,7 @@
 
 use super::Avfs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Returns false (after saying why) when FUSE tests must not run here; panics
 /// with a clear message when /dev/fuse is missing and nobody opted out.
@@ -107,5 +108,28 @@ impl Drop for Mounted {
         if mounted {
             let _ = nix::mount::umount2(self.dir.path(), nix::mount::MntFlags::MNT_DETACH);
         }
+    }
+}
+
+/// Polls `done` until it holds; fails the test after `limit`.
+#[track_caller]
+pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// True once `pid` has exited (a zombie counts: nobody may reap it here).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
     }
 }
