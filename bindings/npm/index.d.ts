@@ -967,6 +967,7 @@ export function exactBytes(obj: object, field?: string): Buffer;
 
 /** Every error code avfs documents. */
 export type ErrorCode =
+  | "isolation_unavailable"
   | "usage_error" | "invalid_argument" | "invalid_pattern" | "invalid_query" | "invalid_policy" | "invalid_path"
   | "path_too_long" | "invalid_name" | "invalid_move" | "too_large" | "no_store_location" | "invalid_remote" | "unknown_tool" | "vault_not_served"
   | "document_not_found" | "vault_not_found" | "checkpoint_not_found" | "path_not_found" | "version_not_found" | "no_current_vault"
@@ -1057,6 +1058,8 @@ export class InvalidMove extends BadInput { readonly code: "invalid_move"; }
 export class TooLarge extends BadInput { readonly code: "too_large"; }
 /** `no_store_location`: neither AVFS_HOME, XDG_DATA_HOME nor HOME is set. */
 export class NoStoreLocation extends BadInput { readonly code: "no_store_location"; }
+/** `isolation_unavailable`: a run's namespaces cannot be made here, and the run asked for them; nothing ran. */
+export class IsolationUnavailable extends InternalError { readonly code: "isolation_unavailable"; }
 /** `mcp_failed`: `avfs mcp` could not start or keep its stdio transport. */
 export class McpFailed extends StorageFailure { readonly code: "mcp_failed"; }
 /** `unknown_tool`: an `avfs mcp` tool call names no avfs tool. */

@@ -28,6 +28,7 @@ export const {
   NoStoreLocation,
   UnknownTool,
   McpFailed,
+  IsolationUnavailable,
   VaultNotServed,
   DocumentNotFound,
   VaultNotFound,

@@ -42,6 +42,7 @@ const CATEGORY_BY_EXIT_STATUS = { 1: InternalError, 2: BadInput, 3: NotFound, 4:
 
 /** Every documented error code, by exit status (docs/json.md, "Errors"). */
 const CODES_BY_EXIT_STATUS = {
+  1: ["isolation_unavailable"],
   2: ["usage_error", "invalid_argument", "invalid_pattern", "invalid_query", "invalid_policy", "invalid_path",
     "path_too_long", "invalid_name", "invalid_move", "too_large", "no_store_location", "invalid_remote", "unknown_tool",
     "vault_not_served"],

@@ -10,7 +10,7 @@ import {
 import { errorFromDocument } from "../lib/errors.js";
 import { BINARY, freshVault, rejection, tempDir } from "./support.mjs";
 
-const CATEGORY_BY_STATUS = { 2: BadInput, 3: NotFound, 4: Conflict, 5: StorageFailure };
+const CATEGORY_BY_STATUS = { 1: InternalError, 2: BadInput, 3: NotFound, 4: Conflict, 5: StorageFailure };
 
 /** `{code: exitStatus}` from the exit-status table of docs/json.md (the contract's own list). */
 async function documentedCodes() {

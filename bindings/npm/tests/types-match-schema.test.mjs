@@ -58,6 +58,14 @@ const SOURCES = {
   Violation: ["run", "RunViolation"],
   Rollup: ["run", "WireRollup"],
   Run: ["run", ""],
+  Remote: ["remote", "WireRemote"],
+  RemoteCheck: ["remote_check", ""],
+  Transferred: ["push", "WireMoved"],
+  PushResult: ["push", "WirePush"],
+  CloneResult: ["clone", "WireClone"],
+  PullResult: ["pull", "WirePull"],
+  RemoteVaultList: ["remote_vault_list", ""],
+  RemoteGcResult: ["remote_gc", ""],
 };
 
 /** Interfaces that type no document: options, inputs, error details. */
@@ -67,10 +75,7 @@ const NOT_DOCUMENTS = new Set(["RunOptions", "AVFSOptions", "ErrorDetails", "Pru
 const ADDED = { Run: ["succeeded", "changedFiles", "conflicted"] };
 
 /** Document fields an interface leaves out on purpose. */
-const NOT_PARSED = {
-  // Only after `proxy exec --push`, which this package does not offer.
-  Run: ["push"],
-};
+const NOT_PARSED = {};
 
 const camel = (key) => key.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
 

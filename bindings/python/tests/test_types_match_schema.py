@@ -34,6 +34,7 @@ SOURCES: Dict[type, Tuple[str, str]] = {
     T.GrepMatch: ("grep", "GrepMatch"),
     T.GrepResult: ("grep", ""),
     T.Imported: ("import", ""),
+    T.Isolation: ("run", "WireIsolation"),
     T.Merge: ("merge", ""),
     T.Mount: ("mount", ""),
     T.MountList: ("mounts", ""),
@@ -84,10 +85,7 @@ FLATTENED: Dict[type, Dict[str, str]] = {
 }
 
 #: JSON fields a type leaves out on purpose, and why.
-NOT_PARSED: Dict[type, Set[str]] = {
-    # Only after `proxy exec --push`, which the wrapper does not offer.
-    T.Run: {"push"},
-}
+NOT_PARSED: Dict[type, Set[str]] = {}
 
 
 def _properties(schema_file: str, definition: str) -> Set[str]:

@@ -34,6 +34,7 @@ __all__ = [
     "NoStoreLocation",
     "UnknownTool",
     "McpFailed",
+    "IsolationUnavailable",
     "VaultNotServed",
     "DocumentNotFound",
     "VaultNotFound",
@@ -220,6 +221,12 @@ class NoStoreLocation(BadInput):
     """`no_store_location`: none of AVFS_HOME, XDG_DATA_HOME or HOME is set."""
 
     code = "no_store_location"
+
+
+class IsolationUnavailable(InternalError):
+    """`isolation_unavailable`: a run's namespaces cannot be made here, and the run asked for them; nothing ran."""
+
+    code = "isolation_unavailable"
 
 
 class McpFailed(StorageFailure):
