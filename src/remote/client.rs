@@ -247,7 +247,17 @@ impl Client {
 
 fn server_error(err: &object_store::Error) -> bool {
     let text = format!("{err:?}");
-    text.contains("500") || text.contains("Internal Server Error")
+    mentions_status(&text, "500") || text.contains("Internal Server Error")
+}
+
+/// Whether `text` names the HTTP status `code` as a number of its own: the
+/// error texts also hold durations ("265.44036ms"), whose digits must not
+/// read as a status.
+fn mentions_status(text: &str, code: &str) -> bool {
+    let numeric = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || c == '.');
+    text.match_indices(code).any(|(at, _)| {
+        !numeric(text[..at].chars().next_back()) && !numeric(text[at + code.len()..].chars().next())
+    })
 }
 
 /// Maps a client error to what the user can act on.
@@ -264,12 +274,34 @@ fn classify(remote: &str, key: &str, err: object_store::Error) -> RemoteError {
             } else if text.contains("InvalidAccessKeyId")
                 || text.contains("SignatureDoesNotMatch")
                 || text.contains("AccessDenied")
-                || text.contains("403")
+                || mentions_status(&text, "403")
             {
                 RemoteError::Auth(format!("{remote}: {err}"))
             } else {
                 RemoteError::Unreachable(format!("{remote}: {key}: {err}"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions_status;
+
+    #[test]
+    fn a_status_is_a_number_of_its_own_not_digits_of_a_duration() {
+        assert!(mentions_status("status: 403, body", "403"));
+        assert!(mentions_status(
+            "Client error with status 403 Forbidden",
+            "403"
+        ));
+        assert!(mentions_status("403", "403"));
+        // A refused connection whose retry took 265.44036ms is not a 403.
+        assert!(!mentions_status(
+            "error sending request in 265.44036ms",
+            "403"
+        ));
+        assert!(!mentions_status("after 1500 ms", "500"));
+        assert!(!mentions_status("port 4030", "403"));
     }
 }
