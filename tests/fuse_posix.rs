@@ -1375,6 +1375,27 @@ fn times_set_before_close_survive_the_commit() {
         "the store has the time set before close"
     );
 
+    // Only the mtime (atime left alone: what the writeback cache itself sends
+    // at close): it waits with the unsaved writes and commits with them.
+    let mut g = File::create(j("mtime-only")).unwrap();
+    g.write_all(b"unsaved").unwrap();
+    let ts = TimeSpec::new(1_300_000_000, 123_456_789);
+    nix::sys::stat::futimens(&g, &TimeSpec::UTIME_OMIT, &ts).unwrap();
+    let meta = g.metadata().unwrap();
+    assert_eq!(
+        (meta.mtime(), meta.mtime_nsec()),
+        (1_300_000_000, 123_456_789),
+        "an mtime-only futimens, before close"
+    );
+    close(g, "mtime-only");
+    sync(&j("mtime-only"));
+    assert_eq!(
+        cli_stat(&avfs, "/mtime-only").mtime_ns,
+        1_300_000_000_123_456_789,
+        "the store has the mtime set over unsaved writes"
+    );
+    assert_bytes(&avfs.cat("/mtime-only"), b"unsaved", "and the writes");
+
     // And after a remount (the kernel's cached times are gone).
     m.unmount();
     let m = Mounted::new(&avfs, "main", &[]);

@@ -183,10 +183,6 @@ impl VaultFs {
                 of.last.mode = mode;
             }
         }
-        let unlimited = inner
-            .store
-            .known_unlimited(&self.target.vault)
-            .map_err(|e| errno(&e))?;
         if let Some(of) = inner.open.files.get_mut(&ino)
             && let Some(spool) = of.spool.as_ref()
         {
@@ -200,6 +196,10 @@ impl VaultFs {
             spool.write_at(at, data).map_err(Errno::from)?;
             return Ok(data.len() as u32);
         }
+        let unlimited = inner
+            .store
+            .known_unlimited(&self.target.vault)
+            .map_err(|e| errno(&e))?;
         inner.with_open_file(&attr, |store, of, batch| {
             of.writable()?;
             // A write after an explicit mtime moves the time on again.
@@ -279,16 +279,13 @@ impl VaultFs {
             _ => return Err(Errno::EOPNOTSUPP),
         };
         self.writable()?;
-        if let Some(spool) = self
-            .lock()
-            .open
-            .files
-            .get(&ino)
-            .and_then(|of| of.spool.as_ref())
-        {
-            return spool.fallocate(mode, offset, length).map_err(Errno::from);
-        }
-        let size = self.lock().attr(&self.state, ino)?.size;
+        let size = {
+            let mut inner = self.lock();
+            if let Some(spool) = inner.open.files.get(&ino).and_then(|of| of.spool.as_ref()) {
+                return spool.fallocate(mode, offset, length).map_err(Errno::from);
+            }
+            inner.attr(&self.state, ino)?.size
+        };
         // Holes cost nothing, so there is nothing to reserve: only the size moves.
         if end > size && !keep_size {
             self.do_setattr(None, ino, None, None, None, Some(end), None, None)?;

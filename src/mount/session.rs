@@ -10,7 +10,8 @@ use crate::vault::{Op, Owner, Store, now_ns};
 use fuser::{Config, MountOption, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Everything needed to serve a mount.
 #[derive(Clone, Debug)]
@@ -96,15 +97,32 @@ fn record_of(request: &MountRequest, mountpoint: PathBuf) -> MountRecord {
     }
 }
 
+/// How long a new mount waits for the kernel's INIT before it is recorded
+/// without its data path (a kernel that never sends INIT fails elsewhere).
+const INIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The data path the session's `init` chose, once it has run (or `None`
+/// after [`INIT_WAIT`]).
+fn wait_for_init(data_path: &OnceLock<&'static str>) -> Option<&'static str> {
+    let deadline = std::time::Instant::now() + INIT_WAIT;
+    loop {
+        if let Some(path) = data_path.get() {
+            return Some(path);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
 /// A mount served by threads of this process until it is stopped.
 pub struct LiveMount {
     record: MountRecord,
     registry: Registry,
     finisher: Finisher,
     server: std::thread::JoinHandle<std::io::Result<()>>,
-    /// True while the session serves; the ticker's record update holds it,
-    /// so no record is written after the session removed its own.
-    ticking: Arc<Mutex<bool>>,
+    ticking: Arc<AtomicBool>,
     /// Mounted on the host (and so recorded in the registry); a mount made
     /// inside a run's namespace is neither.
     on_host: bool,
@@ -218,32 +236,28 @@ impl LiveMount {
         record: MountRecord,
         store_dir: &Path,
         finisher: Finisher,
-        data_path: Arc<std::sync::OnceLock<&'static str>>,
+        data_path: Arc<OnceLock<&'static str>>,
         on_host: bool,
     ) -> Result<Self, MountError> {
         let registry = Registry::new(store_dir);
         let server = std::thread::Builder::new()
             .name("avfs-fuse".into())
             .spawn(move || session.run())?;
-        let ticking = Arc::new(Mutex::new(true));
+        let mut record = record;
+        if on_host {
+            // The kernel's INIT is the session's first request: its answer
+            // (the data path) follows the mount at once, and goes in the record.
+            record.data_path = wait_for_init(&data_path).map(str::to_string);
+            if record.data_path.is_some() {
+                let _ = registry.add(&record);
+            }
+        }
+        let ticking = Arc::new(AtomicBool::new(true));
         let (ticker, running) = (finisher.clone(), Arc::clone(&ticking));
-        let (mut noted, registry_dir) = (record.clone(), store_dir.to_path_buf());
         std::thread::spawn(move || {
-            let serving = || *running.lock().unwrap_or_else(|p| p.into_inner());
-            while serving() {
+            while running.load(Ordering::Relaxed) {
                 std::thread::sleep(BATCH_MAX_AGE);
                 ticker.tick();
-                // The record learns the data path once the kernel has answered.
-                if on_host
-                    && noted.data_path.is_none()
-                    && let Some(path) = data_path.get()
-                {
-                    noted.data_path = Some(path.to_string());
-                    let still = running.lock().unwrap_or_else(|p| p.into_inner());
-                    if *still {
-                        let _ = Registry::new(&registry_dir).add(&noted);
-                    }
-                }
             }
         });
         Ok(Self {
@@ -281,7 +295,7 @@ impl LiveMount {
             .server
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the FUSE server thread panicked")));
-        *self.ticking.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.ticking.store(false, Ordering::Relaxed);
         let stats = self.finisher.finish();
         if self.on_host {
             self.registry.remove(&self.record.mountpoint);

@@ -16,7 +16,6 @@
 use crate::vault::{Attr, ContentEditor, TreeWriter, VaultError};
 use fuser::BackingId;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -120,13 +119,8 @@ impl Spool {
 
     /// Allocates, punches or zeroes a range, as fallocate(2) with `mode`.
     pub(super) fn fallocate(&self, mode: i32, offset: u64, len: u64) -> std::io::Result<()> {
-        let r =
-            unsafe { nix::libc::fallocate(self.file.as_raw_fd(), mode, offset as i64, len as i64) };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
+        let mode = nix::fcntl::FallocateFlags::from_bits_retain(mode);
+        nix::fcntl::fallocate(&self.file, mode, offset as i64, len as i64).map_err(Into::into)
     }
 
     /// Reads at `offset` (a request that reached the server anyway).
@@ -150,28 +144,20 @@ impl Spool {
 
     /// The byte ranges that hold data, skipping holes (SEEK_DATA/SEEK_HOLE).
     fn data_ranges(&self, size: u64) -> std::io::Result<Vec<(u64, u64)>> {
-        let fd = self.file.as_raw_fd();
-        let seek = |offset: u64, whence| {
-            let r = unsafe { nix::libc::lseek(fd, offset as i64, whence) };
-            if r < 0 {
-                let e = std::io::Error::last_os_error();
-                // ENXIO: no data at or after `offset`.
-                if e.raw_os_error() == Some(nix::libc::ENXIO) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            } else {
-                Ok(Some(r as u64))
-            }
+        use nix::unistd::{Whence, lseek};
+        let seek = |offset: u64, whence| match lseek(&self.file, offset as i64, whence) {
+            Ok(at) => Ok(Some(at as u64)),
+            // ENXIO: no data at or after `offset`.
+            Err(nix::errno::Errno::ENXIO) => Ok(None),
+            Err(e) => Err(std::io::Error::from(e)),
         };
         let mut ranges = Vec::new();
         let mut at = 0;
         while at < size {
-            let Some(start) = seek(at, nix::libc::SEEK_DATA)? else {
+            let Some(start) = seek(at, Whence::SeekData)? else {
                 break;
             };
-            let end = seek(start, nix::libc::SEEK_HOLE)?.unwrap_or(size).min(size);
+            let end = seek(start, Whence::SeekHole)?.unwrap_or(size).min(size);
             if end > start {
                 ranges.push((start, end));
             }
