@@ -44,6 +44,14 @@ fn stats_counts_files_dirs_bytes_and_dedup_across_forks() {
         doc.store.dedup_ratio
     );
     assert!(doc.store.db_bytes > 0);
+    // Both chunks are 64 KiB or more, so their bytes live in a segment, the
+    // full one followed by its 16 block CVs.
+    let segment = 256 * 1024 + 16 * 32 + (600 - 512) * 1024;
+    assert!(
+        (segment..segment + (64 << 10)).contains(&doc.store.segment_bytes),
+        "{}",
+        doc.store.segment_bytes
+    );
     // Nothing but the heads is stored: no history, and dedup saves the rest.
     assert_eq!(doc.store.head_bytes, doc.store.stored_bytes);
     assert_eq!(doc.store.history_bytes, 0);
@@ -56,6 +64,7 @@ fn stats_counts_files_dirs_bytes_and_dedup_across_forks() {
         "stored once",
         "saved by deduplication",
         "kept only for history",
+        "segment files",
     ] {
         assert!(text.contains(label), "{label} missing:\n{text}");
     }

@@ -104,14 +104,7 @@ fn a_clean_store_is_intact() {
 fn flipped_bytes_inside_a_chunk_are_found_and_named() {
     let (a, data) = populated();
     // No avfs process is running: the WAL is checkpointed into the file.
-    let mut file = std::fs::read(a.store_path()).unwrap();
-    let needle = &data[100_000..100_064];
-    let at = file
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the chunk's bytes are in the store file");
-    file[at + 10] ^= 0xFF;
-    std::fs::write(a.store_path(), &file).unwrap();
+    a.flip_stored_byte(&data[100_000..100_064]);
     let integrity: String = rusqlite::Connection::open(a.store_path())
         .unwrap()
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -230,4 +223,112 @@ fn a_damaged_page_is_reported_not_fatal() {
     );
     // The rest of the store was still checked.
     assert_eq!(report.checked.chunks, 2);
+}
+
+/// The segment files of a store (large chunks' bytes, docs/format.md "Segments").
+fn segments(a: &Avfs) -> Vec<std::path::PathBuf> {
+    let dir = format!("{}-segments", a.store_path().display());
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+#[test]
+fn large_chunks_are_written_once_into_a_segment_and_small_ones_stay_inline() {
+    let (a, data) = populated();
+    let files = segments(&a);
+    assert_eq!(files.len(), 1, "one process wrote one segment: {files:?}");
+    let segment = std::fs::read(&files[0]).unwrap();
+    let db = std::fs::read(a.store_path()).unwrap();
+    let full = &data[1000..1064];
+    let tail = &data[280_000..280_064];
+    let within = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        within(&segment, full) && !within(&db, full),
+        "a full chunk lives in the segment only"
+    );
+    assert!(
+        within(&db, tail) && !within(&segment, tail),
+        "a 44 KiB tail chunk stays in the database"
+    );
+    assert_eq!(
+        segment.len(),
+        256 * 1024 + 16 * 32,
+        "written once with its block CVs, nothing else"
+    );
+    assert!(a.cat("/data.bin") == data);
+}
+
+#[test]
+fn two_writers_at_once_append_to_their_own_segments() {
+    let a = Avfs::with_vault();
+    a.ok(["vault", "create", "second"]);
+    let one = noise(7, 3 << 20);
+    let two = noise(8, 3 << 20);
+    let spawn = |vault: &str, bytes: &[u8]| {
+        let mut child = a
+            .command()
+            .args(["--vault", vault, "write", "/big.bin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let bytes = bytes.to_vec();
+        let feeder = std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.write_all(&bytes).unwrap();
+        });
+        (child, feeder)
+    };
+    let writers = [spawn("main", &one), spawn("second", &two)];
+    for (child, feeder) in writers {
+        feeder.join().unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        segments(&a).len(),
+        2,
+        "each process appends to its own segment"
+    );
+    assert!(a.cat("/big.bin") == one);
+    assert!(a.run(["--vault", "second", "cat", "/big.bin"]).stdout == two);
+    let (report, status) = verify(&a);
+    assert_eq!(status, 0, "{report:?}");
+    assert_eq!(report.checked.chunks, 24);
+}
+
+#[test]
+fn a_missing_segment_is_found_named_and_never_read_as_data() {
+    let (a, _) = populated();
+    std::fs::remove_dir_all(format!("{}-segments", a.store_path().display())).unwrap();
+    let (report, status) = verify(&a);
+    assert_eq!(status, 5, "{report:?}");
+    assert_eq!(report.code.as_deref(), Some("store_corrupt"));
+    let kinds: Vec<_> = report.faults.iter().map(|f| f.kind.as_str()).collect();
+    assert_eq!(kinds, ["chunk_missing"], "{report:?}");
+    assert!(
+        report.faults[0].message.contains("is missing"),
+        "{report:?}"
+    );
+    assert!(
+        report.faults[0]
+            .paths
+            .contains(&affected("main", None, "/data.bin", None))
+    );
+    let (err, code) = a.fails(["cat", "/data.bin"]);
+    assert_eq!((err.code.as_str(), code), ("store_corrupt", 5));
+    assert_eq!(
+        a.cat("/small.txt"),
+        b"small",
+        "the rest of the store reads on"
+    );
 }

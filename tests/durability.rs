@@ -312,7 +312,12 @@ fn on_a_full_disk_rm_and_gc_still_free_space_through_the_reserve() {
     // Whatever avfs left free, something else takes.
     let filler = fill(disk.0.path());
     let out = run(&["--json", "write", "/tiny", "x"], b"");
-    assert_eq!(code(&out).as_deref(), Some("disk_full"), "the disk is full");
+    assert_eq!(
+        code(&out).as_deref(),
+        Some("disk_full"),
+        "the disk is full: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(
         reserve.exists(),
         "an ordinary write leaves the reserve alone"

@@ -259,6 +259,8 @@ export interface StoreStats {
   dedupRatio: number;
   /** The database file's size, without its WAL. */
   dbBytes: number;
+  /** Disk space of the segment files that hold large chunks' bytes. */
+  segmentBytes: number;
 }
 
 /** What `stats` returns. */

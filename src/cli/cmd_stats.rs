@@ -55,6 +55,7 @@ pub fn run(ctx: &mut Ctx) -> CliResult<Output> {
         dedup_saved_bytes: saved,
         dedup_ratio: ratio,
         db_bytes: total.db_bytes,
+        segment_bytes: total.segment_bytes,
     };
     let mut lines = vec![format!(
         "{:<20} {:>8} {:>8} {:>8} {:>12} {:>6} {:>6}",
@@ -102,6 +103,11 @@ pub fn run(ctx: &mut Ctx) -> CliResult<Output> {
         "database file",
         total.db_bytes,
         "pages on disk, WAL not included",
+    ));
+    lines.push(row(
+        "segment files",
+        total.segment_bytes,
+        "large chunks' bytes, beside the database",
     ));
     Ok(Output::doc(
         to_json(&StatsDoc {

@@ -830,6 +830,8 @@ pub struct WireStoreStats {
     pub dedup_ratio: f64,
     /// Database file size, without its WAL.
     pub db_bytes: u64,
+    /// Disk space of the segment files that hold large chunks' bytes.
+    pub segment_bytes: u64,
 }
 
 /// `stats`.

@@ -11,7 +11,9 @@
 //! BLAKE3 hash when it is read: damaged bytes are [`VaultError::Corrupt`],
 //! never file data.
 
+use super::blocks::{self, BlockCvs};
 use super::error::{Result, VaultError};
+use super::segment::{Extent, SEGMENT_MIN, Segments};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::cell::RefCell;
 use std::fmt;
@@ -121,19 +123,18 @@ pub(crate) struct ChunkRef {
 
 /// Reads a whole chunk and checks it against its hash.
 pub(crate) fn read_chunk(conn: &Connection, chunk: &ChunkRef) -> Result<Vec<u8>> {
-    let data: Vec<u8> = conn
-        .prepare_cached("SELECT data FROM chunks WHERE id = ?1")?
-        .query_row([chunk.id], |r| r.get(0))
+    let row: ChunkRow = conn
+        .prepare_cached("SELECT data, segment, seg_offset, size FROM chunks WHERE id = ?1")?
+        .query_row([chunk.id], ChunkRow::from_row)
         .optional()?
         .ok_or_else(|| {
             VaultError::Corrupt(format!("chunk {} is missing", hex::encode(chunk.hash)))
         })?;
     // A lazy clone's chunk whose bytes are not here yet (src/vault/lazy.rs):
     // the chunk source fetches them, and they are checked like any others.
-    let data = if data.is_empty() && chunk.len > 0 {
-        super::lazy::fetch_absent(conn, chunk.id)?
-    } else {
-        data
+    let data = match row.bytes(conn)? {
+        Some(data) => data,
+        None => super::lazy::fetch_absent(conn, chunk.id)?,
     };
     if data.len() != chunk.len || blake3::hash(&data).as_bytes() != &chunk.hash {
         return Err(VaultError::Corrupt(format!(
@@ -145,9 +146,15 @@ pub(crate) fn read_chunk(conn: &Connection, chunk: &ChunkRef) -> Result<Vec<u8>>
 }
 
 /// The last chunk a reader fetched (verified), so that reads smaller than a
-/// chunk fetch and hash each chunk once, not once per read.
+/// chunk fetch and hash each chunk once, not once per read; a small read that
+/// does not follow the last one (random access) reads and checks only the
+/// blocks it touches ([`Segments::read_part`]).
 #[derive(Debug, Default)]
-pub(crate) struct ChunkCache(RefCell<Option<(i64, Vec<u8>)>>);
+pub(crate) struct ChunkCache {
+    slot: RefCell<Option<(i64, Vec<u8>)>>,
+    /// Where the last read ended: (chunk id, offset in it).
+    last_end: std::cell::Cell<(i64, usize)>,
+}
 
 impl ChunkCache {
     /// Copies `out.len()` bytes of `chunk` from `within`; bytes past its end read as zeros.
@@ -158,8 +165,20 @@ impl ChunkCache {
         within: usize,
         out: &mut [u8],
     ) -> Result<()> {
-        let mut slot = self.0.borrow_mut();
+        let (last_chunk, last_at) = self.last_end.replace((chunk.id, within + out.len()));
+        let mut slot = self.slot.borrow_mut();
         if slot.as_ref().is_none_or(|(id, _)| *id != chunk.id) {
+            // A read from a chunk's start is taken for the start of a
+            // sequential pass, which reads (and hashes) the chunk once.
+            let follows = (last_chunk, last_at) == (chunk.id, within) || within == 0;
+            if !follows
+                && chunk.len == CHUNK_SIZE
+                && out.len() <= CHUNK_SIZE / 4
+                && within < CHUNK_SIZE
+                && let Some((segments, at)) = segment_of(conn, chunk.id)?
+            {
+                return segments.read_part(at, &chunk.hash, within, out);
+            }
             *slot = Some((chunk.id, read_chunk(conn, chunk)?));
         }
         let data = &slot.as_ref().expect("filled above").1;
@@ -170,6 +189,26 @@ impl ChunkCache {
         out[n..].fill(0);
         Ok(())
     }
+}
+
+/// The segment and extent holding a chunk's bytes, if a segment does.
+fn segment_of(conn: &Connection, id: i64) -> Result<Option<(std::sync::Arc<Segments>, Extent)>> {
+    let at: Option<(Option<i64>, Option<i64>)> = conn
+        .prepare_cached("SELECT segment, seg_offset FROM chunks WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((Some(segment), Some(offset))) = at else {
+        return Ok(None);
+    };
+    Ok(Segments::of(conn).map(|s| {
+        (
+            s,
+            Extent {
+                segment,
+                offset: offset as u64,
+            },
+        )
+    }))
 }
 
 /// Streams bytes into the store as a new (or deduplicated) content.
@@ -313,28 +352,126 @@ pub(crate) fn insert_chunked(
     Ok(())
 }
 
+/// A `chunks` row's columns that say where its bytes are.
+pub(crate) struct ChunkRow {
+    data: Vec<u8>,
+    at: Option<Extent>,
+    size: i64,
+}
+
+impl ChunkRow {
+    /// Reads the row from `SELECT data, segment, seg_offset, size`.
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let segment: Option<i64> = r.get(1)?;
+        let offset: Option<i64> = r.get(2)?;
+        Ok(Self {
+            data: r.get(0)?,
+            at: segment.map(|segment| Extent {
+                segment,
+                offset: offset.unwrap_or(0) as u64,
+            }),
+            size: r.get(3)?,
+        })
+    }
+
+    /// The chunk's bytes, unchecked, wherever they live; None for a lazy
+    /// clone's chunk whose bytes are not here yet.
+    pub(crate) fn bytes(self, conn: &Connection) -> Result<Option<Vec<u8>>> {
+        if let Some(at) = self.at {
+            let segments = Segments::of(conn).ok_or_else(|| {
+                VaultError::Corrupt("a chunk names a segment of a store that has none".into())
+            })?;
+            return segments.read(at, self.size.max(0) as usize).map(Some);
+        }
+        if self.data.is_empty() && self.size > 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.data))
+    }
+}
+
+/// Writes a chunk's bytes where they belong: a segment for large chunks of a
+/// file-backed store (a full chunk followed by its block CVs: `cvs`, or
+/// computed here), else inline. Returns the `data` column and the extent.
+fn place<'d>(
+    conn: &Connection,
+    data: &'d [u8],
+    cvs: Option<&BlockCvs>,
+) -> Result<(&'d [u8], Option<Extent>)> {
+    if data.len() >= SEGMENT_MIN
+        && let Some(segments) = Segments::of(conn)
+    {
+        let trailer = match (data.len() == CHUNK_SIZE, cvs) {
+            (false, _) => Vec::new(),
+            (true, Some(cvs)) => blocks::to_bytes(cvs),
+            (true, None) => blocks::to_bytes(&blocks::of_chunk(data).0),
+        };
+        return Ok((&[], Some(segments.append(data, &trailer)?)));
+    }
+    Ok((data, None))
+}
+
 /// Stores one chunk unless an identical one exists; returns its id and hash.
 pub(crate) fn store_chunk(conn: &Connection, data: &[u8]) -> Result<(i64, [u8; 32])> {
+    // A full chunk bound for a segment hashes block by block: the same
+    // hash, and the block CVs stored after it come from the same pass.
+    if data.len() == CHUNK_SIZE && Segments::of(conn).is_some() {
+        let (cvs, hash) = blocks::of_chunk(data);
+        return Ok((store_hashed(conn, &hash, data, Some(&cvs))?, hash));
+    }
     let hash = *blake3::hash(data).as_bytes();
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT id FROM chunks WHERE hash = ?1")?
-        .query_row([&hash[..]], |r| r.get(0))
+    Ok((store_hashed(conn, &hash, data, None)?, hash))
+}
+
+/// Stores the bytes of chunk `hash` (already checked against it) unless the
+/// store has them; fills a lazy clone's absent chunk. Returns the chunk's id.
+pub(crate) fn keep_chunk(conn: &Connection, hash: &[u8; 32], data: &[u8]) -> Result<i64> {
+    store_hashed(conn, hash, data, None)
+}
+
+/// [`keep_chunk`], with a full chunk's block CVs when the caller has them.
+fn store_hashed(
+    conn: &Connection,
+    hash: &[u8; 32],
+    data: &[u8],
+    cvs: Option<&BlockCvs>,
+) -> Result<i64> {
+    let existing: Option<(i64, bool)> = conn
+        .prepare_cached(
+            "SELECT id, length(data) = 0 AND segment IS NULL AND size > 0 FROM chunks WHERE hash = ?1",
+        )?
+        .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let id = match existing {
-        Some(id) => {
-            // lazy-clone hook (src/vault/lazy.rs): these are the bytes of a
-            // chunk not fetched yet; keep them.
-            conn.prepare_cached("UPDATE chunks SET data = ?2 WHERE id = ?1 AND length(data) = 0")?
-                .execute(params![id, data])?;
+    Ok(match existing {
+        Some((id, false)) => id,
+        Some((id, true)) => {
+            let (inline, at) = place(conn, data, cvs)?;
+            conn.prepare_cached(
+                "UPDATE chunks SET data = ?2, segment = ?3, seg_offset = ?4 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                inline,
+                at.map(|a| a.segment),
+                at.map(|a| a.offset as i64)
+            ])?;
             id
         }
         None => {
-            conn.prepare_cached("INSERT INTO chunks(hash, size, data) VALUES (?1, ?2, ?3)")?
-                .execute(params![&hash[..], data.len() as i64, data])?;
+            let (inline, at) = place(conn, data, cvs)?;
+            conn.prepare_cached(
+                "INSERT INTO chunks(hash, size, data, segment, seg_offset) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                &hash[..],
+                data.len() as i64,
+                inline,
+                at.map(|a| a.segment),
+                at.map(|a| a.offset as i64)
+            ])?;
             conn.last_insert_rowid()
         }
-    };
-    Ok((id, hash))
+    })
 }
 
 /// Where a content's bytes live.

@@ -131,8 +131,11 @@ impl VaultError {
     /// True when the disk (or a quota on it) is full.
     pub fn is_disk_full(&self) -> bool {
         match self {
+            // SQLite reports a shared-memory file it cannot grow (a first
+            // connection on a full disk) as an I/O error, not as SQLITE_FULL.
             VaultError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
                 e.code == rusqlite::ErrorCode::DiskFull
+                    || e.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE
             }
             VaultError::Io(e) => e.raw_os_error() == Some(28),
             _ => false,

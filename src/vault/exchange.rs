@@ -501,9 +501,9 @@ impl Store {
                 seen.entry(c.hash).or_insert(c);
             }
         }
-        let mut stmt = self
-            .connection()
-            .prepare_cached("SELECT length(data) = 0 FROM chunks WHERE hash = ?1")?;
+        let mut stmt = self.connection().prepare_cached(
+            "SELECT length(data) = 0 AND segment IS NULL FROM chunks WHERE hash = ?1",
+        )?;
         let mut out = Vec::new();
         for c in seen.into_values() {
             let absent: bool = stmt.query_row([&c.hash[..]], |r| r.get(0))?;
@@ -515,14 +515,17 @@ impl Store {
         Ok(out)
     }
 
-    /// A chunk's bytes, if the store has them.
+    /// A chunk's bytes, if the store has them (unchecked: the caller checks the hash).
     pub fn chunk_bytes(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>> {
-        let data: Option<Vec<u8>> = self
-            .connection()
-            .prepare_cached("SELECT data FROM chunks WHERE hash = ?1")?
-            .query_row([&hash[..]], |r| r.get(0))
+        let conn = self.connection();
+        let row = conn
+            .prepare_cached("SELECT data, segment, seg_offset, size FROM chunks WHERE hash = ?1")?
+            .query_row([&hash[..]], super::content::ChunkRow::from_row)
             .optional()?;
-        Ok(data.filter(|d| !d.is_empty()))
+        match row {
+            Some(row) => row.bytes(conn),
+            None => Ok(None),
+        }
     }
 
     /// Stores fetched chunk bytes, after checking each against its hash, in
@@ -538,15 +541,7 @@ impl Store {
         }
         let tx = self.begin_write()?;
         for (hash, bytes) in chunks {
-            let filled = tx
-                .prepare_cached("UPDATE chunks SET data = ?2 WHERE hash = ?1 AND length(data) = 0")?
-                .execute(params![&hash[..], bytes])?;
-            if filled == 0 {
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO chunks(hash, size, data) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![&hash[..], bytes.len() as i64, bytes])?;
-            }
+            super::content::keep_chunk(&tx, hash, bytes)?;
         }
         tx.commit()?;
         Ok(())

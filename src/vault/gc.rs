@@ -153,6 +153,10 @@ impl Store {
         );
         journal::append(&tx, now_ns(), None, &Op::new("gc", detail))?;
         tx.commit()?;
+        // Disk space of segment chunks comes back only once no old snapshot
+        // can still read them: freed ranges wait out their grace period.
+        super::segment::reclaim(self.connection(), 0)?;
+        super::segment::sweep(self.connection())?;
         Ok(report)
     }
 }

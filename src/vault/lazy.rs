@@ -8,7 +8,7 @@
 //! them. Nothing unverified is served or stored.
 
 use super::error::{Result, VaultError};
-use rusqlite::{Connection, OptionalExtension, TransactionState, params};
+use rusqlite::{Connection, OptionalExtension, TransactionState};
 use std::sync::{Arc, OnceLock};
 
 /// Where the bytes of absent chunks come from.
@@ -58,10 +58,8 @@ pub(crate) fn fetch_absent(conn: &Connection, id: i64) -> Result<Vec<u8>> {
 /// one (a mount's batch), else in a transaction of a second connection, so
 /// a reader never upgrades its own read transaction to a write.
 fn keep(conn: &Connection, hash: &[u8; 32], bytes: &[u8]) -> Result<()> {
-    const FILL: &str = "UPDATE chunks SET data = ?2 WHERE hash = ?1 AND length(data) = 0";
     if conn.transaction_state(None::<&str>)? == TransactionState::Write {
-        conn.prepare_cached(FILL)?
-            .execute(params![&hash[..], bytes])?;
+        super::content::keep_chunk(conn, hash, bytes)?;
         return Ok(());
     }
     let path = match conn.path() {
@@ -72,7 +70,7 @@ fn keep(conn: &Connection, hash: &[u8; 32], bytes: &[u8]) -> Result<()> {
     let mut other = Connection::open(path)?;
     super::schema::configure(&mut other)?;
     let tx = other.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(FILL, params![&hash[..], bytes])?;
+    super::content::keep_chunk(&tx, hash, bytes)?;
     tx.commit()?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! SQLite file. Knows nothing of the CLI, the terminal, the environment or
 //! JSON; configuration comes in as plain values.
 
+pub mod blocks;
 pub mod compact;
 pub mod content;
 pub mod diff;
@@ -24,6 +25,7 @@ pub mod retention;
 pub mod scan;
 pub mod schema;
 pub mod search;
+pub mod segment;
 pub mod stats;
 pub mod store;
 mod store_file;

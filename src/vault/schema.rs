@@ -8,7 +8,7 @@ use super::error::{Result, VaultError};
 use rusqlite::Connection;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migration `i` brings a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -164,6 +164,7 @@ BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
 "#,
     MIGRATION_2,
     MIGRATION_3,
+    MIGRATION_4,
 ];
 
 /// Version 2: the journal's head anchor, file versions, the full-text index,
@@ -235,6 +236,34 @@ ALTER TABLE layers ADD COLUMN usage_files INTEGER;
 ALTER TABLE layers ADD COLUMN usage_bytes INTEGER;
 "#;
 
+/// Version 4 (docs/format.md, "Segments"): chunks of 64 KiB or more keep
+/// their bytes in a segment file beside the store, written once instead of
+/// through the WAL and again at the checkpoint. Existing chunks stay inline:
+/// both forms are valid, so the migration moves no byte.
+const MIGRATION_4: &str = r#"
+-- A segment chunk: `data` is empty and (segment, seg_offset) say where its
+-- `size` bytes are. An inline chunk: both NULL. A lazy clone's chunk not
+-- fetched yet: empty `data` and no segment.
+ALTER TABLE chunks ADD COLUMN segment INTEGER;
+ALTER TABLE chunks ADD COLUMN seg_offset INTEGER;
+-- Ranges of deleted segment chunks, punched out of their segment after a
+-- grace period (src/vault/segment.rs).
+CREATE TABLE segment_free (
+    id         INTEGER PRIMARY KEY,
+    segment    INTEGER NOT NULL,
+    seg_offset INTEGER NOT NULL,
+    size       INTEGER NOT NULL,
+    freed_ns   INTEGER NOT NULL
+) STRICT;
+CREATE TRIGGER chunks_segment_freed AFTER DELETE ON chunks
+WHEN OLD.segment IS NOT NULL
+BEGIN
+    INSERT INTO segment_free(segment, seg_offset, size, freed_ns)
+    VALUES (OLD.segment, OLD.seg_offset, OLD.size,
+            CAST((julianday('now') - 2440587.5) * 86400000000000.0 AS INTEGER));
+END;
+"#;
+
 /// Version 3 (docs/format.md, revision history). Contents: holes are not
 /// stored and the content hash leaves them out; `rehash_v3` renames every
 /// content, since the hash of every content changed. Inodes: fifos, sockets and
@@ -288,12 +317,35 @@ fn wait_for_lock(attempt: i32) -> bool {
     true
 }
 
+/// Keeps `store.db-wal` and `store.db-shm` when the last connection closes
+/// (SQLite's persistent WAL). A connection needs the shared-memory file to
+/// read at all, and making it takes disk space: on a full disk a store whose
+/// `-shm` was deleted could not even be opened, so `rm` and `gc` could not
+/// free space through the reserve.
+fn keep_wal_files(conn: &Connection) {
+    let mut on: std::ffi::c_int = 1;
+    // SAFETY: the handle is this open connection's, the name a C string, and
+    // SQLITE_FCNTL_PERSIST_WAL reads and writes one int through the pointer.
+    // An in-memory database answers SQLITE_NOTFOUND, which changes nothing.
+    unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&mut on as *mut std::ffi::c_int).cast(),
+        );
+    }
+}
+
 /// Applies connection settings every handle needs.
 pub fn configure(conn: &mut Connection) -> Result<()> {
     // WAL so readers never block the writer; NORMAL sync survives process
     // crashes, and `Store::sync` makes a commit durable against power loss.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    keep_wal_files(conn);
+    // A kept WAL is cut back to this size when it is reset and at close.
+    conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -65536)?;
@@ -302,6 +354,8 @@ pub fn configure(conn: &mut Connection) -> Result<()> {
     // Poll every millisecond (SQLite's default backs off to 100 ms) so a waiter
     // gets in during the short gaps a busy mount leaves between its batches.
     conn.busy_handler(Some(wait_for_lock))?;
+    // A chunk's bytes in a segment are durable before a row naming them commits.
+    super::segment::Segments::hook(conn)?;
     // Every statement of a write path should stay prepared: one file written
     // through the mount runs some 30 distinct statements (tree, history,
     // index queue, quota), and rusqlite's default cache of 16 made each of

@@ -49,6 +49,8 @@ pub struct StoreStats {
     pub head_bytes: u64,
     /// Size of the database file's pages (WAL not included).
     pub db_bytes: u64,
+    /// Disk space the segment files of large chunks take (punched holes not counted).
+    pub segment_bytes: u64,
 }
 
 impl StoreStats {
@@ -145,6 +147,7 @@ impl Store {
             db_bytes: count(
                 "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
             )?,
+            segment_bytes: super::segment::disk_bytes(self.connection())?,
         })
     }
 }

@@ -185,6 +185,8 @@ pub struct Store {
     batch: bool,
     /// The heads the open batch has written to, by vault name; empty outside a batch.
     batch_heads: std::collections::HashMap<String, BatchHead>,
+    /// When this handle last punched freed segment ranges.
+    reclaimed_at: Option<std::time::Instant>,
 }
 
 impl Store {
@@ -197,6 +199,7 @@ impl Store {
             owner,
             batch: false,
             batch_heads: Default::default(),
+            reclaimed_at: None,
         })
     }
 
@@ -213,6 +216,7 @@ impl Store {
             owner,
             batch: false,
             batch_heads: Default::default(),
+            reclaimed_at: None,
         })
     }
 
@@ -256,7 +260,26 @@ impl Store {
             // A failed COMMIT may leave the transaction open (busy) or rolled back (full disk).
             self.batch = committed.is_err() && !self.conn.is_autocommit();
             committed?;
+            // The batch is committed whatever happens here; what a failed
+            // punch leaves, the next attempt or gc frees (punching is idempotent).
+            let _ = self.reclaim_now_and_then();
         }
+        Ok(())
+    }
+
+    /// Punches segment ranges whose grace period has passed, at most once a
+    /// second: a long-lived mount that rewrites files gets its disk space back
+    /// without waiting for a gc.
+    fn reclaim_now_and_then(&mut self) -> Result<()> {
+        let now = std::time::Instant::now();
+        if self
+            .reclaimed_at
+            .is_some_and(|at| now.duration_since(at).as_secs() < 1)
+        {
+            return Ok(());
+        }
+        self.reclaimed_at = Some(now);
+        super::segment::reclaim(&self.conn, super::segment::RECLAIM_GRACE_NS)?;
         Ok(())
     }
 

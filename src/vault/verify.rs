@@ -6,7 +6,7 @@
 //! Verification only reads, inside one read transaction, so it sees one
 //! consistent state while writers go on. A fault is reported, never repaired.
 
-use super::content::{CHUNK_SIZE, ContentHash, ContentHasher};
+use super::content::{CHUNK_SIZE, ChunkRow, ContentHash, ContentHasher};
 use super::error::{Result, VaultError};
 use super::path::VaultPath;
 use super::store::Store;
@@ -207,6 +207,8 @@ struct StoredChunk {
     hash: Vec<u8>,
     size: i64,
     data: Vec<u8>,
+    /// Why its bytes could not be read (a segment missing or cut short).
+    unreadable: Option<String>,
 }
 
 /// Every chunk id, in order.
@@ -217,18 +219,36 @@ fn chunk_ids(conn: &Connection) -> Result<Vec<i64>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// One chunk's row, read whole (a chunk is at most [`CHUNK_SIZE`] bytes).
+/// One chunk's row and bytes, wherever they live (a chunk is at most
+/// [`CHUNK_SIZE`] bytes). A segment that cannot be read is a fault, as
+/// damaged bytes are.
 fn read_chunk(conn: &Connection, id: i64) -> Result<Option<StoredChunk>> {
-    Ok(conn
-        .prepare_cached("SELECT hash, size, data FROM chunks WHERE id = ?1")?
+    let row = conn
+        .prepare_cached("SELECT data, segment, seg_offset, size, hash FROM chunks WHERE id = ?1")?
         .query_row([id], |r| {
-            Ok(StoredChunk {
-                hash: r.get(0)?,
-                size: r.get(1)?,
-                data: r.get(2)?,
-            })
+            Ok((
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, i64>(3)?,
+                ChunkRow::from_row(r)?,
+            ))
         })
-        .optional()?)
+        .optional()?;
+    let Some((hash, size, place)) = row else {
+        return Ok(None);
+    };
+    let (data, unreadable) = match place.bytes(conn) {
+        Ok(Some(data)) => (data, None),
+        // Not fetched yet (lazy clone): nothing here to check.
+        Ok(None) => return Ok(None),
+        Err(e) if e.is_corruption() => (Vec::new(), Some(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(StoredChunk {
+        hash,
+        size,
+        data,
+        unreadable,
+    }))
 }
 
 /// Hashes every chunk's bytes; one chunk in memory at a time.
@@ -240,7 +260,15 @@ fn chunks(conn: &Connection, report: &mut VerifyReport) -> Result<()> {
         report.chunks += 1;
         report.bytes += chunk.data.len() as u64;
         let actual = blake3::hash(&chunk.data);
-        if actual.as_bytes()[..] != chunk.hash[..] {
+        if let Some(why) = chunk.unreadable {
+            report.faults.push(Fault {
+                chunk: Some(id),
+                ..Fault::new(
+                    FaultKind::ChunkMissing,
+                    format!("chunk {id}: its bytes cannot be read: {why}"),
+                )
+            });
+        } else if actual.as_bytes()[..] != chunk.hash[..] {
             report.faults.push(Fault {
                 chunk: Some(id),
                 ..Fault::new(

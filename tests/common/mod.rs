@@ -50,6 +50,46 @@ impl Avfs {
         self.home.path().join("store.db")
     }
 
+    /// The files that hold the store's bytes: the database, its WAL and its
+    /// segments (large chunks live in `store.db-segments/`).
+    pub fn store_files(&self) -> Vec<PathBuf> {
+        let db = self.store_path();
+        let mut files = vec![db.clone()];
+        let wal = PathBuf::from(format!("{}-wal", db.display()));
+        if wal.exists() {
+            files.push(wal);
+        }
+        if let Ok(dir) = std::fs::read_dir(format!("{}-segments", db.display())) {
+            let mut segments: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+            segments.sort();
+            files.extend(segments);
+        }
+        files
+    }
+
+    /// Disk space the store's files take (holes do not count).
+    pub fn store_disk_bytes(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        self.store_files()
+            .iter()
+            .map(|f| std::fs::metadata(f).unwrap().blocks() * 512)
+            .sum()
+    }
+
+    /// Flips a byte inside the first stored copy of `needle` (no avfs process
+    /// may be running), wherever the store keeps it; panics when none is found.
+    pub fn flip_stored_byte(&self, needle: &[u8]) {
+        for file in self.store_files() {
+            let mut bytes = std::fs::read(&file).unwrap();
+            if let Some(at) = bytes.windows(needle.len()).position(|w| w == needle) {
+                bytes[at + needle.len() / 2] ^= 0xFF;
+                std::fs::write(&file, &bytes).unwrap();
+                return;
+            }
+        }
+        panic!("the bytes are in none of the store's files");
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_avfs"));
         cmd.env_clear()
@@ -464,6 +504,7 @@ pub struct StoreStats {
     pub dedup_saved_bytes: u64,
     pub dedup_ratio: f64,
     pub db_bytes: u64,
+    pub segment_bytes: u64,
 }
 
 #[derive(Deserialize, Debug)]

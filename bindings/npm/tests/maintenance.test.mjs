@@ -29,6 +29,7 @@ test("stats counts every vault and the store", async (t) => {
   assert.equal(stats.store.logicalBytes, 20);
   assert.ok(stats.store.dedupRatio > 1, "the copies and the fork share their content");
   assert.ok(stats.store.dbBytes > 0);
+  assert.equal(stats.store.segmentBytes, 0); // nothing of 64 KiB or more: no segment
   assert.equal(stats.raw.store.logical_bytes, 20);
   assert.deepEqual([stats.store.headBytes, stats.store.historyBytes, stats.store.dedupSavedBytes], [5, 0, 15]);
   assert.ok((await rejection((await brokenStore(t)).stats())) instanceof IoError);

@@ -32,6 +32,7 @@ def test_stats(avfs: AVFS) -> None:
     assert stats.store.stored_bytes == 5
     assert stats.store.dedup_ratio == 2.0
     assert stats.store.db_bytes > 0
+    assert stats.store.segment_bytes == 0  # nothing of 64 KiB or more: no segment
     assert (stats.store.head_bytes, stats.store.history_bytes, stats.store.dedup_saved_bytes) == (5, 0, 5)
 
 

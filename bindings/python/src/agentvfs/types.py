@@ -1061,6 +1061,8 @@ class StoreStats:
     history_bytes: int = 0
     #: `logical_bytes - head_bytes`: what storing identical content once saves.
     dedup_saved_bytes: int = 0
+    #: Disk space of the segment files that hold large chunks' bytes.
+    segment_bytes: int = 0
 
     @classmethod
     def from_json(cls, doc: Document) -> StoreStats:
@@ -1078,6 +1080,7 @@ class StoreStats:
             head_bytes=doc["head_bytes"],
             history_bytes=doc["history_bytes"],
             dedup_saved_bytes=doc["dedup_saved_bytes"],
+            segment_bytes=doc["segment_bytes"],
         )
 
 

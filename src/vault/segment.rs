@@ -1,0 +1,637 @@
+//! Chunk bytes written once: append-only segment files beside the store.
+//!
+//! SQLite in WAL mode writes every page twice, once into the WAL and again at
+//! the checkpoint. For chunk bytes that doubled the cost of every large write,
+//! so chunks of [`SEGMENT_MIN`] bytes or more live in segment files in the
+//! directory `<store>-segments/` and their `chunks` row only says where
+//! (docs/format.md, "Segments"). Small chunks stay inline, where a row costs
+//! less than a file write.
+//!
+//! Rules that keep this as safe as the inline form:
+//! - Each process appends only to segments it created itself and holds an
+//!   exclusive `flock` on while it lives; nothing else ever writes to them
+//!   but hole punching of ranges no row names any more.
+//! - A chunk's bytes are durable before any row naming them commits: every
+//!   connection's commit hook `fdatasync`s the segments this process has
+//!   appended to since the last commit (a failed sync turns the commit into a
+//!   rollback).
+//! - Deleting a chunk row records its range in `segment_free` (a trigger).
+//!   [`reclaim`] punches those ranges once they are older than a grace period,
+//!   so a reader still inside an older snapshot finds its bytes, and gc also
+//!   sweeps ranges no row names (bytes of rolled-back transactions) in
+//!   segments no process holds.
+
+use super::error::{Result, VaultError};
+use nix::fcntl::{FallocateFlags, Flock, FlockArg};
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+
+/// Chunks at least this long are written to a segment; shorter ones stay inline.
+pub const SEGMENT_MIN: usize = 64 * 1024;
+/// A segment is closed for appends once it reaches this size.
+const SEGMENT_MAX: u64 = 1 << 30;
+/// How long a freed range stays readable before it is punched (nanoseconds).
+pub(crate) const RECLAIM_GRACE_NS: i64 = 10_000_000_000;
+
+/// Where a chunk's bytes live in a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Extent {
+    /// The segment's id (its file name in hex).
+    pub segment: i64,
+    /// Byte offset in the segment.
+    pub offset: u64,
+}
+
+/// The segments of one store file, shared by every connection of this process.
+pub(crate) struct Segments {
+    dir: PathBuf,
+    /// The segment appends go to, and those this process filled before it.
+    appender: Mutex<Appender>,
+    /// Set by an append, cleared by the sync in the next commit hook.
+    unsynced: AtomicBool,
+    /// Open read handles by segment id.
+    readers: Mutex<HashMap<i64, Arc<Reader>>>,
+    /// Block CVs already checked against their chunk's hash, by that hash.
+    checked: Mutex<HashMap<[u8; 32], Arc<super::blocks::BlockCvs>>>,
+}
+
+#[derive(Default)]
+struct Appender {
+    /// The open segment: id, locked file, length.
+    current: Option<(i64, Flock<File>, u64)>,
+    /// Segments filled earlier, still locked (their bytes may belong to an
+    /// open transaction) until this process lets go of the store.
+    full: Vec<Flock<File>>,
+}
+
+/// A segment open for reading, and where its last read ended.
+struct Reader {
+    file: File,
+    last_end: std::sync::atomic::AtomicU64,
+}
+
+/// How many chunks' checked block CVs a process keeps (512 bytes each).
+const CHECKED_MAX: usize = 16384;
+/// How far ahead of a sequential reader a segment is prefetched.
+const PREFETCH: i64 = 4 << 20;
+
+/// Live [`Segments`] by store path, so every connection of a process shares one appender.
+static OPEN: LazyLock<Mutex<HashMap<String, Weak<Segments>>>> = LazyLock::new(Default::default);
+
+/// The directory holding a store's segments.
+pub fn dir_of(store: &Path) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push("-segments");
+    PathBuf::from(name)
+}
+
+impl Segments {
+    /// The segments of the store a connection has open; None for an in-memory store.
+    pub(crate) fn of(conn: &Connection) -> Option<Arc<Segments>> {
+        let path = conn.path().filter(|p| !p.is_empty())?;
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(live) = open.get(path).and_then(Weak::upgrade) {
+            return Some(live);
+        }
+        let segments = Arc::new(Segments {
+            dir: dir_of(Path::new(path)),
+            appender: Mutex::new(Appender::default()),
+            unsynced: AtomicBool::new(false),
+            readers: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
+        });
+        open.retain(|_, w| w.strong_count() > 0);
+        open.insert(path.to_string(), Arc::downgrade(&segments));
+        Some(segments)
+    }
+
+    /// Installs the hook that makes appended bytes durable before a commit.
+    pub(crate) fn hook(conn: &mut Connection) -> Result<()> {
+        if let Some(segments) = Segments::of(conn) {
+            // Returning true turns the commit into a rollback.
+            conn.commit_hook(Some(move || segments.sync().is_err()))?;
+        }
+        Ok(())
+    }
+
+    fn path(&self, id: i64) -> PathBuf {
+        self.dir.join(format!("{id:016x}"))
+    }
+
+    /// Appends one chunk's bytes and its trailer (a full chunk's block CVs);
+    /// they become durable at the next commit.
+    pub(crate) fn append(&self, data: &[u8], trailer: &[u8]) -> Result<Extent> {
+        let len = (data.len() + trailer.len()) as u64;
+        let mut appender = self.appender.lock().unwrap_or_else(|e| e.into_inner());
+        let full = matches!(&appender.current, Some((_, _, at)) if at + len > SEGMENT_MAX);
+        if full && let Some((_, file, _)) = appender.current.take() {
+            file.sync_data()?;
+            appender.full.push(file);
+        }
+        if appender.current.is_none() {
+            appender.current = Some(self.create()?);
+        }
+        let (id, file, end) = appender
+            .current
+            .as_mut()
+            .expect("a segment was just opened");
+        let offset = *end;
+        self.unsynced.store(true, Ordering::SeqCst);
+        file.write_all_at(data, offset)?;
+        file.write_all_at(trailer, offset + data.len() as u64)?;
+        *end += len;
+        Ok(Extent {
+            segment: *id,
+            offset,
+        })
+    }
+
+    /// Creates and locks a new segment, durable as a name before any byte in it is used.
+    fn create(&self) -> Result<(i64, Flock<File>, u64)> {
+        std::fs::create_dir_all(&self.dir)?;
+        loop {
+            let id = fresh_id();
+            let file = match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(self.path(id))
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+                .map_err(|(_, e)| std::io::Error::from(e))?;
+            File::open(&self.dir)?.sync_all()?;
+            return Ok((id, file, 0));
+        }
+    }
+
+    /// Makes every byte appended so far durable.
+    pub(crate) fn sync(&self) -> Result<()> {
+        if !self.unsynced.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let appender = self.appender.lock().unwrap_or_else(|e| e.into_inner());
+        let synced = appender
+            .current
+            .as_ref()
+            .map_or(Ok(()), |(_, file, _)| file.sync_data());
+        if let Err(e) = synced {
+            self.unsynced.store(true, Ordering::SeqCst);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Reads a whole chunk of `len` bytes at an extent (unchecked: the caller
+    /// checks the hash).
+    pub(crate) fn read(&self, at: Extent, len: usize) -> Result<Vec<u8>> {
+        let reader = self.reader(at.segment)?;
+        // A file written in order is laid out in order: a read that starts
+        // where the last one ended asks the disk for what follows, so the next
+        // chunks arrive while this one is hashed and served.
+        let end = at.offset + len as u64;
+        if reader.last_end.swap(end, Ordering::Relaxed) == at.offset {
+            let _ = nix::fcntl::posix_fadvise(
+                &reader.file,
+                end as i64,
+                PREFETCH,
+                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+            );
+        }
+        self.read_raw(&reader, at.segment, at.offset, len)
+    }
+
+    /// Reads part of a full chunk: `len` bytes from `within`, each block
+    /// checked against the chunk's block CVs, themselves checked against `hash`.
+    pub(crate) fn read_part(
+        &self,
+        at: Extent,
+        hash: &[u8; 32],
+        within: usize,
+        out: &mut [u8],
+    ) -> Result<()> {
+        use super::blocks::BLOCK;
+        let reader = self.reader(at.segment)?;
+        let cvs = self.block_cvs(&reader, at, hash)?;
+        let first = within / BLOCK;
+        let last = (within + out.len())
+            .div_ceil(BLOCK)
+            .min(super::blocks::BLOCKS);
+        let bytes = self.read_raw(
+            &reader,
+            at.segment,
+            at.offset + (first * BLOCK) as u64,
+            (last - first) * BLOCK,
+        )?;
+        super::blocks::check(&cvs, first, &bytes, hash)?;
+        let from = within - first * BLOCK;
+        let n = out.len().min(bytes.len() - from);
+        out[..n].copy_from_slice(&bytes[from..from + n]);
+        out[n..].fill(0);
+        Ok(())
+    }
+
+    /// A full chunk's block CVs, checked against its hash once per process.
+    fn block_cvs(
+        &self,
+        reader: &Reader,
+        at: Extent,
+        hash: &[u8; 32],
+    ) -> Result<Arc<super::blocks::BlockCvs>> {
+        use super::blocks::CVS_LEN;
+        if let Some(cvs) = self
+            .checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash)
+        {
+            return Ok(cvs.clone());
+        }
+        let stored = self.read_raw(
+            reader,
+            at.segment,
+            at.offset + super::content::CHUNK_SIZE as u64,
+            CVS_LEN,
+        )?;
+        let cvs = Arc::new(super::blocks::from_bytes(&stored, hash)?);
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if checked.len() >= CHECKED_MAX {
+            checked.clear();
+        }
+        checked.insert(*hash, cvs.clone());
+        Ok(cvs)
+    }
+
+    fn read_raw(&self, reader: &Reader, id: i64, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        reader.file.read_exact_at(&mut buf, offset).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                VaultError::Corrupt(format!(
+                    "segment {id:016x} ends before the {len} bytes at {offset}"
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(buf)
+    }
+
+    fn reader(&self, id: i64) -> Result<Arc<Reader>> {
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = readers.get(&id) {
+            return Ok(f.clone());
+        }
+        let file = File::open(self.path(id)).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                VaultError::Corrupt(format!("segment {id:016x} is missing"))
+            }
+            _ => e.into(),
+        })?;
+        let reader = Arc::new(Reader {
+            file,
+            last_end: Default::default(),
+        });
+        readers.insert(id, reader.clone());
+        Ok(reader)
+    }
+
+    /// Frees a byte range's disk space; the file keeps its size.
+    fn punch(&self, id: i64, offset: u64, len: u64) -> Result<()> {
+        let file = match OpenOptions::new().write(true).open(self.path(id)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let mode = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+        nix::fcntl::fallocate(&file, mode, offset as i64, len as i64)
+            .map_err(std::io::Error::from)?;
+        Ok(())
+    }
+}
+
+/// Bytes a chunk of `size` takes in a segment: a full chunk is followed by its block CVs.
+fn stored_len(size: u64) -> u64 {
+    if size == super::content::CHUNK_SIZE as u64 {
+        size + super::blocks::CVS_LEN as u64
+    } else {
+        size
+    }
+}
+
+/// A new random segment id (positive, so it sorts and prints alike everywhere).
+fn fresh_id() -> i64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = blake3::Hasher::new();
+    h.update(&std::process::id().to_le_bytes());
+    h.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.update(&now.as_nanos().to_le_bytes());
+    let bytes: [u8; 8] = h.finalize().as_bytes()[..8].try_into().expect("8 bytes");
+    (u64::from_le_bytes(bytes) >> 1) as i64
+}
+
+/// Disk space the store's segments take (allocated blocks: punched ranges are free).
+pub(crate) fn disk_bytes(conn: &Connection) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(segments) = Segments::of(conn) else {
+        return Ok(0);
+    };
+    let entries = match std::fs::read_dir(&segments.dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut total = 0;
+    for entry in entries {
+        total += entry?.metadata()?.blocks() * 512;
+    }
+    Ok(total)
+}
+
+/// What [`reclaim`] freed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Byte ranges punched.
+    pub ranges: u64,
+    /// Bytes those ranges held.
+    pub bytes: u64,
+    /// Segment files removed because nothing names them.
+    pub files: u64,
+}
+
+/// Punches the ranges of deleted chunks freed at least `grace_ns` ago, then
+/// forgets them. Punching is idempotent, so a crash between the two repeats it.
+pub(crate) fn reclaim(conn: &Connection, grace_ns: i64) -> Result<Reclaimed> {
+    let mut done = Reclaimed::default();
+    let Some(segments) = Segments::of(conn) else {
+        return Ok(done);
+    };
+    let cutoff = super::store::now_ns().saturating_sub(grace_ns);
+    let ripe: Vec<(i64, i64, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, segment, seg_offset, size FROM segment_free WHERE freed_ns <= ?1 ORDER BY id",
+        )?
+        .query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if ripe.is_empty() {
+        return Ok(done);
+    }
+    for &(_, segment, offset, size) in &ripe {
+        let len = stored_len(size as u64);
+        segments.punch(segment, offset as u64, len)?;
+        done.ranges += 1;
+        done.bytes += len;
+    }
+    let last = ripe.last().map_or(0, |r| r.0);
+    conn.prepare_cached("DELETE FROM segment_free WHERE id <= ?1 AND freed_ns <= ?2")?
+        .execute([last, cutoff])?;
+    Ok(done)
+}
+
+/// Gc's sweep: in every segment no process holds, punches the ranges no
+/// chunk row (nor a pending free) names, and removes segments nothing names.
+pub(crate) fn sweep(conn: &Connection) -> Result<Reclaimed> {
+    let mut done = Reclaimed::default();
+    let Some(segments) = Segments::of(conn) else {
+        return Ok(done);
+    };
+    let entries = match std::fs::read_dir(&segments.dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
+        Err(e) => return Err(e.into()),
+    };
+    let mut named = conn.prepare_cached(
+        "SELECT seg_offset, size FROM chunks WHERE segment = ?1
+         UNION ALL SELECT seg_offset, size FROM segment_free WHERE segment = ?1
+         ORDER BY 1",
+    )?;
+    for entry in entries {
+        let entry = entry?;
+        let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| i64::from_str_radix(n, 16).ok())
+        else {
+            continue;
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(entry.path())?;
+        // Held: a live process may still commit rows naming bytes in it.
+        let Ok(file) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
+            continue;
+        };
+        let ranges: Vec<(i64, i64)> = named
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if ranges.is_empty() {
+            std::fs::remove_file(entry.path())?;
+            segments
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            done.files += 1;
+            continue;
+        }
+        let mut end = 0u64;
+        let mut gaps = Vec::new();
+        for (offset, size) in ranges {
+            let (offset, size) = (offset as u64, stored_len(size as u64));
+            if offset > end {
+                gaps.push((end, offset - end));
+            }
+            end = end.max(offset + size);
+        }
+        let len = file.metadata()?.len();
+        if len > end {
+            file.set_len(end)?;
+            done.bytes += len - end;
+        }
+        for (offset, len) in gaps {
+            segments.punch(id, offset, len)?;
+            done.ranges += 1;
+            done.bytes += len;
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_conn(dir: &Path) -> Connection {
+        let mut conn = Connection::open(dir.join("store.db")).unwrap();
+        super::super::schema::configure(&mut conn).unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    #[test]
+    fn connections_of_one_store_share_one_appender() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = store_conn(dir.path());
+        let b = store_conn(dir.path());
+        let sa = Segments::of(&a).unwrap();
+        let sb = Segments::of(&b).unwrap();
+        assert!(Arc::ptr_eq(&sa, &sb));
+        let x = sa.append(b"first", &[]).unwrap();
+        let y = sb.append(b"second", &[]).unwrap();
+        assert_eq!(x.segment, y.segment);
+        assert_eq!(y.offset, 5);
+        assert_eq!(sa.read(y, 6).unwrap(), b"second");
+    }
+
+    #[test]
+    fn a_deleted_chunk_keeps_its_bytes_through_the_grace_period_then_loses_its_disk_space() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store_conn(dir.path());
+        let bytes: Vec<u8> = (0..SEGMENT_MIN * 4).map(|i| (i % 251) as u8 + 1).collect();
+        let (id, _) = super::super::content::store_chunk(&conn, &bytes).unwrap();
+        let segment: i64 = conn
+            .query_row("SELECT segment FROM chunks WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let segments = Segments::of(&conn).unwrap();
+        let blocks = || std::fs::metadata(segments.path(segment)).unwrap().blocks() * 512;
+        assert!(blocks() >= bytes.len() as u64);
+        conn.execute("DELETE FROM chunks WHERE id = ?1", [id])
+            .unwrap();
+        assert_eq!(
+            reclaim(&conn, RECLAIM_GRACE_NS).unwrap(),
+            Reclaimed::default()
+        );
+        assert!(
+            blocks() >= bytes.len() as u64,
+            "an old snapshot may still read them"
+        );
+        let done = reclaim(&conn, 0).unwrap();
+        assert_eq!(
+            (done.ranges, done.bytes),
+            (1, stored_len(bytes.len() as u64))
+        );
+        assert!(blocks() < bytes.len() as u64 / 2, "punched: {}", blocks());
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_random_read_checks_only_its_blocks_and_never_serves_damaged_ones() {
+        use super::super::blocks::BLOCK;
+        use super::super::content::{CHUNK_SIZE, ChunkCache, ChunkRef, store_chunk};
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store_conn(dir.path());
+        let data: Vec<u8> = (0..CHUNK_SIZE).map(|i| (i * 7 % 253) as u8 + 1).collect();
+        let (id, hash) = store_chunk(&conn, &data).unwrap();
+        let chunk = ChunkRef {
+            id,
+            len: CHUNK_SIZE,
+            hash,
+        };
+        let (segment, offset): (i64, i64) = conn
+            .query_row(
+                "SELECT segment, seg_offset FROM chunks WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let segments = Segments::of(&conn).unwrap();
+        let file = segments.path(segment);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len() as usize,
+            CHUNK_SIZE + super::super::blocks::CVS_LEN
+        );
+        let read = |within: usize| {
+            let mut out = [0u8; 4096];
+            ChunkCache::default()
+                .read(&conn, &chunk, within, &mut out)
+                .map(|()| out.to_vec())
+        };
+        for within in [5 * BLOCK + 100, 15 * BLOCK + 12_000, 2 * BLOCK - 2000] {
+            assert!(read(within).unwrap() == data[within..within + 4096]);
+        }
+        // Damage block 5: reads of other blocks go on, reads of it fail.
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[offset as usize + 5 * BLOCK + 9] ^= 0x40;
+        std::fs::write(&file, &bytes).unwrap();
+        segments.readers.lock().unwrap().clear();
+        assert!(read(2 * BLOCK).unwrap() == data[2 * BLOCK..2 * BLOCK + 4096]);
+        assert!(read(5 * BLOCK).unwrap_err().is_corruption());
+        // Damage a stored CV: the first partial read in a process checks them.
+        bytes[offset as usize + CHUNK_SIZE + 3] ^= 0x40;
+        std::fs::write(&file, &bytes).unwrap();
+        segments.readers.lock().unwrap().clear();
+        segments.checked.lock().unwrap().clear();
+        assert!(read(2 * BLOCK).unwrap_err().is_corruption());
+    }
+
+    #[test]
+    fn a_sweep_keeps_what_rows_name_with_the_block_cvs_after_full_chunks() {
+        use super::super::content::{CHUNK_SIZE, ChunkCache, ChunkRef, read_chunk, store_chunk};
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store_conn(dir.path());
+        let full: Vec<u8> = (0..CHUNK_SIZE).map(|i| (i % 249) as u8 + 1).collect();
+        let short = &full[..SEGMENT_MIN + 5];
+        let (first, first_hash) = store_chunk(&conn, &full).unwrap();
+        let (second, second_hash) = store_chunk(&conn, short).unwrap();
+        let segments = Segments::of(&conn).unwrap();
+        let segment = segments
+            .append(b"bytes of a transaction that rolled back", &[])
+            .unwrap()
+            .segment;
+        *segments.appender.lock().unwrap() = Appender::default();
+        let swept = sweep(&conn).unwrap();
+        assert_eq!(swept.files, 0);
+        let len = std::fs::metadata(segments.path(segment)).unwrap().len();
+        assert_eq!(
+            len,
+            stored_len(CHUNK_SIZE as u64) + SEGMENT_MIN as u64 + 5,
+            "cut after the last named range"
+        );
+        let whole = |id, len, hash| read_chunk(&conn, &ChunkRef { id, len, hash }).unwrap();
+        assert!(whole(first, CHUNK_SIZE, first_hash) == full);
+        assert!(whole(second, short.len(), second_hash) == short);
+        let mut part = [0u8; 100];
+        let chunk = ChunkRef {
+            id: first,
+            len: CHUNK_SIZE,
+            hash: first_hash,
+        };
+        segments.checked.lock().unwrap().clear();
+        ChunkCache::default()
+            .read(&conn, &chunk, 200_000, &mut part)
+            .unwrap();
+        assert!(part[..] == full[200_000..200_100], "the block CVs survived");
+    }
+
+    #[test]
+    fn a_held_segment_is_not_swept_and_a_released_one_loses_its_unnamed_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store_conn(dir.path());
+        let segments = Segments::of(&conn).unwrap();
+        let at = segments.append(&[7u8; 4096], &[]).unwrap();
+        assert_eq!(sweep(&conn).unwrap(), Reclaimed::default());
+        // Let go of the appender as a process would at exit: the file is unnamed garbage.
+        *segments.appender.lock().unwrap() = Appender::default();
+        let swept = sweep(&conn).unwrap();
+        assert_eq!(swept.files, 1);
+        assert!(!segments.path(at.segment).exists());
+    }
+}
