@@ -16,8 +16,9 @@
 //!   appended to since the last commit (a failed sync turns the commit into a
 //!   rollback).
 //! - Deleting a chunk row records its range in `segment_free` (a trigger).
-//!   [`reclaim`] punches those ranges once they are older than a grace period,
-//!   so a reader still inside an older snapshot finds its bytes, and gc also
+//!   [`reclaim`] punches those ranges once they are older than a grace period
+//!   (gc, asked to free space now, passes none), so a reader still inside an
+//!   older snapshot finds its bytes, and gc also
 //!   sweeps ranges no row names (bytes of rolled-back transactions) in
 //!   segments no process holds.
 
