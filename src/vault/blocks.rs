@@ -2,11 +2,11 @@
 //!
 //! A chunk's hash is the root of BLAKE3's own tree over its bytes, and a full
 //! 256 KiB chunk's tree is perfect: each aligned 16 KiB block is a subtree
-//! with its own chaining value (CV). A full chunk in a segment is followed by
-//! its 16 block CVs (docs/format.md, "Segments"). A small random read then
-//! checks the 16 CVs against the chunk's hash once (a process keeps the
-//! checked ones) and reads and hashes only the blocks it touches, instead of
-//! the whole chunk: damaged bytes are still never file data.
+//! with its own chaining value (CV). The row of a full chunk in a segment
+//! keeps its 16 block CVs (`chunks.cvs`, docs/format.md "Segments"). A small
+//! random read checks them against the chunk's hash (15 merges) and reads and
+//! hashes only the blocks it touches, instead of the whole chunk: damaged
+//! bytes are still never file data.
 
 use super::content::CHUNK_SIZE;
 use super::error::{Result, VaultError};
@@ -18,7 +18,7 @@ use blake3::hazmat::{
 pub const BLOCK: usize = 16 * 1024;
 /// Blocks per full chunk.
 pub const BLOCKS: usize = CHUNK_SIZE / BLOCK;
-/// Bytes of a full chunk's block CVs as stored after it.
+/// Bytes of a full chunk's block CVs as stored in its row.
 pub const CVS_LEN: usize = BLOCKS * 32;
 
 /// The block CVs of a full chunk.

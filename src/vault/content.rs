@@ -175,9 +175,11 @@ impl ChunkCache {
                 && chunk.len == CHUNK_SIZE
                 && out.len() <= CHUNK_SIZE / 4
                 && within < CHUNK_SIZE
-                && let Some((segments, at)) = segment_of(conn, chunk.id)?
+                && let Some(part) = SegmentPart::of(conn, chunk.id)?
             {
-                return segments.read_part(at, &chunk.hash, within, out);
+                return part
+                    .segments
+                    .read_part(part.at, &chunk.hash, &part.cvs, within, out);
             }
             *slot = Some((chunk.id, read_chunk(conn, chunk)?));
         }
@@ -191,24 +193,34 @@ impl ChunkCache {
     }
 }
 
-/// The segment and extent holding a chunk's bytes, if a segment does.
-fn segment_of(conn: &Connection, id: i64) -> Result<Option<(std::sync::Arc<Segments>, Extent)>> {
-    let at: Option<(Option<i64>, Option<i64>)> = conn
-        .prepare_cached("SELECT segment, seg_offset FROM chunks WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((Some(segment), Some(offset))) = at else {
-        return Ok(None);
-    };
-    Ok(Segments::of(conn).map(|s| {
-        (
-            s,
-            Extent {
+/// A chunk row's `segment`, `seg_offset` and `cvs`.
+type PartRow = (Option<i64>, Option<i64>, Option<Vec<u8>>);
+
+/// Where a full chunk's bytes are in a segment, with its block CVs, if so.
+struct SegmentPart {
+    segments: std::sync::Arc<Segments>,
+    at: Extent,
+    cvs: Vec<u8>,
+}
+
+impl SegmentPart {
+    fn of(conn: &Connection, id: i64) -> Result<Option<Self>> {
+        let row: Option<PartRow> = conn
+            .prepare_cached("SELECT segment, seg_offset, cvs FROM chunks WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let Some((Some(segment), Some(offset), Some(cvs))) = row else {
+            return Ok(None);
+        };
+        Ok(Segments::of(conn).map(|segments| Self {
+            segments,
+            at: Extent {
                 segment,
                 offset: offset as u64,
             },
-        )
-    }))
+            cvs,
+        }))
+    }
 }
 
 /// Streams bytes into the store as a new (or deduplicated) content.
@@ -390,25 +402,36 @@ impl ChunkRow {
     }
 }
 
+/// Where [`place`] put a chunk's bytes: its row's `data`, extent and `cvs`.
+struct Placed<'d> {
+    inline: &'d [u8],
+    at: Option<Extent>,
+    cvs: Option<Vec<u8>>,
+}
+
 /// Writes a chunk's bytes where they belong: a segment for large chunks of a
-/// file-backed store (a full chunk followed by its block CVs: `cvs`, or
-/// computed here), else inline. Returns the `data` column and the extent.
-fn place<'d>(
-    conn: &Connection,
-    data: &'d [u8],
-    cvs: Option<&BlockCvs>,
-) -> Result<(&'d [u8], Option<Extent>)> {
+/// file-backed store (a full one's block CVs, `cvs` or computed here, go to
+/// its row), else inline.
+fn place<'d>(conn: &Connection, data: &'d [u8], cvs: Option<&BlockCvs>) -> Result<Placed<'d>> {
     if data.len() >= SEGMENT_MIN
         && let Some(segments) = Segments::of(conn)
     {
-        let trailer = match (data.len() == CHUNK_SIZE, cvs) {
-            (false, _) => Vec::new(),
-            (true, Some(cvs)) => blocks::to_bytes(cvs),
-            (true, None) => blocks::to_bytes(&blocks::of_chunk(data).0),
+        let cvs = match (data.len() == CHUNK_SIZE, cvs) {
+            (false, _) => None,
+            (true, Some(cvs)) => Some(blocks::to_bytes(cvs)),
+            (true, None) => Some(blocks::to_bytes(&blocks::of_chunk(data).0)),
         };
-        return Ok((&[], Some(segments.append(data, &trailer)?)));
+        return Ok(Placed {
+            inline: &[],
+            at: Some(segments.append(data)?),
+            cvs,
+        });
     }
-    Ok((data, None))
+    Ok(Placed {
+        inline: data,
+        at: None,
+        cvs: None,
+    })
 }
 
 /// Stores one chunk unless an identical one exists; returns its id and hash.
@@ -445,29 +468,32 @@ fn store_hashed(
     Ok(match existing {
         Some((id, false)) => id,
         Some((id, true)) => {
-            let (inline, at) = place(conn, data, cvs)?;
+            let Placed { inline, at, cvs } = place(conn, data, cvs)?;
             conn.prepare_cached(
-                "UPDATE chunks SET data = ?2, segment = ?3, seg_offset = ?4 WHERE id = ?1",
+                "UPDATE chunks SET data = ?2, segment = ?3, seg_offset = ?4, cvs = ?5 WHERE id = ?1",
             )?
             .execute(params![
                 id,
                 inline,
                 at.map(|a| a.segment),
-                at.map(|a| a.offset as i64)
+                at.map(|a| a.offset as i64),
+                cvs
             ])?;
             id
         }
         None => {
-            let (inline, at) = place(conn, data, cvs)?;
+            let Placed { inline, at, cvs } = place(conn, data, cvs)?;
             conn.prepare_cached(
-                "INSERT INTO chunks(hash, size, data, segment, seg_offset) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO chunks(hash, size, data, segment, seg_offset, cvs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 &hash[..],
                 data.len() as i64,
                 inline,
                 at.map(|a| a.segment),
-                at.map(|a| a.offset as i64)
+                at.map(|a| a.offset as i64),
+                cvs
             ])?;
             conn.last_insert_rowid()
         }

@@ -202,10 +202,21 @@ impl ContentEditor {
             let (idx, within) = chunk_of(offset + done as u64);
             let take = (data.len() - done).min(CHUNK_SIZE - within);
             let mut chunk = self.slot_bytes(conn, idx, within, take)?;
-            if chunk.len() < within + take {
-                chunk.resize(within + take, 0);
+            // A large write fills its chunk in pieces: room for the whole
+            // chunk at once saves a copy per growth.
+            if within + take >= CHUNK_SIZE / 4 && chunk.capacity() < CHUNK_SIZE {
+                chunk.reserve_exact(CHUNK_SIZE - chunk.len());
             }
-            chunk[within..within + take].copy_from_slice(&data[done..done + take]);
+            if chunk.len() <= within {
+                // Appending (the common sequential case): no zeroing first.
+                chunk.resize(within, 0);
+                chunk.extend_from_slice(&data[done..done + take]);
+            } else {
+                if chunk.len() < within + take {
+                    chunk.resize(within + take, 0);
+                }
+                chunk[within..within + take].copy_from_slice(&data[done..done + take]);
+            }
             self.dirty_bytes += chunk.len();
             self.overlay.insert(idx, Slot::Dirty(chunk));
             done += take;

@@ -246,6 +246,8 @@ const MIGRATION_4: &str = r#"
 -- fetched yet: empty `data` and no segment.
 ALTER TABLE chunks ADD COLUMN segment INTEGER;
 ALTER TABLE chunks ADD COLUMN seg_offset INTEGER;
+-- A full (256 KiB) segment chunk's 16 block chaining values (src/vault/blocks.rs).
+ALTER TABLE chunks ADD COLUMN cvs BLOB;
 -- Ranges of deleted segment chunks, punched out of their segment after a
 -- grace period (src/vault/segment.rs).
 CREATE TABLE segment_free (

@@ -57,8 +57,6 @@ pub(crate) struct Segments {
     unsynced: AtomicBool,
     /// Open read handles by segment id.
     readers: Mutex<HashMap<i64, Arc<Reader>>>,
-    /// Block CVs already checked against their chunk's hash, by that hash.
-    checked: Mutex<HashMap<[u8; 32], Arc<super::blocks::BlockCvs>>>,
 }
 
 #[derive(Default)]
@@ -76,8 +74,6 @@ struct Reader {
     last_end: std::sync::atomic::AtomicU64,
 }
 
-/// How many chunks' checked block CVs a process keeps (512 bytes each).
-const CHECKED_MAX: usize = 16384;
 /// How far ahead of a sequential reader a segment is prefetched.
 const PREFETCH: i64 = 4 << 20;
 
@@ -104,7 +100,6 @@ impl Segments {
             appender: Mutex::new(Appender::default()),
             unsynced: AtomicBool::new(false),
             readers: Mutex::new(HashMap::new()),
-            checked: Mutex::new(HashMap::new()),
         });
         open.retain(|_, w| w.strong_count() > 0);
         open.insert(path.to_string(), Arc::downgrade(&segments));
@@ -124,10 +119,9 @@ impl Segments {
         self.dir.join(format!("{id:016x}"))
     }
 
-    /// Appends one chunk's bytes and its trailer (a full chunk's block CVs);
-    /// they become durable at the next commit.
-    pub(crate) fn append(&self, data: &[u8], trailer: &[u8]) -> Result<Extent> {
-        let len = (data.len() + trailer.len()) as u64;
+    /// Appends one chunk's bytes; they become durable at the next commit.
+    pub(crate) fn append(&self, data: &[u8]) -> Result<Extent> {
+        let len = data.len() as u64;
         let mut appender = self.appender.lock().unwrap_or_else(|e| e.into_inner());
         let full = matches!(&appender.current, Some((_, _, at)) if at + len > SEGMENT_MAX);
         if full && let Some((_, file, _)) = appender.current.take() {
@@ -144,7 +138,6 @@ impl Segments {
         let offset = *end;
         self.unsynced.store(true, Ordering::SeqCst);
         file.write_all_at(data, offset)?;
-        file.write_all_at(trailer, offset + data.len() as u64)?;
         *end += len;
         Ok(Extent {
             segment: *id,
@@ -211,22 +204,22 @@ impl Segments {
         self.read_raw(&reader, at.segment, at.offset, len)
     }
 
-    /// Reads part of a full chunk: `len` bytes from `within`, each block
-    /// checked against the chunk's block CVs, themselves checked against `hash`.
+    /// Reads part of a full chunk: `out.len()` bytes from `within`, each
+    /// block checked against the chunk's block CVs (`cvs`, as stored in its
+    /// row), themselves checked against `hash`.
     pub(crate) fn read_part(
         &self,
         at: Extent,
         hash: &[u8; 32],
+        cvs: &[u8],
         within: usize,
         out: &mut [u8],
     ) -> Result<()> {
-        use super::blocks::BLOCK;
+        use super::blocks::{BLOCK, BLOCKS};
+        let cvs = super::blocks::from_bytes(cvs, hash)?;
         let reader = self.reader(at.segment)?;
-        let cvs = self.block_cvs(&reader, at, hash)?;
         let first = within / BLOCK;
-        let last = (within + out.len())
-            .div_ceil(BLOCK)
-            .min(super::blocks::BLOCKS);
+        let last = (within + out.len()).div_ceil(BLOCK).min(BLOCKS);
         let bytes = self.read_raw(
             &reader,
             at.segment,
@@ -239,37 +232,6 @@ impl Segments {
         out[..n].copy_from_slice(&bytes[from..from + n]);
         out[n..].fill(0);
         Ok(())
-    }
-
-    /// A full chunk's block CVs, checked against its hash once per process.
-    fn block_cvs(
-        &self,
-        reader: &Reader,
-        at: Extent,
-        hash: &[u8; 32],
-    ) -> Result<Arc<super::blocks::BlockCvs>> {
-        use super::blocks::CVS_LEN;
-        if let Some(cvs) = self
-            .checked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(hash)
-        {
-            return Ok(cvs.clone());
-        }
-        let stored = self.read_raw(
-            reader,
-            at.segment,
-            at.offset + super::content::CHUNK_SIZE as u64,
-            CVS_LEN,
-        )?;
-        let cvs = Arc::new(super::blocks::from_bytes(&stored, hash)?);
-        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        if checked.len() >= CHECKED_MAX {
-            checked.clear();
-        }
-        checked.insert(*hash, cvs.clone());
-        Ok(cvs)
     }
 
     fn read_raw(&self, reader: &Reader, id: i64, offset: u64, len: usize) -> Result<Vec<u8>> {
@@ -316,15 +278,6 @@ impl Segments {
         nix::fcntl::fallocate(&file, mode, offset as i64, len as i64)
             .map_err(std::io::Error::from)?;
         Ok(())
-    }
-}
-
-/// Bytes a chunk of `size` takes in a segment: a full chunk is followed by its block CVs.
-fn stored_len(size: u64) -> u64 {
-    if size == super::content::CHUNK_SIZE as u64 {
-        size + super::blocks::CVS_LEN as u64
-    } else {
-        size
     }
 }
 
@@ -389,10 +342,9 @@ pub(crate) fn reclaim(conn: &Connection, grace_ns: i64) -> Result<Reclaimed> {
         return Ok(done);
     }
     for &(_, segment, offset, size) in &ripe {
-        let len = stored_len(size as u64);
-        segments.punch(segment, offset as u64, len)?;
+        segments.punch(segment, offset as u64, size as u64)?;
         done.ranges += 1;
-        done.bytes += len;
+        done.bytes += size as u64;
     }
     let last = ripe.last().map_or(0, |r| r.0);
     conn.prepare_cached("DELETE FROM segment_free WHERE id <= ?1 AND freed_ns <= ?2")?
@@ -450,7 +402,7 @@ pub(crate) fn sweep(conn: &Connection) -> Result<Reclaimed> {
         let mut end = 0u64;
         let mut gaps = Vec::new();
         for (offset, size) in ranges {
-            let (offset, size) = (offset as u64, stored_len(size as u64));
+            let (offset, size) = (offset as u64, size as u64);
             if offset > end {
                 gaps.push((end, offset - end));
             }
@@ -489,8 +441,8 @@ mod tests {
         let sa = Segments::of(&a).unwrap();
         let sb = Segments::of(&b).unwrap();
         assert!(Arc::ptr_eq(&sa, &sb));
-        let x = sa.append(b"first", &[]).unwrap();
-        let y = sb.append(b"second", &[]).unwrap();
+        let x = sa.append(b"first").unwrap();
+        let y = sb.append(b"second").unwrap();
         assert_eq!(x.segment, y.segment);
         assert_eq!(y.offset, 5);
         assert_eq!(sa.read(y, 6).unwrap(), b"second");
@@ -522,10 +474,7 @@ mod tests {
             "an old snapshot may still read them"
         );
         let done = reclaim(&conn, 0).unwrap();
-        assert_eq!(
-            (done.ranges, done.bytes),
-            (1, stored_len(bytes.len() as u64))
-        );
+        assert_eq!((done.ranges, done.bytes), (1, bytes.len() as u64));
         assert!(blocks() < bytes.len() as u64 / 2, "punched: {}", blocks());
         let left: i64 = conn
             .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
@@ -555,10 +504,7 @@ mod tests {
             .unwrap();
         let segments = Segments::of(&conn).unwrap();
         let file = segments.path(segment);
-        assert_eq!(
-            std::fs::metadata(&file).unwrap().len() as usize,
-            CHUNK_SIZE + super::super::blocks::CVS_LEN
-        );
+        assert_eq!(std::fs::metadata(&file).unwrap().len() as usize, CHUNK_SIZE);
         let read = |within: usize| {
             let mut out = [0u8; 4096];
             ChunkCache::default()
@@ -575,16 +521,14 @@ mod tests {
         segments.readers.lock().unwrap().clear();
         assert!(read(2 * BLOCK).unwrap() == data[2 * BLOCK..2 * BLOCK + 4096]);
         assert!(read(5 * BLOCK).unwrap_err().is_corruption());
-        // Damage a stored CV: the first partial read in a process checks them.
-        bytes[offset as usize + CHUNK_SIZE + 3] ^= 0x40;
-        std::fs::write(&file, &bytes).unwrap();
-        segments.readers.lock().unwrap().clear();
-        segments.checked.lock().unwrap().clear();
+        // Damage a stored CV: every partial read checks them against the hash.
+        conn.execute("UPDATE chunks SET cvs = zeroblob(512) WHERE id = ?1", [id])
+            .unwrap();
         assert!(read(2 * BLOCK).unwrap_err().is_corruption());
     }
 
     #[test]
-    fn a_sweep_keeps_what_rows_name_with_the_block_cvs_after_full_chunks() {
+    fn a_sweep_keeps_what_rows_name_and_cuts_the_rest() {
         use super::super::content::{CHUNK_SIZE, ChunkCache, ChunkRef, read_chunk, store_chunk};
         let dir = tempfile::tempdir().unwrap();
         let conn = store_conn(dir.path());
@@ -594,7 +538,7 @@ mod tests {
         let (second, second_hash) = store_chunk(&conn, short).unwrap();
         let segments = Segments::of(&conn).unwrap();
         let segment = segments
-            .append(b"bytes of a transaction that rolled back", &[])
+            .append(b"bytes of a transaction that rolled back")
             .unwrap()
             .segment;
         *segments.appender.lock().unwrap() = Appender::default();
@@ -603,7 +547,7 @@ mod tests {
         let len = std::fs::metadata(segments.path(segment)).unwrap().len();
         assert_eq!(
             len,
-            stored_len(CHUNK_SIZE as u64) + SEGMENT_MIN as u64 + 5,
+            (CHUNK_SIZE + SEGMENT_MIN + 5) as u64,
             "cut after the last named range"
         );
         let whole = |id, len, hash| read_chunk(&conn, &ChunkRef { id, len, hash }).unwrap();
@@ -615,11 +559,10 @@ mod tests {
             len: CHUNK_SIZE,
             hash: first_hash,
         };
-        segments.checked.lock().unwrap().clear();
         ChunkCache::default()
             .read(&conn, &chunk, 200_000, &mut part)
             .unwrap();
-        assert!(part[..] == full[200_000..200_100], "the block CVs survived");
+        assert!(part[..] == full[200_000..200_100]);
     }
 
     #[test]
@@ -627,7 +570,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conn = store_conn(dir.path());
         let segments = Segments::of(&conn).unwrap();
-        let at = segments.append(&[7u8; 4096], &[]).unwrap();
+        let at = segments.append(&[7u8; 4096]).unwrap();
         assert_eq!(sweep(&conn).unwrap(), Reclaimed::default());
         // Let go of the appender as a process would at exit: the file is unnamed garbage.
         *segments.appender.lock().unwrap() = Appender::default();
