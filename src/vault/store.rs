@@ -248,6 +248,10 @@ impl Store {
         if !self.batch {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.batch = true;
+            // Under the write lock the batch holds anyway, so reclaiming
+            // never waits for another writer. Punching is idempotent: if the
+            // batch rolls back, the next one punches the same ranges again.
+            let _ = self.reclaim_now_and_then();
         }
         Ok(())
     }
@@ -260,16 +264,14 @@ impl Store {
             // A failed COMMIT may leave the transaction open (busy) or rolled back (full disk).
             self.batch = committed.is_err() && !self.conn.is_autocommit();
             committed?;
-            // The batch is committed whatever happens here; what a failed
-            // punch leaves, the next attempt or gc frees (punching is idempotent).
-            let _ = self.reclaim_now_and_then();
         }
         Ok(())
     }
 
     /// Punches segment ranges whose grace period has passed, at most once a
     /// second: a long-lived mount that rewrites files gets its disk space back
-    /// without waiting for a gc.
+    /// without waiting for a gc. What a failed punch leaves, a later one or gc
+    /// frees.
     fn reclaim_now_and_then(&mut self) -> Result<()> {
         let now = std::time::Instant::now();
         if self
@@ -871,6 +873,61 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file rewritten past retention frees its old chunks; a mount's next
+    /// batch punches their segment ranges once the grace period is over.
+    #[test]
+    fn a_batch_punches_the_segment_ranges_retention_freed() {
+        use super::super::content::CHUNK_SIZE;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let mut store = Store::open(&db, Owner::default()).unwrap();
+        store.create_vault("v").unwrap();
+        let path = VaultPath::parse_str("/f").unwrap();
+        for round in 0..25u32 {
+            let data: Vec<u8> = (0..CHUNK_SIZE as u32)
+                .map(|i| (i ^ round * 7919) as u8)
+                .collect();
+            store
+                .write("v", Op::new("write", "/f"), |w| {
+                    w.write_file(&path, &data[..], false, 0o644)
+                })
+                .unwrap();
+        }
+        let freed: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(freed, 5, "20 versions kept, 5 trimmed");
+        let disk = || {
+            std::fs::read_dir(super::super::segment::dir_of(&db))
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().blocks() * 512)
+                .sum::<u64>()
+        };
+        let before = disk();
+        store.begin_batch().unwrap();
+        store.commit_batch().unwrap();
+        assert_eq!(disk(), before, "still inside the grace period");
+        store
+            .connection()
+            .execute("UPDATE segment_free SET freed_ns = 0", [])
+            .unwrap();
+        store.reclaimed_at = None;
+        store.begin_batch().unwrap();
+        store.commit_batch().unwrap();
+        assert!(
+            disk() <= before - 5 * CHUNK_SIZE as u64,
+            "{} of {before}",
+            disk()
+        );
+        let left: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
 
     #[test]
     fn policy_is_stored_per_vault_journaled_and_deleted_with_it() {
