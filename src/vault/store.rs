@@ -887,7 +887,7 @@ mod tests {
         let path = VaultPath::parse_str("/f").unwrap();
         for round in 0..25u32 {
             let data: Vec<u8> = (0..CHUNK_SIZE as u32)
-                .map(|i| (i ^ round * 7919) as u8)
+                .map(|i| (i ^ (round * 7919)) as u8)
                 .collect();
             store
                 .write("v", Op::new("write", "/f"), |w| {
