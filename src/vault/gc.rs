@@ -153,9 +153,11 @@ impl Store {
         );
         journal::append(&tx, now_ns(), None, &Op::new("gc", detail))?;
         tx.commit()?;
-        // Disk space of segment chunks comes back only once no old snapshot
-        // can still read them: freed ranges wait out their grace period.
-        super::segment::reclaim(self.connection(), 0)?;
+        // Disk space of segment chunks comes back once no older snapshot
+        // can still read them (at once, unless another process is reading).
+        if let (_, Some(last)) = super::segment::reclaim(self.connection())? {
+            super::segment::forget_punched(self.connection(), last)?;
+        }
         super::segment::sweep(self.connection())?;
         Ok(report)
     }

@@ -248,21 +248,19 @@ ALTER TABLE chunks ADD COLUMN segment INTEGER;
 ALTER TABLE chunks ADD COLUMN seg_offset INTEGER;
 -- A full (256 KiB) segment chunk's 16 block chaining values (src/vault/blocks.rs).
 ALTER TABLE chunks ADD COLUMN cvs BLOB;
--- Ranges of deleted segment chunks, punched out of their segment after a
--- grace period (src/vault/segment.rs).
+-- Ranges of deleted segment chunks, punched out of their segment once no
+-- reader can still see them (src/vault/segment.rs).
 CREATE TABLE segment_free (
     id         INTEGER PRIMARY KEY,
     segment    INTEGER NOT NULL,
     seg_offset INTEGER NOT NULL,
-    size       INTEGER NOT NULL,
-    freed_ns   INTEGER NOT NULL
+    size       INTEGER NOT NULL
 ) STRICT;
 CREATE TRIGGER chunks_segment_freed AFTER DELETE ON chunks
 WHEN OLD.segment IS NOT NULL
 BEGIN
-    INSERT INTO segment_free(segment, seg_offset, size, freed_ns)
-    VALUES (OLD.segment, OLD.seg_offset, OLD.size,
-            CAST((julianday('now') - 2440587.5) * 86400000000000.0 AS INTEGER));
+    INSERT INTO segment_free(segment, seg_offset, size)
+    VALUES (OLD.segment, OLD.seg_offset, OLD.size);
 END;
 "#;
 

@@ -16,11 +16,9 @@
 //!   appended to since the last commit (a failed sync turns the commit into a
 //!   rollback).
 //! - Deleting a chunk row records its range in `segment_free` (a trigger).
-//!   [`reclaim`] punches those ranges once they are older than a grace period
-//!   (gc, asked to free space now, passes none), so a reader still inside an
-//!   older snapshot finds its bytes, and gc also
-//!   sweeps ranges no row names (bytes of rolled-back transactions) in
-//!   segments no process holds.
+//!   [`reclaim`] punches those ranges once no reader can still be inside a
+//!   snapshot older than their deletion, and gc also sweeps ranges no row
+//!   names (bytes of rolled-back transactions) in segments no process holds.
 
 use super::error::{Result, VaultError};
 use nix::fcntl::{FallocateFlags, Flock, FlockArg};
@@ -36,8 +34,6 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 pub const SEGMENT_MIN: usize = 64 * 1024;
 /// A segment is closed for appends once it reaches this size.
 const SEGMENT_MAX: u64 = 1 << 30;
-/// How long a freed range stays readable before it is punched (nanoseconds).
-pub(crate) const RECLAIM_GRACE_NS: i64 = 10_000_000_000;
 
 /// Where a chunk's bytes live in a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,32 +320,49 @@ pub struct Reclaimed {
     pub files: u64,
 }
 
-/// Punches the ranges of deleted chunks freed at least `grace_ns` ago, then
-/// forgets them. Punching is idempotent, so a crash between the two repeats it.
-pub(crate) fn reclaim(conn: &Connection, grace_ns: i64) -> Result<Reclaimed> {
+/// Punches the ranges of deleted chunks once no reader can still see them,
+/// and returns the largest `segment_free` id punched (the caller deletes
+/// those rows, under a write lock it holds anyway).
+///
+/// The proof that no snapshot older than a deletion remains is a PASSIVE
+/// checkpoint that backfills the whole WAL: SQLite stops a checkpoint at the
+/// oldest reader's snapshot, so a complete one means every open read
+/// transaction, in any process, began after every commit the WAL holds, and
+/// the rows read before it were all committed there. Otherwise nothing is
+/// punched now; the next attempt tries again. Punching is idempotent, so a
+/// crash before the rows are deleted only repeats it.
+pub(crate) fn reclaim(conn: &Connection) -> Result<(Reclaimed, Option<i64>)> {
     let mut done = Reclaimed::default();
     let Some(segments) = Segments::of(conn) else {
-        return Ok(done);
+        return Ok((done, None));
     };
-    let cutoff = super::store::now_ns().saturating_sub(grace_ns);
-    let ripe: Vec<(i64, i64, i64, i64)> = conn
-        .prepare_cached(
-            "SELECT id, segment, seg_offset, size FROM segment_free WHERE freed_ns <= ?1 ORDER BY id",
-        )?
-        .query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+    let freed: Vec<(i64, i64, i64, i64)> = conn
+        .prepare_cached("SELECT id, segment, seg_offset, size FROM segment_free ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    if ripe.is_empty() {
-        return Ok(done);
+    let Some(last) = freed.last().map(|r| r.0) else {
+        return Ok((done, None));
+    };
+    let (log, backfilled): (i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(1)?, r.get(2)?))
+        })?;
+    if log != backfilled {
+        return Ok((done, None));
     }
-    for &(_, segment, offset, size) in &ripe {
+    for &(_, segment, offset, size) in &freed {
         segments.punch(segment, offset as u64, size as u64)?;
         done.ranges += 1;
         done.bytes += size as u64;
     }
-    let last = ripe.last().map_or(0, |r| r.0);
-    conn.prepare_cached("DELETE FROM segment_free WHERE id <= ?1 AND freed_ns <= ?2")?
-        .execute([last, cutoff])?;
-    Ok(done)
+    Ok((done, Some(last)))
+}
+
+/// Forgets punched ranges: `segment_free` rows up to `last`.
+pub(crate) fn forget_punched(conn: &Connection, last: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM segment_free WHERE id <= ?1")?
+        .execute([last])?;
+    Ok(())
 }
 
 /// Gc's sweep: in every segment no process holds, punches the ranges no
@@ -449,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_chunk_keeps_its_bytes_through_the_grace_period_then_loses_its_disk_space() {
+    fn a_deleted_chunk_keeps_its_bytes_while_an_older_snapshot_is_open() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let conn = store_conn(dir.path());
@@ -463,19 +476,25 @@ mod tests {
         let segments = Segments::of(&conn).unwrap();
         let blocks = || std::fs::metadata(segments.path(segment)).unwrap().blocks() * 512;
         assert!(blocks() >= bytes.len() as u64);
+        // A reader whose snapshot still has the chunk.
+        let mut reader = store_conn(dir.path());
+        let snapshot = reader.transaction().unwrap();
+        let seen: i64 = snapshot
+            .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 1);
         conn.execute("DELETE FROM chunks WHERE id = ?1", [id])
             .unwrap();
-        assert_eq!(
-            reclaim(&conn, RECLAIM_GRACE_NS).unwrap(),
-            Reclaimed::default()
-        );
+        assert_eq!(reclaim(&conn).unwrap(), (Reclaimed::default(), None));
         assert!(
             blocks() >= bytes.len() as u64,
-            "an old snapshot may still read them"
+            "the reader may still read them"
         );
-        let done = reclaim(&conn, 0).unwrap();
+        drop(snapshot);
+        let (done, last) = reclaim(&conn).unwrap();
         assert_eq!((done.ranges, done.bytes), (1, bytes.len() as u64));
         assert!(blocks() < bytes.len() as u64 / 2, "punched: {}", blocks());
+        forget_punched(&conn, last.unwrap()).unwrap();
         let left: i64 = conn
             .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
             .unwrap();

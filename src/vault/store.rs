@@ -187,6 +187,21 @@ pub struct Store {
     batch_heads: std::collections::HashMap<String, BatchHead>,
     /// When this handle last punched freed segment ranges.
     reclaimed_at: Option<std::time::Instant>,
+    /// The last `segment_free` row punched and not yet forgotten.
+    punched: Option<i64>,
+}
+
+impl Drop for Store {
+    /// A mount's session or a command ends: what it freed in segments is
+    /// punched now if no reader can see it (else by a later store or gc).
+    fn drop(&mut self) {
+        if self.batch {
+            return;
+        }
+        if let Ok((_, Some(last))) = super::segment::reclaim(&self.conn) {
+            let _ = super::segment::forget_punched(&self.conn, last);
+        }
+    }
 }
 
 impl Store {
@@ -200,6 +215,7 @@ impl Store {
             batch: false,
             batch_heads: Default::default(),
             reclaimed_at: None,
+            punched: None,
         })
     }
 
@@ -217,6 +233,7 @@ impl Store {
             batch: false,
             batch_heads: Default::default(),
             reclaimed_at: None,
+            punched: None,
         })
     }
 
@@ -248,10 +265,12 @@ impl Store {
         if !self.batch {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.batch = true;
-            // Under the write lock the batch holds anyway, so reclaiming
-            // never waits for another writer. Punching is idempotent: if the
-            // batch rolls back, the next one punches the same ranges again.
-            let _ = self.reclaim_now_and_then();
+            // Under the write lock the batch holds anyway, so forgetting
+            // punched ranges never waits for another writer. If the batch
+            // rolls back, they are punched again later (it is idempotent).
+            if let Some(last) = self.punched.take() {
+                let _ = super::segment::forget_punched(&self.conn, last);
+            }
         }
         Ok(())
     }
@@ -264,14 +283,16 @@ impl Store {
             // A failed COMMIT may leave the transaction open (busy) or rolled back (full disk).
             self.batch = committed.is_err() && !self.conn.is_autocommit();
             committed?;
+            // The batch is committed whatever happens here; what a failed
+            // punch leaves, a later one or gc frees.
+            let _ = self.reclaim_now_and_then();
         }
         Ok(())
     }
 
-    /// Punches segment ranges whose grace period has passed, at most once a
-    /// second: a long-lived mount that rewrites files gets its disk space back
-    /// without waiting for a gc. What a failed punch leaves, a later one or gc
-    /// frees.
+    /// Punches freed segment ranges no reader can see any more, at most once
+    /// a second: a long-lived mount that rewrites files gets its disk space
+    /// back without waiting for a gc. The next batch forgets them.
     fn reclaim_now_and_then(&mut self) -> Result<()> {
         let now = std::time::Instant::now();
         if self
@@ -281,7 +302,8 @@ impl Store {
             return Ok(());
         }
         self.reclaimed_at = Some(now);
-        super::segment::reclaim(&self.conn, super::segment::RECLAIM_GRACE_NS)?;
+        let (_, last) = super::segment::reclaim(&self.conn)?;
+        self.punched = last.or(self.punched);
         Ok(())
     }
 
@@ -875,7 +897,7 @@ mod tests {
     use super::*;
 
     /// A file rewritten past retention frees its old chunks; a mount's next
-    /// batch punches their segment ranges once the grace period is over.
+    /// batch punches their segment ranges.
     #[test]
     fn a_batch_punches_the_segment_ranges_retention_freed() {
         use super::super::content::CHUNK_SIZE;
@@ -907,14 +929,8 @@ mod tests {
                 .sum::<u64>()
         };
         let before = disk();
-        store.begin_batch().unwrap();
-        store.commit_batch().unwrap();
-        assert_eq!(disk(), before, "still inside the grace period");
-        store
-            .connection()
-            .execute("UPDATE segment_free SET freed_ns = 0", [])
-            .unwrap();
-        store.reclaimed_at = None;
+        // The batch that commits punches (no reader is inside an older
+        // snapshot); the next one forgets the punched ranges.
         store.begin_batch().unwrap();
         store.commit_batch().unwrap();
         assert!(
@@ -922,6 +938,8 @@ mod tests {
             "{} of {before}",
             disk()
         );
+        store.begin_batch().unwrap();
+        store.commit_batch().unwrap();
         let left: i64 = store
             .connection()
             .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
