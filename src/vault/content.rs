@@ -437,7 +437,7 @@ fn place<'d>(conn: &Connection, data: &'d [u8], cvs: Option<&BlockCvs>) -> Resul
 /// Stores one chunk unless an identical one exists; returns its id and hash.
 pub(crate) fn store_chunk(conn: &Connection, data: &[u8]) -> Result<(i64, [u8; 32])> {
     // A full chunk bound for a segment hashes block by block: the same
-    // hash, and the block CVs stored after it come from the same pass.
+    // hash, and the block CVs its row keeps come from the same pass.
     if data.len() == CHUNK_SIZE && Segments::of(conn).is_some() {
         let (cvs, hash) = blocks::of_chunk(data);
         return Ok((store_hashed(conn, &hash, data, Some(&cvs))?, hash));

@@ -143,7 +143,13 @@ impl Segments {
 
     /// Creates and locks a new segment, durable as a name before any byte in it is used.
     fn create(&self) -> Result<(i64, Flock<File>, u64)> {
-        std::fs::create_dir_all(&self.dir)?;
+        if !self.dir.is_dir() {
+            std::fs::create_dir_all(&self.dir)?;
+            // The directory's own name must survive a power loss too.
+            if let Some(parent) = self.dir.parent() {
+                File::open(parent)?.sync_all()?;
+            }
+        }
         loop {
             let id = fresh_id();
             let file = match OpenOptions::new()
