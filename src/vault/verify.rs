@@ -28,7 +28,8 @@ pub enum FaultKind {
     ChunkHash,
     /// A chunk's length differs from its recorded size.
     ChunkSize,
-    /// A content names a chunk that does not exist.
+    /// A content names a chunk that does not exist, or a chunk's bytes
+    /// cannot be read from its segment.
     ChunkMissing,
     /// A content's chunk list is malformed (count, order, sizes) or does not
     /// hash to the content's hash.
