@@ -248,6 +248,8 @@ ALTER TABLE chunks ADD COLUMN segment INTEGER;
 ALTER TABLE chunks ADD COLUMN seg_offset INTEGER;
 -- A full (256 KiB) segment chunk's 16 block chaining values (src/vault/blocks.rs).
 ALTER TABLE chunks ADD COLUMN cvs BLOB;
+-- What each segment holds, for gc's sweep.
+CREATE INDEX chunks_by_segment ON chunks(segment, seg_offset) WHERE segment IS NOT NULL;
 -- Ranges of deleted segment chunks, punched out of their segment once no
 -- reader can still see them (src/vault/segment.rs).
 CREATE TABLE segment_free (

@@ -152,12 +152,15 @@ impl Segments {
         }
         loop {
             let id = fresh_id();
+            // Made and locked under a name gc's sweep does not read, then
+            // renamed: the sweep never sees a segment its maker does not hold.
+            let making = self.dir.join(format!(".{id:016x}.new"));
             let file = match OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(self.path(id))
+                .open(&making)
             {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -165,6 +168,11 @@ impl Segments {
             };
             let file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
                 .map_err(|(_, e)| std::io::Error::from(e))?;
+            if self.path(id).exists() {
+                let _ = std::fs::remove_file(&making);
+                continue;
+            }
+            std::fs::rename(&making, self.path(id))?;
             File::open(&self.dir)?.sync_all()?;
             return Ok((id, file, 0));
         }
@@ -390,11 +398,19 @@ pub(crate) fn sweep(conn: &Connection) -> Result<Reclaimed> {
     )?;
     for entry in entries {
         let entry = entry?;
-        let Some(id) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| i64::from_str_radix(n, 16).ok())
-        else {
+        let name = entry.file_name();
+        let name = name.to_str().unwrap_or_default();
+        if name.starts_with('.') && name.ends_with(".new") {
+            // A segment its maker died making (before the rename): nothing
+            // names it, and a held one is still being made.
+            let file = OpenOptions::new().write(true).open(entry.path())?;
+            if Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok() {
+                std::fs::remove_file(entry.path())?;
+                done.files += 1;
+            }
+            continue;
+        }
+        let Ok(id) = i64::from_str_radix(name, 16) else {
             continue;
         };
         let file = OpenOptions::new()
@@ -596,11 +612,20 @@ mod tests {
         let conn = store_conn(dir.path());
         let segments = Segments::of(&conn).unwrap();
         let at = segments.append(&[7u8; 4096]).unwrap();
+        assert!(
+            !segments
+                .dir
+                .join(format!(".{:016x}.new", at.segment))
+                .exists()
+        );
         assert_eq!(sweep(&conn).unwrap(), Reclaimed::default());
-        // Let go of the appender as a process would at exit: the file is unnamed garbage.
+        // Let go of the appender as a process would at exit: the file is
+        // unnamed garbage, and so is a segment whose maker died making it.
         *segments.appender.lock().unwrap() = Appender::default();
+        let stale = segments.dir.join(".00000000000000ab.new");
+        std::fs::write(&stale, b"half made").unwrap();
         let swept = sweep(&conn).unwrap();
-        assert_eq!(swept.files, 1);
-        assert!(!segments.path(at.segment).exists());
+        assert_eq!(swept.files, 2);
+        assert!(!segments.path(at.segment).exists() && !stale.exists());
     }
 }

@@ -199,6 +199,9 @@ impl Drop for Store {
             return;
         }
         if let Ok((_, Some(last))) = super::segment::reclaim(&self.conn) {
+            // Never wait for another writer's lock on the way out: the rows
+            // stay for a later batch or gc, which punch them again harmlessly.
+            let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
             let _ = super::segment::forget_punched(&self.conn, last);
         }
     }
