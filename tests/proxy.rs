@@ -1941,3 +1941,84 @@ fn a_non_root_caller_keeps_venvs_runs_in_parallel_and_cannot_reach_the_store() {
     assert_eq!(token.stdout, b"secret\n");
     assert_no_run_mount(&u.a);
 }
+
+/// A run's private mount and a shared `avfs mount` of the same vault write at
+/// once, small files and large ones (whose chunks go to segments): the run
+/// reports exactly its own changes, each side then sees the other's files,
+/// and the store verifies.
+#[test]
+fn a_private_run_and_a_shared_mount_of_one_vault_at_once_keep_the_store_consistent() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    a.ok(["write", "/seed.txt", "seed"]);
+    let shared = common::fuse::Mounted::new(&a, "main", &[]);
+    let big: Vec<u8> = (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    // Each side waits for the other to be under way, so that they overlap.
+    let sync = tempfile::tempdir().unwrap();
+    let (run_started, shared_started) = (sync.path().join("run"), sync.path().join("shared"));
+    let script = format!(
+        "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; \
+         for i in $(seq 0 99); do echo run $i > r$i.txt; done; \
+         head -c 3145728 /dev/urandom > run-big.bin; cat seed.txt > seen.txt",
+        run_started.display(),
+        shared_started.display()
+    );
+    let (doc, status) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for i in 0..100 {
+                if i == 50 {
+                    std::fs::write(&shared_started, b"").unwrap();
+                    common::fuse::wait_for("the run to start", Duration::from_secs(30), || {
+                        run_started.exists()
+                    });
+                }
+                std::fs::write(shared.join(&format!("s{i}.txt")), format!("shared {i}")).unwrap();
+            }
+            std::fs::write(shared.join("shared-big.bin"), &big).unwrap();
+        });
+        let run = shell(&a, &[], &script);
+        writer.join().unwrap();
+        run
+    });
+    assert_eq!(status, 0, "{doc:?}");
+    let mut want: Vec<(String, String)> = (0..100)
+        .map(|i| ("added".to_string(), format!("/r{i}.txt")))
+        .collect();
+    want.push(("added".into(), "/run-big.bin".into()));
+    want.push(("added".into(), "/seen.txt".into()));
+    let mut got = doc.pairs();
+    got.sort();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "the run's changes are its own, none of the shared mount's"
+    );
+
+    // The store has both sides' files, and the shared mount shows the run's.
+    assert_eq!(a.cat("/r42.txt"), b"run 42\n");
+    assert_eq!(a.cat("/s42.txt"), b"shared 42");
+    assert!(a.cat("/shared-big.bin") == big);
+    let run_big = a.cat("/run-big.bin");
+    assert_eq!(run_big.len(), 3 << 20);
+    common::fuse::wait_for(
+        "the shared mount to show the run's files",
+        Duration::from_secs(10),
+        || std::fs::read(shared.join("run-big.bin")).is_ok_and(|b| b == run_big),
+    );
+    assert_eq!(std::fs::read(shared.join("seen.txt")).unwrap(), b"seed");
+    shared.unmount();
+    let verify = a.run(["--json", "verify"]);
+    assert_eq!(verify.status, 0, "{}", verify.stdout_str());
+    let segments = std::fs::read_dir(format!("{}-segments", a.store_path().display()))
+        .unwrap()
+        .count();
+    assert!(
+        segments >= 2,
+        "both processes wrote large chunks to segments: {segments}"
+    );
+    assert_no_run_mount(&a);
+}
