@@ -992,20 +992,23 @@ fn a_killed_avfs_leaves_nothing_the_next_run_does_not_clean_up() {
 /// Races per scenario.
 const RACES: usize = 20;
 
+/// The start of script `i` (0 or 1) of two that must overlap: it marks
+/// itself under way in `sync`, then waits for the other's mark.
+fn meet(sync: &Path, i: usize) -> String {
+    let mark = |i: usize| sync.join(i.to_string()).display().to_string();
+    format!(
+        "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; ",
+        mark(i),
+        mark(1 - i)
+    )
+}
+
 /// Runs two scripts at once in the vault. Each first waits (through marker
 /// files on the host) until the other has started, so both attempts are
 /// forked from the same head and the second merge is always a three-way one.
 fn race(a: &Avfs, flags: &[&str], scripts: [&str; 2]) -> [(RunDoc, i32); 2] {
     let sync = tempfile::tempdir().unwrap();
-    let mark = |i: usize| sync.path().join(i.to_string()).display().to_string();
-    let wrapped = |i: usize| {
-        format!(
-            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; {}",
-            mark(i),
-            mark(1 - i),
-            scripts[i]
-        )
-    };
+    let wrapped = |i: usize| format!("{}{}", meet(sync.path(), i), scripts[i]);
     let (s0, s1) = (wrapped(0), wrapped(1));
     std::thread::scope(|scope| {
         let first = scope.spawn(|| shell(a, flags, &s0));
@@ -1284,14 +1287,7 @@ fn runs_see_their_own_vault_at_one_stable_workspace_path() {
 
     // Two runs at once, of two vaults: each sees its own at /workspace.
     let sync = tempfile::tempdir().unwrap();
-    let mark = |i: usize| sync.path().join(i.to_string()).display().to_string();
-    let script = |i: usize| {
-        format!(
-            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; ls /workspace",
-            mark(i),
-            mark(1 - i)
-        )
-    };
+    let script = |i: usize| format!("{}ls /workspace", meet(sync.path(), i));
     let (s0, s1) = (script(0), script(1));
     let [(main, _), (other, _)] = std::thread::scope(|scope| {
         let first = scope.spawn(|| shell(&a, &[], &s0));
@@ -1890,14 +1886,7 @@ fn a_non_root_caller_keeps_venvs_runs_in_parallel_and_cannot_reach_the_store() {
     assert!(wrote.status.success(), "{wrote:?}");
     let sync = tempfile::tempdir().unwrap();
     make_world_writable(sync.path());
-    let mark = |i: usize| sync.path().join(i.to_string()).display().to_string();
-    let script = |i: usize| {
-        format!(
-            "touch '{}'; while [ ! -e '{}' ]; do sleep 0.01; done; ls -A /workspace",
-            mark(i),
-            mark(1 - i)
-        )
-    };
+    let script = |i: usize| format!("{}ls -A /workspace", meet(sync.path(), i));
     let (s0, s1) = (script(0), script(1));
     let [(main, _), (other, _)] = std::thread::scope(|scope| {
         let first = scope.spawn(|| u.shell(&[], &s0));

@@ -49,7 +49,7 @@ fn readonly_host(workdir: &Path) -> Result<(), SetupError> {
             continue;
         };
         let point = std::path::PathBuf::from(std::ffi::OsString::from(
-            String::from_utf8_lossy(&unescape(point)).into_owned(),
+            String::from_utf8_lossy(&super::namespace::unescape(point)).into_owned(),
         ));
         if point.starts_with(workdir) {
             continue;
@@ -86,30 +86,6 @@ fn readonly_host(workdir: &Path) -> Result<(), SetupError> {
         }
     }
     Ok(())
-}
-
-/// Undoes mountinfo's `\ooo` escapes.
-fn unescape(field: &str) -> Vec<u8> {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .and_then(|d| u8::from_str_radix(d, 8).ok());
-        match (bytes[i], octal) {
-            (b'\\', Some(b)) => {
-                out.push(b);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// An overlay over `home` whose upper layer lives in the run's `/tmp`.

@@ -272,7 +272,7 @@ fn fuse_mounts_except(own: &Path) -> Vec<std::path::PathBuf> {
 use std::os::unix::ffi::OsStringExt;
 
 /// Undoes mountinfo's `\ooo` escapes (space, tab, newline, backslash).
-fn unescape(field: &str) -> Vec<u8> {
+pub(super) fn unescape(field: &str) -> Vec<u8> {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -386,6 +386,21 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     Ok(report)
 }
 
+/// The request for a run's own mount of `vault` at `mountpoint`.
+fn private_mount(req: &RunRequest, vault: &str, mountpoint: PathBuf) -> MountRequest {
+    MountRequest {
+        store_dir: req.store_dir.clone(),
+        owner: req.owner,
+        target: MountTarget {
+            vault: vault.to_string(),
+            checkpoint: None,
+            readonly: req.readonly,
+        },
+        mountpoint,
+        allow_other: false,
+    }
+}
+
 /// A run in its own attempt: fork, run there, diff the attempt, merge it.
 fn attempt_run(
     req: &RunRequest,
@@ -536,17 +551,7 @@ fn run_in_mode(
         // the vault's files through the mount. Emptied and removed below.
         .keep();
     let live = if want_fuse {
-        let request = MountRequest {
-            store_dir: req.store_dir.clone(),
-            owner: req.owner,
-            target: MountTarget {
-                vault: vault.to_string(),
-                checkpoint: None,
-                readonly: req.readonly,
-            },
-            mountpoint: dir.clone(),
-            allow_other: false,
-        };
+        let request = private_mount(req, vault, dir.clone());
         match LiveMount::start_private(&request, Some(Arc::clone(guard))) {
             Ok(live) => Some(live),
             Err(MountError::FuseUnavailable(_) | MountError::Io(_))
@@ -665,17 +670,7 @@ fn namespaced_fuse_run(
     report: &mut RunReport,
 ) -> Result<(), ProxyError> {
     report.mode = RunMode::Fuse;
-    let request = MountRequest {
-        store_dir: req.store_dir.clone(),
-        owner: req.owner,
-        target: MountTarget {
-            vault: vault.to_string(),
-            checkpoint: None,
-            readonly: req.readonly,
-        },
-        mountpoint: workdir.to_path_buf(),
-        allow_other: false,
-    };
+    let request = private_mount(req, vault, workdir.to_path_buf());
     let source = VaultSource::Fuse {
         fsname: format!("avfs:{vault}"),
         readonly: req.readonly,

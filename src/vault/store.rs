@@ -899,6 +899,48 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// What a command freed in segments is punched when its store handle
+    /// closes, and the punched ranges are forgotten.
+    #[test]
+    fn closing_a_store_punches_what_it_freed() {
+        use super::super::content::CHUNK_SIZE;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let mut store = Store::open(&db, Owner::default()).unwrap();
+        store.create_vault("v").unwrap();
+        let path = VaultPath::parse_str("/f").unwrap();
+        for round in 0..22u32 {
+            let data: Vec<u8> = (0..CHUNK_SIZE as u32)
+                .map(|i| (i ^ (round * 104_729)) as u8)
+                .collect();
+            store
+                .write("v", Op::new("write", "/f"), |w| {
+                    w.write_file(&path, &data[..], false, 0o644)
+                })
+                .unwrap();
+        }
+        let disk = || {
+            std::fs::read_dir(super::super::segment::dir_of(&db))
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().blocks() * 512)
+                .sum::<u64>()
+        };
+        let before = disk();
+        drop(store);
+        assert!(
+            disk() <= before - 2 * CHUNK_SIZE as u64,
+            "{} of {before}",
+            disk()
+        );
+        let store = Store::open(&db, Owner::default()).unwrap();
+        let left: i64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
     /// A file rewritten past retention frees its old chunks; a mount's next
     /// batch punches their segment ranges.
     #[test]
