@@ -125,7 +125,7 @@ pub(super) fn exec_with(
         isolate: args.isolate,
     };
     let vault = request.vault.clone();
-    let report = execute(&request, stop)?;
+    let report = execute(ctx.store()?, &request, stop)?;
     let status = u8::try_from(report.exit_status()).unwrap_or(1);
     let mut doc = document(&report, rollup_dirs.as_deref());
     let mut human = human_text(&report, rollup_dirs.as_deref(), ctx.color());

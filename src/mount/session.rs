@@ -128,6 +128,9 @@ pub struct LiveMount {
     on_host: bool,
 }
 
+/// A vault opened for a run's private mount that is not served yet.
+pub struct PrivateVault(VaultFs);
+
 impl LiveMount {
     /// Mounts `request` and serves it on background threads, shared with
     /// other users of the store (`avfs mount`); `guard`, when given, enforces
@@ -150,16 +153,25 @@ impl LiveMount {
         Self::start_as(request, guard, Sharing::Private)
     }
 
+    /// Opens the vault for [`LiveMount::serve_private`], before its mount
+    /// exists (so that opening the store overlaps the run's start).
+    pub fn open_private(
+        request: &MountRequest,
+        guard: Option<Arc<PathGuard>>,
+    ) -> Result<PrivateVault, MountError> {
+        Self::filesystem(request, guard, Sharing::Private).map(PrivateVault)
+    }
+
     /// As [`LiveMount::start_private`], for a vault already mounted by a
     /// run's init inside the run's namespace, on `fuse` (its /dev/fuse
     /// descriptor): nothing is mounted here and nothing recorded; the session
     /// ends when the namespace does.
     pub fn serve_private(
+        vault: PrivateVault,
         request: &MountRequest,
-        guard: Option<Arc<PathGuard>>,
         fuse: std::os::fd::OwnedFd,
     ) -> Result<Self, MountError> {
-        let fs = Self::filesystem(request, guard, Sharing::Private)?;
+        let fs = vault.0;
         let config = config(&request.target, request.allow_other);
         let (finisher, kernel, data_path) = (fs.finisher(), fs.kernel_slot(), fs.data_path_slot());
         let session = Session::from_fd(fs, fuse, config.acl, config)?;

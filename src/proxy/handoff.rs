@@ -62,6 +62,13 @@ impl Channel {
         Ok(Channel(std::io::stdin().as_fd().try_clone_to_owned()?))
     }
 
+    /// The process that made the socket pair (for the init: the avfs that started it).
+    pub fn peer_pid(&self) -> std::io::Result<i32> {
+        let cred =
+            nix::sys::socket::getsockopt(&self.0, nix::sys::socket::sockopt::PeerCredentials)?;
+        Ok(cred.pid())
+    }
+
     /// Sends `message`, with `fd` attached when given.
     pub fn send<T: Serialize>(&self, message: &T, fd: Option<&OwnedFd>) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;

@@ -40,6 +40,16 @@ fn outer(argv: Vec<OsString>) -> u8 {
     let Ok(channel) = Channel::from_stdin() else {
         return 125;
     };
+    // avfs starts this process without a pre-exec hook (so it is spawned,
+    // not forked: cheaper from a large process), so it asks to die with avfs
+    // itself, then checks avfs did not die first.
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
+        || channel.peer_pid().ok() != Some(nix::unistd::getppid().as_raw())
+    {
+        return 125;
+    }
+    // avfs blocks its stop signals; nothing below the init may inherit that.
+    let _ = SigSet::empty().thread_set_mask();
     let plan: Plan = match channel.recv() {
         Ok(Some((plan, _))) => plan,
         _ => return 125,

@@ -209,14 +209,17 @@ struct Base {
     keep: bool,
 }
 
-/// Runs one command through the whole pipeline. `stop` delivers the stop
-/// signals avfs receives meanwhile (they end the run like a timeout).
-pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, ProxyError> {
+/// Runs one command through the whole pipeline on `store` (the one in
+/// `req.store_dir`). `stop` delivers the stop signals avfs receives
+/// meanwhile (they end the run like a timeout).
+pub fn execute(
+    store: &mut Store,
+    req: &RunRequest,
+    stop: &Receiver<Signal>,
+) -> Result<RunReport, ProxyError> {
     if req.argv.is_empty() || req.argv[0].is_empty() {
         return Err(ProxyError::EmptyCommand);
     }
-    let db = req.store_dir.join("store.db");
-    let mut store = Store::open(&db, req.owner)?;
     let head = StateRef::Head {
         vault: req.vault.clone(),
     };
@@ -254,7 +257,7 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         isolation: None,
     };
     if !report.decision.allowed {
-        journal(&mut store, &report);
+        journal(store, &report);
         return Ok(report);
     }
     if path_rules_present && req.existing_mount.is_some() {
@@ -270,11 +273,7 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         CheckpointMode::Always => true,
         CheckpointMode::Never => false,
     };
-    checkpoint::prune(
-        &mut store,
-        &req.vault,
-        req.keep_checkpoints.saturating_sub(1),
-    )?;
+    checkpoint::prune(store, &req.vault, req.keep_checkpoints.saturating_sub(1))?;
 
     let guard = Arc::new(PathGuard::new(req.policy.clone()));
     // Every run gets its own namespaces, with the vault at one stable
@@ -355,25 +354,9 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
     };
 
     if req.existing_mount.is_some() {
-        shared_run(
-            req,
-            &mut store,
-            keep,
-            &guard,
-            stop,
-            &child_spec,
-            &mut report,
-        )?;
+        shared_run(req, store, keep, &guard, stop, &child_spec, &mut report)?;
     } else {
-        attempt_run(
-            req,
-            &mut store,
-            keep,
-            &guard,
-            stop,
-            &child_spec,
-            &mut report,
-        )?;
+        attempt_run(req, store, keep, &guard, stop, &child_spec, &mut report)?;
     }
     if path_rules_present {
         report.path_rules = match report.mode {
@@ -382,7 +365,7 @@ pub fn execute(req: &RunRequest, stop: &Receiver<Signal>) -> Result<RunReport, P
         };
     }
     (report.violations, report.violations_truncated) = guard.violations();
-    journal(&mut store, &report);
+    journal(store, &report);
     Ok(report)
 }
 
@@ -676,14 +659,28 @@ fn namespaced_fuse_run(
         readonly: req.readonly,
     };
     let spec = child_spec(workdir, Some(source))?;
+    // The store is opened for the mount while the run's init starts, on
+    // another thread: the two overlap instead of adding up.
+    let mut opening = Some({
+        let (request, guard) = (request.clone(), Arc::clone(guard));
+        std::thread::spawn(move || LiveMount::open_private(&request, Some(guard)))
+    });
     let mut live = None;
     let mut serve = |fuse| {
-        let mount = LiveMount::serve_private(&request, Some(Arc::clone(guard)), fuse)
+        let vault = opening
+            .take()
+            .ok_or("the run's init mounted the vault twice")?
+            .join()
+            .map_err(|_| "opening the vault panicked".to_string())?
             .map_err(|e| e.to_string())?;
-        live = Some(mount);
+        live = Some(LiveMount::serve_private(vault, &request, fuse).map_err(|e| e.to_string())?);
         Ok(())
     };
     let ran = run_child(&spec, stop, &mut serve);
+    if let Some(unused) = opening.take() {
+        // Never mounted (the run failed to start): close the store here.
+        let _ = unused.join();
+    }
     // Every process of the run is gone, and with them the namespace and the
     // mount: the session has ended (or ends now), committing what is unsaved.
     let stopped = live.map(LiveMount::stop).transpose();
