@@ -650,6 +650,66 @@ fn fifty_runs_in_a_second_make_fifty_checkpoints_and_retention_prunes_them() {
     assert_eq!(list.checkpoints.len(), before);
 }
 
+/// A run's own mount takes a closed file in at its release, not at a FLUSH
+/// (it asks the kernel to stop sending those): a write over the quota must
+/// still fail the close(2) or fsync(2) that writes it back, and leave
+/// nothing partial.
+#[test]
+fn a_write_over_the_quota_fails_its_close_in_a_run_and_stores_nothing_partial() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    a.ok(["quota", "set", "--max-bytes", "1M"]);
+    // With the writeback cache, write(2) only fills the page cache; the
+    // kernel writes the pages back at close(2) (which reports any failure
+    // there as EIO) or fsync(2) (which reports the server's own error).
+    let script = r#"
+import errno, os
+def attempt(name, end):
+    f = open(name, 'wb', buffering=0)
+    try:
+        f.write(b'x' * (1536 * 1024))
+        if end == 'fsync':
+            os.fsync(f.fileno())
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+        try:
+            f.close()
+        except OSError:
+            pass
+        return
+    try:
+        f.close()
+        print(name, 'stored')
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+attempt('closed', 'close')
+attempt('synced', 'fsync')
+open('small', 'w').write('fits')
+"#;
+    let (doc, status) = exec(&a, &[], &["python3", "-c", script]);
+    assert_eq!(status, 0, "{}", doc.stderr);
+    let lines: Vec<&str> = doc.stdout.lines().collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| *l == "closed EIO" || *l == "closed EDQUOT"),
+        "{lines:?} {}",
+        doc.stderr
+    );
+    assert_eq!(lines.get(1), Some(&"synced EDQUOT"), "{lines:?}");
+    for name in ["/closed", "/synced"] {
+        let change = doc.changes.iter().find(|c| c.path == name);
+        assert!(
+            change.is_none_or(|c| c.after.as_ref().is_none_or(|a| a.size == 0)),
+            "nothing partial of {name}: {:?}",
+            doc.changes
+        );
+    }
+    assert_eq!(a.cat("/small"), b"fits");
+}
+
 #[test]
 fn readonly_runs_change_nothing() {
     if !fuse_available() {
