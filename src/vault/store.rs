@@ -566,6 +566,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Reads through an editor whose chunk list is loaded: no state to look
+    /// up and no transaction to open, as chunk rows never change once written.
+    pub fn read_edited(
+        &self,
+        editor: &super::ContentEditor,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        editor.read_at(&self.conn, offset, buf)
+    }
+
     /// Runs `f` as one transaction on a vault's head, journaled as `op`.
     /// Nothing of `f`'s writes is visible unless it returns `Ok`.
     pub fn write<T>(
