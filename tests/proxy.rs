@@ -650,8 +650,7 @@ fn fifty_runs_in_a_second_make_fifty_checkpoints_and_retention_prunes_them() {
     assert_eq!(list.checkpoints.len(), before);
 }
 
-/// A run's own mount takes a closed file in at its release, not at a FLUSH
-/// (it asks the kernel to stop sending those): a write over the quota must
+/// A run's own mount groups its commits, but a write over the quota must
 /// still fail the close(2) or fsync(2) that writes it back, and leave
 /// nothing partial.
 #[test]

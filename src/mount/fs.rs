@@ -335,18 +335,6 @@ impl Filesystem for VaultFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        if self.sharing == Sharing::Private && self.writeback.load(Ordering::Relaxed) {
-            // Nothing else reads a private mount before it ends, so a closed
-            // file can wait for its release (which commits it too) and ENOSYS
-            // tells the kernel to stop sending FLUSH on every close(2): one
-            // round trip fewer per file, read or written. Write errors still
-            // reach close(2): with the writeback cache the kernel writes dirty
-            // pages back before the FLUSH it no longer sends, and reports
-            // their errors (EDQUOT) itself. A passthrough file's bytes are
-            // taken in at FLUSH, so passthrough keeps it.
-            reply.error(Errno::ENOSYS);
-            return;
-        }
         match self.serve("flush", ino.0, || {
             self.lock().close_commit(&self.target.vault, ino.0)
         }) {

@@ -40,9 +40,9 @@ fn outer(argv: Vec<OsString>) -> u8 {
     let Ok(channel) = Channel::from_stdin() else {
         return 125;
     };
-    // avfs starts this process without a pre-exec hook (so it is spawned,
-    // not forked: cheaper from a large process), so it asks to die with avfs
-    // itself, then checks avfs did not die first.
+    // avfs spawns this process without a pre-exec hook (a fork of avfs's
+    // large address space costs more than the rest of the start), so it asks
+    // to die with avfs here, then checks that avfs did not die first.
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
         || channel.peer_pid().ok() != Some(nix::unistd::getppid().as_raw())
     {
