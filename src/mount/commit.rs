@@ -20,6 +20,7 @@
 
 use super::errno::errno;
 use super::fault;
+use super::kernel_cache::Invalidator;
 use super::vaultfs::{Inner, SessionStats, lock};
 use crate::vault::{ROOT_INO, Store};
 use fuser::Errno;
@@ -193,6 +194,9 @@ impl Inner {
 pub struct Finisher {
     pub(super) inner: Arc<Mutex<Inner>>,
     pub(super) vault: String,
+    /// A shared mount's record of what the kernel caches, for when another
+    /// process commits to the store.
+    pub(super) invalidator: Option<Invalidator>,
 }
 
 impl Finisher {
@@ -211,10 +215,25 @@ impl Finisher {
         inner.stats.clone()
     }
 
-    /// Commits the open batch if it is due (see [`Sharing`]); the session
-    /// calls this every [`BATCH_MAX_AGE`].
+    /// Commits the open batch if it is due (see [`Sharing`]), and on a
+    /// shared mount makes the kernel forget what it caches once another
+    /// process has committed to the store; the session calls this every
+    /// [`BATCH_MAX_AGE`].
     pub fn tick(&self) {
         fault::contain("batch commit", ROOT_INO, || self.tick_once());
+        fault::contain("invalidation", ROOT_INO, || self.invalidate_if_changed());
+    }
+
+    /// On a shared mount, makes the kernel forget what it caches once
+    /// another process has committed to the store.
+    fn invalidate_if_changed(&self) {
+        let Some(invalidator) = &self.invalidator else {
+            return;
+        };
+        let Ok(version) = lock(&self.inner).store.data_version() else {
+            return;
+        };
+        invalidator.after_commits(version);
     }
 
     fn tick_once(&self) {

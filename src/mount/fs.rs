@@ -21,7 +21,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Largest write the kernel sends at once.
 const MAX_WRITE: u32 = 1 << 20;
@@ -94,21 +94,27 @@ impl Filesystem for VaultFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let epoch = self.epoch();
         match self.serve("lookup", parent.0, || self.do_lookup(parent.0, name)) {
-            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => {
+                let ttl = self.entry_ttl(epoch, parent.0, name.as_bytes(), attr.ino);
+                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+            }
             // Inode 0 tells the kernel to cache "no such name" for the TTL: tools
             // probe many missing paths. Creating the name through the mount
             // replaces the negative entry at once.
             Err(e) if e == Errno::ENOENT => {
-                reply.entry(&self.ttl, &negative_entry(), Generation(0))
+                let ttl = self.entry_ttl(epoch, parent.0, name.as_bytes(), 0);
+                reply.entry(&ttl, &negative_entry(), Generation(0))
             }
             Err(e) => reply.error(e),
         }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let epoch = self.epoch();
         match self.serve("getattr", ino.0, || self.lock().attr(&self.state, ino.0)) {
-            Ok(attr) => reply.attr(&self.ttl, &fuse_attr(&attr)),
+            Ok(attr) => reply.attr(&self.attr_ttl(epoch, attr.ino), &fuse_attr(&attr)),
             Err(e) => reply.error(e),
         }
     }
@@ -131,11 +137,12 @@ impl Filesystem for VaultFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let epoch = self.epoch();
         match self.serve("setattr", ino.0, || {
             let caller = Some(Caller::of(req));
             self.do_setattr(caller, ino.0, mode, uid, gid, size, atime, mtime)
         }) {
-            Ok(attr) => reply.attr(&self.ttl, &fuse_attr(&attr)),
+            Ok(attr) => reply.attr(&self.attr_ttl(epoch, attr.ino), &fuse_attr(&attr)),
             Err(e) => reply.error(e),
         }
     }
@@ -177,6 +184,7 @@ impl Filesystem for VaultFs {
             _ => return reply.error(Errno::EINVAL),
         };
         let perm = mode & !umask & 0o7777;
+        let epoch = self.epoch();
         let result = self.serve("mknod", parent.0, || {
             self.do_create_node(Caller::of(req), parent.0, name, |w| match special {
                 Some((kind, rdev)) => Ok(NewNode::special(kind, perm, rdev)),
@@ -187,7 +195,10 @@ impl Filesystem for VaultFs {
             })
         });
         match result {
-            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => {
+                let ttl = self.entry_ttl(epoch, parent.0, name.as_bytes(), attr.ino);
+                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -201,11 +212,15 @@ impl Filesystem for VaultFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
+        let epoch = self.epoch();
         match self.serve("mkdir", parent.0, || {
             let node = |_: &TreeWriter<'_>| Ok(NewNode::dir(mode & !umask));
             self.do_create_node(Caller::of(req), parent.0, name, node)
         }) {
-            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => {
+                let ttl = self.entry_ttl(epoch, parent.0, name.as_bytes(), attr.ino);
+                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -233,12 +248,16 @@ impl Filesystem for VaultFs {
         reply: ReplyEntry,
     ) {
         let target = target.as_os_str().as_bytes().to_vec();
+        let epoch = self.epoch();
         let created = self.serve("symlink", parent.0, || {
             let node = |_: &TreeWriter<'_>| Ok(NewNode::symlink(target));
             self.do_create_node(Caller::of(req), parent.0, link_name, node)
         });
         match created {
-            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => {
+                let ttl = self.entry_ttl(epoch, parent.0, link_name.as_bytes(), attr.ino);
+                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -253,10 +272,16 @@ impl Filesystem for VaultFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        let epoch = self.epoch();
         match self.serve("rename", parent.0, || {
             self.do_rename(parent.0, name, newparent.0, newname, flags)
         }) {
-            Ok(()) => reply.ok(),
+            Ok(()) => {
+                // The kernel moves its cached entry, with its TTL, to the new
+                // name: record that name too, for invalidation.
+                self.entry_ttl(epoch, newparent.0, newname.as_bytes(), 0);
+                reply.ok()
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -269,8 +294,12 @@ impl Filesystem for VaultFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
+        let epoch = self.epoch();
         match self.serve("link", ino.0, || self.do_link(ino.0, newparent.0, newname)) {
-            Ok(attr) => reply.entry(&self.ttl, &fuse_attr(&attr), Generation(0)),
+            Ok(attr) => {
+                let ttl = self.entry_ttl(epoch, newparent.0, newname.as_bytes(), attr.ino);
+                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -389,7 +418,7 @@ impl Filesystem for VaultFs {
         mut reply: ReplyDirectory,
     ) {
         let result = self.serve("readdir", ino.0, || {
-            self.each_dir_entry(fh.0, offset, |next, name, attr| {
+            self.each_dir_entry(fh.0, offset, |next, name, attr, _| {
                 reply.add(
                     INodeNo(attr.ino),
                     next,
@@ -413,12 +442,12 @@ impl Filesystem for VaultFs {
         mut reply: ReplyDirectoryPlus,
     ) {
         let result = self.serve("readdirplus", ino.0, || {
-            self.each_dir_entry(fh.0, offset, |next, name, attr| {
+            self.each_dir_entry(fh.0, offset, |next, name, attr, epoch| {
                 reply.add(
                     INodeNo(attr.ino),
                     next,
                     OsStr::from_bytes(name),
-                    &self.ttl,
+                    &self.entry_ttl(epoch, ino.0, name, attr.ino),
                     &fuse_attr(attr),
                     Generation(0),
                 )
@@ -545,6 +574,7 @@ impl Filesystem for VaultFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        let epoch = self.epoch();
         let result = self.serve("create", parent.0, || {
             // Its version is recorded when it is first committed (see `fresh`).
             let attr = self.do_create_node(Caller::of(req), parent.0, name, |w| {
@@ -560,7 +590,11 @@ impl Filesystem for VaultFs {
             }
             Ok((attr, fh, backing))
         });
-        let (ttl, flags) = (&self.ttl, self.file_open_flags());
+        let flags = self.file_open_flags();
+        let ttl = &match &result {
+            Ok((attr, ..)) => self.entry_ttl(epoch, parent.0, name.as_bytes(), attr.ino),
+            Err(_) => Duration::ZERO,
+        };
         match result {
             Ok((attr, fh, Some(backing))) => reply.created_passthrough(
                 ttl,

@@ -3,7 +3,8 @@
 //! `fs` adapts kernel requests to `VaultFs` (`vaultfs`), whose operations live
 //! in `ops` (names, attributes) and `io` (file data) over the open-file table
 //! (`open_files`, with `spool` files for the passthrough data path) and the
-//! commit policy (`commit`); `fault` keeps one failing
+//! commit policy (`commit`); `kernel_cache` records what the kernel may cache
+//! of a shared mount, to invalidate when another process commits; `fault` keeps one failing
 //! request from taking the mount down. `session` serves one mount in the
 //! current process, `registry` records live mounts and cleans up after dead
 //! ones. Nothing here knows about the CLI.
@@ -16,6 +17,7 @@ pub mod fault;
 pub mod fs;
 pub mod guard;
 mod io;
+mod kernel_cache;
 mod open_files;
 mod ops;
 mod owner;

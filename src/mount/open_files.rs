@@ -79,6 +79,8 @@ pub(super) enum Handle {
     },
     Dir {
         entries: Vec<(Vec<u8>, Attr)>,
+        /// The kernel cache's epoch when `entries` were read (see `kernel_cache`).
+        epoch: u64,
     },
 }
 

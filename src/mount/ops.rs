@@ -279,6 +279,7 @@ impl VaultFs {
     }
 
     pub(super) fn do_opendir(&self, ino: u64) -> Result<u64, Errno> {
+        let epoch = self.epoch();
         let mut inner = self.lock();
         self.guard_ino(&mut inner, ino, PathOp::Read)?;
         let (dir, parent, children) = inner.read(&self.state, |t| {
@@ -294,22 +295,23 @@ impl VaultFs {
         })?;
         let mut entries = vec![(b".".to_vec(), dir), (b"..".to_vec(), parent)];
         entries.extend(children.into_iter().map(|e| (e.name, e.attr)));
-        Ok(inner.open.new_handle(Handle::Dir { entries }))
+        Ok(inner.open.new_handle(Handle::Dir { entries, epoch }))
     }
 
-    /// Calls `add` for each directory entry from `offset` until it reports a full buffer.
+    /// Calls `add` for each directory entry from `offset` (with the kernel
+    /// cache's epoch when the listing was read) until it reports a full buffer.
     pub(super) fn each_dir_entry(
         &self,
         fh: u64,
         offset: u64,
-        mut add: impl FnMut(u64, &[u8], &Attr) -> bool,
+        mut add: impl FnMut(u64, &[u8], &Attr, u64) -> bool,
     ) -> Result<(), Errno> {
         let inner = self.lock();
-        let Some(Handle::Dir { entries }) = inner.open.handles.get(&fh) else {
+        let Some(Handle::Dir { entries, epoch }) = inner.open.handles.get(&fh) else {
             return Err(Errno::EBADF);
         };
         for (i, (name, attr)) in entries.iter().enumerate().skip(offset as usize) {
-            if add(i as u64 + 1, name, attr) {
+            if add(i as u64 + 1, name, attr, *epoch) {
                 break;
             }
         }

@@ -6,6 +6,7 @@ use super::commit::{Batcher, Finisher, Sharing};
 use super::errno::errno;
 use super::fault;
 use super::guard::PathGuard;
+use super::kernel_cache::{Invalidator, KernelCache};
 use super::open_files::{OpenFile, OpenFiles};
 use crate::policy::Op as PathOp;
 use crate::vault::path::PATH_MAX;
@@ -88,8 +89,10 @@ pub struct VaultFs {
     pub(super) passthrough: AtomicBool,
     /// Who else uses the vault (see [`Sharing`]).
     pub(super) sharing: Sharing,
-    /// How long the kernel may cache names and attributes.
+    /// How long the kernel may cache names and attributes of a private mount.
     pub(super) ttl: Duration,
+    /// What the kernel caches of a shared mount, for invalidation.
+    pub(super) cached: Arc<Mutex<KernelCache>>,
     pub(super) guard: Option<Arc<PathGuard>>,
     pub(super) inner: Arc<Mutex<Inner>>,
     /// The channel for telling the kernel to drop what it caches, once mounted.
@@ -106,10 +109,8 @@ pub(super) fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
     Ok(bytes)
 }
 
-/// How long the kernel may cache names and attributes of a shared mount:
-/// another process may change them through the store.
-const SHARED_TTL: Duration = Duration::from_secs(1);
-/// The same for a private mount, which nothing else changes.
+/// How long the kernel may cache names and attributes of a private mount,
+/// which nothing else changes. A shared mount's TTLs are [`KernelCache`]'s.
 const PRIVATE_TTL: Duration = Duration::from_secs(3600);
 
 /// Directory path lengths remembered at most (the map is emptied when full).
@@ -202,7 +203,7 @@ impl Inner {
     }
 }
 
-pub(super) fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+pub(super) fn lock<T>(inner: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic in another handler must not wedge the whole mount.
     inner.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -217,7 +218,8 @@ impl VaultFs {
             writeback: AtomicBool::new(false),
             passthrough: AtomicBool::new(false),
             sharing: Sharing::Shared,
-            ttl: SHARED_TTL,
+            ttl: PRIVATE_TTL,
+            cached: Arc::default(),
             guard: None,
             kernel: Arc::new(OnceLock::new()),
             data_path: Arc::new(OnceLock::new()),
@@ -232,13 +234,11 @@ impl VaultFs {
     }
 
     /// Serves the mount as `sharing` says: a private mount groups its commits
-    /// and lets the kernel cache names, attributes and file pages for long.
+    /// and lets the kernel cache names, attributes and file pages for long; a
+    /// shared one lets it cache names and attributes for long too, and tells
+    /// it to forget them when another process commits to the store.
     pub fn with_sharing(mut self, sharing: Sharing) -> Self {
         self.sharing = sharing;
-        self.ttl = match sharing {
-            Sharing::Shared => SHARED_TTL,
-            Sharing::Private => PRIVATE_TTL,
-        };
         lock(&self.inner).batch = Batcher::new(sharing);
         self
     }
@@ -357,6 +357,36 @@ impl VaultFs {
         Finisher {
             inner: Arc::clone(&self.inner),
             vault: self.target.vault.clone(),
+            invalidator: (self.sharing == Sharing::Shared).then(|| Invalidator {
+                record: Arc::clone(&self.cached),
+                kernel: Arc::clone(&self.kernel),
+            }),
+        }
+    }
+
+    /// The kernel cache's epoch, read before a request reads the store (see
+    /// [`KernelCache`]; always 0 on a private mount).
+    pub(super) fn epoch(&self) -> u64 {
+        match self.sharing {
+            Sharing::Private => 0,
+            Sharing::Shared => lock(&self.cached).epoch(),
+        }
+    }
+
+    /// The TTL to hand `name` in `parent` (naming `ino`, 0 for none) out
+    /// with, as read from the store in `epoch`.
+    pub(super) fn entry_ttl(&self, epoch: u64, parent: u64, name: &[u8], ino: u64) -> Duration {
+        match self.sharing {
+            Sharing::Private => self.ttl,
+            Sharing::Shared => lock(&self.cached).entry(epoch, parent, name, ino),
+        }
+    }
+
+    /// The TTL to hand `ino`'s attributes out with, as read in `epoch`.
+    pub(super) fn attr_ttl(&self, epoch: u64, ino: u64) -> Duration {
+        match self.sharing {
+            Sharing::Private => self.ttl,
+            Sharing::Shared => lock(&self.cached).attr(epoch, ino),
         }
     }
 }

@@ -566,6 +566,14 @@ impl Store {
         Ok(out)
     }
 
+    /// A number that changes whenever another connection (in any process)
+    /// has committed to the store since this one last looked.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
     /// Reads through an editor whose chunk list is loaded: no state to look
     /// up and no transaction to open, as chunk rows never change once written.
     pub fn read_edited(

@@ -1,0 +1,83 @@
+//! FUSE end to end: a shared `avfs mount` while other processes change its
+//! vault through the store. The kernel caches the mount's names and
+//! attributes for long; another process's commit must make it forget them
+//! at once, so the mount never shows an old state for longer than a moment.
+
+mod common;
+
+use common::Avfs;
+use common::fuse::{Mounted, fuse_available};
+use std::fs;
+use std::time::{Duration, Instant};
+
+/// Far below the kernel's TTL for a shared mount (a minute) and the one it
+/// had before invalidation (a second): only an invalidation explains a fresh
+/// answer within it.
+const FRESH_WITHIN: Duration = Duration::from_millis(500);
+
+/// Polls `check` until it holds or [`FRESH_WITHIN`] has passed.
+#[track_caller]
+fn becomes(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + FRESH_WITHIN;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still stale after {FRESH_WITHIN:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn another_writer_s_changes_show_in_a_shared_mount_at_once() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    a.ok(["write", "/a", "x"]);
+    a.ok(["write", "/gone", "going"]);
+    a.ok(["write", "/old", "moving"]);
+    a.ok(["mkdir", "/d"]);
+    let m = Mounted::new(&a, "main", &[]);
+    // The kernel learns every name, attribute and listing, and that /new
+    // and /d/inner do not exist.
+    assert_eq!(fs::read(m.join("a")).unwrap(), b"x");
+    assert!(m.join("gone").exists() && m.join("old").exists());
+    assert!(!m.join("new").exists());
+    assert!(!m.join("d/inner").exists());
+    assert_eq!(fs::read_dir(m.path()).unwrap().count(), 4);
+    // The same answers twice: now they come from the kernel's cache.
+    assert_eq!(fs::metadata(m.join("a")).unwrap().len(), 1);
+    assert!(!m.join("new").exists());
+
+    a.ok(["write", "/a", "changed"]);
+    a.ok(["rm", "/gone"]);
+    a.ok(["write", "/new", "hello"]);
+    a.ok(["write", "/d/inner", "deep"]);
+    a.ok(["mv", "/old", "/moved"]);
+
+    becomes("a's new size and content", || {
+        fs::read(m.join("a")).is_ok_and(|b| b == b"changed")
+    });
+    becomes("gone removed", || !m.join("gone").exists());
+    becomes("new created", || {
+        fs::read(m.join("new")).is_ok_and(|b| b == b"hello")
+    });
+    becomes("a file in a cached directory", || {
+        fs::read(m.join("d/inner")).is_ok_and(|b| b == b"deep")
+    });
+    becomes("old moved", || {
+        !m.join("old").exists() && m.join("moved").exists()
+    });
+    let mut names: Vec<String> = fs::read_dir(m.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "d", "moved", "new"]);
+
+    // The mount's own writes still show to the store at once (close-to-open).
+    fs::write(m.join("from-mount"), b"mine").unwrap();
+    assert_eq!(a.cat("/from-mount"), b"mine");
+    m.unmount();
+}
