@@ -1,7 +1,8 @@
 //! FUSE end to end: a shared `avfs mount` while other processes change its
-//! vault through the store. The kernel caches the mount's names and
-//! attributes for long; another process's commit must make it forget them
-//! at once, so the mount never shows an old state for longer than a moment.
+//! vault through the store. The kernel caches the mount's names, attributes,
+//! file pages and directory listings for long; another process's commit
+//! must make it forget them at once, so the mount never shows an old state
+//! for longer than a moment.
 
 mod common;
 
@@ -38,6 +39,7 @@ fn another_writer_s_changes_show_in_a_shared_mount_at_once() {
     a.ok(["write", "/gone", "going"]);
     a.ok(["write", "/old", "moving"]);
     a.ok(["mkdir", "/d"]);
+    a.ok(["write", "/same-size", "first"]);
     let m = Mounted::new(&a, "main", &[]);
     // The kernel learns every name, attribute and listing, and that /new
     // and /d/inner do not exist.
@@ -45,16 +47,23 @@ fn another_writer_s_changes_show_in_a_shared_mount_at_once() {
     assert!(m.join("gone").exists() && m.join("old").exists());
     assert!(!m.join("new").exists());
     assert!(!m.join("d/inner").exists());
-    assert_eq!(fs::read_dir(m.path()).unwrap().count(), 4);
-    // The same answers twice: now they come from the kernel's cache.
+    assert_eq!(fs::read_dir(m.path()).unwrap().count(), 5);
+    assert_eq!(fs::read_dir(m.join("d")).unwrap().count(), 0);
+    // The same answers twice: now they come from the kernel's cache (pages
+    // and listings too, from the second open on).
     assert_eq!(fs::metadata(m.join("a")).unwrap().len(), 1);
     assert!(!m.join("new").exists());
+    for _ in 0..2 {
+        assert_eq!(fs::read(m.join("same-size")).unwrap(), b"first");
+        assert_eq!(fs::read_dir(m.join("d")).unwrap().count(), 0);
+    }
 
     a.ok(["write", "/a", "changed"]);
     a.ok(["rm", "/gone"]);
     a.ok(["write", "/new", "hello"]);
     a.ok(["write", "/d/inner", "deep"]);
     a.ok(["mv", "/old", "/moved"]);
+    a.ok(["write", "/same-size", "again"]);
 
     becomes("a's new size and content", || {
         fs::read(m.join("a")).is_ok_and(|b| b == b"changed")
@@ -69,12 +78,18 @@ fn another_writer_s_changes_show_in_a_shared_mount_at_once() {
     becomes("old moved", || {
         !m.join("old").exists() && m.join("moved").exists()
     });
+    becomes("new bytes of the same size", || {
+        fs::read(m.join("same-size")).is_ok_and(|b| b == b"again")
+    });
+    becomes("a cached listing", || {
+        fs::read_dir(m.join("d")).is_ok_and(|d| d.count() == 1)
+    });
     let mut names: Vec<String> = fs::read_dir(m.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["a", "d", "moved", "new"]);
+    assert_eq!(names, ["a", "d", "moved", "new", "same-size"]);
 
     // The mount's own writes still show to the store at once (close-to-open).
     fs::write(m.join("from-mount"), b"mine").unwrap();

@@ -3,7 +3,6 @@
 //! exactly one place from its `Result<_, Errno>`.
 
 use super::attr::{file_type, fuse_attr, negative_entry};
-use super::commit::Sharing;
 use super::errno::errno;
 use super::fault;
 use super::owner::Caller;
@@ -39,10 +38,13 @@ fn reply_xattr(reply: ReplyXattr, data: Result<Vec<u8>, Errno>, size: u32) {
 impl VaultFs {
     /// How the kernel treats an opened file: a private mount keeps its cached
     /// pages from one open to the next (nothing else changes the file).
-    fn file_open_flags(&self) -> FopenFlags {
-        match self.sharing {
-            Sharing::Shared => FopenFlags::empty(),
-            Sharing::Private => FopenFlags::FOPEN_KEEP_CACHE,
+    /// Open flags for file `ino`: the kernel keeps its pages from the last
+    /// open unless another process's commit may have changed them since.
+    fn file_open_flags(&self, ino: u64) -> FopenFlags {
+        if self.keep_pages(ino) {
+            FopenFlags::FOPEN_KEEP_CACHE
+        } else {
+            FopenFlags::empty()
         }
     }
 }
@@ -313,7 +315,7 @@ impl Filesystem for VaultFs {
                 // No page-cache flags: the kernel refuses them with a backing file.
                 reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &backing)
             }
-            Ok((fh, None)) => reply.opened(FileHandle(fh), self.file_open_flags()),
+            Ok((fh, None)) => reply.opened(FileHandle(fh), self.file_open_flags(ino.0)),
             Err(e) => reply.error(e),
         }
     }
@@ -404,7 +406,17 @@ impl Filesystem for VaultFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.serve("opendir", ino.0, || self.do_opendir(ino.0)) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            // The kernel caches the listing in the directory's pages, under
+            // the same rule as a file's; its own changes through this mount
+            // reset it.
+            Ok(fh) => {
+                let keep = if self.keep_pages(ino.0) {
+                    FopenFlags::FOPEN_KEEP_CACHE
+                } else {
+                    FopenFlags::empty()
+                };
+                reply.opened(FileHandle(fh), FopenFlags::FOPEN_CACHE_DIR | keep)
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -590,7 +602,10 @@ impl Filesystem for VaultFs {
             }
             Ok((attr, fh, backing))
         });
-        let flags = self.file_open_flags();
+        let flags = match &result {
+            Ok((attr, ..)) => self.file_open_flags(attr.ino),
+            Err(_) => FopenFlags::empty(),
+        };
         let ttl = &match &result {
             Ok((attr, ..)) => self.entry_ttl(epoch, parent.0, name.as_bytes(), attr.ino),
             Err(_) => Duration::ZERO,

@@ -6,7 +6,10 @@
 //! full. When the store changes under the mount (`PRAGMA data_version` moves:
 //! another connection committed), the mount cannot tell what changed, so it
 //! takes every record ([`KernelCache::take`]) and invalidates each name and
-//! inode in the kernel: the kernel asks again, and gets the new state.
+//! inode in the kernel: the kernel asks again, and gets the new state. The
+//! kernel also keeps a file's pages and a directory's listing from one open
+//! to the next, as long as no invalidation came between
+//! ([`KernelCache::keep_pages`]).
 
 use fuser::{INodeNo, Notifier};
 use std::collections::{HashMap, HashSet};
@@ -39,6 +42,9 @@ pub(super) struct KernelCache {
     epoch: u64,
     /// The store's `data_version` when last looked at.
     seen: Option<i64>,
+    /// The epoch in which each inode was last opened: its pages (a file's
+    /// data, a directory's listing) are from that epoch or later.
+    opened: HashMap<u64, u64>,
 }
 
 /// What a foreign commit makes stale: names to invalidate, then inodes.
@@ -87,6 +93,21 @@ impl KernelCache {
         } else {
             SHORT_TTL
         }
+    }
+
+    /// Whether the kernel may keep `ino`'s pages at this open, given the
+    /// store's `data_version` now: only when no other connection has
+    /// committed since the last look (close-to-open: what another process
+    /// closed before this open must show), and the inode was last opened in
+    /// this epoch, so that nothing it cached can predate the last
+    /// invalidation (a read in flight during one may have put old bytes
+    /// back). Records this open.
+    pub(super) fn keep_pages(&mut self, ino: u64, version: Option<i64>) -> bool {
+        if self.opened.len() >= MAX_NAMES {
+            self.opened.clear();
+        }
+        let same_epoch = self.opened.insert(ino, self.epoch) == Some(self.epoch);
+        same_epoch && version.is_some() && version == self.seen
     }
 
     /// Whether the store changed (another connection committed) since the
@@ -172,6 +193,29 @@ mod tests {
         assert_eq!(cache.entry(epoch, 1, b"a", 5), SHORT_TTL);
         assert_eq!(cache.attr(epoch, 5), SHORT_TTL);
         assert_eq!(cache.entry(cache.epoch(), 1, b"a", 5), LONG_TTL);
+    }
+
+    #[test]
+    fn pages_are_kept_only_from_an_open_in_the_same_epoch() {
+        let mut cache = KernelCache::default();
+        cache.store_changed(1);
+        assert!(
+            !cache.keep_pages(5, Some(1)),
+            "first open: nothing cached yet"
+        );
+        assert!(cache.keep_pages(5, Some(1)));
+        assert!(
+            !cache.keep_pages(5, Some(2)),
+            "another process committed since the last look"
+        );
+        cache.store_changed(2);
+        cache.take();
+        assert!(
+            !cache.keep_pages(5, Some(2)),
+            "an invalidation came between"
+        );
+        assert!(cache.keep_pages(5, Some(2)));
+        assert!(!cache.keep_pages(5, None), "the store could not say");
     }
 
     #[test]

@@ -382,6 +382,19 @@ impl VaultFs {
         }
     }
 
+    /// Whether the kernel may keep `ino`'s pages (data or listing) from its
+    /// last open: always on a private mount, on a shared one unless another
+    /// process's commit may have come between.
+    pub(super) fn keep_pages(&self, ino: u64) -> bool {
+        match self.sharing {
+            Sharing::Private => true,
+            Sharing::Shared => {
+                let version = self.lock().store.data_version().ok();
+                lock(&self.cached).keep_pages(ino, version)
+            }
+        }
+    }
+
     /// The TTL to hand `ino`'s attributes out with, as read in `epoch`.
     pub(super) fn attr_ttl(&self, epoch: u64, ino: u64) -> Duration {
         match self.sharing {
