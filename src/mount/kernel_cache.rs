@@ -111,9 +111,11 @@ impl KernelCache {
     }
 
     /// Whether the store changed (another connection committed) since the
-    /// last look, given its `data_version` now.
+    /// last look, given its `data_version` now. The first look counts as a
+    /// change: whatever was handed out before it may predate a commit that
+    /// no look has seen yet.
     pub(super) fn store_changed(&mut self, version: i64) -> bool {
-        self.seen.replace(version).is_some_and(|v| v != version)
+        self.seen.replace(version) != Some(version)
     }
 
     /// Empties the record, returning what the kernel must forget.
@@ -221,7 +223,7 @@ mod tests {
     #[test]
     fn the_store_changed_when_its_data_version_moved() {
         let mut cache = KernelCache::default();
-        assert!(!cache.store_changed(3), "the first look is the baseline");
+        assert!(cache.store_changed(3), "the first look counts as a change");
         assert!(!cache.store_changed(3));
         assert!(cache.store_changed(4));
         assert!(!cache.store_changed(4));
