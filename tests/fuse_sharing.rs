@@ -7,26 +7,19 @@
 mod common;
 
 use common::Avfs;
-use common::fuse::{Mounted, fuse_available};
+use common::fuse::{Mounted, fuse_available, wait_for};
 use std::fs;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Far below the kernel's TTL for a shared mount (a minute) and the one it
 /// had before invalidation (a second): only an invalidation explains a fresh
 /// answer within it.
 const FRESH_WITHIN: Duration = Duration::from_millis(500);
 
-/// Polls `check` until it holds or [`FRESH_WITHIN`] has passed.
+/// Polls `check` until it holds; fails once [`FRESH_WITHIN`] has passed.
 #[track_caller]
-fn becomes(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + FRESH_WITHIN;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: still stale after {FRESH_WITHIN:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn becomes(what: &str, check: impl FnMut() -> bool) {
+    wait_for(what, FRESH_WITHIN, check);
 }
 
 #[test]
