@@ -51,19 +51,6 @@ fn verify(a: &Avfs) -> (Report, i32) {
     (parse_one(&run.stdout), run.status)
 }
 
-/// Bytes no other file shares: a xorshift stream from `seed`.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn affected(vault: &str, checkpoint: Option<&str>, path: &str, version: Option<u64>) -> Affected {
     Affected {
         vault: vault.into(),

@@ -120,15 +120,7 @@ fn server() -> Option<S3> {
 
 /// Pseudo-random bytes (no two chunks alike), different per seed.
 fn big(seed: u8, len: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed as u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::noise(0x9E37_79B9_7F4A_7C15u64 ^ seed as u64, len)
 }
 
 #[test]

@@ -274,14 +274,13 @@ impl Filesystem for VaultFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let epoch = self.epoch();
         match self.serve("rename", parent.0, || {
             self.do_rename(parent.0, name, newparent.0, newname, flags)
         }) {
             Ok(()) => {
-                // The kernel moves its cached entry, with its TTL, to the new
-                // name: record that name too, for invalidation.
-                self.entry_ttl(epoch, newparent.0, newname.as_bytes(), 0);
+                // The kernel moves its entry to the new name, which must no
+                // longer be invalidated as a missing one.
+                self.name_exists(newparent.0, newname.as_bytes());
                 reply.ok()
             }
             Err(e) => reply.error(e),

@@ -1,15 +1,20 @@
 //! What the kernel may cache of a shared mount, so that it can be told to
 //! forget it when another process commits to the store.
 //!
-//! A shared mount answers with long TTLs (names, negative names, attributes)
-//! for every name it records here, and with [`SHORT_TTL`] once the record is
-//! full. When the store changes under the mount (`PRAGMA data_version` moves:
-//! another connection committed), the mount cannot tell what changed, so it
-//! takes every record ([`KernelCache::take`]) and invalidates each name and
-//! inode in the kernel: the kernel asks again, and gets the new state. The
-//! kernel also keeps a file's pages and a directory's listing from one open
-//! to the next, as long as no invalidation came between
-//! ([`KernelCache::keep_pages`]).
+//! A shared mount hands out missing names (negative entries) and attributes
+//! with a long TTL and records them here; names that exist keep a short TTL
+//! ([`SHORT_TTL`]), as they were before this record. When the store changes
+//! under the mount (`PRAGMA data_version` moves: another connection
+//! committed), the mount cannot tell what changed, so it takes the record
+//! ([`KernelCache::take`]) and invalidates every recorded missing name and
+//! inode in the kernel: the kernel asks again, and gets the new state.
+//! Names that exist are never invalidated that way: the kernel would unhash
+//! their dentries, and a process whose current directory (or running
+//! program) is one of them would find it gone (`getcwd` fails with ENOENT).
+//! That needs expire-only invalidation, which fuser cannot send yet.
+//! The kernel also keeps a file's pages and a directory's listing from one
+//! open to the next, as long as no invalidation came between
+//! ([`KernelCache::opened_in_epoch`]).
 
 use fuser::{INodeNo, Notifier};
 use std::collections::{HashMap, HashSet};
@@ -18,20 +23,22 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-/// How long the kernel may cache what is recorded here: a foreign commit
-/// invalidates it within a tick of the mount's timer, so the TTL only bounds
-/// how long a missed invalidation (the kernel refusing one) could last.
+/// How long the kernel may cache what is recorded here (missing names,
+/// attributes): a foreign commit invalidates it within a tick of the mount's
+/// timer, so the TTL only bounds how long a missed invalidation (the kernel
+/// refusing one) could last.
 pub(super) const LONG_TTL: Duration = Duration::from_secs(60);
-/// The TTL of what the record has no room for: the staleness another process's
-/// changes may have, as before there was a record at all.
+/// The TTL of names that exist, and of what the record has no room for: the
+/// staleness another process's changes may have, as before there was a
+/// record at all.
 pub(super) const SHORT_TTL: Duration = Duration::from_secs(1);
-/// Names recorded at most (about 100 bytes each).
+/// Missing names recorded at most (about 100 bytes each).
 const MAX_NAMES: usize = 1 << 20;
 
-/// Names and inodes handed to the kernel with [`LONG_TTL`].
+/// Missing names and inodes handed to the kernel with [`LONG_TTL`].
 #[derive(Default)]
 pub(super) struct KernelCache {
-    /// Names (also of missing entries) by parent directory.
+    /// Missing names by parent directory.
     names: HashMap<u64, HashSet<Vec<u8>>>,
     /// How many names `names` holds.
     count: usize,
@@ -57,8 +64,15 @@ impl KernelCache {
     }
 
     /// Records `name` in `parent` (naming `ino`, or nothing when 0) for a
-    /// reply read from the store in `epoch`; returns the TTL to hand it out with.
+    /// reply read from the store in `epoch`; returns the TTL to hand it out
+    /// with (the entry's and its attributes').
     pub(super) fn entry(&mut self, epoch: u64, parent: u64, name: &[u8], ino: u64) -> Duration {
+        self.inodes.insert(parent);
+        if ino != 0 {
+            self.exists(parent, name);
+            self.inodes.insert(ino);
+            return SHORT_TTL;
+        }
         let known = self.names.get(&parent).is_some_and(|n| n.contains(name));
         if !known {
             if self.count >= MAX_NAMES {
@@ -67,24 +81,24 @@ impl KernelCache {
             self.names.entry(parent).or_default().insert(name.to_vec());
             self.count += 1;
         }
-        self.inodes.insert(parent);
-        if ino != 0 {
-            self.inodes.insert(ino);
-        }
         self.ttl(epoch)
     }
 
-    /// The TTL for `ino`'s attributes read in `epoch`: long when the kernel
-    /// got it from a recorded name (or it is the root), short otherwise.
+    /// `name` in `parent` exists now (created, or a rename's target through
+    /// this mount): it is no longer a missing name to invalidate.
+    pub(super) fn exists(&mut self, parent: u64, name: &[u8]) {
+        if let Some(names) = self.names.get_mut(&parent)
+            && names.remove(name)
+        {
+            self.count -= 1;
+        }
+    }
+
+    /// Records that the kernel holds `ino`'s attributes, read in `epoch`;
+    /// returns the TTL to hand them out with.
     pub(super) fn attr(&mut self, epoch: u64, ino: u64) -> Duration {
-        if ino == crate::vault::ROOT_INO {
-            self.inodes.insert(ino);
-        }
-        if self.inodes.contains(&ino) {
-            self.ttl(epoch)
-        } else {
-            SHORT_TTL
-        }
+        self.inodes.insert(ino);
+        self.ttl(epoch)
     }
 
     fn ttl(&self, epoch: u64) -> Duration {
@@ -95,19 +109,25 @@ impl KernelCache {
         }
     }
 
-    /// Whether the kernel may keep `ino`'s pages at this open, given the
-    /// store's `data_version` now: only when no other connection has
-    /// committed since the last look (close-to-open: what another process
-    /// closed before this open must show), and the inode was last opened in
-    /// this epoch, so that nothing it cached can predate the last
-    /// invalidation (a read in flight during one may have put old bytes
-    /// back). Records this open.
-    pub(super) fn keep_pages(&mut self, ino: u64, version: Option<i64>) -> bool {
+    /// Records an open of `ino`; returns the current epoch when its last
+    /// open was in it too, so that nothing the kernel cached of it can
+    /// predate the last invalidation (a read in flight during one may have
+    /// put old bytes back). The kernel may keep its pages (a file's data, a
+    /// directory's listing) only then, and only if
+    /// [`KernelCache::unchanged_since`] agrees.
+    pub(super) fn opened_in_epoch(&mut self, ino: u64) -> Option<u64> {
         if self.opened.len() >= MAX_NAMES {
             self.opened.clear();
         }
-        let same_epoch = self.opened.insert(ino, self.epoch) == Some(self.epoch);
-        same_epoch && version.is_some() && version == self.seen
+        (self.opened.insert(ino, self.epoch) == Some(self.epoch)).then_some(self.epoch)
+    }
+
+    /// Whether nothing changed since `epoch` and the last look, given the
+    /// store's `data_version` now: no invalidation meanwhile, and no other
+    /// connection committed since the mount last looked (close-to-open:
+    /// what another process closed before an open must show).
+    pub(super) fn unchanged_since(&self, epoch: u64, version: Option<i64>) -> bool {
+        epoch == self.epoch && version.is_some() && version == self.seen
     }
 
     /// Whether the store changed (another connection committed) since the
@@ -173,17 +193,26 @@ mod tests {
     #[test]
     fn names_are_recorded_once_and_taken_whole() {
         let mut cache = KernelCache::default();
-        assert_eq!(cache.entry(0, 1, b"a", 5), LONG_TTL);
-        assert_eq!(cache.entry(0, 1, b"a", 5), LONG_TTL);
+        assert_eq!(cache.entry(0, 1, b"a", 5), SHORT_TTL, "a name that exists");
         assert_eq!(cache.entry(0, 5, b"missing", 0), LONG_TTL);
+        assert_eq!(cache.entry(0, 5, b"missing", 0), LONG_TTL);
+        assert_eq!(cache.entry(0, 5, b"made", 0), LONG_TTL);
+        cache.exists(5, b"made");
         assert_eq!(cache.attr(0, 5), LONG_TTL);
-        assert_eq!(cache.attr(0, 9), SHORT_TTL, "never handed out by name");
-        let (mut names, mut inodes) = cache.take();
-        names.sort();
+        assert_eq!(cache.attr(0, 9), LONG_TTL);
+        let (names, mut inodes) = cache.take();
         inodes.sort();
-        assert_eq!(names, vec![(1, b"a".to_vec()), (5, b"missing".to_vec())]);
-        assert_eq!(inodes, vec![1, 5]);
-        assert_eq!(cache.attr(1, 5), SHORT_TTL, "forgotten once taken");
+        assert_eq!(
+            names,
+            vec![(5, b"missing".to_vec())],
+            "only missing names are invalidated"
+        );
+        assert_eq!(
+            inodes,
+            vec![1, 5, 9],
+            "every inode whose attributes went out"
+        );
+        assert!(cache.take().1.is_empty(), "forgotten once taken");
         assert!(cache.take().0.is_empty());
     }
 
@@ -191,33 +220,40 @@ mod tests {
     fn a_reply_read_before_a_take_gets_a_short_ttl() {
         let mut cache = KernelCache::default();
         let epoch = cache.epoch();
+        cache.entry(epoch, 1, b"a", 5);
         cache.take();
-        assert_eq!(cache.entry(epoch, 1, b"a", 5), SHORT_TTL);
+        assert_eq!(cache.entry(epoch, 1, b"b", 0), SHORT_TTL);
+        cache.entry(epoch, 1, b"a", 5);
         assert_eq!(cache.attr(epoch, 5), SHORT_TTL);
-        assert_eq!(cache.entry(cache.epoch(), 1, b"a", 5), LONG_TTL);
+        assert_eq!(cache.entry(cache.epoch(), 1, b"b", 0), LONG_TTL);
     }
 
     #[test]
     fn pages_are_kept_only_from_an_open_in_the_same_epoch() {
         let mut cache = KernelCache::default();
+        let keep = |cache: &mut KernelCache, version| {
+            cache
+                .opened_in_epoch(5)
+                .is_some_and(|epoch| cache.unchanged_since(epoch, version))
+        };
         cache.store_changed(1);
+        assert!(!keep(&mut cache, Some(1)), "first open: nothing cached yet");
+        assert!(keep(&mut cache, Some(1)));
         assert!(
-            !cache.keep_pages(5, Some(1)),
-            "first open: nothing cached yet"
-        );
-        assert!(cache.keep_pages(5, Some(1)));
-        assert!(
-            !cache.keep_pages(5, Some(2)),
+            !keep(&mut cache, Some(2)),
             "another process committed since the last look"
         );
         cache.store_changed(2);
         cache.take();
+        assert!(!keep(&mut cache, Some(2)), "an invalidation came between");
+        assert!(keep(&mut cache, Some(2)));
+        assert!(!keep(&mut cache, None), "the store could not say");
+        let epoch = cache.opened_in_epoch(5).unwrap();
+        cache.take();
         assert!(
-            !cache.keep_pages(5, Some(2)),
-            "an invalidation came between"
+            !cache.unchanged_since(epoch, Some(2)),
+            "an invalidation between the two steps"
         );
-        assert!(cache.keep_pages(5, Some(2)));
-        assert!(!cache.keep_pages(5, None), "the store could not say");
     }
 
     #[test]
@@ -235,7 +271,6 @@ mod tests {
             count: MAX_NAMES,
             ..KernelCache::default()
         };
-        assert_eq!(cache.entry(0, 1, b"late", 7), SHORT_TTL);
-        assert_eq!(cache.attr(0, 7), SHORT_TTL);
+        assert_eq!(cache.entry(0, 1, b"late", 0), SHORT_TTL);
     }
 }

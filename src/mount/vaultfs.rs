@@ -89,8 +89,6 @@ pub struct VaultFs {
     pub(super) passthrough: AtomicBool,
     /// Who else uses the vault (see [`Sharing`]).
     pub(super) sharing: Sharing,
-    /// How long the kernel may cache names and attributes of a private mount.
-    pub(super) ttl: Duration,
     /// What the kernel caches of a shared mount, for invalidation.
     pub(super) cached: Arc<Mutex<KernelCache>>,
     pub(super) guard: Option<Arc<PathGuard>>,
@@ -218,7 +216,6 @@ impl VaultFs {
             writeback: AtomicBool::new(false),
             passthrough: AtomicBool::new(false),
             sharing: Sharing::Shared,
-            ttl: PRIVATE_TTL,
             cached: Arc::default(),
             guard: None,
             kernel: Arc::new(OnceLock::new()),
@@ -377,7 +374,7 @@ impl VaultFs {
     /// with, as read from the store in `epoch`.
     pub(super) fn entry_ttl(&self, epoch: u64, parent: u64, name: &[u8], ino: u64) -> Duration {
         match self.sharing {
-            Sharing::Private => self.ttl,
+            Sharing::Private => PRIVATE_TTL,
             Sharing::Shared => lock(&self.cached).entry(epoch, parent, name, ino),
         }
     }
@@ -386,19 +383,30 @@ impl VaultFs {
     /// last open: always on a private mount, on a shared one unless another
     /// process's commit may have come between.
     pub(super) fn keep_pages(&self, ino: u64) -> bool {
-        match self.sharing {
-            Sharing::Private => true,
-            Sharing::Shared => {
-                let version = self.lock().store.data_version().ok();
-                lock(&self.cached).keep_pages(ino, version)
-            }
+        if self.sharing == Sharing::Private {
+            return true;
+        }
+        // A first open (every created file) has nothing to keep: ask the
+        // store only when there is. The store is asked without the record's
+        // lock, which requests take after the mount's.
+        let Some(epoch) = lock(&self.cached).opened_in_epoch(ino) else {
+            return false;
+        };
+        let version = self.lock().store.data_version().ok();
+        lock(&self.cached).unchanged_since(epoch, version)
+    }
+
+    /// `name` in `parent` exists now (a rename's target through this mount).
+    pub(super) fn name_exists(&self, parent: u64, name: &[u8]) {
+        if self.sharing == Sharing::Shared {
+            lock(&self.cached).exists(parent, name);
         }
     }
 
     /// The TTL to hand `ino`'s attributes out with, as read in `epoch`.
     pub(super) fn attr_ttl(&self, epoch: u64, ino: u64) -> Duration {
         match self.sharing {
-            Sharing::Private => self.ttl,
+            Sharing::Private => PRIVATE_TTL,
             Sharing::Shared => lock(&self.cached).attr(epoch, ino),
         }
     }

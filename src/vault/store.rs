@@ -918,18 +918,14 @@ impl Store {
 mod tests {
     use super::*;
 
-    /// What a command freed in segments is punched when its store handle
-    /// closes, and the punched ranges are forgotten.
-    #[test]
-    fn closing_a_store_punches_what_it_freed() {
+    /// A store at `db` whose vault `v` has `/f` written `rounds` times with
+    /// a chunk of bytes unlike every other round's.
+    fn rewritten_chunk_file(db: &Path, rounds: u32) -> Store {
         use super::super::content::CHUNK_SIZE;
-        use std::os::unix::fs::MetadataExt;
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("store.db");
-        let mut store = Store::open(&db, Owner::default()).unwrap();
+        let mut store = Store::open(db, Owner::default()).unwrap();
         store.create_vault("v").unwrap();
         let path = VaultPath::parse_str("/f").unwrap();
-        for round in 0..22u32 {
+        for round in 0..rounds {
             let data: Vec<u8> = (0..CHUNK_SIZE as u32)
                 .map(|i| (i ^ (round * 104_729)) as u8)
                 .collect();
@@ -939,25 +935,43 @@ mod tests {
                 })
                 .unwrap();
         }
-        let disk = || {
-            std::fs::read_dir(super::super::segment::dir_of(&db))
-                .unwrap()
-                .map(|e| e.unwrap().metadata().unwrap().blocks() * 512)
-                .sum::<u64>()
-        };
-        let before = disk();
-        drop(store);
-        assert!(
-            disk() <= before - 2 * CHUNK_SIZE as u64,
-            "{} of {before}",
-            disk()
-        );
-        let store = Store::open(&db, Owner::default()).unwrap();
-        let left: i64 = store
+        store
+    }
+
+    /// Bytes the segments of the store at `db` take on disk.
+    fn segment_disk(db: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::read_dir(super::super::segment::dir_of(db))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().blocks() * 512)
+            .sum()
+    }
+
+    /// Freed segment ranges not punched (or not forgotten) yet.
+    fn pending_frees(store: &Store) -> i64 {
+        store
             .connection()
             .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(left, 0);
+            .unwrap()
+    }
+
+    /// What a command freed in segments is punched when its store handle
+    /// closes, and the punched ranges are forgotten.
+    #[test]
+    fn closing_a_store_punches_what_it_freed() {
+        use super::super::content::CHUNK_SIZE;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let store = rewritten_chunk_file(&db, 22);
+        let before = segment_disk(&db);
+        drop(store);
+        let after = segment_disk(&db);
+        assert!(
+            after <= before - 2 * CHUNK_SIZE as u64,
+            "{after} of {before}"
+        );
+        let store = Store::open(&db, Owner::default()).unwrap();
+        assert_eq!(pending_frees(&store), 0);
     }
 
     /// A file rewritten past retention frees its old chunks; a mount's next
@@ -965,50 +979,23 @@ mod tests {
     #[test]
     fn a_batch_punches_the_segment_ranges_retention_freed() {
         use super::super::content::CHUNK_SIZE;
-        use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("store.db");
-        let mut store = Store::open(&db, Owner::default()).unwrap();
-        store.create_vault("v").unwrap();
-        let path = VaultPath::parse_str("/f").unwrap();
-        for round in 0..25u32 {
-            let data: Vec<u8> = (0..CHUNK_SIZE as u32)
-                .map(|i| (i ^ (round * 7919)) as u8)
-                .collect();
-            store
-                .write("v", Op::new("write", "/f"), |w| {
-                    w.write_file(&path, &data[..], false, 0o644)
-                })
-                .unwrap();
-        }
-        let freed: i64 = store
-            .connection()
-            .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(freed, 5, "20 versions kept, 5 trimmed");
-        let disk = || {
-            std::fs::read_dir(super::super::segment::dir_of(&db))
-                .unwrap()
-                .map(|e| e.unwrap().metadata().unwrap().blocks() * 512)
-                .sum::<u64>()
-        };
-        let before = disk();
+        let mut store = rewritten_chunk_file(&db, 25);
+        assert_eq!(pending_frees(&store), 5, "20 versions kept, 5 trimmed");
+        let before = segment_disk(&db);
         // The batch that commits punches (no reader is inside an older
         // snapshot); the next one forgets the punched ranges.
         store.begin_batch().unwrap();
         store.commit_batch().unwrap();
+        let after = segment_disk(&db);
         assert!(
-            disk() <= before - 5 * CHUNK_SIZE as u64,
-            "{} of {before}",
-            disk()
+            after <= before - 5 * CHUNK_SIZE as u64,
+            "{after} of {before}"
         );
         store.begin_batch().unwrap();
         store.commit_batch().unwrap();
-        let left: i64 = store
-            .connection()
-            .query_row("SELECT count(*) FROM segment_free", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(left, 0);
+        assert_eq!(pending_frees(&store), 0);
     }
 
     #[test]

@@ -430,6 +430,19 @@ pub fn assert_bytes(actual: &[u8], expected: &[u8], what: &str) {
     }
 }
 
+/// Bytes no other file shares: a xorshift stream from `seed`.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Builds `(change, path)` pairs from string literals.
 pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
