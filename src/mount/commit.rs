@@ -46,8 +46,8 @@ pub const PRIVATE_BATCH_BYTES: u64 = 64 << 20;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Sharing {
     /// `avfs mount`: other processes use the store at the same time, so a
-    /// closed file is committed at once (close-to-open) and the kernel caches
-    /// names and attributes for a second only.
+    /// closed file is committed at once (close-to-open) and what the kernel
+    /// caches is invalidated when another process commits (`kernel_cache`).
     #[default]
     Shared,
     /// A proxy run's own mount: nothing else changes what it shows and

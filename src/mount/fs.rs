@@ -5,6 +5,7 @@
 use super::attr::{file_type, fuse_attr, negative_entry};
 use super::errno::errno;
 use super::fault;
+use super::notify::EXPIRE_ONLY_MINOR;
 use super::owner::Caller;
 use super::spool;
 use super::vaultfs::VaultFs;
@@ -53,6 +54,10 @@ impl Filesystem for VaultFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_write(MAX_WRITE);
         let _ = config.set_max_readahead(MAX_WRITE);
+        // A shared mount caches names that exist for long only where the
+        // kernel can expire them without unhashing them (see `kernel_cache`).
+        super::vaultfs::lock(&self.cached)
+            .set_expire_only(config.kernel_abi().1 >= EXPIRE_ONLY_MINOR);
         // HANDLE_KILLPRIV_V2: we drop setuid/setgid on write ourselves, so the
         // kernel stops asking for security.capability before every write(2).
         let wanted = InitFlags::FUSE_HANDLE_KILLPRIV_V2

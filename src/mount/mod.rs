@@ -4,8 +4,8 @@
 //! in `ops` (names, attributes) and `io` (file data) over the open-file table
 //! (`open_files`, with `spool` files for the passthrough data path) and the
 //! commit policy (`commit`); `kernel_cache` records what the kernel may cache
-//! of a shared mount, to invalidate when another process commits; `fault` keeps one failing
-//! request from taking the mount down. `session` serves one mount in the
+//! of a shared mount, to invalidate (through `notify`) when another process
+//! commits; `fault` keeps one failing request from taking the mount down. `session` serves one mount in the
 //! current process, `registry` records live mounts and cleans up after dead
 //! ones. Nothing here knows about the CLI.
 
@@ -18,6 +18,7 @@ pub mod fs;
 pub mod guard;
 mod io;
 mod kernel_cache;
+pub mod notify;
 mod open_files;
 mod ops;
 mod owner;

@@ -7,11 +7,12 @@ use super::errno::errno;
 use super::fault;
 use super::guard::PathGuard;
 use super::kernel_cache::{Invalidator, KernelCache};
+use super::notify::KernelLink;
 use super::open_files::{OpenFile, OpenFiles};
 use crate::policy::Op as PathOp;
 use crate::vault::path::PATH_MAX;
 use crate::vault::{Attr, ROOT_INO, StateRef, Store, Tree, TreeWriter, VaultError, VaultPath};
-use fuser::{Errno, INodeNo, Notifier};
+use fuser::Errno;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -94,7 +95,7 @@ pub struct VaultFs {
     pub(super) guard: Option<Arc<PathGuard>>,
     pub(super) inner: Arc<Mutex<Inner>>,
     /// The channel for telling the kernel to drop what it caches, once mounted.
-    pub(super) kernel: Arc<OnceLock<Notifier>>,
+    pub(super) kernel: Arc<OnceLock<KernelLink>>,
     /// How file data travels, once the kernel has answered `init`.
     pub(super) data_path: Arc<OnceLock<&'static str>>,
 }
@@ -266,7 +267,7 @@ impl VaultFs {
             // thread: the kernel may hold the inode's locks until we reply.
             if let Some(kernel) = self.kernel.get().cloned() {
                 std::thread::spawn(move || {
-                    let _ = kernel.inval_inode(INodeNo(ino), 0, 0);
+                    let _ = kernel.inval_inode(ino);
                 });
             }
             Err(Errno::EIO)
@@ -279,8 +280,8 @@ impl VaultFs {
         Arc::clone(&self.data_path)
     }
 
-    /// Where the session puts its kernel notifier once it is mounted.
-    pub fn kernel_slot(&self) -> Arc<OnceLock<Notifier>> {
+    /// Where the session puts its channel to the kernel once it is mounted.
+    pub fn kernel_slot(&self) -> Arc<OnceLock<KernelLink>> {
         Arc::clone(&self.kernel)
     }
 
@@ -396,7 +397,8 @@ impl VaultFs {
         lock(&self.cached).unchanged_since(epoch, version)
     }
 
-    /// `name` in `parent` exists now (a rename's target through this mount).
+    /// `name` in `parent` exists now (a rename's target through this mount:
+    /// the kernel moved its entry there, with the TTL it had).
     pub(super) fn name_exists(&self, parent: u64, name: &[u8]) {
         if self.sharing == Sharing::Shared {
             lock(&self.cached).exists(parent, name);
