@@ -68,6 +68,9 @@ impl OpenFile {
     }
 }
 
+/// A directory's entries, each name with its attributes.
+pub(super) type Listing = Vec<(Vec<u8>, Attr)>;
+
 /// What a file handle the kernel holds refers to.
 pub(super) enum Handle {
     File {
@@ -78,9 +81,12 @@ pub(super) enum Handle {
         unreadable: Option<VaultPath>,
     },
     Dir {
-        entries: Vec<(Vec<u8>, Attr)>,
-        /// The kernel cache's epoch when `entries` were read (see `kernel_cache`).
-        epoch: u64,
+        /// The directory.
+        ino: u64,
+        /// Its listing, read at the first `readdir` (the kernel may have it
+        /// cached, and then asks for none), and the kernel cache's epoch
+        /// when it was read (see `kernel_cache`).
+        listing: Option<(Listing, u64)>,
     },
 }
 

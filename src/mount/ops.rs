@@ -5,7 +5,7 @@
 use super::attr::from_time;
 use super::errno::errno;
 use super::fault;
-use super::open_files::Handle;
+use super::open_files::{Handle, Listing};
 use super::owner::{Caller, killed_suid};
 use super::vaultfs::{Inner, VaultFs, checked_name};
 use crate::policy::Op as PathOp;
@@ -279,35 +279,57 @@ impl VaultFs {
     }
 
     pub(super) fn do_opendir(&self, ino: u64) -> Result<u64, Errno> {
-        let epoch = self.epoch();
         let mut inner = self.lock();
         self.guard_ino(&mut inner, ino, PathOp::Read)?;
-        let (dir, parent, children) = inner.read(&self.state, |t| {
-            let dir = t
-                .attr(ino)?
-                .ok_or(VaultError::PathNotFound(format!("inode {ino}")))?;
-            if dir.kind != Kind::Dir {
-                return Err(VaultError::NotADirectory(format!("inode {ino}")));
-            }
+        let dir = inner.attr(&self.state, ino)?;
+        if dir.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(inner.open.new_handle(Handle::Dir { ino, listing: None }))
+    }
+
+    /// Directory `ino`'s entries, "." and ".." first; none once it is gone.
+    fn listing(&self, inner: &mut Inner, ino: u64) -> Result<Listing, Errno> {
+        inner.read(&self.state, |t| {
+            let Some(dir) = t.attr(ino)? else {
+                return Ok(Vec::new());
+            };
             let parent = t.parent_dir(ino)?.unwrap_or(ino);
             let parent = t.attr(parent)?.unwrap_or_else(|| dir.clone());
-            Ok((dir, parent, t.read_dir(ino)?))
-        })?;
-        let mut entries = vec![(b".".to_vec(), dir), (b"..".to_vec(), parent)];
-        entries.extend(children.into_iter().map(|e| (e.name, e.attr)));
-        Ok(inner.open.new_handle(Handle::Dir { entries, epoch }))
+            let mut entries = vec![(b".".to_vec(), dir), (b"..".to_vec(), parent)];
+            entries.extend(t.read_dir(ino)?.into_iter().map(|e| (e.name, e.attr)));
+            Ok(entries)
+        })
     }
 
     /// Calls `add` for each directory entry from `offset` (with the kernel
-    /// cache's epoch when the listing was read) until it reports a full buffer.
+    /// cache's epoch when the listing was read) until it reports a full
+    /// buffer. The first call reads the listing, which later ones page
+    /// through: a listing stays the one the directory had then.
     pub(super) fn each_dir_entry(
         &self,
         fh: u64,
         offset: u64,
         mut add: impl FnMut(u64, &[u8], &Attr, u64) -> bool,
     ) -> Result<(), Errno> {
-        let inner = self.lock();
-        let Some(Handle::Dir { entries, epoch }) = inner.open.handles.get(&fh) else {
+        let epoch = self.epoch();
+        let mut inner = self.lock();
+        let ino = match inner.open.handles.get(&fh) {
+            Some(Handle::Dir { ino, listing: None }) => Some(*ino),
+            Some(Handle::Dir { .. }) => None,
+            _ => return Err(Errno::EBADF),
+        };
+        if let Some(ino) = ino {
+            let entries = self.listing(&mut inner, ino)?;
+            if let Some(Handle::Dir { listing, .. }) = inner.open.handles.get_mut(&fh) {
+                *listing = Some((entries, epoch));
+            }
+        }
+        let Some(Handle::Dir {
+            listing: Some((entries, epoch)),
+            ..
+        }) = inner.open.handles.get(&fh)
+        else {
             return Err(Errno::EBADF);
         };
         for (i, (name, attr)) in entries.iter().enumerate().skip(offset as usize) {
