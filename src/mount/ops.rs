@@ -18,10 +18,16 @@ impl VaultFs {
     pub(super) fn do_lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, Errno> {
         let name = checked_name(name)?;
         let mut inner = self.lock();
-        let ino = inner
-            .read(&self.state, |t| t.lookup(parent, name))?
-            .ok_or(Errno::ENOENT)?;
-        inner.attr(&self.state, ino)
+        // One read for the name and its attributes: a read outside a batch
+        // is a transaction of its own, which costs more than either query.
+        let (ino, found) = inner.read(&self.state, |t| match t.lookup(parent, name)? {
+            Some(ino) => Ok((ino, t.attr(ino)?)),
+            None => Ok((0, None)),
+        })?;
+        if ino == 0 {
+            return Err(Errno::ENOENT);
+        }
+        inner.with_open_state(ino, found)
     }
 
     /// One `setattr`: `caller` is who asked (None: avfs itself, e.g. the size

@@ -156,6 +156,12 @@ impl Inner {
     /// Current attributes, with unsaved writes' size and unlinked-but-open files.
     pub(super) fn attr(&mut self, state: &StateRef, ino: u64) -> Result<Attr, Errno> {
         let found = self.read(state, |t| t.attr(ino))?;
+        self.with_open_state(ino, found)
+    }
+
+    /// `found`, `ino`'s attributes as the store has them, with what its open
+    /// handles have not saved yet (size, mtime; an unlinked file still open).
+    pub(super) fn with_open_state(&mut self, ino: u64, found: Option<Attr>) -> Result<Attr, Errno> {
         let open = self.open.files.get_mut(&ino);
         match (found, open) {
             (Some(mut attr), Some(of)) => {
