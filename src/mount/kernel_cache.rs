@@ -227,9 +227,12 @@ impl Invalidator {
             let _ = kernel.inval_entry(parent, &name);
         }
         for (parent, name) in stale.present {
-            if kernel.expire_entry(parent, &name).is_err() {
-                // A kernel that refuses the notice: stop caching names that
-                // exist for long, and drop this one as best it can be.
+            let refused = kernel
+                .expire_entry(parent, &name)
+                .is_err_and(|e| e.raw_os_error() == Some(nix::libc::EINVAL));
+            if refused {
+                // A kernel that does not know the flag: stop caching names
+                // that exist for long, and drop this one as best it can be.
                 super::vaultfs::lock(&self.record).set_expire_only(false);
                 let _ = kernel.inval_entry(parent, &name);
             }

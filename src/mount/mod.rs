@@ -5,9 +5,10 @@
 //! (`open_files`, with `spool` files for the passthrough data path) and the
 //! commit policy (`commit`); `kernel_cache` records what the kernel may cache
 //! of a shared mount, to invalidate (through `notify`) when another process
-//! commits; `fault` keeps one failing request from taking the mount down. `session` serves one mount in the
-//! current process, `registry` records live mounts and cleans up after dead
-//! ones. Nothing here knows about the CLI.
+//! commits; `fault` keeps one failing request from taking the mount down.
+//! `session` serves one mount in the current process, `registry` records
+//! live mounts and cleans up after dead ones. Nothing here knows about the
+//! CLI.
 
 mod attr;
 mod commit;
