@@ -238,6 +238,11 @@ impl Finisher {
 
     fn tick_once(&self) {
         let mut inner = lock(&self.inner);
+        // A private mount's reads share one snapshot: end it every tick, so
+        // the WAL can be checkpointed past it.
+        if let Err(e) = inner.store.release_reads() {
+            eprintln!("avfs mount: ending a read snapshot failed ({e:?})");
+        }
         if !inner.store.in_batch() || !inner.batch.due() {
             return;
         }

@@ -183,18 +183,24 @@ pub struct Store {
     owner: Owner,
     /// A batch transaction is open (see [`Store::begin_batch`]).
     batch: bool,
-    /// The heads the open batch has written to, by vault name; empty outside a batch.
+    /// The heads the open batch (or held snapshot) has read, by vault name;
+    /// empty outside them.
     batch_heads: std::collections::HashMap<String, BatchHead>,
     /// When this handle last punched freed segment ranges.
     reclaimed_at: Option<std::time::Instant>,
     /// The last `segment_free` row punched and not yet forgotten.
     punched: Option<i64>,
+    /// Reads outside a batch share one read transaction (see [`Store::hold_reads`]).
+    hold_reads: bool,
+    /// That shared read transaction is open.
+    snapshot: bool,
 }
 
 impl Drop for Store {
     /// A mount's session or a command ends: what it freed in segments is
     /// punched now if no reader can see it (else by a later store or gc).
     fn drop(&mut self) {
+        let _ = self.release_reads();
         if self.batch {
             return;
         }
@@ -219,6 +225,8 @@ impl Store {
             batch_heads: Default::default(),
             reclaimed_at: None,
             punched: None,
+            hold_reads: false,
+            snapshot: false,
         })
     }
 
@@ -237,6 +245,8 @@ impl Store {
             batch_heads: Default::default(),
             reclaimed_at: None,
             punched: None,
+            hold_reads: false,
+            snapshot: false,
         })
     }
 
@@ -265,6 +275,7 @@ impl Store {
     /// connections see nothing of the batch until it commits. For the mount, where
     /// a commit per file-system call would dominate.
     pub fn begin_batch(&mut self) -> Result<()> {
+        self.release_reads()?;
         if !self.batch {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.batch = true;
@@ -280,6 +291,7 @@ impl Store {
 
     /// Commits the open batch, if any.
     pub fn commit_batch(&mut self) -> Result<()> {
+        self.release_reads()?;
         self.batch_heads.clear();
         if self.batch {
             let committed = self.conn.execute_batch("COMMIT");
@@ -307,6 +319,26 @@ impl Store {
         self.reclaimed_at = Some(now);
         let (_, last) = super::segment::reclaim(&self.conn)?;
         self.punched = last.or(self.punched);
+        Ok(())
+    }
+
+    /// From now on, reads outside a batch share one read transaction until
+    /// the next write or [`Store::release_reads`], instead of opening one
+    /// each. For a mount whose vault nothing else writes (a proxy run's):
+    /// its reads see the store as of the first of them, so a caller must
+    /// release it often enough for others' commits elsewhere in the store
+    /// not to matter, and for the WAL to be checkpointed.
+    pub fn hold_reads(&mut self) {
+        self.hold_reads = true;
+    }
+
+    /// Ends the read transaction reads share, if one is open.
+    pub fn release_reads(&mut self) -> Result<()> {
+        if self.snapshot {
+            self.snapshot = false;
+            self.batch_heads.clear();
+            self.conn.execute_batch("COMMIT")?;
+        }
         Ok(())
     }
 
@@ -344,6 +376,7 @@ impl Store {
 
     /// Sets or clears a store-wide setting.
     pub fn set_setting(&mut self, key: &str, value: Option<&str>) -> Result<()> {
+        self.release_reads()?;
         let key = format!("setting.{key}");
         match value {
             Some(v) => self.conn.execute(
@@ -551,7 +584,12 @@ impl Store {
 
     /// Runs `f` against a consistent snapshot of a vault state.
     pub fn read<T>(&mut self, at: &StateRef, f: impl FnOnce(&Tree<'_>) -> Result<T>) -> Result<T> {
-        if self.batch {
+        if self.hold_reads && !self.batch && !self.snapshot {
+            self.conn.execute_batch("BEGIN")?;
+            self.snapshot = true;
+        }
+        if self.batch || self.snapshot {
+            // Within the open batch or the held snapshot a head cannot move.
             if let StateRef::Head { vault } = at {
                 let top = self.batch_head(vault)?.row.top;
                 return f(&Tree::over_known_chain(&self.conn, top));
@@ -905,6 +943,7 @@ impl Store {
         to: &StateRef,
         paths: &[VaultPath],
     ) -> Result<Vec<Change>> {
+        self.release_reads()?;
         let tx = self.conn.transaction()?;
         let from_top = Self::state_top(&tx, from)?;
         let to_top = Self::state_top(&tx, to)?;
