@@ -1037,6 +1037,49 @@ mod tests {
         assert_eq!(pending_frees(&store), 0);
     }
 
+    /// Held reads see one snapshot: another connection's commit shows only
+    /// once it is released, and this store's own write ends it first.
+    #[test]
+    fn held_reads_share_a_snapshot_until_released_or_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let mut other = Store::open(&db, Owner::default()).unwrap();
+        other.create_vault("v").unwrap();
+        let mut store = Store::open(&db, Owner::default()).unwrap();
+        store.hold_reads();
+        let head = StateRef::Head {
+            vault: "v".to_string(),
+        };
+        let names = |store: &mut Store| {
+            store
+                .read(&head, |t| t.read_dir(ROOT_INO))
+                .unwrap()
+                .into_iter()
+                .map(|e| String::from_utf8(e.name).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let put = |store: &mut Store, name: &str| {
+            let path = VaultPath::parse_str(name).unwrap();
+            store
+                .write("v", Op::new("write", name), |w| {
+                    w.write_file(&path, &b"x"[..], false, 0o644)
+                })
+                .unwrap();
+        };
+        assert!(names(&mut store).is_empty());
+        put(&mut other, "/a");
+        assert!(names(&mut store).is_empty(), "still the held snapshot");
+        store.release_reads().unwrap();
+        assert_eq!(names(&mut store), ["a"], "a new snapshot after release");
+        put(&mut other, "/b");
+        put(&mut store, "/c");
+        assert_eq!(names(&mut store), ["a", "b", "c"], "a write ended it");
+        store.begin_batch().unwrap();
+        put(&mut store, "/d");
+        store.commit_batch().unwrap();
+        assert_eq!(names(&mut store).len(), 4);
+    }
+
     #[test]
     fn policy_is_stored_per_vault_journaled_and_deleted_with_it() {
         let mut store = Store::open_in_memory(Owner { uid: 0, gid: 0 }).unwrap();
