@@ -37,11 +37,10 @@ fn reply_xattr(reply: ReplyXattr, data: Result<Vec<u8>, Errno>, size: u32) {
 }
 
 impl VaultFs {
-    /// How the kernel treats an opened file: a private mount keeps its cached
-    /// pages from one open to the next (nothing else changes the file).
-    /// Open flags for file `ino`: the kernel keeps its pages from the last
-    /// open unless another process's commit may have changed them since.
-    fn file_open_flags(&self, ino: u64) -> FopenFlags {
+    /// Open flags for `ino` (a file's data, a directory's listing): the
+    /// kernel keeps its pages from the last open unless another process's
+    /// commit may have changed them since.
+    fn page_flags(&self, ino: u64) -> FopenFlags {
         if self.keep_pages(ino) {
             FopenFlags::FOPEN_KEEP_CACHE
         } else {
@@ -319,7 +318,7 @@ impl Filesystem for VaultFs {
                 // No page-cache flags: the kernel refuses them with a backing file.
                 reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &backing)
             }
-            Ok((fh, None)) => reply.opened(FileHandle(fh), self.file_open_flags(ino.0)),
+            Ok((fh, None)) => reply.opened(FileHandle(fh), self.page_flags(ino.0)),
             Err(e) => reply.error(e),
         }
     }
@@ -413,14 +412,10 @@ impl Filesystem for VaultFs {
             // The kernel caches the listing in the directory's pages, under
             // the same rule as a file's; its own changes through this mount
             // reset it.
-            Ok(fh) => {
-                let keep = if self.keep_pages(ino.0) {
-                    FopenFlags::FOPEN_KEEP_CACHE
-                } else {
-                    FopenFlags::empty()
-                };
-                reply.opened(FileHandle(fh), FopenFlags::FOPEN_CACHE_DIR | keep)
-            }
+            Ok(fh) => reply.opened(
+                FileHandle(fh),
+                FopenFlags::FOPEN_CACHE_DIR | self.page_flags(ino.0),
+            ),
             Err(e) => reply.error(e),
         }
     }
@@ -607,7 +602,7 @@ impl Filesystem for VaultFs {
             Ok((attr, fh, backing))
         });
         let flags = match &result {
-            Ok((attr, ..)) => self.file_open_flags(attr.ino),
+            Ok((attr, ..)) => self.page_flags(attr.ino),
             Err(_) => FopenFlags::empty(),
         };
         let ttl = &match &result {

@@ -1,10 +1,10 @@
 //! The mount's channel for telling the kernel what to forget, including the
 //! one notice fuser cannot send: expiring a name without unhashing it.
 
-use fuser::{INodeNo, Notifier};
+use fuser::{Filesystem, INodeNo, Notifier, Session};
 use std::ffi::OsStr;
 use std::io::{self, IoSlice};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 /// `FUSE_NOTIFY_INVAL_ENTRY`, the notice's code in the reply header.
@@ -24,13 +24,13 @@ pub struct KernelLink {
 }
 
 impl KernelLink {
-    /// Notices go out through `notifier`, and through `fuse` (a duplicate
-    /// of the session's descriptor) where fuser has no call.
-    pub fn new(notifier: Notifier, fuse: OwnedFd) -> Self {
-        Self {
-            notifier,
-            fuse: Arc::new(fuse),
-        }
+    /// The link to the kernel of `session`: its notifier, and a duplicate
+    /// of its descriptor (close-on-exec, like the original).
+    pub fn of<FS: Filesystem>(session: &Session<FS>) -> io::Result<Self> {
+        Ok(Self {
+            notifier: session.notifier(),
+            fuse: Arc::new(session.as_fd().try_clone_to_owned()?),
+        })
     }
 
     /// Drops `name` in `parent` from the kernel's cache (unhashing it).

@@ -10,7 +10,6 @@ use super::vaultfs::{MountTarget, SessionStats, VaultFs};
 use crate::vault::{Op, Owner, Store, now_ns};
 use fuser::{Config, MountOption, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -177,10 +176,7 @@ impl LiveMount {
         let config = config(&request.target, request.allow_other);
         let (finisher, kernel, data_path) = (fs.finisher(), fs.kernel_slot(), fs.data_path_slot());
         let session = Session::from_fd(fs, fuse, config.acl, config)?;
-        let _ = kernel.set(KernelLink::new(
-            session.notifier(),
-            session.as_fd().try_clone_to_owned()?,
-        ));
+        let _ = kernel.set(KernelLink::of(&session)?);
         let record = record_of(request, request.mountpoint.clone());
         Self::serve(
             session,
@@ -228,10 +224,7 @@ impl LiveMount {
             }
             _ => MountError::Io(e),
         })?;
-        let _ = kernel.set(KernelLink::new(
-            session.notifier(),
-            session.as_fd().try_clone_to_owned()?,
-        ));
+        let _ = kernel.set(KernelLink::of(&session)?);
         let registry = Registry::new(&request.store_dir);
         let record = record_of(request, mountpoint.clone());
         // Recorded before serving: if this process dies, the next avfs command

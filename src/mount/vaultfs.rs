@@ -243,14 +243,15 @@ impl VaultFs {
     /// it to forget them when another process commits to the store.
     pub fn with_sharing(mut self, sharing: Sharing) -> Self {
         self.sharing = sharing;
-        let mut inner = lock(&self.inner);
-        inner.batch = Batcher::new(sharing);
-        if sharing == Sharing::Private {
-            // Nothing else writes the vault: its reads need no transaction
-            // each (the session's timer releases the shared one).
-            inner.store.hold_reads();
+        {
+            let mut inner = lock(&self.inner);
+            inner.batch = Batcher::new(sharing);
+            if sharing == Sharing::Private {
+                // Nothing else writes the vault: its reads need no
+                // transaction each (the session's timer releases the shared one).
+                inner.store.hold_reads();
+            }
         }
-        drop(inner);
         self
     }
 
