@@ -403,7 +403,6 @@ fn attempt_run(
         let _ = attempt::set_aside(store, &attempt, &run_name, report.outcome.is_some());
         return Err(e);
     }
-    report.changes = store.fork_changes(&attempt)?;
     let merged = store.merge(&MergeRequest {
         source: attempt.clone(),
         target: req.vault.clone(),
@@ -423,10 +422,12 @@ fn attempt_run(
     let outcome = match merged {
         Ok(outcome) => outcome,
         Err(e) => {
+            report.changes = store.fork_changes(&attempt).unwrap_or_default();
             let fork = attempt::set_aside(store, &attempt, &run_name, true)?;
             return Err(ProxyError::Merge { fork, source: e });
         }
     };
+    report.changes = outcome.incoming;
     report.merge = Some(outcome.status);
     report.conflicts = outcome.conflicts;
     report.checkpoint = outcome.checkpoint;

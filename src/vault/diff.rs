@@ -85,25 +85,41 @@ pub struct Change {
     pub after: Option<EntryState>,
 }
 
-/// Where a directory inode is in one state (cached; `None` when unreachable).
-struct DirPaths<'t, 'c> {
+/// One state as the diff sees it: where its directories are, both ways,
+/// and which inodes were found at their only path. All of it cached, so a
+/// path costs one lookup below an already known directory.
+struct Side<'t, 'c> {
     tree: &'t Tree<'c>,
-    known: HashMap<u64, Option<VaultPath>>,
+    /// Directory inode → its path (`None` when unreachable).
+    paths: HashMap<u64, Option<VaultPath>>,
+    /// Path → its directory inode (`None` when absent or not a directory).
+    dirs: HashMap<VaultPath, Option<u64>>,
+    /// Inodes met at a path that is their only link (a directory, or
+    /// `nlink` 1): their links need not be looked up.
+    located: HashSet<u64>,
 }
 
-impl<'t, 'c> DirPaths<'t, 'c> {
+impl<'t, 'c> Side<'t, 'c> {
     fn new(tree: &'t Tree<'c>) -> Self {
-        let mut known = HashMap::new();
-        known.insert(ROOT_INO, Some(VaultPath::root()));
-        Self { tree, known }
+        let mut paths = HashMap::new();
+        paths.insert(ROOT_INO, Some(VaultPath::root()));
+        let mut dirs = HashMap::new();
+        dirs.insert(VaultPath::root(), Some(ROOT_INO));
+        Self {
+            tree,
+            paths,
+            dirs,
+            located: HashSet::new(),
+        }
     }
 
+    /// The path of directory `dir` in this state.
     fn path_of(&mut self, dir: u64) -> Result<Option<VaultPath>> {
         // Walk up to a known ancestor, then fill the cache on the way down.
         let mut pending: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut at = dir;
         let mut base = loop {
-            if let Some(known) = self.known.get(&at) {
+            if let Some(known) = self.paths.get(&at) {
                 break known.clone();
             }
             match self.tree.links_to(at)?.into_iter().next() {
@@ -112,7 +128,7 @@ impl<'t, 'c> DirPaths<'t, 'c> {
                     at = parent;
                 }
                 None => {
-                    self.known.insert(at, None);
+                    self.paths.insert(at, None);
                     break None;
                 }
             }
@@ -124,17 +140,46 @@ impl<'t, 'c> DirPaths<'t, 'c> {
         };
         while let Some((ino, name)) = pending.pop() {
             base = base.map(|p| p.join(&name));
-            self.known.insert(ino, base.clone());
+            if let Some(path) = &base {
+                self.dirs.insert(path.clone(), Some(ino));
+            }
+            self.paths.insert(ino, base.clone());
         }
         Ok(base)
     }
-}
 
-/// Resolves a path, treating "an ancestor is not a directory" as absent.
-fn entry_at(tree: &Tree<'_>, path: &VaultPath) -> Result<Option<Attr>> {
-    match tree.resolve(path) {
-        Err(VaultError::NotADirectory(_)) => Ok(None),
-        other => other,
+    /// The directory inode at `path`, if `path` names a directory here.
+    fn dir_at(&mut self, path: &VaultPath) -> Result<Option<u64>> {
+        if let Some(known) = self.dirs.get(path) {
+            return Ok(*known);
+        }
+        let found = match self.entry_at(path)? {
+            Some(attr) if attr.kind == Kind::Dir => Some(attr.ino),
+            _ => None,
+        };
+        self.dirs.insert(path.clone(), found);
+        Ok(found)
+    }
+
+    /// The entry at `path`; absent also when an ancestor is not a directory.
+    fn entry_at(&mut self, path: &VaultPath) -> Result<Option<Attr>> {
+        let ino = match (path.parent(), path.file_name()) {
+            (Some(parent), Some(name)) => match self.dir_at(&parent)? {
+                Some(dir) => self.tree.lookup(dir, name)?,
+                None => None,
+            },
+            _ => Some(ROOT_INO),
+        };
+        let Some(attr) = ino.map(|ino| self.tree.attr(ino)).transpose()?.flatten() else {
+            return Ok(None);
+        };
+        if attr.kind == Kind::Dir {
+            self.dirs.insert(path.clone(), Some(attr.ino));
+        }
+        if attr.kind == Kind::Dir || attr.nlink <= 1 {
+            self.located.insert(attr.ino);
+        }
+        Ok(Some(attr))
     }
 }
 
@@ -149,6 +194,43 @@ fn compare(before: Option<&Attr>, after: Option<&Attr>) -> Option<ChangeKind> {
             (!same).then_some(ChangeKind::Modified)
         }
     }
+}
+
+/// Compares both sides at every queued path (and, for a directory that is
+/// not the same inode on both, at its whole subtree).
+fn compare_paths(
+    sides: &mut [Side<'_, '_>; 2],
+    queue: &mut Vec<VaultPath>,
+    seen: &mut HashSet<VaultPath>,
+    changes: &mut Vec<Change>,
+) -> Result<()> {
+    while let Some(path) = queue.pop() {
+        let a = sides[0].entry_at(&path)?;
+        let b = sides[1].entry_at(&path)?;
+        // A directory that is not the same inode on the other side brings its subtree.
+        for (side, this, other) in [(&sides[0], &a, &b), (&sides[1], &b, &a)] {
+            let replaced = this
+                .as_ref()
+                .filter(|d| d.kind == Kind::Dir && other.as_ref().map(|o| o.ino) != Some(d.ino));
+            if let Some(dir) = replaced {
+                for (name, _) in side.tree.entries(dir.ino)? {
+                    let child = path.join(&name);
+                    if seen.insert(child.clone()) {
+                        queue.push(child);
+                    }
+                }
+            }
+        }
+        if let Some(change) = compare(a.as_ref(), b.as_ref()) {
+            changes.push(Change {
+                path,
+                change,
+                before: a.as_ref().map(EntryState::from),
+                after: b.as_ref().map(EntryState::from),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The changes that turn the state under `from_top` into the state under `to_top`.
@@ -179,59 +261,193 @@ pub fn diff(
         }
     }
 
-    let mut candidates: BTreeSet<VaultPath> = BTreeSet::new();
-    for tree in [&before, &after] {
-        let mut dirs = DirPaths::new(tree);
+    let mut sides = [Side::new(&before), Side::new(&after)];
+    let mut queue: Vec<VaultPath> = Vec::new();
+    let mut seen: HashSet<VaultPath> = HashSet::new();
+    for side in &mut sides {
         for (parent, name) in &touched_entries {
-            if let Some(dir) = dirs.path_of(*parent)? {
-                candidates.insert(dir.join(name));
-            }
-        }
-        for &ino in &touched_inodes {
-            if ino == ROOT_INO {
-                candidates.insert(VaultPath::root());
-                continue;
-            }
-            for (parent, name) in tree.links_to(ino)? {
-                if let Some(dir) = dirs.path_of(parent)? {
-                    candidates.insert(dir.join(&name));
+            if let Some(dir) = side.path_of(*parent)? {
+                let path = dir.join(name);
+                if seen.insert(path.clone()) {
+                    queue.push(path);
                 }
             }
         }
     }
-
-    let mut queue: Vec<VaultPath> = candidates.into_iter().collect();
-    let mut seen: HashSet<VaultPath> = queue.iter().cloned().collect();
     let mut changes = Vec::new();
-    while let Some(path) = queue.pop() {
-        let a = entry_at(&before, &path)?;
-        let b = entry_at(&after, &path)?;
-        // A directory that is not the same inode on the other side brings its subtree.
-        for (tree, this, other) in [(&before, &a, &b), (&after, &b, &a)] {
-            let replaced = this
-                .as_ref()
-                .filter(|d| d.kind == Kind::Dir && other.as_ref().map(|o| o.ino) != Some(d.ino));
-            if let Some(dir) = replaced {
-                for (name, _) in tree.entries(dir.ino)? {
-                    let child = path.join(&name);
-                    if seen.insert(child.clone()) {
-                        queue.push(child);
+    compare_paths(&mut sides, &mut queue, &mut seen, &mut changes)?;
+    // Touched inodes at paths no touched entry named (content changed in
+    // place, or another link of a changed file). An inode already met at
+    // its only link has no other path to find.
+    for &ino in &touched_inodes {
+        for side in &mut sides {
+            if ino == ROOT_INO {
+                if seen.insert(VaultPath::root()) {
+                    queue.push(VaultPath::root());
+                }
+                continue;
+            }
+            if side.located.contains(&ino) {
+                continue;
+            }
+            for (parent, name) in side.tree.links_to(ino)? {
+                if let Some(dir) = side.path_of(parent)? {
+                    let path = dir.join(&name);
+                    if seen.insert(path.clone()) {
+                        queue.push(path);
                     }
                 }
             }
         }
-        if let Some(change) = compare(a.as_ref(), b.as_ref()) {
-            changes.push(Change {
-                path,
-                change,
-                before: a.as_ref().map(EntryState::from),
-                after: b.as_ref().map(EntryState::from),
-            });
-        }
     }
+    compare_paths(&mut sides, &mut queue, &mut seen, &mut changes)?;
     if !filter.is_empty() {
         changes.retain(|c| filter.iter().any(|f| c.path.starts_with(f)));
     }
     changes.sort_by(|x, y| x.path.cmp(&y.path));
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::{Op, Owner, StateRef, Store, TreeWriter};
+    use std::collections::BTreeMap;
+
+    /// Every path of a state and what is there, read by walking the whole tree.
+    fn everything(store: &mut Store, at: &StateRef) -> BTreeMap<VaultPath, Attr> {
+        store
+            .read(at, |t| t.walk(&VaultPath::root()))
+            .unwrap()
+            .into_iter()
+            .collect()
+    }
+
+    /// The diff by brute force: both states compared at every path either has.
+    fn compared_everywhere(store: &mut Store, from: &StateRef, to: &StateRef) -> Vec<Change> {
+        let (a, b) = (everything(store, from), everything(store, to));
+        let paths: BTreeSet<&VaultPath> = a.keys().chain(b.keys()).collect();
+        paths
+            .into_iter()
+            .filter_map(|p| {
+                let (x, y) = (a.get(p), b.get(p));
+                compare(x, y).map(|change| Change {
+                    path: p.clone(),
+                    change,
+                    before: x.map(EntryState::from),
+                    after: y.map(EntryState::from),
+                })
+            })
+            .collect()
+    }
+
+    /// One random change to the tree (errors such as "no such path" are fine:
+    /// the op then changes nothing, as its savepoint rolls back).
+    fn random_change(w: &TreeWriter<'_>, roll: &mut impl FnMut(u64) -> u64) -> Result<()> {
+        const NAMES: [&str; 6] = ["a", "b", "d", "e", "d/x", "e/y"];
+        let mut pick =
+            || VaultPath::parse(NAMES[roll(NAMES.len() as u64) as usize].as_bytes()).unwrap();
+        let (p, q) = (pick(), pick());
+        let body = format!("{}", roll(3));
+        match roll(8) {
+            0 | 1 => w.write_file(&p, body.as_bytes(), false, 0o644).map(|_| ()),
+            2 => w.mkdir(&p, false, 0o755).map(|_| ()),
+            3 => w.remove(&p, true),
+            4 => w.rename_path(&p, &q),
+            5 => {
+                // A hard link, so that a change through one name shows at the other.
+                let attr = w.stat(&p)?;
+                let (parent, name) = (q.parent().unwrap(), q.file_name().unwrap().to_vec());
+                let dir = w.dir(&parent)?;
+                w.link(attr.ino, dir.ino, &name).map(|_| ())
+            }
+            6 => {
+                // New content in place: no directory entry changes.
+                let attr = w.stat(&p)?;
+                let (hash, size) = w.store_content(body.as_bytes())?;
+                w.set_content(attr.ino, hash, size).map(|_| ())
+            }
+            _ => {
+                let attr = w.stat(&p)?;
+                w.set_meta(attr.ino, Some(0o600 | (roll(2) as u32) << 6), None)
+                    .map(|_| ())
+            }
+        }
+    }
+
+    #[test]
+    fn diff_agrees_with_comparing_every_path() {
+        for seed in 1..=100u64 {
+            let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut roll = move |n: u64| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state % n
+            };
+            let mut store = Store::open_in_memory(Owner::default()).unwrap();
+            store.create_vault("v").unwrap();
+            let head = StateRef::Head { vault: "v".into() };
+            let mut saved = Vec::new();
+            for step in 0..30 {
+                let _ = store.write("v", Op::new("test", ""), |w| random_change(w, &mut roll));
+                if step % 3 == 2 {
+                    let name = format!("c{step}");
+                    store.checkpoint_save("v", &name, None).unwrap();
+                    saved.push(StateRef::Checkpoint {
+                        vault: "v".into(),
+                        name,
+                    });
+                }
+            }
+            for from in &saved {
+                for to in saved.iter().chain([&head]) {
+                    let fast = store.diff(from, to, &[]).unwrap();
+                    let slow = compared_everywhere(&mut store, from, to);
+                    assert_eq!(fast, slow, "seed {seed}: {from:?} -> {to:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_change_through_one_link_shows_at_every_other_link() {
+        let mut store = Store::open_in_memory(Owner::default()).unwrap();
+        store.create_vault("v").unwrap();
+        let a = VaultPath::parse(b"a").unwrap();
+        store
+            .write("v", Op::new("test", ""), |w| {
+                let attr = w.write_file(&a, &b"one"[..], false, 0o644)?;
+                w.link(attr.ino, ROOT_INO, b"b").map(|_| ())
+            })
+            .unwrap();
+        store.checkpoint_save("v", "c0", None).unwrap();
+        // `b` is touched but names the same inode before and after; `a` is not touched.
+        store
+            .write("v", Op::new("test", ""), |w| {
+                let attr = w.stat(&a)?;
+                w.unlink(ROOT_INO, b"b")?;
+                w.link(attr.ino, ROOT_INO, b"b")?;
+                let (hash, size) = w.store_content(&b"two"[..])?;
+                w.set_content(attr.ino, hash, size).map(|_| ())
+            })
+            .unwrap();
+        let from = StateRef::Checkpoint {
+            vault: "v".into(),
+            name: "c0".into(),
+        };
+        let changed: Vec<_> = store
+            .diff(&from, &StateRef::Head { vault: "v".into() }, &[])
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.path.to_string(), c.change))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                ("/a".to_string(), ChangeKind::Modified),
+                ("/b".to_string(), ChangeKind::Modified)
+            ]
+        );
+    }
 }

@@ -167,6 +167,9 @@ pub struct MergeOutcome {
     pub status: MergeStatus,
     /// The changes made to the target (for a conflict: none).
     pub applied: Vec<Change>,
+    /// What the source changed since the merge base (for a fork: since it
+    /// was forked), applied or not: a run's changes without a second diff.
+    pub incoming: Vec<Change>,
     /// Paths both sides changed differently (resolved by the policy unless `keep`).
     pub conflicts: Vec<Conflict>,
     /// The checkpoint kept of the target's state before the merge.
@@ -307,14 +310,15 @@ fn resolve_both(
     Ok(Ok(Some(out)))
 }
 
-/// Every path either side changed, with its three states, resolved per path.
+/// Every path either side changed, with its three states, resolved per
+/// path; and the changes of theirs alone.
 fn plan_paths(
     conn: &Connection,
     base: i64,
     ours_top: i64,
     theirs_top: i64,
     contents: &Contents<'_>,
-) -> Result<BTreeMap<VaultPath, Planned>> {
+) -> Result<(BTreeMap<VaultPath, Planned>, Vec<Change>)> {
     let mut plan: BTreeMap<VaultPath, Planned> = BTreeMap::new();
     for c in diff::diff(conn, base, ours_top, &[])? {
         let planned = Planned {
@@ -326,18 +330,19 @@ fn plan_paths(
         };
         plan.insert(c.path, planned);
     }
-    for c in diff::diff(conn, base, theirs_top, &[])? {
+    let incoming = diff::diff(conn, base, theirs_top, &[])?;
+    for c in &incoming {
         match plan.get_mut(&c.path) {
-            Some(p) => p.theirs = c.after,
+            Some(p) => p.theirs = c.after.clone(),
             None => {
                 let planned = Planned {
                     base: c.before.clone(),
-                    ours: c.before,
-                    theirs: c.after,
+                    ours: c.before.clone(),
+                    theirs: c.after.clone(),
                     result: None,
                     conflict: None,
                 };
-                plan.insert(c.path, planned);
+                plan.insert(c.path.clone(), planned);
             }
         }
     }
@@ -361,7 +366,7 @@ fn plan_paths(
             }
         }
     }
-    Ok(plan)
+    Ok((plan, incoming))
 }
 
 fn is_dir(state: Option<&EntryState>) -> bool {
@@ -555,7 +560,7 @@ impl Store {
         }
         let base = merge_base(&tx, &req.source, source.top, target.top)?;
         let contents = Contents { conn: &tx };
-        let mut plan = plan_paths(&tx, base, target.top, source.top, &contents)?;
+        let (mut plan, incoming) = plan_paths(&tx, base, target.top, source.top, &contents)?;
         for p in plan.values_mut().filter(|p| p.conflict.is_some()) {
             p.result = match req.on_conflict {
                 OnConflict::Theirs => p.theirs.clone(),
@@ -579,6 +584,7 @@ impl Store {
         let mut outcome = MergeOutcome {
             status: MergeStatus::Merged,
             applied: Vec::new(),
+            incoming,
             conflicts,
             checkpoint: None,
         };
@@ -641,7 +647,8 @@ impl Store {
                 let after = super::quota::current(&tx, target.id, top)?;
                 super::quota::check_growth_from(&req.target, &limits, before, after)?;
             }
-            outcome.applied = diff::diff(&tx, pre, top, &[])?;
+            // From the base to the source's state, which is what came in.
+            outcome.applied = outcome.incoming.clone();
         } else {
             let limits = super::quota::load(&tx, target.id)?;
             let theirs = Tree::new(&tx, source.top)?;

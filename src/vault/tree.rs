@@ -333,18 +333,24 @@ impl<'c> Tree<'c> {
     /// Every (parent, name) entry that names `ino` in this state.
     pub fn links_to(&self, ino: u64) -> Result<Vec<(u64, Vec<u8>)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT DISTINCT parent, name FROM dirents d WHERE child = ?1
-               AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = d.layer)",
+            "SELECT parent, name, max(layer) FROM dirents d WHERE child = ?1
+               AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = d.layer)
+             GROUP BY parent, name",
         )?;
         let candidates = stmt
             .query_map(params![ino as i64, self.top], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut out = Vec::new();
-        // A row may be shadowed by a newer one for the same name: keep only live links.
-        for (parent, name) in candidates {
-            if self.lookup(parent, &name)? == Some(ino) {
+        // A row may be shadowed by a newer one for the same name: keep only
+        // live links. Nothing is newer than the top layer, so its rows are.
+        for (parent, name, layer) in candidates {
+            if layer == self.top || self.lookup(parent, &name)? == Some(ino) {
                 out.push((parent, name));
             }
         }
