@@ -47,7 +47,11 @@ impl VaultFs {
         self.writable()?;
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let attr = inner.attr(&self.state, ino)?;
+        // An unlinked file that is still open has no row to change: its
+        // attributes live (and die) with the open file.
+        let found = inner.read(&self.state, |t| t.attr(ino))?;
+        let in_tree = found.is_some();
+        let attr = inner.with_open_state(ino, found)?;
         self.guard_ino(inner, ino, PathOp::Write)?;
         let mtime_ns = mtime.map(from_time);
         // The writeback cache sends a written file's mtime as it closes: it
@@ -64,9 +68,6 @@ impl VaultFs {
                 ..attr
             });
         }
-        // An unlinked file that is still open has no row to change: its
-        // attributes live (and die) with the open file.
-        let in_tree = inner.read(&self.state, |t| t.attr(ino))?.is_some();
         let atime_ns = atime.map(from_time);
         // Under HANDLE_KILLPRIV_V2 dropping setuid/setgid is ours to do: on a
         // chown always, on a truncate by someone without CAP_FSETID.

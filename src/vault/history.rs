@@ -39,7 +39,7 @@ pub struct Version {
 }
 
 impl Version {
-    /// A version from a row of [`VERSION_COLUMNS`], at `path`.
+    /// A version from a row of [`ENTRY_VERSIONS`], at `path`.
     fn from_row(path: &VaultPath, r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let content: Option<Vec<u8>> = r.get(2)?;
         Ok(Self {
@@ -55,12 +55,23 @@ impl Version {
     }
 }
 
-const VERSION_COLUMNS: &str = "version, ino, content, size, time_ns, source, layer";
+/// Every version of one entry in a state, newest first (a literal, so
+/// that [`LATEST_VERSION`] is one too: the newest version is asked for on
+/// every file a mount commits, and formatting its query each time showed).
+macro_rules! entry_versions {
+    () => {
+        "SELECT version, ino, content, size, time_ns, source, layer
+         FROM versions v WHERE parent = ?1 AND name = ?2
+           AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?3 AND c.layer = v.layer)
+         ORDER BY version DESC"
+    };
+}
 
-/// The rows of one entry's versions in a state, newest first.
-const ENTRY_VERSIONS: &str = "FROM versions v WHERE parent = ?1 AND name = ?2
-   AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?3 AND c.layer = v.layer)
- ORDER BY version DESC";
+/// Every version of one entry in a state, newest first.
+const ENTRY_VERSIONS: &str = entry_versions!();
+
+/// The newest version of one entry in a state.
+const LATEST_VERSION: &str = concat!(entry_versions!(), " LIMIT 1");
 
 impl Tree<'_> {
     /// The directory entry (parent inode, name) a path names, if its parent
@@ -80,9 +91,7 @@ impl Tree<'_> {
     fn latest_at(&self, parent: u64, name: &[u8], path: &VaultPath) -> Result<Option<Version>> {
         Ok(self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {VERSION_COLUMNS} {ENTRY_VERSIONS} LIMIT 1"
-            ))?
+            .prepare_cached(LATEST_VERSION)?
             .query_row(params![parent as i64, name, self.top], |r| {
                 Version::from_row(path, r)
             })
@@ -102,9 +111,7 @@ impl Tree<'_> {
         let Some((parent, name)) = self.entry_of(path)? else {
             return Ok(Vec::new());
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {VERSION_COLUMNS} {ENTRY_VERSIONS}"))?;
+        let mut stmt = self.conn.prepare_cached(ENTRY_VERSIONS)?;
         let rows = stmt.query_map(params![parent as i64, name, self.top], |r| {
             Version::from_row(path, r)
         })?;
