@@ -330,12 +330,14 @@ impl<'c> Tree<'c> {
         Ok(self.links_to(ino)?.first().map(|(parent, _)| *parent))
     }
 
-    /// Every (parent, name) entry that names `ino` in this state.
+    /// Every (parent, name) entry that names `ino` in this state, in the
+    /// order of the layers they first appear in (path rules check a file at
+    /// the first: its oldest path).
     pub fn links_to(&self, ino: u64) -> Result<Vec<(u64, Vec<u8>)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT parent, name, max(layer) FROM dirents d WHERE child = ?1
                AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = d.layer)
-             GROUP BY parent, name",
+             GROUP BY parent, name ORDER BY min(layer), parent, name",
         )?;
         let candidates = stmt
             .query_map(params![ino as i64, self.top], |r| {
@@ -1378,5 +1380,44 @@ impl NewNode {
     pub fn with_mtime(mut self, mtime_ns: i64) -> Self {
         self.mtime_ns = Some(mtime_ns);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::vault::{Op, Owner, StateRef, Store, VaultPath};
+
+    /// Path rules check a file at the path `path_of` gives: with a hard link
+    /// made later in a directory whose inode is lower, it is still the file's
+    /// first path, however the links are stored.
+    #[test]
+    fn a_file_is_found_at_its_oldest_link_first() {
+        let mut store = Store::open_in_memory(Owner::default()).unwrap();
+        store.create_vault("v").unwrap();
+        let path = |p: &str| VaultPath::parse_str(p).unwrap();
+        let ino = store
+            .write("v", Op::new("test", ""), |w| {
+                w.mkdir(&path("/z"), false, 0o755)?;
+                w.mkdir(&path("/a"), false, 0o755)?;
+                Ok(w.write_file(&path("/a/f"), &b"x"[..], false, 0o644)?.ino)
+            })
+            .unwrap();
+        store.checkpoint_save("v", "one", None).unwrap();
+        store
+            .write("v", Op::new("test", ""), |w| {
+                let z = w.stat(&path("/z"))?.ino;
+                w.link(ino, z, b"g").map(|_| ())
+            })
+            .unwrap();
+        let head = StateRef::Head { vault: "v".into() };
+        let (first, links) = store
+            .read(&head, |t| Ok((t.path_of(ino)?, t.links_to(ino)?)))
+            .unwrap();
+        assert_eq!(first, Some(path("/a/f")));
+        assert_eq!(links.len(), 2);
+        assert!(
+            links[1].0 < links[0].0,
+            "the later link's directory is lower"
+        );
     }
 }
