@@ -291,4 +291,39 @@ mod tests {
         batch.begin(&mut store).unwrap();
         assert!(!store.in_batch(), "no batch during the gap");
     }
+
+    /// A private mount's reads share one snapshot, which the session's tick
+    /// ends: another connection's commit shows after the next tick.
+    #[test]
+    fn a_tick_ends_a_private_mount_s_held_snapshot() {
+        use super::super::vaultfs::{MountTarget, VaultFs};
+        use crate::vault::{Op, Owner, VaultPath};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let mut other = Store::open(&db, Owner::default()).unwrap();
+        other.create_vault("v").unwrap();
+        let target = MountTarget {
+            vault: "v".into(),
+            checkpoint: None,
+            readonly: false,
+        };
+        let fs = VaultFs::new(
+            Store::open(&db, Owner::default()).unwrap(),
+            target,
+            dir.path(),
+        )
+        .with_sharing(Sharing::Private);
+        let finisher = fs.finisher();
+        let sees_f = || fs.do_lookup(ROOT_INO, std::ffi::OsStr::new("f")).is_ok();
+        assert!(!sees_f());
+        let f = VaultPath::parse_str("/f").unwrap();
+        other
+            .write("v", Op::new("write", "f"), |w| {
+                w.write_file(&f, &b"x"[..], false, 0o644)
+            })
+            .unwrap();
+        assert!(!sees_f(), "still the snapshot of the first read");
+        finisher.tick();
+        assert!(sees_f(), "a new snapshot after the tick");
+    }
 }

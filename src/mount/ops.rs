@@ -20,14 +20,12 @@ impl VaultFs {
         let mut inner = self.lock();
         // One read for the name and its attributes: a read outside a batch
         // is a transaction of its own, which costs more than either query.
-        let (ino, found) = inner.read(&self.state, |t| match t.lookup(parent, name)? {
-            Some(ino) => Ok((ino, t.attr(ino)?)),
-            None => Ok((0, None)),
+        let found = inner.read(&self.state, |t| match t.lookup(parent, name)? {
+            Some(ino) => Ok(Some((ino, t.attr(ino)?))),
+            None => Ok(None),
         })?;
-        if ino == 0 {
-            return Err(Errno::ENOENT);
-        }
-        inner.with_open_state(ino, found)
+        let (ino, attr) = found.ok_or(Errno::ENOENT)?;
+        inner.with_open_state(ino, attr)
     }
 
     /// One `setattr`: `caller` is who asked (None: avfs itself, e.g. the size
@@ -321,12 +319,11 @@ impl VaultFs {
     ) -> Result<(), Errno> {
         let epoch = self.epoch();
         let mut inner = self.lock();
-        let ino = match inner.open.handles.get(&fh) {
-            Some(Handle::Dir { ino, listing: None }) => Some(*ino),
-            Some(Handle::Dir { .. }) => None,
+        let unread = match inner.open.handles.get(&fh) {
+            Some(Handle::Dir { ino, listing }) => listing.is_none().then_some(*ino),
             _ => return Err(Errno::EBADF),
         };
-        if let Some(ino) = ino {
+        if let Some(ino) = unread {
             let entries = self.listing(&mut inner, ino)?;
             if let Some(Handle::Dir { listing, .. }) = inner.open.handles.get_mut(&fh) {
                 *listing = Some((entries, epoch));

@@ -422,7 +422,6 @@ fn attempt_run(
     let outcome = match merged {
         Ok(outcome) => outcome,
         Err(e) => {
-            report.changes = store.fork_changes(&attempt).unwrap_or_default();
             let fork = attempt::set_aside(store, &attempt, &run_name, true)?;
             return Err(ProxyError::Merge { fork, source: e });
         }

@@ -280,13 +280,13 @@ pub fn diff(
     // place, or another link of a changed file). An inode already met at
     // its only link has no other path to find.
     for &ino in &touched_inodes {
-        for side in &mut sides {
-            if ino == ROOT_INO {
-                if seen.insert(VaultPath::root()) {
-                    queue.push(VaultPath::root());
-                }
-                continue;
+        if ino == ROOT_INO {
+            if seen.insert(VaultPath::root()) {
+                queue.push(VaultPath::root());
             }
+            continue;
+        }
+        for side in &mut sides {
             if side.located.contains(&ino) {
                 continue;
             }

@@ -936,15 +936,15 @@ impl Store {
 
     // ----- diff -----
 
-    /// The changes from one state to another, optionally only under `paths`.
+    /// The changes from one state to another, optionally only under `paths`
+    /// (an open batch is committed first).
     pub fn diff(
         &mut self,
         from: &StateRef,
         to: &StateRef,
         paths: &[VaultPath],
     ) -> Result<Vec<Change>> {
-        self.release_reads()?;
-        let tx = self.conn.transaction()?;
+        let tx = self.begin_read()?;
         let from_top = Self::state_top(&tx, from)?;
         let to_top = Self::state_top(&tx, to)?;
         let changes = diff::diff(&tx, from_top, to_top, paths)?;
