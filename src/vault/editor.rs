@@ -347,7 +347,13 @@ impl ContentEditor {
             self.read_at(conn, 0, &mut data)?;
             let hash = ContentHash::of_bytes(&data);
             insert_inline(conn, &hash, &data)?;
-            *self = Self::open(conn, Some(&hash))?;
+            // What `open` would load back: the bytes just stored.
+            *self = Self {
+                base: Base::Inline(data),
+                base_size: size,
+                size,
+                ..Self::default()
+            };
             return Ok((hash, size));
         }
         let count = size.div_ceil(CHUNK_SIZE as u64);

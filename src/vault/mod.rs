@@ -11,6 +11,7 @@ pub mod error;
 pub mod exchange;
 pub mod gc;
 pub mod history;
+pub(crate) mod inodes;
 pub mod journal;
 pub mod layer;
 pub mod lazy;

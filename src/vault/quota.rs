@@ -118,16 +118,7 @@ pub(crate) fn settle(
     if (files, bytes) == (0, 0) {
         return Ok(());
     }
-    conn.prepare_cached(
-        // Sparse files may add up past what an integer holds: the sum then
-        // stays at the largest one (SQLite turns an overflowing sum into a REAL,
-        // which min() brings back), past any quota anyone can set; a count
-        // that saturated is approximate from then on, and never negative.
-        "UPDATE vaults SET usage_files = usage_files + ?1,
-                usage_bytes = max(0, min(usage_bytes + ?2, 9223372036854775807))
-         WHERE id = ?3 AND usage_files IS NOT NULL AND usage_bytes IS NOT NULL",
-    )?
-    .execute(params![files, bytes, vault_id])?;
+    add_usage(conn, vault_id, (files, bytes))?;
     if limits.is_unlimited() {
         return Ok(());
     }
@@ -144,6 +135,25 @@ pub(crate) fn settle(
     };
     over(files > 0, "files", usage.files, limits.max_files)?;
     over(bytes > 0, "bytes", usage.bytes, limits.max_bytes)
+}
+
+/// Moves a vault's usage counters by (files, bytes), unchecked.
+pub(crate) fn add_usage(
+    conn: &Connection,
+    vault_id: i64,
+    (files, bytes): (i64, i64),
+) -> Result<()> {
+    conn.prepare_cached(
+        // Sparse files may add up past what an integer holds: the sum then
+        // stays at the largest one (SQLite turns an overflowing sum into a REAL,
+        // which min() brings back), past any quota anyone can set; a count
+        // that saturated is approximate from then on, and never negative.
+        "UPDATE vaults SET usage_files = usage_files + ?1,
+                usage_bytes = max(0, min(usage_bytes + ?2, 9223372036854775807))
+         WHERE id = ?3 AND usage_files IS NOT NULL AND usage_bytes IS NOT NULL",
+    )?
+    .execute(params![files, bytes, vault_id])?;
+    Ok(())
 }
 
 /// Refuses a change of a vault's whole state (a fast-forward merge) that

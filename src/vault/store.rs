@@ -194,6 +194,46 @@ pub struct Store {
     hold_reads: bool,
     /// That shared read transaction is open.
     snapshot: bool,
+    /// Usage counter moves (files, bytes) of the open batch's writes to
+    /// vaults without limits, by vault id, added once when the batch commits:
+    /// nothing reads them before then (a limited vault settles every write).
+    pending_usage: std::collections::HashMap<i64, (i64, i64)>,
+    /// The open batch's reserved inode numbers.
+    inos: super::inodes::InoBlock,
+}
+
+/// One write inside an open batch, under its own savepoint: released when
+/// the write succeeds, rolled back when it fails or unwinds. Its two
+/// statements stay prepared; rusqlite's `savepoint()` parses its SQL anew for
+/// every write, a tenth of a small file's store work in a mount.
+struct Step<'c> {
+    conn: &'c Connection,
+    released: bool,
+}
+
+impl<'c> Step<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self> {
+        conn.prepare_cached("SAVEPOINT step")?.execute([])?;
+        Ok(Self {
+            conn,
+            released: false,
+        })
+    }
+
+    fn release(mut self) -> Result<()> {
+        self.conn.prepare_cached("RELEASE step")?.execute([])?;
+        self.released = true;
+        Ok(())
+    }
+}
+
+impl Drop for Step<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            // ROLLBACK TO keeps the savepoint open; RELEASE then ends it.
+            let _ = self.conn.execute_batch("ROLLBACK TO step; RELEASE step");
+        }
+    }
 }
 
 impl Drop for Store {
@@ -227,6 +267,8 @@ impl Store {
             punched: None,
             hold_reads: false,
             snapshot: false,
+            pending_usage: Default::default(),
+            inos: Default::default(),
         })
     }
 
@@ -247,6 +289,8 @@ impl Store {
             punched: None,
             hold_reads: false,
             snapshot: false,
+            pending_usage: Default::default(),
+            inos: Default::default(),
         })
     }
 
@@ -294,6 +338,8 @@ impl Store {
         self.release_reads()?;
         self.batch_heads.clear();
         if self.batch {
+            self.settle_pending_usage()?;
+            self.inos.settle(&self.conn)?;
             let committed = self.conn.execute_batch("COMMIT");
             // A failed COMMIT may leave the transaction open (busy) or rolled back (full disk).
             self.batch = committed.is_err() && !self.conn.is_autocommit();
@@ -302,6 +348,21 @@ impl Store {
             // punch leaves, a later one or gc frees.
             let _ = self.reclaim_now_and_then();
         }
+        Ok(())
+    }
+
+    /// Adds the open batch's deferred usage moves to their vaults' counters,
+    /// all or none.
+    fn settle_pending_usage(&mut self) -> Result<()> {
+        if self.pending_usage.is_empty() {
+            return Ok(());
+        }
+        let step = Step::begin(&self.conn)?;
+        for (&vault_id, &delta) in &self.pending_usage {
+            super::quota::add_usage(&self.conn, vault_id, delta)?;
+        }
+        step.release()?;
+        self.pending_usage.clear();
         Ok(())
     }
 
@@ -654,16 +715,24 @@ impl Store {
         let stamp = self.stamp();
         if self.batch {
             let head = self.batch_head(vault)?;
-            let sp = self.conn.savepoint()?;
-            let writer = TreeWriter::over_known_chain(&sp, head.row.top, stamp);
-            let out = Self::apply(&sp, vault, head, writer, op, f)?;
-            sp.commit()?;
+            let step = Step::begin(&self.conn)?;
+            let writer =
+                TreeWriter::over_known_chain(&self.conn, head.row.top, stamp).with_inos(&self.inos);
+            let mut usage = (0, 0);
+            let deferred = head.limits.is_unlimited().then_some(&mut usage);
+            let out = Self::apply(&self.conn, vault, head, writer, op, deferred, f)?;
+            step.release()?;
+            if usage != (0, 0) {
+                let pending = self.pending_usage.entry(head.row.id).or_default();
+                pending.0 += usage.0;
+                pending.1 = pending.1.saturating_add(usage.1);
+            }
             return Ok(out);
         }
         let tx = self.begin_write()?;
         let head = Self::read_head(&tx, vault)?;
         let writer = TreeWriter::new(&tx, head.row.top, stamp)?;
-        let out = Self::apply(&tx, vault, head, writer, op, f)?;
+        let out = Self::apply(&tx, vault, head, writer, op, None, f)?;
         tx.commit()?;
         Ok(out)
     }
@@ -709,13 +778,15 @@ impl Store {
     }
 
     /// The body of a write: runs `f` with `writer` on the vault's top layer
-    /// inside the caller's transaction, settles the usage counters, journals `op`.
+    /// inside the caller's transaction, settles the usage counters (or, with
+    /// `deferred`, adds the write's move to it for the caller), journals `op`.
     fn apply<T>(
         conn: &Connection,
         vault: &str,
         head: BatchHead,
         writer: TreeWriter<'_>,
         op: Option<&Op>,
+        deferred: Option<&mut (i64, i64)>,
         f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
     ) -> Result<T> {
         let BatchHead {
@@ -729,7 +800,12 @@ impl Store {
             .configure(source, limits)
             .with_keep_versions(keep_versions);
         let out = f(&writer)?;
-        super::quota::settle(conn, vault, row.id, row.top, &limits, writer.usage_delta())?;
+        match deferred {
+            Some(usage) => *usage = writer.usage_delta(),
+            None => {
+                super::quota::settle(conn, vault, row.id, row.top, &limits, writer.usage_delta())?
+            }
+        }
         if let Some(op) = op {
             journal::append(conn, writer.stamp().now_ns, Some(vault), op)?;
         }
@@ -1111,5 +1187,87 @@ mod tests {
             .query_row("SELECT count(*) FROM policies", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 0);
+    }
+
+    /// A write in an open batch that creates `name` in the root with
+    /// `bytes`, then fails when `fail` says so (its savepoint rolls back).
+    fn batch_create(store: &mut Store, name: &str, bytes: &[u8], fail: bool) -> Result<u64> {
+        store.write_unjournaled("v", |w| {
+            let (content, size) = w.store_bytes(bytes)?;
+            let attr = w.create(
+                ROOT_INO,
+                name.as_bytes(),
+                super::super::tree::NewNode::file(content, size, 0o644),
+            )?;
+            if fail {
+                return Err(VaultError::InvalidMove("the test fails this write".into()));
+            }
+            Ok(attr.ino)
+        })
+    }
+
+    #[test]
+    fn a_batch_never_hands_out_an_inode_number_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let mut store = Store::open(&db, Owner::default()).unwrap();
+        let mut other = Store::open(&db, Owner::default()).unwrap();
+        store.create_vault("v").unwrap();
+        let mut inos = Vec::new();
+        // `then` files after a write that reserved the batch's first block and
+        // rolled it back; then three files from another connection.
+        for (batch, then) in [(0, 3), (1, 100)] {
+            store.begin_batch().unwrap();
+            inos.push(batch_create(&mut store, &format!("first{batch}"), b"", false).unwrap());
+            assert!(batch_create(&mut store, "failed", b"", true).is_err());
+            // 3: numbers of the rolled-back block, which `next_ino` must
+            // cover once the batch commits. 100: past that block's end, where
+            // the next reservation must start above every number handed out.
+            for i in 0..then {
+                inos.push(batch_create(&mut store, &format!("f{batch}.{i}"), b"", false).unwrap());
+            }
+            store.commit_batch().unwrap();
+            for i in 0..3 {
+                let path = VaultPath::parse_str(&format!("/after{batch}.{i}")).unwrap();
+                let attr = other
+                    .write("v", Op::new("write", "after"), |w| {
+                        w.write_file(&path, &b""[..], false, 0o644)
+                    })
+                    .unwrap();
+                inos.push(attr.ino);
+            }
+        }
+        let distinct: std::collections::BTreeSet<u64> = inos.iter().copied().collect();
+        assert_eq!(distinct.len(), inos.len(), "inode numbers reused: {inos:?}");
+        let listed = other
+            .read(&StateRef::Head { vault: "v".into() }, |t| {
+                t.entries(ROOT_INO)
+            })
+            .unwrap();
+        assert_eq!(listed.len(), inos.len());
+    }
+
+    #[test]
+    fn a_batch_counts_usage_once_it_commits_and_never_a_failed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let mut store = Store::open(&db, Owner::default()).unwrap();
+        store.create_vault("v").unwrap();
+        store.begin_batch().unwrap();
+        batch_create(&mut store, "a", b"12345", false).unwrap();
+        assert!(batch_create(&mut store, "failed", b"1234567", true).is_err());
+        batch_create(&mut store, "b", b"123", false).unwrap();
+        store.commit_batch().unwrap();
+        let mut other = Store::open(&db, Owner::default()).unwrap();
+        let (_, usage) = other.quota("v").unwrap();
+        assert_eq!((usage.files, usage.bytes), (2, 8));
+        // The counters agree with counting the tree anew.
+        let recounted = other
+            .read(
+                &StateRef::Head { vault: "v".into() },
+                super::super::quota::count,
+            )
+            .unwrap();
+        assert_eq!((recounted.files, recounted.bytes), (2, 8));
     }
 }

@@ -12,6 +12,7 @@
 use super::content::{ContentHash, ContentReader, ContentWriter};
 use super::editor::ContentEditor;
 use super::error::{Result, VaultError};
+use super::inodes::InoBlock;
 use super::layer;
 use super::path::{VaultPath, validate_name};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -535,6 +536,8 @@ pub struct TreeWriter<'c> {
     keep_versions: std::cell::Cell<Option<Option<u64>>>,
     /// Change in (inodes, file bytes) of the state so far, for the usage counters.
     usage: std::cell::Cell<(i64, i64)>,
+    /// The open batch's reserved inode numbers, inside a batch.
+    inos: Option<&'c InoBlock>,
 }
 
 impl<'c> std::ops::Deref for TreeWriter<'c> {
@@ -560,7 +563,14 @@ impl<'c> TreeWriter<'c> {
             limits: super::quota::Limits::default(),
             keep_versions: std::cell::Cell::new(None),
             usage: std::cell::Cell::new((0, 0)),
+            inos: None,
         }
+    }
+
+    /// Takes inode numbers from an open batch's reserved block.
+    pub(crate) fn with_inos(mut self, inos: &'c InoBlock) -> Self {
+        self.inos = Some(inos);
+        self
     }
 
     /// Attributes this writer's versions to `source` and enforces `limits`.
@@ -613,40 +623,42 @@ impl<'c> TreeWriter<'c> {
     }
 
     fn alloc_ino(&self) -> Result<u64> {
-        let ino: i64 = self
-            .conn
-            .prepare_cached(
-                "UPDATE meta SET value = value + 1 WHERE key = 'next_ino' RETURNING value - 1",
-            )?
-            .query_row([], |r| r.get(0))?;
-        Ok(ino as u64)
+        match self.inos {
+            Some(block) => block.take(self.conn),
+            None => super::inodes::take_one(self.conn),
+        }
     }
 
     /// Writes an inode's attributes into the top layer.
     pub fn put_attr(&self, attr: &Attr) -> Result<()> {
+        // Most writes change an inode the top layer has already (a file
+        // written again, a directory gaining entries): an UPDATE in place
+        // leaves the row's index alone, where a REPLACE deletes and inserts.
+        let updated = self
+            .conn
+            .prepare_cached(
+                "UPDATE inodes SET kind = ?3, mode = ?4, uid = ?5, gid = ?6, size = ?7,
+                   mtime_ns = ?8, ctime_ns = ?9, nlink = ?10, content = ?11, target = ?12,
+                   atime_ns = ?13, rdev = ?14
+                 WHERE ino = ?1 AND layer = ?2",
+            )?
+            .execute(attr_params(attr, self.top))?;
+        if updated == 0 {
+            self.insert_attr(attr)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the attributes of an inode the top layer does not have yet.
+    fn insert_attr(&self, attr: &Attr) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO inodes
+                "INSERT INTO inodes
                    (ino, layer, kind, mode, uid, gid, size, mtime_ns, ctime_ns, nlink, content, target,
                     atime_ns, rdev)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
-            .execute(params![
-                attr.ino as i64,
-                self.top,
-                attr.kind.code(),
-                attr.mode as i64,
-                attr.uid as i64,
-                attr.gid as i64,
-                attr.size as i64,
-                attr.mtime_ns,
-                attr.ctime_ns,
-                attr.nlink as i64,
-                attr.content.as_ref().map(|h| h.0.to_vec()),
-                attr.target,
-                attr.atime_ns,
-                attr.rdev as i64,
-            ])?;
+            .execute(attr_params(attr, self.top))?;
         Ok(())
     }
 
@@ -771,7 +783,7 @@ impl<'c> TreeWriter<'c> {
             content,
             target,
         };
-        self.put_attr(&attr)?;
+        self.insert_attr(&attr)?;
         self.put_dirent(parent, name, attr.ino)?;
         self.touch_dir_attr(dir, i64::from(kind == Kind::Dir))?;
         let bytes = if kind == Kind::File { size as i64 } else { 0 };
@@ -788,6 +800,15 @@ impl<'c> TreeWriter<'c> {
     pub fn store_content(&self, source: impl Read) -> Result<(ContentHash, u64)> {
         let mut writer = ContentWriter::new(self.conn);
         writer.copy_from(source)?;
+        writer.finish()
+    }
+
+    /// Stores bytes already in memory as a content not yet attached to any
+    /// file: no read buffer, which for the empty content of every file a
+    /// mount creates cost more than the rest of storing it.
+    pub fn store_bytes(&self, bytes: &[u8]) -> Result<(ContentHash, u64)> {
+        let mut writer = ContentWriter::new(self.conn);
+        writer.write_all(bytes)?;
         writer.finish()
     }
 
@@ -1381,6 +1402,27 @@ impl NewNode {
         self.mtime_ns = Some(mtime_ns);
         self
     }
+}
+
+/// The bound values of an inode row: `?1` inode, `?2` layer, then the
+/// columns in schema order.
+fn attr_params(attr: &Attr, layer: i64) -> impl rusqlite::Params + '_ {
+    (
+        attr.ino as i64,
+        layer,
+        attr.kind.code(),
+        attr.mode as i64,
+        attr.uid as i64,
+        attr.gid as i64,
+        attr.size as i64,
+        attr.mtime_ns,
+        attr.ctime_ns,
+        attr.nlink as i64,
+        attr.content.as_ref().map(|h| &h.0[..]),
+        attr.target.as_deref(),
+        attr.atime_ns,
+        attr.rdev as i64,
+    )
 }
 
 #[cfg(test)]
