@@ -185,10 +185,11 @@ impl VaultFs {
             self.guard_entry(&mut inner, parent, name, PathOp::Create)?;
         }
         inner.check_path_len(&self.state, parent, name)?;
-        let dir = inner.attr(&self.state, parent)?;
         let attr = self.change(&mut inner, |w| {
+            // A directory has no open state to add: the store's attributes are its own.
+            let dir = w.require_dir(parent)?;
             let node = caller.owns(&dir, node(w)?);
-            let attr = w.create(parent, name, node)?;
+            let attr = w.create_in(dir, name, node)?;
             fault::trigger(name);
             Ok(attr)
         })?;

@@ -739,7 +739,8 @@ impl<'c> TreeWriter<'c> {
         self.put_attr(&attr)
     }
 
-    fn require_dir(&self, ino: u64) -> Result<Attr> {
+    /// The attributes of directory `ino`; `NotADirectory` for anything else.
+    pub fn require_dir(&self, ino: u64) -> Result<Attr> {
         let attr = self.attr_of_child(ino)?;
         if attr.kind != Kind::Dir {
             return Err(VaultError::NotADirectory(format!("inode {ino}")));
@@ -749,8 +750,15 @@ impl<'c> TreeWriter<'c> {
 
     /// Creates a new inode named `name` in directory `parent`.
     pub fn create(&self, parent: u64, name: &[u8], node: NewNode) -> Result<Attr> {
+        self.create_in(self.require_dir(parent)?, name, node)
+    }
+
+    /// [`TreeWriter::create`] in the directory whose attributes `dir` are, as
+    /// [`TreeWriter::require_dir`] just read them (the mount reads them first,
+    /// for the new node's owner).
+    pub fn create_in(&self, dir: Attr, name: &[u8], node: NewNode) -> Result<Attr> {
         validate_name(name)?;
-        let dir = self.require_dir(parent)?;
+        let parent = dir.ino;
         if self.lookup(parent, name)?.is_some() {
             return Err(VaultError::PathExists(display_name(name)));
         }
