@@ -179,7 +179,11 @@ impl Ctx {
     pub fn store(&mut self) -> CliResult<&mut Store> {
         if self.store.is_none() {
             let dir = self.store_dir()?;
-            self.store = Some(Store::open(&dir.join("store.db"), self.owner())?);
+            let mut store = Store::open(&dir.join("store.db"), self.owner())?;
+            // A shared mount commits a closed file within its next tick: the
+            // command must see it, as the README's close-to-open promises.
+            store.wait_for_owed(crate::mount::OWED_WAIT);
+            self.store = Some(store);
             // A full disk only means the reserve waits for a later command.
             let _ = self.reserve()?.replenish();
         }

@@ -7,12 +7,14 @@
 //! chunks are stored early, so memory stays bounded whatever the file size.
 //! When the batch itself commits depends on [`Sharing`]:
 //!
-//! - **shared** (`avfs mount`): on every close (close-to-open: another process
-//!   that opens the file next sees it), on fsync, and at least every
-//!   [`BATCH_MAX_AGE`];
+//! - **shared** (`avfs mount`): on fsync and at least every
+//!   [`BATCH_MAX_AGE`]; a close leaves its file in the batch, which then holds
+//!   the store's fence until it commits (close-to-open across processes:
+//!   another process's avfs command, or another mount's open, waits for that
+//!   commit before it reads, `Store::wait_for_owed`);
 //! - **private** (a proxy run's own mount, which no other process reads until
 //!   the run ends): on fsync, once it is [`PRIVATE_BATCH_AGE`] old or holds
-//!   [`PRIVATE_BATCH_BYTES`] of file content, and at the end of the session.
+//!   [`BATCH_MAX_BYTES`] of file content, and at the end of the session.
 //!
 //! After a timed commit the mount leaves a [`BATCH_GAP`] so other writers of
 //! the store get its lock. A crash loses at most the open batch: what was not
@@ -29,18 +31,23 @@ use std::time::{Duration, Instant};
 
 /// Dirty bytes one open file may hold in memory before its full chunks are stored.
 pub const SPILL_AT: usize = 16 << 20;
-/// How long directory and attribute changes may wait in a batch before they are
-/// committed (file contents are committed on close and fsync).
+/// How long a shared mount's changes (closed files too) may wait in a batch
+/// before they are committed (fsync commits at once).
 pub const BATCH_MAX_AGE: Duration = Duration::from_millis(20);
+/// How long a reader (another mount's open, an avfs command) waits for a
+/// shared mount's batch to commit what it owes: the batch commits within
+/// [`BATCH_MAX_AGE`] unless its mount is stopped, and past this the reader
+/// reads what is committed.
+pub const OWED_WAIT: Duration = Duration::from_secs(1);
 /// After a timed batch commit, how long new writes run unbatched so that
 /// other writers (who poll the lock every millisecond) can get in.
 const BATCH_GAP: Duration = Duration::from_millis(3);
 /// A private mount's batch commits once it is this old: the store's write
 /// lock is never held longer, so other runs and commands wait at most this.
 pub const PRIVATE_BATCH_AGE: Duration = Duration::from_millis(250);
-/// A private mount's batch commits once it holds this much file content,
-/// which bounds the write-ahead log.
-pub const PRIVATE_BATCH_BYTES: u64 = 64 << 20;
+/// A batch commits once it holds this much file content, which bounds the
+/// write-ahead log.
+pub const BATCH_MAX_BYTES: u64 = 64 << 20;
 
 /// Who else reads and writes the vault while it is mounted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -104,7 +111,7 @@ impl Batcher {
         match self.sharing {
             Sharing::Shared => true,
             Sharing::Private => {
-                self.bytes >= PRIVATE_BATCH_BYTES
+                self.bytes >= BATCH_MAX_BYTES
                     || self
                         .opened
                         .is_some_and(|t| t.elapsed() >= PRIVATE_BATCH_AGE)
@@ -178,11 +185,17 @@ impl Inner {
     }
 
     /// A handle of `ino` is closing (flush, release): its unsaved writes join
-    /// the batch, and a shared mount commits the batch so that other processes
-    /// see everything done so far; a private one once the batch is big enough.
+    /// the batch, which commits once it is big enough, or else at its time.
+    /// A shared mount owes other processes everything done so far, so its
+    /// batch holds the store's fence until then (their avfs commands and
+    /// mounts wait for it before they read); it commits now if it cannot.
     pub(super) fn close_commit(&mut self, vault: &str, ino: u64) -> Result<(), Errno> {
         self.commit(vault, ino)?;
-        if self.batch.sharing == Sharing::Shared || self.batch.bytes >= PRIVATE_BATCH_BYTES {
+        let owed_later = match self.batch.sharing {
+            Sharing::Shared => self.store.owe_visibility(),
+            Sharing::Private => true,
+        };
+        if !owed_later || self.batch.bytes >= BATCH_MAX_BYTES {
             self.batch.commit(&mut self.store)?;
         }
         Ok(())
@@ -269,7 +282,7 @@ mod tests {
         let mut private = Batcher::new(Sharing::Private);
         private.opened = Some(Instant::now());
         assert!(!private.due(), "young and small");
-        private.bytes = PRIVATE_BATCH_BYTES;
+        private.bytes = BATCH_MAX_BYTES;
         assert!(private.due(), "at the size bound");
         private.bytes = 0;
         private.opened = Instant::now().checked_sub(PRIVATE_BATCH_AGE);

@@ -28,7 +28,7 @@ pub mod session;
 mod spool;
 pub mod vaultfs;
 
-pub use commit::{BATCH_MAX_AGE, Finisher, SPILL_AT, Sharing};
+pub use commit::{BATCH_MAX_AGE, Finisher, OWED_WAIT, SPILL_AT, Sharing};
 pub use error::MountError;
 pub use guard::{PathGuard, Violation};
 pub use registry::{MountRecord, Registry};

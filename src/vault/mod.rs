@@ -9,6 +9,7 @@ pub mod diff;
 pub mod editor;
 pub mod error;
 pub mod exchange;
+pub(crate) mod fence;
 pub mod gc;
 pub mod history;
 pub(crate) mod inodes;

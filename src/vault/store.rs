@@ -200,6 +200,8 @@ pub struct Store {
     pending_usage: std::collections::HashMap<i64, (i64, i64)>,
     /// The open batch's reserved inode numbers.
     inos: super::inodes::InoBlock,
+    /// This handle's end of the store's fence (close-to-open across processes).
+    fence: super::fence::Fence,
 }
 
 /// One write inside an open batch, under its own savepoint: released when
@@ -269,6 +271,7 @@ impl Store {
             snapshot: false,
             pending_usage: Default::default(),
             inos: Default::default(),
+            fence: Default::default(),
         })
     }
 
@@ -291,6 +294,7 @@ impl Store {
             snapshot: false,
             pending_usage: Default::default(),
             inos: Default::default(),
+            fence: Default::default(),
         })
     }
 
@@ -343,6 +347,9 @@ impl Store {
             let committed = self.conn.execute_batch("COMMIT");
             // A failed COMMIT may leave the transaction open (busy) or rolled back (full disk).
             self.batch = committed.is_err() && !self.conn.is_autocommit();
+            if !self.batch {
+                self.fence.settle();
+            }
             committed?;
             // The batch is committed whatever happens here; what a failed
             // punch leaves, a later one or gc frees.
@@ -406,6 +413,29 @@ impl Store {
     /// True while a batch is open.
     pub fn in_batch(&self) -> bool {
         self.batch
+    }
+
+    /// Marks the open batch as owing what it holds to other processes'
+    /// readers (a shared mount's closed files): until it commits, their
+    /// [`Store::wait_for_owed`] waits for it (`vault/fence.rs`). False when
+    /// there is no batch or the mark cannot be made: the caller commits now.
+    pub fn owe_visibility(&mut self) -> bool {
+        match self.conn.path().filter(|db| self.batch && !db.is_empty()) {
+            Some(db) => self.fence.owe(Path::new(db)),
+            None => false,
+        }
+    }
+
+    /// Waits, at most `limit`, until no other process's batch owes readers
+    /// what it holds ([`Store::owe_visibility`]), so that this handle reads
+    /// every file closed before; false if one still did when `limit` passed.
+    pub fn wait_for_owed(&mut self, limit: std::time::Duration) -> bool {
+        // Inside its own batch this handle holds the write lock: no other
+        // batch can be open.
+        match self.conn.path().filter(|db| !self.batch && !db.is_empty()) {
+            Some(db) => self.fence.wait(Path::new(db), limit),
+            None => true,
+        }
     }
 
     pub(super) fn stamp(&self) -> Stamp {

@@ -1,0 +1,140 @@
+//! Close-to-open across processes while a writer groups its commits.
+//!
+//! A shared mount leaves a closed file in its open batch until its next
+//! timed commit (within about 20 ms) instead of committing at every close.
+//! Other processes must still see the file once it is closed: an avfs
+//! command started after the close, and another mount's next `open` of it.
+//! So a batch that holds such changes holds the fence file
+//! (`store.db-fence`, empty) shared until it commits ([`Fence::owe`]), and a
+//! reader that must see them takes it exclusive and lets go at once
+//! ([`Fence::wait`]), which waits for every such batch to commit.
+//!
+//! Only batches that owe others their changes take the fence, so a long
+//! import does not hold readers up. A holder that is stopped delays a reader
+//! at most the reader's limit; a holder that dies lets go with its process
+//! (its batch, and what it owed, are gone: what a crash may lose).
+
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a batch tries to take the fence before it commits at once instead.
+const HOLD_WAIT: Duration = Duration::from_millis(100);
+
+/// One store handle's end of the fence.
+#[derive(Default)]
+pub(crate) struct Fence {
+    state: State,
+}
+
+#[derive(Default)]
+enum State {
+    /// Not opened yet (or it could not be: then nothing is deferred).
+    #[default]
+    Closed,
+    Open(File),
+    /// Held shared by this handle's open batch.
+    Held(Flock<File>),
+}
+
+/// The fence file of the store at `db`.
+fn path_of(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-fence");
+    PathBuf::from(name)
+}
+
+impl Fence {
+    /// True while this handle's batch holds the fence.
+    pub(crate) fn is_held(&self) -> bool {
+        matches!(self.state, State::Held(_))
+    }
+
+    /// The fence file, opened (and made) the first time.
+    fn file(&mut self, db: &Path) -> Option<File> {
+        match std::mem::take(&mut self.state) {
+            State::Open(file) => Some(file),
+            State::Held(held) => {
+                self.state = State::Held(held);
+                None
+            }
+            // A lock needs no write access: a store someone else made the
+            // fence of is fenced all the same.
+            State::Closed => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(path_of(db))
+                .or_else(|_| File::open(path_of(db)))
+                .ok(),
+        }
+    }
+
+    /// Holds the fence for the open batch, which owes others what it holds;
+    /// false when it cannot (the caller then commits at once instead).
+    pub(crate) fn owe(&mut self, db: &Path) -> bool {
+        if self.is_held() {
+            return true;
+        }
+        let Some(mut file) = self.file(db) else {
+            return false;
+        };
+        let start = Instant::now();
+        loop {
+            match Flock::lock(file, FlockArg::LockSharedNonblock) {
+                Ok(held) => {
+                    self.state = State::Held(held);
+                    return true;
+                }
+                Err((back, _)) if start.elapsed() < HOLD_WAIT => {
+                    file = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((back, _)) => {
+                    self.state = State::Open(back);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The batch committed (or rolled back): it owes nothing any more.
+    pub(crate) fn settle(&mut self) {
+        if !self.is_held() {
+            return;
+        }
+        if let State::Held(held) = std::mem::take(&mut self.state) {
+            // A failed unlock drops the handle, and closing it lets go too.
+            self.state = held.unlock().map_or(State::Closed, State::Open);
+        }
+    }
+
+    /// Waits until no other handle's batch owes readers anything, at most
+    /// `limit`; false if one still did then (the reader goes on regardless).
+    pub(crate) fn wait(&mut self, db: &Path, limit: Duration) -> bool {
+        let Some(mut file) = self.file(db) else {
+            return true;
+        };
+        let start = Instant::now();
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(held) => {
+                    self.state = held.unlock().map_or(State::Closed, State::Open);
+                    return true;
+                }
+                Err((back, _)) if start.elapsed() < limit => {
+                    file = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((back, _)) => {
+                    self.state = State::Open(back);
+                    return false;
+                }
+            }
+        }
+    }
+}
