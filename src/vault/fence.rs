@@ -80,24 +80,17 @@ impl Fence {
         if self.is_held() {
             return true;
         }
-        let Some(mut file) = self.file(db) else {
+        let Some(file) = self.file(db) else {
             return false;
         };
-        let start = Instant::now();
-        loop {
-            match Flock::lock(file, FlockArg::LockSharedNonblock) {
-                Ok(held) => {
-                    self.state = State::Held(held);
-                    return true;
-                }
-                Err((back, _)) if start.elapsed() < HOLD_WAIT => {
-                    file = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((back, _)) => {
-                    self.state = State::Open(back);
-                    return false;
-                }
+        match lock_within(file, FlockArg::LockSharedNonblock, HOLD_WAIT) {
+            Ok(held) => {
+                self.state = State::Held(held);
+                true
+            }
+            Err(file) => {
+                self.state = State::Open(file);
+                false
             }
         }
     }
@@ -116,25 +109,68 @@ impl Fence {
     /// Waits until no other handle's batch owes readers anything, at most
     /// `limit`; false if one still did then (the reader goes on regardless).
     pub(crate) fn wait(&mut self, db: &Path, limit: Duration) -> bool {
-        let Some(mut file) = self.file(db) else {
+        let Some(file) = self.file(db) else {
             return true;
         };
-        let start = Instant::now();
-        loop {
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(held) => {
-                    self.state = held.unlock().map_or(State::Closed, State::Open);
-                    return true;
-                }
-                Err((back, _)) if start.elapsed() < limit => {
-                    file = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((back, _)) => {
-                    self.state = State::Open(back);
-                    return false;
-                }
+        match lock_within(file, FlockArg::LockExclusiveNonblock, limit) {
+            Ok(held) => {
+                self.state = held.unlock().map_or(State::Closed, State::Open);
+                true
+            }
+            Err(file) => {
+                self.state = State::Open(file);
+                false
             }
         }
+    }
+}
+
+/// Takes the lock `arg` (a non-blocking one) on `file`, trying every
+/// millisecond until `limit` has passed; the file back if it never could.
+fn lock_within(mut file: File, arg: FlockArg, limit: Duration) -> Result<Flock<File>, File> {
+    let start = Instant::now();
+    loop {
+        match Flock::lock(file, arg) {
+            Ok(held) => return Ok(held),
+            Err((back, _)) if start.elapsed() < limit => {
+                file = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((back, _)) => return Err(back),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_waits_for_a_batch_that_owes_until_it_settles() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let (mut batch, mut reader) = (Fence::default(), Fence::default());
+        assert!(reader.wait(&db, Duration::ZERO), "nobody owes anything yet");
+        assert!(batch.owe(&db) && batch.is_held());
+        assert!(batch.owe(&db), "owing twice holds it once");
+        assert!(
+            !reader.wait(&db, Duration::from_millis(30)),
+            "the batch still owes"
+        );
+        let settler = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            batch.settle();
+            batch
+        });
+        assert!(
+            reader.wait(&db, Duration::from_secs(5)),
+            "the batch settled meanwhile"
+        );
+        let mut batch = settler.join().unwrap();
+        assert!(!batch.is_held());
+        // The next batch owes again, and lets go again.
+        assert!(batch.owe(&db));
+        batch.settle();
+        assert!(reader.wait(&db, Duration::ZERO));
     }
 }
