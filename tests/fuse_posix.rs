@@ -652,6 +652,61 @@ fn a_file_closed_in_one_mount_is_listed_and_found_in_another_at_once() {
     }
 }
 
+/// A shared mount that is stopped (Ctrl-Z of `avfs mount --foreground`)
+/// while its batch still owes others the files it closed holds avfs
+/// commands up for a second at most: they then read what is committed.
+#[test]
+fn a_stopped_mount_holds_commands_up_a_second_at_most() {
+    if !fuse_available() {
+        return;
+    }
+    let avfs = Avfs::with_vault();
+    let m = Mounted::new(&avfs, "main", &[]);
+    let fence = PathBuf::from(format!("{}-fence", avfs.store_path().display()));
+    let dir = m.path().to_path_buf();
+    let stop = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while stop.load(Ordering::SeqCst) == 0 {
+                fs::write(dir.join(format!("f{i}")), b"x").unwrap();
+                i += 1;
+            }
+        })
+    };
+    let server = Pid::from_raw(m.pid as i32);
+    // Stop the server until it is caught holding the fence (a closed file
+    // in its batch); a try-lock from here tells.
+    let mut caught = false;
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(7));
+        kill(server, Signal::SIGSTOP).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let file = File::open(&fence).unwrap();
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Err(_) => {
+                caught = true;
+                break;
+            }
+            Ok(held) => drop(held),
+        }
+        kill(server, Signal::SIGCONT).unwrap();
+    }
+    assert!(caught, "the server was never stopped while it owed a close");
+    let started = Instant::now();
+    let run = avfs.run(["ls", "/"]);
+    let took = started.elapsed();
+    kill(server, Signal::SIGCONT).unwrap();
+    stop.store(1, Ordering::SeqCst);
+    writer.join().unwrap();
+    assert_eq!(run.status, 0, "avfs ls: {}", run.stderr);
+    assert!(
+        took < Duration::from_secs(10),
+        "avfs ls waited {took:?} for a stopped mount"
+    );
+}
+
 // ----- 3. rename -----
 
 /// rename over a file, of a directory with contents, into another directory,
