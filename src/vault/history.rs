@@ -222,7 +222,17 @@ impl TreeWriter<'_> {
         let Some(content) = attr.content.filter(|_| attr.kind == Kind::File) else {
             return Ok(());
         };
-        for (parent, name) in self.links_to(attr.ino)? {
+        // Every file a mount creates and then commits has its one link in
+        // the top layer: found there without searching every layer.
+        let only_link = match attr.nlink {
+            1 => self.top_link(attr.ino)?,
+            _ => None,
+        };
+        let links = match only_link {
+            Some(link) => vec![link],
+            None => self.links_to(attr.ino)?,
+        };
+        for (parent, name) in links {
             self.record_version(parent, &name, attr.ino, Some((content, attr.size)))?;
         }
         Ok(())

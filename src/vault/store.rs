@@ -1300,4 +1300,67 @@ mod tests {
             .unwrap();
         assert_eq!((recounted.files, recounted.bytes), (2, 8));
     }
+
+    #[test]
+    fn a_content_change_is_a_version_at_every_link_of_the_file() {
+        let mut store = Store::open_in_memory(Owner::default()).unwrap();
+        store.create_vault("v").unwrap();
+        let head = StateRef::Head { vault: "v".into() };
+        let path = |p: &str| VaultPath::parse_str(p).unwrap();
+        let op = || Op::new("write", "test");
+        let ino_of = |store: &mut Store, p: &str| {
+            store
+                .read(&head, |t| t.resolve(&path(p)))
+                .unwrap()
+                .unwrap()
+                .ino
+        };
+        let set = |store: &mut Store, ino: u64, bytes: &[u8]| {
+            store
+                .write("v", op(), |w| {
+                    let (content, size) = w.store_bytes(bytes)?;
+                    w.set_content(ino, content, size)
+                })
+                .unwrap()
+                .content
+        };
+        let latest = |store: &mut Store, p: &str| {
+            store
+                .read(&head, |t| t.latest_version(&path(p)))
+                .unwrap()
+                .and_then(|v| v.content)
+        };
+        for p in ["/one", "/a"] {
+            store
+                .write("v", op(), |w| {
+                    w.write_file(&path(p), &b"0"[..], false, 0o644)
+                })
+                .unwrap();
+        }
+        let (one, a) = (ino_of(&mut store, "/one"), ino_of(&mut store, "/a"));
+        store
+            .write("v", op(), |w| w.link(a, ROOT_INO, b"b"))
+            .unwrap();
+        // One link in the top layer; two links in the top layer.
+        let content = set(&mut store, one, b"1");
+        assert_eq!(latest(&mut store, "/one"), content);
+        let content = set(&mut store, a, b"1");
+        assert_eq!(latest(&mut store, "/a"), content);
+        assert_eq!(latest(&mut store, "/b"), content, "the second link");
+        // The links now in a frozen layer below the head's new top.
+        store.checkpoint_save("v", "below", None).unwrap();
+        let content = set(&mut store, one, b"2");
+        assert_eq!(
+            latest(&mut store, "/one"),
+            content,
+            "a link below the top layer"
+        );
+        let content = set(&mut store, a, b"2");
+        assert_eq!(latest(&mut store, "/a"), content);
+        assert_eq!(
+            latest(&mut store, "/b"),
+            content,
+            "the second link, below the top layer"
+        );
+    }
 }

@@ -360,6 +360,22 @@ impl<'c> Tree<'c> {
         Ok(out)
     }
 
+    /// The entry in the top layer that names `ino`, if there is one: for a
+    /// file with one link, its only link (nothing is newer than the top
+    /// layer), found by one indexed row instead of [`Tree::links_to`]'s search
+    /// of every layer.
+    pub fn top_link(&self, ino: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT parent, name FROM dirents WHERE child = ?1 AND layer = ?2 LIMIT 1",
+            )?
+            .query_row(params![ino as i64, self.top], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()?)
+    }
+
     /// One path that names `ino` in this state (its first live link at each
     /// level), or `None` when nothing names it (an unlinked file still open).
     pub fn path_of(&self, ino: u64) -> Result<Option<VaultPath>> {
