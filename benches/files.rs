@@ -86,7 +86,7 @@ fn create_files(files: usize) -> BenchResult<Duration> {
         for f in 0..PER_DIR.min(files - d * PER_DIR) {
             let name = format!("f{f}");
             let attr = store.write_unjournaled("v", |w| {
-                let (content, size) = w.store_bytes(&[])?;
+                let (content, size) = w.store_content(&[][..])?;
                 let node = NewNode::file(content, size, 0o644).without_version();
                 w.create(parent, name.as_bytes(), node)
             })?;

@@ -195,7 +195,7 @@ impl Filesystem for VaultFs {
             self.do_create_node(Caller::of(req), parent.0, name, |w| match special {
                 Some((kind, rdev)) => Ok(NewNode::special(kind, perm, rdev)),
                 None => {
-                    let (content, size) = w.store_bytes(&[])?;
+                    let (content, size) = w.store_content(&[][..])?;
                     Ok(NewNode::file(content, size, perm))
                 }
             })
@@ -589,7 +589,7 @@ impl Filesystem for VaultFs {
         let result = self.serve("create", parent.0, || {
             // Its version is recorded when it is first committed (see `fresh`).
             let attr = self.do_create_node(Caller::of(req), parent.0, name, |w| {
-                let (content, size) = w.store_bytes(&[])?;
+                let (content, size) = w.store_content(&[][..])?;
                 Ok(NewNode::file(content, size, mode & !umask).without_version())
             })?;
             let append = flags & nix::libc::O_APPEND != 0;

@@ -2,7 +2,7 @@
 //! Writes go into the open file's `ContentEditor` (see `open_files`); when
 //! they reach the store is `commit`'s policy.
 
-use super::commit::{OWED_WAIT, SPILL_AT, Sharing};
+use super::commit::{SPILL_AT, Sharing};
 use super::errno::errno;
 use super::fault;
 use super::open_files::Handle;
@@ -31,11 +31,8 @@ impl VaultFs {
             self.writable()?;
         }
         let mut inner = self.lock();
-        // Close-to-open across mounts: a file another process's mount closed
-        // is committed (its batch lets go of the fence) before this open reads.
-        if self.sharing == Sharing::Shared {
-            inner.store.wait_for_owed(OWED_WAIT);
-        }
+        // The file's bytes as another mount closed them.
+        self.see_closed_elsewhere(&mut inner);
         let attr = inner.attr(&self.state, ino)?;
         if attr.kind == Kind::Dir && wants_write {
             return Err(Errno::EISDIR);

@@ -3,7 +3,6 @@
 //! `Result<_, Errno>`; `fs` replies.
 
 use super::attr::from_time;
-use super::commit::{OWED_WAIT, Sharing};
 use super::errno::errno;
 use super::fault;
 use super::open_files::{Handle, Listing};
@@ -19,12 +18,9 @@ impl VaultFs {
     pub(super) fn do_lookup(&self, parent: u64, name: &OsStr) -> Result<Attr, Errno> {
         let name = checked_name(name)?;
         let mut inner = self.lock();
-        // Close-to-open across mounts: a file another mount created or
-        // changed and closed may wait in its batch; once that commits, the
-        // name and the attributes the kernel keeps (its size) are here.
-        if self.sharing == Sharing::Shared {
-            inner.store.wait_for_owed(OWED_WAIT);
-        }
+        // The name, and the attributes the kernel keeps (its size), as
+        // another mount closed the file: also on a hit.
+        self.see_closed_elsewhere(&mut inner);
         // One read for the name and its attributes: a read outside a batch
         // is a transaction of its own, which costs more than either query.
         let found = inner.read(&self.state, |t| match t.lookup(parent, name)? {
@@ -293,12 +289,9 @@ impl VaultFs {
 
     pub(super) fn do_opendir(&self, ino: u64) -> Result<u64, Errno> {
         let mut inner = self.lock();
-        // Names another mount created and closed are committed before this
-        // open decides whether the kernel may keep its listing, and before
-        // the listing is read (close-to-open across mounts).
-        if self.sharing == Sharing::Shared {
-            inner.store.wait_for_owed(OWED_WAIT);
-        }
+        // Names another mount closed files under, before this open decides
+        // whether the kernel may keep its listing.
+        self.see_closed_elsewhere(&mut inner);
         self.guard_ino(&mut inner, ino, PathOp::Read)?;
         let dir = inner.attr(&self.state, ino)?;
         if dir.kind != Kind::Dir {

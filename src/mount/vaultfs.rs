@@ -2,7 +2,7 @@
 //! the state its requests share. The operations live in `ops` (names and
 //! attributes) and `io` (file data); `fs` adapts them to fuser.
 
-use super::commit::{Batcher, Finisher, Sharing};
+use super::commit::{Batcher, Finisher, OWED_WAIT, Sharing};
 use super::errno::errno;
 use super::fault;
 use super::guard::PathGuard;
@@ -391,6 +391,15 @@ impl VaultFs {
         match self.sharing {
             Sharing::Private => PRIVATE_TTL,
             Sharing::Shared => lock(&self.cached).entry(epoch, parent, name, ino),
+        }
+    }
+
+    /// Close-to-open across processes: on a shared mount, waits (at most
+    /// [`OWED_WAIT`]) until no other process's batch still owes the files
+    /// it closed, so that what this request reads includes them.
+    pub(super) fn see_closed_elsewhere(&self, inner: &mut Inner) {
+        if self.sharing == Sharing::Shared {
+            inner.store.wait_for_owed(OWED_WAIT);
         }
     }
 

@@ -287,20 +287,19 @@ impl<'c> ContentWriter<'c> {
     }
 
     /// Adds everything `reader` yields; returns the number of bytes read.
+    /// The bytes land in the chunk buffer itself: a scratch buffer allocated
+    /// and zeroed per call cost more than storing a small file's content.
     pub fn copy_from(&mut self, mut reader: impl Read) -> Result<u64> {
         let mut total = 0u64;
-        let mut block = vec![0u8; 64 * 1024];
         loop {
-            let n = match reader.read(&mut block) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
-            self.write_all(&block[..n])?;
-            total += n as u64;
+            let room = (CHUNK_SIZE - self.buf.len()) as u64;
+            total += (&mut reader).take(room).read_to_end(&mut self.buf)? as u64;
+            if self.buf.len() < CHUNK_SIZE {
+                // The reader ended before the chunk filled.
+                return Ok(total);
+            }
+            self.flush_chunk()?;
         }
-        Ok(total)
     }
 
     fn size(&self) -> u64 {
@@ -670,6 +669,55 @@ mod tests {
             .collect();
         roundtrip(&c, &big);
         roundtrip(&c, &big[..CHUNK_SIZE]);
+    }
+
+    /// A reader that hands out at most `step` bytes per read.
+    struct Dribble<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn copying_from_a_reader_equals_writing_the_bytes() {
+        let c = conn();
+        let data: Vec<u8> = (0..CHUNK_SIZE * 3 + 1)
+            .map(|i| (i * 31 % 253) as u8)
+            .collect();
+        for len in [
+            0,
+            1,
+            CHUNK_SIZE - 1,
+            CHUNK_SIZE,
+            CHUNK_SIZE + 1,
+            CHUNK_SIZE * 3 + 1,
+        ] {
+            for step in [1 << 20, 4096, 999] {
+                let mut w = ContentWriter::new(&c);
+                let read = w
+                    .copy_from(Dribble {
+                        data: &data[..len],
+                        step,
+                    })
+                    .unwrap();
+                assert_eq!(read, len as u64);
+                let (hash, size) = w.finish().unwrap();
+                assert_eq!(size, len as u64);
+                assert_eq!(
+                    hash,
+                    roundtrip(&c, &data[..len]),
+                    "{len} bytes, {step} per read"
+                );
+            }
+        }
     }
 
     #[test]

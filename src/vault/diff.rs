@@ -364,7 +364,7 @@ mod tests {
             6 => {
                 // New content in place: no directory entry changes.
                 let attr = w.stat(&p)?;
-                let (hash, size) = w.store_bytes(body.as_bytes())?;
+                let (hash, size) = w.store_content(body.as_bytes())?;
                 w.set_content(attr.ino, hash, size).map(|_| ())
             }
             _ => {
@@ -428,7 +428,7 @@ mod tests {
                 let attr = w.stat(&a)?;
                 w.unlink(ROOT_INO, b"b")?;
                 w.link(attr.ino, ROOT_INO, b"b")?;
-                let (hash, size) = w.store_bytes(b"two")?;
+                let (hash, size) = w.store_content(&b"two"[..])?;
                 w.set_content(attr.ino, hash, size).map(|_| ())
             })
             .unwrap();

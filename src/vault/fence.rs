@@ -26,6 +26,8 @@ const HOLD_WAIT: Duration = Duration::from_millis(100);
 /// One store handle's end of the fence.
 #[derive(Default)]
 pub(crate) struct Fence {
+    /// The fence file; none for a store in memory, which nobody else reads.
+    path: Option<PathBuf>,
     state: State,
 }
 
@@ -39,48 +41,57 @@ enum State {
     Held(Flock<File>),
 }
 
-/// The fence file of the store at `db`.
-fn path_of(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-fence");
-    PathBuf::from(name)
-}
-
 impl Fence {
+    /// The fence of the store file at `db` (`<db>-fence`).
+    pub(crate) fn beside(db: &Path) -> Self {
+        // Absolute: a mount's serving process runs from `/`.
+        let db = std::path::absolute(db).unwrap_or_else(|_| db.to_path_buf());
+        let mut name = db.into_os_string();
+        name.push("-fence");
+        Self {
+            path: Some(PathBuf::from(name)),
+            state: State::Closed,
+        }
+    }
+
     /// True while this handle's batch holds the fence.
     pub(crate) fn is_held(&self) -> bool {
         matches!(self.state, State::Held(_))
     }
 
-    /// The fence file, opened (and made) the first time.
-    fn file(&mut self, db: &Path) -> Option<File> {
+    /// The fence file, opened (and made) the first time; none while this
+    /// handle holds it.
+    fn file(&mut self) -> Option<File> {
         match std::mem::take(&mut self.state) {
             State::Open(file) => Some(file),
-            State::Held(held) => {
-                self.state = State::Held(held);
+            held @ State::Held(_) => {
+                self.state = held;
                 None
             }
             // A lock needs no write access: a store someone else made the
             // fence of is fenced all the same.
-            State::Closed => OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o644)
-                .open(path_of(db))
-                .or_else(|_| File::open(path_of(db)))
-                .ok(),
+            State::Closed => {
+                let path = self.path.as_ref()?;
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o644)
+                    .open(path)
+                    .or_else(|_| File::open(path))
+                    .ok()
+            }
         }
     }
 
     /// Holds the fence for the open batch, which owes others what it holds;
     /// false when it cannot (the caller then commits at once instead).
-    pub(crate) fn owe(&mut self, db: &Path) -> bool {
+    pub(crate) fn owe(&mut self) -> bool {
         if self.is_held() {
             return true;
         }
-        let Some(file) = self.file(db) else {
+        let Some(file) = self.file() else {
             return false;
         };
         match lock_within(file, FlockArg::LockSharedNonblock, HOLD_WAIT) {
@@ -97,19 +108,17 @@ impl Fence {
 
     /// The batch committed (or rolled back): it owes nothing any more.
     pub(crate) fn settle(&mut self) {
-        if !self.is_held() {
-            return;
-        }
-        if let State::Held(held) = std::mem::take(&mut self.state) {
+        self.state = match std::mem::take(&mut self.state) {
             // A failed unlock drops the handle, and closing it lets go too.
-            self.state = held.unlock().map_or(State::Closed, State::Open);
-        }
+            State::Held(held) => held.unlock().map_or(State::Closed, State::Open),
+            other => other,
+        };
     }
 
     /// Waits until no other handle's batch owes readers anything, at most
     /// `limit`; false if one still did then (the reader goes on regardless).
-    pub(crate) fn wait(&mut self, db: &Path, limit: Duration) -> bool {
-        let Some(file) = self.file(db) else {
+    pub(crate) fn wait(&mut self, limit: Duration) -> bool {
+        let Some(file) = self.file() else {
             return true;
         };
         match lock_within(file, FlockArg::LockExclusiveNonblock, limit) {
@@ -149,12 +158,12 @@ mod tests {
     fn a_reader_waits_for_a_batch_that_owes_until_it_settles() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("store.db");
-        let (mut batch, mut reader) = (Fence::default(), Fence::default());
-        assert!(reader.wait(&db, Duration::ZERO), "nobody owes anything yet");
-        assert!(batch.owe(&db) && batch.is_held());
-        assert!(batch.owe(&db), "owing twice holds it once");
+        let (mut batch, mut reader) = (Fence::beside(&db), Fence::beside(&db));
+        assert!(reader.wait(Duration::ZERO), "nobody owes anything yet");
+        assert!(batch.owe() && batch.is_held());
+        assert!(batch.owe(), "owing twice holds it once");
         assert!(
-            !reader.wait(&db, Duration::from_millis(30)),
+            !reader.wait(Duration::from_millis(30)),
             "the batch still owes"
         );
         let settler = std::thread::spawn(move || {
@@ -163,14 +172,37 @@ mod tests {
             batch
         });
         assert!(
-            reader.wait(&db, Duration::from_secs(5)),
+            reader.wait(Duration::from_secs(5)),
             "the batch settled meanwhile"
         );
         let mut batch = settler.join().unwrap();
         assert!(!batch.is_held());
         // The next batch owes again, and lets go again.
-        assert!(batch.owe(&db));
+        assert!(batch.owe());
         batch.settle();
-        assert!(reader.wait(&db, Duration::ZERO));
+        assert!(reader.wait(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_batch_that_cannot_take_the_fence_says_so_and_a_store_in_memory_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let mut batch = Fence::beside(&db);
+        assert!(batch.owe());
+        batch.settle();
+        // A reader stuck holding it (say, stopped between lock and unlock):
+        // the batch gives up after HOLD_WAIT, and its caller commits at once.
+        let stuck = Flock::lock(
+            File::open(Fence::beside(&db).path.unwrap()).unwrap(),
+            FlockArg::LockExclusiveNonblock,
+        )
+        .unwrap();
+        assert!(!batch.owe() && !batch.is_held());
+        drop(stuck);
+        assert!(batch.owe());
+        // In memory: nothing to owe, nothing to wait for.
+        let mut memory = Fence::default();
+        assert!(!memory.owe());
+        assert!(memory.wait(Duration::from_secs(5)));
     }
 }

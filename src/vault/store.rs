@@ -8,6 +8,7 @@
 
 use super::diff::{self, Change};
 use super::error::{Result, VaultError};
+use super::fence::Fence;
 use super::journal::{self, Op};
 use super::layer;
 use super::path::VaultPath;
@@ -201,7 +202,7 @@ pub struct Store {
     /// The open batch's reserved inode numbers.
     inos: super::inodes::InoBlock,
     /// This handle's end of the store's fence (close-to-open across processes).
-    fence: super::fence::Fence,
+    fence: Fence,
 }
 
 /// One write inside an open batch, under its own savepoint: released when
@@ -260,19 +261,7 @@ impl Store {
     /// there: anything else that is not an avfs store is `Corrupt`, untouched.
     pub fn open(path: &Path, owner: Owner) -> Result<Self> {
         let conn = super::store_file::open(path)?;
-        Ok(Self {
-            conn,
-            owner,
-            batch: false,
-            batch_heads: Default::default(),
-            reclaimed_at: None,
-            punched: None,
-            hold_reads: false,
-            snapshot: false,
-            pending_usage: Default::default(),
-            inos: Default::default(),
-            fence: Default::default(),
-        })
+        Ok(Self::over(conn, owner, Fence::beside(path)))
     }
 
     /// A private in-memory store, for tests and benchmarks.
@@ -283,7 +272,13 @@ impl Store {
     fn from_connection(mut conn: Connection, owner: Owner) -> Result<Self> {
         schema::configure(&mut conn)?;
         schema::migrate(&mut conn)?;
-        Ok(Self {
+        // In memory: nobody else reads it, so there is no fence.
+        Ok(Self::over(conn, owner, Fence::default()))
+    }
+
+    /// A handle on an open, configured connection.
+    fn over(conn: Connection, owner: Owner, fence: Fence) -> Self {
+        Self {
             conn,
             owner,
             batch: false,
@@ -294,8 +289,8 @@ impl Store {
             snapshot: false,
             pending_usage: Default::default(),
             inos: Default::default(),
-            fence: Default::default(),
-        })
+            fence,
+        }
     }
 
     /// The underlying connection (read-only uses: integrity checks, stats).
@@ -420,10 +415,7 @@ impl Store {
     /// [`Store::wait_for_owed`] waits for it (`vault/fence.rs`). False when
     /// there is no batch or the mark cannot be made: the caller commits now.
     pub fn owe_visibility(&mut self) -> bool {
-        match self.conn.path().filter(|db| self.batch && !db.is_empty()) {
-            Some(db) => self.fence.owe(Path::new(db)),
-            None => false,
-        }
+        self.batch && self.fence.owe()
     }
 
     /// Waits, at most `limit`, until no other process's batch owes readers
@@ -432,10 +424,7 @@ impl Store {
     pub fn wait_for_owed(&mut self, limit: std::time::Duration) -> bool {
         // Inside its own batch this handle holds the write lock: no other
         // batch can be open.
-        match self.conn.path().filter(|db| !self.batch && !db.is_empty()) {
-            Some(db) => self.fence.wait(Path::new(db), limit),
-            None => true,
-        }
+        self.batch || self.fence.wait(limit)
     }
 
     pub(super) fn stamp(&self) -> Stamp {
@@ -748,11 +737,10 @@ impl Store {
             let step = Step::begin(&self.conn)?;
             let writer =
                 TreeWriter::over_known_chain(&self.conn, head.row.top, stamp).with_inos(&self.inos);
-            let mut usage = (0, 0);
-            let deferred = head.limits.is_unlimited().then_some(&mut usage);
-            let out = Self::apply(&self.conn, vault, head, writer, op, deferred, f)?;
+            let defer = head.limits.is_unlimited();
+            let (out, usage) = Self::apply(&self.conn, vault, head, writer, op, !defer, f)?;
             step.release()?;
-            if usage != (0, 0) {
+            if defer && usage != (0, 0) {
                 let pending = self.pending_usage.entry(head.row.id).or_default();
                 pending.0 += usage.0;
                 pending.1 = pending.1.saturating_add(usage.1);
@@ -762,7 +750,7 @@ impl Store {
         let tx = self.begin_write()?;
         let head = Self::read_head(&tx, vault)?;
         let writer = TreeWriter::new(&tx, head.row.top, stamp)?;
-        let out = Self::apply(&tx, vault, head, writer, op, None, f)?;
+        let (out, _) = Self::apply(&tx, vault, head, writer, op, true, f)?;
         tx.commit()?;
         Ok(out)
     }
@@ -808,17 +796,18 @@ impl Store {
     }
 
     /// The body of a write: runs `f` with `writer` on the vault's top layer
-    /// inside the caller's transaction, settles the usage counters (or, with
-    /// `deferred`, adds the write's move to it for the caller), journals `op`.
+    /// inside the caller's transaction, settles the usage counters (unless
+    /// `settle` is false: the caller settles later), journals `op`. Returns
+    /// `f`'s result and the write's move of the usage counters.
     fn apply<T>(
         conn: &Connection,
         vault: &str,
         head: BatchHead,
         writer: TreeWriter<'_>,
         op: Option<&Op>,
-        deferred: Option<&mut (i64, i64)>,
+        settle: bool,
         f: impl FnOnce(&TreeWriter<'_>) -> Result<T>,
-    ) -> Result<T> {
+    ) -> Result<(T, (i64, i64))> {
         let BatchHead {
             row,
             limits,
@@ -830,16 +819,14 @@ impl Store {
             .configure(source, limits)
             .with_keep_versions(keep_versions);
         let out = f(&writer)?;
-        match deferred {
-            Some(usage) => *usage = writer.usage_delta(),
-            None => {
-                super::quota::settle(conn, vault, row.id, row.top, &limits, writer.usage_delta())?
-            }
+        let usage = writer.usage_delta();
+        if settle {
+            super::quota::settle(conn, vault, row.id, row.top, &limits, usage)?;
         }
         if let Some(op) = op {
             journal::append(conn, writer.stamp().now_ns, Some(vault), op)?;
         }
-        Ok(out)
+        Ok((out, usage))
     }
 
     /// Appends a journal entry on its own (e.g. a mount session's summary).
@@ -1223,7 +1210,7 @@ mod tests {
     /// `bytes`, then fails when `fail` says so (its savepoint rolls back).
     fn batch_create(store: &mut Store, name: &str, bytes: &[u8], fail: bool) -> Result<u64> {
         store.write_unjournaled("v", |w| {
-            let (content, size) = w.store_bytes(bytes)?;
+            let (content, size) = w.store_content(bytes)?;
             let attr = w.create(
                 ROOT_INO,
                 name.as_bytes(),
@@ -1318,7 +1305,7 @@ mod tests {
         let set = |store: &mut Store, ino: u64, bytes: &[u8]| {
             store
                 .write("v", op(), |w| {
-                    let (content, size) = w.store_bytes(bytes)?;
+                    let (content, size) = w.store_content(bytes)?;
                     w.set_content(ino, content, size)
                 })
                 .unwrap()

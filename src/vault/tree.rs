@@ -364,7 +364,7 @@ impl<'c> Tree<'c> {
     /// file with one link, its only link (nothing is newer than the top
     /// layer), found by one indexed row instead of [`Tree::links_to`]'s search
     /// of every layer.
-    pub fn top_link(&self, ino: u64) -> Result<Option<(u64, Vec<u8>)>> {
+    pub(crate) fn top_link(&self, ino: u64) -> Result<Option<(u64, Vec<u8>)>> {
         Ok(self
             .conn
             .prepare_cached(
@@ -824,15 +824,6 @@ impl<'c> TreeWriter<'c> {
     pub fn store_content(&self, source: impl Read) -> Result<(ContentHash, u64)> {
         let mut writer = ContentWriter::new(self.conn);
         writer.copy_from(source)?;
-        writer.finish()
-    }
-
-    /// Stores bytes already in memory as a content not yet attached to any
-    /// file: no read buffer, which for the empty content of every file a
-    /// mount creates cost more than the rest of storing it.
-    pub fn store_bytes(&self, bytes: &[u8]) -> Result<(ContentHash, u64)> {
-        let mut writer = ContentWriter::new(self.conn);
-        writer.write_all(bytes)?;
         writer.finish()
     }
 
