@@ -334,6 +334,92 @@ fn output_is_bounded_and_binary_output_comes_as_base64() {
     assert_eq!(doc.stdout_b64, None);
 }
 
+/// avfs tells a run's init the command in a memory file, not in a socket
+/// packet: a command line and environment larger than a packet (212,992
+/// bytes by default) reach the command whole, in every mode.
+#[test]
+fn a_command_line_larger_than_a_packet_reaches_the_command_whole() {
+    let a = Avfs::with_vault();
+    let big = "x".repeat(100_000);
+    let env = format!("BIG={big}");
+    for mode in ["fuse", "materialize"] {
+        let (doc, status) = exec(
+            &a,
+            &["--mode", mode, "--env", &env],
+            &[
+                "sh",
+                "-c",
+                r#"printf %s "$1$2$BIG" | wc -c"#,
+                "sh",
+                &big,
+                &big,
+            ],
+        );
+        assert_eq!(
+            (status, doc.stdout.trim()),
+            (0, "300000"),
+            "{mode}: {:?}",
+            doc.exec_error
+        );
+    }
+}
+
+/// PID 1 of a run's namespace is a fork of avfs: it forgets avfs's own
+/// environment, in memory too, so that the command finds no secret of it in
+/// `/proc/1/environ` (only the curated environment is the command's). As
+/// root only: a user's PID 1 made its user namespace, which leaves it not
+/// dumpable, so a user's command cannot read that file at all.
+#[test]
+fn a_run_reads_nothing_of_avfs_environment_from_its_pid_1() {
+    let a = Avfs::with_vault();
+    init_environment_is_forgotten(&|| a.command(), &["fuse", "materialize"]);
+}
+
+fn init_environment_is_forgotten(command: &dyn Fn() -> Command, modes: &[&str]) {
+    for mode in modes {
+        let out = command()
+            .env("SECRET_TOKEN", "leak-7731")
+            .args(["--json", "proxy", "exec", "--mode", mode, "--shell"])
+            .arg("tr '\\0' '\\n' < /proc/1/environ; echo read")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let doc: RunDoc = common::parse_one(&out.stdout);
+        if doc.workdir.is_none() {
+            return; // no namespace here: PID 1 is the machine's
+        }
+        assert_eq!(doc.exit_code, Some(0), "{mode}: {doc:?}");
+        assert!(doc.stdout.ends_with("read\n"), "{mode}: {doc:?}");
+        assert!(!doc.stdout.contains("leak-7731"), "{mode}: {}", doc.stdout);
+    }
+}
+
+/// The init `avfs proxy exec` forks as it starts is gone with avfs when no
+/// run takes it (here the vault does not exist).
+#[test]
+fn an_init_that_no_run_took_is_gone_with_avfs() {
+    let a = Avfs::with_vault();
+    let marker = "no-such-vault-5150";
+    let run = a.run(["--json", "proxy", "exec", "--vault", marker, "--", "true"]);
+    assert_ne!(run.status, 0, "{}", run.stdout_str());
+    let naming = || -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+                && String::from_utf8_lossy(&cmdline).contains(marker)
+            {
+                found.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        found
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !naming().is_empty() {
+        assert!(Instant::now() < deadline, "left running: {:?}", naming());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn the_environment_is_curated() {
     let a = Avfs::with_vault();

@@ -27,6 +27,26 @@ const HUMAN_CHANGES: usize = 20;
 /// Overrides how many automatic run checkpoints a vault keeps.
 const KEEP_VAR: &str = "AVFS_RUN_CHECKPOINTS";
 
+/// True when `args` (the process's, program name first) ask for `proxy
+/// exec`: the first two words that are neither global options nor their
+/// values. A cheap look before parsing; a wrong guess costs a fork, or the
+/// slower start of a run's init, never a wrong run.
+pub(super) fn names_exec(args: &[OsString]) -> bool {
+    let mut words = Vec::with_capacity(2);
+    let mut rest = args.iter().skip(1);
+    while words.len() < 2 {
+        match rest.next().map(|a| a.as_encoded_bytes()) {
+            None | Some(b"--") => break,
+            Some(b"--vault") => {
+                rest.next();
+            }
+            Some(a) if a.starts_with(b"-") => {}
+            Some(word) => words.push(word),
+        }
+    }
+    words == [b"proxy".as_slice(), b"exec".as_slice()]
+}
+
 /// Runs one `proxy` subcommand.
 pub fn run(ctx: &mut Ctx, cmd: ProxyCommand) -> CliResult<Output> {
     match cmd {
@@ -377,4 +397,32 @@ fn human_text(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>, color: bool) 
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_look_before_parsing_finds_proxy_exec_past_global_options_only() {
+        let args = |line: &str| -> Vec<OsString> { line.split(' ').map(OsString::from).collect() };
+        for yes in [
+            "avfs proxy exec -- true",
+            "avfs --json proxy exec true",
+            "avfs --vault v --json proxy exec --vault w -- true",
+            "avfs --vault=v proxy exec",
+        ] {
+            assert!(names_exec(&args(yes)), "{yes}");
+        }
+        for no in [
+            "avfs",
+            "avfs proxy",
+            "avfs --vault proxy exec",
+            "avfs write proxy exec",
+            "avfs mcp proxy exec",
+            "avfs -- proxy exec",
+        ] {
+            assert!(!names_exec(&args(no)), "{no}");
+        }
+    }
 }

@@ -292,6 +292,12 @@ pub fn existing_path(ctx: &mut Ctx, vault: &str, raw: &OsStr) -> CliResult<Vault
 /// Runs avfs with the process's arguments; returns its exit status.
 pub fn main() -> ExitCode {
     let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // A run's init is forked first, while the heap is nearly empty: what the
+    // fork shares, this process would copy page by page as it writes. It
+    // waits there while the store opens (see `proxy::init`).
+    if cmd_proxy::names_exec(&raw) && crate::proxy::namespace::available() {
+        crate::proxy::init::fork_standby();
+    }
     let json = raw.iter().any(|a| a == "--json");
     let cli = match Cli::try_parse_from(&raw) {
         Ok(cli) => cli,

@@ -8,14 +8,19 @@
 //! less the children avfs already had before the run (a mount server that
 //! `--keep-mount` started must outlive it).
 
-use super::handoff::{Channel, Report};
+use super::handoff::{Channel, Report, Start};
 use super::init;
+use super::namespace::Plan;
 use super::output::{CapturedOutput, OutputReader};
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::ffi::OsString;
-use std::os::fd::OwnedFd;
+use std::io::Read;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -106,88 +111,40 @@ pub fn run(
     stop: &Receiver<Signal>,
     on_mounted: &mut dyn FnMut(OwnedFd) -> Result<(), String>,
 ) -> Result<ChildOutcome, SetupFailed> {
-    let spared = Spared(
+    let mut spared = Spared(
         descendants(&Spared::default())
             .into_iter()
             .map(|(pid, _)| pid)
             .collect(),
     );
     let started = Instant::now();
-    let (mut command, channel) = match &spec.namespace {
-        None => {
-            let mut command = Command::new(&spec.argv[0]);
-            command
-                .args(&spec.argv[1..])
-                .current_dir(&spec.cwd)
-                .stdin(Stdio::null());
-            (command, None)
-        }
-        Some(_) => {
-            let (ours, theirs) =
-                Channel::pair().map_err(|e| SetupFailed(format!("socketpair: {e}")))?;
-            let mut command = Command::new("/proc/self/exe");
-            command
-                .arg0(init::ARG0)
-                .args(&spec.argv)
-                .stdin(Stdio::from(theirs));
-            (command, Some(ours))
+    let (mut main, channel, stdout, stderr) = match &spec.namespace {
+        None => match spawn_command(spec) {
+            Ok(mut child) => {
+                let stdout = Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>;
+                let stderr = Box::new(child.stderr.take().expect("piped")) as Box<dyn Read + Send>;
+                (Main::Command(child), None, stdout, stderr)
+            }
+            Err(e) => return Ok(not_started(e, started)),
+        },
+        Some(plan) => {
+            let init::Init { pid, channel } = init::start()
+                .map_err(|e| SetupFailed(format!("cannot start the run's init: {e}")))?;
+            // A standby init was already a child when the run began: it is
+            // the run's now.
+            spared.0.retain(|p| *p != pid);
+            let mut main = Main::init(pid);
+            match start_init(&channel, plan, spec) {
+                Ok((stdout, stderr)) => (main, Some(channel), stdout, stderr),
+                Err(e) => {
+                    stop_tree(&mut main, Duration::ZERO, &spared, false);
+                    return Err(SetupFailed(format!("cannot reach the run's init: {e}")));
+                }
+            }
         }
     };
-    command
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // A run's init asks to die with avfs itself ([`init`]): with no hook to
-    // run between fork and exec, the standard library spawns it with
-    // posix_spawn, which does not copy avfs's page tables as a fork does.
-    if channel.is_none() {
-        let avfs = nix::unistd::getpid();
-        // SAFETY: sigprocmask, prctl and getppid are async-signal-safe system
-        // calls; nothing here allocates.
-        unsafe {
-            command.pre_exec(move || {
-                // avfs blocks its stop signals (see `signals`); the command must not
-                // inherit that, or SIGTERM could never stop it.
-                nix::sys::signal::SigSet::empty()
-                    .thread_set_mask()
-                    .map_err(std::io::Error::from)?;
-                // If avfs is killed outright, its direct child goes with it.
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-                if nix::unistd::getppid() != avfs {
-                    return Err(std::io::Error::other("avfs died before the run started"));
-                }
-                Ok(())
-            });
-        }
-    }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) if channel.is_some() => {
-            return Err(SetupFailed(format!("cannot start the run's init: {e}")));
-        }
-        Err(e) => {
-            let program = spec.argv[0].to_string_lossy();
-            let (message, status) = match e.kind() {
-                std::io::ErrorKind::NotFound => (format!("program not found: {program}"), 127),
-                std::io::ErrorKind::PermissionDenied => {
-                    (format!("program not executable: {program}"), 126)
-                }
-                _ => (format!("cannot start {program}: {e}"), 126),
-            };
-            return Ok(not_started(ExecError { message, status }, started));
-        }
-    };
-    drop(command); // closes our copy of the init's end of the socket
-    if let (Some(channel), Some(plan)) = (&channel, &spec.namespace)
-        && let Err(e) = channel.send(plan, None)
-    {
-        stop_tree(&mut child, Duration::ZERO, &spared, false);
-        return Err(SetupFailed(format!("cannot reach the run's init: {e}")));
-    }
-    let stdout = OutputReader::spawn(child.stdout.take().expect("piped"), spec.output_limit);
-    let stderr = OutputReader::spawn(child.stderr.take().expect("piped"), spec.output_limit);
+    let stdout = OutputReader::spawn(stdout, spec.output_limit);
+    let stderr = OutputReader::spawn(stderr, spec.output_limit);
 
     let deadline = spec.timeout.map(|t| started + t);
     let mut timed_out = false;
@@ -197,22 +154,22 @@ pub fn run(
             d.saturating_duration_since(Instant::now()).min(POLL)
         });
         let step = match &channel {
-            None => match child.wait_timeout(slice) {
-                Ok(Some(status)) => Step::Ended(Some((status.code(), status.signal()))),
-                Ok(None) => Step::Running,
-                Err(_) => Step::Ended(None),
+            None => match main.wait_timeout(slice) {
+                Waited::Ended(ended) => Step::Ended(Some(ended)),
+                Waited::Running => Step::Running,
+                Waited::Lost => Step::Ended(None),
             },
-            Some(channel) => init_step(channel, &mut child, slice, on_mounted),
+            Some(channel) => init_step(channel, &mut main, slice, on_mounted),
         };
         match step {
             Step::Running => {}
             Step::Ended(ended) => break ended,
             Step::NotStarted(e) => {
-                stop_tree(&mut child, spec.grace, &spared, channel.is_some());
+                stop_tree(&mut main, spec.grace, &spared, channel.is_some());
                 return Ok(not_started(e, started));
             }
             Step::Failed(e) => {
-                stop_tree(&mut child, Duration::ZERO, &spared, false);
+                stop_tree(&mut main, Duration::ZERO, &spared, false);
                 return Err(e);
             }
         }
@@ -223,12 +180,12 @@ pub fn run(
         } else {
             continue;
         }
-        let last = stop_tree(&mut child, spec.grace, &spared, channel.is_some());
+        let last = stop_tree(&mut main, spec.grace, &spared, channel.is_some());
         // The init's own status is not the command's.
         break if channel.is_some() { None } else { last };
     };
     // The program is gone; whatever it left running goes too.
-    let last = stop_tree(&mut child, spec.grace, &spared, channel.is_some());
+    let last = stop_tree(&mut main, spec.grace, &spared, channel.is_some());
     let (exit_code, signal) = match &channel {
         // The init reported the command's end (unless it was killed first).
         Some(channel) => ended.or_else(|| reported_end(channel)),
@@ -246,6 +203,162 @@ pub fn run(
         stdout: stdout.finish(PIPE_DRAIN).unwrap_or_default(),
         stderr: stderr.finish(PIPE_DRAIN).unwrap_or_default(),
     })
+}
+
+/// Starts the command itself (a run without namespaces), in its own process
+/// group, dying with avfs.
+fn spawn_command(spec: &ChildSpec) -> Result<Child, ExecError> {
+    let mut command = Command::new(&spec.argv[0]);
+    command
+        .args(&spec.argv[1..])
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let avfs = nix::unistd::getpid();
+    // SAFETY: sigprocmask, prctl and getppid are async-signal-safe system
+    // calls; nothing here allocates.
+    unsafe {
+        command.pre_exec(move || {
+            // avfs blocks its stop signals (see `signals`); the command must not
+            // inherit that, or SIGTERM could never stop it.
+            nix::sys::signal::SigSet::empty()
+                .thread_set_mask()
+                .map_err(std::io::Error::from)?;
+            // If avfs is killed outright, its direct child goes with it.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            if nix::unistd::getppid() != avfs {
+                return Err(std::io::Error::other("avfs died before the run started"));
+            }
+            Ok(())
+        });
+    }
+    command.spawn().map_err(|e| {
+        let program = spec.argv[0].to_string_lossy();
+        let (message, status) = match e.kind() {
+            std::io::ErrorKind::NotFound => (format!("program not found: {program}"), 127),
+            std::io::ErrorKind::PermissionDenied => {
+                (format!("program not executable: {program}"), 126)
+            }
+            _ => (format!("cannot start {program}: {e}"), 126),
+        };
+        ExecError { message, status }
+    })
+}
+
+/// Output pipes read by avfs.
+type Pipes = (Box<dyn Read + Send>, Box<dyn Read + Send>);
+
+/// Sends the run's init its [`Start`] with the write ends of the command's
+/// output pipes; returns the read ends.
+fn start_init(channel: &Channel, plan: &Plan, spec: &ChildSpec) -> std::io::Result<Pipes> {
+    let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let bytes = |s: &OsString| s.as_bytes().to_vec();
+    let start = Start {
+        plan: plan.clone(),
+        argv: spec.argv.iter().map(bytes).collect(),
+        env: spec.env.iter().map(|(k, v)| (bytes(k), bytes(v))).collect(),
+    };
+    channel.send_start(&start, out_w.as_fd(), err_w.as_fd())?;
+    // Only the init holds the write ends now: the pipes end with the run.
+    drop((out_w, err_w));
+    Ok((
+        Box::new(std::fs::File::from(out_r)),
+        Box::new(std::fs::File::from(err_r)),
+    ))
+}
+
+/// The process avfs started for a run, and reaps.
+enum Main {
+    /// The command itself.
+    Command(Child),
+    /// The run's init ([`init`]), which reports the command's end; its pidfd
+    /// (readable once it ends) where the kernel has them.
+    Init(Pid, Option<OwnedFd>),
+}
+
+/// What one wait for [`Main`] found.
+enum Waited {
+    Running,
+    Ended(Ended),
+    /// It cannot be waited for (reaped elsewhere).
+    Lost,
+}
+
+impl Main {
+    fn init(pid: Pid) -> Main {
+        Main::Init(pid, pidfd_open(pid))
+    }
+
+    fn pid(&self) -> Pid {
+        match self {
+            Main::Command(child) => Pid::from_raw(child.id() as i32),
+            Main::Init(pid, _) => *pid,
+        }
+    }
+
+    /// Reaps it if it has ended.
+    fn try_wait(&mut self) -> Waited {
+        match self {
+            Main::Command(child) => match child.try_wait() {
+                Ok(Some(status)) => Waited::Ended((status.code(), status.signal())),
+                Ok(None) => Waited::Running,
+                Err(_) => Waited::Lost,
+            },
+            Main::Init(pid, _) => match waitpid(*pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => Waited::Ended((Some(code), None)),
+                Ok(WaitStatus::Signaled(_, signal, _)) => {
+                    Waited::Ended((None, Some(signal as i32)))
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => Waited::Running,
+                Err(_) => Waited::Lost,
+            },
+        }
+    }
+
+    /// Waits up to `limit` for it to end, and reaps it.
+    fn wait_timeout(&mut self, limit: Duration) -> Waited {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self {
+                Main::Command(child) => {
+                    return match child.wait_timeout(left) {
+                        Ok(Some(status)) => Waited::Ended((status.code(), status.signal())),
+                        Ok(None) => Waited::Running,
+                        Err(_) => Waited::Lost,
+                    };
+                }
+                Main::Init(_, pidfd) => {
+                    if let Some(fd) = pidfd {
+                        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+                        let _ = poll(&mut fds, timeout);
+                    }
+                }
+            }
+            match self.try_wait() {
+                Waited::Running if !left.is_zero() => {
+                    if matches!(self, Main::Init(_, None)) {
+                        std::thread::sleep(left.min(Duration::from_millis(1)));
+                    }
+                }
+                waited => return waited,
+            }
+        }
+    }
+}
+
+/// A descriptor that becomes readable once `pid` ends (Linux 5.3 and later).
+fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor,
+    // which is ours alone.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// The outcome of a command that never started.
@@ -274,14 +387,16 @@ enum Step {
 /// Waits up to `slice` for the run's init to report; serves a mount it hands over.
 fn init_step(
     channel: &Channel,
-    init: &mut Child,
+    init: &mut Main,
     slice: Duration,
     on_mounted: &mut dyn FnMut(OwnedFd) -> Result<(), String>,
 ) -> Step {
     if !channel.readable(slice) {
         return match init.try_wait() {
             // Gone without a word (killed from outside).
-            Ok(Some(_)) if !channel.readable(Duration::ZERO) => Step::Ended(None),
+            Waited::Ended(_) | Waited::Lost if !channel.readable(Duration::ZERO) => {
+                Step::Ended(None)
+            }
             _ => Step::Running,
         };
     }
@@ -323,15 +438,20 @@ fn reported_end(channel: &Channel) -> Option<Ended> {
 /// itself once the rest is gone, so that it can report how the command
 /// ended; only if it has not [`INIT_WAIT`] after SIGKILL went out is it
 /// killed too (taking what is left of its namespace with it).
-fn stop_tree(child: &mut Child, grace: Duration, spared: &Spared, init: bool) -> Option<Ended> {
-    let main = Pid::from_raw(child.id() as i32);
-    let mut status = child.try_wait().ok().flatten();
+fn stop_tree(child: &mut Main, grace: Duration, spared: &Spared, init: bool) -> Option<Ended> {
+    let main = child.pid();
+    let reaped = |waited: Waited| match waited {
+        Waited::Ended(ended) => Some(Some(ended)),
+        Waited::Lost => Some(None),
+        Waited::Running => None,
+    };
+    let mut status = reaped(child.try_wait());
     let kill_at = Instant::now() + grace;
     let mut signal = Signal::SIGTERM;
     let mut signalled: Vec<Pid> = Vec::new();
     loop {
         if status.is_none() {
-            status = child.try_wait().ok().flatten();
+            status = reaped(child.try_wait());
         }
         let alive: Vec<(Pid, Pid)> = descendants(spared)
             .into_iter()
@@ -342,7 +462,7 @@ fn stop_tree(child: &mut Child, grace: Duration, spared: &Spared, init: bool) ->
             .filter(|(p, _)| *p != main || status.is_none())
             .collect();
         if alive.is_empty() || Instant::now() >= kill_at + KILL_WAIT {
-            return status.map(|s| (s.code(), s.signal()));
+            return status.flatten();
         }
         let only_init = alive
             .iter()
@@ -350,7 +470,7 @@ fn stop_tree(child: &mut Child, grace: Duration, spared: &Spared, init: bool) ->
         if init && only_init && status.is_none() {
             // The rest is gone: the init leaves by itself once it has reaped
             // (waited for here rather than polled, which costs a /proc scan).
-            if let Ok(Some(s)) = child.wait_timeout(INIT_WAIT) {
+            if let Some(s) = reaped(child.wait_timeout(INIT_WAIT)) {
                 status = Some(s);
                 continue;
             }

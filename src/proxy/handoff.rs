@@ -1,9 +1,12 @@
 //! The line between avfs and a run's init ([`super::init`]): one Unix
-//! seqpacket socket, one JSON document per packet. avfs sends the
-//! [`super::namespace::Plan`]; the init answers with [`Report`]s, the first of
-//! which may carry the /dev/fuse descriptor of the mount it made inside the
-//! namespace (as `SCM_RIGHTS`), for avfs to serve.
+//! seqpacket socket, one JSON document per packet. avfs sends a [`Start`]
+//! (the namespaces' [`Plan`] and the command, in a memory file: an
+//! environment may be larger than a packet) with the command's output pipes;
+//! the init answers with [`Report`]s, the first of which may carry the
+//! /dev/fuse descriptor of the mount it made inside the namespace (as
+//! `SCM_RIGHTS`), for avfs to serve.
 
+use super::namespace::Plan;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
@@ -11,12 +14,27 @@ use nix::sys::socket::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut, Read, Seek, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-/// The largest packet either side sends (a plan is a few paths).
-const MAX_PACKET: usize = 1 << 20;
+/// The largest packet either side sends (a report is a line of text; a
+/// [`Start`] travels in a memory file).
+const MAX_PACKET: usize = 64 << 10;
+
+/// The most descriptors a packet carries (a [`Start`]'s memory file and pipes).
+const MAX_FDS: usize = 3;
+
+/// What avfs asks of a run's init: the namespaces, then the command in them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Start {
+    /// The namespaces to build.
+    pub plan: Plan,
+    /// Program and arguments (bytes: they need not be UTF-8).
+    pub argv: Vec<Vec<u8>>,
+    /// The command's whole environment.
+    pub env: Vec<(Vec<u8>, Vec<u8>)>,
+}
 
 /// What the init tells avfs.
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,8 +63,14 @@ pub enum Report {
 #[derive(Debug)]
 pub struct Channel(OwnedFd);
 
+impl From<OwnedFd> for Channel {
+    fn from(fd: OwnedFd) -> Self {
+        Channel(fd)
+    }
+}
+
 impl Channel {
-    /// A connected pair: avfs keeps the first, the init gets the second as its stdin.
+    /// A connected pair: avfs keeps the first, the init gets the second.
     pub fn pair() -> std::io::Result<(Channel, OwnedFd)> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
@@ -71,16 +95,39 @@ impl Channel {
 
     /// Sends `message`, with `fd` attached when given.
     pub fn send<T: Serialize>(&self, message: &T, fd: Option<&OwnedFd>) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
-        let fds = fd.map(|f| [f.as_raw_fd()]);
-        let cmsgs: Vec<ControlMessage> = fds
-            .as_ref()
-            .map(|f| ControlMessage::ScmRights(f))
-            .into_iter()
-            .collect();
+        let fds: Vec<BorrowedFd> = fd.map(|f| f.as_fd()).into_iter().collect();
+        self.send_with(
+            &serde_json::to_vec(message).map_err(std::io::Error::other)?,
+            &fds,
+        )
+    }
+
+    /// Sends a [`Start`] and the command's standard output and error.
+    pub fn send_start(
+        &self,
+        start: &Start,
+        stdout: BorrowedFd,
+        stderr: BorrowedFd,
+    ) -> std::io::Result<()> {
+        let memfd = nix::sys::memfd::memfd_create(
+            c"avfs-run-start",
+            nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+        )?;
+        let mut file = std::fs::File::from(memfd);
+        file.write_all(&serde_json::to_vec(start).map_err(std::io::Error::other)?)?;
+        self.send_with(b"\"Start\"", &[file.as_fd(), stdout, stderr])
+    }
+
+    fn send_with(&self, bytes: &[u8], fds: &[BorrowedFd]) -> std::io::Result<()> {
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        let cmsgs: Vec<ControlMessage> = if raw.is_empty() {
+            Vec::new()
+        } else {
+            vec![ControlMessage::ScmRights(&raw)]
+        };
         sendmsg::<()>(
             self.0.as_raw_fd(),
-            &[IoSlice::new(&bytes)],
+            &[IoSlice::new(bytes)],
             &cmsgs,
             MsgFlags::empty(),
             None,
@@ -91,9 +138,34 @@ impl Channel {
     /// Receives the next message and the descriptor it carries, if any;
     /// `None` once the other end has closed.
     pub fn recv<T: DeserializeOwned>(&self) -> std::io::Result<Option<(T, Option<OwnedFd>)>> {
+        Ok(self
+            .recv_with()?
+            .map(|(message, fds)| (message, fds.into_iter().next())))
+    }
+
+    /// Receives a [`Start`] and the command's standard output and error;
+    /// `None` once the other end has closed.
+    pub fn recv_start(&self) -> std::io::Result<Option<(Start, OwnedFd, OwnedFd)>> {
+        let Some((marker, fds)) = self.recv_with::<String>()? else {
+            return Ok(None);
+        };
+        let [memfd, stdout, stderr]: [OwnedFd; 3] = fds
+            .try_into()
+            .ok()
+            .filter(|_| marker == "Start")
+            .ok_or_else(|| std::io::Error::other("not a start packet"))?;
+        let mut file = std::fs::File::from(memfd);
+        file.rewind()?;
+        let mut json = Vec::new();
+        file.read_to_end(&mut json)?;
+        let start = serde_json::from_slice(&json).map_err(std::io::Error::other)?;
+        Ok(Some((start, stdout, stderr)))
+    }
+
+    fn recv_with<T: DeserializeOwned>(&self) -> std::io::Result<Option<(T, Vec<OwnedFd>)>> {
         let mut buf = vec![0u8; MAX_PACKET];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let (len, fd) = {
+        let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+        let (len, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let msg = recvmsg::<()>(
                 self.0.as_raw_fd(),
@@ -101,24 +173,24 @@ impl Channel {
                 Some(&mut space),
                 MsgFlags::MSG_CMSG_CLOEXEC,
             )?;
-            let mut fd = None;
+            let mut fds = Vec::new();
             for cmsg in msg.cmsgs()? {
-                if let ControlMessageOwned::ScmRights(fds) = cmsg {
-                    for raw in fds {
-                        // SAFETY: SCM_RIGHTS installed this descriptor in our
-                        // table just now; nothing else owns it.
-                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                        fd.get_or_insert(owned);
-                    }
+                if let ControlMessageOwned::ScmRights(raw) = cmsg {
+                    // SAFETY: SCM_RIGHTS installed these descriptors in our
+                    // table just now; nothing else owns them.
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
                 }
             }
-            (msg.bytes, fd)
+            (msg.bytes, fds)
         };
         if len == 0 {
             return Ok(None);
         }
         let message = serde_json::from_slice(&buf[..len]).map_err(std::io::Error::other)?;
-        Ok(Some((message, fd)))
+        Ok(Some((message, fds)))
     }
 
     /// Waits up to `timeout` for a message (or the other end's close).

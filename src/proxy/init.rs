@@ -1,6 +1,5 @@
-//! The run's init: avfs starts itself again under the name [`ARG0`] to put a
-//! run in its own PID namespace (and user namespace, when not root), and
-//! the command below it.
+//! The run's init: puts a run in its own PID namespace (and user namespace,
+//! when not root), and the command below it.
 //!
 //! Two processes, because a process cannot enter a PID namespace itself, only
 //! its children can: the first (a child of avfs, dying with it by
@@ -10,54 +9,175 @@
 //! reports its status and reaps until nothing is left. When PID 1 dies the
 //! kernel kills every process in the namespace: SIGKILL of avfs at any point
 //! takes the whole run, and its mount, with it.
+//!
+//! The first process comes one of two ways. `avfs proxy exec` forks it as it
+//! starts, while avfs is still small and has no other thread ([`fork_standby`]):
+//! it waits there for its [`Start`] while avfs opens the store, and costs a
+//! fork instead of executing the 25 MB binary again (about 2 ms of a run's
+//! 10 on the machine BENCHMARKS.md measures). A process that runs commands
+//! once it has threads (`avfs mcp`) cannot fork safely, so it starts avfs
+//! again under the name [`ARG0`] ([`start`]). Both then serve the same
+//! [`Channel`] the same way.
 
-use super::handoff::{Channel, Report};
-use super::namespace::{Plan, SetupError, map_ids};
+use super::handoff::{Channel, Report, Start};
+use super::namespace::{SetupError, map_ids};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 /// The name avfs runs itself under as a run's init.
 pub const ARG0: &str = "avfs-run-init";
 
-/// Runs the init when this process was started as one; returns its exit status.
-pub fn run_if_init() -> Option<u8> {
-    let mut args = std::env::args_os();
-    if args.next().as_deref() != Some(std::ffi::OsStr::new(ARG0)) {
-        return None;
-    }
-    Some(outer(args.collect()))
+/// A run's init, started and waiting for its [`Start`].
+#[derive(Debug)]
+pub struct Init {
+    /// The first process (a child of this one, and its process group's leader).
+    pub pid: Pid,
+    /// avfs's end of the line to it.
+    pub channel: Channel,
 }
 
-/// The first process: receives the plan, makes the PID (and user) namespace,
-/// forks PID 1 and waits for it.
-fn outer(argv: Vec<OsString>) -> u8 {
-    let Ok(channel) = Channel::from_stdin() else {
-        return 125;
+/// The init [`fork_standby`] made, until a run takes it.
+static STANDBY: Mutex<Option<Init>> = Mutex::new(None);
+
+/// Forks a run's init for this process's next run to take ([`start`]). Only
+/// while the process has no other thread: the child goes on with a copy of
+/// memory that no other thread may have left half-changed. Does nothing when
+/// it cannot fork (the run then starts its init the slower way).
+pub fn fork_standby() {
+    if !single_threaded() {
+        return;
+    }
+    let Ok((ours, theirs)) = Channel::pair() else {
+        return;
     };
-    // avfs spawns this process without a pre-exec hook (a fork of avfs's
-    // large address space costs more than the rest of the start), so it asks
-    // to die with avfs here, then checks that avfs did not die first.
+    let avfs = nix::unistd::getpid();
+    // SAFETY: this process has a single thread (checked above), so the
+    // child may do anything after the fork.
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { child }) => {
+            // Both sides set the group, so that it is set before either goes
+            // on: a terminal's Ctrl-C must not reach the init.
+            let _ = nix::unistd::setpgid(child, child);
+            drop(theirs);
+            *STANDBY.lock().unwrap_or_else(|e| e.into_inner()) = Some(Init {
+                pid: child,
+                channel: ours,
+            });
+        }
+        Ok(ForkResult::Child) => {
+            drop(ours);
+            let status = standby(Channel::from(theirs), avfs);
+            // avfs printed nothing before the fork: exiting flushes nothing of
+            // its output a second time.
+            std::process::exit(i32::from(status));
+        }
+        Err(_) => {}
+    }
+}
+
+/// The first process, forked by [`fork_standby`]: leaves avfs's process
+/// group and standard streams, then serves.
+fn standby(channel: Channel, avfs: Pid) -> u8 {
+    forget_environment();
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != avfs {
+        return 125;
+    }
+    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    let _ = nix::sys::prctl::set_name(c"avfs-run-init");
+    // avfs's own output is its JSON document: nothing of the run may hold
+    // it open, or write to it.
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        Ok(null) => {
+            use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout};
+            if dup2_stdin(&null).is_err()
+                || dup2_stdout(&null).is_err()
+                || dup2_stderr(&null).is_err()
+            {
+                return 125;
+            }
+        }
+        Err(_) => return 125,
+    }
+    serve(&channel)
+}
+
+/// The init [`fork_standby`] left for this run, else avfs started again
+/// as [`ARG0`].
+pub fn start() -> std::io::Result<Init> {
+    if let Some(init) = STANDBY.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Ok(init);
+    }
+    let (ours, theirs) = Channel::pair()?;
+    // Without a pre-exec hook the standard library spawns with posix_spawn,
+    // which does not copy avfs's page tables as a fork does: the init asks to
+    // die with avfs itself ([`run_if_init`]).
+    let child = Command::new("/proc/self/exe")
+        .arg0(ARG0)
+        .env_clear()
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    // Reaped by pid ([`super::child`]): the handle's drop neither waits nor kills.
+    Ok(Init {
+        pid: Pid::from_raw(child.id() as i32),
+        channel: ours,
+    })
+}
+
+/// Runs the init when this process was started as one; returns its exit status.
+pub fn run_if_init() -> Option<u8> {
+    if std::env::args_os().next().as_deref() != Some(OsStr::new(ARG0)) {
+        return None;
+    }
+    let Ok(channel) = Channel::from_stdin() else {
+        return Some(125);
+    };
+    // Asks to die with avfs, then checks that avfs did not die first.
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
         || channel.peer_pid().ok() != Some(nix::unistd::getppid().as_raw())
     {
-        return 125;
+        return Some(125);
     }
+    Some(serve(&channel))
+}
+
+/// The first process: receives the [`Start`], makes the PID (and user)
+/// namespace, forks PID 1 and waits for it. Leaves quietly when avfs closes
+/// the line without a start (its run needed no init after all).
+fn serve(channel: &Channel) -> u8 {
     // avfs blocks its stop signals; nothing below the init may inherit that.
     let _ = SigSet::empty().thread_set_mask();
-    let plan: Plan = match channel.recv() {
-        Ok(Some((plan, _))) => plan,
-        _ => return 125,
+    let (start, stdout, stderr) = match channel.recv_start() {
+        Ok(Some(received)) => received,
+        Ok(None) => return 0,
+        Err(_) => return 125,
     };
     let fail = |e: SetupError| {
         let _ = channel.send(&Report::SetupFailed(e.0), None);
         125
     };
+    // The command's output goes where avfs reads it; so does this process's
+    // own, which is nothing.
+    if nix::unistd::dup2_stdout(&stdout).is_err() || nix::unistd::dup2_stderr(&stderr).is_err() {
+        return fail(SetupError("cannot take the run's output pipes".into()));
+    }
+    drop((stdout, stderr));
+    let plan = &start.plan;
     let mut flags = CloneFlags::CLONE_NEWPID;
     if plan.user.is_some() {
         flags |= CloneFlags::CLONE_NEWUSER;
@@ -75,8 +195,9 @@ fn outer(argv: Vec<OsString>) -> u8 {
     let Ok((alive_r, alive_w)) = nix::unistd::pipe() else {
         return fail(SetupError("pipe: cannot make one".into()));
     };
-    // SAFETY: this process is single-threaded (a fresh exec that started no
-    // thread), so the child may do anything after the fork.
+    // SAFETY: this process is single-threaded (a fresh exec, or a fork of a
+    // single-threaded avfs, that started no thread), so the child may do
+    // anything after the fork.
     match unsafe { fork() } {
         Ok(ForkResult::Parent { child }) => {
             drop(alive_r);
@@ -92,10 +213,42 @@ fn outer(argv: Vec<OsString>) -> u8 {
         }
         Ok(ForkResult::Child) => {
             drop(alive_w);
-            pid1(&plan, &channel, alive_r, argv)
+            pid1(&start, channel, alive_r)
         }
         Err(e) => fail(SetupError(format!("fork: {e}"))),
     }
+}
+
+/// Forgets the environment avfs started with, its strings in memory too.
+/// This process's copy becomes PID 1 of the run's namespace, where the
+/// command can read `/proc/1/environ`: the command gets only the curated
+/// environment of its [`Start`], and must find no more there.
+fn forget_environment() {
+    if let Some((start, end)) = environment_strings() {
+        // SAFETY: the kernel says the environment's strings lie at
+        // [start, end) of this process's stack, which is writable; this
+        // process has one thread, and nothing refers to the strings but
+        // `environ`, which is cleared next.
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    }
+    // SAFETY: one thread, so nothing reads the environment meanwhile.
+    unsafe { nix::libc::clearenv() };
+}
+
+/// Where the environment's strings lie: `env_start` and `env_end`, fields
+/// 50 and 51 of `/proc/self/stat`.
+fn environment_strings() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (in parentheses) start at the third.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let start: usize = fields.get(50 - 3)?.parse().ok()?;
+    let end: usize = fields.get(51 - 3)?.parse().ok()?;
+    (start < end).then_some((start, end))
+}
+
+/// True when this process has exactly one thread.
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
 }
 
 /// Waits for `child`; its exit status, or 128 + the signal that ended it.
@@ -111,7 +264,7 @@ fn wait_for(child: Pid) -> u8 {
 }
 
 /// PID 1 of the run's namespace.
-fn pid1(plan: &Plan, channel: &Channel, alive: OwnedFd, argv: Vec<OsString>) -> u8 {
+fn pid1(start: &Start, channel: &Channel, alive: OwnedFd) -> u8 {
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || parent_gone(&alive) {
         return 125;
     }
@@ -120,6 +273,7 @@ fn pid1(plan: &Plan, channel: &Channel, alive: OwnedFd, argv: Vec<OsString>) -> 
         let _ = channel.send(&Report::SetupFailed(e.0), None);
         125
     };
+    let plan = &start.plan;
     match plan.build() {
         Ok(fuse) => {
             if let Some(fd) = fuse
@@ -136,11 +290,18 @@ fn pid1(plan: &Plan, channel: &Channel, alive: OwnedFd, argv: Vec<OsString>) -> 
             plan.cwd().display()
         )));
     }
-    let Some(program) = argv.first() else {
+    let Some(program) = start.argv.first().map(|p| OsStr::from_bytes(p)) else {
         return fail(SetupError("no command".into()));
     };
     let child = match Command::new(program)
-        .args(&argv[1..])
+        .args(start.argv[1..].iter().map(|a| OsStr::from_bytes(a)))
+        .env_clear()
+        .envs(
+            start
+                .env
+                .iter()
+                .map(|(k, v)| (OsStr::from_bytes(k), OsStr::from_bytes(v))),
+        )
         .stdin(Stdio::null())
         .spawn()
     {
