@@ -394,6 +394,23 @@ fn init_environment_is_forgotten(command: &dyn Fn() -> Command, modes: &[&str]) 
     }
 }
 
+/// A run exits without checkpointing the WAL, and the next process to open
+/// the store reads every frame since the WAL last restarted: a run's own
+/// commits checkpoint it past 100 pages, so runs keep it short (SQLite's
+/// default lets it reach 1,000 pages, about 4 MB, first).
+#[test]
+fn runs_leave_the_wal_short() {
+    let a = Avfs::with_vault();
+    for _ in 0..60 {
+        let (doc, status) = exec(&a, &[], &["true"]);
+        assert_eq!(status, 0, "{doc:?}");
+    }
+    let wal = std::fs::metadata(format!("{}-wal", a.store_path().display()))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(wal < 1 << 20, "the WAL grew to {wal} bytes");
+}
+
 /// The init `avfs proxy exec` forks as it starts is gone with avfs when no
 /// run takes it (here the vault does not exist).
 #[test]

@@ -684,6 +684,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Has SQLite checkpoint the WAL after this handle's commits once it
+    /// holds `pages` pages (its default is 1,000). For a process that exits
+    /// without checkpointing: the next process to open the store rebuilds
+    /// the WAL's index from every frame written since the WAL last
+    /// restarted, reading and summing each.
+    pub fn checkpoint_wal_past(&self, pages: u32) -> Result<()> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", i64::from(pages))?;
+        Ok(())
+    }
+
     /// A number that changes whenever another connection (in any process)
     /// has committed to the store since this one last looked.
     pub fn data_version(&self) -> Result<i64> {
