@@ -27,7 +27,9 @@ const HUMAN_CHANGES: usize = 20;
 /// The WAL pages after which a run's own commits checkpoint. A run exits
 /// without checkpointing, and the next process to open the store rebuilds
 /// the WAL's index from every frame since the WAL last restarted: with
-/// SQLite's 1,000 pages that took about 1.2 ms of each run (BENCHMARKS.md).
+/// SQLite's 1,000 pages a run's first open took 1.8 ms, with 100 1.2 ms
+/// (BENCHMARKS.md). A mount keeps SQLite's default: its batches pass 100
+/// pages, and checkpointing after each slowed its writes.
 const RUN_WAL_PAGES: u32 = 100;
 
 /// Overrides how many automatic run checkpoints a vault keeps.

@@ -109,6 +109,26 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// How long [`answers_dead`] waits for a mount to answer.
+const PROBE_WAIT: Duration = Duration::from_millis(250);
+
+/// True when the mount at `path` answers ENOTCONN (its serving process is
+/// gone) within [`PROBE_WAIT`]. The mount may be anyone's, and one whose
+/// server is alive but stopped (Ctrl-Z of `avfs mount --foreground`) never
+/// answers: it counts as alive, and its probe stays blocked on a thread of
+/// its own, which this process's exit ends (a FUSE request yields to SIGKILL).
+fn answers_dead(path: &Path) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    let probe = std::thread::Builder::new()
+        .name("avfs-mount-probe".into())
+        .spawn(move || {
+            let dead = matches!(fs::metadata(&path), Err(e) if e.raw_os_error() == Some(nix::libc::ENOTCONN));
+            let _ = tx.send(dead);
+        });
+    probe.is_ok() && rx.recv_timeout(PROBE_WAIT).unwrap_or(false)
+}
+
 /// Unmounts `path`; `lazy` detaches it even while files are open.
 pub fn unmount(path: &Path, lazy: bool) -> Result<(), MountError> {
     use nix::mount::{MntFlags, umount2};
@@ -231,8 +251,7 @@ impl Registry {
                 let known = records
                     .iter()
                     .any(|r| r.mountpoint == mountpoint && pid_alive(r.pid));
-                let dead = matches!(fs::metadata(&mountpoint), Err(e) if e.raw_os_error() == Some(nix::libc::ENOTCONN));
-                if !known && dead && unmount(&mountpoint, true).is_ok() {
+                if !known && answers_dead(&mountpoint) && unmount(&mountpoint, true).is_ok() {
                     cleaned.push(mountpoint);
                 }
             }
