@@ -116,7 +116,8 @@ const PROBE_WAIT: Duration = Duration::from_millis(250);
 /// gone) within [`PROBE_WAIT`]. The mount may be anyone's, and one whose
 /// server is alive but stopped (Ctrl-Z of `avfs mount --foreground`) never
 /// answers: it counts as alive, and its probe stays blocked on a thread of
-/// its own, which this process's exit ends (a FUSE request yields to SIGKILL).
+/// its own, which this process's exit ends (a FUSE request that the stopped
+/// server has not read yet yields to SIGKILL).
 fn answers_dead(path: &Path) -> bool {
     let (tx, rx) = std::sync::mpsc::channel();
     let path = path.to_path_buf();
