@@ -10,6 +10,7 @@ use common::{Avfs, Change, Checkpoint, CheckpointList, Summary};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -141,6 +142,11 @@ fn assert_no_run_mount(a: &Avfs) {
 /// Processes whose command line starts with `marker` (so not avfs itself,
 /// whose arguments may contain it).
 fn processes_with(marker: &str) -> Vec<String> {
+    processes_where(|line| line.starts_with(marker))
+}
+
+/// Processes whose command line (arguments joined by spaces) passes `test`.
+fn processes_where(test: impl Fn(&str) -> bool) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if !entry
@@ -153,7 +159,7 @@ fn processes_with(marker: &str) -> Vec<String> {
         }
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let line = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if line.starts_with(marker) {
+            if test(&line) {
                 found.push(format!("{}: {line}", entry.file_name().to_string_lossy()));
             }
         }
@@ -372,12 +378,9 @@ fn a_command_line_larger_than_a_packet_reaches_the_command_whole() {
 #[test]
 fn a_run_reads_nothing_of_avfs_environment_from_its_pid_1() {
     let a = Avfs::with_vault();
-    init_environment_is_forgotten(&|| a.command(), &["fuse", "materialize"]);
-}
-
-fn init_environment_is_forgotten(command: &dyn Fn() -> Command, modes: &[&str]) {
-    for mode in modes {
-        let out = command()
+    for mode in ["fuse", "materialize"] {
+        let out = a
+            .command()
             .env("SECRET_TOKEN", "leak-7731")
             .args(["--json", "proxy", "exec", "--mode", mode, "--shell"])
             .arg("tr '\\0' '\\n' < /proc/1/environ; echo read")
@@ -419,17 +422,7 @@ fn an_init_that_no_run_took_is_gone_with_avfs() {
     let marker = "no-such-vault-5150";
     let run = a.run(["--json", "proxy", "exec", "--vault", marker, "--", "true"]);
     assert_ne!(run.status, 0, "{}", run.stdout_str());
-    let naming = || -> Vec<String> {
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
-                && String::from_utf8_lossy(&cmdline).contains(marker)
-            {
-                found.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        found
-    };
+    let naming = || processes_where(|line| line.contains(marker));
     let deadline = Instant::now() + Duration::from_secs(10);
     while !naming().is_empty() {
         assert!(Instant::now() < deadline, "left running: {:?}", naming());
@@ -574,6 +567,49 @@ fn ctrl_c_of_avfs_stops_the_command_unmounts_and_still_reports() {
     assert_eq!(doc.stdout, "go\n");
     assert_eq!(doc.pairs(), pairs(&[("added", "/marker")]));
     assert_eq!(processes_with("sleep 31201"), Vec::<String>::new());
+    assert_no_run_mount(&a);
+}
+
+/// A terminal's Ctrl-C goes to avfs's whole process group: the run's
+/// processes are in a group of their own (the init made it as it was
+/// forked), so only avfs gets it, and avfs stops the command (SIGTERM) and
+/// reports.
+#[test]
+fn a_terminal_s_ctrl_c_reaches_avfs_and_not_the_run() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    let child = a
+        .command()
+        .args(["--json", "proxy", "exec", "--", "sh", "-c"])
+        .arg("echo go; exec sleep 31202")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processes_with("sleep 31202").is_empty() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let doc: RunDoc = common::parse_one(&out.stdout);
+    assert_eq!(doc.interrupted.as_deref(), Some("SIGINT"));
+    assert_eq!(
+        doc.signal,
+        Some(15),
+        "stopped by avfs, not by the terminal: {doc:?}"
+    );
+    assert_eq!(processes_with("sleep 31202"), Vec::<String>::new());
     assert_no_run_mount(&a);
 }
 

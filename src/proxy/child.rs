@@ -325,7 +325,7 @@ impl Main {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self {
+            let pidfd = match self {
                 Main::Command(child) => {
                     return match child.wait_timeout(left) {
                         Ok(Some(status)) => Waited::Ended((status.code(), status.signal())),
@@ -333,20 +333,20 @@ impl Main {
                         Err(_) => Waited::Lost,
                     };
                 }
-                Main::Init(_, pidfd) => {
-                    if let Some(fd) = pidfd {
-                        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-                        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-                        let _ = poll(&mut fds, timeout);
-                    }
+                Main::Init(_, pidfd) => pidfd.as_ref().map(|fd| fd.as_fd()),
+            };
+            match pidfd {
+                Some(fd) => {
+                    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+                    let _ = poll(
+                        &mut fds,
+                        PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+                    );
                 }
+                None => std::thread::sleep(left.min(Duration::from_millis(1))),
             }
             match self.try_wait() {
-                Waited::Running if !left.is_zero() => {
-                    if matches!(self, Main::Init(_, None)) {
-                        std::thread::sleep(left.min(Duration::from_millis(1)));
-                    }
-                }
+                Waited::Running if Instant::now() < deadline => {}
                 waited => return waited,
             }
         }
@@ -516,11 +516,15 @@ fn is_zombie_elsewhere(pid: Pid) -> bool {
         .is_some_and(|(state, ppid)| state == 'Z' && ppid != std::process::id() as i32)
 }
 
+/// The fields of a `/proc/PID/stat` line from the third (the state) on.
+pub(super) fn stat_fields(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    // The command name is in parentheses and may itself contain spaces or ')'.
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
 /// The state letter and parent pid from a `/proc/PID/stat` line.
 fn parse_stat(stat: &str) -> Option<(char, i32)> {
-    // The command name is in parentheses and may itself contain spaces or ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
+    let mut fields = stat_fields(stat)?;
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
     Some((state, ppid))

@@ -239,10 +239,10 @@ fn forget_environment() {
 /// 50 and 51 of `/proc/self/stat`.
 fn environment_strings() -> Option<(usize, usize)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The fields after the command name (in parentheses) start at the third.
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
-    let start: usize = fields.get(50 - 3)?.parse().ok()?;
-    let end: usize = fields.get(51 - 3)?.parse().ok()?;
+    // `stat_fields` starts at the third field.
+    let mut fields = super::child::stat_fields(&stat)?.skip(50 - 3);
+    let start: usize = fields.next()?.parse().ok()?;
+    let end: usize = fields.next()?.parse().ok()?;
     (start < end).then_some((start, end))
 }
 
