@@ -28,6 +28,26 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     open_existing(path)
 }
 
+/// Makes every transaction committed to `conn`'s store durable: syncs its
+/// WAL, opened anew so that the file synced is the one SQLite writes now, and,
+/// with `dir`, the directory too (SQLite syncs a new WAL's name only at its
+/// first checkpoint). A store in memory or without a WAL has nothing unsynced.
+pub(crate) fn sync_wal(conn: &Connection, dir: bool) -> Result<()> {
+    let Some(db) = conn.path().filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let wal = PathBuf::from(format!("{db}-wal"));
+    match std::fs::File::open(&wal) {
+        Ok(file) => file.sync_data()?,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    if dir && let Some(parent) = wal.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 fn corrupt(path: &Path, why: impl std::fmt::Display) -> VaultError {
     VaultError::Corrupt(format!("{} is not an avfs store: {why}", path.display()))
 }
@@ -143,6 +163,29 @@ mod tests {
             .filter(|n| n.starts_with('.'))
             .collect();
         assert!(names.is_empty(), "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn a_sync_syncs_the_wal_and_leaves_the_database_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let conn = open(&path).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        conn.execute("INSERT INTO meta(key, value) VALUES ('synced', 'yes')", [])
+            .unwrap();
+        sync_wal(&conn, true).unwrap();
+        // No checkpoint: that would copy the commit's pages into store.db.
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        drop(conn);
+        let value: String = open(&path)
+            .unwrap()
+            .query_row("SELECT value FROM meta WHERE key = 'synced'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(value, "yes");
+        // A store in memory has nothing to sync.
+        sync_wal(&Connection::open_in_memory().unwrap(), true).unwrap();
     }
 
     #[test]
