@@ -203,7 +203,7 @@ pub struct Store {
     inos: super::inodes::InoBlock,
     /// This handle's end of the store's fence (close-to-open across processes).
     fence: Fence,
-    /// [`Store::sync`] has synced the WAL's directory once.
+    /// [`Store::sync`] has synced the WAL's directory (once is enough).
     wal_dir_synced: bool,
 }
 
@@ -446,8 +446,7 @@ impl Store {
         // the WAL is enough. A `wal_checkpoint(FULL)` here copied every WAL
         // page into the database and synced both, three fsyncs for each
         // fsync(2) a program makes in a mount.
-        super::store_file::sync_wal(&self.conn, !self.wal_dir_synced)?;
-        self.wal_dir_synced = true;
+        self.wal_dir_synced |= super::store_file::sync_wal(&self.conn, !self.wal_dir_synced)?;
         Ok(())
     }
 

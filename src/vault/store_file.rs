@@ -32,20 +32,22 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
 /// WAL, opened anew so that the file synced is the one SQLite writes now, and,
 /// with `dir`, the directory too (SQLite syncs a new WAL's name only at its
 /// first checkpoint). A store in memory or without a WAL has nothing unsynced.
-pub(crate) fn sync_wal(conn: &Connection, dir: bool) -> Result<()> {
+/// Returns whether there was a WAL to sync.
+pub(crate) fn sync_wal(conn: &Connection, dir: bool) -> Result<bool> {
     let Some(db) = conn.path().filter(|p| !p.is_empty()) else {
-        return Ok(());
+        return Ok(false);
     };
     let wal = PathBuf::from(format!("{db}-wal"));
     match std::fs::File::open(&wal) {
         Ok(file) => file.sync_data()?,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e.into()),
     }
-    if dir && let Some(parent) = wal.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
+    if dir {
+        let parent = wal.parent().filter(|p| !p.as_os_str().is_empty());
+        std::fs::File::open(parent.unwrap_or(Path::new(".")))?.sync_all()?;
     }
-    Ok(())
+    Ok(true)
 }
 
 fn corrupt(path: &Path, why: impl std::fmt::Display) -> VaultError {
@@ -173,7 +175,7 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         conn.execute("INSERT INTO meta(key, value) VALUES ('synced', 'yes')", [])
             .unwrap();
-        sync_wal(&conn, true).unwrap();
+        assert!(sync_wal(&conn, true).unwrap(), "the store has a WAL");
         // No checkpoint: that would copy the commit's pages into store.db.
         assert_eq!(std::fs::read(&path).unwrap(), before);
         drop(conn);
@@ -185,7 +187,7 @@ mod tests {
             .unwrap();
         assert_eq!(value, "yes");
         // A store in memory has nothing to sync.
-        sync_wal(&Connection::open_in_memory().unwrap(), true).unwrap();
+        assert!(!sync_wal(&Connection::open_in_memory().unwrap(), true).unwrap());
     }
 
     #[test]
