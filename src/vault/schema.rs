@@ -8,7 +8,7 @@ use super::error::{Result, VaultError};
 use rusqlite::Connection;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migration `i` brings a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -165,6 +165,7 @@ BEGIN SELECT RAISE(ABORT, 'delete from a frozen layer'); END;
     MIGRATION_2,
     MIGRATION_3,
     MIGRATION_4,
+    MIGRATION_5,
 ];
 
 /// Version 2: the journal's head anchor, file versions, the full-text index,
@@ -305,6 +306,16 @@ CREATE TABLE remote_tracking (
     remote       TEXT NOT NULL,
     remote_vault TEXT NOT NULL
 ) STRICT;
+"#;
+
+/// Version 5: the entry index orders each entry's versions by number, so the
+/// newest version of an entry in a state (asked for whenever a file with a
+/// history is created, committed, renamed or deleted) is the first indexed
+/// row in the state's chain, and trimming an entry to its kept versions skips
+/// index rows, not sorted table rows.
+const MIGRATION_5: &str = r#"
+DROP INDEX versions_by_entry;
+CREATE INDEX versions_by_entry ON versions(parent, name, version, layer);
 "#;
 
 /// How long a writer waits for the write lock before giving up with SQLITE_BUSY.
@@ -660,6 +671,48 @@ mod tests {
         assert!(frozen.is_err(), "frozen layers are guarded again");
         let report = store.gc(crate::vault::gc::GcOptions::default()).unwrap();
         assert_eq!(report.chunks, 1, "gc frees the zero chunk's row");
+    }
+
+    #[test]
+    fn a_version_4_store_finds_an_entry_s_newest_version_without_sorting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let plan = |store: &Store| -> String {
+            store
+                .connection()
+                .execute_batch(
+                    "CREATE TEMP TABLE IF NOT EXISTS plan_chain(top INTEGER, layer INTEGER)",
+                )
+                .unwrap();
+            let mut stmt = store
+                .connection()
+                .prepare(
+                    "EXPLAIN QUERY PLAN SELECT version, ino FROM versions v
+                     WHERE parent = 1 AND name = x'66'
+                       AND EXISTS (SELECT 1 FROM temp.plan_chain c WHERE c.top = 2 AND c.layer = v.layer)
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+        };
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            configure(&mut conn).unwrap();
+            for sql in &MIGRATIONS[..4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+        }
+        let store = Store::open(&path, Owner::default()).unwrap();
+        let version: i64 = store
+            .connection()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let plan = plan(&store);
+        assert!(plan.contains("versions_by_entry"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "no sort: {plan}");
     }
 
     /// Writes a store exactly as version 1 laid it out: one vault `old` with
