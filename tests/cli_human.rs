@@ -86,3 +86,24 @@ fn proxy_exec_ends_with_a_count_line_and_cuts_long_lists() {
         a.json(["proxy", "exec", "--mode", "materialize", "--shell", "true"]);
     assert_eq!(doc["summary"]["total"], 0);
 }
+
+#[test]
+fn an_error_with_nobody_reading_stdout_goes_to_stderr_with_its_status() {
+    let a = Avfs::with_vault();
+    let (_, status) = a.fails(["cat", "/missing"]);
+    // A pipe whose reader is gone: writing the JSON document fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = a
+        .command()
+        .args(["--json", "cat", "/missing"])
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(status), "{stderr}");
+    assert!(stderr.starts_with("avfs: error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

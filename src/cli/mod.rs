@@ -389,13 +389,20 @@ pub(crate) fn error_document(err: &CliError) -> Value {
 }
 
 fn report(err: CliError, json: bool) -> ExitCode {
-    if json {
-        println!("{}", error_document(&err));
-    } else {
-        eprintln!("avfs: error: {}", err.message);
+    let documented = json && {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", error_document(&err))
+            .and_then(|_| out.flush())
+            .is_ok()
+    };
+    // Without --json, or when nobody reads stdout any more (a closed pipe),
+    // the error goes to stderr: a failed write there must not panic either.
+    if !documented {
+        let mut text = format!("avfs: error: {}\n", err.message);
         if let Some(hint) = &err.hint {
-            eprintln!("hint: {hint}");
+            text.push_str(&format!("hint: {hint}\n"));
         }
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
     ExitCode::from(err.status as u8)
 }

@@ -254,7 +254,7 @@ impl Finisher {
         // A private mount's reads share one snapshot: end it every tick, so
         // the WAL can be checkpointed past it.
         if let Err(e) = inner.store.release_reads() {
-            eprintln!("avfs mount: ending a read snapshot failed ({e:?})");
+            fault::log(format_args!("ending a read snapshot failed ({e:?})"));
         }
         if !inner.store.in_batch() || !inner.batch.due() {
             return;
@@ -264,7 +264,7 @@ impl Finisher {
             // Leave the write lock free for a moment: a busy mount would
             // otherwise retake it at once and starve CLI writers.
             Ok(()) => batch.gap(),
-            Err(e) => eprintln!("avfs mount: a batch commit failed ({e:?})"),
+            Err(e) => fault::log(format_args!("a batch commit failed ({e:?})")),
         }
     }
 }

@@ -39,7 +39,7 @@ pub fn errno(err: &VaultError) -> Errno {
         | VaultError::Sqlite(_)
         | VaultError::Io(_) => {
             // The caller only sees EIO: keep the cause in the mount's log.
-            eprintln!("avfs mount: {err}");
+            super::fault::log(format_args!("{err}"));
             Errno::EIO
         }
     }

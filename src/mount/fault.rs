@@ -40,6 +40,13 @@ fn message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
+/// Writes one line to the mount's log (its stderr). A log nobody can write
+/// to any more (a closed pipe) must not fail a request, or the mount, too.
+pub(super) fn log(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "avfs mount: {line}");
+}
+
 /// Runs `work` (one request's work, before its reply); `None`, after logging
 /// the cause, when it panicked. The caller then repairs what the request may
 /// have left half-done in memory (see `OpenFiles::quarantine`) and only then
@@ -48,11 +55,11 @@ pub fn contain<T>(op: &str, ino: u64, work: impl FnOnce() -> T) -> Option<T> {
     match catch_unwind(AssertUnwindSafe(work)) {
         Ok(out) => Some(out),
         Err(payload) => {
-            eprintln!(
-                "avfs mount: {op} on inode {ino} panicked: {}; the request failed with EIO \
+            log(format_args!(
+                "{op} on inode {ino} panicked: {}; the request failed with EIO \
                  and the mount keeps serving",
                 message(payload.as_ref())
-            );
+            ));
             None
         }
     }

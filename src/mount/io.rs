@@ -105,9 +105,9 @@ impl VaultFs {
                 // Not root, or a store on a file system the kernel will not
                 // stack on: the editor path serves every file from now on.
                 if self.passthrough.swap(false, Ordering::Relaxed) {
-                    eprintln!(
-                        "avfs mount: passthrough unavailable ({e}); file data goes through the server"
-                    );
+                    fault::log(format_args!(
+                        "passthrough unavailable ({e}); file data goes through the server"
+                    ));
                 }
                 return None;
             }

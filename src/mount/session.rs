@@ -307,7 +307,8 @@ impl LiveMount {
         let served = self
             .server
             .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the FUSE server thread panicked")));
+            .unwrap_or_else(|_| Err(std::io::Error::other("the FUSE server thread panicked")))
+            .or_else(ended_by_the_kernel);
         self.ticking.store(false, Ordering::Relaxed);
         let stats = self.finisher.finish();
         if self.on_host {
@@ -315,6 +316,17 @@ impl LiveMount {
         }
         served?;
         Ok(stats)
+    }
+}
+
+/// A session whose connection the kernel tore down (the last file of a
+/// detached mount closed, or the connection aborted) can end reading
+/// ECONNABORTED where fuser expects ENODEV: it is over all the same, and
+/// what it left unsaved is committed next.
+fn ended_by_the_kernel(e: std::io::Error) -> std::io::Result<()> {
+    match e.raw_os_error() {
+        Some(nix::libc::ECONNABORTED) => Ok(()),
+        _ => Err(e),
     }
 }
 
