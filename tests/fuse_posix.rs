@@ -2497,6 +2497,13 @@ struct Foreground {
 
 impl Foreground {
     fn start(avfs: &Avfs, dir: &Path, log: PathBuf) -> (Self, MountDoc) {
+        let stderr = Stdio::from(File::create(&log).unwrap());
+        Self::start_with_stderr(avfs, dir, log, stderr)
+    }
+
+    /// As [`Foreground::start`], with the server's stderr going to `stderr`
+    /// (`log` then names what the failure messages show).
+    fn start_with_stderr(avfs: &Avfs, dir: &Path, log: PathBuf, stderr: Stdio) -> (Self, MountDoc) {
         let mut child = avfs
             .command()
             .args(["--json", "mount", "main"])
@@ -2504,7 +2511,7 @@ impl Foreground {
             .arg("--foreground")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap())
+            .stderr(stderr)
             .spawn()
             .expect("spawn avfs mount --foreground");
         let stdout = child.stdout.take().unwrap();
@@ -2648,6 +2655,37 @@ fn sigint_unmounts_a_foreground_mount_and_exits_zero() {
     assert!(!is_mounted(&dir));
     let mounts: MountsDoc = avfs.json(["mounts"]);
     assert!(mounts.mounts.is_empty(), "{mounts:?}");
+}
+
+/// A mount whose stderr nobody reads any more (a closed pipe) logs a failed
+/// request all the same: the request fails with EIO, and the mount serves
+/// on (more failures than it has serving threads).
+#[test]
+fn a_mount_whose_log_is_a_closed_pipe_keeps_serving_after_a_failure() {
+    if !fuse_available() {
+        return;
+    }
+    let avfs = Avfs::with_vault();
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let (mut fg, _) = Foreground::start_with_stderr(
+        &avfs,
+        &dir,
+        base.path().join("(stderr is a closed pipe)"),
+        Stdio::from(writer),
+    );
+    for round in 0..5 {
+        let created = File::create(dir.join("avfs-debug-panic"));
+        assert_eq!(errno(created, "create the fault name"), Errno::EIO);
+        let name = dir.join(format!("ok-{round}.txt"));
+        fs::write(&name, b"served").unwrap();
+        assert_eq!(fs::read(&name).unwrap(), b"served");
+    }
+    kill(Pid::from_raw(fg.pid() as i32), Signal::SIGINT).unwrap();
+    assert_eq!(fg.wait(Duration::from_secs(30)).code(), Some(0));
 }
 
 /// A request that panics in the server (debug builds carry a trigger: the

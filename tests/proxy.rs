@@ -535,35 +535,50 @@ fn what_a_finished_command_leaves_running_is_stopped() {
     assert_eq!(processes_with("sleep 31101"), Vec::<String>::new());
 }
 
-#[test]
-fn ctrl_c_of_avfs_stops_the_command_unmounts_and_still_reports() {
-    if !fuse_available() {
-        return;
-    }
-    let a = seeded();
-    let child = a
-        .command()
-        .args(["--json", "proxy", "exec", "--", "sh", "-c"])
-        .arg("echo started > marker; echo go; exec sleep 31201")
+/// Starts `avfs --json proxy exec -- sh -c SCRIPT` with `command` and waits
+/// until a process whose command line has `running` exists.
+fn start_run(mut command: Command, script: &str, running: &str) -> std::process::Child {
+    let child = command
+        .args(["--json", "proxy", "exec", "--", "sh", "-c", script])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while processes_with("sleep 31201").is_empty() {
+    while processes_with(running).is_empty() {
         assert!(Instant::now() < deadline, "the command never started");
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+/// The document of a run that SIGINT stopped, which exits 130.
+fn interrupted_by_sigint(child: std::process::Child) -> RunDoc {
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let doc: RunDoc = common::parse_one(&out.stdout);
+    assert_eq!(doc.interrupted.as_deref(), Some("SIGINT"));
+    doc
+}
+
+#[test]
+fn ctrl_c_of_avfs_stops_the_command_unmounts_and_still_reports() {
+    if !fuse_available() {
+        return;
+    }
+    let a = seeded();
+    let child = start_run(
+        a.command(),
+        "echo started > marker; echo go; exec sleep 31201",
+        "sleep 31201",
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
-    let doc: RunDoc = common::parse_one(&out.stdout);
-    assert_eq!(doc.interrupted.as_deref(), Some("SIGINT"));
+    let doc = interrupted_by_sigint(child);
     assert_eq!(doc.stdout, "go\n");
     assert_eq!(doc.pairs(), pairs(&[("added", "/marker")]));
     assert_eq!(processes_with("sleep 31201"), Vec::<String>::new());
@@ -580,30 +595,16 @@ fn a_terminal_s_ctrl_c_reaches_avfs_and_not_the_run() {
         return;
     }
     let a = seeded();
-    let child = a
-        .command()
-        .args(["--json", "proxy", "exec", "--", "sh", "-c"])
-        .arg("echo go; exec sleep 31202")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while processes_with("sleep 31202").is_empty() {
-        assert!(Instant::now() < deadline, "the command never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut command = a.command();
+    // A group of its own, as a terminal's foreground job has.
+    command.process_group(0);
+    let child = start_run(command, "echo go; exec sleep 31202", "sleep 31202");
     nix::sys::signal::killpg(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
-    let doc: RunDoc = common::parse_one(&out.stdout);
-    assert_eq!(doc.interrupted.as_deref(), Some("SIGINT"));
+    let doc = interrupted_by_sigint(child);
     assert_eq!(
         doc.signal,
         Some(15),

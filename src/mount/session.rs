@@ -377,3 +377,21 @@ pub fn serve(
     }
     served
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_the_kernel_aborted_has_ended_and_other_errors_stay_errors() {
+        let aborted = std::io::Error::from_raw_os_error(nix::libc::ECONNABORTED);
+        assert!(ended_by_the_kernel(aborted).is_ok());
+        for other in [nix::libc::EIO, nix::libc::ENOTCONN] {
+            let e = ended_by_the_kernel(std::io::Error::from_raw_os_error(other));
+            assert_eq!(e.unwrap_err().raw_os_error(), Some(other));
+        }
+        assert!(
+            ended_by_the_kernel(std::io::Error::other("the FUSE server thread panicked")).is_err()
+        );
+    }
+}

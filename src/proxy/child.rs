@@ -276,9 +276,16 @@ fn start_init(channel: &Channel, plan: &Plan, spec: &ChildSpec) -> std::io::Resu
 enum Main {
     /// The command itself.
     Command(Child),
-    /// The run's init ([`init`]), which reports the command's end; its pidfd
-    /// (readable once it ends) where the kernel has them.
-    Init(Pid, Option<OwnedFd>),
+    /// The run's init ([`init`]), which reports the command's end.
+    Init(InitProcess),
+}
+
+/// A run's init as avfs waits for it: by pid, since avfs forked it
+/// ([`init::fork_standby`]) or spawned it without keeping the handle.
+struct InitProcess {
+    pid: Pid,
+    /// Readable once the init ends, where the kernel has pidfds.
+    pidfd: Option<OwnedFd>,
 }
 
 /// What one wait for [`Main`] found.
@@ -289,55 +296,66 @@ enum Waited {
     Lost,
 }
 
+impl Waited {
+    /// What a wait for a [`Child`] found.
+    fn of_child(waited: std::io::Result<Option<std::process::ExitStatus>>) -> Waited {
+        match waited {
+            Ok(Some(status)) => Waited::Ended((status.code(), status.signal())),
+            Ok(None) => Waited::Running,
+            Err(_) => Waited::Lost,
+        }
+    }
+}
+
 impl Main {
     fn init(pid: Pid) -> Main {
-        Main::Init(pid, pidfd_open(pid))
+        Main::Init(InitProcess {
+            pid,
+            pidfd: pidfd_open(pid),
+        })
     }
 
     fn pid(&self) -> Pid {
         match self {
             Main::Command(child) => Pid::from_raw(child.id() as i32),
-            Main::Init(pid, _) => *pid,
+            Main::Init(init) => init.pid,
         }
     }
 
     /// Reaps it if it has ended.
     fn try_wait(&mut self) -> Waited {
         match self {
-            Main::Command(child) => match child.try_wait() {
-                Ok(Some(status)) => Waited::Ended((status.code(), status.signal())),
-                Ok(None) => Waited::Running,
-                Err(_) => Waited::Lost,
-            },
-            Main::Init(pid, _) => match waitpid(*pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(_, code)) => Waited::Ended((Some(code), None)),
-                Ok(WaitStatus::Signaled(_, signal, _)) => {
-                    Waited::Ended((None, Some(signal as i32)))
-                }
-                Ok(_) | Err(nix::errno::Errno::EINTR) => Waited::Running,
-                Err(_) => Waited::Lost,
-            },
+            Main::Command(child) => Waited::of_child(child.try_wait()),
+            Main::Init(init) => init.try_wait(),
         }
     }
 
     /// Waits up to `limit` for it to end, and reaps it.
     fn wait_timeout(&mut self, limit: Duration) -> Waited {
+        match self {
+            Main::Command(child) => Waited::of_child(child.wait_timeout(limit)),
+            Main::Init(init) => init.wait_timeout(limit),
+        }
+    }
+}
+
+impl InitProcess {
+    fn try_wait(&self) -> Waited {
+        match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => Waited::Ended((Some(code), None)),
+            Ok(WaitStatus::Signaled(_, signal, _)) => Waited::Ended((None, Some(signal as i32))),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => Waited::Running,
+            Err(_) => Waited::Lost,
+        }
+    }
+
+    fn wait_timeout(&self, limit: Duration) -> Waited {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let pidfd = match self {
-                Main::Command(child) => {
-                    return match child.wait_timeout(left) {
-                        Ok(Some(status)) => Waited::Ended((status.code(), status.signal())),
-                        Ok(None) => Waited::Running,
-                        Err(_) => Waited::Lost,
-                    };
-                }
-                Main::Init(_, pidfd) => pidfd.as_ref().map(|fd| fd.as_fd()),
-            };
-            match pidfd {
+            match &self.pidfd {
                 Some(fd) => {
-                    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+                    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
                     let _ = poll(
                         &mut fds,
                         PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
