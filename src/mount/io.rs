@@ -11,7 +11,7 @@ use super::spool::{self, Spool};
 use super::vaultfs::Inner;
 use super::vaultfs::VaultFs;
 use crate::policy::Op as PathOp;
-use crate::vault::{Attr, Kind, VaultError};
+use crate::vault::{Attr, HashedWrite, Kind, VaultError};
 use fuser::{BackingId, Errno, OpenFlags};
 use std::fs::File;
 use std::sync::Arc;
@@ -185,6 +185,9 @@ impl VaultFs {
         kill_suidgid: bool,
     ) -> Result<u32, Errno> {
         self.writable()?;
+        // The chunks a large write fills are hashed before the lock, so the
+        // mount's threads hash at the same time.
+        let hashed = HashedWrite::of(offset, data);
         let mut inner = self.lock();
         let attr = inner.attr(&self.state, ino)?;
         let append = matches!(
@@ -235,7 +238,7 @@ impl VaultFs {
                     if !unlimited && end > editor.size() {
                         t.check_growth(&self.target.vault, ino, end)?;
                     }
-                    t.write_edited(editor, at, data)?;
+                    t.write_edited_hashed(editor, at, &hashed)?;
                     fault::trigger(data);
                     Ok(editor.dirty_bytes() > SPILL_AT)
                 })

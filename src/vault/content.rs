@@ -433,6 +433,35 @@ fn place<'d>(conn: &Connection, data: &'d [u8], cvs: Option<&BlockCvs>) -> Resul
     })
 }
 
+/// A full chunk's hash and block CVs, computed before its bytes are stored
+/// (one pass, as [`store_chunk`] makes them).
+#[derive(Clone, Debug)]
+pub(crate) struct FullChunkHash {
+    hash: [u8; 32],
+    cvs: BlockCvs,
+}
+
+impl FullChunkHash {
+    /// Hashes a full chunk (`CHUNK_SIZE` bytes).
+    pub(crate) fn of(data: &[u8]) -> Self {
+        let (cvs, hash) = blocks::of_chunk(data);
+        FullChunkHash { hash, cvs }
+    }
+}
+
+/// Stores a full chunk that [`FullChunkHash::of`] hashed, as [`store_chunk`] would.
+pub(crate) fn store_full_chunk(
+    conn: &Connection,
+    data: &[u8],
+    hashed: &FullChunkHash,
+) -> Result<(i64, [u8; 32])> {
+    debug_assert_eq!(data.len(), CHUNK_SIZE);
+    Ok((
+        store_hashed(conn, &hashed.hash, data, Some(&hashed.cvs))?,
+        hashed.hash,
+    ))
+}
+
 /// Stores one chunk unless an identical one exists; returns its id and hash.
 pub(crate) fn store_chunk(conn: &Connection, data: &[u8]) -> Result<(i64, [u8; 32])> {
     // A full chunk bound for a segment hashes block by block: the same

@@ -6,15 +6,18 @@
 //! rewriting only the chunks that changed. Memory stays bounded: once the
 //! dirty bytes pass a limit, [`ContentEditor::spill`] stores the complete dirty
 //! chunks (unreferenced chunk rows until a commit uses them) and keeps only
-//! their ids.
+//! their ids. A write may come with its whole chunks already hashed
+//! ([`HashedWrite`], done before the caller took its lock); those hashes stay
+//! with the bytes until they are stored, and go when the bytes change.
 //!
 //! Every operation costs O(chunks it touches), never O(size): a hole (a chunk
 //! nobody wrote, or one that is all zeros) has no slot and no row, so growing a
 //! file to a petabyte is a change of one number.
 
 use super::content::{
-    CHUNK_SIZE, ChunkCache, ChunkRef, ContentHash, ContentHasher, INLINE_MAX, StoredContent,
-    check_size, insert_chunked, insert_inline, is_zero, read_chunk, store_chunk,
+    CHUNK_SIZE, ChunkCache, ChunkRef, ContentHash, ContentHasher, FullChunkHash, INLINE_MAX,
+    StoredContent, check_size, insert_chunked, insert_inline, is_zero, read_chunk, store_chunk,
+    store_full_chunk,
 };
 use super::error::Result;
 use rusqlite::Connection;
@@ -24,8 +27,10 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Debug)]
 enum Slot {
     /// Bytes written here, not stored yet (length ≤ CHUNK_SIZE; bytes past it
-    /// up to the chunk's end read as zeros).
-    Dirty(Vec<u8>),
+    /// up to the chunk's end read as zeros), with their hash when one write
+    /// filled the whole chunk ([`HashedWrite`]). Any change of the bytes takes
+    /// them out of the slot, which drops the hash with it.
+    Dirty(Vec<u8>, Option<Box<FullChunkHash>>),
     /// A stored chunk that replaced this one.
     Stored(ChunkRef),
     /// Zeros written here: nothing to store (its length, as for `Dirty`).
@@ -40,6 +45,64 @@ enum Base {
     Inline(Vec<u8>),
     /// Stored chunks by index; a missing index is a hole.
     Chunks(BTreeMap<u64, ChunkRef>),
+}
+
+/// One write's bytes, with the chunks it fills whole hashed before the
+/// writer takes any lock: hashing is most of a large write's work, and it
+/// needs only the bytes.
+#[derive(Debug)]
+pub struct HashedWrite<'d> {
+    /// Where the write was meant to start.
+    offset: u64,
+    data: &'d [u8],
+    /// The first chunk the write fills whole.
+    first: u64,
+    /// Hashes of the chunks it fills whole, from `first`; None for all-zero ones (holes).
+    hashes: Vec<Option<FullChunkHash>>,
+}
+
+impl<'d> HashedWrite<'d> {
+    /// `data` to be written at `offset`, the chunks it fills whole hashed.
+    pub fn of(offset: u64, data: &'d [u8]) -> Self {
+        let (first, within) = chunk_of(offset);
+        let skip = if within == 0 { 0 } else { CHUNK_SIZE - within };
+        let first = if within == 0 { first } else { first + 1 };
+        let hashes = data
+            .get(skip..)
+            .unwrap_or_default()
+            .chunks_exact(CHUNK_SIZE)
+            .map(|chunk| (!is_zero(chunk)).then(|| FullChunkHash::of(chunk)))
+            .collect();
+        HashedWrite {
+            offset,
+            data,
+            first,
+            hashes,
+        }
+    }
+
+    /// `data`, with no hash: for writes too small to fill a chunk.
+    pub fn unhashed(offset: u64, data: &'d [u8]) -> Self {
+        HashedWrite {
+            offset,
+            data,
+            first: 0,
+            hashes: Vec::new(),
+        }
+    }
+
+    /// The write's bytes.
+    pub fn data(&self) -> &'d [u8] {
+        self.data
+    }
+
+    /// The hash of chunk `idx` if the write, made at `offset`, fills it whole.
+    fn of_chunk(&self, offset: u64, idx: u64) -> Option<&FullChunkHash> {
+        if offset != self.offset || idx < self.first {
+            return None;
+        }
+        self.hashes.get((idx - self.first) as usize)?.as_ref()
+    }
 }
 
 /// An editable view of a file's content.
@@ -135,7 +198,7 @@ impl ContentEditor {
         out: &mut [u8],
     ) -> Result<()> {
         match self.overlay.get(&idx) {
-            Some(Slot::Dirty(data)) => copy_padded(data, within, out),
+            Some(Slot::Dirty(data, _)) => copy_padded(data, within, out),
             Some(Slot::Stored(chunk)) => self.cache.read(conn, chunk, within, out)?,
             Some(Slot::Zero(_)) => out.fill(0),
             None => self.read_base(conn, idx, within, out)?,
@@ -176,7 +239,7 @@ impl ContentEditor {
         take: usize,
     ) -> Result<Vec<u8>> {
         Ok(match self.overlay.remove(&idx) {
-            Some(Slot::Dirty(bytes)) => {
+            Some(Slot::Dirty(bytes, _)) => {
                 self.dirty_bytes -= bytes.len();
                 bytes
             }
@@ -195,12 +258,38 @@ impl ContentEditor {
 
     /// Writes `data` at `offset`, growing the file (with a zero-filled hole) if needed.
     pub fn write_at(&mut self, conn: &Connection, offset: u64, data: &[u8]) -> Result<()> {
+        self.write_hashed(conn, offset, &HashedWrite::unhashed(offset, data))
+    }
+
+    /// Writes a [`HashedWrite`]'s bytes at `offset`, as [`Self::write_at`]
+    /// does; the chunks it fills whole keep their hashes (when it was made
+    /// for this offset) until they are stored.
+    pub fn write_hashed(
+        &mut self,
+        conn: &Connection,
+        offset: u64,
+        hashed: &HashedWrite<'_>,
+    ) -> Result<()> {
+        let data = hashed.data;
         let end = offset.saturating_add(data.len() as u64);
         check_size(end)?;
         let mut done = 0;
         while done < data.len() {
             let (idx, within) = chunk_of(offset + done as u64);
             let take = (data.len() - done).min(CHUNK_SIZE - within);
+            let piece = &data[done..done + take];
+            if let Some(hash) = hashed.of_chunk(offset, idx) {
+                if let Some(Slot::Dirty(old, _)) = self.overlay.remove(&idx) {
+                    self.dirty_bytes -= old.len();
+                }
+                self.dirty_bytes += take;
+                self.overlay.insert(
+                    idx,
+                    Slot::Dirty(piece.to_vec(), Some(Box::new(hash.clone()))),
+                );
+                done += take;
+                continue;
+            }
             let mut chunk = self.slot_bytes(conn, idx, within, take)?;
             // A large write fills its chunk in pieces: room for the whole
             // chunk at once saves a copy per growth.
@@ -210,15 +299,15 @@ impl ContentEditor {
             if chunk.len() <= within {
                 // Appending (the common sequential case): no zeroing first.
                 chunk.resize(within, 0);
-                chunk.extend_from_slice(&data[done..done + take]);
+                chunk.extend_from_slice(piece);
             } else {
                 if chunk.len() < within + take {
                     chunk.resize(within + take, 0);
                 }
-                chunk[within..within + take].copy_from_slice(&data[done..done + take]);
+                chunk[within..within + take].copy_from_slice(piece);
             }
             self.dirty_bytes += chunk.len();
-            self.overlay.insert(idx, Slot::Dirty(chunk));
+            self.overlay.insert(idx, Slot::Dirty(chunk, None));
             done += take;
         }
         self.size = self.size.max(end);
@@ -231,7 +320,7 @@ impl ContentEditor {
             .overlay
             .values()
             .map(|s| match s {
-                Slot::Dirty(d) => d.len(),
+                Slot::Dirty(d, _) => d.len(),
                 Slot::Stored(_) | Slot::Zero(_) => 0,
             })
             .sum();
@@ -248,15 +337,15 @@ impl ContentEditor {
                 && let Some(slot) = cut.remove(&last)
             {
                 let head = match slot {
-                    Slot::Dirty(mut data) => {
+                    Slot::Dirty(mut data, _) => {
                         data.truncate(within);
-                        Slot::Dirty(data)
+                        Slot::Dirty(data, None)
                     }
                     Slot::Zero(len) => Slot::Zero(len.min(within)),
                     Slot::Stored(chunk) => {
                         let mut head = vec![0u8; within.min(chunk.len)];
                         self.cache.read(conn, &chunk, 0, &mut head)?;
-                        Slot::Dirty(head)
+                        Slot::Dirty(head, None)
                     }
                 };
                 self.overlay.insert(last, head);
@@ -317,14 +406,17 @@ impl ContentEditor {
     /// Stores every dirty chunk that will not change length again, freeing its memory.
     pub fn spill(&mut self, conn: &Connection) -> Result<()> {
         for (idx, slot) in self.overlay.iter_mut() {
-            if let Slot::Dirty(data) = slot {
+            if let Slot::Dirty(data, hashed) = slot {
                 let full =
                     data.len() == CHUNK_SIZE || (*idx + 1) * (CHUNK_SIZE as u64) >= self.size;
                 if full && !data.is_empty() {
                     *slot = if is_zero(data) {
                         Slot::Zero(data.len())
                     } else {
-                        let (id, hash) = store_chunk(conn, data)?;
+                        let (id, hash) = match hashed {
+                            Some(h) => store_full_chunk(conn, data, h)?,
+                            None => store_chunk(conn, data)?,
+                        };
                         Slot::Stored(ChunkRef {
                             id,
                             len: data.len(),
@@ -384,13 +476,18 @@ impl ContentEditor {
             };
             let (id, hash) = match reusable {
                 Some(chunk) => (chunk.id, chunk.hash),
-                None => {
-                    let data = self.chunk_bytes(conn, idx, expected)?;
-                    if is_zero(&data) {
-                        continue;
+                None => match self.overlay.get(&idx) {
+                    Some(Slot::Dirty(data, Some(hashed))) if data.len() == expected => {
+                        store_full_chunk(conn, data, hashed)?
                     }
-                    store_chunk(conn, &data)?
-                }
+                    _ => {
+                        let data = self.chunk_bytes(conn, idx, expected)?;
+                        if is_zero(&data) {
+                            continue;
+                        }
+                        store_chunk(conn, &data)?
+                    }
+                },
             };
             hasher.chunk(idx, &hash);
             stored.push((idx, id));
@@ -498,6 +595,76 @@ mod tests {
                 check(b"small inline", edits, spill);
                 check(&big, edits, spill);
             }
+        }
+    }
+
+    /// Applies `edit` to an editor and a model of its bytes; the commit must
+    /// give the model's bytes and the hash a fresh write of them gets.
+    fn check_edits(edit: impl Fn(&Connection, &mut ContentEditor, &mut Vec<u8>)) {
+        let c = conn();
+        let mut ed = ContentEditor::open(&c, None).unwrap();
+        let mut model = Vec::new();
+        edit(&c, &mut ed, &mut model);
+        let (hash, size) = ed.commit(&c).unwrap();
+        assert_eq!(size as usize, model.len());
+        assert_eq!(bytes(&c, &hash), model);
+        assert_eq!(
+            hash,
+            store(&c, &model),
+            "same bytes, same hash as a fresh write"
+        );
+    }
+
+    fn pattern(len: usize, seed: usize) -> Vec<u8> {
+        (0..len).map(|j| ((j * 7 + seed) % 251) as u8 + 1).collect()
+    }
+
+    #[test]
+    fn a_hashed_chunk_changed_afterwards_is_stored_as_changed() {
+        let c2 = 2 * CHUNK_SIZE;
+        // Overwritten in part, before and after a spill.
+        for spill in [false, true] {
+            check_edits(|c, ed, model| {
+                let data = pattern(c2, 1);
+                ed.write_hashed(c, 0, &HashedWrite::of(0, &data)).unwrap();
+                *model = data;
+                ed.write_at(c, 100, b"changed").unwrap();
+                model[100..107].copy_from_slice(b"changed");
+                if spill {
+                    ed.spill(c).unwrap();
+                }
+            });
+        }
+        // Cut inside its second chunk, then grown again.
+        check_edits(|c, ed, model| {
+            let data = pattern(c2, 2);
+            ed.write_hashed(c, 0, &HashedWrite::of(0, &data)).unwrap();
+            ed.truncate(c, (CHUNK_SIZE + 10) as u64).unwrap();
+            ed.truncate(c, c2 as u64).unwrap();
+            *model = data;
+            model[CHUNK_SIZE + 10..].fill(0);
+        });
+        // A punched hole in the first chunk.
+        check_edits(|c, ed, model| {
+            let data = pattern(c2, 3);
+            ed.write_hashed(c, 0, &HashedWrite::of(0, &data)).unwrap();
+            ed.zero_range(c, 5, 5000).unwrap();
+            *model = data;
+            model[5..5005].fill(0);
+        });
+    }
+
+    #[test]
+    fn a_write_hashed_for_another_offset_uses_none_of_its_hashes() {
+        // O_APPEND moves a write after it was hashed: by one byte, and by a chunk.
+        for (meant, at) in [(1, 0), (0, 1), (0, CHUNK_SIZE as u64)] {
+            check_edits(|c, ed, model| {
+                let data = pattern(2 * CHUNK_SIZE + 1, 4);
+                ed.write_hashed(c, at, &HashedWrite::of(meant, &data))
+                    .unwrap();
+                model.resize(at as usize, 0);
+                model.extend_from_slice(&data);
+            });
         }
     }
 
@@ -621,7 +788,15 @@ mod tests {
                         let data: Vec<u8> = (0..len)
                             .map(|j| if zeros { 0 } else { ((i * 31 + j) % 251) as u8 + 1 })
                             .collect();
-                        ed.write_at(&c, at, &data).unwrap();
+                        if op == 0 {
+                            ed.write_at(&c, at, &data).unwrap();
+                        } else {
+                            // Hashed beforehand, as the mount does; every
+                            // third one for another offset (O_APPEND moved
+                            // it), whose hashes must go unused.
+                            let meant = if i % 3 == 0 { at + 1 } else { at };
+                            ed.write_hashed(&c, at, &HashedWrite::of(meant, &data)).unwrap();
+                        }
                         let end = at as usize + len;
                         if model.len() < end {
                             model.resize(end, 0);

@@ -36,7 +36,7 @@ pub mod verify;
 
 pub use content::{CHUNK_SIZE, ContentHash, ContentReader, ContentWriter};
 pub use diff::{Change, ChangeKind, EntryState};
-pub use editor::ContentEditor;
+pub use editor::{ContentEditor, HashedWrite};
 pub use error::{Result, VaultError};
 pub use journal::Op;
 pub use merge::{

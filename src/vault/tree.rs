@@ -10,7 +10,7 @@
 //! directory", so no CLI path can leave the vault through a link.
 
 use super::content::{ContentHash, ContentReader, ContentWriter};
-use super::editor::ContentEditor;
+use super::editor::{ContentEditor, HashedWrite};
 use super::error::{Result, VaultError};
 use super::inodes::InoBlock;
 use super::layer;
@@ -506,6 +506,16 @@ impl<'c> Tree<'c> {
     /// Writes into an editor (only reads the store, to fill partial chunks).
     pub fn write_edited(&self, editor: &mut ContentEditor, offset: u64, data: &[u8]) -> Result<()> {
         editor.write_at(self.conn, offset, data)
+    }
+
+    /// [`Self::write_edited`] of a write whose full chunks were hashed beforehand.
+    pub fn write_edited_hashed(
+        &self,
+        editor: &mut ContentEditor,
+        offset: u64,
+        write: &HashedWrite<'_>,
+    ) -> Result<()> {
+        editor.write_hashed(self.conn, offset, write)
     }
 
     /// Truncates or extends an editor's content.
