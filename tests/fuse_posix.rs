@@ -2873,3 +2873,45 @@ fn paths_longer_than_path_max_are_enametoolong() {
     assert_eq!(cli_stat(&avfs, &format!("{short}/{over}")).size, 0);
     m.unmount();
 }
+
+/// The limit the kernel applies to the written data it holds for the mount
+/// at `dir`, as its backing device in sysfs says.
+fn dirty_limit(dir: &Path) -> u64 {
+    let dev = fs::metadata(dir).expect("stat the mount").dev();
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    fs::read_to_string(format!("/sys/class/bdi/{major}:{minor}/max_bytes"))
+        .expect("read the mount's max_bytes")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+#[test]
+fn a_writable_mount_gives_the_kernel_room_for_a_streaming_write() {
+    if !fuse_available() {
+        return;
+    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "only root may change a mount's limit; run the FUSE tests as root"
+    );
+    // What avfs asks for (src/mount/dirty_limit.rs); the kernel shows it back
+    // as a share of its own limit, so within a percent.
+    let wanted: u64 = 128 << 20;
+    let avfs = Avfs::with_vault();
+    let m = Mounted::new(&avfs, "main", &[]);
+    let shared = dirty_limit(m.path());
+    assert!(
+        shared >= wanted - wanted / 100,
+        "a shared mount's limit is {shared}"
+    );
+    // A proxy run's own mount, made inside the run's namespace.
+    let script = "cat /sys/class/bdi/$(stat -c %Hd:%Ld .)/max_bytes";
+    let doc: serde_json::Value = avfs.json(["proxy", "exec", "--vault", "main", "--shell", script]);
+    let out = doc["stdout"].as_str().expect("the run's stdout");
+    let private: u64 = out.trim().parse().unwrap_or_else(|_| panic!("{doc}"));
+    assert!(
+        private >= wanted - wanted / 100,
+        "a run's mount's limit is {private}"
+    );
+}

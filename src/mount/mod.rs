@@ -5,13 +5,15 @@
 //! (`open_files`, with `spool` files for the passthrough data path) and the
 //! commit policy (`commit`); `kernel_cache` records what the kernel may cache
 //! of a shared mount, to invalidate (through `notify`) when another process
-//! commits; `fault` keeps one failing request from taking the mount down.
+//! commits; `fault` keeps one failing request from taking the mount down;
+//! `dirty_limit` gives the kernel room for a streaming write.
 //! `session` serves one mount in the current process, `registry` records
 //! live mounts and cleans up after dead ones. Nothing here knows about the
 //! CLI.
 
 mod attr;
 mod commit;
+pub mod dirty_limit;
 pub mod errno;
 pub mod error;
 pub mod fault;

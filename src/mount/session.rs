@@ -225,6 +225,9 @@ impl LiveMount {
             _ => MountError::Io(e),
         })?;
         let _ = kernel.set(KernelLink::of(&session)?);
+        if !request.target.is_readonly() {
+            super::dirty_limit::raise(&mountpoint);
+        }
         let registry = Registry::new(&request.store_dir);
         let record = record_of(request, mountpoint.clone());
         // Recorded before serving: if this process dies, the next avfs command

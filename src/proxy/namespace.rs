@@ -245,6 +245,9 @@ impl Plan {
             Some(options.as_str()),
         )
         .map_err(|e| failed("mount the vault at", &self.workdir, e))?;
+        if !readonly {
+            crate::mount::dirty_limit::raise(self.workdir());
+        }
         Ok(OwnedFd::from(dev))
     }
 }
