@@ -185,9 +185,14 @@ impl VaultFs {
         kill_suidgid: bool,
     ) -> Result<u32, Errno> {
         self.writable()?;
-        // The chunks a large write fills are hashed before the lock, so the
-        // mount's threads hash at the same time.
-        let hashed = HashedWrite::of(offset, data);
+        // The chunks a large write fills are hashed and appended to a
+        // segment before the lock, so the mount's threads do it at once (a
+        // spooled file's writes go to its spool: nothing to append then).
+        let sink = self
+            .sink
+            .as_ref()
+            .filter(|_| !self.passthrough.load(Ordering::Relaxed));
+        let hashed = HashedWrite::of(offset, data, sink);
         let mut inner = self.lock();
         let attr = inner.attr(&self.state, ino)?;
         let append = matches!(
@@ -238,7 +243,7 @@ impl VaultFs {
                     if !unlimited && end > editor.size() {
                         t.check_growth(&self.target.vault, ino, end)?;
                     }
-                    t.write_edited_hashed(editor, at, &hashed)?;
+                    t.write_edited_hashed(editor, at, hashed)?;
                     fault::trigger(data);
                     Ok(editor.dirty_bytes() > SPILL_AT)
                 })

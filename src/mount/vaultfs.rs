@@ -11,7 +11,9 @@ use super::notify::KernelLink;
 use super::open_files::{OpenFile, OpenFiles};
 use crate::policy::Op as PathOp;
 use crate::vault::path::PATH_MAX;
-use crate::vault::{Attr, ROOT_INO, StateRef, Store, Tree, TreeWriter, VaultError, VaultPath};
+use crate::vault::{
+    Attr, ChunkSink, ROOT_INO, StateRef, Store, Tree, TreeWriter, VaultError, VaultPath,
+};
 use fuser::Errno;
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -98,6 +100,8 @@ pub struct VaultFs {
     pub(super) kernel: Arc<OnceLock<KernelLink>>,
     /// How file data travels, once the kernel has answered `init`.
     pub(super) data_path: Arc<OnceLock<&'static str>>,
+    /// Where a write's whole chunks go before it takes `inner`'s lock.
+    pub(super) sink: Option<ChunkSink>,
 }
 
 pub(super) fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
@@ -216,6 +220,7 @@ pub(super) fn lock<T>(inner: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl VaultFs {
     /// Serves `target` from `store`; `store_dir` is where the store file lives (for statfs).
     pub fn new(store: Store, target: MountTarget, store_dir: &Path) -> Self {
+        let sink = store.chunk_sink();
         Self {
             state: target.state(),
             target,
@@ -227,6 +232,7 @@ impl VaultFs {
             guard: None,
             kernel: Arc::new(OnceLock::new()),
             data_path: Arc::new(OnceLock::new()),
+            sink,
             inner: Arc::new(Mutex::new(Inner {
                 store,
                 open: OpenFiles::default(),

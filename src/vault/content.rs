@@ -462,6 +462,87 @@ pub(crate) fn store_full_chunk(
     ))
 }
 
+/// Where a write's whole chunks go before the writer takes its lock: the
+/// store's segments (`HashedWrite`). Copying a chunk into a segment is the
+/// largest part of a large write after hashing, and it needs no row.
+#[derive(Clone)]
+pub struct ChunkSink(std::sync::Arc<Segments>);
+
+impl ChunkSink {
+    /// The sink of a file-backed store; None for one in memory.
+    pub(crate) fn of(conn: &Connection) -> Option<Self> {
+        Segments::of(conn).map(ChunkSink)
+    }
+
+    /// Appends a full chunk's bytes to a segment; None if that failed (the
+    /// caller then keeps the bytes, and storing them later reports the error).
+    pub(crate) fn place(&self, data: &[u8], hash: FullChunkHash) -> Option<PlacedChunk> {
+        debug_assert_eq!(data.len(), CHUNK_SIZE);
+        let at = self.0.append(data).ok()?;
+        Some(PlacedChunk {
+            at,
+            hash,
+            segments: self.0.clone(),
+            named: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+}
+
+/// A full chunk whose bytes are in a segment but no row names them yet.
+/// Dropped before [`store_placed_chunk`] names it (or when an identical chunk
+/// was stored already), its range is punched out again: nothing can read a
+/// range no row names.
+pub(crate) struct PlacedChunk {
+    at: Extent,
+    hash: FullChunkHash,
+    segments: std::sync::Arc<Segments>,
+    named: std::sync::atomic::AtomicBool,
+}
+
+impl PlacedChunk {
+    /// Reads `out.len()` bytes from `within`, checked against the chunk's hash.
+    pub(crate) fn read(&self, within: usize, out: &mut [u8]) -> Result<()> {
+        let cvs = blocks::to_bytes(&self.hash.cvs);
+        self.segments
+            .read_part(self.at, &self.hash.hash, &cvs, within, out)
+    }
+}
+
+impl fmt::Debug for PlacedChunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlacedChunk").field("at", &self.at).finish()
+    }
+}
+
+impl Drop for PlacedChunk {
+    fn drop(&mut self) {
+        if !self.named.load(std::sync::atomic::Ordering::Relaxed) {
+            self.segments.discard(self.at, CHUNK_SIZE as u64);
+        }
+    }
+}
+
+/// Names a placed chunk in a row, unless an identical chunk is stored
+/// already (then the placed bytes go when it is dropped); returns the row's
+/// id and the hash.
+pub(crate) fn store_placed_chunk(
+    conn: &Connection,
+    placed: &PlacedChunk,
+) -> Result<(i64, [u8; 32])> {
+    let hash = placed.hash.hash;
+    let id = store_with(conn, &hash, CHUNK_SIZE, || {
+        placed
+            .named
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(Placed {
+            inline: &[],
+            at: Some(placed.at),
+            cvs: Some(blocks::to_bytes(&placed.hash.cvs)),
+        })
+    })?;
+    Ok((id, hash))
+}
+
 /// Stores one chunk unless an identical one exists; returns its id and hash.
 pub(crate) fn store_chunk(conn: &Connection, data: &[u8]) -> Result<(i64, [u8; 32])> {
     // A full chunk bound for a segment hashes block by block: the same
@@ -487,6 +568,18 @@ fn store_hashed(
     data: &[u8],
     cvs: Option<&BlockCvs>,
 ) -> Result<i64> {
+    store_with(conn, hash, data.len(), || place(conn, data, cvs))
+}
+
+/// The row of chunk `hash` (`size` bytes): the existing one, or one whose
+/// bytes `place` puts where they belong (it runs only when they are needed:
+/// no row yet, or a lazy clone's row without its bytes).
+fn store_with<'d>(
+    conn: &Connection,
+    hash: &[u8; 32],
+    size: usize,
+    place: impl FnOnce() -> Result<Placed<'d>>,
+) -> Result<i64> {
     let existing: Option<(i64, bool)> = conn
         .prepare_cached(
             "SELECT id, length(data) = 0 AND segment IS NULL AND size > 0 FROM chunks WHERE hash = ?1",
@@ -496,7 +589,7 @@ fn store_hashed(
     Ok(match existing {
         Some((id, false)) => id,
         Some((id, true)) => {
-            let Placed { inline, at, cvs } = place(conn, data, cvs)?;
+            let Placed { inline, at, cvs } = place()?;
             conn.prepare_cached(
                 "UPDATE chunks SET data = ?2, segment = ?3, seg_offset = ?4, cvs = ?5 WHERE id = ?1",
             )?
@@ -510,14 +603,14 @@ fn store_hashed(
             id
         }
         None => {
-            let Placed { inline, at, cvs } = place(conn, data, cvs)?;
+            let Placed { inline, at, cvs } = place()?;
             conn.prepare_cached(
                 "INSERT INTO chunks(hash, size, data, segment, seg_offset, cvs)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 &hash[..],
-                data.len() as i64,
+                size as i64,
                 inline,
                 at.map(|a| a.segment),
                 at.map(|a| a.offset as i64),

@@ -6,31 +6,43 @@
 //! rewriting only the chunks that changed. Memory stays bounded: once the
 //! dirty bytes pass a limit, [`ContentEditor::spill`] stores the complete dirty
 //! chunks (unreferenced chunk rows until a commit uses them) and keeps only
-//! their ids. A write may come with its whole chunks already hashed
-//! ([`HashedWrite`], done before the caller took its lock); those hashes stay
-//! with the bytes until they are stored, and go when the bytes change.
+//! their ids. A write may come with its whole chunks already hashed, and on
+//! disk appended to a segment ([`HashedWrite`], done before the caller took
+//! its lock): the slot then keeps the hash with the bytes, or the placed
+//! chunk instead of them, until a spill or commit names it in a row; a change
+//! of the chunk drops the hash, or punches the placed range out again.
 //!
 //! Every operation costs O(chunks it touches), never O(size): a hole (a chunk
 //! nobody wrote, or one that is all zeros) has no slot and no row, so growing a
 //! file to a petabyte is a change of one number.
 
 use super::content::{
-    CHUNK_SIZE, ChunkCache, ChunkRef, ContentHash, ContentHasher, FullChunkHash, INLINE_MAX,
-    StoredContent, check_size, insert_chunked, insert_inline, is_zero, read_chunk, store_chunk,
-    store_full_chunk,
+    CHUNK_SIZE, ChunkCache, ChunkRef, ChunkSink, ContentHash, ContentHasher, FullChunkHash,
+    INLINE_MAX, PlacedChunk, StoredContent, check_size, insert_chunked, insert_inline, is_zero,
+    read_chunk, store_chunk, store_full_chunk, store_placed_chunk,
 };
 use super::error::Result;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What a placed chunk counts for in [`ContentEditor::dirty_bytes`]: it
+/// holds little memory, but a row is owed for it, and a spill names them
+/// before they pile up (at 16 MiB, every 256 of them: 64 MiB of the file),
+/// so that memory stays bounded and no commit owes a file's whole size in rows.
+const PLACED_WEIGHT: usize = 64 * 1024;
+
 /// One chunk of the overlay.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 enum Slot {
     /// Bytes written here, not stored yet (length ≤ CHUNK_SIZE; bytes past it
     /// up to the chunk's end read as zeros), with their hash when one write
     /// filled the whole chunk ([`HashedWrite`]). Any change of the bytes takes
     /// them out of the slot, which drops the hash with it.
     Dirty(Vec<u8>, Option<Box<FullChunkHash>>),
+    /// A whole chunk one write filled, its bytes already in a segment
+    /// ([`HashedWrite`] with a [`ChunkSink`]) and not named by a row yet. A
+    /// change takes it out of the slot, and its range is punched out again.
+    Placed(Box<PlacedChunk>),
     /// A stored chunk that replaced this one.
     Stored(ChunkRef),
     /// Zeros written here: nothing to store (its length, as for `Dirty`).
@@ -47,9 +59,19 @@ enum Base {
     Chunks(BTreeMap<u64, ChunkRef>),
 }
 
-/// One write's bytes, with the chunks it fills whole hashed before the
-/// writer takes any lock: hashing is most of a large write's work, and it
-/// needs only the bytes.
+/// A whole chunk of a write, made ready before the writer's lock.
+#[derive(Debug)]
+enum Ready {
+    /// Hashed; its bytes are copied into the editor.
+    Hashed(FullChunkHash),
+    /// Hashed and appended to a segment.
+    Placed(PlacedChunk),
+}
+
+/// One write's bytes, with the chunks it fills whole made ready before the
+/// writer takes any lock: hashed, and with a [`ChunkSink`] appended to a
+/// segment. That is most of a large write's work, and it needs only the
+/// bytes, so the mount's threads do it at the same time.
 #[derive(Debug)]
 pub struct HashedWrite<'d> {
     /// Where the write was meant to start.
@@ -57,51 +79,60 @@ pub struct HashedWrite<'d> {
     data: &'d [u8],
     /// The first chunk the write fills whole.
     first: u64,
-    /// Hashes of the chunks it fills whole, from `first`; None for all-zero ones (holes).
-    hashes: Vec<Option<FullChunkHash>>,
+    /// The chunks it fills whole, from `first`; None for all-zero ones
+    /// (holes), and once the write took them.
+    ready: Vec<Option<Ready>>,
 }
 
 impl<'d> HashedWrite<'d> {
-    /// `data` to be written at `offset`, the chunks it fills whole hashed.
-    pub fn of(offset: u64, data: &'d [u8]) -> Self {
+    /// `data` to be written at `offset`: the chunks it fills whole hashed,
+    /// and appended to `sink`'s segments when there is one.
+    pub fn of(offset: u64, data: &'d [u8], sink: Option<&ChunkSink>) -> Self {
         let (first, within) = chunk_of(offset);
         let skip = if within == 0 { 0 } else { CHUNK_SIZE - within };
         let first = if within == 0 { first } else { first + 1 };
-        let hashes = data
+        let ready = data
             .get(skip..)
             .unwrap_or_default()
             .chunks_exact(CHUNK_SIZE)
-            .map(|chunk| (!is_zero(chunk)).then(|| FullChunkHash::of(chunk)))
+            .map(|chunk| {
+                if is_zero(chunk) {
+                    return None;
+                }
+                let hash = FullChunkHash::of(chunk);
+                Some(match sink {
+                    Some(sink) => match sink.place(chunk, hash.clone()) {
+                        Some(placed) => Ready::Placed(placed),
+                        None => Ready::Hashed(hash),
+                    },
+                    None => Ready::Hashed(hash),
+                })
+            })
             .collect();
         HashedWrite {
             offset,
             data,
             first,
-            hashes,
+            ready,
         }
     }
 
-    /// `data`, with no hash: for writes too small to fill a chunk.
+    /// `data`, with nothing made ready.
     pub fn unhashed(offset: u64, data: &'d [u8]) -> Self {
         HashedWrite {
             offset,
             data,
             first: 0,
-            hashes: Vec::new(),
+            ready: Vec::new(),
         }
     }
 
-    /// The write's bytes.
-    pub fn data(&self) -> &'d [u8] {
-        self.data
-    }
-
-    /// The hash of chunk `idx` if the write, made at `offset`, fills it whole.
-    fn of_chunk(&self, offset: u64, idx: u64) -> Option<&FullChunkHash> {
+    /// Takes chunk `idx` if the write, made at `offset`, fills it whole.
+    fn take(&mut self, offset: u64, idx: u64) -> Option<Ready> {
         if offset != self.offset || idx < self.first {
             return None;
         }
-        self.hashes.get((idx - self.first) as usize)?.as_ref()
+        self.ready.get_mut((idx - self.first) as usize)?.take()
     }
 }
 
@@ -163,7 +194,8 @@ impl ContentEditor {
         self.changed
     }
 
-    /// Bytes held in memory by the overlay.
+    /// Bytes held in memory by the overlay, and [`PLACED_WEIGHT`] for each
+    /// placed chunk: past a bound, [`Self::spill`] stores them all.
     pub fn dirty_bytes(&self) -> usize {
         self.dirty_bytes
     }
@@ -199,6 +231,7 @@ impl ContentEditor {
     ) -> Result<()> {
         match self.overlay.get(&idx) {
             Some(Slot::Dirty(data, _)) => copy_padded(data, within, out),
+            Some(Slot::Placed(placed)) => placed.read(within, out)?,
             Some(Slot::Stored(chunk)) => self.cache.read(conn, chunk, within, out)?,
             Some(Slot::Zero(_)) => out.fill(0),
             None => self.read_base(conn, idx, within, out)?,
@@ -243,6 +276,19 @@ impl ContentEditor {
                 self.dirty_bytes -= bytes.len();
                 bytes
             }
+            Some(Slot::Placed(_)) if within == 0 && take == CHUNK_SIZE => {
+                self.dirty_bytes -= PLACED_WEIGHT;
+                Vec::new()
+            }
+            Some(Slot::Placed(placed)) => {
+                let mut bytes = vec![0u8; CHUNK_SIZE];
+                if let Err(e) = placed.read(0, &mut bytes) {
+                    self.overlay.insert(idx, Slot::Placed(placed));
+                    return Err(e);
+                }
+                self.dirty_bytes -= PLACED_WEIGHT;
+                bytes
+            }
             Some(Slot::Stored(chunk)) => read_chunk(conn, &chunk)?,
             Some(Slot::Zero(len)) => vec![0; len],
             None if within == 0 && take == CHUNK_SIZE => Vec::new(),
@@ -258,7 +304,7 @@ impl ContentEditor {
 
     /// Writes `data` at `offset`, growing the file (with a zero-filled hole) if needed.
     pub fn write_at(&mut self, conn: &Connection, offset: u64, data: &[u8]) -> Result<()> {
-        self.write_hashed(conn, offset, &HashedWrite::unhashed(offset, data))
+        self.write_hashed(conn, offset, HashedWrite::unhashed(offset, data))
     }
 
     /// Writes a [`HashedWrite`]'s bytes at `offset`, as [`Self::write_at`]
@@ -268,7 +314,7 @@ impl ContentEditor {
         &mut self,
         conn: &Connection,
         offset: u64,
-        hashed: &HashedWrite<'_>,
+        mut hashed: HashedWrite<'_>,
     ) -> Result<()> {
         let data = hashed.data;
         let end = offset.saturating_add(data.len() as u64);
@@ -278,17 +324,29 @@ impl ContentEditor {
             let (idx, within) = chunk_of(offset + done as u64);
             let take = (data.len() - done).min(CHUNK_SIZE - within);
             let piece = &data[done..done + take];
-            if let Some(hash) = hashed.of_chunk(offset, idx) {
-                if let Some(Slot::Dirty(old, _)) = self.overlay.remove(&idx) {
-                    self.dirty_bytes -= old.len();
+            let ready = hashed.take(offset, idx);
+            if ready.is_some() {
+                match self.overlay.remove(&idx) {
+                    Some(Slot::Dirty(old, _)) => self.dirty_bytes -= old.len(),
+                    Some(Slot::Placed(_)) => self.dirty_bytes -= PLACED_WEIGHT,
+                    _ => {}
                 }
-                self.dirty_bytes += take;
-                self.overlay.insert(
-                    idx,
-                    Slot::Dirty(piece.to_vec(), Some(Box::new(hash.clone()))),
-                );
-                done += take;
-                continue;
+            }
+            match ready {
+                Some(Ready::Placed(placed)) => {
+                    self.dirty_bytes += PLACED_WEIGHT;
+                    self.overlay.insert(idx, Slot::Placed(Box::new(placed)));
+                    done += take;
+                    continue;
+                }
+                Some(Ready::Hashed(hash)) => {
+                    self.dirty_bytes += take;
+                    self.overlay
+                        .insert(idx, Slot::Dirty(piece.to_vec(), Some(Box::new(hash))));
+                    done += take;
+                    continue;
+                }
+                None => {}
             }
             let mut chunk = self.slot_bytes(conn, idx, within, take)?;
             // A large write fills its chunk in pieces: room for the whole
@@ -321,6 +379,7 @@ impl ContentEditor {
             .values()
             .map(|s| match s {
                 Slot::Dirty(d, _) => d.len(),
+                Slot::Placed(_) => PLACED_WEIGHT,
                 Slot::Stored(_) | Slot::Zero(_) => 0,
             })
             .sum();
@@ -342,6 +401,11 @@ impl ContentEditor {
                         Slot::Dirty(data, None)
                     }
                     Slot::Zero(len) => Slot::Zero(len.min(within)),
+                    Slot::Placed(placed) => {
+                        let mut head = vec![0u8; within];
+                        placed.read(0, &mut head)?;
+                        Slot::Dirty(head, None)
+                    }
                     Slot::Stored(chunk) => {
                         let mut head = vec![0u8; within.min(chunk.len)];
                         self.cache.read(conn, &chunk, 0, &mut head)?;
@@ -406,6 +470,15 @@ impl ContentEditor {
     /// Stores every dirty chunk that will not change length again, freeing its memory.
     pub fn spill(&mut self, conn: &Connection) -> Result<()> {
         for (idx, slot) in self.overlay.iter_mut() {
+            if let Slot::Placed(placed) = slot {
+                let (id, hash) = store_placed_chunk(conn, placed)?;
+                *slot = Slot::Stored(ChunkRef {
+                    id,
+                    len: CHUNK_SIZE,
+                    hash,
+                });
+                continue;
+            }
             if let Slot::Dirty(data, hashed) = slot {
                 let full =
                     data.len() == CHUNK_SIZE || (*idx + 1) * (CHUNK_SIZE as u64) >= self.size;
@@ -480,6 +553,9 @@ impl ContentEditor {
                     Some(Slot::Dirty(data, Some(hashed))) if data.len() == expected => {
                         store_full_chunk(conn, data, hashed)?
                     }
+                    Some(Slot::Placed(placed)) if expected == CHUNK_SIZE => {
+                        store_placed_chunk(conn, placed)?
+                    }
                     _ => {
                         let data = self.chunk_bytes(conn, idx, expected)?;
                         if is_zero(&data) {
@@ -509,6 +585,14 @@ mod tests {
 
     fn conn() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
+        schema::configure(&mut c).unwrap();
+        schema::migrate(&mut c).unwrap();
+        c
+    }
+
+    /// A store file in `dir`, with its segments beside it.
+    fn file_conn(dir: &std::path::Path) -> Connection {
+        let mut c = Connection::open(dir.join("store.db")).unwrap();
         schema::configure(&mut c).unwrap();
         schema::migrate(&mut c).unwrap();
         c
@@ -626,7 +710,8 @@ mod tests {
         for spill in [false, true] {
             check_edits(|c, ed, model| {
                 let data = pattern(c2, 1);
-                ed.write_hashed(c, 0, &HashedWrite::of(0, &data)).unwrap();
+                ed.write_hashed(c, 0, HashedWrite::of(0, &data, None))
+                    .unwrap();
                 *model = data;
                 ed.write_at(c, 100, b"changed").unwrap();
                 model[100..107].copy_from_slice(b"changed");
@@ -638,7 +723,8 @@ mod tests {
         // Cut inside its second chunk, then grown again.
         check_edits(|c, ed, model| {
             let data = pattern(c2, 2);
-            ed.write_hashed(c, 0, &HashedWrite::of(0, &data)).unwrap();
+            ed.write_hashed(c, 0, HashedWrite::of(0, &data, None))
+                .unwrap();
             ed.truncate(c, (CHUNK_SIZE + 10) as u64).unwrap();
             ed.truncate(c, c2 as u64).unwrap();
             *model = data;
@@ -647,11 +733,60 @@ mod tests {
         // A punched hole in the first chunk.
         check_edits(|c, ed, model| {
             let data = pattern(c2, 3);
-            ed.write_hashed(c, 0, &HashedWrite::of(0, &data)).unwrap();
+            ed.write_hashed(c, 0, HashedWrite::of(0, &data, None))
+                .unwrap();
             ed.zero_range(c, 5, 5000).unwrap();
             *model = data;
             model[5..5005].fill(0);
         });
+    }
+
+    #[test]
+    fn placed_chunks_read_and_store_as_written_and_free_what_no_row_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = file_conn(dir.path());
+        let sink = ChunkSink::of(&c).unwrap();
+        let on_disk = || super::super::segment::disk_bytes(&c).unwrap();
+        let data = pattern(4 * CHUNK_SIZE, 5);
+        let mut ed = ContentEditor::open(&c, None).unwrap();
+        ed.write_hashed(&c, 0, HashedWrite::of(0, &data, Some(&sink)))
+            .unwrap();
+        assert!(on_disk() >= data.len() as u64, "placed at once");
+        assert_eq!(ed.dirty_bytes(), 4 * PLACED_WEIGHT, "no bytes held");
+        let mut model = data.clone();
+        // Changed in part, cut inside, and punched: each frees its placed range.
+        ed.write_at(&c, 10, b"changed").unwrap();
+        model[10..17].copy_from_slice(b"changed");
+        ed.zero_range(&c, C, C).unwrap();
+        model[CHUNK_SIZE..2 * CHUNK_SIZE].fill(0);
+        ed.truncate(&c, 3 * C + 100).unwrap();
+        model.truncate(3 * CHUNK_SIZE + 100);
+        let mut live = vec![0u8; model.len()];
+        ed.read_at(&c, 0, &mut live).unwrap();
+        assert_eq!(live, model);
+        // Only the third chunk is still placed.
+        let left = on_disk();
+        assert!(
+            (CHUNK_SIZE as u64..2 * CHUNK_SIZE as u64).contains(&left),
+            "{left} bytes on disk"
+        );
+        let (hash, _) = ed.commit(&c).unwrap();
+        assert_eq!(bytes(&c, &hash), model);
+        assert_eq!(hash, store(&c, &model));
+        // The same four chunks placed again: the third is stored already
+        // (the only one the commit above kept as written), so its new copy goes.
+        let before = on_disk();
+        let mut again = ContentEditor::open(&c, None).unwrap();
+        again
+            .write_hashed(&c, 0, HashedWrite::of(0, &data, Some(&sink)))
+            .unwrap();
+        again.commit(&c).unwrap();
+        drop(again);
+        assert_eq!(
+            on_disk(),
+            before + 3 * CHUNK_SIZE as u64,
+            "the stored one placed twice"
+        );
     }
 
     #[test]
@@ -660,7 +795,7 @@ mod tests {
         for (meant, at) in [(1, 0), (0, 1), (0, CHUNK_SIZE as u64)] {
             check_edits(|c, ed, model| {
                 let data = pattern(2 * CHUNK_SIZE + 1, 4);
-                ed.write_hashed(c, at, &HashedWrite::of(meant, &data))
+                ed.write_hashed(c, at, HashedWrite::of(meant, &data, None))
                     .unwrap();
                 model.resize(at as usize, 0);
                 model.extend_from_slice(&data);
@@ -775,8 +910,12 @@ mod tests {
         fn random_edits_match_a_model(ops in proptest::collection::vec(
             (0u8..6, 0u64..(4 * C + 10), 0usize..(C as usize + 300), proptest::bool::ANY),
             1..40,
-        )) {
-            let c = conn();
+        ), on_disk in proptest::bool::ANY) {
+            // On disk, a hashed write's whole chunks go to a segment at once
+            // (placed), as in a mount.
+            let dir = tempfile::tempdir().unwrap();
+            let c = if on_disk { file_conn(dir.path()) } else { conn() };
+            let sink = ChunkSink::of(&c);
             let mut ed = ContentEditor::open(&c, None).unwrap();
             let mut model: Vec<u8> = Vec::new();
             for (i, &(op, at, len, near)) in ops.iter().enumerate() {
@@ -795,7 +934,8 @@ mod tests {
                             // third one for another offset (O_APPEND moved
                             // it), whose hashes must go unused.
                             let meant = if i % 3 == 0 { at + 1 } else { at };
-                            ed.write_hashed(&c, at, &HashedWrite::of(meant, &data)).unwrap();
+                            let write = HashedWrite::of(meant, &data, sink.as_ref());
+                            ed.write_hashed(&c, at, write).unwrap();
                         }
                         let end = at as usize + len;
                         if model.len() < end {

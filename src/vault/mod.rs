@@ -34,7 +34,7 @@ mod store_file;
 pub mod tree;
 pub mod verify;
 
-pub use content::{CHUNK_SIZE, ContentHash, ContentReader, ContentWriter};
+pub use content::{CHUNK_SIZE, ChunkSink, ContentHash, ContentReader, ContentWriter};
 pub use diff::{Change, ChangeKind, EntryState};
 pub use editor::{ContentEditor, HashedWrite};
 pub use error::{Result, VaultError};

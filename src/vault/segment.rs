@@ -299,6 +299,13 @@ impl Segments {
         Ok(reader)
     }
 
+    /// Frees the range of a chunk appended here that no row names (it was
+    /// stored already, or overwritten before it was stored). Best effort: a
+    /// range left is one gc's sweep frees.
+    pub(crate) fn discard(&self, at: Extent, len: u64) {
+        let _ = self.punch(at.segment, at.offset, len);
+    }
+
     /// Frees a byte range's disk space; the file keeps its size.
     fn punch(&self, id: i64, offset: u64, len: u64) -> Result<()> {
         let file = match OpenOptions::new().write(true).open(self.path(id)) {

@@ -388,6 +388,12 @@ impl Store {
         Ok(())
     }
 
+    /// Where a writer may put a write's whole chunks before it takes the
+    /// lock it writes under ([`crate::vault::HashedWrite`]); None for a store in memory.
+    pub fn chunk_sink(&self) -> Option<super::ChunkSink> {
+        super::ChunkSink::of(&self.conn)
+    }
+
     /// From now on, reads outside a batch share one read transaction until
     /// the next write or [`Store::release_reads`], instead of opening one
     /// each. For a mount whose vault nothing else writes (a proxy run's):

@@ -513,7 +513,7 @@ impl<'c> Tree<'c> {
         &self,
         editor: &mut ContentEditor,
         offset: u64,
-        write: &HashedWrite<'_>,
+        write: HashedWrite<'_>,
     ) -> Result<()> {
         editor.write_hashed(self.conn, offset, write)
     }
