@@ -466,25 +466,61 @@ pub(crate) fn store_full_chunk(
 /// store's segments (`HashedWrite`). Copying a chunk into a segment is the
 /// largest part of a large write after hashing, and it needs no row.
 #[derive(Clone)]
-pub struct ChunkSink(std::sync::Arc<Segments>);
+pub struct ChunkSink {
+    segments: std::sync::Arc<Segments>,
+    store: std::path::PathBuf,
+    /// A read-only connection of its own, opened at the first whole chunk:
+    /// a chunk the store has already is not appended again.
+    known: std::sync::Arc<std::sync::Mutex<Option<Connection>>>,
+}
 
 impl ChunkSink {
     /// The sink of a file-backed store; None for one in memory.
     pub(crate) fn of(conn: &Connection) -> Option<Self> {
-        Segments::of(conn).map(ChunkSink)
+        let store = conn.path().filter(|p| !p.is_empty())?.into();
+        Some(ChunkSink {
+            segments: Segments::of(conn)?,
+            store,
+            known: Default::default(),
+        })
     }
 
-    /// Appends a full chunk's bytes to a segment; None if that failed (the
-    /// caller then keeps the bytes, and storing them later reports the error).
+    /// Appends a full chunk's bytes to a segment. None if the store has the
+    /// chunk already (as of its last commit), or the append failed: the
+    /// caller then keeps the bytes, and storing them later finds the chunk or
+    /// reports the error.
     pub(crate) fn place(&self, data: &[u8], hash: FullChunkHash) -> Option<PlacedChunk> {
         debug_assert_eq!(data.len(), CHUNK_SIZE);
-        let at = self.0.append(data).ok()?;
+        if self.is_stored(&hash.hash) {
+            return None;
+        }
+        let at = self.segments.append(data).ok()?;
         Some(PlacedChunk {
             at,
             hash,
-            segments: self.0.clone(),
+            segments: self.segments.clone(),
             named: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether a committed row has chunk `hash` with its bytes; false when
+    /// the store cannot say (then the chunk is placed, and punched out again
+    /// if it turns out to be stored).
+    fn is_stored(&self, hash: &[u8; 32]) -> bool {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.is_none() {
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            *known = Connection::open_with_flags(&self.store, flags).ok();
+        }
+        let Some(conn) = known.as_ref() else {
+            return false;
+        };
+        conn.prepare_cached(
+            "SELECT 1 FROM chunks WHERE hash = ?1 AND (segment IS NOT NULL OR length(data) > 0)",
+        )
+        .and_then(|mut q| q.exists([&hash[..]]))
+        .unwrap_or(false)
     }
 }
 

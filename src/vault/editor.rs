@@ -774,8 +774,16 @@ mod tests {
         assert_eq!(bytes(&c, &hash), model);
         assert_eq!(hash, store(&c, &model));
         // The same four chunks placed again: the third is stored already
-        // (the only one the commit above kept as written), so its new copy goes.
-        let before = on_disk();
+        // (the only one the commit above kept as written), so it is not
+        // appended at all, and the other three are.
+        let appended = || -> u64 {
+            let segments = super::super::segment::dir_of(&dir.path().join("store.db"));
+            std::fs::read_dir(segments)
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().len())
+                .sum()
+        };
+        let (before, appended_before) = (on_disk(), appended());
         let mut again = ContentEditor::open(&c, None).unwrap();
         again
             .write_hashed(&c, 0, HashedWrite::of(0, &data, Some(&sink)))
@@ -786,6 +794,11 @@ mod tests {
             on_disk(),
             before + 3 * CHUNK_SIZE as u64,
             "the stored one placed twice"
+        );
+        assert_eq!(
+            appended(),
+            appended_before + 3 * CHUNK_SIZE as u64,
+            "a chunk the store has was appended again"
         );
     }
 
