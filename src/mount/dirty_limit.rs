@@ -66,11 +66,6 @@ pub fn raise(mountpoint: &Path) -> bool {
     std::fs::write(&file, DIRTY_MAX.to_string()).is_ok()
 }
 
-/// The limit the kernel applies to the mount at `mountpoint` now, in bytes.
-pub fn current(mountpoint: &Path) -> Option<u64> {
-    limit_of(&device_dir(mountpoint)?.join("max_bytes"))
-}
-
 /// The limit a `max_bytes` file shows.
 fn limit_of(file: &Path) -> Option<u64> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()

@@ -308,8 +308,8 @@ impl ContentEditor {
     }
 
     /// Writes a [`HashedWrite`]'s bytes at `offset`, as [`Self::write_at`]
-    /// does; the chunks it fills whole keep their hashes (when it was made
-    /// for this offset) until they are stored.
+    /// does. When it was made for this offset, the chunks it fills whole go
+    /// in as it made them ready: placed, or as bytes with their hash.
     pub fn write_hashed(
         &mut self,
         conn: &Connection,
