@@ -598,6 +598,19 @@ mod tests {
         c
     }
 
+    /// Commits `ed`, which must give `model`'s bytes and the hash a fresh
+    /// write of them gets.
+    fn commits_as(c: &Connection, ed: &mut ContentEditor, model: &[u8]) {
+        let (hash, size) = ed.commit(c).unwrap();
+        assert_eq!(size as usize, model.len());
+        assert_eq!(bytes(c, &hash), model);
+        assert_eq!(
+            hash,
+            store(c, model),
+            "same bytes, same hash as a fresh write"
+        );
+    }
+
     fn store(c: &Connection, data: &[u8]) -> ContentHash {
         let mut w = ContentWriter::new(c);
         w.write_all(data).unwrap();
@@ -644,14 +657,7 @@ mod tests {
             let n = ed.read_at(&c, 0, &mut live).unwrap();
             assert_eq!(&live[..n], &model[..], "live view after edit {i}");
         }
-        let (hash, size) = ed.commit(&c).unwrap();
-        assert_eq!(size as usize, model.len());
-        assert_eq!(bytes(&c, &hash), model);
-        assert_eq!(
-            hash,
-            store(&c, &model),
-            "same bytes, same hash as a fresh write"
-        );
+        commits_as(&c, &mut ed, &model);
         let mut again = vec![0u8; model.len()];
         ed.read_at(&c, 0, &mut again).unwrap();
         assert_eq!(again, model, "the editor continues from its commit");
@@ -689,14 +695,7 @@ mod tests {
         let mut ed = ContentEditor::open(&c, None).unwrap();
         let mut model = Vec::new();
         edit(&c, &mut ed, &mut model);
-        let (hash, size) = ed.commit(&c).unwrap();
-        assert_eq!(size as usize, model.len());
-        assert_eq!(bytes(&c, &hash), model);
-        assert_eq!(
-            hash,
-            store(&c, &model),
-            "same bytes, same hash as a fresh write"
-        );
+        commits_as(&c, &mut ed, &model);
     }
 
     fn pattern(len: usize, seed: usize) -> Vec<u8> {
