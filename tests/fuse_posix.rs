@@ -2497,6 +2497,15 @@ struct Foreground {
     log: PathBuf,
 }
 
+/// A temporary directory holding an empty `mnt` to mount on (and room for
+/// logs beside it).
+fn mount_point() -> (tempfile::TempDir, PathBuf) {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    (base, dir)
+}
+
 impl Foreground {
     fn start(avfs: &Avfs, dir: &Path, log: PathBuf) -> (Self, MountDoc) {
         let stderr = Stdio::from(File::create(&log).unwrap());
@@ -2585,9 +2594,7 @@ fn sigint_unmounts_a_foreground_mount_and_exits_zero() {
         return;
     }
     let avfs = Avfs::with_vault();
-    let base = tempfile::tempdir().unwrap();
-    let dir = base.path().join("mnt");
-    fs::create_dir(&dir).unwrap();
+    let (base, dir) = mount_point();
 
     // Nothing open.
     let (mut fg, doc) = Foreground::start(&avfs, &dir, base.path().join("fg1.log"));
@@ -2668,9 +2675,7 @@ fn a_mount_whose_log_is_a_closed_pipe_keeps_serving_after_a_failure() {
         return;
     }
     let avfs = Avfs::with_vault();
-    let base = tempfile::tempdir().unwrap();
-    let dir = base.path().join("mnt");
-    fs::create_dir(&dir).unwrap();
+    let (base, dir) = mount_point();
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let (mut fg, _) = Foreground::start_with_stderr(
@@ -2701,9 +2706,7 @@ fn a_panicking_request_fails_with_eio_and_the_mount_keeps_serving() {
         return;
     }
     let avfs = Avfs::with_vault();
-    let base = tempfile::tempdir().unwrap();
-    let dir = base.path().join("mnt");
-    fs::create_dir(&dir).unwrap();
+    let (base, dir) = mount_point();
     let (mut fg, _) = Foreground::start(&avfs, &dir, base.path().join("fault.log"));
 
     fs::write(dir.join("keep.txt"), b"before").unwrap();

@@ -802,6 +802,40 @@ mod tests {
     }
 
     #[test]
+    fn placed_chunks_a_write_never_took_are_freed_and_a_spill_names_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = file_conn(dir.path());
+        let sink = ChunkSink::of(&c).unwrap();
+        let on_disk = || super::super::segment::disk_bytes(&c).unwrap();
+        let data = pattern(2 * CHUNK_SIZE, 6);
+        // Refused before it reached the editor (a quota, a read-only file).
+        drop(HashedWrite::of(0, &data, Some(&sink)));
+        assert_eq!(on_disk(), 0, "an unused write's chunks are punched out");
+        // Moved by O_APPEND after it was made: written as plain bytes.
+        let mut ed = ContentEditor::open(&c, None).unwrap();
+        ed.write_hashed(&c, 1, HashedWrite::of(0, &data, Some(&sink)))
+            .unwrap();
+        assert_eq!(on_disk(), 0, "a moved write's chunks are punched out");
+        // The first chunk's slot holds the byte before the write too.
+        assert_eq!(ed.dirty_bytes(), data.len() + 1, "held as bytes");
+        // Placed, then named by a spill: nothing is held or owed any more.
+        let mut ed = ContentEditor::open(&c, None).unwrap();
+        ed.write_hashed(&c, 0, HashedWrite::of(0, &data, Some(&sink)))
+            .unwrap();
+        ed.spill(&c).unwrap();
+        assert_eq!(ed.dirty_bytes(), 0, "the spill named the placed chunks");
+        let rows: i64 = c
+            .query_row(
+                "SELECT count(*) FROM chunks WHERE segment IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(rows, 2);
+        assert!(on_disk() >= data.len() as u64, "named chunks stay");
+    }
+
+    #[test]
     fn a_write_hashed_for_another_offset_uses_none_of_its_hashes() {
         // O_APPEND moves a write after it was hashed: by one byte, and by a chunk.
         for (meant, at) in [(1, 0), (0, 1), (0, CHUNK_SIZE as u64)] {
