@@ -2920,3 +2920,80 @@ fn a_writable_mount_gives_the_kernel_room_for_a_streaming_write() {
         "a run's mount's limit is {private}"
     );
 }
+
+/// CPU time (user + system, in clock ticks) of the thread named `name` of
+/// process `pid`.
+fn thread_ticks(pid: u32, name: &str) -> u64 {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads");
+    for task in tasks {
+        let path = task.expect("a thread").path();
+        let Ok(stat) = fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        if head.split_once(" (").map(|(_, comm)| comm) != Some(name) {
+            continue;
+        }
+        // After the name: state is field 3, utime 14 and stime 15.
+        let fields: Vec<&str> = rest.split(' ').collect();
+        return fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    panic!("process {pid} has no thread named {name}");
+}
+
+/// CPU ticks each of the server's two threads spends in `span` from now.
+fn ticks_within(pid: u32, span: Duration) -> (u64, u64) {
+    let before = (thread_ticks(pid, "fuser-0"), thread_ticks(pid, "fuser-1"));
+    std::thread::sleep(span);
+    (
+        thread_ticks(pid, "fuser-0") - before.0,
+        thread_ticks(pid, "fuser-1") - before.1,
+    )
+}
+
+#[test]
+fn the_server_polls_for_requests_within_its_window_and_sleeps_past_it() {
+    if !fuse_available() {
+        return;
+    }
+    // Windows long enough to see (the default is 50 µs), and none at all.
+    let avfs = Avfs::with_vault();
+    let polling = Mounted::with_env(&avfs, "main", &[], &[("AVFS_FUSE_POLL_US", "400000")]);
+    let off = Mounted::with_env(
+        &avfs,
+        "main",
+        &["--readonly"],
+        &[("AVFS_FUSE_POLL_US", "0")],
+    );
+    let burst = |dir: &Path| {
+        // Enough requests that the thread on the main descriptor answers some.
+        for i in 0..50 {
+            let _ = fs::metadata(dir.join(format!("missing-{i}")));
+        }
+    };
+    std::thread::sleep(Duration::from_millis(600));
+    // Idle: neither thread spends CPU.
+    let idle = ticks_within(polling.pid, Duration::from_millis(500));
+    assert!(idle.0 + idle.1 <= 2, "idle threads spent {idle:?} ticks");
+    // Within the window: the thread on the main descriptor polls (a tick is
+    // 10 ms, the window 400 ms); the other sleeps.
+    burst(polling.path());
+    let within = ticks_within(polling.pid, Duration::from_millis(250));
+    assert!(within.1 >= 5, "the polling thread spent {within:?} ticks");
+    assert!(within.0 <= 2, "the other thread spent {within:?} ticks");
+    // Past it: both sleep again.
+    std::thread::sleep(Duration::from_millis(400));
+    let after = ticks_within(polling.pid, Duration::from_millis(500));
+    assert!(after.0 + after.1 <= 2, "after the window: {after:?} ticks");
+    // With the window off, no thread polls.
+    burst(off.path());
+    let unpolled = ticks_within(off.pid, Duration::from_millis(250));
+    assert!(
+        unpolled.0 + unpolled.1 <= 2,
+        "without a window: {unpolled:?} ticks"
+    );
+    off.unmount();
+    polling.unmount();
+}

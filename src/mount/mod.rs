@@ -25,6 +25,7 @@ pub mod notify;
 mod open_files;
 mod ops;
 mod owner;
+pub mod poll_window;
 pub mod registry;
 pub mod session;
 mod spool;

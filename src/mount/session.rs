@@ -5,11 +5,13 @@ use super::commit::{BATCH_MAX_AGE, Finisher, Sharing};
 use super::error::MountError;
 use super::guard::PathGuard;
 use super::notify::KernelLink;
+use super::poll_window::PollWindow;
 use super::registry::{MountRecord, Registry, is_fuse_mounted, unmount};
 use super::vaultfs::{MountTarget, SessionStats, VaultFs};
 use crate::vault::{Op, Owner, Store, now_ns};
 use fuser::{Config, MountOption, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -81,8 +83,33 @@ fn config(target: &MountTarget, allow_other: bool) -> Config {
     } else {
         SessionACL::Owner
     };
-    config.n_threads = Some(2);
+    config.n_threads = Some(THREADS);
+    // Each thread reads a descriptor of its own, so that only the thread on
+    // the main one polls in a poll window (see `poll_window`).
+    config.clone_fd = true;
     config
+}
+
+/// The threads that serve a session. fuser names them `fuser-0` and up, and
+/// gives the last the session's own descriptor; the others read clones.
+const THREADS: usize = 2;
+
+/// Links a mounted `session` to its file system: the channel that drops
+/// what the kernel caches, and the poll window.
+fn link_kernel(
+    session: &Session<VaultFs>,
+    kernel: &OnceLock<KernelLink>,
+    window: &OnceLock<PollWindow>,
+) -> std::io::Result<()> {
+    let _ = kernel.set(KernelLink::of(session)?);
+    if let Some(length) = PollWindow::configured() {
+        let fuse = Arc::new(session.as_fd().try_clone_to_owned()?);
+        let reader = format!("fuser-{}", THREADS - 1);
+        if let Some(started) = PollWindow::start(fuse, reader, length) {
+            let _ = window.set(started);
+        }
+    }
+    Ok(())
 }
 
 /// The record of a mount of `request` at `mountpoint`, served by this process.
@@ -175,8 +202,9 @@ impl LiveMount {
         let fs = vault.0;
         let config = config(&request.target, request.allow_other);
         let (finisher, kernel, data_path) = (fs.finisher(), fs.kernel_slot(), fs.data_path_slot());
+        let window = fs.poll_window_slot();
         let session = Session::from_fd(fs, fuse, config.acl, config)?;
-        let _ = kernel.set(KernelLink::of(&session)?);
+        link_kernel(&session, &kernel, &window)?;
         let record = record_of(request, request.mountpoint.clone());
         Self::serve(
             session,
@@ -212,6 +240,7 @@ impl LiveMount {
         let fs = Self::filesystem(request, guard, sharing)?;
         let finisher = fs.finisher();
         let kernel = fs.kernel_slot();
+        let window = fs.poll_window_slot();
         let data_path = fs.data_path_slot();
         let session = Session::new(
             fs,
@@ -224,7 +253,7 @@ impl LiveMount {
             }
             _ => MountError::Io(e),
         })?;
-        let _ = kernel.set(KernelLink::of(&session)?);
+        link_kernel(&session, &kernel, &window)?;
         if !request.target.is_readonly() {
             super::dirty_limit::raise(&mountpoint);
         }

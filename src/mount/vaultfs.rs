@@ -9,6 +9,7 @@ use super::guard::PathGuard;
 use super::kernel_cache::{Invalidator, KernelCache};
 use super::notify::KernelLink;
 use super::open_files::{OpenFile, OpenFiles};
+use super::poll_window::PollWindow;
 use crate::policy::Op as PathOp;
 use crate::vault::path::PATH_MAX;
 use crate::vault::{
@@ -100,6 +101,8 @@ pub struct VaultFs {
     pub(super) kernel: Arc<OnceLock<KernelLink>>,
     /// How file data travels, once the kernel has answered `init`.
     pub(super) data_path: Arc<OnceLock<&'static str>>,
+    /// Where the server polls for the next request, once mounted (see `poll_window`).
+    pub(super) poll_window: Arc<OnceLock<PollWindow>>,
     /// Where a write's whole chunks go before it takes `inner`'s lock.
     pub(super) sink: Option<ChunkSink>,
 }
@@ -110,6 +113,18 @@ pub(super) fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
         return Err(Errno::ENAMETOOLONG);
     }
     Ok(bytes)
+}
+
+/// Opens the session's poll window when dropped: a request's handler holds
+/// it until the end, after its answer has gone.
+pub(super) struct Answering<'a>(Option<&'a PollWindow>);
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        if let Some(window) = self.0 {
+            window.extend();
+        }
+    }
 }
 
 /// How long the kernel may cache names and attributes of a private mount,
@@ -232,6 +247,7 @@ impl VaultFs {
             guard: None,
             kernel: Arc::new(OnceLock::new()),
             data_path: Arc::new(OnceLock::new()),
+            poll_window: Arc::new(OnceLock::new()),
             sink,
             inner: Arc::new(Mutex::new(Inner {
                 store,
@@ -292,6 +308,16 @@ impl VaultFs {
             }
             Err(Errno::EIO)
         })
+    }
+
+    /// Opens the poll window when dropped, after a request's answer.
+    pub(super) fn answering(&self) -> Answering<'_> {
+        Answering(self.poll_window.get())
+    }
+
+    /// Where the session's poll window goes once it is mounted.
+    pub fn poll_window_slot(&self) -> Arc<OnceLock<PollWindow>> {
+        Arc::clone(&self.poll_window)
     }
 
     /// Where the mount says how file data travels once the kernel has
