@@ -2960,15 +2960,19 @@ fn the_server_polls_for_requests_within_its_window_and_sleeps_past_it() {
     }
     // Windows long enough to see (the default is 50 µs), and none at all.
     let avfs = Avfs::with_vault();
+    avfs.ok(["vault", "create", "other"]);
     let polling = Mounted::with_env(&avfs, "main", &[], &[("AVFS_FUSE_POLL_US", "400000")]);
-    let off = Mounted::with_env(
-        &avfs,
-        "main",
-        &["--readonly"],
-        &[("AVFS_FUSE_POLL_US", "0")],
-    );
-    let burst = |dir: &Path| {
-        // Enough requests that the thread on the main descriptor answers some.
+    let off = Mounted::with_env(&avfs, "other", &[], &[("AVFS_FUSE_POLL_US", "0")]);
+    // Requests that change the vault open the window; one program sends
+    // them one after another, enough that the thread on the main descriptor
+    // answers some.
+    let changes = |dir: &Path, round: &str| {
+        for i in 0..50 {
+            fs::write(dir.join(format!("{round}-{i}")), b"x").expect("create a file");
+        }
+    };
+    // Requests that only read leave it closed.
+    let reads = |dir: &Path| {
         for i in 0..50 {
             let _ = fs::metadata(dir.join(format!("missing-{i}")));
         }
@@ -2977,9 +2981,12 @@ fn the_server_polls_for_requests_within_its_window_and_sleeps_past_it() {
     // Idle: neither thread spends CPU.
     let idle = ticks_within(polling.pid, Duration::from_millis(500));
     assert!(idle.0 + idle.1 <= 2, "idle threads spent {idle:?} ticks");
+    reads(polling.path());
+    let read = ticks_within(polling.pid, Duration::from_millis(250));
+    assert!(read.0 + read.1 <= 2, "after lookups: {read:?} ticks");
     // Within the window: the thread on the main descriptor polls (a tick is
     // 10 ms, the window 400 ms); the other sleeps.
-    burst(polling.path());
+    changes(polling.path(), "a");
     let within = ticks_within(polling.pid, Duration::from_millis(250));
     assert!(within.1 >= 5, "the polling thread spent {within:?} ticks");
     assert!(within.0 <= 2, "the other thread spent {within:?} ticks");
@@ -2988,7 +2995,7 @@ fn the_server_polls_for_requests_within_its_window_and_sleeps_past_it() {
     let after = ticks_within(polling.pid, Duration::from_millis(500));
     assert!(after.0 + after.1 <= 2, "after the window: {after:?} ticks");
     // With the window off, no thread polls.
-    burst(off.path());
+    changes(off.path(), "b");
     let unpolled = ticks_within(off.pid, Duration::from_millis(250));
     assert!(
         unpolled.0 + unpolled.1 <= 2,

@@ -1,17 +1,28 @@
-//! A short window after each request in which the server polls `/dev/fuse`
+//! A short window after a request in which the server polls `/dev/fuse`
 //! for the next one instead of sleeping.
 //!
 //! A program working through small files sends its requests one after the
 //! other: each waits for the answer to the last. With the server's threads
 //! asleep between them, every request wakes a thread, and on a VM whose idle
 //! vCPUs halt that wake-up is an interrupt through the host (24 µs for a
-//! round trip that costs 8.5 µs on one CPU, see BENCHMARKS.md). So after each
+//! round trip that costs 8.5 µs on one CPU, see BENCHMARKS.md). So after a
 //! request that the thread reading the session's main descriptor answers,
 //! that descriptor is non-blocking for a window (50 µs by default): the
 //! thread (fuser's loop retries a read that finds nothing) picks the next
 //! request up as it arrives, and the program's request wakes nobody. The
 //! session's other thread reads a clone of the descriptor and always sleeps,
 //! so at most one CPU polls.
+//!
+//! Not every answer opens it. Where a program only reads (lookups,
+//! attributes, data), the kernel already keeps it and the server on one CPU,
+//! handing the CPU back and forth; a polling thread holds its CPU and pushes
+//! the program onto the other, whose wake-ups then cost more (4 KiB random
+//! reads lost 25 %, the program's wake-up 1 → 7 µs at the median). Where
+//! several threads of a program send requests at once, the polling thread
+//! takes a CPU from them (git's index preload: `git status` lost 30 %). So
+//! the window opens after requests that change the vault (creates, flushes,
+//! renames, attribute changes: an untar, a checkout, a build's outputs),
+//! sent by the thread that sent the request before.
 //!
 //! The window is closed by a timer whose signal runs on the polling thread
 //! itself, which is running, so the close costs no wake-up. Two designs that
@@ -53,6 +64,8 @@ struct Slot {
     closes_at: AtomicU64,
     /// The descriptor is non-blocking, as far as requests know.
     open: AtomicBool,
+    /// The thread reading the descriptor is answering a request.
+    busy: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -61,6 +74,7 @@ const FREE: Slot = Slot {
     generation: AtomicU32::new(0),
     closes_at: AtomicU64::new(0),
     open: AtomicBool::new(false),
+    busy: AtomicBool::new(false),
 };
 
 static SLOT: [Slot; SLOTS] = [FREE; SLOTS];
@@ -73,6 +87,8 @@ pub struct PollWindow {
     length_ns: u64,
     /// The name of the thread that reads the main descriptor.
     reader: String,
+    /// The thread that sent the last request answered.
+    last_requester: AtomicU32,
     /// Keeps the descriptor the slot names open while the slot is taken.
     _fuse: Arc<OwnedFd>,
 }
@@ -126,19 +142,40 @@ impl PollWindow {
             generation: SLOT[slot].generation.load(Ordering::Acquire),
             length_ns: length.as_nanos() as u64,
             reader,
+            last_requester: AtomicU32::new(0),
             _fuse: fuse,
         })
     }
 
+    /// Whether the calling thread reads the main descriptor; if so, it is
+    /// busy with a request until [`PollWindow::extend`], and no signal closes
+    /// the window meanwhile (the thread polls nothing while it works, and
+    /// closing then would only cost it syscalls).
+    pub fn begin(&self) -> bool {
+        let on_reader = std::thread::current().name() == Some(self.reader.as_str());
+        if on_reader {
+            SLOT[self.slot].busy.store(true, Ordering::Release);
+        }
+        on_reader
+    }
+
     /// Opens the window, or moves its end to a window's length from now:
-    /// called on the thread that answers a request, as it answers. Only the
-    /// main descriptor's reader opens it: the other thread's timer would have
-    /// to wake it to close the window.
-    pub fn extend(&self) {
-        if std::thread::current().name() != Some(self.reader.as_str()) {
+    /// called as the answer to a request of `requester` has gone, with what
+    /// [`PollWindow::begin`] said. Only the main descriptor's reader opens
+    /// it (the other thread's timer would have to wake it to close the
+    /// window), only when `opens` (a request that changes the vault), and
+    /// only for a program that sends one request after another (see the
+    /// module's doc).
+    pub fn extend(&self, requester: u32, on_reader: bool, opens: bool) {
+        let serial = self.last_requester.swap(requester, Ordering::AcqRel) == requester;
+        if !on_reader {
             return;
         }
         let slot = &SLOT[self.slot];
+        slot.busy.store(false, Ordering::Release);
+        if !serial || !opens {
+            return;
+        }
         let closes_at = monotonic_ns() + self.length_ns;
         slot.closes_at.fetch_max(closes_at, Ordering::AcqRel);
         // Non-blocking first, then the timer: whatever the order of a
@@ -194,6 +231,7 @@ impl Drop for PollWindow {
             set_nonblocking(slot.fd.load(Ordering::Acquire), false);
         }
         slot.closes_at.store(0, Ordering::Release);
+        slot.busy.store(false, Ordering::Release);
         slot.fd.store(-1, Ordering::Release);
     }
 }
@@ -248,8 +286,10 @@ fn encode((slot, generation): (usize, u32)) -> usize {
     (generation as usize) << 8 | slot
 }
 
-/// Closes the window a timer names, unless a later answer moved its end (a
-/// signal of an expiry can still be pending when the next answer re-arms).
+/// Closes the window a timer names, unless its thread is answering a request
+/// (it re-arms the timer as it answers) or a later answer moved the window's
+/// end (a signal of an expiry can still be pending when the next answer
+/// re-arms).
 extern "C" fn on_timer(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler;
     // errno is saved and restored around the calls that may set it.
@@ -259,6 +299,7 @@ extern "C" fn on_timer(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc:
         let (slot, generation) = (key & 0xff, (key >> 8) as u32);
         if let Some(slot) = SLOT.get(slot)
             && slot.generation.load(Ordering::Acquire) == generation
+            && !slot.busy.load(Ordering::Acquire)
             && monotonic_ns() >= slot.closes_at.load(Ordering::Acquire)
             && slot.open.swap(false, Ordering::AcqRel)
         {

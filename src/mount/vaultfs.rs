@@ -115,14 +115,21 @@ pub(super) fn checked_name(name: &OsStr) -> Result<&[u8], Errno> {
     Ok(bytes)
 }
 
-/// Opens the session's poll window when dropped: a request's handler holds
-/// it until the end, after its answer has gone.
-pub(super) struct Answering<'a>(Option<&'a PollWindow>);
+/// A request being answered, for the session's poll window: a handler holds
+/// it until the end, and dropping it after the answer has gone opens the
+/// window (see `poll_window`).
+pub(super) struct Answering<'a> {
+    window: Option<&'a PollWindow>,
+    requester: u32,
+    on_reader: bool,
+    /// The request reads, or writes file data: its answer keeps the window as it is.
+    data: bool,
+}
 
 impl Drop for Answering<'_> {
     fn drop(&mut self) {
-        if let Some(window) = self.0 {
-            window.extend();
+        if let Some(window) = self.window {
+            window.extend(self.requester, self.on_reader, !self.data);
         }
     }
 }
@@ -310,9 +317,27 @@ impl VaultFs {
         })
     }
 
-    /// Opens the poll window when dropped, after a request's answer.
-    pub(super) fn answering(&self) -> Answering<'_> {
-        Answering(self.poll_window.get())
+    /// The answering of `req`, a request that changes the vault: when
+    /// dropped, after the answer, it opens the poll window.
+    pub(super) fn answering_change(&self, req: &fuser::Request) -> Answering<'_> {
+        self.answering_as(req, false)
+    }
+
+    /// The answering of `req`, a request that reads (names, attributes,
+    /// data) or writes file data: its answer leaves the window as it is (see
+    /// `poll_window`).
+    pub(super) fn answering_read(&self, req: &fuser::Request) -> Answering<'_> {
+        self.answering_as(req, true)
+    }
+
+    fn answering_as(&self, req: &fuser::Request, data: bool) -> Answering<'_> {
+        let window = self.poll_window.get();
+        Answering {
+            window,
+            requester: req.pid(),
+            on_reader: window.is_some_and(PollWindow::begin),
+            data,
+        }
     }
 
     /// Where the session's poll window goes once it is mounted.
