@@ -100,7 +100,7 @@ impl Filesystem for VaultFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         let epoch = self.epoch();
         match self.serve("lookup", parent.0, || self.do_lookup(parent.0, name)) {
             Ok(attr) => {
@@ -119,7 +119,7 @@ impl Filesystem for VaultFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         let epoch = self.epoch();
         match self.serve("getattr", ino.0, || self.lock().attr(&self.state, ino.0)) {
             Ok(attr) => reply.attr(&self.attr_ttl(epoch, attr.ino), &fuse_attr(&attr)),
@@ -145,7 +145,7 @@ impl Filesystem for VaultFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let _answered = self.answering_change(req);
+        let _answered = self.answering(req);
         let epoch = self.epoch();
         match self.serve("setattr", ino.0, || {
             let caller = Some(Caller::of(req));
@@ -157,7 +157,7 @@ impl Filesystem for VaultFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         let attr = self.serve("readlink", ino.0, || {
             let mut inner = self.lock();
             self.guard_ino(&mut inner, ino.0, PathOp::Read)?;
@@ -183,7 +183,7 @@ impl Filesystem for VaultFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let _answered = self.answering_change(req);
+        let _answered = self.answering(req);
         use nix::libc::{S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
         // The kernel checked CAP_MKNOD for devices before asking.
         let special = match mode & S_IFMT {
@@ -223,7 +223,7 @@ impl Filesystem for VaultFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let _answered = self.answering_change(req);
+        let _answered = self.answering(req);
         let epoch = self.epoch();
         match self.serve("mkdir", parent.0, || {
             let node = |_: &TreeWriter<'_>| Ok(NewNode::dir(mode & !umask));
@@ -238,7 +238,7 @@ impl Filesystem for VaultFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering(_req);
         match self.serve("unlink", parent.0, || self.do_remove(parent.0, name, false)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -246,7 +246,7 @@ impl Filesystem for VaultFs {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering(_req);
         match self.serve("rmdir", parent.0, || self.do_remove(parent.0, name, true)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -261,7 +261,7 @@ impl Filesystem for VaultFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let _answered = self.answering_change(req);
+        let _answered = self.answering(req);
         let target = target.as_os_str().as_bytes().to_vec();
         let epoch = self.epoch();
         let created = self.serve("symlink", parent.0, || {
@@ -287,7 +287,7 @@ impl Filesystem for VaultFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering(_req);
         match self.serve("rename", parent.0, || {
             self.do_rename(parent.0, name, newparent.0, newname, flags)
         }) {
@@ -309,7 +309,7 @@ impl Filesystem for VaultFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering(_req);
         let epoch = self.epoch();
         match self.serve("link", ino.0, || self.do_link(ino.0, newparent.0, newname)) {
             Ok(attr) => {
@@ -321,7 +321,7 @@ impl Filesystem for VaultFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         let opened = self.serve("open", ino.0, || {
             self.do_open(ino.0, flags, |file| reply.open_backing(file))
         });
@@ -346,7 +346,7 @@ impl Filesystem for VaultFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering_data(_req);
         match self.serve("read", ino.0, || self.do_read(ino.0, fh.0, offset, size)) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
@@ -365,7 +365,7 @@ impl Filesystem for VaultFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering_data(_req);
         let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         match self.serve("write", ino.0, || {
             self.do_write(ino.0, fh.0, offset, data, kill)
@@ -383,7 +383,7 @@ impl Filesystem for VaultFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering(_req);
         match self.serve("flush", ino.0, || {
             self.lock().close_commit(&self.target.vault, ino.0)
         }) {
@@ -402,7 +402,7 @@ impl Filesystem for VaultFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering(_req);
         match self.serve("release", ino.0, || self.do_release(fh.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -417,7 +417,7 @@ impl Filesystem for VaultFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering_data(_req);
         match self.serve("fsync", ino.0, || self.do_fsync(ino.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -425,7 +425,7 @@ impl Filesystem for VaultFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         match self.serve("opendir", ino.0, || self.do_opendir(ino.0)) {
             // The kernel caches the listing in the directory's pages, under
             // the same rule as a file's; its own changes through this mount
@@ -446,7 +446,7 @@ impl Filesystem for VaultFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         let result = self.serve("readdir", ino.0, || {
             self.each_dir_entry(fh.0, offset, |next, name, attr, _| {
                 reply.add(
@@ -471,7 +471,7 @@ impl Filesystem for VaultFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         let result = self.serve("readdirplus", ino.0, || {
             self.each_dir_entry(fh.0, offset, |next, name, attr, epoch| {
                 reply.add(
@@ -498,7 +498,7 @@ impl Filesystem for VaultFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         self.lock().open.handles.remove(&fh.0);
         reply.ok();
     }
@@ -511,7 +511,7 @@ impl Filesystem for VaultFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering_data(_req);
         // Directory changes are committed as they happen; make them durable.
         match self.serve("fsyncdir", ino.0, || {
             self.lock().store.sync().map_err(|e| errno(&e))
@@ -522,7 +522,7 @@ impl Filesystem for VaultFs {
     }
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         match self.serve("statfs", ino.0, || self.do_statfs()) {
             Ok((blocks, bfree, bavail, frsize)) => reply.statfs(
                 blocks,
@@ -548,7 +548,7 @@ impl Filesystem for VaultFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering(_req);
         match self.serve("setxattr", ino.0, || {
             self.do_setxattr(ino.0, name, value, flags)
         }) {
@@ -558,7 +558,7 @@ impl Filesystem for VaultFs {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         let value = self.serve("getxattr", ino.0, || {
             self.lock()
                 .read(&self.state, |t| t.xattr(ino.0, name.as_bytes()))
@@ -568,7 +568,7 @@ impl Filesystem for VaultFs {
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         let names = self.serve("listxattr", ino.0, || {
             self.lock()
                 .read(&self.state, |t| t.xattr_names(ino.0))
@@ -586,7 +586,7 @@ impl Filesystem for VaultFs {
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering(_req);
         match self.serve("removexattr", ino.0, || self.do_removexattr(ino.0, name)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -594,7 +594,7 @@ impl Filesystem for VaultFs {
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        let _answered = self.answering_read(_req);
+        let _answered = self.answering(_req);
         // Permission bits are checked by the kernel (default_permissions); this
         // only has to say whether the inode exists.
         match self.serve("access", ino.0, || self.lock().attr(&self.state, ino.0)) {
@@ -613,7 +613,7 @@ impl Filesystem for VaultFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let _answered = self.answering_change(req);
+        let _answered = self.answering(req);
         let epoch = self.epoch();
         let result = self.serve("create", parent.0, || {
             // Its version is recorded when it is first committed (see `fresh`).
@@ -664,7 +664,7 @@ impl Filesystem for VaultFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let _answered = self.answering_change(_req);
+        let _answered = self.answering(_req);
         match self.serve("fallocate", ino.0, || {
             self.do_fallocate(ino.0, offset, length, mode)
         }) {

@@ -7,22 +7,26 @@
 //! vCPUs halt that wake-up is an interrupt through the host (24 µs for a
 //! round trip that costs 8.5 µs on one CPU, see BENCHMARKS.md). So after a
 //! request that the thread reading the session's main descriptor answers,
-//! that descriptor is non-blocking for a window (50 µs by default): the
+//! that descriptor is non-blocking for a window (say 50 µs): the
 //! thread (fuser's loop retries a read that finds nothing) picks the next
 //! request up as it arrives, and the program's request wakes nobody. The
 //! session's other thread reads a clone of the descriptor and always sleeps,
 //! so at most one CPU polls.
 //!
-//! Not every answer opens it. Where a program only reads (lookups,
-//! attributes, data), the kernel already keeps it and the server on one CPU,
-//! handing the CPU back and forth; a polling thread holds its CPU and pushes
+//! Not every answer opens it. After reading or writing file data, or an
+//! fsync, the kernel already keeps the program and the server on one CPU,
+//! handing it back and forth, and a polling thread that holds its CPU pushes
 //! the program onto the other, whose wake-ups then cost more (4 KiB random
 //! reads lost 25 %, the program's wake-up 1 → 7 µs at the median). Where
 //! several threads of a program send requests at once, the polling thread
-//! takes a CPU from them (git's index preload: `git status` lost 30 %). So
-//! the window opens after requests that change the vault (creates, flushes,
-//! renames, attribute changes: an untar, a checkout, a build's outputs),
-//! sent by the thread that sent the request before.
+//! takes a CPU from them (`git status` lost 30 %). So the window opens after
+//! the other requests (names, attributes, creates, flushes), and only when
+//! the thread that sent one also sent the request before.
+//!
+//! It is off unless [`WINDOW_ENV`] sets it: measured through `proxy exec`
+//! on a 2-core VM, a 50 µs window takes 20–30 % off creating files and
+//! unpacking archives, but costs 500 SQLite transactions 10–15 % and a cold
+//! `git status` up to 7 %, where the kernel's own hand-off was better.
 //!
 //! The window is closed by a timer whose signal runs on the polling thread
 //! itself, which is running, so the close costs no wake-up. Two designs that
@@ -40,13 +44,11 @@ use std::time::Duration;
 
 use nix::libc;
 
-/// How long the server polls after a request by default: longer than a
-/// program's own work between two requests in a loop over small files
-/// (30 µs did as well, 100 µs and more took CPU from the program), short
-/// enough that a burst's last request leaves little CPU spent.
-pub const WINDOW: Duration = Duration::from_micros(50);
-
-/// The environment variable that sets the window in microseconds (0: off).
+/// The environment variable that sets the window in microseconds (unset or
+/// 0: off). 50 µs is longer than a program's own work between two requests
+/// in a loop over small files (30 did as well; 100 and more took CPU from
+/// the program), and short enough that a burst's last request leaves little
+/// CPU spent.
 pub const WINDOW_ENV: &str = "AVFS_FUSE_POLL_US";
 
 /// Sessions of one process that can have a window at once.
@@ -114,16 +116,12 @@ thread_local! {
 }
 
 impl PollWindow {
-    /// The window configured for this process: [`WINDOW`], or
-    /// [`WINDOW_ENV`]'s microseconds; `None` when that is 0 or not a number.
+    /// The window configured for this process: [`WINDOW_ENV`]'s
+    /// microseconds (at most a second); `None` when it is unset, 0 or not a
+    /// number.
     pub fn configured() -> Option<Duration> {
-        match std::env::var(WINDOW_ENV) {
-            Err(_) => Some(WINDOW),
-            Ok(us) => match us.trim().parse::<u64>() {
-                Ok(0) | Err(_) => None,
-                Ok(us) => Some(Duration::from_micros(us.min(1_000_000))),
-            },
-        }
+        let us = std::env::var(WINDOW_ENV).ok()?.trim().parse::<u64>().ok()?;
+        (us > 0).then(|| Duration::from_micros(us.min(1_000_000)))
     }
 
     /// A window of `length` on `fuse` (a duplicate of the session's main
@@ -163,7 +161,7 @@ impl PollWindow {
     /// called as the answer to a request of `requester` has gone, with what
     /// [`PollWindow::begin`] said. Only the main descriptor's reader opens
     /// it (the other thread's timer would have to wake it to close the
-    /// window), only when `opens` (a request that changes the vault), and
+    /// window), only when `opens` (not after file data or an fsync), and
     /// only for a program that sends one request after another (see the
     /// module's doc).
     pub fn extend(&self, requester: u32, on_reader: bool, opens: bool) {

@@ -122,7 +122,7 @@ pub(super) struct Answering<'a> {
     window: Option<&'a PollWindow>,
     requester: u32,
     on_reader: bool,
-    /// The request reads, or writes file data: its answer keeps the window as it is.
+    /// The request reads or writes file data or syncs: its answer keeps the window as it is.
     data: bool,
 }
 
@@ -317,16 +317,15 @@ impl VaultFs {
         })
     }
 
-    /// The answering of `req`, a request that changes the vault: when
-    /// dropped, after the answer, it opens the poll window.
-    pub(super) fn answering_change(&self, req: &fuser::Request) -> Answering<'_> {
+    /// The answering of `req`: when dropped, after the answer, it opens the
+    /// poll window.
+    pub(super) fn answering(&self, req: &fuser::Request) -> Answering<'_> {
         self.answering_as(req, false)
     }
 
-    /// The answering of `req`, a request that reads (names, attributes,
-    /// data) or writes file data: its answer leaves the window as it is (see
-    /// `poll_window`).
-    pub(super) fn answering_read(&self, req: &fuser::Request) -> Answering<'_> {
+    /// The answering of `req`, a request that reads or writes file data or
+    /// syncs: its answer leaves the window as it is (see `poll_window`).
+    pub(super) fn answering_data(&self, req: &fuser::Request) -> Answering<'_> {
         self.answering_as(req, true)
     }
 
