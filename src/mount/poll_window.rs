@@ -24,9 +24,9 @@
 //! the thread that sent one also sent the request before.
 //!
 //! It is off unless [`WINDOW_ENV`] sets it: measured through `proxy exec`
-//! on a 2-core VM, a 50 µs window takes 20–30 % off creating files and
-//! unpacking archives, but costs 500 SQLite transactions 10–15 % and a cold
-//! `git status` up to 7 %, where the kernel's own hand-off was better.
+//! on a 2-core VM, a 50 µs window takes 13–31 % off creating files,
+//! unpacking archives and saving files, but makes 500 SQLite transactions
+//! 25 % slower, where the kernel's own hand-off was better.
 //!
 //! The window is closed by a timer whose signal runs on the polling thread
 //! itself, which is running, so the close costs no wake-up. Two designs that

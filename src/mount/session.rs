@@ -84,14 +84,15 @@ fn config(target: &MountTarget, allow_other: bool) -> Config {
         SessionACL::Owner
     };
     config.n_threads = Some(THREADS);
-    // Each thread reads a descriptor of its own, so that only the thread on
-    // the main one polls in a poll window (see `poll_window`).
-    config.clone_fd = true;
+    // With a poll window, each thread reads a descriptor of its own, so that
+    // only the thread on the main one polls (see `poll_window`).
+    config.clone_fd = PollWindow::configured().is_some();
     config
 }
 
 /// The threads that serve a session. fuser names them `fuser-0` and up, and
-/// gives the last the session's own descriptor; the others read clones.
+/// with `clone_fd` gives the last the session's own descriptor; the others
+/// read clones.
 const THREADS: usize = 2;
 
 /// Links a mounted `session` to its file system: the channel that drops
