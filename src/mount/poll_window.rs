@@ -7,7 +7,7 @@
 //! vCPUs halt that wake-up is an interrupt through the host (24 µs for a
 //! round trip that costs 8.5 µs on one CPU, see BENCHMARKS.md). So after a
 //! request that the thread reading the session's main descriptor answers,
-//! that descriptor is non-blocking for a window (say 50 µs): the
+//! that descriptor is non-blocking for a window (50 µs by default): the
 //! thread (fuser's loop retries a read that finds nothing) picks the next
 //! request up as it arrives, and the program's request wakes nobody. The
 //! session's other thread reads a clone of the descriptor and always sleeps,
@@ -23,10 +23,13 @@
 //! the other requests (names, attributes, creates, flushes), and only when
 //! the thread that sent one also sent the request before.
 //!
-//! It is off unless [`WINDOW_ENV`] sets it: measured through `proxy exec`
-//! on a 2-core VM, a 50 µs window takes 13–31 % off creating files,
-//! unpacking archives and saving files, but makes 500 SQLite transactions
-//! 25 % slower, where the kernel's own hand-off was better.
+//! Even then it is a trade: 500 SQLite transactions (a rollback journal: a
+//! few metadata requests between data and fsyncs) were 25 % slower with it,
+//! where the kernel's own hand-off was better, and no rule on the requests
+//! kept that. So each session finds out by trying ([`Tuner`]): a stretch of
+//! requests with the window, one without, and then the better way for a
+//! longer stretch, over and over. With it, creates and untar through `proxy
+//! exec` keep most of their gain (16–22 %) and SQLite is within 3 %.
 //!
 //! The window is closed by a timer whose signal runs on the polling thread
 //! itself, which is running, so the close costs no wake-up. Two designs that
@@ -39,16 +42,18 @@
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use nix::libc;
 
-/// The environment variable that sets the window in microseconds (unset or
-/// 0: off). 50 µs is longer than a program's own work between two requests
-/// in a loop over small files (30 did as well; 100 and more took CPU from
-/// the program), and short enough that a burst's last request leaves little
-/// CPU spent.
+/// How long the server polls after a request by default: longer than a
+/// program's own work between two requests in a loop over small files (30
+/// µs did as well; 100 and more took CPU from the program), short enough
+/// that a burst's last request leaves little CPU spent.
+pub const WINDOW: Duration = Duration::from_micros(50);
+
+/// The environment variable that sets the window in microseconds (0: off).
 pub const WINDOW_ENV: &str = "AVFS_FUSE_POLL_US";
 
 /// Sessions of one process that can have a window at once.
@@ -91,8 +96,77 @@ pub struct PollWindow {
     reader: String,
     /// The thread that sent the last request answered.
     last_requester: AtomicU32,
+    /// When the last request was answered (`CLOCK_MONOTONIC` ns).
+    last_answer_ns: AtomicU64,
+    /// Whether the window pays for the requests of the moment.
+    tuner: Mutex<Tuner>,
     /// Keeps the descriptor the slot names open while the slot is taken.
     _fuse: Arc<OwnedFd>,
+}
+
+/// Serial requests in each of a probe's two stretches.
+const PROBE: u32 = 256;
+
+/// Serial requests served the way a probe found better, before the next.
+const KEEP: u32 = 2048;
+
+/// A gap between an answer and the next request counts at most this much:
+/// a program that paused must not outweigh hundreds of requests.
+const GAP_CAP_NS: u64 = 200_000;
+
+/// Finds by trying whether the window pays: a stretch of [`PROBE`] serial
+/// requests with it, one without, then [`KEEP`] the better way, over and
+/// over. Better is a shorter mean time from an answer to the same program's
+/// next request arriving at a server thread: what the window saves (waking
+/// the server) and what it may cost (waking the program on the other CPU)
+/// both fall in it.
+struct Tuner {
+    /// The window is open after answers in this stretch.
+    on: bool,
+    /// The stretch is a probe (else it keeps what the last probe found).
+    probing: bool,
+    /// Serial requests left in the stretch.
+    left: u32,
+    /// Sums and counts of the probe's gaps, without and with the window.
+    sum_ns: [u64; 2],
+    count: [u64; 2],
+}
+
+impl Tuner {
+    fn new() -> Self {
+        Self {
+            on: true,
+            probing: true,
+            left: PROBE,
+            sum_ns: [0; 2],
+            count: [0; 2],
+        }
+    }
+
+    /// Counts the gap before a serial request, and moves to the next stretch
+    /// when this one is over.
+    fn record(&mut self, gap_ns: u64) {
+        if self.probing {
+            let way = usize::from(self.on);
+            self.sum_ns[way] += gap_ns.min(GAP_CAP_NS);
+            self.count[way] += 1;
+        }
+        self.left = self.left.saturating_sub(1);
+        if self.left > 0 {
+            return;
+        }
+        match (self.probing, self.on) {
+            // With the window, then without it.
+            (true, true) => (self.on, self.left) = (false, PROBE),
+            (true, false) => {
+                let mean = |way: usize| self.sum_ns[way] / self.count[way].max(1);
+                self.on = mean(1) < mean(0);
+                (self.probing, self.left) = (false, KEEP);
+                (self.sum_ns, self.count) = ([0; 2], [0; 2]);
+            }
+            (false, _) => (self.on, self.probing, self.left) = (true, true, PROBE),
+        }
+    }
 }
 
 /// A fuser thread's timer, deleted when the thread ends.
@@ -116,11 +190,14 @@ thread_local! {
 }
 
 impl PollWindow {
-    /// The window configured for this process: [`WINDOW_ENV`]'s
-    /// microseconds (at most a second); `None` when it is unset, 0 or not a
-    /// number.
+    /// The window configured for this process: [`WINDOW`], or
+    /// [`WINDOW_ENV`]'s microseconds (at most a second); `None` when that is
+    /// 0 or not a number.
     pub fn configured() -> Option<Duration> {
-        let us = std::env::var(WINDOW_ENV).ok()?.trim().parse::<u64>().ok()?;
+        let Ok(us) = std::env::var(WINDOW_ENV) else {
+            return Some(WINDOW);
+        };
+        let us = us.trim().parse::<u64>().ok()?;
         (us > 0).then(|| Duration::from_micros(us.min(1_000_000)))
     }
 
@@ -141,6 +218,8 @@ impl PollWindow {
             length_ns: length.as_nanos() as u64,
             reader,
             last_requester: AtomicU32::new(0),
+            last_answer_ns: AtomicU64::new(0),
+            tuner: Mutex::new(Tuner::new()),
             _fuse: fuse,
         })
     }
@@ -149,7 +228,14 @@ impl PollWindow {
     /// busy with a request until [`PollWindow::extend`], and no signal closes
     /// the window meanwhile (the thread polls nothing while it works, and
     /// closing then would only cost it syscalls).
-    pub fn begin(&self) -> bool {
+    pub fn begin(&self, requester: u32) -> bool {
+        if self.last_requester.load(Ordering::Acquire) == requester {
+            let answered = self.last_answer_ns.load(Ordering::Acquire);
+            let gap = monotonic_ns().saturating_sub(answered);
+            if let Ok(mut tuner) = self.tuner.lock() {
+                tuner.record(gap);
+            }
+        }
         let on_reader = std::thread::current().name() == Some(self.reader.as_str());
         if on_reader {
             SLOT[self.slot].busy.store(true, Ordering::Release);
@@ -165,16 +251,19 @@ impl PollWindow {
     /// only for a program that sends one request after another (see the
     /// module's doc).
     pub fn extend(&self, requester: u32, on_reader: bool, opens: bool) {
+        let now = monotonic_ns();
+        self.last_answer_ns.store(now, Ordering::Release);
         let serial = self.last_requester.swap(requester, Ordering::AcqRel) == requester;
         if !on_reader {
             return;
         }
         let slot = &SLOT[self.slot];
         slot.busy.store(false, Ordering::Release);
-        if !serial || !opens {
+        let pays = self.tuner.lock().is_ok_and(|tuner| tuner.on);
+        if !serial || !opens || !pays {
             return;
         }
-        let closes_at = monotonic_ns() + self.length_ns;
+        let closes_at = now + self.length_ns;
         slot.closes_at.fetch_max(closes_at, Ordering::AcqRel);
         // Non-blocking first, then the timer: whatever the order of a
         // closing signal and this request, an open window always has a timer
@@ -338,5 +427,52 @@ fn set_nonblocking(fd: libc::c_int, on: bool) {
         if wanted != flags {
             libc::fcntl(fd, libc::F_SETFL, wanted);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `tuner` `count` serial requests each `gap_ns` after the last answer.
+    fn feed(tuner: &mut Tuner, count: u32, gap_ns: u64) {
+        for _ in 0..count {
+            tuner.record(gap_ns);
+        }
+    }
+
+    #[test]
+    fn the_tuner_keeps_the_window_where_it_shortens_the_gaps_and_tries_again() {
+        let mut tuner = Tuner::new();
+        // The probe: with the window first, then without.
+        assert!(tuner.on);
+        feed(&mut tuner, PROBE, 20_000);
+        assert!(!tuner.on);
+        feed(&mut tuner, PROBE, 35_000);
+        // With it was sooner: kept for a long stretch.
+        assert!(tuner.on);
+        feed(&mut tuner, KEEP - 1, 500_000);
+        assert!(tuner.on);
+        // The next probe, where the window costs: without it, kept.
+        feed(&mut tuner, 1, 0);
+        assert!(tuner.on);
+        feed(&mut tuner, PROBE, 30_000);
+        assert!(!tuner.on);
+        feed(&mut tuner, PROBE, 25_000);
+        assert!(!tuner.on);
+        feed(&mut tuner, KEEP, 25_000);
+        // And probes again.
+        assert!(tuner.on);
+    }
+
+    #[test]
+    fn a_long_pause_counts_no_more_than_the_cap() {
+        let mut tuner = Tuner::new();
+        // One pause of a second among quick requests with the window does not
+        // outweigh the probe without it.
+        feed(&mut tuner, PROBE - 1, 10_000);
+        feed(&mut tuner, 1, 1_000_000_000);
+        feed(&mut tuner, PROBE, 20_000);
+        assert!(tuner.on);
     }
 }

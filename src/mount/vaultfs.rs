@@ -334,7 +334,7 @@ impl VaultFs {
         Answering {
             window,
             requester: req.pid(),
-            on_reader: window.is_some_and(PollWindow::begin),
+            on_reader: window.is_some_and(|w| w.begin(req.pid())),
             data,
         }
     }
