@@ -224,10 +224,12 @@ impl PollWindow {
         })
     }
 
-    /// Whether the calling thread reads the main descriptor; if so, it is
-    /// busy with a request until [`PollWindow::extend`], and no signal closes
-    /// the window meanwhile (the thread polls nothing while it works, and
-    /// closing then would only cost it syscalls).
+    /// Called as a request of `requester` begins: counts the time since the
+    /// answer to its last request for the tuner, if it sent the last one.
+    /// Returns whether the calling thread reads the main descriptor; if so,
+    /// it is busy with the request until [`PollWindow::extend`], and no
+    /// signal closes the window meanwhile (the thread polls nothing while it
+    /// works, and closing then would only cost it syscalls).
     pub fn begin(&self, requester: u32) -> bool {
         if self.last_requester.load(Ordering::Acquire) == requester {
             let answered = self.last_answer_ns.load(Ordering::Acquire);
@@ -247,9 +249,9 @@ impl PollWindow {
     /// called as the answer to a request of `requester` has gone, with what
     /// [`PollWindow::begin`] said. Only the main descriptor's reader opens
     /// it (the other thread's timer would have to wake it to close the
-    /// window), only when `opens` (not after file data or an fsync), and
-    /// only for a program that sends one request after another (see the
-    /// module's doc).
+    /// window), only when `opens` (not after file data or an fsync), only
+    /// for a program that sends one request after another, and only while
+    /// the tuner finds that it pays (see the module's doc).
     pub fn extend(&self, requester: u32, on_reader: bool, opens: bool) {
         let now = monotonic_ns();
         self.last_answer_ns.store(now, Ordering::Release);
