@@ -265,8 +265,9 @@ impl PollWindow {
         if !serial || !opens || !pays {
             return;
         }
-        let closes_at = now + self.length_ns;
-        slot.closes_at.fetch_max(closes_at, Ordering::AcqRel);
+        // Only this thread moves the end, so a plain store.
+        slot.closes_at
+            .store(now + self.length_ns, Ordering::Release);
         // Non-blocking first, then the timer: whatever the order of a
         // closing signal and this request, an open window always has a timer
         // running that closes it.
@@ -465,6 +466,36 @@ mod tests {
         feed(&mut tuner, KEEP, 25_000);
         // And probes again.
         assert!(tuner.on);
+    }
+
+    #[test]
+    fn a_window_opens_after_a_serial_request_but_not_after_data_or_another_thread() {
+        // Any descriptor shows the flag; this thread stands for the reader.
+        let (read_end, _write_end) = nix::unistd::pipe().unwrap();
+        let fd = read_end.as_raw_fd();
+        let me = std::thread::current().name().unwrap().to_string();
+        let window = PollWindow::start(Arc::new(read_end), me, Duration::from_millis(50)).unwrap();
+        let open = || {
+            // SAFETY: F_GETFL on a descriptor the window keeps open.
+            unsafe { libc::fcntl(fd, libc::F_GETFL) & libc::O_NONBLOCK != 0 }
+        };
+        let answer = |requester: u32, opens: bool| {
+            let on_reader = window.begin(requester);
+            window.extend(requester, on_reader, opens);
+        };
+        answer(7, true);
+        assert!(!open(), "a program's first request is not yet serial");
+        answer(7, true);
+        assert!(open(), "a serial request opens the window");
+        // The timer's signal closes it on this thread, during the sleep.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!open(), "past its length the window is closed");
+        answer(7, false);
+        assert!(!open(), "file data or an fsync leaves it closed");
+        answer(8, true);
+        assert!(!open(), "another thread's request leaves it closed");
+        answer(8, true);
+        assert!(open(), "that thread's next request opens it");
     }
 
     #[test]
