@@ -1,6 +1,7 @@
 //! The command line, as clap definitions only; behaviour lives in the `cmd_*` modules.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -20,102 +21,207 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A command's arguments (or its own subcommands), built only when the
+/// command line names that command: clap otherwise builds all of avfs's
+/// commands, with every argument, to parse any one of them, which was a
+/// third of a millisecond of every start of avfs (a `proxy exec` included).
+/// Completion scripts and man pages see every command at once, in the order
+/// an eager build gives (see [`full_command`]).
+#[derive(Debug, Clone)]
+pub struct Lazy<T>(pub T);
+
+thread_local! {
+    /// Set while [`full_command`] builds: [`Lazy`] then defers nothing.
+    static EAGER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The whole command line, every command built at once: what completion
+/// scripts and man pages are generated from (deferred parts would be missing
+/// from their `help` trees, and arguments would come in another order).
+pub fn full_command() -> clap::Command {
+    EAGER.set(true);
+    let cmd = <Cli as clap::CommandFactory>::command();
+    EAGER.set(false);
+    cmd
+}
+
+/// True while [`full_command`] builds.
+fn eager() -> bool {
+    EAGER.get()
+}
+
+impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Self)
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Self)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        if eager() {
+            return T::augment_args(cmd);
+        }
+        cmd.defer(|cmd| keeping_about(cmd, T::augment_args))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        if eager() {
+            return T::augment_args_for_update(cmd);
+        }
+        cmd.defer(|cmd| keeping_about(cmd, T::augment_args_for_update))
+    }
+}
+
+/// `augment(cmd)`, keeping the about `cmd` has: built in place, the doc
+/// comment of an argument struct (or subcommand enum) comes first and the
+/// command's own overrides it; deferred, the struct's would come last and win.
+fn keeping_about(cmd: clap::Command, augment: fn(clap::Command) -> clap::Command) -> clap::Command {
+    use clap::builder::Resettable;
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let cmd = augment(cmd);
+    let cmd = match about {
+        Some(text) => cmd.about(text),
+        None => cmd.about(Resettable::Reset),
+    };
+    match long_about {
+        Some(text) => cmd.long_about(text),
+        None => cmd.long_about(Resettable::Reset),
+    }
+}
+
+impl<T: Subcommand> Subcommand for Lazy<T> {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        if eager() {
+            return T::augment_subcommands(cmd);
+        }
+        cmd.defer(|cmd| keeping_about(cmd, T::augment_subcommands))
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        if eager() {
+            return T::augment_subcommands_for_update(cmd);
+        }
+        cmd.defer(|cmd| keeping_about(cmd, T::augment_subcommands_for_update))
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
+    }
+}
+
 /// Every subcommand.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create, list, fork, select and delete vaults.
     #[command(subcommand)]
-    Vault(VaultCommand),
+    Vault(Lazy<VaultCommand>),
     /// Create directories.
-    Mkdir(MkdirArgs),
+    Mkdir(Lazy<MkdirArgs>),
     /// Write a file from an argument or stdin.
-    Write(WriteArgs),
+    Write(Lazy<WriteArgs>),
     /// Print a file's bytes (or, with -v N, one of its versions).
-    Cat(super::args_ops::CatArgs),
+    Cat(Lazy<super::args_ops::CatArgs>),
     /// List a directory.
-    Ls(LsArgs),
+    Ls(Lazy<LsArgs>),
     /// Show a directory tree.
-    Tree(TreeArgs),
+    Tree(Lazy<TreeArgs>),
     /// Show a path's attributes.
-    Stat(PathArg),
+    Stat(Lazy<PathArg>),
     /// Copy a file or (with -r) a directory; content is shared, not duplicated.
-    Cp(CpArgs),
+    Cp(Lazy<CpArgs>),
     /// Move or rename a path; into DST if DST is a directory.
-    Mv(MvArgs),
+    Mv(Lazy<MvArgs>),
     /// Remove paths.
-    Rm(RmArgs),
+    Rm(Lazy<RmArgs>),
     /// Copy a host directory into the vault (modes, symlinks, hard links, mtimes kept).
-    Import(ImportArgs),
+    Import(Lazy<ImportArgs>),
     /// Copy a vault path out to the host.
-    Export(ExportArgs),
+    Export(Lazy<ExportArgs>),
     /// Save, list, inspect, restore and delete checkpoints.
     #[command(subcommand)]
-    Checkpoint(CheckpointCommand),
+    Checkpoint(Lazy<CheckpointCommand>),
     /// Show what changed between two states (checkpoints or vaults).
-    Diff(DiffArgs),
+    Diff(Lazy<DiffArgs>),
     /// Mount a vault as a directory (FUSE); returns once mounted.
-    Mount(MountArgs),
+    Mount(Lazy<MountArgs>),
     /// Unmount a vault mounted with `avfs mount`.
-    Unmount(UnmountArgs),
+    Unmount(Lazy<UnmountArgs>),
     /// List live mounts; cleans up mounts whose process died.
     Mounts,
     /// Set, show and check the vault's policy (what commands may run, and touch).
     #[command(subcommand)]
-    Policy(PolicyCommand),
+    Policy(Lazy<PolicyCommand>),
     /// Run commands in a vault under its policy, with an automatic checkpoint,
     /// a timeout and a report of every changed file.
     #[command(subcommand)]
-    Proxy(ProxyCommand),
+    Proxy(Lazy<ProxyCommand>),
     /// List the journal of every change (hash-chained), or verify it.
-    Audit(super::args_ops::AuditArgs),
+    Audit(Lazy<super::args_ops::AuditArgs>),
     /// Count files, directories and bytes per vault, and what the store spends after deduplication.
     Stats,
     /// Print lines matching a regular expression (binary files are skipped).
-    Grep(super::args_ops::GrepArgs),
+    Grep(Lazy<super::args_ops::GrepArgs>),
     /// List entries by name glob, type, size and depth.
-    Find(super::args_ops::FindArgs),
+    Find(Lazy<super::args_ops::FindArgs>),
     /// Full-text search (ranked, with snippets) of the vault's text files.
-    Search(super::args_ops::SearchArgs),
+    Search(Lazy<super::args_ops::SearchArgs>),
     /// List every version of a file: number, size, hash, time, and what wrote it.
-    Log(PathArg),
+    Log(Lazy<PathArg>),
     /// Restore a version of a file as a new change.
-    Checkout(super::args_ops::CheckoutArgs),
+    Checkout(Lazy<super::args_ops::CheckoutArgs>),
     /// Undo the last change of a file.
-    Revert(PathArg),
+    Revert(Lazy<PathArg>),
     /// Show or set how many versions each file keeps (automatic pruning; 20 by default).
-    Retention(super::args_ops::RetentionArgs),
+    Retention(Lazy<super::args_ops::RetentionArgs>),
     /// Set, show and clear the vault's quota (bytes, files, file size).
     #[command(subcommand)]
-    Quota(super::args_ops::QuotaCommand),
+    Quota(Lazy<super::args_ops::QuotaCommand>),
     /// Free content and layers that no vault, checkpoint or fork reaches.
-    Gc(super::args_ops::GcArgs),
+    Gc(Lazy<super::args_ops::GcArgs>),
     /// Remove old automatic checkpoints and old file versions (then `gc` frees their space).
-    Prune(super::args_ops::PruneArgs),
+    Prune(Lazy<super::args_ops::PruneArgs>),
     /// Squash layer chains no checkpoint or fork needs, then VACUUM the database.
     Compact,
     /// Check the whole store: every chunk against its hash, every reference,
     /// SQLite's integrity check and the journal. Exit status 5 on any fault.
     Verify,
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
-    Completions(CompletionsArgs),
+    Completions(Lazy<CompletionsArgs>),
     /// Print the avfs(1) man page, or write every page into a directory.
-    Man(ManArgs),
+    Man(Lazy<ManArgs>),
     /// Add, list, remove and check remotes (S3-compatible object storage).
     #[command(subcommand)]
-    Remote(super::args_remote::RemoteCommand),
+    Remote(Lazy<super::args_remote::RemoteCommand>),
     /// Upload the vault to a remote: only what it lacks, then move its head.
-    Push(super::args_remote::PushArgs),
+    Push(Lazy<super::args_remote::PushArgs>),
     /// Fast-forward the vault to its remote head.
-    Pull(super::args_remote::PullArgs),
+    Pull(Lazy<super::args_remote::PullArgs>),
     /// Copy a vault from a remote into this store (--lazy: fetch content on first read).
-    Clone(super::args_remote::CloneArgs),
+    Clone(Lazy<super::args_remote::CloneArgs>),
     /// Print the JSON Schema of a --json document (`avfs schema` lists them), or write them all.
-    Schema(super::args_eco::SchemaArgs),
+    Schema(Lazy<super::args_eco::SchemaArgs>),
     /// Serve vaults to AI agents over the Model Context Protocol (stdio): files,
     /// checkpoints, diff, log, merge and proxy_exec. With --vault, only that vault.
     /// proxy_exec runs under --policy FILE, else the vault's policy; with
     /// neither, every command is allowed.
-    Mcp(super::args_eco::McpArgs),
+    Mcp(Lazy<super::args_eco::McpArgs>),
 }
 
 /// How `proxy exec` lists a run's changes.
@@ -534,4 +640,47 @@ pub struct UnmountArgs {
     /// Detach even while files are open; the mount ends when they close.
     #[arg(long)]
     pub lazy: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The path of every command below `cmd` (`["vault", "create"]`, ...).
+    fn paths(cmd: &clap::Command, above: &[String], out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands() {
+            let mut path = above.to_vec();
+            path.push(sub.get_name().to_string());
+            paths(sub, &path, out);
+            out.push(path);
+        }
+    }
+
+    /// What `avfs PATH... --help` prints, as parsed by `cmd`.
+    fn help(cmd: clap::Command, path: &[String]) -> String {
+        let argv = std::iter::once("avfs".to_string())
+            .chain(path.iter().cloned())
+            .chain(["--help".to_string()]);
+        match cmd.try_get_matches_from(argv) {
+            Err(e) => e.render().to_string(),
+            Ok(_) => panic!("--help parsed as a command: {path:?}"),
+        }
+    }
+
+    #[test]
+    fn the_whole_command_line_is_consistent() {
+        full_command().debug_assert();
+    }
+
+    #[test]
+    fn a_lazily_built_command_helps_as_the_whole_command_line_does() {
+        let mut all = Vec::new();
+        paths(&full_command(), &[], &mut all);
+        assert!(all.len() > 60, "{} commands", all.len());
+        all.push(Vec::new());
+        for path in &all {
+            let lazy = <Cli as clap::CommandFactory>::command();
+            assert_eq!(help(lazy, path), help(full_command(), path), "{path:?}");
+        }
+    }
 }

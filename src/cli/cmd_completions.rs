@@ -2,12 +2,11 @@
 //! (clap_complete) and man pages (clap_mangen), both drawn from the clap
 //! definitions so they never lag behind the commands.
 
-use super::args::{Cli, CompletionsArgs, ManArgs};
+use super::args::{CompletionsArgs, ManArgs};
 use super::cmd_schema::WrittenDoc;
 use super::error::{CliError, CliResult};
 use super::wire_docs::to_json;
 use super::{Ctx, Output};
-use clap::CommandFactory;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -32,7 +31,12 @@ pub struct ManDoc {
 /// `avfs completions SHELL`: the script (`--json`: `{"shell", "script"}`).
 pub fn completions(_ctx: &mut Ctx, args: CompletionsArgs) -> CliResult<Output> {
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "avfs", &mut script);
+    clap_complete::generate(
+        args.shell,
+        &mut super::args::full_command(),
+        "avfs",
+        &mut script,
+    );
     let script = String::from_utf8_lossy(&script).into_owned();
     Ok(Output::doc(
         to_json(&CompletionsDoc {
@@ -45,7 +49,7 @@ pub fn completions(_ctx: &mut Ctx, args: CompletionsArgs) -> CliResult<Output> {
 
 /// `avfs man [--write DIR]`: avfs(1) in roff, or every page written into DIR.
 pub fn man(_ctx: &mut Ctx, args: ManArgs) -> CliResult<Output> {
-    let command = Cli::command();
+    let command = super::args::full_command();
     if let Some(dir) = &args.write {
         std::fs::create_dir_all(dir).map_err(|e| CliError::host_io(dir, e))?;
         clap_mangen::generate_to(command, dir).map_err(|e| CliError::host_io(dir, e))?;

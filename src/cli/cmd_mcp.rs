@@ -12,7 +12,7 @@
 //! `proxy_exec` always runs under a policy: `--policy FILE`, else the vault's,
 //! else none (every command allowed), and the tool descriptions say which.
 
-use super::args::{Cli, Command, ProxyCommand};
+use super::args::{Cli, Command, Lazy, ProxyCommand};
 use super::args_eco::McpArgs;
 use super::error::{CliError, CliResult, ExitStatus};
 use super::{Ctx, Output};
@@ -155,7 +155,7 @@ impl Shared {
             swept: Vec::new(),
         };
         let output = match cli.command {
-            Command::Proxy(ProxyCommand::Exec(args)) => {
+            Command::Proxy(Lazy(ProxyCommand::Exec(args))) => {
                 let _one = self.one_run.lock().unwrap_or_else(|e| e.into_inner());
                 let (tx, rx) = channel();
                 *self.current_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
