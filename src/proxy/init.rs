@@ -293,18 +293,31 @@ fn pid1(start: &Start, channel: &Channel, alive: OwnedFd) -> u8 {
     let Some(program) = start.argv.first().map(|p| OsStr::from_bytes(p)) else {
         return fail(SetupError("no command".into()));
     };
-    let child = match Command::new(program)
-        .args(start.argv[1..].iter().map(|a| OsStr::from_bytes(a)))
-        .env_clear()
-        .envs(
-            start
-                .env
-                .iter()
-                .map(|(k, v)| (OsStr::from_bytes(k), OsStr::from_bytes(v))),
-        )
-        .stdin(Stdio::null())
-        .spawn()
-    {
+    let env: Vec<(&OsStr, &OsStr)> = start
+        .env
+        .iter()
+        .map(|(k, v)| (OsStr::from_bytes(k), OsStr::from_bytes(v)))
+        .collect();
+    let command = |path: &OsStr| {
+        let mut command = Command::new(path);
+        command
+            .arg0(program)
+            .args(start.argv[1..].iter().map(|a| OsStr::from_bytes(a)))
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdin(Stdio::null());
+        command
+    };
+    // The standard library finds a bare name on the command's own PATH by
+    // forking this process and searching in the child. Found here first, the
+    // command starts by posix_spawn instead, which copies nothing of this
+    // process. What fails that way is started the first way again, whose
+    // errors (and whose /bin/sh for a script without a #! line) the run reports.
+    let path = env.iter().find(|(k, _)| *k == "PATH").map(|(_, v)| *v);
+    let spawned = on_path(program, path)
+        .and_then(|found| command(found.as_os_str()).spawn().ok())
+        .map_or_else(|| command(program).spawn(), Ok);
+    let child = match spawned {
         Ok(child) => Pid::from_raw(child.id() as i32),
         Err(e) => {
             let program = program.to_string_lossy();
@@ -340,8 +353,64 @@ fn pid1(start: &Start, channel: &Channel, alive: OwnedFd) -> u8 {
     }
 }
 
+/// Where `execvp` finds `program` (a name without a slash) on `path`, or on
+/// its default when the command has no PATH: the first regular file there
+/// that this process may execute.
+fn on_path(program: &OsStr, path: Option<&OsStr>) -> Option<std::path::PathBuf> {
+    let name = program.as_bytes();
+    if name.is_empty() || name.contains(&b'/') {
+        return None;
+    }
+    let path = path.map_or(&b"/bin:/usr/bin"[..], OsStr::as_bytes);
+    path.split(|b| *b == b':')
+        .map(|dir| match dir {
+            b"" => std::path::Path::new(".").join(program),
+            dir => std::path::Path::new(OsStr::from_bytes(dir)).join(program),
+        })
+        .find(|candidate| {
+            candidate.metadata().is_ok_and(|m| m.is_file())
+                && nix::unistd::access(candidate.as_path(), nix::unistd::AccessFlags::X_OK).is_ok()
+        })
+}
+
 /// True when the first process has already died (its end of the pipe closed).
 fn parent_gone(alive: &OwnedFd) -> bool {
     let mut fds = [PollFd::new(alive.as_fd(), PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_bare_name_is_found_where_execvp_would_find_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |sub: &str| dir.path().join(sub);
+        for sub in ["a", "b", "c", "d"] {
+            std::fs::create_dir(at(sub)).unwrap();
+        }
+        // a: a directory of that name; b: a file nobody may execute; c: the
+        // one; d: another one, later on the path.
+        std::fs::create_dir(at("a/tool")).unwrap();
+        for (file, mode) in [("b/tool", 0o644), ("c/tool", 0o755), ("d/tool", 0o755)] {
+            std::fs::write(at(file), "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(at(file), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let path = [at("missing"), at("a"), at("b"), at("c"), at("d")]
+            .map(|p| p.into_os_string())
+            .join(OsStr::new(":"));
+        let tool = OsStr::new("tool");
+        assert_eq!(on_path(tool, Some(&path)), Some(at("c/tool")));
+        // Not searched: a name with a slash, an empty name.
+        assert_eq!(on_path(OsStr::new("c/tool"), Some(&path)), None);
+        assert_eq!(on_path(OsStr::new(""), Some(&path)), None);
+        assert_eq!(on_path(OsStr::new("no-such-tool"), Some(&path)), None);
+        // Without a PATH, execvp's own default.
+        assert_eq!(
+            on_path(OsStr::new("sh"), None),
+            Some(std::path::PathBuf::from("/bin/sh"))
+        );
+    }
 }
