@@ -74,18 +74,26 @@ impl<T: Args> Args for Lazy<T> {
     }
 
     fn augment_args(cmd: clap::Command) -> clap::Command {
-        if eager() {
-            return T::augment_args(cmd);
-        }
-        cmd.defer(|cmd| keeping_about(cmd, T::augment_args))
+        lazily(cmd, T::augment_args, |cmd| {
+            keeping_about(cmd, T::augment_args)
+        })
     }
 
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        if eager() {
-            return T::augment_args_for_update(cmd);
-        }
-        cmd.defer(|cmd| keeping_about(cmd, T::augment_args_for_update))
+        lazily(cmd, T::augment_args_for_update, |cmd| {
+            keeping_about(cmd, T::augment_args_for_update)
+        })
     }
+}
+
+/// `now(cmd)` while [`full_command`] builds, else `cmd` with `later` deferred
+/// to when clap builds it.
+fn lazily(
+    cmd: clap::Command,
+    now: fn(clap::Command) -> clap::Command,
+    later: fn(clap::Command) -> clap::Command,
+) -> clap::Command {
+    if eager() { now(cmd) } else { cmd.defer(later) }
 }
 
 /// `augment(cmd)`, keeping the about `cmd` has: built in place, the doc
@@ -108,17 +116,15 @@ fn keeping_about(cmd: clap::Command, augment: fn(clap::Command) -> clap::Command
 
 impl<T: Subcommand> Subcommand for Lazy<T> {
     fn augment_subcommands(cmd: clap::Command) -> clap::Command {
-        if eager() {
-            return T::augment_subcommands(cmd);
-        }
-        cmd.defer(|cmd| keeping_about(cmd, T::augment_subcommands))
+        lazily(cmd, T::augment_subcommands, |cmd| {
+            keeping_about(cmd, T::augment_subcommands)
+        })
     }
 
     fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
-        if eager() {
-            return T::augment_subcommands_for_update(cmd);
-        }
-        cmd.defer(|cmd| keeping_about(cmd, T::augment_subcommands_for_update))
+        lazily(cmd, T::augment_subcommands_for_update, |cmd| {
+            keeping_about(cmd, T::augment_subcommands_for_update)
+        })
     }
 
     fn has_subcommand(name: &str) -> bool {
