@@ -128,12 +128,16 @@ pub fn run(
             Err(e) => return Ok(not_started(e, started)),
         },
         Some(plan) => {
-            let init::Init { pid, channel } = init::start()
+            let init::Init {
+                pid,
+                channel,
+                is_pid1,
+            } = init::start()
                 .map_err(|e| SetupFailed(format!("cannot start the run's init: {e}")))?;
             // A standby init was already a child when the run began: it is
             // the run's now.
             spared.0.retain(|p| *p != pid);
-            let mut main = Main::init(pid);
+            let mut main = Main::init(pid, is_pid1);
             match start_init(&channel, plan, spec) {
                 Ok((stdout, stderr)) => (main, Some(channel), stdout, stderr),
                 Err(e) => {
@@ -286,6 +290,8 @@ struct InitProcess {
     pid: Pid,
     /// Readable once the init ends, where the kernel has pidfds.
     pidfd: Option<OwnedFd>,
+    /// It is PID 1 itself (else PID 1 is its child).
+    is_pid1: bool,
 }
 
 /// What one wait for [`Main`] found.
@@ -308,11 +314,21 @@ impl Waited {
 }
 
 impl Main {
-    fn init(pid: Pid) -> Main {
+    fn init(pid: Pid, is_pid1: bool) -> Main {
         Main::Init(InitProcess {
             pid,
             pidfd: pidfd_open(pid),
+            is_pid1,
         })
+    }
+
+    /// Whether `pid` (a child of `parent`) is part of the run's init: the
+    /// process avfs started, and PID 1 when that is its child.
+    fn is_init(&self, pid: Pid, parent: Pid) -> bool {
+        match self {
+            Main::Command(_) => false,
+            Main::Init(init) => pid == init.pid || (!init.is_pid1 && parent == init.pid),
+        }
     }
 
     fn pid(&self) -> Pid {
@@ -452,7 +468,8 @@ fn reported_end(channel: &Channel) -> Option<Ended> {
 /// after `grace` (giving up on what is still there [`KILL_WAIT`] later).
 /// Returns the main child's status (if this reaped it).
 ///
-/// A run's init (the main child and PID 1 below it) is left to end by
+/// A run's init (the main child, and PID 1 below it unless the main child is
+/// PID 1 itself) is left to end by
 /// itself once the rest is gone, so that it can report how the command
 /// ended; only if it has not [`INIT_WAIT`] after SIGKILL went out is it
 /// killed too (taking what is left of its namespace with it).
@@ -482,9 +499,7 @@ fn stop_tree(child: &mut Main, grace: Duration, spared: &Spared, init: bool) -> 
         if alive.is_empty() || Instant::now() >= kill_at + KILL_WAIT {
             return status.flatten();
         }
-        let only_init = alive
-            .iter()
-            .all(|(p, parent)| *p == main || *parent == main);
+        let only_init = alive.iter().all(|(p, parent)| child.is_init(*p, *parent));
         if init && only_init && status.is_none() {
             // The rest is gone: the init leaves by itself once it has reaped
             // (waited for here rather than polled, which costs a /proc scan).
@@ -505,7 +520,7 @@ fn stop_tree(child: &mut Main, grace: Duration, spared: &Spared, init: bool) -> 
             let _ = killpg(main, signal);
         }
         for (pid, parent) in &alive {
-            if spare_init && (*pid == main || *parent == main) {
+            if spare_init && child.is_init(*pid, *parent) {
                 continue;
             }
             if !signalled.contains(pid) {

@@ -199,11 +199,33 @@ impl Channel {
         let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
         matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
     }
+
+    /// True when the other end is closed (its process gone), whatever is
+    /// still to be read.
+    pub fn hung_up(&self) -> bool {
+        // POLLHUP is reported whatever is asked for.
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::empty())];
+        poll(&mut fds, PollTimeout::ZERO).is_ok()
+            && fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_end_is_seen_as_hung_up() {
+        let (ours, theirs) = Channel::pair().unwrap();
+        let theirs = Channel(theirs);
+        assert!(!ours.hung_up());
+        theirs.send(&Report::Mounted, None).unwrap();
+        assert!(!ours.hung_up(), "a message waiting is not a close");
+        drop(theirs);
+        assert!(ours.hung_up());
+    }
 
     #[test]
     fn reports_and_descriptors_cross_the_socket() {

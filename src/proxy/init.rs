@@ -10,6 +10,13 @@
 //! kernel kills every process in the namespace: SIGKILL of avfs at any point
 //! takes the whole run, and its mount, with it.
 //!
+//! As root, `avfs proxy exec` spares the first process: it makes the PID
+//! namespace for its own next child (`unshare`, then back with `setns` once
+//! it has forked, since the kernel makes no thread meanwhile), so the init it
+//! forks is PID 1 itself, and a run costs one process, one fork and one exit
+//! fewer. Without root the user namespace has to come first, and a process
+//! cannot leave one it made, so the first process stays.
+//!
 //! The first process comes one of two ways. `avfs proxy exec` forks it as it
 //! starts, while avfs is still small and has no other thread ([`fork_standby`]):
 //! it waits there for its [`Start`] while avfs opens the store, and costs a
@@ -43,6 +50,9 @@ pub struct Init {
     pub pid: Pid,
     /// avfs's end of the line to it.
     pub channel: Channel,
+    /// The first process is PID 1 of the run's namespace itself (else PID 1
+    /// is its child).
+    pub is_pid1: bool,
 }
 
 /// The init [`fork_standby`] made, until a run takes it.
@@ -60,9 +70,20 @@ pub fn fork_standby() {
         return;
     };
     let avfs = nix::unistd::getpid();
+    // As root, the fork lands in the run's PID namespace as its PID 1: one
+    // process, and one fork, fewer than making the namespace in between.
+    let namespace = PidNamespaceForChildren::enter();
+    let is_pid1 = namespace.is_some();
     // SAFETY: this process has a single thread (checked above), so the
     // child may do anything after the fork.
-    match unsafe { fork() } {
+    let forked = unsafe { fork() };
+    if let (Ok(ForkResult::Parent { .. }) | Err(_), Some(namespace)) = (&forked, namespace)
+        && namespace.leave().is_err()
+    {
+        // This process could make no thread from here on: better to stop now.
+        std::process::abort();
+    }
+    match forked {
         Ok(ForkResult::Parent { child }) => {
             // Both sides set the group, so that it is set before either goes
             // on: a terminal's Ctrl-C must not reach the init.
@@ -71,11 +92,12 @@ pub fn fork_standby() {
             *STANDBY.lock().unwrap_or_else(|e| e.into_inner()) = Some(Init {
                 pid: child,
                 channel: ours,
+                is_pid1,
             });
         }
         Ok(ForkResult::Child) => {
             drop(ours);
-            let status = standby(Channel::from(theirs), avfs);
+            let status = standby(Channel::from(theirs), avfs, is_pid1);
             // avfs printed nothing before the fork: exiting flushes nothing of
             // its output a second time.
             std::process::exit(i32::from(status));
@@ -84,11 +106,48 @@ pub fn fork_standby() {
     }
 }
 
-/// The first process, forked by [`fork_standby`]: leaves avfs's process
-/// group and standard streams, then serves.
-fn standby(channel: Channel, avfs: Pid) -> u8 {
+/// The PID namespace this process's children are made in, a new one until
+/// [`PidNamespaceForChildren::leave`].
+struct PidNamespaceForChildren {
+    /// The namespace this process is in.
+    own: std::fs::File,
+}
+
+impl PidNamespaceForChildren {
+    /// Makes a new PID namespace for this process's next children, where
+    /// this process may without a user namespace (as root).
+    fn enter() -> Option<Self> {
+        if !nix::unistd::geteuid().is_root() {
+            return None;
+        }
+        let own = std::fs::File::open("/proc/self/ns/pid").ok()?;
+        unshare(CloneFlags::CLONE_NEWPID).ok()?;
+        Some(Self { own })
+    }
+
+    /// Makes children (and threads, which the kernel refuses meanwhile) in
+    /// this process's own namespace again.
+    fn leave(self) -> nix::Result<()> {
+        nix::sched::setns(self.own, CloneFlags::CLONE_NEWPID)
+    }
+}
+
+/// The first process, forked by [`fork_standby`] (as PID 1 of the run's
+/// namespace when `is_pid1`): leaves avfs's process group and standard
+/// streams, then serves.
+fn standby(channel: Channel, avfs: Pid, is_pid1: bool) -> u8 {
     forget_environment();
-    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != avfs {
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
+        return 125;
+    }
+    // PID 1 sees no parent (avfs is outside its namespace): avfs is alive
+    // while its end of the line is open.
+    let avfs_alive = if is_pid1 {
+        !channel.hung_up()
+    } else {
+        nix::unistd::getppid() == avfs
+    };
+    if !avfs_alive {
         return 125;
     }
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
@@ -111,7 +170,7 @@ fn standby(channel: Channel, avfs: Pid) -> u8 {
         }
         Err(_) => return 125,
     }
-    serve(&channel)
+    serve(&channel, is_pid1)
 }
 
 /// The init [`fork_standby`] left for this run, else avfs started again
@@ -136,6 +195,7 @@ pub fn start() -> std::io::Result<Init> {
     Ok(Init {
         pid: Pid::from_raw(child.id() as i32),
         channel: ours,
+        is_pid1: false,
     })
 }
 
@@ -153,13 +213,14 @@ pub fn run_if_init() -> Option<u8> {
     {
         return Some(125);
     }
-    Some(serve(&channel))
+    Some(serve(&channel, false))
 }
 
 /// The first process: receives the [`Start`], makes the PID (and user)
-/// namespace, forks PID 1 and waits for it. Leaves quietly when avfs closes
-/// the line without a start (its run needed no init after all).
-fn serve(channel: &Channel) -> u8 {
+/// namespace, forks PID 1 and waits for it; or, when it is PID 1 already
+/// (`is_pid1`), goes on as PID 1. Leaves quietly when avfs closes the line
+/// without a start (its run needed no init after all).
+fn serve(channel: &Channel, is_pid1: bool) -> u8 {
     // avfs blocks its stop signals; nothing below the init may inherit that.
     let _ = SigSet::empty().thread_set_mask();
     let (start, stdout, stderr) = match channel.recv_start() {
@@ -178,6 +239,14 @@ fn serve(channel: &Channel) -> u8 {
     }
     drop((stdout, stderr));
     let plan = &start.plan;
+    if is_pid1 {
+        return match plan.user {
+            None => pid1(&start, channel, None),
+            Some(_) => fail(SetupError(
+                "a run as root got a user namespace to make".into(),
+            )),
+        };
+    }
     let mut flags = CloneFlags::CLONE_NEWPID;
     if plan.user.is_some() {
         flags |= CloneFlags::CLONE_NEWUSER;
@@ -213,7 +282,7 @@ fn serve(channel: &Channel) -> u8 {
         }
         Ok(ForkResult::Child) => {
             drop(alive_w);
-            pid1(&start, channel, alive_r)
+            pid1(&start, channel, Some(alive_r))
         }
         Err(e) => fail(SetupError(format!("fork: {e}"))),
     }
@@ -263,9 +332,12 @@ fn wait_for(child: Pid) -> u8 {
     }
 }
 
-/// PID 1 of the run's namespace.
-fn pid1(start: &Start, channel: &Channel, alive: OwnedFd) -> u8 {
-    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || parent_gone(&alive) {
+/// PID 1 of the run's namespace (`alive`: the first process's pipe, when
+/// PID 1 is its child).
+fn pid1(start: &Start, channel: &Channel, alive: Option<OwnedFd>) -> u8 {
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
+        || alive.as_ref().is_some_and(parent_gone)
+    {
         return 125;
     }
     drop(alive);
