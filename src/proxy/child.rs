@@ -469,10 +469,10 @@ fn reported_end(channel: &Channel) -> Option<Ended> {
 /// Returns the main child's status (if this reaped it).
 ///
 /// A run's init (the main child, and PID 1 below it unless the main child is
-/// PID 1 itself) is left to end by
-/// itself once the rest is gone, so that it can report how the command
-/// ended; only if it has not [`INIT_WAIT`] after SIGKILL went out is it
-/// killed too (taking what is left of its namespace with it).
+/// PID 1 itself) is left to end by itself once the rest is gone, so that it
+/// can report how the command ended; only if it has not [`INIT_WAIT`] after
+/// SIGKILL went out is it killed too (taking what is left of its namespace
+/// with it).
 fn stop_tree(child: &mut Main, grace: Duration, spared: &Spared, init: bool) -> Option<Ended> {
     let main = child.pid();
     let reaped = |waited: Waited| match waited {
