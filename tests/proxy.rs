@@ -553,6 +553,65 @@ fn start_run(mut command: Command, script: &str, running: &str) -> std::process:
     child
 }
 
+/// A command named without a slash is found on the run's own PATH and sees
+/// the name it was given as its `argv[0]`; a script there without a `#!`
+/// line runs under /bin/sh, as `execvp` would run it.
+#[test]
+fn a_command_on_the_run_s_path_keeps_its_name_and_a_script_without_a_shebang_runs() {
+    if !fuse_available() {
+        return;
+    }
+    let a = Avfs::with_vault();
+    let (doc, _) = shell(
+        &a,
+        &[],
+        "mkdir bin && printf 'echo ran \"$0\"\\n' > bin/tool && chmod +x bin/tool",
+    );
+    assert_eq!(doc.exit_code, Some(0), "{doc:?}");
+    let path = ["--env", "PATH=/workspace/bin:/usr/bin:/bin"];
+    let (doc, status) = exec(&a, &path, &["tool"]);
+    assert_eq!(status, 0, "{doc:?}");
+    assert_eq!(doc.stdout, "ran /workspace/bin/tool\n");
+    let (doc, status) = exec(&a, &path, &["sh", "-c", "echo $0"]);
+    assert_eq!((status, doc.stdout.as_str()), (0, "sh\n"), "{doc:?}");
+}
+
+/// As root the run's init is PID 1 of the run's namespace itself, avfs's
+/// own child: no process stands between them.
+#[test]
+fn as_root_the_run_s_init_is_pid_1_and_a_child_of_avfs() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    let a = seeded();
+    // This test process's own sleep, whatever another run leaves.
+    let marker = format!("sleep 30603.{}", std::process::id());
+    let child = start_run(a.command(), &format!("exec {marker}"), &marker);
+    let sleep: i32 = processes_with(&marker)[0]
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let status = |pid: i32, field: &str| -> String {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = text.lines().find(|l| l.starts_with(field)).unwrap();
+        line[field.len()..].trim().to_string()
+    };
+    let init: i32 = status(sleep, "PPid:").parse().unwrap();
+    let (init_parent, init_pids) = (status(init, "PPid:"), status(init, "NSpid:"));
+    // Stopped before the checks, so that a failing one leaves nothing running.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let avfs = child.id().to_string();
+    interrupted_by_sigint(child);
+    assert_eq!(init_parent, avfs);
+    assert_eq!(init_pids.split_whitespace().last(), Some("1"));
+}
+
 /// The document of a run that SIGINT stopped, which exits 130.
 fn interrupted_by_sigint(child: std::process::Child) -> RunDoc {
     let out = child.wait_with_output().unwrap();

@@ -27,7 +27,7 @@ pub struct Cli {
 /// start of avfs (a `proxy exec` included) about 0.13 ms.
 /// Completion scripts and man pages see every command at once, in the order
 /// an eager build gives (see [`full_command`]).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Lazy<T>(pub T);
 
 thread_local! {
@@ -43,11 +43,6 @@ pub fn full_command() -> clap::Command {
     let cmd = <Cli as clap::CommandFactory>::command();
     EAGER.set(false);
     cmd
-}
-
-/// True while [`full_command`] builds.
-fn eager() -> bool {
-    EAGER.get()
 }
 
 impl<T: FromArgMatches> FromArgMatches for Lazy<T> {
@@ -93,7 +88,11 @@ fn lazily(
     now: fn(clap::Command) -> clap::Command,
     later: fn(clap::Command) -> clap::Command,
 ) -> clap::Command {
-    if eager() { now(cmd) } else { cmd.defer(later) }
+    if EAGER.get() {
+        now(cmd)
+    } else {
+        cmd.defer(later)
+    }
 }
 
 /// `augment(cmd)`, keeping the about `cmd` has: built in place, the doc
