@@ -96,6 +96,13 @@ impl Avfs {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AVFS_HOME", self.home.path())
             .env("NO_COLOR", "1");
+        // The data path and transport under test: `scripts/test` runs the FUSE
+        // tests again with each.
+        for var in ["AVFS_PASSTHROUGH", "AVFS_FUSE_URING"] {
+            if let Some(value) = std::env::var_os(var) {
+                cmd.env(var, value);
+            }
+        }
         cmd
     }
 
