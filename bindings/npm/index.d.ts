@@ -426,6 +426,11 @@ export interface Mount {
    * server) or "fuse"; null until the kernel has answered the mount.
    */
   dataPath: "passthrough" | "fuse" | null;
+  /**
+   * How requests reach the server: "io_uring" (a queue per CPU, where root
+   * enabled it in the kernel) or "dev_fuse"; null when unknown.
+   */
+  transport: "io_uring" | "dev_fuse" | null;
 }
 
 /** What `mounts` lists. */

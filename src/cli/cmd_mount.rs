@@ -34,6 +34,7 @@ fn record_doc(r: &MountRecord) -> MountDoc {
         mode: if r.readonly { "ro" } else { "rw" },
         pid: r.pid,
         data_path: r.data_path.clone(),
+        transport: r.transport.clone(),
     }
 }
 

@@ -637,6 +637,20 @@ pub struct MountDoc {
     /// answered the mount's first request.
     #[schemars(with = "Option<DataPath>")]
     pub data_path: Option<String>,
+    /// How requests reach the server: `io_uring` (a queue per CPU, where
+    /// root has enabled it in the kernel) or `dev_fuse`; null when unknown
+    /// (a mount recorded by an older avfs).
+    #[schemars(with = "Option<Transport>")]
+    pub transport: Option<String>,
+}
+
+/// How a mount's requests reach its server.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Transport {
+    IoUring,
+    DevFuse,
 }
 
 /// How a mount's file data travels.

@@ -1,21 +1,26 @@
-//! The FUSE adapter: each kernel request becomes one `VaultFs` operation
-//! (`ops`, `io`), served under `fault::contain`, and every handler replies in
-//! exactly one place from its `Result<_, Errno>`.
+//! Each kernel request's handling, whichever transport brought it (fuser's
+//! /dev/fuse session, `device`, or the io_uring queues, `ring`): it becomes
+//! one `VaultFs` operation (`ops`, `io`), served under `fault::contain`, and
+//! every handler answers in exactly one place from its `Result<_, Errno>`,
+//! through the `answer` traits.
 
+use super::answer::{
+    AnswerAttr, AnswerCreate, AnswerData, AnswerDir, AnswerDirPlus, AnswerEmpty, AnswerEntry,
+    AnswerOpen, AnswerStatfs, AnswerWrite, AnswerXattr,
+};
 use super::attr::{file_type, fuse_attr, negative_entry};
 use super::errno::errno;
 use super::fault;
 use super::notify::EXPIRE_ONLY_MINOR;
 use super::owner::Caller;
+use super::ring;
 use super::spool;
 use super::vaultfs::VaultFs;
 use crate::policy::Op as PathOp;
 use crate::vault::{Attr, Kind, NewNode, ROOT_INO, TreeWriter};
 use fuser::{
-    AccessFlags, Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags,
-    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    AccessFlags, Errno, FileHandle, FopenFlags, INodeNo, InitFlags, KernelConfig, LockOwner,
+    OpenFlags, RenameFlags, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -26,8 +31,12 @@ use std::time::{Duration, SystemTime};
 /// Largest write the kernel sends at once.
 const MAX_WRITE: u32 = 1 << 20;
 
+/// The most a request or answer carries besides its headers (a write, a
+/// read, a listing): the room each io_uring entry needs.
+pub(super) const RING_PAYLOAD: u32 = MAX_WRITE;
+
 /// Replies with an xattr value or its size, as the `size` argument asks.
-fn reply_xattr(reply: ReplyXattr, data: Result<Vec<u8>, Errno>, size: u32) {
+fn reply_xattr(reply: impl AnswerXattr, data: Result<Vec<u8>, Errno>, size: u32) {
     match data {
         Err(e) => reply.error(e),
         Ok(data) if size == 0 => reply.size(data.len() as u32),
@@ -49,8 +58,13 @@ impl VaultFs {
     }
 }
 
-impl Filesystem for VaultFs {
-    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+/// Each request's handling, whichever transport brought it (`device`, `ring`).
+/// The handlers take the kernel's arguments as fuser's trait hands them over.
+#[allow(clippy::too_many_arguments)]
+impl VaultFs {
+    /// Answers the kernel's INIT; true when the session is to be served
+    /// through io_uring queues (`ring`) as well.
+    pub(super) fn init(&self, config: &mut KernelConfig) -> std::io::Result<bool> {
         let _ = config.set_max_write(MAX_WRITE);
         let _ = config.set_max_readahead(MAX_WRITE);
         // A shared mount caches names that exist for long only where the
@@ -72,7 +86,7 @@ impl Filesystem for VaultFs {
         // itself (depth 1). Without it, the writeback cache batches small writes.
         if self.target.is_readonly() {
             let _ = self.data_path.set("fuse");
-            return Ok(());
+            return Ok(Self::ask_for_ring(config));
         }
         if spool::wanted()
             && config.set_max_stack_depth(1).is_ok()
@@ -89,37 +103,59 @@ impl Filesystem for VaultFs {
         let _ = self
             .data_path
             .set(if passthrough { "passthrough" } else { "fuse" });
-        Ok(())
+        // The ring only without passthrough: its answers register no backing file.
+        Ok(!passthrough && Self::ask_for_ring(config))
     }
 
-    fn destroy(&mut self) {
+    /// Asks the kernel to send requests through io_uring queues, where it
+    /// offers them and they are wanted (`ring::wanted`).
+    fn ask_for_ring(config: &mut KernelConfig) -> bool {
+        ring::wanted()
+            && config
+                .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
+                .is_ok()
+    }
+
+    pub(super) fn destroy(&self) {
         let finisher = self.finisher();
         fault::contain("destroy", ROOT_INO, || {
             finisher.finish();
         });
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let _answered = self.answering(_req);
+    pub(super) fn lookup(
+        &self,
+        call: Caller,
+        parent: INodeNo,
+        name: &OsStr,
+        reply: impl AnswerEntry,
+    ) {
+        let _answered = self.answering(call);
         let epoch = self.epoch();
         match self.serve("lookup", parent.0, || self.do_lookup(parent.0, name)) {
             Ok(attr) => {
                 let ttl = self.entry_ttl(epoch, parent.0, name.as_bytes(), attr.ino);
-                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+                reply.entry(&ttl, &fuse_attr(&attr))
             }
             // Inode 0 tells the kernel to cache "no such name" for the TTL: tools
             // probe many missing paths. Creating the name through the mount
             // replaces the negative entry at once.
             Err(e) if e == Errno::ENOENT => {
                 let ttl = self.entry_ttl(epoch, parent.0, name.as_bytes(), 0);
-                reply.entry(&ttl, &negative_entry(), Generation(0))
+                reply.entry(&ttl, &negative_entry())
             }
             Err(e) => reply.error(e),
         }
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let _answered = self.answering(_req);
+    pub(super) fn getattr(
+        &self,
+        call: Caller,
+        ino: INodeNo,
+        _fh: Option<FileHandle>,
+        reply: impl AnswerAttr,
+    ) {
+        let _answered = self.answering(call);
         let epoch = self.epoch();
         match self.serve("getattr", ino.0, || self.lock().attr(&self.state, ino.0)) {
             Ok(attr) => reply.attr(&self.attr_ttl(epoch, attr.ino), &fuse_attr(&attr)),
@@ -127,9 +163,9 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn setattr(
+    pub(super) fn setattr(
         &self,
-        req: &Request,
+        call: Caller,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -143,12 +179,12 @@ impl Filesystem for VaultFs {
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
         _flags: Option<fuser::BsdFileFlags>,
-        reply: ReplyAttr,
+        reply: impl AnswerAttr,
     ) {
-        let _answered = self.answering(req);
+        let _answered = self.answering(call);
         let epoch = self.epoch();
         match self.serve("setattr", ino.0, || {
-            let caller = Some(Caller::of(req));
+            let caller = Some(call);
             self.do_setattr(caller, ino.0, mode, uid, gid, size, atime, mtime)
         }) {
             Ok(attr) => reply.attr(&self.attr_ttl(epoch, attr.ino), &fuse_attr(&attr)),
@@ -156,8 +192,8 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        let _answered = self.answering(_req);
+    pub(super) fn readlink(&self, call: Caller, ino: INodeNo, reply: impl AnswerData) {
+        let _answered = self.answering(call);
         let attr = self.serve("readlink", ino.0, || {
             let mut inner = self.lock();
             self.guard_ino(&mut inner, ino.0, PathOp::Read)?;
@@ -173,17 +209,17 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn mknod(
+    pub(super) fn mknod(
         &self,
-        req: &Request,
+        call: Caller,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
         umask: u32,
         rdev: u32,
-        reply: ReplyEntry,
+        reply: impl AnswerEntry,
     ) {
-        let _answered = self.answering(req);
+        let _answered = self.answering(call);
         use nix::libc::{S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
         // The kernel checked CAP_MKNOD for devices before asking.
         let special = match mode & S_IFMT {
@@ -197,7 +233,7 @@ impl Filesystem for VaultFs {
         let perm = mode & !umask & 0o7777;
         let epoch = self.epoch();
         let result = self.serve("mknod", parent.0, || {
-            self.do_create_node(Caller::of(req), parent.0, name, |w| match special {
+            self.do_create_node(call, parent.0, name, |w| match special {
                 Some((kind, rdev)) => Ok(NewNode::special(kind, perm, rdev)),
                 None => {
                     let (content, size) = w.store_content(&[][..])?;
@@ -208,86 +244,98 @@ impl Filesystem for VaultFs {
         match result {
             Ok(attr) => {
                 let ttl = self.entry_ttl(epoch, parent.0, name.as_bytes(), attr.ino);
-                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+                reply.entry(&ttl, &fuse_attr(&attr))
             }
             Err(e) => reply.error(e),
         }
     }
 
-    fn mkdir(
+    pub(super) fn mkdir(
         &self,
-        req: &Request,
+        call: Caller,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
         umask: u32,
-        reply: ReplyEntry,
+        reply: impl AnswerEntry,
     ) {
-        let _answered = self.answering(req);
+        let _answered = self.answering(call);
         let epoch = self.epoch();
         match self.serve("mkdir", parent.0, || {
             let node = |_: &TreeWriter<'_>| Ok(NewNode::dir(mode & !umask));
-            self.do_create_node(Caller::of(req), parent.0, name, node)
+            self.do_create_node(call, parent.0, name, node)
         }) {
             Ok(attr) => {
                 let ttl = self.entry_ttl(epoch, parent.0, name.as_bytes(), attr.ino);
-                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+                reply.entry(&ttl, &fuse_attr(&attr))
             }
             Err(e) => reply.error(e),
         }
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _answered = self.answering(_req);
+    pub(super) fn unlink(
+        &self,
+        call: Caller,
+        parent: INodeNo,
+        name: &OsStr,
+        reply: impl AnswerEmpty,
+    ) {
+        let _answered = self.answering(call);
         match self.serve("unlink", parent.0, || self.do_remove(parent.0, name, false)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _answered = self.answering(_req);
+    pub(super) fn rmdir(
+        &self,
+        call: Caller,
+        parent: INodeNo,
+        name: &OsStr,
+        reply: impl AnswerEmpty,
+    ) {
+        let _answered = self.answering(call);
         match self.serve("rmdir", parent.0, || self.do_remove(parent.0, name, true)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn symlink(
+    pub(super) fn symlink(
         &self,
-        req: &Request,
+        call: Caller,
         parent: INodeNo,
         link_name: &OsStr,
         target: &Path,
-        reply: ReplyEntry,
+        reply: impl AnswerEntry,
     ) {
-        let _answered = self.answering(req);
+        let _answered = self.answering(call);
         let target = target.as_os_str().as_bytes().to_vec();
         let epoch = self.epoch();
         let created = self.serve("symlink", parent.0, || {
             let node = |_: &TreeWriter<'_>| Ok(NewNode::symlink(target));
-            self.do_create_node(Caller::of(req), parent.0, link_name, node)
+            self.do_create_node(call, parent.0, link_name, node)
         });
         match created {
             Ok(attr) => {
                 let ttl = self.entry_ttl(epoch, parent.0, link_name.as_bytes(), attr.ino);
-                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+                reply.entry(&ttl, &fuse_attr(&attr))
             }
             Err(e) => reply.error(e),
         }
     }
 
-    fn rename(
+    pub(super) fn rename(
         &self,
-        _req: &Request,
+        call: Caller,
         parent: INodeNo,
         name: &OsStr,
         newparent: INodeNo,
         newname: &OsStr,
         flags: RenameFlags,
-        reply: ReplyEmpty,
+        reply: impl AnswerEmpty,
     ) {
-        let _answered = self.answering(_req);
+        let _answered = self.answering(call);
         match self.serve("rename", parent.0, || {
             self.do_rename(parent.0, name, newparent.0, newname, flags)
         }) {
@@ -301,27 +349,33 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn link(
+    pub(super) fn link(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         newparent: INodeNo,
         newname: &OsStr,
-        reply: ReplyEntry,
+        reply: impl AnswerEntry,
     ) {
-        let _answered = self.answering(_req);
+        let _answered = self.answering(call);
         let epoch = self.epoch();
         match self.serve("link", ino.0, || self.do_link(ino.0, newparent.0, newname)) {
             Ok(attr) => {
                 let ttl = self.entry_ttl(epoch, newparent.0, newname.as_bytes(), attr.ino);
-                reply.entry(&ttl, &fuse_attr(&attr), Generation(0))
+                reply.entry(&ttl, &fuse_attr(&attr))
             }
             Err(e) => reply.error(e),
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let _answered = self.answering(_req);
+    pub(super) fn open(
+        &self,
+        call: Caller,
+        ino: INodeNo,
+        flags: OpenFlags,
+        reply: impl AnswerOpen,
+    ) {
+        let _answered = self.answering(call);
         let opened = self.serve("open", ino.0, || {
             self.do_open(ino.0, flags, |file| reply.open_backing(file))
         });
@@ -335,27 +389,27 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn read(
+    pub(super) fn read(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
-        reply: ReplyData,
+        reply: impl AnswerData,
     ) {
-        let _answered = self.answering_data(_req);
+        let _answered = self.answering_data(call);
         match self.serve("read", ino.0, || self.do_read(ino.0, fh.0, offset, size)) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }
     }
 
-    fn write(
+    pub(super) fn write(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -363,9 +417,9 @@ impl Filesystem for VaultFs {
         write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
-        reply: ReplyWrite,
+        reply: impl AnswerWrite,
     ) {
-        let _answered = self.answering_data(_req);
+        let _answered = self.answering_data(call);
         let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         match self.serve("write", ino.0, || {
             self.do_write(ino.0, fh.0, offset, data, kill)
@@ -375,15 +429,15 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn flush(
+    pub(super) fn flush(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         _fh: FileHandle,
         _lock_owner: LockOwner,
-        reply: ReplyEmpty,
+        reply: impl AnswerEmpty,
     ) {
-        let _answered = self.answering(_req);
+        let _answered = self.answering(call);
         match self.serve("flush", ino.0, || {
             self.lock().close_commit(&self.target.vault, ino.0)
         }) {
@@ -392,40 +446,46 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn release(
+    pub(super) fn release(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
-        reply: ReplyEmpty,
+        reply: impl AnswerEmpty,
     ) {
-        let _answered = self.answering(_req);
+        let _answered = self.answering(call);
         match self.serve("release", ino.0, || self.do_release(fh.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn fsync(
+    pub(super) fn fsync(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
-        reply: ReplyEmpty,
+        reply: impl AnswerEmpty,
     ) {
-        let _answered = self.answering_data(_req);
+        let _answered = self.answering_data(call);
         match self.serve("fsync", ino.0, || self.do_fsync(ino.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let _answered = self.answering(_req);
+    pub(super) fn opendir(
+        &self,
+        call: Caller,
+        ino: INodeNo,
+        _flags: OpenFlags,
+        reply: impl AnswerOpen,
+    ) {
+        let _answered = self.answering(call);
         match self.serve("opendir", ino.0, || self.do_opendir(ino.0)) {
             // The kernel caches the listing in the directory's pages, under
             // the same rule as a file's; its own changes through this mount
@@ -438,15 +498,15 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn readdir(
+    pub(super) fn readdir(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectory,
+        mut reply: impl AnswerDir,
     ) {
-        let _answered = self.answering(_req);
+        let _answered = self.answering(call);
         let result = self.serve("readdir", ino.0, || {
             self.each_dir_entry(fh.0, offset, |next, name, attr, _| {
                 reply.add(
@@ -463,24 +523,22 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn readdirplus(
+    pub(super) fn readdirplus(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectoryPlus,
+        mut reply: impl AnswerDirPlus,
     ) {
-        let _answered = self.answering(_req);
+        let _answered = self.answering(call);
         let result = self.serve("readdirplus", ino.0, || {
             self.each_dir_entry(fh.0, offset, |next, name, attr, epoch| {
                 reply.add(
-                    INodeNo(attr.ino),
                     next,
                     OsStr::from_bytes(name),
                     &self.entry_ttl(epoch, ino.0, name, attr.ino),
                     &fuse_attr(attr),
-                    Generation(0),
                 )
             })
         });
@@ -490,28 +548,28 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn releasedir(
+    pub(super) fn releasedir(
         &self,
-        _req: &Request,
+        call: Caller,
         _ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
-        reply: ReplyEmpty,
+        reply: impl AnswerEmpty,
     ) {
-        let _answered = self.answering(_req);
+        let _answered = self.answering(call);
         self.lock().open.handles.remove(&fh.0);
         reply.ok();
     }
 
-    fn fsyncdir(
+    pub(super) fn fsyncdir(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
-        reply: ReplyEmpty,
+        reply: impl AnswerEmpty,
     ) {
-        let _answered = self.answering_data(_req);
+        let _answered = self.answering_data(call);
         // Directory changes are committed as they happen; make them durable.
         match self.serve("fsyncdir", ino.0, || {
             self.lock().store.sync().map_err(|e| errno(&e))
@@ -521,8 +579,8 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        let _answered = self.answering(_req);
+    pub(super) fn statfs(&self, call: Caller, ino: INodeNo, reply: impl AnswerStatfs) {
+        let _answered = self.answering(call);
         match self.serve("statfs", ino.0, || self.do_statfs()) {
             Ok((blocks, bfree, bavail, frsize)) => reply.statfs(
                 blocks,
@@ -538,17 +596,17 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn setxattr(
+    pub(super) fn setxattr(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         name: &OsStr,
         value: &[u8],
         flags: i32,
         _position: u32,
-        reply: ReplyEmpty,
+        reply: impl AnswerEmpty,
     ) {
-        let _answered = self.answering(_req);
+        let _answered = self.answering(call);
         match self.serve("setxattr", ino.0, || {
             self.do_setxattr(ino.0, name, value, flags)
         }) {
@@ -557,8 +615,15 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let _answered = self.answering(_req);
+    pub(super) fn getxattr(
+        &self,
+        call: Caller,
+        ino: INodeNo,
+        name: &OsStr,
+        size: u32,
+        reply: impl AnswerXattr,
+    ) {
+        let _answered = self.answering(call);
         let value = self.serve("getxattr", ino.0, || {
             self.lock()
                 .read(&self.state, |t| t.xattr(ino.0, name.as_bytes()))
@@ -567,8 +632,8 @@ impl Filesystem for VaultFs {
         reply_xattr(reply, value, size);
     }
 
-    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let _answered = self.answering(_req);
+    pub(super) fn listxattr(&self, call: Caller, ino: INodeNo, size: u32, reply: impl AnswerXattr) {
+        let _answered = self.answering(call);
         let names = self.serve("listxattr", ino.0, || {
             self.lock()
                 .read(&self.state, |t| t.xattr_names(ino.0))
@@ -585,16 +650,28 @@ impl Filesystem for VaultFs {
         reply_xattr(reply, names, size);
     }
 
-    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let _answered = self.answering(_req);
+    pub(super) fn removexattr(
+        &self,
+        call: Caller,
+        ino: INodeNo,
+        name: &OsStr,
+        reply: impl AnswerEmpty,
+    ) {
+        let _answered = self.answering(call);
         match self.serve("removexattr", ino.0, || self.do_removexattr(ino.0, name)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        let _answered = self.answering(_req);
+    pub(super) fn access(
+        &self,
+        call: Caller,
+        ino: INodeNo,
+        _mask: AccessFlags,
+        reply: impl AnswerEmpty,
+    ) {
+        let _answered = self.answering(call);
         // Permission bits are checked by the kernel (default_permissions); this
         // only has to say whether the inode exists.
         match self.serve("access", ino.0, || self.lock().attr(&self.state, ino.0)) {
@@ -603,21 +680,21 @@ impl Filesystem for VaultFs {
         }
     }
 
-    fn create(
+    pub(super) fn create(
         &self,
-        req: &Request,
+        call: Caller,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
         umask: u32,
         flags: i32,
-        reply: ReplyCreate,
+        reply: impl AnswerCreate,
     ) {
-        let _answered = self.answering(req);
+        let _answered = self.answering(call);
         let epoch = self.epoch();
         let result = self.serve("create", parent.0, || {
             // Its version is recorded when it is first committed (see `fresh`).
-            let attr = self.do_create_node(Caller::of(req), parent.0, name, |w| {
+            let attr = self.do_create_node(call, parent.0, name, |w| {
                 let (content, size) = w.store_content(&[][..])?;
                 Ok(NewNode::file(content, size, mode & !umask).without_version())
             })?;
@@ -642,29 +719,26 @@ impl Filesystem for VaultFs {
             Ok((attr, fh, Some(backing))) => reply.created_passthrough(
                 ttl,
                 &fuse_attr(&attr),
-                Generation(0),
                 FileHandle(fh),
                 FopenFlags::empty(),
                 &backing,
             ),
-            Ok((attr, fh, None)) => {
-                reply.created(ttl, &fuse_attr(&attr), Generation(0), FileHandle(fh), flags)
-            }
+            Ok((attr, fh, None)) => reply.created(ttl, &fuse_attr(&attr), FileHandle(fh), flags),
             Err(e) => reply.error(e),
         }
     }
 
-    fn fallocate(
+    pub(super) fn fallocate(
         &self,
-        _req: &Request,
+        call: Caller,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
         length: u64,
         mode: i32,
-        reply: ReplyEmpty,
+        reply: impl AnswerEmpty,
     ) {
-        let _answered = self.answering(_req);
+        let _answered = self.answering(call);
         match self.serve("fallocate", ino.0, || {
             self.do_fallocate(ino.0, offset, length, mode)
         }) {

@@ -11,8 +11,10 @@
 //! live mounts and cleans up after dead ones. Nothing here knows about the
 //! CLI.
 
+mod answer;
 mod attr;
 mod commit;
+mod device;
 pub mod dirty_limit;
 pub mod errno;
 pub mod error;
@@ -27,9 +29,11 @@ mod ops;
 mod owner;
 pub mod poll_window;
 pub mod registry;
+mod ring;
 pub mod session;
 mod spool;
 pub mod vaultfs;
+mod wire;
 
 pub use commit::{BATCH_MAX_AGE, Finisher, OWED_WAIT, SPILL_AT, Sharing};
 pub use error::MountError;

@@ -10,15 +10,23 @@ use fuser::Request;
 pub(super) struct Caller {
     uid: u32,
     gid: u32,
+    pid: u32,
 }
 
 impl Caller {
     /// The caller of a kernel request.
     pub(super) fn of(req: &Request) -> Self {
-        Self {
-            uid: req.uid(),
-            gid: req.gid(),
-        }
+        Self::new(req.uid(), req.gid(), req.pid())
+    }
+
+    /// The caller named by a request's header.
+    pub(super) fn new(uid: u32, gid: u32, pid: u32) -> Self {
+        Self { uid, gid, pid }
+    }
+
+    /// The process that made the request.
+    pub(super) fn pid(self) -> u32 {
+        self.pid
     }
 
     /// Root may do what the kernel grants CAP_FSETID and CAP_CHOWN for.

@@ -33,6 +33,10 @@ pub struct MountRecord {
     /// answered the mount's first request; absent in older records.
     #[serde(default)]
     pub data_path: Option<String>,
+    /// How requests reach the server: `io_uring` (one queue per CPU) or
+    /// `dev_fuse` (read from /dev/fuse); absent in older records.
+    #[serde(default)]
+    pub transport: Option<String>,
 }
 
 /// The mount records of one store.
@@ -305,6 +309,7 @@ mod tests {
             pid: u32::MAX - 1,
             started_ns: 0,
             data_path: None,
+            transport: None,
         };
         reg.add(&record).unwrap();
         assert_eq!(reg.find(&record.mountpoint), Some(record.clone()));

@@ -2,6 +2,7 @@
 //! and the clean-up that runs however the session ends.
 
 use super::commit::{BATCH_MAX_AGE, Finisher, Sharing};
+use super::device::{RingStarter, SessionFs};
 use super::error::MountError;
 use super::guard::PathGuard;
 use super::notify::KernelLink;
@@ -96,14 +97,17 @@ fn config(target: &MountTarget, allow_other: bool) -> Config {
 const THREADS: usize = 2;
 
 /// Links a mounted `session` to its file system: the channel that drops
-/// what the kernel caches, and the poll window.
+/// what the kernel caches, and the poll window unless the session is to be
+/// served through io_uring queues.
 fn link_kernel(
-    session: &Session<VaultFs>,
+    session: &Session<SessionFs>,
     kernel: &OnceLock<KernelLink>,
     window: &OnceLock<PollWindow>,
+    rings: &RingStarter,
 ) -> std::io::Result<()> {
     let _ = kernel.set(KernelLink::of(session)?);
-    if let Some(length) = PollWindow::configured() {
+    // Requests that come through the queues need no thread polling /dev/fuse.
+    if let Some(length) = PollWindow::configured().filter(|_| !rings.granted()) {
         let fuse = Arc::new(session.as_fd().try_clone_to_owned()?);
         let reader = format!("fuser-{}", THREADS - 1);
         if let Some(started) = PollWindow::start(fuse, reader, length) {
@@ -123,6 +127,7 @@ fn record_of(request: &MountRequest, mountpoint: PathBuf) -> MountRecord {
         pid: std::process::id(),
         started_ns: now_ns(),
         data_path: None,
+        transport: None,
     }
 }
 
@@ -204,11 +209,14 @@ impl LiveMount {
         let config = config(&request.target, request.allow_other);
         let (finisher, kernel, data_path) = (fs.finisher(), fs.kernel_slot(), fs.data_path_slot());
         let window = fs.poll_window_slot();
+        let fs = SessionFs::new(fs);
+        let rings = fs.ring_starter();
         let session = Session::from_fd(fs, fuse, config.acl, config)?;
-        link_kernel(&session, &kernel, &window)?;
+        link_kernel(&session, &kernel, &window, &rings)?;
         let record = record_of(request, request.mountpoint.clone());
         Self::serve(
             session,
+            rings,
             record,
             &request.store_dir,
             finisher,
@@ -243,6 +251,8 @@ impl LiveMount {
         let kernel = fs.kernel_slot();
         let window = fs.poll_window_slot();
         let data_path = fs.data_path_slot();
+        let fs = SessionFs::new(fs);
+        let rings = fs.ring_starter();
         let session = Session::new(
             fs,
             &mountpoint,
@@ -254,7 +264,7 @@ impl LiveMount {
             }
             _ => MountError::Io(e),
         })?;
-        link_kernel(&session, &kernel, &window)?;
+        link_kernel(&session, &kernel, &window, &rings)?;
         if !request.target.is_readonly() {
             super::dirty_limit::raise(&mountpoint);
         }
@@ -268,6 +278,7 @@ impl LiveMount {
         }
         Self::serve(
             session,
+            rings,
             record,
             &request.store_dir,
             finisher,
@@ -278,7 +289,8 @@ impl LiveMount {
 
     /// Serves `session` on a background thread.
     fn serve(
-        session: Session<VaultFs>,
+        session: Session<SessionFs>,
+        rings: RingStarter,
         record: MountRecord,
         store_dir: &Path,
         finisher: Finisher,
@@ -286,10 +298,27 @@ impl LiveMount {
         on_host: bool,
     ) -> Result<Self, MountError> {
         let registry = Registry::new(store_dir);
+        let fuse = session.as_fd().try_clone_to_owned()?;
         let server = std::thread::Builder::new()
             .name("avfs-fuse".into())
             .spawn(move || session.run())?;
         let mut record = record;
+        match rings.start(fuse.as_fd()) {
+            Ok(transport) => record.transport = Some(transport.to_string()),
+            Err(e) => {
+                // The kernel holds every request until the queues register:
+                // end the session rather than leave a mount that never
+                // answers (a run's private mount ends with its namespace).
+                if on_host && unmount(&record.mountpoint, false).is_err() {
+                    let _ = unmount(&record.mountpoint, true);
+                }
+                drop(fuse);
+                if on_host {
+                    let _ = server.join();
+                }
+                return Err(MountError::Io(e));
+            }
+        }
         if on_host {
             // The kernel's INIT is the session's first request: its answer
             // (the data path) follows the mount at once, and goes in the record.

@@ -9,6 +9,7 @@ use super::guard::PathGuard;
 use super::kernel_cache::{Invalidator, KernelCache};
 use super::notify::KernelLink;
 use super::open_files::{OpenFile, OpenFiles};
+use super::owner::Caller;
 use super::poll_window::PollWindow;
 use crate::policy::Op as PathOp;
 use crate::vault::path::PATH_MAX;
@@ -319,22 +320,22 @@ impl VaultFs {
 
     /// The answering of `req`: when dropped, after the answer, it opens the
     /// poll window.
-    pub(super) fn answering(&self, req: &fuser::Request) -> Answering<'_> {
-        self.answering_as(req, false)
+    pub(super) fn answering(&self, call: Caller) -> Answering<'_> {
+        self.answering_as(call, false)
     }
 
     /// The answering of `req`, a request that reads or writes file data or
     /// syncs: its answer leaves the window as it is (see `poll_window`).
-    pub(super) fn answering_data(&self, req: &fuser::Request) -> Answering<'_> {
-        self.answering_as(req, true)
+    pub(super) fn answering_data(&self, call: Caller) -> Answering<'_> {
+        self.answering_as(call, true)
     }
 
-    fn answering_as(&self, req: &fuser::Request, data: bool) -> Answering<'_> {
+    fn answering_as(&self, call: Caller, data: bool) -> Answering<'_> {
         let window = self.poll_window.get();
         Answering {
             window,
-            requester: req.pid(),
-            on_reader: window.is_some_and(|w| w.begin(req.pid())),
+            requester: call.pid(),
+            on_reader: window.is_some_and(|w| w.begin(call.pid())),
             data,
         }
     }

@@ -441,8 +441,9 @@ class Diff:
 @dataclass(frozen=True)
 class Mount:
     """A live mount: directory, vault, checkpoint (or None), mode `rw`/`ro`,
-    serving pid, and how file data travels (`passthrough`, `fuse`, or None
-    until the kernel has answered)."""
+    serving pid, how file data travels (`passthrough`, `fuse`, or None
+    until the kernel has answered), and how requests reach the server
+    (`io_uring`, `dev_fuse`, or None when unknown)."""
 
     mountpoint: str
     vault: str
@@ -450,6 +451,7 @@ class Mount:
     mode: str
     pid: int
     data_path: Optional[str] = None
+    transport: Optional[str] = None
 
     @property
     def path(self) -> Path:
@@ -466,6 +468,7 @@ class Mount:
             mode=doc["mode"],
             pid=doc["pid"],
             data_path=doc.get("data_path"),
+            transport=doc.get("transport"),
         )
 
 
