@@ -315,6 +315,7 @@ impl LiveMount {
                 drop(fuse);
                 if on_host {
                     let _ = server.join();
+                    registry.remove(&record.mountpoint);
                 }
                 return Err(MountError::Io(e));
             }

@@ -28,9 +28,14 @@ test("mount, write through the host file system, unmount, read from the vault", 
   const mount = await avfs.mount(dir);
   // The data path is known once the kernel has answered the mount: maybe not yet.
   assert.ok([null, "fuse", "passthrough"].includes(mount.dataPath), mount.dataPath);
+  // How requests reach the server: io_uring only with AVFS_FUSE_URING=on.
+  assert.ok(["dev_fuse", "io_uring"].includes(mount.transport), mount.transport);
   assert.deepEqual(
     { ...mount },
-    { mountpoint: dir, vault: "work", checkpoint: null, mode: "rw", pid: mount.pid, dataPath: mount.dataPath },
+    {
+      mountpoint: dir, vault: "work", checkpoint: null, mode: "rw", pid: mount.pid,
+      dataPath: mount.dataPath, transport: mount.transport,
+    },
   );
   assert.equal(await readFile(join(dir, "before.txt"), "utf8"), "from avfs");
   await writeFile(join(dir, "made-by-tool.txt"), "from a tool");

@@ -23,6 +23,8 @@ def test_mount_and_unmount(avfs: AVFS, mount_dirs: MountDirs) -> None:
     mount = avfs.mount(directory)
     assert isinstance(mount, Mount)
     assert (mount.vault, mount.mode, mount.checkpoint) == ("main", "rw", None)
+    # How requests reach the server: io_uring only with AVFS_FUSE_URING=on.
+    assert mount.transport in ("dev_fuse", "io_uring")
     assert mount.path == directory.resolve()
     assert (directory / "hello.txt").read_text() == "hello"
     (directory / "from-host.txt").write_text("written through the mount")
