@@ -612,6 +612,47 @@ fn as_root_the_run_s_init_is_pid_1_and_a_child_of_avfs() {
     assert_eq!(init_pids.split_whitespace().last(), Some("1"));
 }
 
+/// A run's private mount is served through io_uring queues (threads named
+/// `avfs-ring-*` in avfs) wherever root has enabled FUSE over io_uring in the
+/// kernel, unless `AVFS_FUSE_URING=off`; either way the run works.
+#[test]
+fn a_run_s_mount_takes_io_uring_wherever_the_kernel_offers_it() {
+    if !fuse_available() {
+        return;
+    }
+    let offered = std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
+        .is_ok_and(|v| v.trim() == "Y");
+    let a = seeded();
+    for (switch, want) in [(None, offered), (Some("off"), false)] {
+        let marker = format!("sleep 30607.{}", std::process::id());
+        let mut command = a.command();
+        command.env_remove("AVFS_FUSE_URING");
+        if let Some(value) = switch {
+            command.env("AVFS_FUSE_URING", value);
+        }
+        let child = start_run(command, &format!("cat keep.txt; exec {marker}"), &marker);
+        let rings = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+            .unwrap()
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .filter(|name| name.starts_with("avfs-ring-"))
+            .count();
+        // Stopped before the checks, so that a failing one leaves nothing running.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let doc = interrupted_by_sigint(child);
+        assert_eq!(doc.stdout, "same\n", "AVFS_FUSE_URING={switch:?}");
+        assert_eq!(
+            rings > 0,
+            want,
+            "AVFS_FUSE_URING={switch:?}: {rings} ring threads"
+        );
+    }
+}
+
 /// The document of a run that SIGINT stopped, which exits 130.
 fn interrupted_by_sigint(child: std::process::Child) -> RunDoc {
     let out = child.wait_with_output().unwrap();

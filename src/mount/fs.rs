@@ -9,6 +9,7 @@ use super::answer::{
     AnswerOpen, AnswerStatfs, AnswerWrite, AnswerXattr,
 };
 use super::attr::{file_type, fuse_attr, negative_entry};
+use super::commit::Sharing;
 use super::errno::errno;
 use super::fault;
 use super::notify::EXPIRE_ONLY_MINOR;
@@ -86,7 +87,7 @@ impl VaultFs {
         // itself (depth 1). Without it, the writeback cache batches small writes.
         if self.target.is_readonly() {
             let _ = self.data_path.set("fuse");
-            return Ok(Self::ask_for_ring(config));
+            return Ok(self.ask_for_ring(config));
         }
         if spool::wanted()
             && config.set_max_stack_depth(1).is_ok()
@@ -104,13 +105,13 @@ impl VaultFs {
             .data_path
             .set(if passthrough { "passthrough" } else { "fuse" });
         // The ring only without passthrough: its answers register no backing file.
-        Ok(!passthrough && Self::ask_for_ring(config))
+        Ok(!passthrough && self.ask_for_ring(config))
     }
 
     /// Asks the kernel to send requests through io_uring queues, where it
     /// offers them and they are wanted (`ring::wanted`).
-    fn ask_for_ring(config: &mut KernelConfig) -> bool {
-        ring::wanted()
+    fn ask_for_ring(&self, config: &mut KernelConfig) -> bool {
+        ring::wanted(self.sharing == Sharing::Private)
             && config
                 .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
                 .is_ok()

@@ -2,12 +2,13 @@
 //! the ring of the CPU the program runs on, and a thread of ours pinned to
 //! that CPU answers it and fetches the next in one submission. A request no
 //! longer wakes a server thread sleeping on another CPU, which on a VM is a
-//! trip through the host: a round trip takes 6 µs instead of 21–29 µs here
+//! trip through the host: a round trip takes 6 µs instead of 17–29 µs here
 //! (BENCHMARKS.md, "FUSE over io_uring").
 //!
 //! The kernel offers it only where root has set the `fuse` module's
-//! `enable_uring` parameter, and avfs asks for it only with
-//! `AVFS_FUSE_URING=on` (experimental). The session's INIT asks then; once every
+//! `enable_uring` parameter; avfs then asks for it for a run's private mount
+//! unless `AVFS_FUSE_URING=off`, and for a shared mount only with
+//! `AVFS_FUSE_URING=on` (experimental). The session's INIT asks; once every
 //! CPU's queue has an entry registered, requests come here, decoded by `wire`
 //! and answered by the same `VaultFs` handlers as fuser's (`answer`). INIT,
 //! FORGET, INTERRUPT and notifications stay on /dev/fuse, served by fuser.
@@ -40,9 +41,9 @@ const ENABLE: &str = "/sys/module/fuse/parameters/enable_uring";
 /// The CPUs the kernel may have, one queue each.
 const POSSIBLE_CPUS: &str = "/sys/devices/system/cpu/possible";
 
-/// `AVFS_FUSE_URING=on` asks for the queues (experimental: a request the
-/// kernel has queued to a stopped server can no longer be abandoned by a
-/// fatal signal, see ARCHITECTURE.md).
+/// `AVFS_FUSE_URING=on` asks for the queues for shared mounts too, `off` for
+/// none (experimental: a request the kernel has queued to a stopped server
+/// can no longer be abandoned by a fatal signal, see ARCHITECTURE.md).
 const SWITCH: &str = "AVFS_FUSE_URING";
 
 /// The ring commands (`enum fuse_uring_cmd`).
@@ -58,12 +59,19 @@ const ENT_IN_OUT_AT: usize = 256;
 /// How long a session waits for its queues to register.
 const REGISTER_WAIT: Duration = Duration::from_secs(2);
 
-/// Whether a new mount should ask the kernel for the ring: `AVFS_FUSE_URING`
-/// is `on`, the kernel offers it, and this process may use io_uring.
-pub(super) fn wanted() -> bool {
-    std::env::var(SWITCH).is_ok_and(|v| v == "on")
-        && std::fs::read_to_string(ENABLE).is_ok_and(|v| v.trim() == "Y")
-        && usable()
+/// Whether a new mount should ask the kernel for the ring: the kernel
+/// offers it, this process may use io_uring, and `AVFS_FUSE_URING` is `on`,
+/// or, for a run's `private` mount, not `off`. A private mount lives in the
+/// run's own mount namespace, where no other process's probe can come to
+/// wait on a stopped server: root turning `enable_uring` on is consent enough.
+pub(super) fn wanted(private: bool) -> bool {
+    let switch = std::env::var(SWITCH).ok();
+    let asked = match switch.as_deref() {
+        Some("on") => true,
+        Some("off") => false,
+        _ => private,
+    };
+    asked && std::fs::read_to_string(ENABLE).is_ok_and(|v| v.trim() == "Y") && usable()
 }
 
 /// Whether this process may make an io_uring with 128-byte commands (a
