@@ -301,7 +301,12 @@ impl Queue {
             .completion()
             .map(|c| (c.user_data() as usize, c.result()))
             .collect();
-        if let Some(&(_, failed)) = self.early.iter().find(|(_, result)| *result < 0) {
+        // EAGAIN and EINTR are tried again by `serve`; any other error fails.
+        if let Some(&(_, failed)) = self
+            .early
+            .iter()
+            .find(|(_, result)| *result < 0 && !retried(*result))
+        {
             return Err(std::io::Error::from_raw_os_error(-failed));
         }
         Ok(())
@@ -316,7 +321,7 @@ impl Queue {
                 if i >= self.slots.len() {
                     continue;
                 }
-                if result == -nix::libc::EAGAIN || result == -nix::libc::EINTR {
+                if retried(result) {
                     // Not taken this time: the same command again.
                     match self.slots[i].commit {
                         Some(commit) => self.push_commit(i, commit),
@@ -407,6 +412,11 @@ impl Queue {
             let _ = self.ring.submit();
         }
     }
+}
+
+/// Whether a command that completed with `result` is submitted again.
+fn retried(result: i32) -> bool {
+    result == -nix::libc::EAGAIN || result == -nix::libc::EINTR
 }
 
 /// The 80 bytes of a ring command (`struct fuse_uring_cmd_req`).
@@ -878,15 +888,14 @@ fn dispatch(
                 reply,
             )
         }
-        opcode::FSYNC => {
+        opcode::FSYNC | opcode::FSYNCDIR => {
             let a = arg!(wire::fsync_in);
-            fs.fsync(
-                call,
-                ino,
-                FileHandle(a.fh),
-                a.fsync_flags & wire::FSYNC_FDATASYNC != 0,
-                reply,
-            )
+            let (fh, datasync) = (FileHandle(a.fh), a.fsync_flags & wire::FSYNC_FDATASYNC != 0);
+            if h.opcode == opcode::FSYNC {
+                fs.fsync(call, ino, fh, datasync, reply)
+            } else {
+                fs.fsyncdir(call, ino, fh, datasync, reply)
+            }
         }
         opcode::SETXATTR => {
             let a = arg!(wire::setxattr_in);
@@ -927,16 +936,6 @@ fn dispatch(
                 ino,
                 FileHandle(a.fh),
                 OpenFlags(a.flags as i32),
-                reply,
-            )
-        }
-        opcode::FSYNCDIR => {
-            let a = arg!(wire::fsync_in);
-            fs.fsyncdir(
-                call,
-                ino,
-                FileHandle(a.fh),
-                a.fsync_flags & wire::FSYNC_FDATASYNC != 0,
                 reply,
             )
         }

@@ -318,14 +318,14 @@ impl VaultFs {
         })
     }
 
-    /// The answering of `req`: when dropped, after the answer, it opens the
-    /// poll window.
+    /// The answering of a request from `call`: when dropped, after the
+    /// answer, it opens the poll window.
     pub(super) fn answering(&self, call: Caller) -> Answering<'_> {
         self.answering_as(call, false)
     }
 
-    /// The answering of `req`, a request that reads or writes file data or
-    /// syncs: its answer leaves the window as it is (see `poll_window`).
+    /// The answering of a request from `call` that reads or writes file data
+    /// or syncs: its answer leaves the window as it is (see `poll_window`).
     pub(super) fn answering_data(&self, call: Caller) -> Answering<'_> {
         self.answering_as(call, true)
     }
