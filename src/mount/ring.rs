@@ -17,6 +17,7 @@ use super::answer::{
     Answer, AnswerAttr, AnswerCreate, AnswerData, AnswerDir, AnswerDirPlus, AnswerEmpty,
     AnswerEntry, AnswerOpen, AnswerStatfs, AnswerWrite, AnswerXattr, RegisterBacking,
 };
+use super::attr::to_time;
 use super::owner::Caller;
 use super::vaultfs::VaultFs;
 use super::wire::{self, Wire, opcode};
@@ -118,14 +119,12 @@ impl Rings {
                     if let Some(cpu) = cpu {
                         pin_to(cpu);
                     }
-                    let queue = Queue::new(&fuse, &qids, payload).and_then(|mut q| {
-                        q.register()?;
-                        Ok(q)
-                    });
+                    let queue = Queue::new(&fuse, &qids, payload)
+                        .and_then(|mut q| q.register().map(|early| (q, early)));
                     match queue {
-                        Ok(mut queue) => {
+                        Ok((mut queue, early)) => {
                             let _ = registered.send(Ok(()));
-                            queue.serve(&fs);
+                            queue.serve(&fs, early);
                         }
                         Err(e) => {
                             let _ = registered.send(Err(e));
@@ -271,8 +270,6 @@ struct Queue {
     slots: Vec<Slot>,
     /// What the answer being built holds (reused between requests).
     body: Vec<u8>,
-    /// Completions that came in while the entries registered.
-    early: Vec<(usize, i32)>,
 }
 
 impl Queue {
@@ -284,38 +281,36 @@ impl Queue {
             fuse: fuse.as_raw_fd(),
             slots: qids.iter().map(|&q| Slot::new(q, payload)).collect(),
             body: Vec::new(),
-            early: Vec::new(),
         })
     }
 
     /// Registers every entry with the kernel; an error the kernel gives at
     /// once (it checks the entry as it takes it) fails the queue. A request
-    /// may already have come in: it is kept for `serve`.
-    fn register(&mut self) -> std::io::Result<()> {
+    /// may already have come in: the completions seen are returned for `serve`.
+    fn register(&mut self) -> std::io::Result<Vec<(usize, i32)>> {
         for i in 0..self.slots.len() {
             self.push_register(i);
         }
         self.ring.submit()?;
-        self.early = self
+        let early: Vec<(usize, i32)> = self
             .ring
             .completion()
             .map(|c| (c.user_data() as usize, c.result()))
             .collect();
         // EAGAIN and EINTR are tried again by `serve`; any other error fails.
-        if let Some(&(_, failed)) = self
-            .early
+        if let Some(&(_, failed)) = early
             .iter()
             .find(|(_, result)| *result < 0 && !retried(*result))
         {
             return Err(std::io::Error::from_raw_os_error(-failed));
         }
-        Ok(())
+        Ok(early)
     }
 
-    /// Answers requests until the connection ends.
-    fn serve(&mut self, fs: &VaultFs) {
+    /// Answers requests, starting with the completions `done` already
+    /// holds, until the connection ends.
+    fn serve(&mut self, fs: &VaultFs, mut done: Vec<(usize, i32)>) {
         let mut live = self.slots.len();
-        let mut done = std::mem::take(&mut self.early);
         loop {
             for (i, result) in done.drain(..) {
                 if i >= self.slots.len() {
@@ -704,14 +699,12 @@ fn wire_time(t: SystemTime) -> (u64, u32) {
 }
 
 /// The time a request names: seconds (two's complement) and nanoseconds.
+/// (The store keeps nanoseconds in an i64: a time past its range saturates.)
 fn system_time(secs: u64, nanos: u32) -> SystemTime {
-    let secs = secs as i64;
-    let nanos = Duration::from_nanos(u64::from(nanos.min(999_999_999)));
-    if secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(secs as u64) + nanos
-    } else {
-        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + nanos
-    }
+    let ns = (secs as i64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(nanos.min(999_999_999)));
+    to_time(ns)
 }
 
 /// `setattr`'s time in `valid`, `now` or `at` (secs, nanos).
