@@ -3,8 +3,9 @@
 //! Changes are grouped into one open transaction (a batch,
 //! `Store::begin_batch`), each request under its own savepoint (a failed one
 //! leaves nothing). A file's unsaved writes (its `ContentEditor`) join the
-//! batch on flush, fsync and release; past [`SPILL_AT`] dirty bytes its full
-//! chunks are stored early, so memory stays bounded whatever the file size.
+//! batch on fsync and release, and on a shared mount at every flush (a close);
+//! past [`SPILL_AT`] dirty bytes its full chunks are stored early, so memory
+//! stays bounded whatever the file size.
 //! When the batch itself commits depends on [`Sharing`]:
 //!
 //! - **shared** (`avfs mount`): on fsync and at least every
@@ -14,7 +15,10 @@
 //!   commit before it reads, `Store::wait_for_owed`);
 //! - **private** (a proxy run's own mount, which no other process reads until
 //!   the run ends): on fsync, once it is [`PRIVATE_BATCH_AGE`] old or holds
-//!   [`BATCH_MAX_BYTES`] of file content, and at the end of the session.
+//!   [`BATCH_MAX_BYTES`] of file content, and at the end of the session. It
+//!   answers the kernel's first FLUSH with ENOSYS, so closes send none: a
+//!   file joins the batch at its release, which the closing program does not
+//!   wait for.
 //!
 //! After a timed commit the mount leaves a [`BATCH_GAP`] so other writers of
 //! the store get its lock. A crash loses at most the open batch: what was not

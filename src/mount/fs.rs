@@ -439,6 +439,14 @@ impl VaultFs {
         reply: impl AnswerEmpty,
     ) {
         let _answered = self.answering(call);
+        // A private mount owes no other process its files at close: the
+        // release (which the program does not wait for) brings the file's
+        // writes into the batch. ENOSYS makes the kernel stop sending
+        // FLUSH, a round trip at every close; it still writes its cached
+        // pages back at close, so a write's error reaches `close` as before.
+        if self.sharing == Sharing::Private {
+            return reply.error(Errno::ENOSYS);
+        }
         match self.serve("flush", ino.0, || {
             self.lock().close_commit(&self.target.vault, ino.0)
         }) {
@@ -745,6 +753,88 @@ impl VaultFs {
         }) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::answer::Answer;
+    use super::super::vaultfs::MountTarget;
+    use super::*;
+    use crate::vault::{Op, Owner, Store, VaultPath};
+    use fuser::{INodeNo, LockOwner};
+    use std::cell::Cell;
+
+    /// An empty answer, kept where the test can look at it.
+    struct Kept<'a>(&'a Cell<Option<Result<(), Errno>>>);
+
+    impl Answer for Kept<'_> {
+        fn error(self, e: Errno) {
+            self.0.set(Some(Err(e)));
+        }
+    }
+
+    impl AnswerEmpty for Kept<'_> {
+        fn ok(self) {
+            self.0.set(Some(Ok(())));
+        }
+    }
+
+    /// A close in a private mount costs no FLUSH: the kernel is told it has
+    /// none (and stops sending it), and the release still brings the file's
+    /// writes into the session; a shared mount commits at the flush.
+    #[test]
+    fn only_a_shared_mount_takes_flush_and_a_private_one_commits_at_release() {
+        for sharing in [Sharing::Shared, Sharing::Private] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("store.db");
+            let mut other = Store::open(&db, Owner::default()).unwrap();
+            other.create_vault("v").unwrap();
+            let f = VaultPath::parse_str("/f").unwrap();
+            other
+                .write("v", Op::new("write", "f"), |w| {
+                    w.write_file(&f, &b"old"[..], false, 0o644)
+                })
+                .unwrap();
+            let target = MountTarget {
+                vault: "v".into(),
+                checkpoint: None,
+                readonly: false,
+            };
+            let fs = VaultFs::new(
+                Store::open(&db, Owner::default()).unwrap(),
+                target,
+                dir.path(),
+            )
+            .with_sharing(sharing);
+            let ino = fs.do_lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+            let (fh, _) = fs
+                .do_open(ino, OpenFlags(nix::libc::O_RDWR), |_| unreachable!())
+                .unwrap();
+            fs.do_write(ino, fh, 0, b"new", false).unwrap();
+            let answer = Cell::new(None);
+            fs.flush(
+                Caller::new(0, 0, 1),
+                INodeNo(ino),
+                FileHandle(fh),
+                LockOwner(0),
+                Kept(&answer),
+            );
+            let expected = match sharing {
+                Sharing::Shared => Ok(()),
+                Sharing::Private => Err(Errno::ENOSYS),
+            };
+            assert_eq!(answer.get(), Some(expected), "{sharing:?}");
+            fs.do_release(fh).unwrap();
+            fs.finisher().finish();
+            let head = crate::vault::StateRef::Head { vault: "v".into() };
+            let now = other.read(&head, |t| t.stat(&f)).unwrap();
+            assert_eq!(
+                now.content,
+                Some(crate::vault::ContentHash::of_bytes(b"new")),
+                "{sharing:?}"
+            );
         }
     }
 }
