@@ -23,10 +23,7 @@ impl VaultFs {
         self.see_closed_elsewhere(&mut inner);
         // One read for the name and its attributes: a read outside a batch
         // is a transaction of its own, which costs more than either query.
-        let found = inner.read(&self.state, |t| match t.lookup(parent, name)? {
-            Some(ino) => Ok(Some((ino, t.attr(ino)?))),
-            None => Ok(None),
-        })?;
+        let found = inner.read(&self.state, |t| t.lookup_attr(parent, name))?;
         let (ino, attr) = found.ok_or(Errno::ENOENT)?;
         inner.with_open_state(ino, attr)
     }

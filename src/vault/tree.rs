@@ -208,63 +208,76 @@ impl<'c> Tree<'c> {
                    AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?2 AND c.layer = i.layer)
                  ORDER BY layer DESC LIMIT 1",
             )?
-            .query_row(params![ino as i64, self.top], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, Option<Vec<u8>>>(8)?,
-                    r.get::<_, Option<Vec<u8>>>(9)?,
-                    r.get::<_, i64>(10)?,
-                    r.get::<_, i64>(11)?,
-                ))
+            .query_row(params![ino as i64, self.top], |r| AttrRow::read(r, 0))
+            .optional()?;
+        match row {
+            Some(row) => self.attr_of_row(ino, row),
+            None => Ok(None),
+        }
+    }
+
+    /// What `name` in `parent` names, with its attributes: [`Tree::lookup`]
+    /// and [`Tree::attr`] in one statement (a path walk's every step, and
+    /// every name the mount is asked for).
+    pub fn lookup_attr(&self, parent: u64, name: &[u8]) -> Result<Option<(u64, Option<Attr>)>> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT d.child, i.kind, i.mode, i.uid, i.gid, i.size, i.mtime_ns, i.ctime_ns,
+                        i.nlink, i.content, i.target, COALESCE(i.atime_ns, i.mtime_ns), i.rdev
+                 FROM (SELECT child FROM dirents d WHERE parent = ?1 AND name = ?2
+                         AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?3 AND c.layer = d.layer)
+                       ORDER BY layer DESC LIMIT 1) d
+                 LEFT JOIN inodes i ON i.ino = d.child AND i.layer =
+                   (SELECT max(j.layer) FROM inodes j WHERE j.ino = d.child
+                      AND EXISTS (SELECT 1 FROM temp.chain c WHERE c.top = ?3 AND c.layer = j.layer))",
+            )?
+            .query_row(params![parent as i64, name, self.top], |r| {
+                let child: Option<i64> = r.get(0)?;
+                let found: Option<i64> = r.get(1)?;
+                Ok(match (child, found) {
+                    (Some(child), Some(_)) => Some((child as u64, Some(AttrRow::read(r, 1)?))),
+                    (Some(child), None) => Some((child as u64, None)),
+                    // A whiteout: the name was removed in a layer above.
+                    (None, _) => None,
+                })
             })
             .optional()?;
-        let Some((
-            kind,
-            mode,
-            uid,
-            gid,
-            size,
-            mtime_ns,
-            ctime_ns,
-            nlink,
-            content,
-            target,
-            atime_ns,
-            rdev,
-        )) = row
-        else {
-            return Ok(None);
-        };
-        if kind == WHITEOUT_KIND {
+        match row.flatten() {
+            Some((ino, Some(row))) => Ok(Some((ino, self.attr_of_row(ino, row)?))),
+            Some((ino, None)) => Ok(Some((ino, None))),
+            None => Ok(None),
+        }
+    }
+
+    /// The attributes an inode's top row says; None for a whiteout.
+    fn attr_of_row(&self, ino: u64, row: AttrRow) -> Result<Option<Attr>> {
+        if row.kind == WHITEOUT_KIND {
             return Ok(None);
         }
-        let kind = Kind::from_code(kind)?;
+        let kind = Kind::from_code(row.kind)?;
         let nlink = match kind {
             // Directories written before version 3 say 1: count their subdirectories.
-            Kind::Dir if nlink < 2 => 2 + self.subdirectories(ino)?,
-            _ => nlink as u32,
+            Kind::Dir if row.nlink < 2 => 2 + self.subdirectories(ino)?,
+            _ => row.nlink as u32,
         };
         Ok(Some(Attr {
             ino,
             kind,
-            mode: mode as u32,
-            uid: uid as u32,
-            gid: gid as u32,
-            size: size as u64,
-            mtime_ns,
-            atime_ns,
-            ctime_ns,
+            mode: row.mode as u32,
+            uid: row.uid as u32,
+            gid: row.gid as u32,
+            size: row.size as u64,
+            mtime_ns: row.mtime_ns,
+            atime_ns: row.atime_ns,
+            ctime_ns: row.ctime_ns,
             nlink,
-            rdev: rdev as u64,
-            content: content.map(|c| ContentHash::from_blob(&c)).transpose()?,
-            target,
+            rdev: row.rdev as u64,
+            content: row
+                .content
+                .map(|c| ContentHash::from_blob(&c))
+                .transpose()?,
+            target: row.target,
         }))
     }
 
@@ -403,21 +416,22 @@ impl<'c> Tree<'c> {
         let mut ino = ROOT_INO;
         let components = path.components();
         for (i, name) in components.iter().enumerate() {
-            match self.lookup(ino, name)? {
-                None => return Ok(None),
-                Some(child) => {
-                    if i + 1 < components.len() {
-                        let attr = self.attr_of_child(child)?;
-                        if attr.kind != Kind::Dir {
-                            return Err(VaultError::NotADirectory(
-                                VaultPath::parse(&path.components()[..=i].join(&b'/'))?.to_string(),
-                            ));
-                        }
-                    }
-                    ino = child;
-                }
+            let Some((child, attr)) = self.lookup_attr(ino, name)? else {
+                return Ok(None);
+            };
+            if i + 1 == components.len() {
+                return Ok(attr);
             }
+            let attr = attr
+                .ok_or_else(|| VaultError::Corrupt(format!("entry names missing inode {child}")))?;
+            if attr.kind != Kind::Dir {
+                return Err(VaultError::NotADirectory(
+                    VaultPath::parse(&path.components()[..=i].join(&b'/'))?.to_string(),
+                ));
+            }
+            ino = child;
         }
+        // The root: no entry names it.
         self.attr(ino)
     }
 
@@ -1450,9 +1464,113 @@ fn attr_params(attr: &Attr, layer: i64) -> impl rusqlite::Params + '_ {
     )
 }
 
+/// An `inodes` row's columns as one statement reads them, before they are
+/// checked ([`Tree::attr`], [`Tree::lookup_attr`]).
+struct AttrRow {
+    kind: i64,
+    mode: i64,
+    uid: i64,
+    gid: i64,
+    size: i64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    nlink: i64,
+    content: Option<Vec<u8>>,
+    target: Option<Vec<u8>>,
+    atime_ns: i64,
+    rdev: i64,
+}
+
+impl AttrRow {
+    /// The row's twelve columns, from column `at` on.
+    fn read(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            kind: r.get(at)?,
+            mode: r.get(at + 1)?,
+            uid: r.get(at + 2)?,
+            gid: r.get(at + 3)?,
+            size: r.get(at + 4)?,
+            mtime_ns: r.get(at + 5)?,
+            ctime_ns: r.get(at + 6)?,
+            nlink: r.get(at + 7)?,
+            content: r.get(at + 8)?,
+            target: r.get(at + 9)?,
+            atime_ns: r.get(at + 10)?,
+            rdev: r.get(at + 11)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::vault::{Op, Owner, StateRef, Store, VaultPath};
+
+    /// One statement for a name and its attributes finds what the two
+    /// lookups find, over layers: a name below with its inode changed above,
+    /// one removed above, one unchanged, one new, one never there.
+    #[test]
+    fn lookup_attr_agrees_with_lookup_then_attr_across_layers() {
+        let mut store = Store::open_in_memory(Owner::default()).unwrap();
+        store.create_vault("v").unwrap();
+        let path = |p: &str| VaultPath::parse_str(p).unwrap();
+        store
+            .write("v", Op::new("test", ""), |w| {
+                for name in ["/changed", "/removed", "/kept"] {
+                    w.write_file(&path(name), &b"x"[..], false, 0o644)?;
+                }
+                w.mkdir(&path("/dir"), false, 0o755).map(|_| ())
+            })
+            .unwrap();
+        store.checkpoint_save("v", "one", None).unwrap();
+        store
+            .write("v", Op::new("test", ""), |w| {
+                let changed = w.stat(&path("/changed"))?.ino;
+                w.set_meta(changed, Some(0o600), None)?;
+                w.remove(&path("/removed"), false)?;
+                w.write_file(&path("/new"), &b"y"[..], false, 0o644)
+                    .map(|_| ())
+            })
+            .unwrap();
+        let names: [&[u8]; 6] = [b"changed", b"removed", b"kept", b"dir", b"new", b"never"];
+        for state in [
+            StateRef::Head { vault: "v".into() },
+            StateRef::Checkpoint {
+                vault: "v".into(),
+                name: "one".into(),
+            },
+        ] {
+            let (joined, apart) = store
+                .read(&state, |t| {
+                    let mut joined = Vec::new();
+                    let mut apart = Vec::new();
+                    for name in names {
+                        joined.push(t.lookup_attr(super::super::ROOT_INO, name)?);
+                        apart.push(match t.lookup(super::super::ROOT_INO, name)? {
+                            Some(ino) => Some((ino, t.attr(ino)?)),
+                            None => None,
+                        });
+                    }
+                    Ok((joined, apart))
+                })
+                .unwrap();
+            assert_eq!(joined, apart, "{state:?}");
+            let head = matches!(state, StateRef::Head { .. });
+            let mode = |i: usize| {
+                joined[i]
+                    .as_ref()
+                    .and_then(|(_, a)| a.as_ref())
+                    .map(|a| a.mode)
+            };
+            assert_eq!(
+                mode(0),
+                Some(if head { 0o600 } else { 0o644 }),
+                "the top row"
+            );
+            assert_eq!(joined[1].is_some(), !head, "removed above the checkpoint");
+            assert_eq!(joined[4].is_some(), head, "new above the checkpoint");
+            assert!(joined[2].is_some() && joined[3].is_some() && joined[5].is_none());
+        }
+    }
 
     /// Path rules check a file at the path `path_of` gives: with a hard link
     /// made later in a directory whose inode is lower, it is still the file's
