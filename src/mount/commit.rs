@@ -313,23 +313,9 @@ mod tests {
     /// ends: another connection's commit shows after the next tick.
     #[test]
     fn a_tick_ends_a_private_mount_s_held_snapshot() {
-        use super::super::vaultfs::{MountTarget, VaultFs};
-        use crate::vault::{Op, Owner, VaultPath};
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("store.db");
-        let mut other = Store::open(&db, Owner::default()).unwrap();
-        other.create_vault("v").unwrap();
-        let target = MountTarget {
-            vault: "v".into(),
-            checkpoint: None,
-            readonly: false,
-        };
-        let fs = VaultFs::new(
-            Store::open(&db, Owner::default()).unwrap(),
-            target,
-            dir.path(),
-        )
-        .with_sharing(Sharing::Private);
+        use super::super::vaultfs::VaultFs;
+        use crate::vault::{Op, VaultPath};
+        let (_dir, mut other, fs) = VaultFs::on_a_new_store(Sharing::Private);
         let finisher = fs.finisher();
         let sees_f = || fs.do_lookup(ROOT_INO, std::ffi::OsStr::new("f")).is_ok();
         assert!(!sees_f());

@@ -760,9 +760,8 @@ impl VaultFs {
 #[cfg(test)]
 mod tests {
     use super::super::answer::Answer;
-    use super::super::vaultfs::MountTarget;
     use super::*;
-    use crate::vault::{Op, Owner, Store, VaultPath};
+    use crate::vault::{Op, VaultPath};
     use fuser::{INodeNo, LockOwner};
     use std::cell::Cell;
 
@@ -787,27 +786,13 @@ mod tests {
     #[test]
     fn only_a_shared_mount_takes_flush_and_a_private_one_commits_at_release() {
         for sharing in [Sharing::Shared, Sharing::Private] {
-            let dir = tempfile::tempdir().unwrap();
-            let db = dir.path().join("store.db");
-            let mut other = Store::open(&db, Owner::default()).unwrap();
-            other.create_vault("v").unwrap();
+            let (_dir, mut other, fs) = VaultFs::on_a_new_store(sharing);
             let f = VaultPath::parse_str("/f").unwrap();
             other
                 .write("v", Op::new("write", "f"), |w| {
                     w.write_file(&f, &b"old"[..], false, 0o644)
                 })
                 .unwrap();
-            let target = MountTarget {
-                vault: "v".into(),
-                checkpoint: None,
-                readonly: false,
-            };
-            let fs = VaultFs::new(
-                Store::open(&db, Owner::default()).unwrap(),
-                target,
-                dir.path(),
-            )
-            .with_sharing(sharing);
             let ino = fs.do_lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
             let (fh, _) = fs
                 .do_open(ino, OpenFlags(nix::libc::O_RDWR), |_| unreachable!())

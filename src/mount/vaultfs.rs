@@ -493,3 +493,29 @@ impl VaultFs {
         }
     }
 }
+
+#[cfg(test)]
+impl VaultFs {
+    /// A store in a temporary directory holding vault `v`, and a mount of
+    /// `v` shared as `sharing` on a connection of its own; the store handle
+    /// returned stands for the rest of avfs.
+    pub(super) fn on_a_new_store(sharing: Sharing) -> (tempfile::TempDir, Store, VaultFs) {
+        use crate::vault::Owner;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let mut other = Store::open(&db, Owner::default()).unwrap();
+        other.create_vault("v").unwrap();
+        let target = MountTarget {
+            vault: "v".into(),
+            checkpoint: None,
+            readonly: false,
+        };
+        let fs = VaultFs::new(
+            Store::open(&db, Owner::default()).unwrap(),
+            target,
+            dir.path(),
+        )
+        .with_sharing(sharing);
+        (dir, other, fs)
+    }
+}
