@@ -98,7 +98,7 @@ impl Filesystem for SessionFs {
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.fs.getattr(Caller::of(req), ino, _fh, reply)
+        self.fs.getattr(Caller::of(req), ino, reply)
     }
 
     fn setattr(
@@ -128,12 +128,6 @@ impl Filesystem for SessionFs {
             size,
             atime,
             mtime,
-            _ctime,
-            _fh,
-            _crtime,
-            _chgtime,
-            _bkuptime,
-            _flags,
             reply,
         )
     }
@@ -237,16 +231,7 @@ impl Filesystem for SessionFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        self.fs.read(
-            Caller::of(req),
-            ino,
-            fh,
-            offset,
-            size,
-            _flags,
-            _lock_owner,
-            reply,
-        )
+        self.fs.read(Caller::of(req), ino, fh, offset, size, reply)
     }
 
     fn write(
@@ -261,17 +246,8 @@ impl Filesystem for SessionFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        self.fs.write(
-            Caller::of(req),
-            ino,
-            fh,
-            offset,
-            data,
-            write_flags,
-            _flags,
-            _lock_owner,
-            reply,
-        )
+        self.fs
+            .write(Caller::of(req), ino, fh, offset, data, write_flags, reply)
     }
 
     fn flush(
@@ -282,7 +258,7 @@ impl Filesystem for SessionFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.fs.flush(Caller::of(req), ino, _fh, _lock_owner, reply)
+        self.fs.flush(Caller::of(req), ino, reply)
     }
 
     fn release(
@@ -295,8 +271,7 @@ impl Filesystem for SessionFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.fs
-            .release(Caller::of(req), ino, fh, _flags, _lock_owner, _flush, reply)
+        self.fs.release(Caller::of(req), ino, fh, reply)
     }
 
     fn fsync(
@@ -307,7 +282,7 @@ impl Filesystem for SessionFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.fs.fsync(Caller::of(req), ino, _fh, _datasync, reply)
+        self.fs.fsync(Caller::of(req), ino, reply)
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -344,7 +319,7 @@ impl Filesystem for SessionFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.fs.releasedir(Caller::of(req), _ino, fh, _flags, reply)
+        self.fs.releasedir(Caller::of(req), fh, reply)
     }
 
     fn fsyncdir(
@@ -355,8 +330,7 @@ impl Filesystem for SessionFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.fs
-            .fsyncdir(Caller::of(req), ino, _fh, _datasync, reply)
+        self.fs.fsyncdir(Caller::of(req), ino, reply)
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
@@ -374,7 +348,7 @@ impl Filesystem for SessionFs {
         reply: ReplyEmpty,
     ) {
         self.fs
-            .setxattr(Caller::of(req), ino, name, value, flags, _position, reply)
+            .setxattr(Caller::of(req), ino, name, value, flags, reply)
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -390,7 +364,7 @@ impl Filesystem for SessionFs {
     }
 
     fn access(&self, req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        self.fs.access(Caller::of(req), ino, _mask, reply)
+        self.fs.access(Caller::of(req), ino, reply)
     }
 
     fn create(
@@ -418,6 +392,6 @@ impl Filesystem for SessionFs {
         reply: ReplyEmpty,
     ) {
         self.fs
-            .fallocate(Caller::of(req), ino, _fh, offset, length, mode, reply)
+            .fallocate(Caller::of(req), ino, offset, length, mode, reply)
     }
 }

@@ -20,14 +20,14 @@ use super::vaultfs::VaultFs;
 use crate::policy::Op as PathOp;
 use crate::vault::{Attr, Kind, NewNode, ROOT_INO, TreeWriter};
 use fuser::{
-    AccessFlags, Errno, FileHandle, FopenFlags, INodeNo, InitFlags, KernelConfig, LockOwner,
-    OpenFlags, RenameFlags, TimeOrNow, WriteFlags,
+    Errno, FileHandle, FopenFlags, INodeNo, InitFlags, KernelConfig, OpenFlags, RenameFlags,
+    TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Largest write the kernel sends at once.
 const MAX_WRITE: u32 = 1 << 20;
@@ -149,13 +149,7 @@ impl VaultFs {
         }
     }
 
-    pub(super) fn getattr(
-        &self,
-        call: Caller,
-        ino: INodeNo,
-        _fh: Option<FileHandle>,
-        reply: impl AnswerAttr,
-    ) {
+    pub(super) fn getattr(&self, call: Caller, ino: INodeNo, reply: impl AnswerAttr) {
         let _answered = self.answering(call);
         let epoch = self.epoch();
         match self.serve("getattr", ino.0, || self.lock().attr(&self.state, ino.0)) {
@@ -174,12 +168,6 @@ impl VaultFs {
         size: Option<u64>,
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
-        _ctime: Option<SystemTime>,
-        _fh: Option<FileHandle>,
-        _crtime: Option<SystemTime>,
-        _chgtime: Option<SystemTime>,
-        _bkuptime: Option<SystemTime>,
-        _flags: Option<fuser::BsdFileFlags>,
         reply: impl AnswerAttr,
     ) {
         let _answered = self.answering(call);
@@ -397,8 +385,6 @@ impl VaultFs {
         fh: FileHandle,
         offset: u64,
         size: u32,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
         reply: impl AnswerData,
     ) {
         let _answered = self.answering_data(call);
@@ -416,8 +402,6 @@ impl VaultFs {
         offset: u64,
         data: &[u8],
         write_flags: WriteFlags,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
         reply: impl AnswerWrite,
     ) {
         let _answered = self.answering_data(call);
@@ -430,14 +414,7 @@ impl VaultFs {
         }
     }
 
-    pub(super) fn flush(
-        &self,
-        call: Caller,
-        ino: INodeNo,
-        _fh: FileHandle,
-        _lock_owner: LockOwner,
-        reply: impl AnswerEmpty,
-    ) {
+    pub(super) fn flush(&self, call: Caller, ino: INodeNo, reply: impl AnswerEmpty) {
         let _answered = self.answering(call);
         // A private mount owes no other process its files at close: the
         // release (which the program does not wait for) brings the file's
@@ -460,9 +437,6 @@ impl VaultFs {
         call: Caller,
         ino: INodeNo,
         fh: FileHandle,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        _flush: bool,
         reply: impl AnswerEmpty,
     ) {
         let _answered = self.answering(call);
@@ -472,14 +446,7 @@ impl VaultFs {
         }
     }
 
-    pub(super) fn fsync(
-        &self,
-        call: Caller,
-        ino: INodeNo,
-        _fh: FileHandle,
-        _datasync: bool,
-        reply: impl AnswerEmpty,
-    ) {
+    pub(super) fn fsync(&self, call: Caller, ino: INodeNo, reply: impl AnswerEmpty) {
         let _answered = self.answering_data(call);
         match self.serve("fsync", ino.0, || self.do_fsync(ino.0)) {
             Ok(()) => reply.ok(),
@@ -557,27 +524,13 @@ impl VaultFs {
         }
     }
 
-    pub(super) fn releasedir(
-        &self,
-        call: Caller,
-        _ino: INodeNo,
-        fh: FileHandle,
-        _flags: OpenFlags,
-        reply: impl AnswerEmpty,
-    ) {
+    pub(super) fn releasedir(&self, call: Caller, fh: FileHandle, reply: impl AnswerEmpty) {
         let _answered = self.answering(call);
         self.lock().open.handles.remove(&fh.0);
         reply.ok();
     }
 
-    pub(super) fn fsyncdir(
-        &self,
-        call: Caller,
-        ino: INodeNo,
-        _fh: FileHandle,
-        _datasync: bool,
-        reply: impl AnswerEmpty,
-    ) {
+    pub(super) fn fsyncdir(&self, call: Caller, ino: INodeNo, reply: impl AnswerEmpty) {
         let _answered = self.answering_data(call);
         // Directory changes are committed as they happen; make them durable.
         match self.serve("fsyncdir", ino.0, || {
@@ -612,7 +565,6 @@ impl VaultFs {
         name: &OsStr,
         value: &[u8],
         flags: i32,
-        _position: u32,
         reply: impl AnswerEmpty,
     ) {
         let _answered = self.answering(call);
@@ -673,13 +625,7 @@ impl VaultFs {
         }
     }
 
-    pub(super) fn access(
-        &self,
-        call: Caller,
-        ino: INodeNo,
-        _mask: AccessFlags,
-        reply: impl AnswerEmpty,
-    ) {
+    pub(super) fn access(&self, call: Caller, ino: INodeNo, reply: impl AnswerEmpty) {
         let _answered = self.answering(call);
         // Permission bits are checked by the kernel (default_permissions); this
         // only has to say whether the inode exists.
@@ -741,7 +687,6 @@ impl VaultFs {
         &self,
         call: Caller,
         ino: INodeNo,
-        _fh: FileHandle,
         offset: u64,
         length: u64,
         mode: i32,
@@ -762,7 +707,6 @@ mod tests {
     use super::super::answer::Answer;
     use super::*;
     use crate::vault::{Op, VaultPath};
-    use fuser::{INodeNo, LockOwner};
     use std::cell::Cell;
 
     /// An empty answer, kept where the test can look at it.
@@ -799,13 +743,7 @@ mod tests {
                 .unwrap();
             fs.do_write(ino, fh, 0, b"new", false).unwrap();
             let answer = Cell::new(None);
-            fs.flush(
-                Caller::new(0, 0, 1),
-                INodeNo(ino),
-                FileHandle(fh),
-                LockOwner(0),
-                Kept(&answer),
-            );
+            fs.flush(Caller::new(0, 0, 1), INodeNo(ino), Kept(&answer));
             let expected = match sharing {
                 Sharing::Shared => Ok(()),
                 Sharing::Private => Err(Errno::ENOSYS),

@@ -22,8 +22,8 @@ use super::owner::Caller;
 use super::vaultfs::VaultFs;
 use super::wire::{self, Wire, opcode};
 use fuser::{
-    AccessFlags, BackingId, Errno, FileAttr, FileHandle, FileType, FopenFlags, INodeNo, LockOwner,
-    OpenFlags, RenameFlags, TimeOrNow, WriteFlags,
+    BackingId, Errno, FileAttr, FileHandle, FileType, FopenFlags, INodeNo, OpenFlags, RenameFlags,
+    TimeOrNow, WriteFlags,
 };
 use io_uring::{IoUring, cqueue, opcode::UringCmd80, squeue, types};
 use std::ffi::OsStr;
@@ -748,11 +748,7 @@ fn dispatch(
     }
     match h.opcode {
         opcode::LOOKUP => fs.lookup(call, ino, named!().0, reply),
-        opcode::GETATTR => {
-            let a = arg!(wire::getattr_in);
-            let fh = (a.getattr_flags & wire::GETATTR_FH != 0).then_some(FileHandle(a.fh));
-            fs.getattr(call, ino, fh, reply)
-        }
+        opcode::GETATTR => fs.getattr(call, ino, reply),
         opcode::SETATTR => {
             let a = arg!(wire::setattr_in);
             let v = a.valid;
@@ -776,12 +772,6 @@ fn dispatch(
                     wire::fattr::MTIME_NOW,
                     (a.mtime, a.mtimensec),
                 ),
-                has(wire::fattr::CTIME).then(|| system_time(a.ctime, a.ctimensec)),
-                has(wire::fattr::FH).then_some(FileHandle(a.fh)),
-                None,
-                None,
-                None,
-                None,
                 reply,
             )
         }
@@ -835,66 +825,26 @@ fn dispatch(
         }
         opcode::READ => {
             let a = arg!(wire::read_in);
-            let owner =
-                (a.read_flags & wire::READ_LOCKOWNER != 0).then_some(LockOwner(a.lock_owner));
-            fs.read(
-                call,
-                ino,
-                FileHandle(a.fh),
-                a.offset,
-                a.size,
-                OpenFlags(a.flags as i32),
-                owner,
-                reply,
-            )
+            fs.read(call, ino, FileHandle(a.fh), a.offset, a.size, reply)
         }
         opcode::WRITE => {
             let a = arg!(wire::write_in);
             let data = &payload[..(a.size as usize).min(payload.len())];
-            let owner =
-                (a.write_flags & wire::WRITE_LOCKOWNER != 0).then_some(LockOwner(a.lock_owner));
             let flags = WriteFlags::from_bits_retain(a.write_flags);
-            fs.write(
-                call,
-                ino,
-                FileHandle(a.fh),
-                a.offset,
-                data,
-                flags,
-                OpenFlags(a.flags as i32),
-                owner,
-                reply,
-            )
+            fs.write(call, ino, FileHandle(a.fh), a.offset, data, flags, reply)
         }
         opcode::STATFS => fs.statfs(call, ino, reply),
         opcode::RELEASE => {
             let a = arg!(wire::release_in);
-            let flush = a.release_flags & wire::RELEASE_FLUSH != 0;
-            let owner = Some(LockOwner(a.lock_owner));
-            fs.release(
-                call,
-                ino,
-                FileHandle(a.fh),
-                OpenFlags(a.flags as i32),
-                owner,
-                flush,
-                reply,
-            )
+            fs.release(call, ino, FileHandle(a.fh), reply)
         }
-        opcode::FSYNC | opcode::FSYNCDIR => {
-            let a = arg!(wire::fsync_in);
-            let (fh, datasync) = (FileHandle(a.fh), a.fsync_flags & wire::FSYNC_FDATASYNC != 0);
-            if h.opcode == opcode::FSYNC {
-                fs.fsync(call, ino, fh, datasync, reply)
-            } else {
-                fs.fsyncdir(call, ino, fh, datasync, reply)
-            }
-        }
+        opcode::FSYNC => fs.fsync(call, ino, reply),
+        opcode::FSYNCDIR => fs.fsyncdir(call, ino, reply),
         opcode::SETXATTR => {
             let a = arg!(wire::setxattr_in);
             let (n, value) = named!();
             let value = &value[..(a.size as usize).min(value.len())];
-            fs.setxattr(call, ino, n, value, a.flags as i32, 0, reply)
+            fs.setxattr(call, ino, n, value, a.flags as i32, reply)
         }
         opcode::GETXATTR => {
             let a = arg!(wire::getxattr_in);
@@ -905,10 +855,7 @@ fn dispatch(
             fs.listxattr(call, ino, a.size, reply)
         }
         opcode::REMOVEXATTR => fs.removexattr(call, ino, named!().0, reply),
-        opcode::FLUSH => {
-            let a = arg!(wire::flush_in);
-            fs.flush(call, ino, FileHandle(a.fh), LockOwner(a.lock_owner), reply)
-        }
+        opcode::FLUSH => fs.flush(call, ino, reply),
         opcode::OPENDIR => {
             let a = arg!(wire::open_in);
             fs.opendir(call, ino, OpenFlags(a.flags as i32), reply)
@@ -924,23 +871,9 @@ fn dispatch(
         }
         opcode::RELEASEDIR => {
             let a = arg!(wire::release_in);
-            fs.releasedir(
-                call,
-                ino,
-                FileHandle(a.fh),
-                OpenFlags(a.flags as i32),
-                reply,
-            )
+            fs.releasedir(call, FileHandle(a.fh), reply)
         }
-        opcode::ACCESS => {
-            let a = arg!(wire::access_in);
-            fs.access(
-                call,
-                ino,
-                AccessFlags::from_bits_retain(a.mask as i32),
-                reply,
-            )
-        }
+        opcode::ACCESS => fs.access(call, ino, reply),
         opcode::CREATE => {
             let a = arg!(wire::create_in);
             fs.create(
@@ -955,15 +888,7 @@ fn dispatch(
         }
         opcode::FALLOCATE => {
             let a = arg!(wire::fallocate_in);
-            fs.fallocate(
-                call,
-                ino,
-                FileHandle(a.fh),
-                a.offset,
-                a.length,
-                a.mode as i32,
-                reply,
-            )
+            fs.fallocate(call, ino, a.offset, a.length, a.mode as i32, reply)
         }
         _ => reply.error(Errno::ENOSYS),
     }

@@ -49,22 +49,9 @@ pub(super) mod fattr {
     pub const SIZE: u32 = 1 << 3;
     pub const ATIME: u32 = 1 << 4;
     pub const MTIME: u32 = 1 << 5;
-    pub const FH: u32 = 1 << 6;
     pub const ATIME_NOW: u32 = 1 << 7;
     pub const MTIME_NOW: u32 = 1 << 8;
-    pub const CTIME: u32 = 1 << 10;
 }
-
-/// `getattr_in.getattr_flags`: `fh` is set.
-pub(super) const GETATTR_FH: u32 = 1;
-/// `read_in.read_flags`: `lock_owner` is set.
-pub(super) const READ_LOCKOWNER: u32 = 1 << 1;
-/// `write_in.write_flags`: `lock_owner` is set.
-pub(super) const WRITE_LOCKOWNER: u32 = 1 << 1;
-/// `release_in.release_flags`: flush before releasing.
-pub(super) const RELEASE_FLUSH: u32 = 1;
-/// `fsync_in.fsync_flags`: data only.
-pub(super) const FSYNC_FDATASYNC: u32 = 1;
 
 /// Marks the wire structs: plain integers, any bit pattern valid, no padding
 /// the kernel does not also have.
@@ -115,8 +102,6 @@ wire! {
     struct entry_out { nodeid: u64, generation: u64, entry_valid: u64, attr_valid: u64, entry_valid_nsec: u32, attr_valid_nsec: u32, attr: attr }
     /// Attributes and how long to keep them.
     struct attr_out { attr_valid: u64, attr_valid_nsec: u32, dummy: u32, attr: attr }
-    /// `getattr`'s arguments.
-    struct getattr_in { getattr_flags: u32, dummy: u32, fh: u64 }
     /// `setattr`'s arguments.
     struct setattr_in {
         valid: u32, padding: u32, fh: u64, size: u64, lock_owner: u64,
@@ -141,8 +126,6 @@ wire! {
     struct open_out { fh: u64, open_flags: u32, backing_id: i32 }
     /// `release`'s and `releasedir`'s arguments.
     struct release_in { fh: u64, flags: u32, release_flags: u32, lock_owner: u64 }
-    /// `flush`'s arguments.
-    struct flush_in { fh: u64, unused: u32, padding: u32, lock_owner: u64 }
     /// `read`'s, `readdir`'s and `readdirplus`'s arguments.
     struct read_in { fh: u64, offset: u64, size: u32, read_flags: u32, lock_owner: u64, flags: u32, padding: u32 }
     /// `write`'s arguments (the data follows).
@@ -154,16 +137,12 @@ wire! {
         blocks: u64, bfree: u64, bavail: u64, files: u64, ffree: u64,
         bsize: u32, namelen: u32, frsize: u32, padding: u32, spare: [u32; 6],
     }
-    /// `fsync`'s and `fsyncdir`'s arguments.
-    struct fsync_in { fh: u64, fsync_flags: u32, padding: u32 }
     /// `setxattr`'s arguments without `FUSE_SETXATTR_EXT` (name and value follow).
     struct setxattr_in { size: u32, flags: u32 }
     /// `getxattr`'s and `listxattr`'s arguments.
     struct getxattr_in { size: u32, padding: u32 }
     /// The size of a value asked for with size 0.
     struct getxattr_out { size: u32, padding: u32 }
-    /// `access`'s arguments.
-    struct access_in { mask: u32, padding: u32 }
     /// `fallocate`'s arguments.
     struct fallocate_in { fh: u64, offset: u64, length: u64, mode: u32, padding: u32 }
     /// A directory entry's fixed part (the name follows, padded to 8 bytes).
@@ -198,7 +177,6 @@ mod tests {
         assert_eq!(size_of::<write_in>(), 40);
         assert_eq!(size_of::<statfs_out>(), 80);
         assert_eq!(size_of::<release_in>(), 24);
-        assert_eq!(size_of::<flush_in>(), 24);
         assert_eq!(size_of::<fallocate_in>(), 32);
         assert_eq!(size_of::<dirent>(), 24);
     }
