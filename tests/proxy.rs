@@ -1684,6 +1684,79 @@ fn the_store_is_out_of_reach_of_a_run() {
     assert_no_run_mount(&a);
 }
 
+/// Tar restores each file's mode, owner and times while the file is still
+/// open; in a run's private mount those wait with the file's writes and
+/// commit with them. The next run finds every one of them in the vault.
+#[test]
+fn tar_in_a_run_restores_modes_owners_and_times_into_the_vault() {
+    if !fuse_available() || !is_root() {
+        return;
+    }
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let host = tempfile::tempdir().unwrap();
+    let src = host.path().join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    let files: [(&str, u32, u32, i64); 5] = [
+        ("a", 0o751, 1234, 1_000_000_000),
+        ("b", 0o4755, 0, 1_100_000_000),
+        ("c", 0o600, 4321, 1_200_000_000),
+        ("d/e", 0o444, 7, 1_300_000_000),
+        ("d", 0o700, 8, 1_400_000_000),
+    ];
+    for (name, mode, owner, mtime) in files {
+        let path = src.join(name);
+        if name != "d" {
+            std::fs::write(&path, format!("{name}\n").repeat(3000)).unwrap();
+        }
+        // After the chown, which drops setuid.
+        chown(&path, Some(owner), Some(owner + 1)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime as u64);
+        std::fs::File::open(&path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+    let archive = host.path().join("src.tar");
+    let tarred = Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&src)
+        .args(["a", "b", "c", "d"])
+        .status()
+        .unwrap();
+    assert!(tarred.success());
+    let a = Avfs::with_vault();
+    let script = format!("mkdir x && tar -xf {} -C x", archive.display());
+    let (doc, status) = shell(&a, &[], &script);
+    assert_eq!(status, 0, "{doc:?}");
+    let names = ["a", "b", "c", "d/e", "d"];
+    let stat = |dir: &str| -> Vec<String> { names.iter().map(|n| format!("{dir}/{n}")).collect() };
+    let format = ["-c", "%a %u %g %Y"];
+    let host_stat = Command::new("stat")
+        .args(format)
+        .args(stat(&src.display().to_string()))
+        .output()
+        .unwrap();
+    let want: Vec<String> = String::from_utf8(host_stat.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(want.len(), names.len(), "{want:?}");
+    let mut command = vec!["stat"];
+    command.extend(format);
+    let paths = stat("x");
+    command.extend(paths.iter().map(String::as_str));
+    let (doc, status) = exec(&a, &[], &command);
+    assert_eq!(status, 0, "{doc:?}");
+    let got: Vec<&str> = doc.stdout.lines().collect();
+    assert_eq!(got, want, "mode, owner, group and mtime in the vault");
+    assert!(want[1].starts_with("4755 "), "{want:?}");
+    assert_no_run_mount(&a);
+}
+
 #[test]
 fn a_venv_made_in_one_run_works_in_the_next_in_a_fork_and_after_a_restore() {
     if !fuse_available() || !is_root() {

@@ -18,7 +18,8 @@
 //!   [`BATCH_MAX_BYTES`] of file content, and at the end of the session. It
 //!   answers the kernel's first FLUSH with ENOSYS, so closes send none: a
 //!   file joins the batch at its release, which the closing program does not
-//!   wait for.
+//!   wait for. A `chmod`, `chown` or `utimensat` of an open file waits
+//!   with its writes too (`UnsavedAttrs`).
 //!
 //! After a timed commit the mount leaves a [`BATCH_GAP`] so other writers of
 //! the store get its lock. A crash loses at most the open batch: what was not
@@ -27,8 +28,9 @@
 use super::errno::errno;
 use super::fault;
 use super::kernel_cache::Invalidator;
+use super::open_files::UnsavedAttrs;
 use super::vaultfs::{Inner, SessionStats, lock};
-use crate::vault::{ROOT_INO, Store};
+use crate::vault::{ROOT_INO, Store, TreeWriter, VaultError};
 use fuser::Errno;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -130,7 +132,8 @@ impl Batcher {
 }
 
 impl Inner {
-    /// Commits an inode's unsaved writes, if any, in one transaction.
+    /// Commits an inode's unsaved writes and attribute changes, if any, in
+    /// one transaction.
     pub(super) fn commit(&mut self, vault: &str, ino: u64) -> Result<(), Errno> {
         let Inner {
             store,
@@ -144,13 +147,20 @@ impl Inner {
         };
         of.writable()?;
         let mtime = of.mtime_override;
+        // Saved first, as they were made first: a version the content
+        // records then carries them.
+        let attrs = of.unsaved_attrs.take();
+        let save = |w: &TreeWriter<'_>| attrs.map_or(Ok(()), |a| save_attrs(w, ino, &a, mtime));
         if let Some(spool) = of.spool.as_mut()
             && spool.is_changed().map_err(Errno::from)?
         {
             of.fresh = false;
             batch.begin(store)?;
             let committed = store
-                .write_unjournaled(vault, |w| spool.commit(w, ino, mtime, SPILL_AT))
+                .write_unjournaled(vault, |w| {
+                    save(w)?;
+                    spool.commit(w, ino, mtime, SPILL_AT)
+                })
                 .map_err(|e| errno(&e));
             let committed = match committed {
                 Ok(attr) => attr,
@@ -168,24 +178,69 @@ impl Inner {
         }
         let fresh = std::mem::take(&mut of.fresh);
         let Some(editor) = of.editor.as_mut().filter(|e| e.is_changed()) else {
-            if fresh {
+            if fresh || attrs.is_some() {
                 batch.begin(store)?;
-                store
-                    .write_unjournaled(vault, |w| w.record_current(ino))
-                    .map_err(|e| errno(&e))?;
+                let saved = store
+                    .write_unjournaled(vault, |w| {
+                        save(w)?;
+                        if fresh { w.record_current(ino) } else { Ok(()) }
+                    })
+                    .map_err(|e| errno(&e));
+                if saved.is_err() {
+                    of.unsaved_attrs = attrs;
+                }
+                return saved;
             }
             return Ok(());
         };
         batch.begin(store)?;
         batch.bytes += editor.size();
         let committed = store
-            .write_unjournaled(vault, |w| w.commit_edited(ino, editor, mtime))
-            .map_err(|e| errno(&e))?;
+            .write_unjournaled(vault, |w| {
+                w.commit_edited_as(ino, editor, mtime, |attr| {
+                    if let Some(a) = &attrs {
+                        a.apply(attr);
+                    }
+                })
+            })
+            .map_err(|e| errno(&e));
+        let committed = match committed {
+            Ok(attr) => attr,
+            Err(code) => {
+                of.unsaved_attrs = attrs;
+                return Err(code);
+            }
+        };
         if let (Some(attr), Some(of)) = (committed, open.files.get_mut(&ino)) {
             of.last = attr;
             stats.files_written += 1;
         }
         Ok(())
+    }
+
+    /// Writes `ino`'s unsaved attribute changes to the store now, before
+    /// something else changes its attributes there (which would otherwise be
+    /// undone when the file commits).
+    pub(super) fn save_attrs(&mut self, vault: &str, ino: u64) -> Result<(), Errno> {
+        let Some((attrs, mtime)) = self
+            .open
+            .files
+            .get_mut(&ino)
+            .and_then(|of| Some((of.unsaved_attrs.take()?, of.mtime_override)))
+        else {
+            return Ok(());
+        };
+        self.batch.begin(&mut self.store)?;
+        let saved = self
+            .store
+            .write_unjournaled(vault, |w| save_attrs(w, ino, &attrs, mtime))
+            .map_err(|e| errno(&e));
+        if saved.is_err()
+            && let Some(of) = self.open.files.get_mut(&ino)
+        {
+            of.unsaved_attrs = Some(attrs);
+        }
+        saved
     }
 
     /// A handle of `ino` is closing (flush, release): its unsaved writes join
@@ -204,6 +259,22 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// Writes `attrs`, and the mtime set explicitly if there is one, over the
+/// stored attributes of `ino` (nothing if it is gone).
+fn save_attrs(
+    w: &TreeWriter<'_>,
+    ino: u64,
+    attrs: &UnsavedAttrs,
+    mtime_ns: Option<i64>,
+) -> Result<(), VaultError> {
+    if let Some(mut attr) = w.attr(ino)? {
+        attrs.apply(&mut attr);
+        attr.mtime_ns = mtime_ns.unwrap_or(attr.mtime_ns);
+        w.put_attr(&attr)?;
+    }
+    Ok(())
 }
 
 /// Commits what a mount session left unsaved and reports what it changed.

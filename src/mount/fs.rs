@@ -760,4 +760,116 @@ mod tests {
             );
         }
     }
+
+    /// A private mount keeps an open file's chmod, chown and utimensat with
+    /// its writes: every answer shows them (attributes, lookup, a listing),
+    /// the store gets them when the file commits, and whatever changes the
+    /// stored attributes before that (a truncate, the setuid bit a write by
+    /// a user drops) saves them first. A shared mount stores them at once.
+    #[test]
+    fn a_private_mount_keeps_an_open_file_s_attribute_changes_until_it_commits() {
+        use fuser::TimeOrNow::SpecificTime;
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |s| Some(SpecificTime(UNIX_EPOCH + Duration::from_secs(s)));
+        let root = Some(Caller::new(0, 0, 1));
+        for sharing in [Sharing::Shared, Sharing::Private] {
+            let (_dir, mut other, fs) = VaultFs::on_a_new_store(sharing);
+            let f = VaultPath::parse_str("/f").unwrap();
+            other
+                .write("v", Op::new("write", "f"), |w| {
+                    w.write_file(&f, &b"old"[..], false, 0o644)
+                })
+                .unwrap();
+            let stored = |fs: &VaultFs, ino| {
+                let mut inner = fs.lock();
+                inner.read(&fs.state, |t| t.attr(ino)).unwrap().unwrap()
+            };
+            let listed = |fs: &VaultFs| {
+                let dh = fs.do_opendir(ROOT_INO).unwrap();
+                let mut mode = None;
+                fs.each_dir_entry(dh, 0, |_, name, attr, _| {
+                    if name == b"f" {
+                        mode = Some(attr.mode);
+                    }
+                    false
+                })
+                .unwrap();
+                mode
+            };
+            let ino = fs.do_lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+            let (fh, _) = fs
+                .do_open(ino, OpenFlags(nix::libc::O_RDWR), |_| unreachable!())
+                .unwrap();
+            fs.do_write(ino, fh, 0, b"new", false).unwrap();
+            let answered = fs
+                .do_setattr(
+                    root,
+                    ino,
+                    Some(0o751),
+                    Some(7),
+                    Some(8),
+                    None,
+                    at(100),
+                    at(200),
+                )
+                .unwrap();
+            assert_eq!((answered.mode, answered.uid, answered.gid), (0o751, 7, 8));
+            assert_eq!(
+                (answered.atime_ns, answered.mtime_ns),
+                (100 * 1_000_000_000, 200 * 1_000_000_000)
+            );
+            let shown = fs.lock().attr(&fs.state, ino).unwrap();
+            assert_eq!(
+                (shown.mode, shown.uid, shown.mtime_ns),
+                (0o751, 7, 200 * 1_000_000_000)
+            );
+            assert_eq!(fs.do_lookup(ROOT_INO, OsStr::new("f")).unwrap().mode, 0o751);
+            assert_eq!(listed(&fs), Some(0o751), "{sharing:?}");
+            let expected = match sharing {
+                Sharing::Shared => 0o751,
+                Sharing::Private => 0o644,
+            };
+            assert_eq!(stored(&fs, ino).mode, expected, "{sharing:?}");
+            // A truncate writes the stored attributes: the unsaved ones go first.
+            fs.do_setattr(root, ino, None, None, None, Some(2), None, None)
+                .unwrap();
+            assert_eq!(stored(&fs, ino).mode, 0o751, "{sharing:?}");
+            // So does a user's write to a setuid file, which drops the bit.
+            fs.do_setattr(root, ino, Some(0o4755), None, None, None, None, None)
+                .unwrap();
+            fs.do_write(ino, fh, 0, b"ne", true).unwrap();
+            assert_eq!(fs.lock().attr(&fs.state, ino).unwrap().mode, 0o755);
+            fs.do_setattr(root, ino, None, Some(9), None, None, at(300), None)
+                .unwrap();
+            fs.do_release(fh).unwrap();
+            let now = stored(&fs, ino);
+            assert_eq!((now.mode, now.uid, now.gid), (0o755, 9, 8), "{sharing:?}");
+            assert_eq!(now.atime_ns, 300 * 1_000_000_000, "{sharing:?}");
+            assert_eq!(
+                now.content,
+                Some(crate::vault::ContentHash::of_bytes(b"ne"))
+            );
+            // A file only read, its mode changed: the release stores the mode
+            // and records no version (its content did not change).
+            let versions = |fs: &VaultFs| {
+                let mut inner = fs.lock();
+                inner.read(&fs.state, |t| t.versions(&f)).unwrap().len()
+            };
+            let before = versions(&fs);
+            let (fh, _) = fs
+                .do_open(ino, OpenFlags(nix::libc::O_RDONLY), |_| unreachable!())
+                .unwrap();
+            fs.do_setattr(root, ino, Some(0o700), None, None, None, None, at(400))
+                .unwrap();
+            fs.do_release(fh).unwrap();
+            let now = stored(&fs, ino);
+            assert_eq!(
+                (now.mode, now.mtime_ns),
+                (0o700, 400 * 1_000_000_000),
+                "{sharing:?}"
+            );
+            assert_eq!(versions(&fs), before, "{sharing:?}");
+            fs.finisher().finish();
+        }
+    }
 }

@@ -204,6 +204,7 @@ impl VaultFs {
         if kill_suidgid && killed_suid(attr.mode) != attr.mode {
             let mode = killed_suid(attr.mode);
             if inner.read(&self.state, |t| t.attr(ino))?.is_some() {
+                inner.save_attrs(&self.target.vault, ino)?;
                 self.change(&mut inner, |w| w.set_meta(ino, Some(mode), None))?;
             } else if let Some(of) = inner.open.files.get_mut(&ino) {
                 of.last.mode = mode;

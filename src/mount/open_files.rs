@@ -16,6 +16,9 @@ pub(super) struct OpenFile {
     pub(super) last: Attr,
     /// An mtime set explicitly since the last write, kept when the content commits.
     pub(super) mtime_override: Option<i64>,
+    /// Mode, owner and atime changes of a private mount's open file, not in
+    /// the store yet: they commit with the file (see [`UnsavedAttrs`]).
+    pub(super) unsaved_attrs: Option<UnsavedAttrs>,
     /// A write to this file failed for good (over the quota, or a request
     /// panicked halfway): its unsaved writes are gone, and writes, truncates and
     /// commits fail with this errno until every handle has closed, so that
@@ -38,16 +41,36 @@ impl OpenFile {
             editor: None,
             last,
             mtime_override: None,
+            unsaved_attrs: None,
             failed: None,
             fresh: false,
             spool: None,
         }
     }
 
-    /// Drops the unsaved writes and refuses new ones with `errno` until closed.
+    /// Drops the unsaved writes (and attribute changes) and refuses new ones
+    /// with `errno` until closed.
     pub(super) fn fail(&mut self, errno: Errno) {
         self.editor = None;
+        self.unsaved_attrs = None;
         self.failed = Some(errno);
+    }
+
+    /// `attr`, the inode's attributes as the store has them, with what this
+    /// open file has not saved yet: its size, mtime, mode, owner and atime.
+    pub(super) fn overlay(&self, attr: &mut Attr) {
+        if let Some(ed) = &self.editor {
+            attr.size = ed.size();
+        }
+        if let Some(spool) = &self.spool {
+            spool.patch(attr, self.mtime_override);
+        }
+        if let Some(ns) = self.mtime_override {
+            attr.mtime_ns = ns;
+        }
+        if let Some(unsaved) = &self.unsaved_attrs {
+            unsaved.apply(attr);
+        }
     }
 
     /// Whether writes may go on: not after a write failed for good.
@@ -65,6 +88,35 @@ impl OpenFile {
             self.editor = Some(tree.edit(attr)?);
         }
         Ok(self.editor.as_mut().expect("set above"))
+    }
+}
+
+/// A private mount's `chmod`, `chown` and `utimensat` of an open file. Tar
+/// sets all three on every file it extracts, while the file is open: kept
+/// here, each answers without touching the store, and they commit with the
+/// file's writes (at fsync, at its release, at the session's end), where a
+/// shared mount owes them to other processes at once. Whatever changes the
+/// inode's attributes in the store first saves these (`Inner::save_attrs`).
+#[derive(Clone, Copy, Default)]
+pub(super) struct UnsavedAttrs {
+    pub(super) mode: Option<u32>,
+    pub(super) uid: Option<u32>,
+    pub(super) gid: Option<u32>,
+    pub(super) atime_ns: Option<i64>,
+    /// When the last of them was made: the inode's ctime.
+    pub(super) ctime_ns: i64,
+}
+
+impl UnsavedAttrs {
+    /// Writes these changes over `attr`.
+    pub(super) fn apply(&self, attr: &mut Attr) {
+        if let Some(mode) = self.mode {
+            attr.mode = mode & 0o7777;
+        }
+        attr.uid = self.uid.unwrap_or(attr.uid);
+        attr.gid = self.gid.unwrap_or(attr.gid);
+        attr.atime_ns = self.atime_ns.unwrap_or(attr.atime_ns);
+        attr.ctime_ns = attr.ctime_ns.max(self.ctime_ns);
     }
 }
 
@@ -150,7 +202,8 @@ impl OpenFiles {
     /// Drops the entry of `ino` if no handle has it open and it holds no unsaved writes.
     pub(super) fn drop_if_idle(&mut self, ino: u64) {
         if let Some(of) = self.files.get(&ino) {
-            let unsaved = of.editor.as_ref().is_some_and(|e| e.is_changed());
+            let unsaved =
+                of.editor.as_ref().is_some_and(|e| e.is_changed()) || of.unsaved_attrs.is_some();
             if of.opens == 0 && !unsaved {
                 self.files.remove(&ino);
             }

@@ -3,13 +3,16 @@
 //! `Result<_, Errno>`; `fs` replies.
 
 use super::attr::from_time;
+use super::commit::Sharing;
 use super::errno::errno;
 use super::fault;
 use super::open_files::{Handle, Listing};
 use super::owner::{Caller, killed_suid};
 use super::vaultfs::{Inner, VaultFs, checked_name};
 use crate::policy::Op as PathOp;
-use crate::vault::{Attr, ContentEditor, Kind, NewNode, RenameMode, Tree, TreeWriter, VaultError};
+use crate::vault::{
+    Attr, ContentEditor, Kind, NewNode, RenameMode, Tree, TreeWriter, VaultError, now_ns,
+};
 use fuser::{Errno, RenameFlags, TimeOrNow};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -49,7 +52,7 @@ impl VaultFs {
         // attributes live (and die) with the open file.
         let found = inner.read(&self.state, |t| t.attr(ino))?;
         let in_tree = found.is_some();
-        let attr = inner.with_open_state(ino, found)?;
+        let attr = inner.with_open_state(ino, found.clone())?;
         self.guard_ino(inner, ino, PathOp::Write)?;
         let mtime_ns = mtime.map(from_time);
         // The writeback cache sends a written file's mtime as it closes: it
@@ -80,6 +83,28 @@ impl VaultFs {
             }
             mode => mode,
         };
+        let times = mtime_ns.is_some() || atime_ns.is_some();
+        // A private mount's open file keeps these with its writes, unsaved.
+        if size.is_none()
+            && (mode.is_some() || chown || times)
+            && in_tree
+            && self.sharing == Sharing::Private
+            && let Some(of) = inner.open.files.get_mut(&ino)
+            && of.opens > 0
+            && of.failed.is_none()
+        {
+            let unsaved = of.unsaved_attrs.get_or_insert_default();
+            unsaved.mode = mode.or(unsaved.mode);
+            unsaved.uid = uid.or(unsaved.uid);
+            unsaved.gid = gid.or(unsaved.gid);
+            unsaved.atime_ns = atime_ns.or(unsaved.atime_ns);
+            unsaved.ctime_ns = now_ns();
+            of.mtime_override = mtime_ns.or(of.mtime_override);
+            inner.stats.attrs_changed += 1;
+            return inner.with_open_state(ino, found);
+        }
+        // Anything else changes the stored attributes: the unsaved ones first.
+        inner.save_attrs(&self.target.vault, ino)?;
         if let Some(size) = size {
             if attr.kind == Kind::Dir {
                 return Err(Errno::EISDIR);
@@ -100,7 +125,6 @@ impl VaultFs {
             // Content committed later (on close) must keep this time (cp -p, tar).
             of.mtime_override = Some(ns);
         }
-        let times = mtime_ns.is_some() || atime_ns.is_some();
         if mode.is_some() || chown || times {
             if in_tree {
                 self.change(inner, |w| {
@@ -281,7 +305,7 @@ impl VaultFs {
         inner.check_path_len(&self.state, newparent, newname)?;
         let attr = self.change(&mut inner, |w| w.link(ino, newparent, newname))?;
         inner.stats.created += 1;
-        Ok(attr)
+        inner.with_open_state(ino, Some(attr))
     }
 
     pub(super) fn do_opendir(&self, ino: u64) -> Result<u64, Errno> {
@@ -299,7 +323,7 @@ impl VaultFs {
 
     /// Directory `ino`'s entries, "." and ".." first; none once it is gone.
     fn listing(&self, inner: &mut Inner, ino: u64) -> Result<Listing, Errno> {
-        inner.read(&self.state, |t| {
+        let mut entries = inner.read(&self.state, |t| {
             let Some(dir) = t.attr(ino)? else {
                 return Ok(Vec::new());
             };
@@ -308,7 +332,14 @@ impl VaultFs {
             let mut entries = vec![(b".".to_vec(), dir), (b"..".to_vec(), parent)];
             entries.extend(t.read_dir(ino)?.into_iter().map(|e| (e.name, e.attr)));
             Ok(entries)
-        })
+        })?;
+        // The kernel takes these attributes as the inodes' own (readdirplus).
+        for (_, attr) in &mut entries {
+            if let Some(of) = inner.open.files.get(&attr.ino) {
+                of.overlay(attr);
+            }
+        }
+        Ok(entries)
     }
 
     /// Calls `add` for each directory entry from `offset` (with the kernel

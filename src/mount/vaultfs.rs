@@ -187,20 +187,12 @@ impl Inner {
     }
 
     /// `found`, `ino`'s attributes as the store has them, with what its open
-    /// handles have not saved yet (size, mtime; an unlinked file still open).
+    /// handles have not saved yet (size, times, mode, owner; an unlinked file still open).
     pub(super) fn with_open_state(&mut self, ino: u64, found: Option<Attr>) -> Result<Attr, Errno> {
         let open = self.open.files.get_mut(&ino);
         match (found, open) {
             (Some(mut attr), Some(of)) => {
-                if let Some(ed) = &of.editor {
-                    attr.size = ed.size();
-                }
-                if let Some(spool) = &of.spool {
-                    spool.patch(&mut attr, of.mtime_override);
-                }
-                if let Some(ns) = of.mtime_override {
-                    attr.mtime_ns = ns;
-                }
+                of.overlay(&mut attr);
                 of.last = attr.clone();
                 Ok(attr)
             }
@@ -208,12 +200,7 @@ impl Inner {
             (None, Some(of)) => {
                 let mut attr = of.last.clone();
                 attr.nlink = 0;
-                if let Some(ed) = &of.editor {
-                    attr.size = ed.size();
-                }
-                if let Some(spool) = &of.spool {
-                    spool.patch(&mut attr, of.mtime_override);
-                }
+                of.overlay(&mut attr);
                 Ok(attr)
             }
             (None, None) => Err(Errno::ENOENT),

@@ -899,9 +899,23 @@ impl<'c> TreeWriter<'c> {
         editor: &mut ContentEditor,
         mtime_ns: Option<i64>,
     ) -> Result<Option<Attr>> {
-        let Some(attr) = self.attr(ino)? else {
+        self.commit_edited_as(ino, editor, mtime_ns, |_| {})
+    }
+
+    /// [`TreeWriter::commit_edited`], with the inode's other attributes
+    /// changed by `adjust` in the same row write (the mount's unsaved
+    /// `chmod`, say).
+    pub fn commit_edited_as(
+        &self,
+        ino: u64,
+        editor: &mut ContentEditor,
+        mtime_ns: Option<i64>,
+        adjust: impl FnOnce(&mut Attr),
+    ) -> Result<Option<Attr>> {
+        let Some(mut attr) = self.attr(ino)? else {
             return Ok(None);
         };
+        adjust(&mut attr);
         let (content, size) = editor.commit(self.conn)?;
         let mtime_ns = mtime_ns.unwrap_or(self.stamp.now_ns);
         self.replace_content(attr, content, size, mtime_ns)
