@@ -724,24 +724,42 @@ mod tests {
         }
     }
 
+    /// A mount (`sharing`) of a vault whose file `/f` ("old", mode 0644)
+    /// is open for reading and writing with "new" written over it and not
+    /// committed: the store's directory, another connection to it, the
+    /// mount, the file's path, inode and handle.
+    fn written_over(
+        sharing: Sharing,
+    ) -> (
+        tempfile::TempDir,
+        crate::vault::Store,
+        VaultFs,
+        VaultPath,
+        u64,
+        u64,
+    ) {
+        let (dir, mut other, fs) = VaultFs::on_a_new_store(sharing);
+        let f = VaultPath::parse_str("/f").unwrap();
+        other
+            .write("v", Op::new("write", "f"), |w| {
+                w.write_file(&f, &b"old"[..], false, 0o644)
+            })
+            .unwrap();
+        let ino = fs.do_lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
+        let (fh, _) = fs
+            .do_open(ino, OpenFlags(nix::libc::O_RDWR), |_| unreachable!())
+            .unwrap();
+        fs.do_write(ino, fh, 0, b"new", false).unwrap();
+        (dir, other, fs, f, ino, fh)
+    }
+
     /// A close in a private mount costs no FLUSH: the kernel is told it has
     /// none (and stops sending it), and the release still brings the file's
     /// writes into the session; a shared mount commits at the flush.
     #[test]
     fn only_a_shared_mount_takes_flush_and_a_private_one_commits_at_release() {
         for sharing in [Sharing::Shared, Sharing::Private] {
-            let (_dir, mut other, fs) = VaultFs::on_a_new_store(sharing);
-            let f = VaultPath::parse_str("/f").unwrap();
-            other
-                .write("v", Op::new("write", "f"), |w| {
-                    w.write_file(&f, &b"old"[..], false, 0o644)
-                })
-                .unwrap();
-            let ino = fs.do_lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
-            let (fh, _) = fs
-                .do_open(ino, OpenFlags(nix::libc::O_RDWR), |_| unreachable!())
-                .unwrap();
-            fs.do_write(ino, fh, 0, b"new", false).unwrap();
+            let (_dir, mut other, fs, f, ino, fh) = written_over(sharing);
             let answer = Cell::new(None);
             fs.flush(Caller::new(0, 0, 1), INodeNo(ino), Kept(&answer));
             let expected = match sharing {
@@ -773,13 +791,7 @@ mod tests {
         let at = |s| Some(SpecificTime(UNIX_EPOCH + Duration::from_secs(s)));
         let root = Some(Caller::new(0, 0, 1));
         for sharing in [Sharing::Shared, Sharing::Private] {
-            let (_dir, mut other, fs) = VaultFs::on_a_new_store(sharing);
-            let f = VaultPath::parse_str("/f").unwrap();
-            other
-                .write("v", Op::new("write", "f"), |w| {
-                    w.write_file(&f, &b"old"[..], false, 0o644)
-                })
-                .unwrap();
+            let (_dir, _other, fs, f, ino, fh) = written_over(sharing);
             let stored = |fs: &VaultFs, ino| {
                 let mut inner = fs.lock();
                 inner.read(&fs.state, |t| t.attr(ino)).unwrap().unwrap()
@@ -796,11 +808,6 @@ mod tests {
                 .unwrap();
                 mode
             };
-            let ino = fs.do_lookup(ROOT_INO, OsStr::new("f")).unwrap().ino;
-            let (fh, _) = fs
-                .do_open(ino, OpenFlags(nix::libc::O_RDWR), |_| unreachable!())
-                .unwrap();
-            fs.do_write(ino, fh, 0, b"new", false).unwrap();
             let answered = fs
                 .do_setattr(
                     root,
