@@ -147,8 +147,9 @@ impl Inner {
         };
         of.writable()?;
         let mtime = of.mtime_override;
-        // Saved first, as they were made first: a version the content
-        // records then carries them.
+        // Written in the content's own row write where the editor has new
+        // content (below); otherwise (a spool, no new content) on their own,
+        // before anything else of the commit.
         let attrs = of.unsaved_attrs.take();
         let save = |w: &TreeWriter<'_>| attrs.map_or(Ok(()), |a| save_attrs(w, ino, &a, mtime));
         if let Some(spool) = of.spool.as_mut()
