@@ -886,6 +886,51 @@ fn tar_extraction_matches_the_source_tree() {
     took("tar", start);
 }
 
+/// `cp -a` (as `cp -p`, and `mv` from another file system) gives a copy
+/// its mode by setting the copy's access ACL, not with chmod: every mode
+/// must survive that, special bits included, in the mount and after a
+/// remount.
+#[test]
+fn cp_a_keeps_the_modes_it_sets_through_an_acl() {
+    if !fuse_available() {
+        return;
+    }
+    let cp = tool("cp", "coreutils");
+    let host = tempfile::tempdir().unwrap();
+    let src = host.path().join("src");
+    let modes = [0o755, 0o444, 0o600, 0o2750, 0o4711, 0o1777];
+    for mode in modes {
+        let path = src.join(format!("f{mode:o}"));
+        write(&path, "x\n");
+        chmod(&path, mode);
+    }
+    fs::create_dir(src.join("dir")).unwrap();
+    chmod(&src.join("dir"), 0o751);
+    let want: Vec<(String, u32)> = modes
+        .iter()
+        .map(|m| (format!("f{m:o}"), *m))
+        .chain([("dir".to_string(), 0o751)])
+        .collect();
+    let modes_in = |dir: &Path| -> Vec<(String, u32)> {
+        want.iter()
+            .map(|(name, _)| {
+                let mode = fs::symlink_metadata(dir.join(name)).unwrap().mode() & 0o7777;
+                (name.clone(), mode)
+            })
+            .collect()
+    };
+    assert_eq!(modes_in(&src), want, "the host keeps them");
+
+    let avfs = Avfs::with_vault();
+    let m = Mounted::new(&avfs, "main", &[]);
+    run(Command::new(&cp).arg("-a").arg(&src).arg(m.join("copy")));
+    assert_eq!(modes_in(&m.join("copy")), want, "copied into the mount");
+    m.unmount();
+    let m = Mounted::new(&avfs, "main", &[]);
+    assert_eq!(modes_in(&m.join("copy")), want, "after a remount");
+    m.unmount();
+}
+
 // ----- 6. editors' atomic save -----
 
 #[test]

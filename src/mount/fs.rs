@@ -569,7 +569,7 @@ impl VaultFs {
     ) {
         let _answered = self.answering(call);
         match self.serve("setxattr", ino.0, || {
-            self.do_setxattr(ino.0, name, value, flags)
+            self.do_setxattr(call, ino.0, name, value, flags)
         }) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -876,6 +876,85 @@ mod tests {
                 "{sharing:?}"
             );
             assert_eq!(versions(&fs), before, "{sharing:?}");
+            fs.finisher().finish();
+        }
+    }
+
+    /// An access ACL is the file's mode: a mode-only one is not stored, one
+    /// with named entries is (its mask standing for the group bits). Only
+    /// the owner or root may set one, a user outside the file's group loses
+    /// setgid by it, and a malformed one is EINVAL. Set on an open file of a
+    /// private mount, the mode commits with the file.
+    #[test]
+    fn an_access_acl_is_the_mode_and_only_the_owner_or_root_sets_one() {
+        const ANY: u32 = u32::MAX;
+        let acl = |entries: &[(u16, u16, u32)]| {
+            let mut v = 2u32.to_le_bytes().to_vec();
+            for &(tag, perm, id) in entries {
+                v.extend(tag.to_le_bytes());
+                v.extend(perm.to_le_bytes());
+                v.extend(id.to_le_bytes());
+            }
+            v
+        };
+        let mode_only = acl(&[(0x01, 7, ANY), (0x04, 5, ANY), (0x20, 5, ANY)]);
+        let named = acl(&[
+            (0x01, 6, ANY),
+            (0x02, 7, 1000),
+            (0x04, 4, ANY),
+            (0x10, 5, ANY),
+            (0x20, 0, ANY),
+        ]);
+        let name = OsStr::new("system.posix_acl_access");
+        let root = Caller::new(0, 0, 1);
+        for sharing in [Sharing::Shared, Sharing::Private] {
+            let (_dir, _other, fs, _f, ino, fh) = written_over(sharing);
+            let mode = |fs: &VaultFs| fs.lock().attr(&fs.state, ino).unwrap().mode;
+            let stored = |fs: &VaultFs| {
+                let mut inner = fs.lock();
+                inner
+                    .read(&fs.state, |t| t.xattr(ino, name.as_bytes()))
+                    .unwrap()
+            };
+            fs.do_setxattr(root, ino, name, &named, 0).unwrap();
+            assert_eq!((mode(&fs), stored(&fs)), (0o650, Some(named.clone())));
+            fs.do_setxattr(root, ino, name, &mode_only, 0).unwrap();
+            assert_eq!((mode(&fs), stored(&fs)), (0o755, None), "{sharing:?}");
+            let bad = &mode_only[..mode_only.len() - 2];
+            assert_eq!(fs.do_setxattr(root, ino, name, bad, 0), Err(Errno::EINVAL));
+            // Owned by uid 1000, group 2000, setgid.
+            fs.do_setattr(
+                Some(root),
+                ino,
+                Some(0o2700),
+                Some(1000),
+                Some(2000),
+                None,
+                None,
+                None,
+            )
+            .unwrap();
+            let stranger = Caller::new(1001, 2000, 1);
+            assert_eq!(
+                fs.do_setxattr(stranger, ino, name, &mode_only, 0),
+                Err(Errno::EPERM)
+            );
+            assert_eq!(mode(&fs), 0o2700);
+            fs.do_setxattr(Caller::new(1000, 2000, 1), ino, name, &mode_only, 0)
+                .unwrap();
+            assert_eq!(mode(&fs), 0o2755, "in the group: setgid stays");
+            fs.do_setxattr(Caller::new(1000, 1000, 1), ino, name, &mode_only, 0)
+                .unwrap();
+            assert_eq!(mode(&fs), 0o755, "outside it: setgid goes");
+            fs.do_release(fh).unwrap();
+            let mut inner = fs.lock();
+            let row = inner.read(&fs.state, |t| t.attr(ino)).unwrap().unwrap();
+            assert_eq!(
+                (row.mode, row.uid, row.gid),
+                (0o755, 1000, 2000),
+                "{sharing:?}"
+            );
+            drop(inner);
             fs.finisher().finish();
         }
     }

@@ -11,6 +11,7 @@
 //! live mounts and cleans up after dead ones. Nothing here knows about the
 //! CLI.
 
+mod acl;
 mod answer;
 mod attr;
 mod commit;

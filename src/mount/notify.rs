@@ -45,6 +45,12 @@ impl KernelLink {
         self.notifier.inval_inode(INodeNo(ino), 0, 0)
     }
 
+    /// Marks `ino`'s attributes stale, keeping its pages.
+    pub(super) fn inval_attrs(&self, ino: u64) -> io::Result<()> {
+        // A negative offset: no page is dropped (`fuse_reverse_inval_inode`).
+        self.notifier.inval_inode(INodeNo(ino), -1, 0)
+    }
+
     /// Marks `name` in `parent` stale: the kernel asks again at its next
     /// use, but keeps the entry hashed, so a process whose current directory
     /// (or running program) it is keeps it unless the answer changed.

@@ -2,6 +2,7 @@
 //! attributes, extended attributes, directory listings and statfs. Each returns
 //! `Result<_, Errno>`; `fs` replies.
 
+use super::acl;
 use super::attr::from_time;
 use super::commit::Sharing;
 use super::errno::errno;
@@ -392,12 +393,16 @@ impl VaultFs {
 
     pub(super) fn do_setxattr(
         &self,
+        caller: Caller,
         ino: u64,
         name: &OsStr,
         value: &[u8],
         flags: i32,
     ) -> Result<(), Errno> {
         let name = name.as_bytes();
+        if name == acl::ACCESS {
+            return self.set_access_acl(caller, ino, value);
+        }
         let mut inner = self.lock();
         self.guard_ino(&mut inner, ino, PathOp::Write)?;
         let exists = inner.read(&self.state, |t| t.xattr(ino, name))?.is_some();
@@ -409,6 +414,36 @@ impl VaultFs {
         }
         self.change(&mut inner, |w| w.set_xattr(ino, name, Some(value)))?;
         inner.stats.attrs_changed += 1;
+        Ok(())
+    }
+
+    /// Sets `ino`'s access ACL, which is also its mode (see `acl`): as for
+    /// chmod, only its owner or root may. A mode-only ACL is not stored.
+    fn set_access_acl(&self, caller: Caller, ino: u64, value: &[u8]) -> Result<(), Errno> {
+        self.writable()?;
+        let acl = acl::parse(value)?;
+        let attr = {
+            let mut inner = self.lock();
+            self.guard_ino(&mut inner, ino, PathOp::Write)?;
+            inner.attr(&self.state, ino)?
+        };
+        if !caller.may_chmod(&attr) {
+            return Err(Errno::EPERM);
+        }
+        let mode = caller.mode_from_acl(&attr, acl.bits);
+        self.do_setattr(Some(caller), ino, Some(mode), None, None, None, None, None)?;
+        let mut inner = self.lock();
+        if !acl.is_mode {
+            self.change(&mut inner, |w| w.set_xattr(ino, acl::ACCESS, Some(value)))?;
+        } else if inner
+            .read(&self.state, |t| t.xattr(ino, acl::ACCESS))?
+            .is_some()
+        {
+            self.change(&mut inner, |w| w.set_xattr(ino, acl::ACCESS, None))?;
+        }
+        drop(inner);
+        // The kernel keeps the mode it had: make it ask for the new one.
+        self.forget_attrs(ino);
         Ok(())
     }
 

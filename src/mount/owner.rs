@@ -34,6 +34,25 @@ impl Caller {
         self.uid == 0
     }
 
+    /// Whether the caller may change `attr`'s mode or ACL: its owner, or
+    /// root (Linux's `inode_owner_or_capable`).
+    pub(super) fn may_chmod(self, attr: &Attr) -> bool {
+        self.is_root() || self.uid == attr.uid
+    }
+
+    /// The mode an access ACL giving permission `bits` makes of `attr`'s:
+    /// setuid, setgid and sticky stay, but setgid goes unless the caller is
+    /// root or in the file's group (Linux's `posix_acl_update_mode`; the
+    /// request names only the caller's own group).
+    pub(super) fn mode_from_acl(self, attr: &Attr, bits: u32) -> u32 {
+        let mode = attr.mode & !0o777 | bits & 0o777;
+        if self.is_root() || self.gid == attr.gid {
+            mode
+        } else {
+            mode & !0o2000
+        }
+    }
+
     /// Gives a new node its owner: the caller, with the group of a setgid
     /// parent directory, which also passes its setgid bit to subdirectories
     /// (Linux's `inode_init_owner`). A file's setgid bit is dropped when its

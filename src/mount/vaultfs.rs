@@ -305,6 +305,17 @@ impl VaultFs {
         })
     }
 
+    /// Makes the kernel ask for `ino`'s attributes again (not its pages).
+    /// Not from this thread: the kernel may hold the inode's locks until
+    /// the request being served is answered.
+    pub(super) fn forget_attrs(&self, ino: u64) {
+        if let Some(kernel) = self.kernel.get().cloned() {
+            std::thread::spawn(move || {
+                let _ = kernel.inval_attrs(ino);
+            });
+        }
+    }
+
     /// The answering of a request from `call`: when dropped, after the
     /// answer, it opens the poll window.
     pub(super) fn answering(&self, call: Caller) -> Answering<'_> {
