@@ -82,21 +82,25 @@ pub(super) fn parse(value: &[u8]) -> Result<AccessAcl, Errno> {
     })
 }
 
+/// An access ACL's value as the kernel hands it over: (tag, permissions,
+/// id) entries after the version.
+#[cfg(test)]
+pub(super) fn encoded(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut v = VERSION.to_le_bytes().to_vec();
+    for &(tag, perm, id) in entries {
+        v.extend(tag.to_le_bytes());
+        v.extend(perm.to_le_bytes());
+        v.extend(id.to_le_bytes());
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
-        let mut v = VERSION.to_le_bytes().to_vec();
-        for &(tag, perm, id) in entries {
-            v.extend(tag.to_le_bytes());
-            v.extend(perm.to_le_bytes());
-            v.extend(id.to_le_bytes());
-        }
-        v
-    }
-
     const ANY: u32 = u32::MAX;
+    use encoded as acl;
 
     #[test]
     fn a_mode_only_acl_is_the_mode_and_named_entries_need_a_mask() {

@@ -887,16 +887,8 @@ mod tests {
     /// private mount, the mode commits with the file.
     #[test]
     fn an_access_acl_is_the_mode_and_only_the_owner_or_root_sets_one() {
+        use super::super::acl::encoded as acl;
         const ANY: u32 = u32::MAX;
-        let acl = |entries: &[(u16, u16, u32)]| {
-            let mut v = 2u32.to_le_bytes().to_vec();
-            for &(tag, perm, id) in entries {
-                v.extend(tag.to_le_bytes());
-                v.extend(perm.to_le_bytes());
-                v.extend(id.to_le_bytes());
-            }
-            v
-        };
         let mode_only = acl(&[(0x01, 7, ANY), (0x04, 5, ANY), (0x20, 5, ANY)]);
         let named = acl(&[
             (0x01, 6, ANY),
