@@ -117,6 +117,16 @@ fn link_kernel(
     Ok(())
 }
 
+/// Whether `e` says the FUSE connection is gone (the kernel refuses a
+/// queue's registration with ENOTCONN once it is disconnected, and with
+/// ECONNABORTED once aborted), not that the queues cannot work.
+fn connection_gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::ENOTCONN | nix::libc::ECONNABORTED)
+    )
+}
+
 /// The record of a mount of `request` at `mountpoint`, served by this process.
 fn record_of(request: &MountRequest, mountpoint: PathBuf) -> MountRecord {
     MountRecord {
@@ -305,6 +315,11 @@ impl LiveMount {
         let mut record = record;
         match rings.start(fuse.as_fd()) {
             Ok(transport) => record.transport = Some(transport.to_string()),
+            // A run's connection can end before its queues register: the
+            // command failed to start, its init left, and the namespace
+            // took the mount with it. The session ends as any other, and the
+            // run reports what its command did.
+            Err(e) if !on_host && connection_gone(&e) => {}
             Err(e) => {
                 // The kernel holds every request until the queues register:
                 // end the session rather than leave a mount that never
@@ -456,5 +471,24 @@ mod tests {
         assert!(
             ended_by_the_kernel(std::io::Error::other("the FUSE server thread panicked")).is_err()
         );
+    }
+
+    #[test]
+    fn only_a_disconnected_or_aborted_connection_lets_a_run_s_queues_not_start() {
+        for gone in [nix::libc::ENOTCONN, nix::libc::ECONNABORTED] {
+            assert!(connection_gone(&std::io::Error::from_raw_os_error(gone)));
+        }
+        // Not enabled, no memory, too many rings, a queue that did not register.
+        for other in [
+            nix::libc::EOPNOTSUPP,
+            nix::libc::ENOMEM,
+            nix::libc::EMFILE,
+            nix::libc::EAGAIN,
+        ] {
+            assert!(!connection_gone(&std::io::Error::from_raw_os_error(other)));
+        }
+        assert!(!connection_gone(&std::io::Error::other(
+            "an io_uring queue did not register"
+        )));
     }
 }
