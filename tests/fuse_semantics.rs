@@ -135,6 +135,51 @@ fn fifos_sockets_and_devices_are_stored_and_travel() {
     assert_eq!(kind("/pipe"), "fifo");
 }
 
+/// A mode set through an access ACL (as `cp -a` sets one) holds for the
+/// kernel's permission checks at once, while the file is still open. The
+/// kernel keeps the mode the file was created with and, unlike a refusal,
+/// never asks again before granting: the mount makes it ask before the
+/// `fsetxattr` returns, so a file made private is private.
+#[test]
+fn a_mode_set_through_an_acl_holds_for_other_users_at_once() {
+    if !fuse_available() {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let avfs = Avfs::with_vault();
+    let m = Mounted::new(&avfs, "main", &["--allow-other"]);
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(m.join("f"))
+        .unwrap();
+    ok(as_nobody(m.path(), "cat f"));
+    // The owner rw-, the group ---, others ---: 0600.
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm) in [(0x01u16, 6u16), (0x04, 0), (0x20, 0)] {
+        acl.extend(tag.to_le_bytes());
+        acl.extend(perm.to_le_bytes());
+        acl.extend(u32::MAX.to_le_bytes());
+    }
+    let set = unsafe {
+        nix::libc::fsetxattr(
+            file.as_raw_fd(),
+            c"system.posix_acl_access".as_ptr(),
+            acl.as_ptr().cast(),
+            acl.len(),
+            0,
+        )
+    };
+    assert_eq!(set, 0, "{}", std::io::Error::last_os_error());
+    let read = as_nobody(m.path(), "cat f");
+    assert!(!read.status.success(), "0600: nobody may no longer read");
+    drop(file);
+    assert_eq!(fs::metadata(m.join("f")).unwrap().mode() & 0o7777, 0o600);
+    m.unmount();
+}
+
 #[test]
 fn new_inodes_belong_to_the_caller_and_setgid_directories_pass_their_group() {
     if !fuse_available() {

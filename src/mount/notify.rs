@@ -45,9 +45,11 @@ impl KernelLink {
         self.notifier.inval_inode(INodeNo(ino), 0, 0)
     }
 
-    /// Marks `ino`'s attributes stale, keeping its pages.
+    /// Marks `ino`'s attributes stale, keeping its pages. With a negative
+    /// offset the kernel drops no page and takes no lock of the inode
+    /// (`fuse_reverse_inval_inode`), so this may be sent while serving a
+    /// request on it.
     pub(super) fn inval_attrs(&self, ino: u64) -> io::Result<()> {
-        // A negative offset: no page is dropped (`fuse_reverse_inval_inode`).
         self.notifier.inval_inode(INodeNo(ino), -1, 0)
     }
 

@@ -305,14 +305,14 @@ impl VaultFs {
         })
     }
 
-    /// Makes the kernel ask for `ino`'s attributes again (not its pages).
-    /// Not from this thread: the kernel may hold the inode's locks until
-    /// the request being served is answered.
+    /// Makes the kernel ask for `ino`'s attributes again (not its pages)
+    /// before the request being served is answered, so that nothing the
+    /// caller does next meets the old ones. Safe while the kernel holds the
+    /// inode's locks for that request: invalidating attributes alone takes
+    /// none (`fuse_reverse_inval_inode` with a negative offset).
     pub(super) fn forget_attrs(&self, ino: u64) {
-        if let Some(kernel) = self.kernel.get().cloned() {
-            std::thread::spawn(move || {
-                let _ = kernel.inval_attrs(ino);
-            });
+        if let Some(kernel) = self.kernel.get() {
+            let _ = kernel.inval_attrs(ino);
         }
     }
 
