@@ -796,17 +796,18 @@ mod tests {
                 let mut inner = fs.lock();
                 inner.read(&fs.state, |t| t.attr(ino)).unwrap().unwrap()
             };
+            // The mode and size a listing gives `f` (readdirplus hands them to the kernel).
             let listed = |fs: &VaultFs| {
                 let dh = fs.do_opendir(ROOT_INO).unwrap();
-                let mut mode = None;
+                let mut found = None;
                 fs.each_dir_entry(dh, 0, |_, name, attr, _| {
                     if name == b"f" {
-                        mode = Some(attr.mode);
+                        found = Some((attr.mode, attr.size));
                     }
                     false
                 })
                 .unwrap();
-                mode
+                found
             };
             let answered = fs
                 .do_setattr(
@@ -831,7 +832,7 @@ mod tests {
                 (0o751, 7, 200 * 1_000_000_000)
             );
             assert_eq!(fs.do_lookup(ROOT_INO, OsStr::new("f")).unwrap().mode, 0o751);
-            assert_eq!(listed(&fs), Some(0o751), "{sharing:?}");
+            assert_eq!(listed(&fs), Some((0o751, 3)), "{sharing:?}");
             let expected = match sharing {
                 Sharing::Shared => 0o751,
                 Sharing::Private => 0o644,
@@ -841,6 +842,9 @@ mod tests {
             fs.do_setattr(root, ino, None, None, None, Some(2), None, None)
                 .unwrap();
             assert_eq!(stored(&fs, ino).mode, 0o751, "{sharing:?}");
+            // The open file's unsaved size shows in a listing, not yet in the store.
+            assert_eq!(listed(&fs), Some((0o751, 2)), "{sharing:?}");
+            assert_eq!(stored(&fs, ino).size, 3, "{sharing:?}");
             // So does a user's write to a setuid file, which drops the bit.
             fs.do_setattr(root, ino, Some(0o4755), None, None, None, None, None)
                 .unwrap();
@@ -949,5 +953,32 @@ mod tests {
             drop(inner);
             fs.finisher().finish();
         }
+    }
+
+    /// A file that fails for good (here: a request on it panicked) drops
+    /// its unsaved attribute changes with its unsaved writes: nothing
+    /// partial of it is committed.
+    #[test]
+    fn a_quarantined_file_commits_none_of_its_unsaved_attributes() {
+        let (_dir, _other, fs, _f, ino, fh) = written_over(Sharing::Private);
+        let root = Some(Caller::new(0, 0, 1));
+        fs.do_setattr(root, ino, Some(0o700), None, None, None, None, None)
+            .unwrap();
+        assert_eq!(fs.lock().attr(&fs.state, ino).unwrap().mode, 0o700);
+        fs.lock().open.quarantine(ino);
+        // A truncate, which would save unsaved attributes first, saves none.
+        assert_eq!(
+            fs.do_setattr(root, ino, None, None, None, Some(1), None, None),
+            Err(Errno::EIO)
+        );
+        assert_eq!(fs.do_release(fh), Err(Errno::EIO));
+        fs.finisher().finish();
+        let mut inner = fs.lock();
+        let row = inner.read(&fs.state, |t| t.attr(ino)).unwrap().unwrap();
+        assert_eq!(row.mode, 0o644);
+        assert_eq!(
+            row.content,
+            Some(crate::vault::ContentHash::of_bytes(b"old"))
+        );
     }
 }
