@@ -753,6 +753,33 @@ mod tests {
         (dir, other, fs, f, ino, fh)
     }
 
+    /// A shared mount looks at the store's `data_version` before it hands
+    /// anything out, so its first tick forgets nothing unless another
+    /// connection committed since. An invalidation of every inode on that
+    /// tick once made the kernel drop a permission check's answer and check
+    /// the mode it had before an ACL made the file private.
+    #[test]
+    fn a_shared_mount_s_first_look_at_the_store_counts_only_commits_since_it_mounted() {
+        let (_dir, mut other, fs) = VaultFs::on_a_new_store(Sharing::Shared);
+        let changed = |fs: &VaultFs| {
+            let version = fs.lock().store.data_version().unwrap();
+            super::super::vaultfs::lock(&fs.cached).store_changed(version)
+        };
+        assert!(!changed(&fs), "nothing committed since the mount");
+        other
+            .write("v", Op::new("write", "f"), |w| {
+                w.write_file(
+                    &VaultPath::parse_str("/f").unwrap(),
+                    &b"x"[..],
+                    false,
+                    0o644,
+                )
+            })
+            .unwrap();
+        assert!(changed(&fs), "another connection committed");
+        assert!(!changed(&fs));
+    }
+
     /// A close in a private mount costs no FLUSH: the kernel is told it has
     /// none (and stops sending it), and the release still brings the file's
     /// writes into the session; a shared mount commits at the flush.

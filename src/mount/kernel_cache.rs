@@ -180,9 +180,10 @@ impl KernelCache {
     }
 
     /// Whether the store changed (another connection committed) since the
-    /// last look, given its `data_version` now. The first look counts as a
-    /// change: whatever was handed out before it may predate a commit that
-    /// no look has seen yet.
+    /// last look, given its `data_version` now. A shared mount takes its
+    /// first look before it hands anything out; without one, the first look
+    /// counts as a change: whatever was handed out before it may predate a
+    /// commit that no look has seen yet.
     pub(super) fn store_changed(&mut self, version: i64) -> bool {
         self.seen.replace(version) != Some(version)
     }

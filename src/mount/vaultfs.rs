@@ -263,10 +263,21 @@ impl VaultFs {
         {
             let mut inner = lock(&self.inner);
             inner.batch = Batcher::new(sharing);
-            if sharing == Sharing::Private {
+            match sharing {
                 // Nothing else writes the vault: its reads need no
                 // transaction each (the session's timer releases the shared one).
-                inner.store.hold_reads();
+                Sharing::Private => inner.store.hold_reads(),
+                // The first look at the store, before anything is handed out,
+                // so that the session's first tick forgets nothing unless
+                // another connection committed since. Otherwise that tick
+                // invalidated every inode once: an invalidation while the
+                // kernel waits for a permission check's GETATTR makes it drop
+                // the answer and check the mode it had.
+                Sharing::Shared => {
+                    if let Ok(version) = inner.store.data_version() {
+                        lock(&self.cached).store_changed(version);
+                    }
+                }
             }
         }
         self
