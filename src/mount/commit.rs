@@ -149,9 +149,10 @@ impl Inner {
         let mtime = of.mtime_override;
         // Written in the content's own row write where the editor has new
         // content (below); otherwise (a spool, no new content) on their own,
-        // before anything else of the commit.
-        let attrs = of.unsaved_attrs.take();
-        let save = |w: &TreeWriter<'_>| attrs.map_or(Ok(()), |a| save_attrs(w, ino, &a, mtime));
+        // before anything else of the commit. Kept on the file until written,
+        // so that a commit that fails (or never starts) loses none of them.
+        let attrs = of.unsaved_attrs;
+        let save = |w: &TreeWriter<'_>| attrs.map_or(Ok(()), |a| write_attrs(w, ino, &a, mtime));
         if let Some(spool) = of.spool.as_mut()
             && spool.is_changed().map_err(Errno::from)?
         {
@@ -170,6 +171,7 @@ impl Inner {
                     return Err(code);
                 }
             };
+            of.unsaved_attrs = None;
             if let Some(attr) = committed {
                 batch.bytes += attr.size;
                 of.last = attr;
@@ -181,16 +183,13 @@ impl Inner {
         let Some(editor) = of.editor.as_mut().filter(|e| e.is_changed()) else {
             if fresh || attrs.is_some() {
                 batch.begin(store)?;
-                let saved = store
+                store
                     .write_unjournaled(vault, |w| {
                         save(w)?;
                         if fresh { w.record_current(ino) } else { Ok(()) }
                     })
-                    .map_err(|e| errno(&e));
-                if saved.is_err() {
-                    of.unsaved_attrs = attrs;
-                }
-                return saved;
+                    .map_err(|e| errno(&e))?;
+                of.unsaved_attrs = None;
             }
             return Ok(());
         };
@@ -204,15 +203,9 @@ impl Inner {
                     }
                 })
             })
-            .map_err(|e| errno(&e));
-        let committed = match committed {
-            Ok(attr) => attr,
-            Err(code) => {
-                of.unsaved_attrs = attrs;
-                return Err(code);
-            }
-        };
-        if let (Some(attr), Some(of)) = (committed, open.files.get_mut(&ino)) {
+            .map_err(|e| errno(&e))?;
+        of.unsaved_attrs = None;
+        if let Some(attr) = committed {
             of.last = attr;
             stats.files_written += 1;
         }
@@ -226,22 +219,19 @@ impl Inner {
         let Some((attrs, mtime)) = self
             .open
             .files
-            .get_mut(&ino)
-            .and_then(|of| Some((of.unsaved_attrs.take()?, of.mtime_override)))
+            .get(&ino)
+            .and_then(|of| Some((of.unsaved_attrs?, of.mtime_override)))
         else {
             return Ok(());
         };
         self.batch.begin(&mut self.store)?;
-        let saved = self
-            .store
-            .write_unjournaled(vault, |w| save_attrs(w, ino, &attrs, mtime))
-            .map_err(|e| errno(&e));
-        if saved.is_err()
-            && let Some(of) = self.open.files.get_mut(&ino)
-        {
-            of.unsaved_attrs = Some(attrs);
+        self.store
+            .write_unjournaled(vault, |w| write_attrs(w, ino, &attrs, mtime))
+            .map_err(|e| errno(&e))?;
+        if let Some(of) = self.open.files.get_mut(&ino) {
+            of.unsaved_attrs = None;
         }
-        saved
+        Ok(())
     }
 
     /// A handle of `ino` is closing (flush, release): its unsaved writes join
@@ -264,7 +254,7 @@ impl Inner {
 
 /// Writes `attrs`, and the mtime set explicitly if there is one, over the
 /// stored attributes of `ino` (nothing if it is gone).
-fn save_attrs(
+fn write_attrs(
     w: &TreeWriter<'_>,
     ino: u64,
     attrs: &UnsavedAttrs,
