@@ -197,30 +197,39 @@ impl Drop for SmallDisk {
     }
 }
 
+/// Runs avfs with its store in `home` and `input` on its stdin.
+fn run_at(a: &Avfs, home: &std::path::Path, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = a
+        .command()
+        .env("AVFS_HOME", home)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feed = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = feed.join();
+    out
+}
+
+/// Bytes free for an unprivileged writer on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> u64 {
+    let st = nix::sys::statvfs::statvfs(path).unwrap();
+    st.blocks_available() as u64 * st.fragment_size() as u64
+}
+
 #[test]
 fn a_full_disk_is_a_clear_error_and_loses_nothing() {
     let disk = SmallDisk::new("2m");
     let a = Avfs::new();
     let home = disk.0.path().join("home");
-    let run = |args: &[&str], input: &[u8]| {
-        let mut child = a
-            .command()
-            .env("AVFS_HOME", &home)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let feed = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        let _ = feed.join();
-        out
-    };
+    let run = |args: &[&str], input: &[u8]| run_at(&a, &home, args, input);
     assert!(run(&["vault", "create", "main"], b"").status.success());
     assert!(run(&["write", "/small", "kept"], b"").status.success());
     let big = payload(1, 8 << 20);
@@ -248,6 +257,36 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
     assert_eq!(integrity(&home.join("store.db")), "ok");
 }
 
+#[test]
+fn a_write_the_disk_has_no_room_for_gives_back_the_space_it_took() {
+    let disk = SmallDisk::new("24m");
+    let a = Avfs::new();
+    let home = disk.0.path().join("home");
+    let run = |args: &[&str], input: &[u8]| run_at(&a, &home, args, input);
+    assert!(run(&["vault", "create", "main"], b"").status.success());
+    let before = free_bytes(disk.0.path());
+    // Larger than the disk: its chunks fill it before the write fails.
+    let big = noise(7, 40 << 20);
+    let out = run(&["--json", "write", "/big"], &big);
+    let doc: serde_json::Value = parse_one(&out.stdout);
+    assert_eq!(doc["error"]["code"], "disk_full", "{doc}");
+    let after = free_bytes(disk.0.path());
+    assert!(
+        after + (1 << 20) >= before,
+        "the failed write left {} of {} free bytes taken",
+        before.saturating_sub(after),
+        before
+    );
+    let small = run(&["--json", "write", "/small", "room again"], b"");
+    assert!(
+        small.status.success(),
+        "{}",
+        String::from_utf8_lossy(&small.stdout)
+    );
+    assert_eq!(run(&["cat", "/small"], b"").stdout, b"room again");
+    assert_eq!(integrity(&home.join("store.db")), "ok");
+}
+
 /// Fills what is left of a file system with one file, down to the last page.
 fn fill(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("filler");
@@ -265,25 +304,7 @@ fn on_a_full_disk_rm_and_gc_still_free_space_through_the_reserve() {
     let disk = SmallDisk::new("40m");
     let a = Avfs::new();
     let home = disk.0.path().join("home");
-    let run = |args: &[&str], input: &[u8]| {
-        let mut child = a
-            .command()
-            .env("AVFS_HOME", &home)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let feed = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        let _ = feed.join();
-        out
-    };
+    let run = |args: &[&str], input: &[u8]| run_at(&a, &home, args, input);
     let code = |out: &std::process::Output| -> Option<String> {
         let doc: serde_json::Value = parse_one(&out.stdout);
         doc["error"]["code"].as_str().map(str::to_string)

@@ -79,7 +79,10 @@ pub(super) fn exec_with(
     stop: &std::sync::mpsc::Receiver<nix::sys::signal::Signal>,
 ) -> CliResult<Output> {
     let vault = ctx.vault()?;
-    ctx.store()?.checkpoint_wal_past(RUN_WAL_PAGES)?;
+    let store = ctx.store()?;
+    store.checkpoint_wal_past(RUN_WAL_PAGES)?;
+    // The run's mount closes its store first, so this one closes last.
+    store.skip_checkpoint_at_close()?;
     let (argv, shell) = match args.shell {
         Some(script) => (
             vec!["sh".into(), "-c".into(), OsString::from(&script)],

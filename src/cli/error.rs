@@ -121,7 +121,8 @@ impl From<VaultError> for CliError {
         let err = unwrap_io(err);
         if err.is_disk_full() {
             return CliError::new("disk_full", Storage, err.to_string()).hint(
-                "free space on the disk that holds the store (AVFS_HOME); nothing was changed",
+                "free space on the disk that holds the store (AVFS_HOME), or run `avfs gc`, which frees \
+                 what writes through a mount stored before they failed; nothing was changed",
             );
         }
         if err.is_corruption() {

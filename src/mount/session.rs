@@ -14,7 +14,7 @@ use fuser::{Config, MountOption, Session, SessionACL};
 use nix::sys::signal::{SigSet, Signal};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, OnceLock};
 
 /// Everything needed to serve a mount.
@@ -166,7 +166,9 @@ pub struct LiveMount {
     registry: Registry,
     finisher: Finisher,
     server: std::thread::JoinHandle<std::io::Result<()>>,
-    ticking: Arc<AtomicBool>,
+    /// The thread that ticks the batch, and the line that stops it (dropped:
+    /// it stops at once, not at its next tick).
+    ticker: (std::thread::JoinHandle<()>, std::sync::mpsc::Sender<()>),
     /// Mounted on the host (and so recorded in the registry); a mount made
     /// inside a run's namespace is neither.
     on_host: bool,
@@ -343,12 +345,11 @@ impl LiveMount {
                 let _ = registry.add(&record);
             }
         }
-        let ticking = Arc::new(AtomicBool::new(true));
-        let (ticker, running) = (finisher.clone(), Arc::clone(&ticking));
-        std::thread::spawn(move || {
-            while running.load(Ordering::Relaxed) {
-                std::thread::sleep(BATCH_MAX_AGE);
-                ticker.tick();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let ticking = finisher.clone();
+        let ticker = std::thread::spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(BATCH_MAX_AGE) {
+                ticking.tick();
             }
         });
         Ok(Self {
@@ -356,7 +357,7 @@ impl LiveMount {
             registry,
             finisher,
             server,
-            ticking,
+            ticker: (ticker, stop),
             on_host,
         })
     }
@@ -387,7 +388,11 @@ impl LiveMount {
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the FUSE server thread panicked")))
             .or_else(ended_by_the_kernel);
-        self.ticking.store(false, Ordering::Relaxed);
+        // Joined, so that nothing of the session outlives it: its store
+        // closes here, not at the process's exit.
+        let (ticker, stop) = self.ticker;
+        drop(stop);
+        let _ = ticker.join();
         let stats = self.finisher.finish();
         if self.on_host {
             self.registry.remove(&self.record.mountpoint);

@@ -20,6 +20,9 @@
 //!   [`reclaim`] punches those ranges once no reader can still be inside a
 //!   snapshot older than their deletion, and gc also sweeps ranges no row
 //!   names (bytes of rolled-back transactions) in segments no process holds.
+//!   A process sweeps its own segments the same way as it lets go of the
+//!   store ([`let_go`]), so a write that failed on a full disk gives its
+//!   bytes back when its command ends, not at the next gc.
 
 use super::error::{Result, VaultError};
 use nix::fcntl::{FallocateFlags, Flock, FlockArg};
@@ -60,9 +63,9 @@ pub(crate) struct Segments {
 struct Appender {
     /// The open segment: id, locked file, length.
     current: Option<(i64, Flock<File>, u64)>,
-    /// Segments filled earlier, still locked (their bytes may belong to an
-    /// open transaction) until this process lets go of the store.
-    full: Vec<Flock<File>>,
+    /// Segments filled earlier, by id, still locked (their bytes may belong
+    /// to an open transaction) until this process lets go of the store.
+    full: Vec<(i64, Flock<File>)>,
 }
 
 /// A segment open for reading, and where its last read ended.
@@ -141,9 +144,9 @@ impl Segments {
         let len = data.len() as u64;
         let mut appender = self.appender.lock().unwrap_or_else(|e| e.into_inner());
         let full = matches!(&appender.current, Some((_, _, at)) if at + len > SEGMENT_MAX);
-        if full && let Some((_, file, _)) = appender.current.take() {
+        if full && let Some((id, file, _)) = appender.current.take() {
             file.sync_data()?;
-            appender.full.push(file);
+            appender.full.push((id, file));
         }
         if appender.current.is_none() {
             appender.current = Some(self.create()?);
@@ -420,11 +423,7 @@ pub(crate) fn sweep(conn: &Connection) -> Result<Reclaimed> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
         Err(e) => return Err(e.into()),
     };
-    let mut named = conn.prepare_cached(
-        "SELECT seg_offset, size FROM chunks WHERE segment = ?1
-         UNION ALL SELECT seg_offset, size FROM segment_free WHERE segment = ?1
-         ORDER BY 1",
-    )?;
+    let mut named = conn.prepare_cached(NAMED_RANGES)?;
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
@@ -450,18 +449,72 @@ pub(crate) fn sweep(conn: &Connection) -> Result<Reclaimed> {
         let Ok(file) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
             continue;
         };
+        segments.trim(&mut named, id, &file, &mut done)?;
+    }
+    Ok(done)
+}
+
+/// The statement listing the ranges a segment's rows name (`?1`: its id), in order.
+const NAMED_RANGES: &str = "SELECT seg_offset, size FROM chunks WHERE segment = ?1
+     UNION ALL SELECT seg_offset, size FROM segment_free WHERE segment = ?1
+     ORDER BY 1";
+
+/// As the last connection of this process lets go of the store: frees what
+/// it appended to its own segments that no row names (bytes of its
+/// transactions that rolled back, say on a full disk), as gc's sweep would
+/// once this process is gone, so a failed write does not hold the disk
+/// until someone runs gc. Done only when nothing else of this process holds
+/// the segments (another connection, a placed chunk, a writer's sink): any
+/// of them may still name appended bytes.
+pub(crate) fn let_go(conn: &Connection) -> Result<Reclaimed> {
+    let mut done = Reclaimed::default();
+    let Some(segments) = Segments::of(conn) else {
+        return Ok(done);
+    };
+    // Held while counting and sweeping: no connection of this process can
+    // pick the segments up in between.
+    let _open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Ours, and the closing connection's commit hook.
+    if Arc::strong_count(&segments) > 2 {
+        return Ok(done);
+    }
+    let own: Vec<(i64, Flock<File>)> = {
+        let mut appender = segments.appender.lock().unwrap_or_else(|e| e.into_inner());
+        let current = appender.current.take().map(|(id, file, _)| (id, file));
+        appender.full.drain(..).chain(current).collect()
+    };
+    if own.is_empty() {
+        return Ok(done);
+    }
+    let mut named = conn.prepare_cached(NAMED_RANGES)?;
+    for (id, file) in own {
+        segments.trim(&mut named, id, &file, &mut done)?;
+    }
+    Ok(done)
+}
+
+impl Segments {
+    /// Frees the ranges of segment `id` (open and locked as `file`) that
+    /// `named` lists no row for: punches the gaps, cuts the file after the
+    /// last named range, and removes it if nothing names any of it.
+    fn trim(
+        &self,
+        named: &mut rusqlite::CachedStatement<'_>,
+        id: i64,
+        file: &File,
+        done: &mut Reclaimed,
+    ) -> Result<()> {
         let ranges: Vec<(i64, i64)> = named
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         if ranges.is_empty() {
-            std::fs::remove_file(entry.path())?;
-            segments
-                .readers
+            std::fs::remove_file(self.path(id))?;
+            self.readers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
             done.files += 1;
-            continue;
+            return Ok(());
         }
         let mut end = 0u64;
         let mut gaps = Vec::new();
@@ -478,12 +531,12 @@ pub(crate) fn sweep(conn: &Connection) -> Result<Reclaimed> {
             done.bytes += len - end;
         }
         for (offset, len) in gaps {
-            segments.punch(id, offset, len)?;
+            self.punch(id, offset, len)?;
             done.ranges += 1;
             done.bytes += len;
         }
+        Ok(())
     }
-    Ok(done)
 }
 
 #[cfg(test)]
@@ -718,5 +771,52 @@ mod tests {
         let swept = sweep(&conn).unwrap();
         assert_eq!(swept.files, 2);
         assert!(!segments.path(at.segment).exists() && !stale.exists());
+    }
+
+    #[test]
+    fn the_last_connection_to_let_go_frees_what_no_row_names_and_keeps_the_rest() {
+        use super::super::content::store_chunk;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let a = store_conn(dir.path());
+        let b = store_conn(dir.path());
+        let segments = Segments::of(&a).unwrap();
+        // Bytes of a transaction that rolled back, a committed chunk, more lost bytes.
+        let lost = segments.append(&[1u8; 8192]).unwrap();
+        let data: Vec<u8> = (0..SEGMENT_MIN).map(|i| (i % 251) as u8).collect();
+        let (id, _) = store_chunk(&a, &data).unwrap();
+        segments.append(&[2u8; 4096]).unwrap();
+        let file = segments.path(lost.segment);
+        drop(segments);
+        // Another connection of this process may still name what was appended.
+        assert_eq!(let_go(&a).unwrap(), Reclaimed::default());
+        drop(b);
+        let freed = let_go(&a).unwrap();
+        assert_eq!(
+            freed,
+            Reclaimed {
+                ranges: 1,
+                bytes: 8192 + 4096,
+                files: 0
+            }
+        );
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(meta.len(), 8192 + SEGMENT_MIN as u64, "cut after the chunk");
+        assert!(
+            meta.blocks() * 512 < 8192 + SEGMENT_MIN as u64,
+            "the gap is punched"
+        );
+        let offset: i64 = a
+            .query_row("SELECT seg_offset FROM chunks WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let at = Extent {
+            segment: lost.segment,
+            offset: offset as u64,
+        };
+        assert!(Segments::of(&a).unwrap().read(at, data.len()).unwrap() == data);
+        // Nothing was appended since: a second let-go has nothing to free.
+        assert_eq!(let_go(&a).unwrap(), Reclaimed::default());
     }
 }

@@ -243,7 +243,8 @@ impl Drop for Step<'_> {
 
 impl Drop for Store {
     /// A mount's session or a command ends: what it freed in segments is
-    /// punched now if no reader can see it (else by a later store or gc).
+    /// punched now if no reader can see it (else by a later store or gc),
+    /// and, by the process's last store, what it appended that no row names.
     fn drop(&mut self) {
         let _ = self.release_reads();
         if self.batch {
@@ -255,6 +256,8 @@ impl Drop for Store {
             let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
             let _ = super::segment::forget_punched(&self.conn, last);
         }
+        // What this leaves (an error reading the rows), gc's sweep frees.
+        let _ = super::segment::let_go(&self.conn);
     }
 }
 
@@ -705,6 +708,19 @@ impl Store {
     pub fn checkpoint_wal_past(&self, pages: u32) -> Result<()> {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", i64::from(pages))?;
+        Ok(())
+    }
+
+    /// Has SQLite leave the WAL as it is when this handle closes, instead of
+    /// checkpointing it there if it is the store's last connection. For a
+    /// process that keeps its WAL short with [`Store::checkpoint_wal_past`]
+    /// and whose last close is on its critical path: a checkpoint at close
+    /// syncs the database file.
+    pub fn skip_checkpoint_at_close(&self) -> Result<()> {
+        self.conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
         Ok(())
     }
 
