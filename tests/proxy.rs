@@ -65,6 +65,7 @@ struct RunDoc {
     summary: Summary,
     violations: Vec<Violation>,
     violations_truncated: bool,
+    mount_errors: Vec<String>,
     merge: Option<String>,
     on_conflict: String,
     conflicts: Vec<common::Conflict>,
@@ -293,6 +294,7 @@ fn the_run_document_describes_the_command_and_its_output() {
     let cp = doc.checkpoint.unwrap();
     assert!(cp.auto && cp.name.starts_with("run-"), "{cp:?}");
     assert_eq!(cp.message.as_deref(), Some("sh -c pwd >&2; ls; exit 3"));
+    assert!(doc.mount_errors.is_empty(), "{:?}", doc.mount_errors);
 
     // A command killed by a signal: no exit code, 128 + N.
     let (doc, status) = shell(&a, &[], "kill -9 $$");
@@ -315,6 +317,36 @@ fn the_run_document_describes_the_command_and_its_output() {
     let (err, status) = a.fails(["proxy", "exec"]);
     assert_eq!((err.code.as_str(), status), ("usage_error", 2));
     assert!(err.message.contains("--shell"), "{}", err.message);
+}
+
+/// What a run's mount logs goes into the document (`shell` checks that
+/// `--json` leaves stderr empty), and the rest of the run goes on.
+#[test]
+fn a_request_that_fails_inside_the_mount_is_in_the_document_not_on_stderr() {
+    if !fuse_available() || !cfg!(debug_assertions) {
+        // The fault trigger exists in debug builds only (`mount::fault`).
+        return;
+    }
+    let a = seeded();
+    let (doc, status) = shell(
+        &a,
+        &[],
+        "touch avfs-debug-panic 2>/dev/null; echo $? > touched; echo kept > after",
+    );
+    assert_eq!(status, 0);
+    assert_eq!(doc.mount_errors.len(), 1, "{:?}", doc.mount_errors);
+    assert!(
+        doc.mount_errors[0].contains("panicked: fault injected"),
+        "{:?}",
+        doc.mount_errors
+    );
+    assert_eq!(a.cat("/touched"), b"1\n");
+    assert_eq!(a.cat("/after"), b"kept\n");
+    assert!(
+        !doc.changes.iter().any(|c| c.path == "/avfs-debug-panic"),
+        "{:?}",
+        doc.changes
+    );
 }
 
 #[test]

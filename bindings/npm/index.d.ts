@@ -592,6 +592,8 @@ export interface Run {
   summary: DiffSummary;
   violations: Violation[];
   violationsTruncated: boolean;
+  /** What the run's own mount logged while serving the command: a commit that failed (on a full disk, say: the writes it held are not in the vault, nor in `changes`), a request that failed inside avfs (the program got EIO). Empty when all went well. */
+  mountErrors: string[];
   /** How the run's attempt went into the vault; null when denied or with `keepMount` (no attempt). */
   merge: "fast_forward" | "merged" | "up_to_date" | "conflict" | null;
   onConflict: OnConflict;

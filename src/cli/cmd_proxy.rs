@@ -311,6 +311,7 @@ pub fn document(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>) -> RunDoc {
         summary: WireSummary::of(&r.changes),
         violations,
         violations_truncated: r.violations_truncated,
+        mount_errors: r.mount_errors.clone(),
         merge: r.merge.map(|m| m.as_str()),
         on_conflict: r.on_conflict.as_str(),
         conflicts: r.conflicts.iter().map(WireConflict::from).collect(),
@@ -407,6 +408,9 @@ fn human_text(r: &RunReport, rollup_dirs: Option<&[Vec<Vec<u8>>]>, color: bool) 
             v.path,
             v.rule.as_deref().unwrap_or("no rule grants it")
         ));
+    }
+    for line in &r.mount_errors {
+        text.push_str(&format!("mount: {line}\n"));
     }
     text
 }

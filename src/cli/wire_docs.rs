@@ -1061,6 +1061,12 @@ pub struct RunDoc {
     pub violations: Vec<RunViolation>,
     /// More violations happened than are listed.
     pub violations_truncated: bool,
+    /// What the run's own mount logged while serving the command, in order:
+    /// a commit that failed (on a full disk, say: the writes it held are not
+    /// in the vault and not in `changes`), a request that failed inside avfs
+    /// (the program got EIO). Empty when all went well; at most 100 lines and
+    /// one counting the rest.
+    pub mount_errors: Vec<String>,
     /// How the run's attempt went into the vault (`up_to_date`, `fast_forward`,
     /// `merged`, `conflict`); null when there was none (denied, `--keep-mount`).
     #[schemars(with = "Option<MergeStatusName>")]

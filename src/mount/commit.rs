@@ -26,7 +26,7 @@
 //! fsynced, as POSIX allows; a committed batch is never partly visible.
 
 use super::errno::errno;
-use super::fault;
+use super::fault::{self, FaultLog};
 use super::kernel_cache::Invalidator;
 use super::open_files::UnsavedAttrs;
 use super::vaultfs::{Inner, SessionStats, lock};
@@ -276,6 +276,8 @@ pub struct Finisher {
     /// A shared mount's record of what the kernel caches, for when another
     /// process commits to the store.
     pub(super) invalidator: Option<Invalidator>,
+    /// The mount's log.
+    pub(super) faults: Arc<FaultLog>,
 }
 
 impl Finisher {
@@ -285,13 +287,33 @@ impl Finisher {
         let inos: Vec<u64> = inner.open.files.keys().copied().collect();
         for ino in inos {
             // One file failing (even by a panic) must not cost the others their commit.
-            if fault::contain("commit", ino, || inner.commit(&self.vault, ino)).is_none() {
-                inner.open.quarantine(ino);
+            let committed = fault::contain(&self.faults, "commit", ino, || {
+                inner.commit(&self.vault, ino)
+            });
+            match committed {
+                None => inner.open.quarantine(ino),
+                Some(Err(code)) => fault::within(&self.faults, || {
+                    fault::log(format_args!(
+                        "the last commit of inode {ino} failed ({code:?}): its unsaved writes are lost"
+                    ))
+                }),
+                Some(Ok(())) => {}
             }
         }
         let Inner { store, batch, .. } = &mut *inner;
-        let _ = batch.commit(store);
+        if let Err(e) = batch.commit(store) {
+            fault::within(&self.faults, || {
+                fault::log(format_args!(
+                    "the last batch commit failed ({e:?}): what it held is lost"
+                ))
+            });
+        }
         inner.stats.clone()
+    }
+
+    /// What the mount logged and kept (a private mount) since the last take.
+    pub fn take_faults(&self) -> Vec<String> {
+        self.faults.take()
     }
 
     /// Commits the open batch if it is due (see [`Sharing`]), and on a
@@ -299,8 +321,10 @@ impl Finisher {
     /// process has committed to the store; the session calls this every
     /// [`BATCH_MAX_AGE`].
     pub fn tick(&self) {
-        fault::contain("batch commit", ROOT_INO, || self.tick_once());
-        fault::contain("invalidation", ROOT_INO, || self.invalidate_if_changed());
+        fault::contain(&self.faults, "batch commit", ROOT_INO, || self.tick_once());
+        fault::contain(&self.faults, "invalidation", ROOT_INO, || {
+            self.invalidate_if_changed()
+        });
     }
 
     /// On a shared mount, makes the kernel forget what it caches once
@@ -330,7 +354,9 @@ impl Finisher {
             // Leave the write lock free for a moment: a busy mount would
             // otherwise retake it at once and starve CLI writers.
             Ok(()) => batch.gap(),
-            Err(e) => fault::log(format_args!("a batch commit failed ({e:?})")),
+            Err(e) => fault::log(format_args!(
+                "a batch commit failed ({e:?}): the writes it held are lost"
+            )),
         }
     }
 }

@@ -119,7 +119,7 @@ impl VaultFs {
 
     pub(super) fn destroy(&self) {
         let finisher = self.finisher();
-        fault::contain("destroy", ROOT_INO, || {
+        fault::contain(&self.faults, "destroy", ROOT_INO, || {
             finisher.finish();
         });
     }

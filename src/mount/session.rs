@@ -393,7 +393,10 @@ impl LiveMount {
         let (ticker, stop) = self.ticker;
         drop(stop);
         let _ = ticker.join();
-        let stats = self.finisher.finish();
+        // The session's DESTROY may have finished it already: that commits
+        // nothing twice, and the log is taken here, once.
+        let mut stats = self.finisher.finish();
+        stats.faults = self.finisher.take_faults();
         if self.on_host {
             self.registry.remove(&self.record.mountpoint);
         }

@@ -4,7 +4,7 @@
 
 use super::commit::{Batcher, Finisher, OWED_WAIT, Sharing};
 use super::errno::errno;
-use super::fault;
+use super::fault::{self, FaultLog};
 use super::guard::PathGuard;
 use super::kernel_cache::{Invalidator, KernelCache};
 use super::notify::KernelLink;
@@ -69,6 +69,9 @@ pub struct SessionStats {
     pub renamed: u64,
     /// Attribute changes (chmod, chown, utimens, xattrs).
     pub attrs_changed: u64,
+    /// What a private mount logged (a failed commit, a request that failed
+    /// inside avfs), in order; a shared mount logs to stderr instead.
+    pub faults: Vec<String>,
 }
 
 /// The state every request locks: the store connection, the open files, the
@@ -96,6 +99,8 @@ pub struct VaultFs {
     pub(super) sharing: Sharing,
     /// What the kernel caches of a shared mount, for invalidation.
     pub(super) cached: Arc<Mutex<KernelCache>>,
+    /// Where the mount's faults are logged (kept for a run's report).
+    pub(super) faults: Arc<FaultLog>,
     pub(super) guard: Option<Arc<PathGuard>>,
     pub(super) inner: Arc<Mutex<Inner>>,
     /// The channel for telling the kernel to drop what it caches, once mounted.
@@ -239,6 +244,7 @@ impl VaultFs {
             passthrough: AtomicBool::new(false),
             sharing: Sharing::Shared,
             cached: Arc::default(),
+            faults: Arc::default(),
             guard: None,
             kernel: Arc::new(OnceLock::new()),
             data_path: Arc::new(OnceLock::new()),
@@ -260,6 +266,9 @@ impl VaultFs {
     /// it to forget them when another process commits to the store.
     pub fn with_sharing(mut self, sharing: Sharing) -> Self {
         self.sharing = sharing;
+        // A run's process prints nothing but its document: what its mount
+        // logs goes into the run's report.
+        self.faults.set_keep(sharing == Sharing::Private);
         {
             let mut inner = lock(&self.inner);
             inner.batch = Batcher::new(sharing);
@@ -302,7 +311,7 @@ impl VaultFs {
         ino: u64,
         work: impl FnOnce() -> Result<T, Errno>,
     ) -> Result<T, Errno> {
-        fault::contain(op, ino, work).unwrap_or_else(|| {
+        fault::contain(&self.faults, op, ino, work).unwrap_or_else(|| {
             self.lock().open.quarantine(ino);
             // The kernel may cache what the failed request was about (pages a
             // failed write carried, a size): make it ask again. Not from this
@@ -435,6 +444,7 @@ impl VaultFs {
         Finisher {
             inner: Arc::clone(&self.inner),
             vault: self.target.vault.clone(),
+            faults: Arc::clone(&self.faults),
             invalidator: (self.sharing == Sharing::Shared).then(|| Invalidator {
                 record: Arc::clone(&self.cached),
                 kernel: Arc::clone(&self.kernel),

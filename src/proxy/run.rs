@@ -173,6 +173,11 @@ pub struct RunReport {
     pub workdir: Option<PathBuf>,
     /// The isolation in force, when the run was isolated.
     pub isolation: Option<Isolation>,
+    /// What the run's own mount logged while it served the command: a
+    /// commit that failed (say, on a full disk: the writes it held are not
+    /// in the vault), a request that failed inside avfs. Empty when all
+    /// went well, and for a run in a shared mount (which logs to its own stderr).
+    pub mount_errors: Vec<String>,
 }
 
 impl RunReport {
@@ -255,6 +260,7 @@ pub fn execute(
         fork: None,
         workdir: None,
         isolation: None,
+        mount_errors: Vec::new(),
     };
     if !report.decision.allowed {
         journal(store, &report);
@@ -556,9 +562,10 @@ fn run_in_mode(
             let mountpoint = live.record().mountpoint.clone();
             let ran = child_spec(&mountpoint, None)
                 .and_then(|spec| run_child(&spec, stop, &mut |_| Err("unexpected mount".into())));
-            let stopped = live.stop().map(|_| ()).map_err(ProxyError::from);
+            let stopped = live.stop().map_err(ProxyError::from);
             report.outcome = Some(ran?);
-            stopped
+            report.mount_errors = stopped?.faults;
+            Ok(())
         }
         None => {
             report.mode = RunMode::Materialize;
@@ -685,7 +692,9 @@ fn namespaced_fuse_run(
     // mount: the session has ended (or ends now), committing what is unsaved.
     let stopped = live.map(LiveMount::stop).transpose();
     report.outcome = Some(ran?);
-    stopped?;
+    if let Some(stats) = stopped? {
+        report.mount_errors = stats.faults;
+    }
     Ok(())
 }
 

@@ -21,6 +21,7 @@ test("proxyShell runs in the vault: output, automatic checkpoint, changes", asyn
       stderr: run.stderr, stderrTruncated: run.stderrTruncated, stderrBytes: run.stderrBytes,
       changes: run.changes.map((c) => [c.path, c.change, c.kind, c.before, c.after?.size]),
       summary: run.summary, violations: run.violations, violationsTruncated: run.violationsTruncated,
+      mountErrors: run.mountErrors,
     },
     {
       vault: "work", command: ["sh", "-c", script], shell: script, cwd: "/",
@@ -30,12 +31,12 @@ test("proxyShell runs in the vault: output, automatic checkpoint, changes", asyn
       stderr: "oops\n", stderrTruncated: false, stderrBytes: 5,
       changes: [["/made.txt", "added", "file", null, 4]],
       summary: { added: 1, modified: 0, deleted: 0, typeChanged: 0, total: 1 },
-      violations: [], violationsTruncated: false,
+      violations: [], violationsTruncated: false, mountErrors: [],
     },
   );
   assert.deepEqual(Object.keys(run).sort(), [
     "changedFiles", "changes", "changesMode", "checkpoint", "command", "conflicted", "conflicts", "cwd", "decision", "durationMs",
-    "execError", "exitCode", "fork", "interrupted", "isolation", "merge", "mode", "onConflict", "pathRules", "rollups", "shell",
+    "execError", "exitCode", "fork", "interrupted", "isolation", "merge", "mode", "mountErrors", "onConflict", "pathRules", "rollups", "shell",
     "signal", "stderr", "stderrBytes", "stderrTruncated", "stdout", "stdoutBytes", "stdoutTruncated", "succeeded", "summary", "timedOut",
     "vault", "violations", "violationsTruncated", "workdir",
   ], "every field of the run document, as index.d.ts declares it");

@@ -203,6 +203,7 @@ def test_path_rules_in_a_mount(avfs: AVFS, fuse: None) -> None:
     assert result.exit_code != 0 and "Permission denied" in result.stderr
     assert [(v.path, v.op, v.rule) for v in result.violations] == [("/secrets/key", "read", "secrets/**")]
     assert not result.violations_truncated
+    assert result.mount_errors == []
 
 
 def test_path_rules_when_materialized(avfs: AVFS) -> None:

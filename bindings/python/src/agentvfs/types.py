@@ -714,6 +714,10 @@ class Run:
     rollups: List[Rollup] = field(default_factory=list)
     #: The push after the run (`push=True` or the policy's `remote`), else None.
     push: Optional[RunPush] = None
+    #: What the run's own mount logged while serving the command: a commit
+    #: that failed (on a full disk, say: the writes it held are not in the
+    #: vault, nor in `changes`), a request that failed inside avfs (EIO).
+    mount_errors: List[str] = field(default_factory=list)
 
     @property
     def allowed(self) -> bool:
@@ -788,6 +792,7 @@ class Run:
             changes_mode=doc["changes_mode"],
             rollups=[Rollup.from_json(r) for r in doc["rollups"]],
             push=None if doc.get("push") is None else RunPush.from_json(doc["push"]),
+            mount_errors=list(doc["mount_errors"]),
         )
 
 
