@@ -286,18 +286,24 @@ impl Finisher {
         let mut inner = lock(&self.inner);
         let inos: Vec<u64> = inner.open.files.keys().copied().collect();
         for ino in inos {
+            // A file that failed before has said so already (to its program).
+            let failed_before = inner
+                .open
+                .files
+                .get(&ino)
+                .is_some_and(|of| of.failed.is_some());
             // One file failing (even by a panic) must not cost the others their commit.
             let committed = fault::contain(&self.faults, "commit", ino, || {
                 inner.commit(&self.vault, ino)
             });
             match committed {
                 None => inner.open.quarantine(ino),
-                Some(Err(code)) => fault::within(&self.faults, || {
+                Some(Err(code)) if !failed_before => fault::within(&self.faults, || {
                     fault::log(format_args!(
                         "the last commit of inode {ino} failed ({code:?}): its unsaved writes are lost"
                     ))
                 }),
-                Some(Ok(())) => {}
+                Some(_) => {}
             }
         }
         let Inner { store, batch, .. } = &mut *inner;

@@ -440,7 +440,17 @@ impl VaultFs {
         reply: impl AnswerEmpty,
     ) {
         let _answered = self.answering(call);
-        match self.serve("release", ino.0, || self.do_release(fh.0)) {
+        let released = self.serve("release", ino.0, || {
+            // The kernel drops a release's answer: a run's private mount
+            // (no FLUSH) reports its commit's failure nowhere else.
+            self.do_release(fh.0).inspect_err(|e| {
+                fault::log(format_args!(
+                    "committing inode {} at its last close failed ({e:?}): its unsaved writes are lost",
+                    ino.0
+                ))
+            })
+        });
+        match released {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -980,6 +990,29 @@ mod tests {
             drop(inner);
             fs.finisher().finish();
         }
+    }
+
+    /// A release whose commit fails says so in the mount's log (a run's
+    /// document), as the kernel drops the release's answer.
+    #[test]
+    fn a_release_whose_commit_fails_is_in_a_private_mount_s_log() {
+        let (_dir, _other, fs, _f, ino, fh) = written_over(Sharing::Private);
+        fs.lock().open.quarantine(ino);
+        let answer = Cell::new(None);
+        fs.release(
+            Caller::new(0, 0, 1),
+            INodeNo(ino),
+            FileHandle(fh),
+            Kept(&answer),
+        );
+        assert_eq!(answer.get(), Some(Err(Errno::EIO)));
+        fs.finisher().finish();
+        let lines = fs.finisher().take_faults();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with(&format!("committing inode {ino} at its last close failed")),
+            "{lines:?}"
+        );
     }
 
     /// A file that fails for good (here: a request on it panicked) drops
