@@ -287,6 +287,67 @@ fn a_write_the_disk_has_no_room_for_gives_back_the_space_it_took() {
     assert_eq!(integrity(&home.join("store.db")), "ok");
 }
 
+#[test]
+fn a_run_that_fills_the_disk_reports_what_it_lost_and_gives_the_space_back() {
+    if !common::fuse::fuse_available() {
+        return;
+    }
+    let disk = SmallDisk::new("24m");
+    let a = Avfs::new();
+    let home = disk.0.path().join("home");
+    let run = |args: &[&str], input: &[u8]| run_at(&a, &home, args, input);
+    assert!(run(&["vault", "create", "main"], b"").status.success());
+    let before = free_bytes(disk.0.path());
+    let script = "echo first > first; head -c 40000000 /dev/urandom > big; echo $? > status; echo after > after";
+    let out = run(&["--json", "proxy", "exec", "--shell", script], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "--json wrote to stderr: {stderr}");
+    let doc: serde_json::Value = parse_one(&out.stdout);
+    assert_eq!(
+        doc["exit_code"], 0,
+        "the run is reported, not an error: {doc}"
+    );
+    let errors = doc["mount_errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("No space left on device")),
+        "{doc}"
+    );
+    // The writes of a batch that failed to commit may be lost, as a crash
+    // may lose what was not fsynced; whatever was stored is whole.
+    let changed: Vec<&str> = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        changed
+            .iter()
+            .all(|p| ["/first", "/big", "/status", "/after"].contains(p)),
+        "{changed:?}"
+    );
+    if changed.contains(&"/status") {
+        assert_eq!(
+            run(&["cat", "/status"], b"").stdout,
+            b"1\n",
+            "the write failed"
+        );
+    }
+    let after = free_bytes(disk.0.path());
+    assert!(
+        after + (1 << 20) >= before,
+        "the run left {} of {} free bytes taken",
+        before.saturating_sub(after),
+        before
+    );
+    assert!(run(&["write", "/next", "room again"], b"").status.success());
+    assert_eq!(integrity(&home.join("store.db")), "ok");
+    let verify: serde_json::Value = parse_one(&run(&["--json", "verify"], b"").stdout);
+    assert_eq!(verify["intact"], true, "{verify}");
+}
+
 /// Fills what is left of a file system with one file, down to the last page.
 fn fill(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("filler");

@@ -132,6 +132,40 @@ impl Batcher {
 }
 
 impl Inner {
+    /// Locks the mount's state, first putting right what a rolled-back batch
+    /// left in it (see [`Inner::after_rollback`]).
+    pub(super) fn locked(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+        let mut guard = lock(inner);
+        if guard.store.batches_rolled_back() != guard.rollbacks_seen {
+            guard.after_rollback();
+        }
+        guard
+    }
+
+    /// A batch commit failed and the store rolled the batch back: what open
+    /// files hold in memory may name its rows, which are gone (a spilled
+    /// chunk's id, which the next chunk stored would take over). A file with
+    /// unsaved writes loses them and fails with EIO until closed; any other
+    /// loads its content from the store again when next used.
+    fn after_rollback(&mut self) {
+        self.rollbacks_seen = self.store.batches_rolled_back();
+        let mut failed = 0;
+        for of in self.open.files.values_mut() {
+            let unsaved = of.spool.is_some() || of.editor.as_ref().is_some_and(|e| e.is_changed());
+            if unsaved && of.failed.is_none() {
+                of.fail(Errno::EIO);
+                failed += 1;
+            } else {
+                of.editor = None;
+            }
+        }
+        // Logged here, not through the thread: a lock may be taken outside
+        // any request's work.
+        self.faults.write(format_args!(
+            "a batch commit failed and was rolled back: {failed} open files lost their unsaved writes"
+        ));
+    }
+
     /// Commits an inode's unsaved writes and attribute changes, if any, in
     /// one transaction.
     pub(super) fn commit(&mut self, vault: &str, ino: u64) -> Result<(), Errno> {
@@ -283,7 +317,7 @@ pub struct Finisher {
 impl Finisher {
     /// Commits every open file's unsaved writes; returns the session's counts.
     pub fn finish(&self) -> SessionStats {
-        let mut inner = lock(&self.inner);
+        let mut inner = Inner::locked(&self.inner);
         let inos: Vec<u64> = inner.open.files.keys().copied().collect();
         for ino in inos {
             // A file that failed before has said so already (to its program).
@@ -300,7 +334,8 @@ impl Finisher {
                 None => inner.open.quarantine(ino),
                 Some(Err(code)) if !failed_before => fault::within(&self.faults, || {
                     fault::log(format_args!(
-                        "the last commit of inode {ino} failed ({code:?}): its unsaved writes are lost"
+                        "the last commit of inode {ino} failed ({}): its unsaved writes are lost",
+                        fault::describe(code)
                     ))
                 }),
                 Some(_) => {}
@@ -310,7 +345,8 @@ impl Finisher {
         if let Err(e) = batch.commit(store) {
             fault::within(&self.faults, || {
                 fault::log(format_args!(
-                    "the last batch commit failed ({e:?}): what it held is lost"
+                    "the last batch commit failed ({}): the writes it held are lost",
+                    fault::describe(e)
                 ))
             });
         }
@@ -339,14 +375,14 @@ impl Finisher {
         let Some(invalidator) = &self.invalidator else {
             return;
         };
-        let Ok(version) = lock(&self.inner).store.data_version() else {
+        let Ok(version) = Inner::locked(&self.inner).store.data_version() else {
             return;
         };
         invalidator.after_commits(version);
     }
 
     fn tick_once(&self) {
-        let mut inner = lock(&self.inner);
+        let mut inner = Inner::locked(&self.inner);
         // A private mount's reads share one snapshot: end it every tick, so
         // the WAL can be checkpointed past it.
         if let Err(e) = inner.store.release_reads() {
@@ -361,7 +397,8 @@ impl Finisher {
             // otherwise retake it at once and starve CLI writers.
             Ok(()) => batch.gap(),
             Err(e) => fault::log(format_args!(
-                "a batch commit failed ({e:?}): the writes it held are lost"
+                "a batch commit failed ({}): the writes it held are lost",
+                fault::describe(e)
             )),
         }
     }

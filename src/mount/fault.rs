@@ -41,7 +41,7 @@ impl FaultLog {
 
     /// Writes one line. A log nobody can write to any more (a closed pipe)
     /// must not fail a request, or the mount, too.
-    fn write(&self, line: std::fmt::Arguments<'_>) {
+    pub(super) fn write(&self, line: std::fmt::Arguments<'_>) {
         if !self.keep.load(Ordering::Relaxed) {
             return to_stderr(line);
         }
@@ -104,6 +104,11 @@ fn quiet_kept_panics() {
             }
         }));
     });
+}
+
+/// An errno as a log line shows it: `ENOSPC: No space left on device`.
+pub(super) fn describe(e: fuser::Errno) -> String {
+    nix::errno::Errno::from_raw(e.code()).to_string()
 }
 
 fn to_stderr(line: std::fmt::Arguments<'_>) {

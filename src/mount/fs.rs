@@ -445,8 +445,9 @@ impl VaultFs {
             // (no FLUSH) reports its commit's failure nowhere else.
             self.do_release(fh.0).inspect_err(|e| {
                 fault::log(format_args!(
-                    "committing inode {} at its last close failed ({e:?}): its unsaved writes are lost",
-                    ino.0
+                    "committing inode {} at its last close failed ({}): its unsaved writes are lost",
+                    ino.0,
+                    fault::describe(*e)
                 ))
             })
         });
@@ -990,6 +991,40 @@ mod tests {
             drop(inner);
             fs.finisher().finish();
         }
+    }
+
+    /// A batch the store rolled back (its COMMIT failed) takes with it what
+    /// open files held in memory about it: a file with unsaved writes fails
+    /// with EIO until closed, and one without reads the store again.
+    #[test]
+    fn after_a_rolled_back_batch_unsaved_files_fail_and_the_others_read_the_store() {
+        let (_dir, mut other, fs, _f, ino, fh) = written_over(Sharing::Private);
+        let g = VaultPath::parse_str("/g").unwrap();
+        other
+            .write("v", Op::new("write", "g"), |w| {
+                w.write_file(&g, &b"kept"[..], false, 0o644)
+            })
+            .unwrap();
+        // A private mount's reads share a snapshot until its next tick.
+        fs.lock().store.release_reads().unwrap();
+        let g_ino = fs.do_lookup(ROOT_INO, OsStr::new("g")).unwrap().ino;
+        let (g_fh, _) = fs
+            .do_open(g_ino, OpenFlags(nix::libc::O_RDONLY), |_| unreachable!())
+            .unwrap();
+        assert_eq!(fs.do_read(g_ino, g_fh, 0, 16).unwrap(), b"kept");
+        assert!(fs.lock().open.files[&g_ino].editor.is_some());
+        fs.lock().store.pretend_a_batch_rolled_back();
+        assert_eq!(fs.do_write(ino, fh, 0, b"more", false), Err(Errno::EIO));
+        assert!(
+            fs.lock().open.files[&g_ino].editor.is_none(),
+            "loaded again when read"
+        );
+        assert_eq!(fs.do_read(g_ino, g_fh, 0, 16).unwrap(), b"kept");
+        let lines = fs.finisher().take_faults();
+        assert_eq!(
+            lines,
+            ["a batch commit failed and was rolled back: 1 open files lost their unsaved writes"]
+        );
     }
 
     /// A release whose commit fails says so in the mount's log (a run's

@@ -84,6 +84,10 @@ pub(super) struct Inner {
     /// Byte length of directories' paths (`/a/b` is 4), for the `PATH_MAX`
     /// check of new names; emptied by every rename and rmdir through this mount.
     pub(super) dir_path_len: HashMap<u64, usize>,
+    /// The store's count of rolled-back batches when last looked at.
+    pub(super) rollbacks_seen: u64,
+    /// The mount's log (the same as [`VaultFs`]'s).
+    pub(super) faults: Arc<FaultLog>,
 }
 
 /// A vault (or one of its checkpoints) served as a file system.
@@ -236,6 +240,7 @@ impl VaultFs {
     /// Serves `target` from `store`; `store_dir` is where the store file lives (for statfs).
     pub fn new(store: Store, target: MountTarget, store_dir: &Path) -> Self {
         let sink = store.chunk_sink();
+        let faults = Arc::new(FaultLog::default());
         Self {
             state: target.state(),
             target,
@@ -244,7 +249,7 @@ impl VaultFs {
             passthrough: AtomicBool::new(false),
             sharing: Sharing::Shared,
             cached: Arc::default(),
-            faults: Arc::default(),
+            faults: Arc::clone(&faults),
             guard: None,
             kernel: Arc::new(OnceLock::new()),
             data_path: Arc::new(OnceLock::new()),
@@ -256,6 +261,8 @@ impl VaultFs {
                 stats: SessionStats::default(),
                 batch: Batcher::default(),
                 dir_path_len: HashMap::new(),
+                rollbacks_seen: 0,
+                faults,
             })),
         }
     }
@@ -270,7 +277,7 @@ impl VaultFs {
         // logs goes into the run's report.
         self.faults.set_keep(sharing == Sharing::Private);
         {
-            let mut inner = lock(&self.inner);
+            let mut inner = Inner::locked(&self.inner);
             inner.batch = Batcher::new(sharing);
             match sharing {
                 // Nothing else writes the vault: its reads need no
@@ -299,7 +306,7 @@ impl VaultFs {
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        lock(&self.inner)
+        Inner::locked(&self.inner)
     }
 
     /// Runs one request's work on `ino` so that a panic fails only that

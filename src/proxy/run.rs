@@ -404,7 +404,11 @@ fn attempt_run(
     let run_name = checkpoint::name_at(crate::vault::now_ns());
     let attempt = attempt::hidden_name(&run_name);
     store.fork_attempt(&req.vault, &attempt)?;
-    if let Err(e) = run_in_mode(req, &attempt, store, guard, stop, child_spec, report) {
+    let ran = run_in_mode(req, &attempt, store, guard, stop, child_spec, report);
+    // The run's mount has closed its store: what its failed commits appended
+    // goes now, before the merge needs room (on a full disk, all of it).
+    let _ = store.sweep_own_segments();
+    if let Err(e) = ran {
         // What a command that ran did is kept (as a fork); otherwise there is nothing to keep.
         let _ = attempt::set_aside(store, &attempt, &run_name, report.outcome.is_some());
         return Err(e);

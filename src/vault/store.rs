@@ -201,6 +201,8 @@ pub struct Store {
     pending_usage: std::collections::HashMap<i64, (i64, i64)>,
     /// The open batch's reserved inode numbers.
     inos: super::inodes::InoBlock,
+    /// How many batches a failed COMMIT rolled back.
+    rolled_back: u64,
     /// This handle's end of the store's fence (close-to-open across processes).
     fence: Fence,
     /// [`Store::sync`] has synced the WAL's directory (once is enough).
@@ -257,7 +259,7 @@ impl Drop for Store {
             let _ = super::segment::forget_punched(&self.conn, last);
         }
         // What this leaves (an error reading the rows), gc's sweep frees.
-        let _ = super::segment::let_go(&self.conn);
+        let _ = self.sweep_own_segments();
     }
 }
 
@@ -294,6 +296,7 @@ impl Store {
             snapshot: false,
             pending_usage: Default::default(),
             inos: Default::default(),
+            rolled_back: 0,
             fence,
             wal_dir_synced: false,
         }
@@ -338,6 +341,19 @@ impl Store {
         Ok(())
     }
 
+    /// How many of this handle's batches a failed COMMIT rolled back (a
+    /// full disk, say): what they held is gone, and so is what a caller
+    /// kept in memory about it (row ids, a file's stored chunks).
+    pub fn batches_rolled_back(&self) -> u64 {
+        self.rolled_back
+    }
+
+    /// Tests: counts a batch as rolled back, as a failed COMMIT would.
+    #[cfg(test)]
+    pub(crate) fn pretend_a_batch_rolled_back(&mut self) {
+        self.rolled_back += 1;
+    }
+
     /// Commits the open batch, if any.
     pub fn commit_batch(&mut self) -> Result<()> {
         self.release_reads()?;
@@ -350,6 +366,9 @@ impl Store {
             self.batch = committed.is_err() && !self.conn.is_autocommit();
             if !self.batch {
                 self.fence.settle();
+            }
+            if committed.is_err() && !self.batch {
+                self.rolled_back += 1;
             }
             committed?;
             // The batch is committed whatever happens here; what a failed
@@ -709,6 +728,16 @@ impl Store {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", i64::from(pages))?;
         Ok(())
+    }
+
+    /// Frees what this process appended to its segments that no row names
+    /// (bytes of transactions that rolled back), if this is the only handle
+    /// of the process on the store and nothing else of it holds the segments
+    /// (see `segment::let_go`); otherwise frees nothing. Every handle does
+    /// it as it closes; a proxy run also does it once its mount has closed,
+    /// so that its merge gets the room a write that filled the disk took.
+    pub fn sweep_own_segments(&self) -> Result<()> {
+        super::segment::let_go(&self.conn).map(|_| ())
     }
 
     /// Has SQLite leave the WAL as it is when this handle closes, instead of
