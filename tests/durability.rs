@@ -197,39 +197,57 @@ impl Drop for SmallDisk {
     }
 }
 
-/// Runs avfs with its store in `home` and `input` on its stdin.
-fn run_at(a: &Avfs, home: &std::path::Path, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = a
-        .command()
-        .env("AVFS_HOME", home)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let feed = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = feed.join();
-    out
+/// An avfs whose store is on a small disk of its own.
+struct OnSmallDisk {
+    disk: SmallDisk,
+    a: Avfs,
+    home: std::path::PathBuf,
 }
 
-/// Bytes free for an unprivileged writer on the file system holding `path`.
-fn free_bytes(path: &std::path::Path) -> u64 {
-    let st = nix::sys::statvfs::statvfs(path).unwrap();
-    st.blocks_available() as u64 * st.fragment_size() as u64
+impl OnSmallDisk {
+    fn new(size: &str) -> Self {
+        let disk = SmallDisk::new(size);
+        let home = disk.0.path().join("home");
+        Self {
+            disk,
+            a: Avfs::new(),
+            home,
+        }
+    }
+
+    /// Runs avfs on this store with `input` on its stdin.
+    fn run(&self, args: &[&str], input: &[u8]) -> std::process::Output {
+        let mut child = self
+            .a
+            .command()
+            .env("AVFS_HOME", &self.home)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let feed = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = feed.join();
+        out
+    }
+
+    /// Bytes free for an unprivileged writer on the disk.
+    fn free_bytes(&self) -> u64 {
+        let st = nix::sys::statvfs::statvfs(self.disk.0.path()).unwrap();
+        st.blocks_available() as u64 * st.fragment_size() as u64
+    }
 }
 
 #[test]
 fn a_full_disk_is_a_clear_error_and_loses_nothing() {
-    let disk = SmallDisk::new("2m");
-    let a = Avfs::new();
-    let home = disk.0.path().join("home");
-    let run = |args: &[&str], input: &[u8]| run_at(&a, &home, args, input);
+    let store = OnSmallDisk::new("2m");
+    let run = |args: &[&str], input: &[u8]| store.run(args, input);
     assert!(run(&["vault", "create", "main"], b"").status.success());
     assert!(run(&["write", "/small", "kept"], b"").status.success());
     let big = payload(1, 8 << 20);
@@ -254,23 +272,21 @@ fn a_full_disk_is_a_clear_error_and_loses_nothing() {
         Some(3),
         "nothing of the failed write landed"
     );
-    assert_eq!(integrity(&home.join("store.db")), "ok");
+    assert_eq!(integrity(&store.home.join("store.db")), "ok");
 }
 
 #[test]
 fn a_write_the_disk_has_no_room_for_gives_back_the_space_it_took() {
-    let disk = SmallDisk::new("24m");
-    let a = Avfs::new();
-    let home = disk.0.path().join("home");
-    let run = |args: &[&str], input: &[u8]| run_at(&a, &home, args, input);
+    let store = OnSmallDisk::new("24m");
+    let run = |args: &[&str], input: &[u8]| store.run(args, input);
     assert!(run(&["vault", "create", "main"], b"").status.success());
-    let before = free_bytes(disk.0.path());
+    let before = store.free_bytes();
     // Larger than the disk: its chunks fill it before the write fails.
     let big = noise(7, 40 << 20);
     let out = run(&["--json", "write", "/big"], &big);
     let doc: serde_json::Value = parse_one(&out.stdout);
     assert_eq!(doc["error"]["code"], "disk_full", "{doc}");
-    let after = free_bytes(disk.0.path());
+    let after = store.free_bytes();
     assert!(
         after + (1 << 20) >= before,
         "the failed write left {} of {} free bytes taken",
@@ -284,7 +300,7 @@ fn a_write_the_disk_has_no_room_for_gives_back_the_space_it_took() {
         String::from_utf8_lossy(&small.stdout)
     );
     assert_eq!(run(&["cat", "/small"], b"").stdout, b"room again");
-    assert_eq!(integrity(&home.join("store.db")), "ok");
+    assert_eq!(integrity(&store.home.join("store.db")), "ok");
 }
 
 #[test]
@@ -292,12 +308,10 @@ fn a_run_that_fills_the_disk_reports_what_it_lost_and_gives_the_space_back() {
     if !common::fuse::fuse_available() {
         return;
     }
-    let disk = SmallDisk::new("24m");
-    let a = Avfs::new();
-    let home = disk.0.path().join("home");
-    let run = |args: &[&str], input: &[u8]| run_at(&a, &home, args, input);
+    let store = OnSmallDisk::new("24m");
+    let run = |args: &[&str], input: &[u8]| store.run(args, input);
     assert!(run(&["vault", "create", "main"], b"").status.success());
-    let before = free_bytes(disk.0.path());
+    let before = store.free_bytes();
     let script = "echo first > first; head -c 40000000 /dev/urandom > big; echo $? > status; echo after > after";
     let out = run(&["--json", "proxy", "exec", "--shell", script], b"");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -335,7 +349,7 @@ fn a_run_that_fills_the_disk_reports_what_it_lost_and_gives_the_space_back() {
             "the write failed"
         );
     }
-    let after = free_bytes(disk.0.path());
+    let after = store.free_bytes();
     assert!(
         after + (1 << 20) >= before,
         "the run left {} of {} free bytes taken",
@@ -343,7 +357,7 @@ fn a_run_that_fills_the_disk_reports_what_it_lost_and_gives_the_space_back() {
         before
     );
     assert!(run(&["write", "/next", "room again"], b"").status.success());
-    assert_eq!(integrity(&home.join("store.db")), "ok");
+    assert_eq!(integrity(&store.home.join("store.db")), "ok");
     let verify: serde_json::Value = parse_one(&run(&["--json", "verify"], b"").stdout);
     assert_eq!(verify["intact"], true, "{verify}");
 }
@@ -362,16 +376,14 @@ fn fill(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn on_a_full_disk_rm_and_gc_still_free_space_through_the_reserve() {
-    let disk = SmallDisk::new("40m");
-    let a = Avfs::new();
-    let home = disk.0.path().join("home");
-    let run = |args: &[&str], input: &[u8]| run_at(&a, &home, args, input);
+    let store = OnSmallDisk::new("40m");
+    let run = |args: &[&str], input: &[u8]| store.run(args, input);
     let code = |out: &std::process::Output| -> Option<String> {
         let doc: serde_json::Value = parse_one(&out.stdout);
         doc["error"]["code"].as_str().map(str::to_string)
     };
     assert!(run(&["vault", "create", "main"], b"").status.success());
-    let reserve = home.join("store.db.reserve");
+    let reserve = store.home.join("store.db.reserve");
     assert_eq!(
         std::fs::metadata(&reserve).unwrap().len(),
         8 << 20,
@@ -392,7 +404,7 @@ fn on_a_full_disk_rm_and_gc_still_free_space_through_the_reserve() {
     }
     assert!(written >= 2, "only {written} files fit");
     // Whatever avfs left free, something else takes.
-    let filler = fill(disk.0.path());
+    let filler = fill(store.disk.0.path());
     let out = run(&["--json", "write", "/tiny", "x"], b"");
     assert_eq!(
         code(&out).as_deref(),
@@ -442,7 +454,7 @@ fn on_a_full_disk_rm_and_gc_still_free_space_through_the_reserve() {
     );
     assert_eq!(run(&["cat", "/f1"], b"").stdout, payload(1, 4 << 20));
     assert_eq!(run(&["cat", "/after"], b"").stdout, payload(99, 1 << 20));
-    assert_eq!(integrity(&home.join("store.db")), "ok");
+    assert_eq!(integrity(&store.home.join("store.db")), "ok");
 
     // Once there is room again, the next command puts the reserve back.
     std::fs::remove_file(filler).unwrap();
