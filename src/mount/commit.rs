@@ -145,15 +145,21 @@ impl Inner {
     /// A batch commit failed and the store rolled the batch back: what open
     /// files hold in memory may name its rows, which are gone (a spilled
     /// chunk's id, which the next chunk stored would take over). A file with
-    /// unsaved writes loses them and fails with EIO until closed; any other
-    /// loads its content from the store again when next used.
+    /// unsaved writes loses them and fails until closed (ENOSPC on a full
+    /// disk, else EIO); any other loads its content from the store again
+    /// when next used.
     fn after_rollback(&mut self) {
         self.rollbacks_seen = self.store.batches_rolled_back();
+        let code = if self.store.last_rollback_was_disk_full() {
+            Errno::ENOSPC
+        } else {
+            Errno::EIO
+        };
         let mut failed = 0;
         for of in self.open.files.values_mut() {
             let unsaved = of.spool.is_some() || of.editor.as_ref().is_some_and(|e| e.is_changed());
             if unsaved && of.failed.is_none() {
-                of.fail(Errno::EIO);
+                of.fail(code);
                 failed += 1;
             } else {
                 of.editor = None;

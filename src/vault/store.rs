@@ -203,6 +203,8 @@ pub struct Store {
     inos: super::inodes::InoBlock,
     /// How many batches a failed COMMIT rolled back.
     rolled_back: u64,
+    /// The last of them failed for want of disk space.
+    rolled_back_full: bool,
     /// This handle's end of the store's fence (close-to-open across processes).
     fence: Fence,
     /// [`Store::sync`] has synced the WAL's directory (once is enough).
@@ -297,6 +299,7 @@ impl Store {
             pending_usage: Default::default(),
             inos: Default::default(),
             rolled_back: 0,
+            rolled_back_full: false,
             fence,
             wal_dir_synced: false,
         }
@@ -348,6 +351,11 @@ impl Store {
         self.rolled_back
     }
 
+    /// Whether the last batch rolled back failed for want of disk space.
+    pub fn last_rollback_was_disk_full(&self) -> bool {
+        self.rolled_back_full
+    }
+
     /// Tests: counts a batch as rolled back, as a failed COMMIT would.
     #[cfg(test)]
     pub(crate) fn pretend_a_batch_rolled_back(&mut self) {
@@ -367,8 +375,12 @@ impl Store {
             if !self.batch {
                 self.fence.settle();
             }
-            if committed.is_err() && !self.batch {
+            if let Err(e) = &committed
+                && !self.batch
+            {
                 self.rolled_back += 1;
+                self.rolled_back_full = matches!(e, rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::DiskFull);
             }
             committed?;
             // The batch is committed whatever happens here; what a failed
