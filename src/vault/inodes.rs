@@ -7,7 +7,11 @@
 //! block stays in memory: so every reservation starts at or above each
 //! number handed out before it, and the batch writes that high-water mark
 //! back before it commits. Numbers of a block the batch did not use are
-//! skipped, never reused.
+//! skipped, never reused. A batch whose COMMIT fails takes that write-back
+//! with it, yet a mount's kernel may still hold the numbers it handed out
+//! (and a file's cached pages under one): the block keeps its high-water
+//! mark across batches, so that the next batch never hands them out again,
+//! and writes it back when it commits.
 
 use super::error::Result;
 use rusqlite::{Connection, params};
@@ -34,6 +38,9 @@ pub(crate) struct InoBlock {
     next: Cell<u64>,
     /// One past the last reserved number; 0 before the batch's first create.
     end: Cell<u64>,
+    /// One past the highest number ever handed out through this block, by
+    /// any batch (one that rolled back too).
+    floor: Cell<u64>,
 }
 
 impl InoBlock {
@@ -41,7 +48,7 @@ impl InoBlock {
     pub(crate) fn take(&self, conn: &Connection) -> Result<u64> {
         let (next, end) = (self.next.get(), self.end.get());
         if next < end {
-            self.next.set(next + 1);
+            self.hand_out(next);
             return Ok(next);
         }
         let want = if end == 0 { 1 } else { BLOCK };
@@ -50,23 +57,70 @@ impl InoBlock {
                 "UPDATE meta SET value = max(value, ?1) + ?2 WHERE key = 'next_ino'
                  RETURNING value - ?2",
             )?
-            .query_row(params![end as i64, want as i64], |r| r.get(0))?;
+            .query_row(
+                params![end.max(self.floor.get()) as i64, want as i64],
+                |r| r.get(0),
+            )?;
         let start = start as u64;
-        self.next.set(start + 1);
         self.end.set(start + want);
+        self.hand_out(start);
         Ok(start)
+    }
+
+    fn hand_out(&self, ino: u64) {
+        self.next.set(ino + 1);
+        self.floor.set(self.floor.get().max(ino + 1));
     }
 
     /// Makes `meta.next_ino` cover every number handed out, in the batch's
     /// transaction, and forgets the block: the next batch reserves anew.
     pub(crate) fn settle(&self, conn: &Connection) -> Result<()> {
-        let next = self.next.get();
-        if next > 0 {
+        if self.next.get() > 0 {
             conn.prepare_cached("UPDATE meta SET value = max(value, ?1) WHERE key = 'next_ino'")?
-                .execute([next as i64])?;
+                .execute([self.floor.get() as i64])?;
         }
         self.next.set(0);
         self.end.set(0);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value);
+             INSERT INTO meta VALUES ('next_ino', 2);",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_batch_that_rolled_back_leaves_its_numbers_taken() {
+        let conn = meta();
+        let block = InoBlock::default();
+        conn.execute_batch("BEGIN").unwrap();
+        let first = [block.take(&conn).unwrap(), block.take(&conn).unwrap()];
+        block.settle(&conn).unwrap();
+        conn.execute_batch("ROLLBACK").unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        let next = block.take(&conn).unwrap();
+        assert!(next > first[1], "{next} after {first:?}");
+        block.settle(&conn).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        let stored: i64 = conn
+            .query_row("SELECT value FROM meta WHERE key = 'next_ino'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(
+            stored as u64,
+            next + 1,
+            "the high-water mark is written back"
+        );
     }
 }
