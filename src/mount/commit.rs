@@ -243,7 +243,17 @@ impl Inner {
                     }
                 })
             })
-            .map_err(|e| errno(&e))?;
+            .map_err(|e| errno(&e));
+        let committed = match committed {
+            Ok(attr) => attr,
+            Err(code) => {
+                // The editor may have moved onto rows the failed write
+                // rolled back (its content, stored chunks): ids the next
+                // rows take over. Nothing of it may be committed later.
+                of.fail(code);
+                return Err(code);
+            }
+        };
         of.unsaved_attrs = None;
         if let Some(attr) = committed {
             of.last = attr;

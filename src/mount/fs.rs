@@ -993,6 +993,32 @@ mod tests {
         }
     }
 
+    /// A file whose commit failed commits nothing of it later: its editor
+    /// may have moved onto rows the failed write rolled back.
+    #[test]
+    fn a_file_whose_commit_failed_fails_until_closed_and_stores_nothing_of_it() {
+        let (_dir, mut other, fs, _f, ino, fh) = written_over(Sharing::Private);
+        let limits = crate::vault::quota::Limits {
+            max_file_size: Some(2),
+            ..Default::default()
+        };
+        other.set_quota("v", limits).unwrap();
+        let failed = fs.do_fsync(ino);
+        assert!(failed.is_err(), "{failed:?}");
+        assert_eq!(
+            fs.do_write(ino, fh, 0, b"n", false),
+            Err(failed.unwrap_err())
+        );
+        assert_eq!(fs.do_release(fh), Err(failed.unwrap_err()));
+        fs.finisher().finish();
+        let mut inner = fs.lock();
+        let row = inner.read(&fs.state, |t| t.attr(ino)).unwrap().unwrap();
+        assert_eq!(
+            row.content,
+            Some(crate::vault::ContentHash::of_bytes(b"old"))
+        );
+    }
+
     /// A batch the store rolled back (its COMMIT failed) takes with it what
     /// open files held in memory about it: a file with unsaved writes fails
     /// with EIO until closed, and one without reads the store again.

@@ -265,7 +265,13 @@ impl VaultFs {
                 batch.begin(store)?;
                 store
                     .write_unjournaled(&self.target.vault, |w| w.spill_edited(editor))
-                    .map_err(|e| errno(&e))?;
+                    .map_err(|e| {
+                        // A spill that failed part way has named rows its
+                        // rolled-back write took with it (see `Inner::commit`).
+                        let code = errno(&e);
+                        of.fail(code);
+                        code
+                    })?;
             }
             Ok(data.len() as u32)
         })
