@@ -242,6 +242,17 @@ impl OnSmallDisk {
         let st = nix::sys::statvfs::statvfs(self.disk.0.path()).unwrap();
         st.blocks_available() as u64 * st.fragment_size() as u64
     }
+
+    /// Asserts that the disk has `before` free bytes again, within 1 MiB
+    /// (the WAL and its index may have grown): what `what` took is back.
+    fn assert_free_again(&self, before: u64, what: &str) {
+        let after = self.free_bytes();
+        assert!(
+            after + (1 << 20) >= before,
+            "{what} left {} of {before} free bytes taken",
+            before.saturating_sub(after)
+        );
+    }
 }
 
 #[test]
@@ -286,13 +297,7 @@ fn a_write_the_disk_has_no_room_for_gives_back_the_space_it_took() {
     let out = run(&["--json", "write", "/big"], &big);
     let doc: serde_json::Value = parse_one(&out.stdout);
     assert_eq!(doc["error"]["code"], "disk_full", "{doc}");
-    let after = store.free_bytes();
-    assert!(
-        after + (1 << 20) >= before,
-        "the failed write left {} of {} free bytes taken",
-        before.saturating_sub(after),
-        before
-    );
+    store.assert_free_again(before, "the failed write");
     let small = run(&["--json", "write", "/small", "room again"], b"");
     assert!(
         small.status.success(),
@@ -354,13 +359,7 @@ fn a_run_that_fills_the_disk_reports_what_it_lost_and_gives_the_space_back() {
             assert_eq!(run(&["cat", path], b"").stdout, bytes, "{path}");
         }
     }
-    let after = store.free_bytes();
-    assert!(
-        after + (1 << 20) >= before,
-        "the run left {} of {} free bytes taken",
-        before.saturating_sub(after),
-        before
-    );
+    store.assert_free_again(before, "the run");
     assert!(run(&["write", "/next", "room again"], b"").status.success());
     assert_eq!(integrity(&store.home.join("store.db")), "ok");
     let verify: serde_json::Value = parse_one(&run(&["--json", "verify"], b"").stdout);

@@ -348,23 +348,19 @@ impl Finisher {
             });
             match committed {
                 None => inner.open.quarantine(ino),
-                Some(Err(code)) if !failed_before => fault::within(&self.faults, || {
-                    fault::log(format_args!(
-                        "the last commit of inode {ino} failed ({}): its unsaved writes are lost",
-                        fault::describe(code)
-                    ))
-                }),
+                Some(Err(code)) if !failed_before => self.faults.write(format_args!(
+                    "the last commit of inode {ino} failed ({}): its unsaved writes are lost",
+                    fault::describe(code)
+                )),
                 Some(_) => {}
             }
         }
         let Inner { store, batch, .. } = &mut *inner;
         if let Err(e) = batch.commit(store) {
-            fault::within(&self.faults, || {
-                fault::log(format_args!(
-                    "the last batch commit failed ({}): the writes it held are lost",
-                    fault::describe(e)
-                ))
-            });
+            self.faults.write(format_args!(
+                "the last batch commit failed ({}): the writes it held are lost",
+                fault::describe(e)
+            ));
         }
         inner.stats.clone()
     }

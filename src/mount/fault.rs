@@ -72,7 +72,7 @@ thread_local! {
 
 /// Runs `work` with `log` as where [`log`] writes on this thread: errors
 /// are turned into errnos deep in the mount's code, far from the mount.
-pub(super) fn within<T>(log: &Arc<FaultLog>, work: impl FnOnce() -> T) -> T {
+fn within<T>(log: &Arc<FaultLog>, work: impl FnOnce() -> T) -> T {
     /// Puts back the log that was current, also when `work` panics.
     struct Restore(Option<Arc<FaultLog>>);
     impl Drop for Restore {

@@ -1019,6 +1019,28 @@ mod tests {
         );
     }
 
+    /// A file whose last commit, at the end of the session, fails says so
+    /// in the mount's log: no program is left to tell.
+    #[test]
+    fn a_last_commit_that_fails_is_in_a_private_mount_s_log() {
+        let (_dir, mut other, fs, _f, ino, _fh) = written_over(Sharing::Private);
+        let limits = crate::vault::quota::Limits {
+            max_file_size: Some(2),
+            ..Default::default()
+        };
+        other.set_quota("v", limits).unwrap();
+        fs.finisher().finish();
+        let lines = fs.finisher().take_faults();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with(&format!("the last commit of inode {ino} failed")),
+            "{lines:?}"
+        );
+        // A second finish (the session's DESTROY, then its end) says it once.
+        fs.finisher().finish();
+        assert!(fs.finisher().take_faults().is_empty());
+    }
+
     /// A batch the store rolled back (its COMMIT failed) takes with it what
     /// open files held in memory about it: a file with unsaved writes fails
     /// with EIO until closed, and one without reads the store again.
@@ -1039,8 +1061,8 @@ mod tests {
             .unwrap();
         assert_eq!(fs.do_read(g_ino, g_fh, 0, 16).unwrap(), b"kept");
         assert!(fs.lock().open.files[&g_ino].editor.is_some());
-        fs.lock().store.pretend_a_batch_rolled_back();
-        assert_eq!(fs.do_write(ino, fh, 0, b"more", false), Err(Errno::EIO));
+        fs.lock().store.pretend_a_batch_rolled_back(true);
+        assert_eq!(fs.do_write(ino, fh, 0, b"more", false), Err(Errno::ENOSPC));
         assert!(
             fs.lock().open.files[&g_ino].editor.is_none(),
             "loaded again when read"

@@ -356,10 +356,12 @@ impl Store {
         self.rolled_back_full
     }
 
-    /// Tests: counts a batch as rolled back, as a failed COMMIT would.
+    /// Tests: counts a batch as rolled back, as a failed COMMIT would (for
+    /// want of disk space if `full`).
     #[cfg(test)]
-    pub(crate) fn pretend_a_batch_rolled_back(&mut self) {
+    pub(crate) fn pretend_a_batch_rolled_back(&mut self, full: bool) {
         self.rolled_back += 1;
+        self.rolled_back_full = full;
     }
 
     /// Commits the open batch, if any.
