@@ -1642,14 +1642,33 @@ fn runs_see_their_own_vault_at_one_stable_workspace_path() {
     std::fs::write(&policy, r#"{"workdir": "/tmp/avfs-test-wd2"}"#).unwrap();
     let (doc, _) = shell(&a, &["--policy", policy.to_str().unwrap()], "pwd");
     assert_eq!(doc.stdout, "/tmp/avfs-test-wd2\n");
-    for bad in ["relative", "/", "/tmp/../x"] {
-        let (err, status) = a.fails(["proxy", "exec", "--workdir", bad, "--", "true"]);
+    // Paths the run's own set-up needs or covers: over /proc the set-up
+    // waited for the mount it was making until the timeout, under /proc the
+    // command ran in the kernel's /proc/sys, in an isolated run's /tmp its
+    // writes went to the run's private /tmp.
+    let isolate = ["--isolate"].as_slice();
+    for (bad, extra) in [
+        ("relative", [].as_slice()),
+        ("/", &[]),
+        ("/tmp/../x", &[]),
+        ("/proc", &[]),
+        ("/proc/sys", &[]),
+        ("/sys", &[]),
+        ("/dev", &[]),
+        ("/usr", &[]),
+        ("/tmp/avfs-test-wd3", isolate),
+    ] {
+        let mut args = vec!["proxy", "exec", "--timeout", "20s", "--workdir", bad];
+        args.extend(extra);
+        args.extend(["--", "sh", "-c", "echo x > f"]);
+        let (err, status) = a.fails(args);
         assert_eq!(
             (err.code.as_str(), status),
             ("invalid_argument", 2),
             "{bad}"
         );
     }
+    assert!(!Path::new("/tmp/avfs-test-wd3").exists());
     // avfs made the two workdirs, empty, on the host; nothing is mounted there.
     for made in ["/tmp/avfs-test-wd", "/tmp/avfs-test-wd2"] {
         std::fs::remove_dir(made).unwrap();

@@ -238,7 +238,7 @@ impl From<ProxyError> for CliError {
                 CliError::new("usage_error", ExitStatus::Usage, err.to_string())
             }
             ProxyError::InvalidWorkdir(_) => CliError::invalid_argument(err.to_string())
-                .hint("give --workdir (or the policy's \"workdir\") as an absolute path outside AVFS_HOME, e.g. /workspace"),
+                .hint("give --workdir (or the policy's \"workdir\") as an absolute path of its own, e.g. /workspace: not in /proc, /sys or /dev, not over the system's program directories, the store or AVFS_HOME, and with --isolate not in /tmp or $HOME"),
             ProxyError::IsolationUnavailable(_) => {
                 let hint = if crate::proxy::namespace::available() {
                     "the kernel refused a step of building the run's namespaces (named above); run without --isolate, or ask the machine's administrator what forbids it"

@@ -18,6 +18,7 @@ pub mod output;
 pub mod rollup;
 pub mod run;
 pub mod signals;
+pub mod workdir;
 
 pub use error::ProxyError;
 pub use run::{

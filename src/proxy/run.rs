@@ -14,6 +14,7 @@ use super::env;
 use super::error::ProxyError;
 use super::materialize::{Materialized, host_path};
 use super::namespace::{self, Isolation, Plan, VaultSource};
+use super::workdir;
 use crate::mount::registry::{is_fuse_mounted, pid_alive};
 use crate::mount::{LiveMount, MountError, MountRequest, MountTarget, PathGuard, Violation};
 use crate::policy::{
@@ -296,9 +297,20 @@ pub fn execute(
             "--isolate needs a run of its own, not --keep-mount".into(),
         ));
     }
+    let mut hide = vec![std::fs::canonicalize(&req.store_dir)?];
+    if let Some((_, home)) = req.caller_env.iter().find(|(k, _)| k == "AVFS_HOME")
+        && let Ok(home) = std::fs::canonicalize(home)
+        && !hide.contains(&home)
+    {
+        hide.push(home);
+    }
+    if isolate {
+        report.isolation = Some(isolation_of(spec.isolation.as_ref(), &req.caller_env)?);
+    }
     let workdir = if namespace::available() {
         let wanted = asked.unwrap_or_else(|| PathBuf::from(namespace::DEFAULT_WORKDIR));
-        Some(check_workdir(&wanted, &req.store_dir)?)
+        let covered = workdir::Covered::new(&hide, report.isolation.as_ref());
+        Some(workdir::check(&wanted, &covered)?)
     } else if asked.is_some() || isolate {
         return Err(ProxyError::IsolationUnavailable(
             "this user cannot make namespaces here (no user namespaces)".into(),
@@ -307,17 +319,7 @@ pub fn execute(
         None
     };
     report.workdir = workdir.clone();
-    let mut hide = vec![std::fs::canonicalize(&req.store_dir)?];
-    if let Some((_, home)) = req.caller_env.iter().find(|(k, _)| k == "AVFS_HOME")
-        && let Ok(home) = std::fs::canonicalize(home)
-        && !hide.contains(&home)
-    {
-        hide.push(home);
-    }
     let user = namespace::id_map();
-    if isolate {
-        report.isolation = Some(isolation_of(spec.isolation.as_ref(), &req.caller_env)?);
-    }
     let isolation = report.isolation.clone();
     let child_spec = |dir: &Path, vault: Option<VaultSource>| -> Result<ChildSpec, ProxyError> {
         let plan = match (&workdir, vault) {
@@ -724,48 +726,6 @@ fn sweep_stale_runs(runs: &Path) {
             let _ = std::fs::remove_dir_all(&path);
         }
     }
-}
-
-/// Checks a workdir: absolute, normalized, not `/`, not inside the store's
-/// directory (which every run hides); makes it on the host if missing, empty,
-/// as the mount point the run's namespace binds the vault on.
-fn check_workdir(dir: &Path, store_dir: &Path) -> Result<PathBuf, ProxyError> {
-    use std::path::Component;
-    let bad = |why: &str| ProxyError::InvalidWorkdir(format!("{}: {why}", dir.display()));
-    if !dir.is_absolute() {
-        return Err(bad("must be an absolute path"));
-    }
-    if dir
-        .components()
-        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
-    {
-        return Err(bad("must not contain '.' or '..'"));
-    }
-    if dir.parent().is_none() {
-        return Err(bad("must not be /"));
-    }
-    if dir.as_os_str().as_encoded_bytes().contains(&0) {
-        return Err(bad("must not contain a NUL byte"));
-    }
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        return Err(bad(&format!(
-            "does not exist and cannot be made ({e}); make it once as root \
-             (`sudo mkdir -m 0755 {}`: it stays empty, runs see the vault there \
-             in their own namespace), or give another --workdir",
-            dir.display()
-        )));
-    }
-    let real = std::fs::canonicalize(dir)?;
-    let store = std::fs::canonicalize(store_dir)?;
-    if real.starts_with(&store) || store.starts_with(&real) {
-        return Err(bad(
-            "must not be inside the store's directory, nor contain it",
-        ));
-    }
-    if !real.is_dir() {
-        return Err(bad("is not a directory"));
-    }
-    Ok(dir.to_path_buf())
 }
 
 /// The command as one line (lossy for non-UTF-8 arguments).
