@@ -34,28 +34,41 @@ const PROGRAMS: [&str; 12] = [
     "/usr/libx32",
 ];
 
-/// Host paths the run's namespace mounts over, each with what it is.
+/// Host paths the run's namespace mounts over, each with what it is, as
+/// given and as it resolves.
 pub struct Covered(Vec<(PathBuf, &'static str)>);
 
 impl Covered {
-    /// What every run covers: the store's directory and avfs's home (`hidden`),
-    /// and for an isolated run its private `/tmp`, `/dev/shm`, `$HOME` and
-    /// the policy's hidden paths.
+    /// What every run covers: the store's directory and avfs's home (`hidden`,
+    /// resolved already), and for an isolated run its private `/tmp`,
+    /// `/dev/shm`, `$HOME` and the policy's hidden paths.
     pub fn new(hidden: &[PathBuf], isolation: Option<&Isolation>) -> Self {
         let mut covered: Vec<(PathBuf, &'static str)> = hidden
             .iter()
             .map(|h| (h.clone(), "every run hides the store and AVFS_HOME"))
             .collect();
         if let Some(isolation) = isolation {
-            covered.push(("/tmp".into(), "the isolated run's private /tmp"));
-            covered.push(("/dev/shm".into(), "the isolated run's private /dev/shm"));
+            let mut add = |path: PathBuf, what: &'static str| {
+                if let Ok(real) = std::fs::canonicalize(&path)
+                    && real != path
+                {
+                    covered.push((real, what));
+                }
+                covered.push((path, what));
+            };
+            add("/tmp".into(), "the isolated run's private /tmp");
+            add("/dev/shm".into(), "the isolated run's private /dev/shm");
             if let Some(home) = &isolation.home {
-                let home = PathBuf::from(OsStr::from_bytes(home));
-                covered.push((home, "the isolated run's private $HOME"));
+                add(
+                    OsStr::from_bytes(home).into(),
+                    "the isolated run's private $HOME",
+                );
             }
             for hide in &isolation.hide {
-                let hide = PathBuf::from(OsStr::from_bytes(hide));
-                covered.push((hide, "a path the policy's isolation hides"));
+                add(
+                    OsStr::from_bytes(hide).into(),
+                    "a path the policy's isolation hides",
+                );
             }
         }
         Self(covered)
@@ -97,7 +110,9 @@ pub fn check(dir: &Path, covered: &Covered) -> Result<PathBuf, ProxyError> {
     }
     // Then where it leads: a symbolic link may take it into any of them.
     let real = std::fs::canonicalize(dir)?;
-    if let Some(why) = conflict(&real, covered) {
+    if real != dir
+        && let Some(why) = conflict(&real, covered)
+    {
         return Err(bad(&format!("leads to {}, which {why}", real.display())));
     }
     if !real.is_dir() {
@@ -106,45 +121,31 @@ pub fn check(dir: &Path, covered: &Covered) -> Result<PathBuf, ProxyError> {
     Ok(dir.to_path_buf())
 }
 
-/// Why the run could not have its vault at `dir`, if it could not: each
-/// reserved path compared as given and as it resolves on the host.
+/// Why the run could not have its vault at `dir`, if it could not. Both
+/// the path as given and where it resolves are checked, and the reserved
+/// directories are listed in both forms (`/bin` and `/usr/bin`), so nothing
+/// here needs a system call: a run pays for one `canonicalize`.
 fn conflict(dir: &Path, covered: &Covered) -> Option<String> {
-    let forms = |p: &Path| {
-        let mut forms = vec![p.to_path_buf()];
-        if let Ok(real) = std::fs::canonicalize(p)
-            && real != p
-        {
-            forms.push(real);
-        }
-        forms
-    };
-    for kernel in KERNEL.iter().flat_map(|k| forms(Path::new(k))) {
-        if dir.starts_with(&kernel) {
-            return Some(format!(
-                "is in {}, which the run's set-up needs as the kernel shows it",
-                kernel.display()
-            ));
-        }
+    if let Some(kernel) = KERNEL.iter().find(|k| dir.starts_with(k)) {
+        return Some(format!(
+            "is in {kernel}, which the run's set-up needs as the kernel shows it"
+        ));
     }
-    for programs in PROGRAMS.iter().flat_map(|p| forms(Path::new(p))) {
-        if programs.starts_with(dir) {
-            return Some(format!(
-                "would hide {}, where the run's programs come from",
-                programs.display()
-            ));
-        }
+    if let Some(programs) = PROGRAMS.iter().find(|p| Path::new(p).starts_with(dir)) {
+        return Some(format!(
+            "would hide {programs}, where the run's programs come from"
+        ));
     }
-    for (path, what) in &covered.0 {
-        for path in forms(path) {
-            if dir.starts_with(&path) || path.starts_with(dir) {
-                return Some(format!(
-                    "must be neither inside nor around {} ({what})",
-                    path.display()
-                ));
-            }
-        }
-    }
-    None
+    covered
+        .0
+        .iter()
+        .find(|(path, _)| dir.starts_with(path) || path.starts_with(dir))
+        .map(|(path, what)| {
+            format!(
+                "must be neither inside nor around {} ({what})",
+                path.display()
+            )
+        })
 }
 
 #[cfg(test)]
