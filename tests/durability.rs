@@ -465,3 +465,236 @@ fn on_a_full_disk_rm_and_gc_still_free_space_through_the_reserve() {
     assert!(run(&["vault", "list"], b"").status.success());
     assert_eq!(std::fs::metadata(&reserve).unwrap().len(), 8 << 20);
 }
+
+/// `avfs --json write PATH` fed from a pipe that stays open; returns the child
+/// once the store holds more than `appended` bytes of it.
+fn writer_past(a: &Avfs, path: &str, appended: u64) -> (Child, std::process::ChildStdin) {
+    let before = a.store_disk_bytes();
+    let mut child = a
+        .command()
+        .args(["--json", "write", path])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut i = 0;
+    while a.store_disk_bytes() < before + appended {
+        stdin.write_all(&payload(i, 1 << 20)).unwrap();
+        i += 1;
+        assert!(i < 4096, "4 GiB fed and the store did not grow");
+    }
+    (child, stdin)
+}
+
+/// Waits until avfs catches its stop signals (`SigCgt` in its status has
+/// SIGHUP, SIGINT and SIGTERM): a signal before that gets the default action.
+fn watching(child: &Child) {
+    let wanted = (1u64 << 0) | (1 << 1) | (1 << 14);
+    for _ in 0..1000 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & wanted == wanted {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("avfs never started catching its stop signals");
+}
+
+/// Sends `signal` to `child`, then returns its exit status, stdout and stderr.
+fn stop(child: Child, signal: nix::sys::signal::Signal) -> (i32, Vec<u8>, String) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, signal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let status = out.status.code().unwrap_or(-1);
+    (
+        status,
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn ctrl_c_stops_a_write_with_a_document_and_gives_its_space_back() {
+    use nix::sys::signal::Signal;
+    let a = Avfs::with_vault();
+    let empty = a.store_disk_bytes();
+    // The pipe stays open but goes quiet once the store holds 24 MiB of it:
+    // the write waits on stdin with that much appended, and Ctrl-C must end
+    // the wait for the write to roll back (not leave it for the grace period).
+    let (child, stdin) = writer_past(&a, "/big.bin", 24 << 20);
+    let mut size = a.store_disk_bytes();
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = a.store_disk_bytes();
+        if now == size {
+            break;
+        }
+        size = now;
+    }
+    let (status, stdout, stderr) = stop(child, Signal::SIGINT);
+    drop(stdin);
+    let err: ErrorDoc = parse_one(&stdout);
+    assert_eq!(
+        (err.error.code.as_str(), err.error.exit_status, status),
+        ("interrupted", 130, 130),
+        "{err:?}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    // Nothing of it is stored, and the space it took is free again (before,
+    // the signal's default action left it to `avfs gc`).
+    let (gone, _) = a.fails(["stat", "/big.bin"]);
+    assert_eq!(gone.code, "path_not_found");
+    let left = a.store_disk_bytes();
+    assert!(
+        left < empty + (4 << 20),
+        "{left} bytes of store after the stopped write (empty: {empty})"
+    );
+    assert_eq!(integrity(&a.store_path()), "ok");
+    a.ok(["write", "/after", "fine"]);
+}
+
+#[test]
+fn a_write_waiting_on_a_silent_stdin_answers_sigterm_all_the_same() {
+    use nix::sys::signal::Signal;
+    let a = Avfs::with_vault();
+    // Nothing ever arrives: the write waits on stdin, not in the store, and
+    // stops waiting at the signal.
+    let mut child = a
+        .command()
+        .args(["--json", "write", "/quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Held open until avfs is gone: EOF would end the write.
+    let stdin = child.stdin.take();
+    watching(&child);
+    let (status, stdout, stderr) = stop(child, Signal::SIGTERM);
+    drop(stdin);
+    let err: ErrorDoc = parse_one(&stdout);
+    assert_eq!(
+        (err.error.code.as_str(), err.error.exit_status, status),
+        ("interrupted", 143, 143),
+        "{err:?}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    a.fails(["stat", "/quiet"]);
+    // Without --json the message goes to stderr, and stdout stays empty.
+    let mut child = a
+        .command()
+        .args(["write", "/quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    watching(&child);
+    let (status, stdout, stderr) = stop(child, Signal::SIGHUP);
+    drop(stdin);
+    assert_eq!((status, stdout.len()), (129, 0), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGHUP"), "{stderr}");
+}
+
+#[test]
+fn a_push_to_a_server_that_never_answers_is_left_after_the_grace_period() {
+    use nix::sys::signal::Signal;
+    let a = Avfs::with_vault();
+    a.ok(["write", "/f", "x"]);
+    // A server that accepts connections and never answers: the push waits on
+    // the network, where no signal can stop it, so avfs answers for it.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", server.local_addr().unwrap());
+    let (first, connected) = std::sync::mpsc::channel();
+    let accepted = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in server.incoming().take(64) {
+            held.push(conn);
+            let _ = first.send(());
+        }
+    });
+    a.ok([
+        "remote",
+        "add",
+        "silent",
+        "s3://bucket/p",
+        "--endpoint",
+        &endpoint,
+    ]);
+    let child = a
+        .command()
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .args(["--json", "push", "--remote", "silent"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stopped once it waits on the server, not while it reads the store.
+    connected.recv_timeout(Duration::from_secs(120)).unwrap();
+    let (status, stdout, stderr) = stop(child, Signal::SIGINT);
+    let err: ErrorDoc = parse_one(&stdout);
+    assert_eq!(
+        (err.error.code.as_str(), err.error.exit_status, status),
+        ("interrupted", 130, 130),
+        "{err:?}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    drop(accepted);
+    assert_eq!(integrity(&a.store_path()), "ok");
+    a.ok(["write", "/after", "fine"]);
+}
+
+#[test]
+fn ctrl_c_stops_an_import_between_its_statements() {
+    use nix::sys::signal::Signal;
+    let a = Avfs::with_vault();
+    let empty = a.store_disk_bytes();
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..128 {
+        std::fs::write(src.path().join(format!("f{i}")), payload(i, 1 << 20)).unwrap();
+    }
+    let before = a.store_disk_bytes();
+    let child = a
+        .command()
+        .args([
+            "--json",
+            "import",
+            src.path().to_str().unwrap(),
+            "/imported",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stopped part way: it reads host files, not stdin, so only the store's
+    // statements can notice the signal.
+    while a.store_disk_bytes() < before + (16 << 20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (status, stdout, stderr) = stop(child, Signal::SIGINT);
+    let err: ErrorDoc = parse_one(&stdout);
+    assert_eq!(
+        (err.error.code.as_str(), status),
+        ("interrupted", 130),
+        "{err:?} {stderr}"
+    );
+    let (gone, _) = a.fails(["stat", "/imported"]);
+    assert_eq!(gone.code, "path_not_found");
+    let left = a.store_disk_bytes();
+    assert!(
+        left < empty + (4 << 20),
+        "{left} bytes of store after the stopped import (empty: {empty})"
+    );
+    assert_eq!(integrity(&a.store_path()), "ok");
+}

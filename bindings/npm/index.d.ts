@@ -987,7 +987,8 @@ export type ErrorCode =
   | "already_mounted" | "mount_busy" | "remote_exists" | "remote_diverged" | "remote_no_conditional_writes"
   | "vault_changed"
   | "disk_full" | "storage_error" | "store_corrupt" | "schema_too_new" | "io_error"
-  | "fuse_unavailable" | "mount_failed" | "remote_unreachable" | "remote_auth" | "remote_corrupt" | "mcp_failed";
+  | "fuse_unavailable" | "mount_failed" | "remote_unreachable" | "remote_auth" | "remote_corrupt" | "mcp_failed"
+  | "interrupted";
 
 /** Details every AVFSError carries. */
 export interface ErrorDetails {
@@ -1023,6 +1024,8 @@ export class NotFound extends AVFSError {}
 export class Conflict extends AVFSError {}
 /** Exit status 5: storage or host I/O failure. */
 export class StorageFailure extends AVFSError {}
+/** `interrupted`: a signal stopped avfs (exit status 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP); what the command had not committed was rolled back. */
+export class Interrupted extends AVFSError { readonly code: "interrupted"; }
 
 /** The policy denied the command (exit status 126); nothing ran. */
 export class PolicyDenied extends AVFSError {

@@ -17,6 +17,7 @@ module.exports = {
   NotFound: errors.NotFound,
   Conflict: errors.Conflict,
   StorageFailure: errors.StorageFailure,
+  Interrupted: errors.Interrupted,
   PolicyDenied: errors.PolicyDenied,
   BinaryNotFound: errors.BinaryNotFound,
   ProtocolError: errors.ProtocolError,

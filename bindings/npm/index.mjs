@@ -11,6 +11,7 @@ export const {
   NotFound,
   Conflict,
   StorageFailure,
+  Interrupted,
   PolicyDenied,
   BinaryNotFound,
   ProtocolError,

@@ -70,7 +70,7 @@ pub fn write(ctx: &mut Ctx, args: WriteArgs) -> CliResult<Output> {
                     ),
                 );
             }
-            Box::new(std::io::stdin().lock())
+            Box::new(super::interrupt::Stdin)
         }
     };
     let op = if args.append { "append" } else { "write" };

@@ -21,6 +21,12 @@ pub enum ExitStatus {
     Conflict = 4,
     /// The store or the host file system failed.
     Storage = 5,
+    /// Stopped by SIGHUP (128 + 1, as a shell reports it).
+    Hangup = 129,
+    /// Stopped by SIGINT, Ctrl-C (128 + 2).
+    Interrupted = 130,
+    /// Stopped by SIGTERM (128 + 15).
+    Terminated = 143,
 }
 
 /// A failure as shown to the user.
@@ -69,6 +75,9 @@ impl CliError {
             3 => ExitStatus::NotFound,
             4 => ExitStatus::Conflict,
             5 => ExitStatus::Storage,
+            129 => ExitStatus::Hangup,
+            130 => ExitStatus::Interrupted,
+            143 => ExitStatus::Terminated,
             _ => ExitStatus::Internal,
         };
         Self {

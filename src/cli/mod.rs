@@ -30,6 +30,7 @@ mod cmd_verify;
 mod credentials;
 pub mod error;
 mod human;
+mod interrupt;
 mod slash;
 pub mod wire;
 pub mod wire_docs;
@@ -44,7 +45,7 @@ use serde_json::Value;
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Environment variables avfs reads, each declared once.
@@ -183,6 +184,9 @@ impl Ctx {
             // A shared mount commits a closed file within its next tick: the
             // command must see it, as the README's close-to-open promises.
             store.wait_for_owed(crate::mount::OWED_WAIT);
+            if let Some(stop) = interrupt::stop_flag() {
+                store.stop_when(stop)?;
+            }
             self.store = Some(store);
             // A full disk only means the reserve waits for a later command.
             let _ = self.reserve()?.replenish();
@@ -327,6 +331,14 @@ pub fn main() -> ExitCode {
             );
         }
     };
+    // Proxy, mcp and mount stop and report on their own.
+    let own_signals = matches!(
+        cli.command,
+        Command::Proxy(_) | Command::Mcp(_) | Command::Mount(_)
+    );
+    if !own_signals && let Err(e) = interrupt::watch(cli.json) {
+        return report(CliError::host_io(Path::new("signals"), e), cli.json);
+    }
     // Chunks a lazy clone left on its remote are fetched on first read, by
     // any command and by mounts served from this process.
     if let Ok(dir) = store_dir() {
@@ -344,7 +356,19 @@ pub fn main() -> ExitCode {
         store_dir: None,
         swept: Vec::new(),
     };
-    match dispatch(&mut ctx, cli.command) {
+    let result = match (dispatch(&mut ctx, cli.command), interrupt::received()) {
+        // The signal stopped it: whatever it failed with came of that.
+        (Err(_), Some(signal)) => Err(interrupt::interrupted(signal)),
+        (result, _) => result,
+    };
+    // The watcher answered already (the command did not end in time) and
+    // is ending the process.
+    if !interrupt::answering() {
+        loop {
+            std::thread::park();
+        }
+    }
+    match result {
         Ok(Output::Doc { json, human }) => {
             print_doc(&ctx, &json, &human);
             ExitCode::SUCCESS

@@ -321,9 +321,19 @@ CREATE INDEX versions_by_entry ON versions(parent, name, version, layer);
 /// How long a writer waits for the write lock before giving up with SQLITE_BUSY.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// SQLite's busy handler: sleep 1 ms and retry, up to [`LOCK_WAIT`].
+/// Set through [`crate::vault::Store::stop_when`]: a writer waiting for the
+/// lock stops waiting. SQLite's busy handler is a plain function, hence a
+/// flag for the whole process (only the CLI sets it, for its one store).
+pub(super) static STOP_WAITING: std::sync::OnceLock<&'static std::sync::atomic::AtomicBool> =
+    std::sync::OnceLock::new();
+
+/// SQLite's busy handler: sleep 1 ms and retry, up to [`LOCK_WAIT`] or
+/// until [`STOP_WAITING`] is set.
 fn wait_for_lock(attempt: i32) -> bool {
-    if attempt as u128 >= LOCK_WAIT.as_millis() {
+    let stopped = STOP_WAITING
+        .get()
+        .is_some_and(|stop| stop.load(std::sync::atomic::Ordering::Relaxed));
+    if stopped || attempt as u128 >= LOCK_WAIT.as_millis() {
         return false;
     }
     std::thread::sleep(std::time::Duration::from_millis(1));

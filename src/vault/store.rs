@@ -178,6 +178,10 @@ pub(super) fn checkpoint_row(conn: &Connection, vault: &str, name: &str) -> Resu
     .ok_or_else(|| VaultError::CheckpointNotFound(name.to_string()))
 }
 
+/// How often a handle told to [`Store::stop_when`] looks at its flag, in
+/// SQLite virtual machine steps: a row written costs a few dozen.
+pub const STOP_CHECK_STEPS: std::ffi::c_int = 16;
+
 /// An open store.
 pub struct Store {
     conn: Connection,
@@ -250,6 +254,8 @@ impl Drop for Store {
     /// punched now if no reader can see it (else by a later store or gc),
     /// and, by the process's last store, what it appended that no row names.
     fn drop(&mut self) {
+        // A stopped command still gives back what it appended (`stop_when`).
+        let _ = self.conn.progress_handler(0, None::<fn() -> bool>);
         let _ = self.release_reads();
         if self.batch {
             return;
@@ -763,6 +769,23 @@ impl Store {
         self.conn.set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
+        )?;
+        Ok(())
+    }
+
+    /// Makes this handle's statements fail with [`VaultError::Sqlite`]
+    /// (`SQLITE_INTERRUPT`) once `stop` is set, from then on: a long command
+    /// stops at its next statement and what it had not committed rolls back.
+    /// SQLite asks every [`STOP_CHECK_STEPS`] virtual machine steps and at the
+    /// end of every statement that ran as many, so a loop of short statements
+    /// stops too, and so does a wait for another writer's lock (for every
+    /// handle of the process: SQLite's busy handler takes no state). The
+    /// handle's own cleanup when it is dropped still runs.
+    pub fn stop_when(&mut self, stop: &'static std::sync::atomic::AtomicBool) -> Result<()> {
+        let _ = schema::STOP_WAITING.set(stop);
+        self.conn.progress_handler(
+            STOP_CHECK_STEPS,
+            Some(move || stop.load(std::sync::atomic::Ordering::Relaxed)),
         )?;
         Ok(())
     }

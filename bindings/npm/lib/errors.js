@@ -37,8 +37,14 @@ class Conflict extends AVFSError {}
 /** Exit status 5: storage or host I/O failure. */
 class StorageFailure extends AVFSError {}
 
+/** `interrupted`: a signal stopped avfs (exit status 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP); what the command had not committed was rolled back. */
+class Interrupted extends AVFSError {}
+
 /** The category class of each documented exit status. */
-const CATEGORY_BY_EXIT_STATUS = { 1: InternalError, 2: BadInput, 3: NotFound, 4: Conflict, 5: StorageFailure };
+const CATEGORY_BY_EXIT_STATUS = {
+  1: InternalError, 2: BadInput, 3: NotFound, 4: Conflict, 5: StorageFailure,
+  129: Interrupted, 130: Interrupted, 143: Interrupted,
+};
 
 /** Every documented error code, by exit status (docs/json.md, "Errors"). */
 const CODES_BY_EXIT_STATUS = {
@@ -73,6 +79,8 @@ for (const [status, codes] of Object.entries(CODES_BY_EXIT_STATUS)) {
     errorClasses[code] = { [name]: class extends Category {} }[name];
   }
 }
+// Its own category: no code shares its exit statuses.
+errorClasses.interrupted = Interrupted;
 Object.freeze(errorClasses);
 
 /**
@@ -136,6 +144,7 @@ module.exports = {
   NotFound,
   Conflict,
   StorageFailure,
+  Interrupted,
   PolicyDenied,
   BinaryNotFound,
   ProtocolError,

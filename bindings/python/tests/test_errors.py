@@ -16,6 +16,7 @@ from agentvfs import (
     BadInput,
     Conflict,
     InternalError,
+    Interrupted,
     InvalidName,
     NoCurrentVault,
     NotFound,
@@ -73,7 +74,7 @@ def test_every_documented_code_has_its_own_class() -> None:
         for code in re.findall(r"`([a-z_]+)`", codes):
             documented[code] = int(status_cell)
     assert len(documented) > 30
-    categories = {1: InternalError, 2: BadInput, 3: NotFound, 4: Conflict, 5: StorageFailure}
+    categories = {1: InternalError, 2: BadInput, 3: NotFound, 4: Conflict, 5: StorageFailure, 130: Interrupted}
     for code, status in documented.items():
         error = error_from_document({"error": {"code": code, "message": "m", "exit_status": status}}, status)
         cls = type(error)

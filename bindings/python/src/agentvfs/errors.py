@@ -21,6 +21,7 @@ __all__ = [
     "NotFound",
     "Conflict",
     "StorageFailure",
+    "Interrupted",
     "UsageError",
     "InvalidArgument",
     "InvalidPattern",
@@ -152,6 +153,13 @@ class Conflict(AVFSError):
 
 class StorageFailure(AVFSError):
     """Exit status 5: the store or the host file system failed."""
+
+
+class Interrupted(AVFSError):
+    """`interrupted`: a signal stopped avfs (exit status 130 for SIGINT, 143 for SIGTERM,
+    129 for SIGHUP); what the command had not committed was rolled back."""
+
+    code = "interrupted"
 
 
 # ----- one class per code -----
@@ -557,6 +565,7 @@ def _by_code() -> Dict[str, Type[AVFSError]]:
     for category in (InternalError, BadInput, NotFound, Conflict, StorageFailure):
         for cls in category.__subclasses__():
             table[cls.code] = cls
+    table[Interrupted.code] = Interrupted
     return table
 
 
@@ -567,6 +576,9 @@ _CLASS_BY_STATUS: Dict[int, Type[AVFSError]] = {
     3: NotFound,
     4: Conflict,
     5: StorageFailure,
+    129: Interrupted,
+    130: Interrupted,
+    143: Interrupted,
 }
 
 
