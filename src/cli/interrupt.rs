@@ -157,6 +157,7 @@ impl Read for Stdin {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         let stdin = std::io::stdin();
         let fd = stdin.as_fd();
+        // Only while the handlers are installed can the flag be set.
         while LAST_WORDS.get().is_some() {
             if STOP.load(Ordering::SeqCst) {
                 return Err(std::io::Error::other("interrupted"));

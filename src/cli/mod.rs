@@ -361,8 +361,8 @@ pub fn main() -> ExitCode {
         (Err(_), Some(signal)) => Err(interrupt::interrupted(signal)),
         (result, _) => result,
     };
-    // The watcher answered already (the command did not end in time) and
-    // is ending the process.
+    // The signal handler answered already (the command did not end in
+    // time) and is ending the process.
     if !interrupt::answering() {
         loop {
             std::thread::park();

@@ -642,7 +642,11 @@ fn isolation_of(
     }
     Ok(Isolation {
         no_network: rule.and_then(|r| r.network) != Some(NetworkMode::Host),
-        home: home.map(|h| h.into_os_string().into_encoded_bytes()),
+        // A $HOME of / (some containers) cannot be made private without
+        // covering everything, the workspace too: it stays read-only.
+        home: home
+            .filter(|h| h.parent().is_some())
+            .map(|h| h.into_os_string().into_encoded_bytes()),
         hide,
     })
 }
@@ -758,4 +762,28 @@ fn journal(store: &mut Store, report: &RunReport) {
         Some(&report.vault),
         Op::new("proxy.exec", detail.to_string()),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_home_of_slash_is_not_made_private_but_still_expands_hidden_paths() {
+        let rule = IsolationRule {
+            network: None,
+            hide: Some(vec!["~/.ssh".into(), "/srv/secret".into()]),
+        };
+        let env = |home: &str| vec![(OsString::from("HOME"), OsString::from(home))];
+        let isolation = isolation_of(Some(&rule), &env("/")).unwrap();
+        // An overlay over / would cover the workspace and take the run's writes.
+        assert_eq!(isolation.home, None);
+        assert_eq!(
+            isolation.hide,
+            vec![b"/.ssh".to_vec(), b"/srv/secret".to_vec()]
+        );
+        let isolation = isolation_of(Some(&rule), &env("/home/agent")).unwrap();
+        assert_eq!(isolation.home, Some(b"/home/agent".to_vec()));
+        assert_eq!(isolation.hide[0], b"/home/agent/.ssh".to_vec());
+    }
 }
