@@ -470,14 +470,7 @@ fn on_a_full_disk_rm_and_gc_still_free_space_through_the_reserve() {
 /// once the store holds more than `appended` bytes of it.
 fn writer_past(a: &Avfs, path: &str, appended: u64) -> (Child, std::process::ChildStdin) {
     let before = a.store_disk_bytes();
-    let mut child = a
-        .command()
-        .args(["--json", "write", path])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawned(a.command(), &["--json", "write", path], Stdio::piped());
     let mut stdin = child.stdin.take().unwrap();
     let mut i = 0;
     while a.store_disk_bytes() < before + appended {
@@ -505,6 +498,28 @@ fn watching(child: &Child) {
         std::thread::sleep(Duration::from_millis(10));
     }
     panic!("avfs never started catching its stop signals");
+}
+
+/// Starts avfs with `args`, its stdout and stderr piped, and `stdin`.
+fn spawned(mut cmd: std::process::Command, args: &[&str], stdin: Stdio) -> Child {
+    cmd.args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Asserts that stdout holds the one `interrupted` document for exit status
+/// `expected`, which is also the status, and that stderr is empty.
+fn assert_interrupted((status, stdout, stderr): (i32, Vec<u8>, String), expected: i32) {
+    let err: ErrorDoc = parse_one(&stdout);
+    assert_eq!(
+        (err.error.code.as_str(), err.error.exit_status, status),
+        ("interrupted", expected, expected),
+        "{err:?}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
 }
 
 /// Sends `signal` to `child`, then returns its exit status, stdout and stderr.
@@ -538,15 +553,8 @@ fn ctrl_c_stops_a_write_with_a_document_and_gives_its_space_back() {
         }
         size = now;
     }
-    let (status, stdout, stderr) = stop(child, Signal::SIGINT);
+    assert_interrupted(stop(child, Signal::SIGINT), 130);
     drop(stdin);
-    let err: ErrorDoc = parse_one(&stdout);
-    assert_eq!(
-        (err.error.code.as_str(), err.error.exit_status, status),
-        ("interrupted", 130, 130),
-        "{err:?}"
-    );
-    assert!(stderr.is_empty(), "{stderr}");
     // Nothing of it is stored, and the space it took is free again (before,
     // the signal's default action left it to `avfs gc`).
     let (gone, _) = a.fails(["stat", "/big.bin"]);
@@ -566,36 +574,15 @@ fn a_write_waiting_on_a_silent_stdin_answers_sigterm_all_the_same() {
     let a = Avfs::with_vault();
     // Nothing ever arrives: the write waits on stdin, not in the store, and
     // stops waiting at the signal.
-    let mut child = a
-        .command()
-        .args(["--json", "write", "/quiet"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawned(a.command(), &["--json", "write", "/quiet"], Stdio::piped());
     // Held open until avfs is gone: EOF would end the write.
     let stdin = child.stdin.take();
     watching(&child);
-    let (status, stdout, stderr) = stop(child, Signal::SIGTERM);
+    assert_interrupted(stop(child, Signal::SIGTERM), 143);
     drop(stdin);
-    let err: ErrorDoc = parse_one(&stdout);
-    assert_eq!(
-        (err.error.code.as_str(), err.error.exit_status, status),
-        ("interrupted", 143, 143),
-        "{err:?}"
-    );
-    assert!(stderr.is_empty(), "{stderr}");
     a.fails(["stat", "/quiet"]);
     // Without --json the message goes to stderr, and stdout stays empty.
-    let mut child = a
-        .command()
-        .args(["write", "/quiet"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawned(a.command(), &["write", "/quiet"], Stdio::piped());
     let stdin = child.stdin.take();
     watching(&child);
     let (status, stdout, stderr) = stop(child, Signal::SIGHUP);
@@ -629,26 +616,17 @@ fn a_push_to_a_server_that_never_answers_is_left_after_the_grace_period() {
         "--endpoint",
         &endpoint,
     ]);
-    let child = a
-        .command()
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .args(["--json", "push", "--remote", "silent"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = a.command();
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test");
+    let child = spawned(
+        cmd,
+        &["--json", "push", "--remote", "silent"],
+        Stdio::null(),
+    );
     // Stopped once it waits on the server, not while it reads the store.
     connected.recv_timeout(Duration::from_secs(120)).unwrap();
-    let (status, stdout, stderr) = stop(child, Signal::SIGINT);
-    let err: ErrorDoc = parse_one(&stdout);
-    assert_eq!(
-        (err.error.code.as_str(), err.error.exit_status, status),
-        ("interrupted", 130, 130),
-        "{err:?}"
-    );
-    assert!(stderr.is_empty(), "{stderr}");
+    assert_interrupted(stop(child, Signal::SIGINT), 130);
     drop(accepted);
     assert_eq!(integrity(&a.store_path()), "ok");
     a.ok(["write", "/after", "fine"]);
@@ -664,31 +642,15 @@ fn ctrl_c_stops_an_import_between_its_statements() {
         std::fs::write(src.path().join(format!("f{i}")), payload(i, 1 << 20)).unwrap();
     }
     let before = a.store_disk_bytes();
-    let child = a
-        .command()
-        .args([
-            "--json",
-            "import",
-            src.path().to_str().unwrap(),
-            "/imported",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let source = src.path().to_str().unwrap();
+    let args = ["--json", "import", source, "/imported"];
+    let child = spawned(a.command(), &args, Stdio::null());
     // Stopped part way: it reads host files, not stdin, so only the store's
     // statements can notice the signal.
     while a.store_disk_bytes() < before + (16 << 20) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let (status, stdout, stderr) = stop(child, Signal::SIGINT);
-    let err: ErrorDoc = parse_one(&stdout);
-    assert_eq!(
-        (err.error.code.as_str(), status),
-        ("interrupted", 130),
-        "{err:?} {stderr}"
-    );
+    assert_interrupted(stop(child, Signal::SIGINT), 130);
     let (gone, _) = a.fails(["stat", "/imported"]);
     assert_eq!(gone.code, "path_not_found");
     let left = a.store_disk_bytes();
