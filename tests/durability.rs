@@ -660,3 +660,27 @@ fn ctrl_c_stops_an_import_between_its_statements() {
     );
     assert_eq!(integrity(&a.store_path()), "ok");
 }
+
+#[test]
+fn a_sigalrm_that_no_stop_signal_armed_changes_nothing() {
+    use nix::sys::signal::Signal;
+    let a = Avfs::with_vault();
+    // SIGALRM carries the grace period; one from elsewhere must neither end
+    // the command nor keep it from answering.
+    let mut child = spawned(a.command(), &["--json", "write", "/alarm"], Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    watching(&child);
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGALRM).unwrap();
+    stdin.write_all(b"still here\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _: EntryDoc = parse_one(&out.stdout);
+    assert_eq!(a.cat("/alarm"), b"still here\n");
+}

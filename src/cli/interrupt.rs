@@ -125,9 +125,6 @@ extern "C" fn on_stop(signo: nix::libc::c_int) {
 /// The command did not end in time (or a second signal came): answer for
 /// it and exit, as after a crash (the store rolls back what was open).
 extern "C" fn on_grace_over(_: nix::libc::c_int) {
-    if ANSWERED.swap(true, Ordering::SeqCst) {
-        return;
-    }
     let first = RECEIVED.load(Ordering::SeqCst);
     let words = LAST_WORDS.get().and_then(|words| {
         STOP_SIGNALS
@@ -135,7 +132,11 @@ extern "C" fn on_grace_over(_: nix::libc::c_int) {
             .position(|s| *s as i32 == first)
             .map(|i| &words[i])
     });
-    if let Some((bytes, status)) = words {
+    // A SIGALRM with no stop signal before it is not ours: nothing to answer.
+    let Some((bytes, status)) = words else {
+        return;
+    };
+    if !ANSWERED.swap(true, Ordering::SeqCst) {
         let fd = if bytes.first() == Some(&b'{') { 1 } else { 2 };
         // SAFETY: write and _exit are async-signal-safe; the buffer is live
         // (a static) and its length is its own.
