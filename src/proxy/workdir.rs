@@ -40,8 +40,8 @@ pub struct Covered(Vec<(PathBuf, &'static str)>);
 
 impl Covered {
     /// What every run covers: the store's directory and avfs's home (`hidden`,
-    /// resolved already), and for an isolated run its private `/tmp`,
-    /// `/dev/shm`, `$HOME` and the policy's hidden paths.
+    /// resolved already), and for an isolated run its private `/tmp` and
+    /// `$HOME` and the policy's hidden paths.
     pub fn new(hidden: &[PathBuf], isolation: Option<&Isolation>) -> Self {
         let mut covered: Vec<(PathBuf, &'static str)> = hidden
             .iter()
@@ -56,8 +56,8 @@ impl Covered {
                 }
                 covered.push((path, what));
             };
+            // (Its private /dev/shm is in /dev, which no run may use.)
             add("/tmp".into(), "the isolated run's private /tmp");
-            add("/dev/shm".into(), "the isolated run's private /dev/shm");
             if let Some(home) = &isolation.home {
                 add(
                     OsStr::from_bytes(home).into(),
