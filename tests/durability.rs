@@ -522,6 +522,19 @@ fn assert_interrupted((status, stdout, stderr): (i32, Vec<u8>, String), expected
     assert!(stderr.is_empty(), "{stderr}");
 }
 
+/// Asserts that a stopped command left nothing at `path` and gave back the
+/// space it took: the store is within 4 MiB of the `empty` one it was.
+fn assert_rolled_back(a: &Avfs, path: &str, empty: u64) {
+    let (gone, _) = a.fails(["stat", path]);
+    assert_eq!(gone.code, "path_not_found");
+    let left = a.store_disk_bytes();
+    assert!(
+        left < empty + (4 << 20),
+        "{left} bytes of store after {path} was stopped (empty: {empty})"
+    );
+    assert_eq!(integrity(&a.store_path()), "ok");
+}
+
 /// Sends `signal` to `child`, then returns its exit status, stdout and stderr.
 fn stop(child: Child, signal: nix::sys::signal::Signal) -> (i32, Vec<u8>, String) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -555,16 +568,8 @@ fn ctrl_c_stops_a_write_with_a_document_and_gives_its_space_back() {
     }
     assert_interrupted(stop(child, Signal::SIGINT), 130);
     drop(stdin);
-    // Nothing of it is stored, and the space it took is free again (before,
-    // the signal's default action left it to `avfs gc`).
-    let (gone, _) = a.fails(["stat", "/big.bin"]);
-    assert_eq!(gone.code, "path_not_found");
-    let left = a.store_disk_bytes();
-    assert!(
-        left < empty + (4 << 20),
-        "{left} bytes of store after the stopped write (empty: {empty})"
-    );
-    assert_eq!(integrity(&a.store_path()), "ok");
+    // Before, the signal's default action left the space to `avfs gc`.
+    assert_rolled_back(&a, "/big.bin", empty);
     a.ok(["write", "/after", "fine"]);
 }
 
@@ -651,14 +656,7 @@ fn ctrl_c_stops_an_import_between_its_statements() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_interrupted(stop(child, Signal::SIGINT), 130);
-    let (gone, _) = a.fails(["stat", "/imported"]);
-    assert_eq!(gone.code, "path_not_found");
-    let left = a.store_disk_bytes();
-    assert!(
-        left < empty + (4 << 20),
-        "{left} bytes of store after the stopped import (empty: {empty})"
-    );
-    assert_eq!(integrity(&a.store_path()), "ok");
+    assert_rolled_back(&a, "/imported", empty);
 }
 
 #[test]
@@ -683,4 +681,23 @@ fn a_sigalrm_that_no_stop_signal_armed_changes_nothing() {
     );
     let _: EntryDoc = parse_one(&out.stdout);
     assert_eq!(a.cat("/alarm"), b"still here\n");
+}
+
+#[test]
+fn a_write_waiting_for_another_writer_s_lock_answers_ctrl_c() {
+    use nix::sys::signal::Signal;
+    let a = Avfs::with_vault();
+    // Another writer holds the store's lock for as long as the test likes.
+    let holder = rusqlite::Connection::open(a.store_path()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let child = spawned(
+        a.command(),
+        &["--json", "write", "/locked", "x"],
+        Stdio::null(),
+    );
+    watching(&child);
+    assert_interrupted(stop(child, Signal::SIGINT), 130);
+    holder.execute_batch("ROLLBACK").unwrap();
+    let (gone, _) = a.fails(["stat", "/locked"]);
+    assert_eq!(gone.code, "path_not_found");
 }

@@ -203,14 +203,7 @@ impl Inner {
                     save(w)?;
                     spool.commit(w, ino, mtime, SPILL_AT)
                 })
-                .map_err(|e| errno(&e));
-            let committed = match committed {
-                Ok(attr) => attr,
-                Err(code) => {
-                    of.fail(code);
-                    return Err(code);
-                }
-            };
+                .map_err(|e| of.fail_with(&e))?;
             of.unsaved_attrs = None;
             if let Some(attr) = committed {
                 batch.bytes += attr.size;
@@ -243,17 +236,7 @@ impl Inner {
                     }
                 })
             })
-            .map_err(|e| errno(&e));
-        let committed = match committed {
-            Ok(attr) => attr,
-            Err(code) => {
-                // The editor may have moved onto rows the failed write
-                // rolled back (its content, stored chunks): ids the next
-                // rows take over. Nothing of it may be committed later.
-                of.fail(code);
-                return Err(code);
-            }
-        };
+            .map_err(|e| of.fail_with(&e))?;
         of.unsaved_attrs = None;
         if let Some(attr) = committed {
             of.last = attr;

@@ -265,13 +265,7 @@ impl VaultFs {
                 batch.begin(store)?;
                 store
                     .write_unjournaled(&self.target.vault, |w| w.spill_edited(editor))
-                    .map_err(|e| {
-                        // A spill that failed part way has named rows its
-                        // rolled-back write took with it (see `Inner::commit`).
-                        let code = errno(&e);
-                        of.fail(code);
-                        code
-                    })?;
+                    .map_err(|e| of.fail_with(&e))?;
             }
             Ok(data.len() as u32)
         })

@@ -56,6 +56,16 @@ impl OpenFile {
         self.failed = Some(errno);
     }
 
+    /// [`OpenFile::fail`] with the errno of a write of its that failed: the
+    /// editor may have moved onto rows the failed write rolled back (its
+    /// content, stored chunks), ids the next rows take over, so nothing of
+    /// it may be committed later. Returns that errno.
+    pub(super) fn fail_with(&mut self, e: &VaultError) -> Errno {
+        let code = super::errno::errno(e);
+        self.fail(code);
+        code
+    }
+
     /// `attr`, the inode's attributes as the store has them, with what this
     /// open file has not saved yet: its size, mtime, mode, owner and atime.
     pub(super) fn overlay(&self, attr: &mut Attr) {
